@@ -1,0 +1,390 @@
+/**
+ * Loads and validates `registers.yaml` into a checked model the emitters can trust.
+ *
+ * Validation happens in two passes: zod checks the shape (keys, types, required descriptions), then the semantic
+ * checks below catch what a schema cannot (overlaps, widths, values that do not fit, duplicates). Every error names
+ * the file, the line and column of the offending entry, and the entry's path.
+ * @module
+ */
+import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
+import type { Node, Pair } from "yaml";
+import { z } from "zod";
+
+/** A problem in the spec, located at `file:line:column` and naming the entry. */
+export class SpecError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+    readonly entry: string,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}:${column}: ${entry}: ${problem}`);
+    this.name = "SpecError";
+  }
+}
+
+// ---------------------------------------------------------------- schema (shape)
+
+const description = z.string().trim().min(1, "missing description");
+const intLike = z.union([z.number().int().nonnegative(), z.string().regex(/^(0x[0-9a-fA-F_]+|0b[01_]+|[0-9_]+)$/)]);
+const bitsSpec = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(:\d+)?$/, 'bits must be "hi:lo"')]);
+
+const fieldSchema = z.object({
+  bits: bitsSpec,
+  description,
+  enum: z.string().optional(),
+  shift: z.number().int().min(1).max(63).optional(),
+  access: z.enum(["RO", "RW"]).optional(),
+}).strict();
+
+const fieldsSchema = z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, "bad field name"), fieldSchema);
+
+const enumSchema = z.object({
+  description,
+  ref: z.string().optional(),
+  values: z.record(
+    z.string().regex(/^[A-Za-z0-9_]+$/, "bad enum value name"),
+    z.object({ value: intLike, description }).strict(),
+  ),
+}).strict();
+
+const fieldsetSchema = z.object({
+  description,
+  ref: z.string().optional(),
+  bits: z.union([z.literal(32), z.literal(64), z.literal(128), z.literal(256), z.literal(512)]),
+  fields: fieldsSchema,
+}).strict();
+
+const registerSchema = z.object({
+  offset: intLike,
+  width: z.union([z.literal(32), z.literal(64)]),
+  access: z.enum(["RO", "RW", "RAZ/WI"]),
+  reset: intLike,
+  state: z.enum(["saved", "id", "derived", "none"]),
+  proto: z.number().int().min(1).max(536870911).optional(),
+  description,
+  ref: z.string().optional(),
+  fields: fieldsSchema.optional(),
+  fieldset: z.string().optional(),
+}).strict();
+
+const commandSchema = z.object({
+  opcode: z.number().int().min(0).max(255),
+  description,
+  ref: z.string().optional(),
+  fields: fieldsSchema,
+}).strict();
+
+const eventSchema = z.object({
+  type: z.number().int().min(0).max(255),
+  description,
+  ref: z.string().optional(),
+  fields: fieldsSchema,
+}).strict();
+
+const specSchema = z.object({
+  meta: z.object({
+    name: z.string(),
+    spec: z.string(),
+    schema_version: z.number().int().min(1),
+  }).strict(),
+  enums: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "enum names are UPPER_SNAKE"), enumSchema),
+  fieldsets: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "fieldset names are UPPER_SNAKE"), fieldsetSchema),
+  registers: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "register names are UPPER_SNAKE"), registerSchema),
+  commands: z.record(z.string().regex(/^CMD_[A-Z0-9_]+$/, "command names start with CMD_"), commandSchema),
+  events: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "event names are UPPER_SNAKE"), eventSchema),
+}).strict();
+
+type RawSpec = z.infer<typeof specSchema>;
+type RawField = z.infer<typeof fieldSchema>;
+
+// ---------------------------------------------------------------- model
+
+/** One enumerated value. */
+export interface EnumValue {
+  name: string;
+  value: number;
+  description: string;
+}
+
+/** A named set of values for a field. */
+export interface EnumDef {
+  name: string;
+  description: string;
+  ref?: string;
+  values: EnumValue[];
+}
+
+/** One field of a layout: bits [msb:lsb], absolute within its container. */
+export interface Field {
+  name: string;
+  lsb: number;
+  width: number;
+  description: string;
+  enumName?: string;
+  shift?: number;
+  access?: "RO" | "RW";
+}
+
+/** What a layout is: a plain structure, a register's value, a command record or an event record. */
+export type FieldSetKind = "fieldset" | "register" | "command" | "event";
+
+/** A layout over `bits` bits, read and written as little-endian 32-bit words. */
+export interface FieldSet {
+  name: string;
+  kind: FieldSetKind;
+  description: string;
+  ref?: string;
+  bits: number;
+  fields: Field[];
+  /** The command opcode or event type code. */
+  code?: number;
+}
+
+/** A register of the MMIO frame. */
+export interface Register {
+  name: string;
+  offset: number;
+  width: 32 | 64;
+  access: "RO" | "RW" | "RAZ/WI";
+  reset: bigint;
+  state: "saved" | "id" | "derived" | "none";
+  proto?: number;
+  description: string;
+  ref?: string;
+  /** Name of the fieldset that lays out its value. */
+  layout: string;
+}
+
+/** The whole validated spec. */
+export interface Spec {
+  name: string;
+  spec: string;
+  schemaVersion: number;
+  enums: EnumDef[];
+  fieldsets: FieldSet[];
+  registers: Register[];
+  source: string;
+}
+
+// ---------------------------------------------------------------- loading
+
+/** Reads, parses and validates the spec at `path`; throws {@link SpecError} on the first problem. */
+export function loadSpec(path: string, text = Deno.readTextFileSync(path)): Spec {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, merge: true, uniqueKeys: true, prettyErrors: false });
+  const posOf = (offset: number) => lineCounter.linePos(offset);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const { line, col } = posOf(e.pos[0]);
+    throw new SpecError(path, line, col, "(document)", e.message.split("\n")[0]);
+  }
+  const fail = (entryPath: (string | number)[], problem: string): never => {
+    const { line, col } = posOf(locate(doc.contents, entryPath));
+    throw new SpecError(path, line, col, entryPath.join("."), problem);
+  };
+
+  const parsed = specSchema.safeParse(doc.toJS({ maxAliasCount: 1000 }));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const at = [...issue.path];
+    if (issue.code === "unrecognized_keys") at.push(issue.keys[0]);
+    const problem = issue.code === "unrecognized_keys" ? `unknown key "${issue.keys[0]}"` : issue.message;
+    const missing = issue.code === "invalid_type" && issue.received === "undefined";
+    return fail(at, missing ? `missing ${String(at[at.length - 1])}` : problem);
+  }
+  return check(parsed.data, path, fail);
+}
+
+/** Offset in the text of the key at `path` (or of the deepest node found on the way). */
+function locate(root: unknown, path: (string | number)[]): number {
+  let node = root as Node | null;
+  let best = (node as { range?: [number] })?.range?.[0] ?? 0;
+  for (const key of path) {
+    if (!isMap(node)) break;
+    const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(key));
+    if (!pair || !isPair(pair)) break;
+    best = (pair.key as Node).range?.[0] ?? best;
+    node = pair.value as Node;
+  }
+  return best;
+}
+
+type Fail = (path: (string | number)[], problem: string) => never;
+
+function toBigInt(v: number | string): bigint {
+  return typeof v === "number" ? BigInt(v) : BigInt(v.replaceAll("_", "")); // "0x…" and "0b…" included
+}
+
+function parseBits(bits: number | string): { lsb: number; width: number } {
+  if (typeof bits === "number") return { lsb: bits, width: 1 };
+  const [hi, lo] = bits.split(":").map(Number);
+  return lo === undefined ? { lsb: hi, width: 1 } : { lsb: lo, width: hi - lo + 1 };
+}
+
+function check(raw: RawSpec, source: string, fail: Fail): Spec {
+  const enums: EnumDef[] = Object.entries(raw.enums).map(([name, e]) => {
+    const seen = new Map<number, string>();
+    const values = Object.entries(e.values).map(([vname, v]) => {
+      const value = Number(toBigInt(v.value));
+      const dup = seen.get(value);
+      if (dup) fail(["enums", name, "values", vname], `value ${value} already used by ${dup}`);
+      seen.set(value, vname);
+      return { name: vname, value: Number(toBigInt(v.value)), description: v.description };
+    });
+    return { name, description: e.description, ref: e.ref, values };
+  });
+  const enumByName = new Map(enums.map((e) => [e.name, e]));
+
+  const fieldsets: FieldSet[] = [];
+  const names = new Map<string, string>();
+  const claim = (path: (string | number)[], name: string) => {
+    const other = names.get(name);
+    if (other) fail(path, `duplicate name ${name} (also ${other})`);
+    names.set(name, path.join("."));
+  };
+  for (const e of enums) claim(["enums", e.name], e.name);
+
+  const layout = (
+    path: (string | number)[],
+    name: string,
+    kind: FieldSetKind,
+    info: { description: string; ref?: string; bits: number; fields: Record<string, RawField>; code?: number },
+  ) => {
+    claim(path, name);
+    const fields = Object.entries(info.fields).map(([fname, f]) =>
+      checkField([...path, "fields", fname], fname, f, info.bits, enumByName, fail)
+    );
+    const sorted = [...fields].sort((a, b) => a.lsb - b.lsb);
+    for (let i = 1; i < sorted.length; i++) {
+      const prev = sorted[i - 1], cur = sorted[i];
+      if (cur.lsb < prev.lsb + prev.width) {
+        fail([...path, "fields", cur.name], `overlaps field ${prev.name}`);
+      }
+    }
+    if (kind !== "register" && fields.some((f) => f.access)) {
+      fail([...path, "fields", fields.find((f) => f.access)!.name], "access applies to register fields only");
+    }
+    const fs: FieldSet = { name, kind, description: info.description, ref: info.ref, bits: info.bits, fields };
+    if (info.code !== undefined) fs.code = info.code;
+    fieldsets.push(fs);
+    return fs;
+  };
+
+  for (const [name, f] of Object.entries(raw.fieldsets)) layout(["fieldsets", name], name, "fieldset", f);
+
+  const registers: Register[] = [];
+  const offsets = new Map<number, string>();
+  const protos = new Map<number, string>();
+  for (const [name, r] of Object.entries(raw.registers)) {
+    const path = ["registers", name];
+    const offset = Number(toBigInt(r.offset));
+    if (offset % (r.width / 8) !== 0) fail([...path, "offset"], `offset 0x${offset.toString(16)} is not aligned`);
+    if (offset + r.width / 8 > 0x20000) fail([...path, "offset"], "offset is outside the 128 KiB frame");
+    for (let b = offset; b < offset + r.width / 8; b += 4) {
+      const other = offsets.get(b);
+      if (other) fail([...path, "offset"], `offset 0x${b.toString(16)} already used by ${other}`);
+      offsets.set(b, name);
+    }
+    if (r.fields && r.fieldset) fail(path, "give either fields or fieldset, not both");
+    let layoutName: string;
+    if (r.fields) {
+      layout(path, name, "register", { description: r.description, ref: r.ref, bits: r.width, fields: r.fields });
+      layoutName = name;
+    } else if (r.fieldset) {
+      layoutName = r.fieldset;
+    } else {
+      return fail(path, "missing fields (or fieldset)");
+    }
+    const reset = toBigInt(r.reset);
+    if (reset >= 1n << BigInt(r.width)) fail([...path, "reset"], `reset value does not fit in ${r.width} bits`);
+    if (r.state === "saved" && r.proto === undefined) fail(path, "missing proto (saved registers need one)");
+    if (r.state === "saved" && r.proto! < 3) fail([...path, "proto"], "proto numbers 1 and 2 are the header's");
+    if (r.state !== "saved" && r.state !== "id" && r.proto !== undefined) {
+      fail([...path, "proto"], `a ${r.state} register is not in the saved state and takes no proto number`);
+    }
+    if (r.proto !== undefined) {
+      const key = r.state === "id" ? r.proto + 1e9 : r.proto; // id registers number their own message
+      const other = protos.get(key);
+      if (other) fail([...path, "proto"], `proto number ${r.proto} already used by ${other}`);
+      protos.set(key, name);
+    }
+    registers.push({
+      name,
+      offset,
+      width: r.width,
+      access: r.access,
+      reset,
+      state: r.state,
+      proto: r.proto,
+      description: r.description,
+      ref: r.ref,
+      layout: layoutName,
+    });
+  }
+  for (const [name, c] of Object.entries(raw.commands)) {
+    layout(["commands", name], name, "command", { ...c, bits: 128, code: c.opcode });
+  }
+  for (const [name, e] of Object.entries(raw.events)) {
+    layout(["events", name], `EVT_${name}`, "event", { ...e, bits: 256, code: e.type });
+  }
+  for (const kind of ["command", "event"] as const) {
+    const codes = new Map<number, string>();
+    for (const fs of fieldsets.filter((f) => f.kind === kind)) {
+      const other = codes.get(fs.code!);
+      const path = [kind === "command" ? "commands" : "events", fs.name.replace(/^EVT_/, "")];
+      if (other) fail(path, `code 0x${fs.code!.toString(16)} already used by ${other}`);
+      codes.set(fs.code!, fs.name);
+    }
+  }
+
+  // Register layouts: shared ones must exist and match the register's width; reset must respect the fields.
+  const byName = new Map(fieldsets.map((f) => [f.name, f]));
+  for (const r of registers) {
+    const path = ["registers", r.name];
+    const fs = byName.get(r.layout);
+    if (!fs) fail([...path, "fieldset"], `unknown fieldset ${r.layout}`);
+    if (fs!.bits !== r.width) fail([...path, "fieldset"], `fieldset ${r.layout} is ${fs!.bits} bits, not ${r.width}`);
+    let covered = 0n;
+    for (const f of fs!.fields) covered |= ((1n << BigInt(f.width)) - 1n) << BigInt(f.lsb);
+    if ((r.reset & ~covered) !== 0n) fail([...path, "reset"], "reset value sets reserved bits");
+  }
+  return {
+    name: raw.meta.name,
+    spec: raw.meta.spec,
+    schemaVersion: raw.meta.schema_version,
+    enums,
+    fieldsets,
+    registers,
+    source,
+  };
+}
+
+function checkField(
+  path: (string | number)[],
+  name: string,
+  f: RawField,
+  containerBits: number,
+  enums: Map<string, EnumDef>,
+  fail: Fail,
+): Field {
+  const { lsb, width } = parseBits(f.bits);
+  if (width < 1) fail([...path, "bits"], `bits "${f.bits}" run backwards (write "hi:lo")`);
+  if (lsb + width > containerBits) {
+    fail([...path, "bits"], `bits ${f.bits} run past the ${containerBits}-bit container`);
+  }
+  if (width > 53) fail([...path, "bits"], `a field is at most 53 bits wide (got ${width}): split it`);
+  if (f.shift !== undefined && width + f.shift > 64) fail([...path, "shift"], "address past bit 63");
+  const field: Field = { name, lsb, width, description: f.description };
+  if (f.enum !== undefined) {
+    const e = enums.get(f.enum);
+    if (!e) return fail([...path, "enum"], `unknown enum ${f.enum}`);
+    const big = e.values.find((v) => v.value >= 2 ** width);
+    if (big) fail([...path, "enum"], `enum ${f.enum} value ${big.name} = ${big.value} does not fit in ${width} bits`);
+    field.enumName = f.enum;
+  }
+  if (f.shift !== undefined) field.shift = f.shift;
+  if (f.access !== undefined) field.access = f.access;
+  return field;
+}

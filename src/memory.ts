@@ -1,0 +1,171 @@
+/**
+ * Guest physical memory as the SMMU sees it: table walks, queue accesses, MSI writes and DMA data.
+ *
+ * Every access reports an external abort by its return value, never by throwing: an abort is a guest-visible,
+ * architected outcome (F_WALK_EABT, CERROR_ABT, GERROR.*_ABT_ERR), not a host error.
+ * @module
+ */
+import { HostError } from "./errors.ts";
+
+/** Result of {@link GuestMemory.read32} when the access aborts (no 32-bit value is negative). */
+export const ABORT: number = -1;
+
+/** Guest physical memory. Addresses are numbers below 2^52. */
+export interface GuestMemory {
+  /** Reads a little-endian 32-bit word at a 4-byte aligned address; {@link ABORT} on an external abort. */
+  read32(addr: number): number;
+  /** Writes a little-endian 32-bit word at a 4-byte aligned address; false on an external abort. */
+  write32(addr: number, value: number): boolean;
+  /** Copies `dst.length` bytes from `addr` into `dst`; false (and `dst` unspecified) on an external abort. */
+  read(addr: number, dst: Uint8Array): boolean;
+  /** Copies `src` to `addr`; false on an external abort (bytes before the aborting page may have been written). */
+  write(addr: number, src: Uint8Array): boolean;
+}
+
+const PAGE_SHIFT = 16; // host-side storage granule of SparseMemory (64 KiB), not an architectural size
+const PAGE_SIZE = 2 ** PAGE_SHIFT;
+const MAX_ADDRESS = 2 ** 52;
+
+/** Options of {@link SparseMemory}. */
+export interface SparseMemoryOptions {
+  /** Size of the guest physical address space in bytes; accesses at or above it abort. Default 2^52. */
+  size?: number;
+  /** Ranges `[start, end)` with nothing behind them: accesses there abort (a hole in the memory map). */
+  holes?: readonly (readonly [number, number])[];
+}
+
+/**
+ * Guest memory allocated on first write, in 64 KiB pages, reading zero where nothing was written.
+ * Suits tests and tools that place structures anywhere in a 52-bit space.
+ */
+export class SparseMemory implements GuestMemory {
+  /** Size of the address space; accesses at or above it abort. */
+  readonly size: number;
+  readonly #holes: readonly (readonly [number, number])[];
+  readonly #pages = new Map<number, Uint32Array>();
+  #lastIndex = -1;
+  #lastPage: Uint32Array | undefined;
+
+  /** An empty (all-zero) memory; throws {@link HostError} on a bad size or hole. */
+  constructor(options: SparseMemoryOptions = {}) {
+    const size = options.size ?? MAX_ADDRESS;
+    if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_ADDRESS) {
+      throw new HostError(`SparseMemory: size must be an integer in (0, 2^52], got ${size}`);
+    }
+    for (const [start, end] of options.holes ?? []) {
+      if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end > start)) {
+        throw new HostError(`SparseMemory: bad hole [${start}, ${end})`);
+      }
+    }
+    this.size = size;
+    this.#holes = options.holes ?? [];
+  }
+
+  #aborts(addr: number, len: number): boolean {
+    if (!(addr >= 0 && addr + len <= this.size)) return true;
+    for (const [start, end] of this.#holes) if (addr < end && addr + len > start) return true;
+    return false;
+  }
+
+  /** The page holding `addr`, created when `create` is set; undefined for a never-written page. */
+  #page(index: number, create: boolean): Uint32Array | undefined {
+    if (index === this.#lastIndex) return this.#lastPage;
+    let page = this.#pages.get(index);
+    if (page === undefined) {
+      if (!create) return undefined;
+      page = new Uint32Array(PAGE_SIZE / 4);
+      this.#pages.set(index, page);
+    }
+    this.#lastIndex = index;
+    this.#lastPage = page;
+    return page;
+  }
+
+  read32(addr: number): number {
+    if (addr % 4 !== 0 || this.#aborts(addr, 4)) return ABORT;
+    const page = this.#page(Math.floor(addr / PAGE_SIZE), false);
+    return page === undefined ? 0 : page[(addr % PAGE_SIZE) >>> 2];
+  }
+
+  write32(addr: number, value: number): boolean {
+    if (addr % 4 !== 0 || this.#aborts(addr, 4)) return false;
+    this.#page(Math.floor(addr / PAGE_SIZE), true)![(addr % PAGE_SIZE) >>> 2] = value;
+    return true;
+  }
+
+  read(addr: number, dst: Uint8Array): boolean {
+    if (this.#aborts(addr, dst.length)) return false;
+    for (let done = 0; done < dst.length;) {
+      const at = addr + done;
+      const off = at % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, dst.length - done);
+      const page = this.#page(Math.floor(at / PAGE_SIZE), false);
+      if (page === undefined) dst.fill(0, done, done + n);
+      else dst.set(new Uint8Array(page.buffer, off, n), done);
+      done += n;
+    }
+    return true;
+  }
+
+  write(addr: number, src: Uint8Array): boolean {
+    if (this.#aborts(addr, src.length)) return false;
+    for (let done = 0; done < src.length;) {
+      const at = addr + done;
+      const off = at % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, src.length - done);
+      const page = this.#page(Math.floor(at / PAGE_SIZE), true)!;
+      new Uint8Array(page.buffer, off, n).set(src.subarray(done, done + n));
+      done += n;
+    }
+    return true;
+  }
+}
+
+/** Guest memory as one flat buffer mapped at `base`; everything outside it aborts. The fastest backing. */
+export class FlatMemory implements GuestMemory {
+  /** Guest physical address of `bytes[0]`. */
+  readonly base: number;
+  /** The memory itself, for the host to fill and inspect. */
+  readonly bytes: Uint8Array;
+  readonly #words: Uint32Array;
+
+  /** `size` zeroed bytes at guest physical address `base`; throws {@link HostError} on a bad size or base. */
+  constructor(size: number, base = 0) {
+    if (!Number.isSafeInteger(size) || size <= 0 || size % 4 !== 0) {
+      throw new HostError(`FlatMemory: size must be a positive multiple of 4, got ${size}`);
+    }
+    if (!Number.isSafeInteger(base) || base < 0 || base % 4 !== 0 || base + size > MAX_ADDRESS) {
+      throw new HostError(`FlatMemory: base must be 4-byte aligned and the buffer below 2^52, got ${base}`);
+    }
+    this.base = base;
+    this.bytes = new Uint8Array(size);
+    this.#words = new Uint32Array(this.bytes.buffer);
+  }
+
+  read32(addr: number): number {
+    const off = addr - this.base;
+    if (!(off >= 0 && off + 4 <= this.bytes.length) || off % 4 !== 0) return ABORT;
+    return this.#words[off >>> 2];
+  }
+
+  write32(addr: number, value: number): boolean {
+    const off = addr - this.base;
+    if (!(off >= 0 && off + 4 <= this.bytes.length) || off % 4 !== 0) return false;
+    this.#words[off >>> 2] = value;
+    return true;
+  }
+
+  read(addr: number, dst: Uint8Array): boolean {
+    const off = addr - this.base;
+    if (!(off >= 0 && off + dst.length <= this.bytes.length)) return false;
+    dst.set(this.bytes.subarray(off, off + dst.length));
+    return true;
+  }
+
+  write(addr: number, src: Uint8Array): boolean {
+    const off = addr - this.base;
+    if (!(off >= 0 && off + src.length <= this.bytes.length)) return false;
+    this.bytes.set(src, off);
+    return true;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The contracts between the device model (registers, queues, interrupts) and the translation engine (tables,
+ * walks, caches), and the types the public API shares with both.
+ *
+ * The engine knows nothing of queues or MMIO; the device knows nothing of descriptor bits. They meet here.
+ * @module
+ */
+
+/** Access flags of a transaction, as a bit set (numbers, so the hot path allocates nothing). */
+export const ACCESS = {
+  /** A write (RnW = 0); otherwise a read. */
+  WRITE: 1,
+  /** An instruction fetch (InD = 1). */
+  EXEC: 2,
+  /** A privileged transaction (PnU = 1). */
+  PRIV: 4,
+} as const;
+
+/** How a device accesses memory, in the public API's words. */
+export interface Access {
+  /** A write to memory (the SMMU sees RnW = 0). Default: a read. */
+  write?: boolean;
+  /** An instruction fetch. Default: data. */
+  exec?: boolean;
+  /** A privileged access. Default: unprivileged. */
+  priv?: boolean;
+  /** The SubstreamID (PASID) of the transaction; absent for a transaction without one. */
+  ssid?: number;
+}
+
+/**
+ * A fault, as the engine reports it to the event queue. The engine reuses one object: consumers copy what they
+ * keep. `type` is an EVENT_TYPE code from gen/; fields a type does not carry are left 0.
+ */
+export interface Fault {
+  /** Event type code (gen/ EVENT_TYPE). */
+  type: number;
+  /** StreamID of the transaction. */
+  sid: number;
+  /** Whether the transaction had a SubstreamID. */
+  ssv: boolean;
+  /** SubstreamID (when ssv). */
+  ssid: number;
+  /** Input address of the transaction (IOVA), a signed number: negative for the upper (TTB1) range. */
+  inputAddr: number;
+  /** Intermediate physical address, for stage-2 faults. */
+  ipa: number;
+  /** Address of the structure or descriptor whose fetch aborted (F_*_FETCH, F_WALK_EABT). */
+  fetchAddr: number;
+  /** The transaction was a read. */
+  rnw: boolean;
+  /** The transaction was an instruction fetch. */
+  ind: boolean;
+  /** The transaction was privileged. */
+  pnu: boolean;
+  /** The fault happened at stage 2. */
+  s2: boolean;
+  /** For stage-2 faults: what stage 2 was translating (gen/ EVT_CLASS: CD, TT or IN). */
+  class: number;
+}
+
+/** A fresh, zeroed fault record. */
+export function newFault(): Fault {
+  return {
+    type: 0,
+    sid: 0,
+    ssv: false,
+    ssid: 0,
+    inputAddr: 0,
+    ipa: 0,
+    fetchAddr: 0,
+    rnw: false,
+    ind: false,
+    pnu: false,
+    s2: false,
+    class: 0,
+  };
+}
+
+/** Where the engine sends faults that the architecture records as events. */
+export interface EventSink {
+  /** Records one event; the sink handles a disabled or full queue. */
+  report(fault: Fault): void;
+}
+
+/**
+ * One invalidation, as the command queue decodes it: configuration (CFGI_*) or TLB (TLBI_*) scope.
+ * Addresses are numbers (IOVA/IPA); `num`/`scale`/`tg`/`ttl` carry the range form when RIL is advertised.
+ */
+export type Invalidation =
+  | { kind: "cfg_all" }
+  | { kind: "ste"; sid: number; leaf: boolean }
+  | { kind: "ste_range"; sid: number; range: number }
+  | { kind: "cd"; sid: number; ssid: number; leaf: boolean }
+  | { kind: "cd_all"; sid: number }
+  | { kind: "nh_all"; vmid: number }
+  | { kind: "nh_asid"; vmid: number; asid: number }
+  | { kind: "nh_va"; vmid: number; asid: number | null; addr: number; leaf: boolean; range: TlbRange | null }
+  | { kind: "el2_all" }
+  | { kind: "el2_asid"; asid: number }
+  | { kind: "el2_va"; asid: number | null; addr: number; leaf: boolean; range: TlbRange | null }
+  | { kind: "s12_vmall"; vmid: number }
+  | { kind: "s2_ipa"; vmid: number; addr: number; leaf: boolean; range: TlbRange | null }
+  | { kind: "nsnh_all" };
+
+/** The range form of a TLBI (SMMUv3.2 RIL): NUM, SCALE, TG and TTL as the command carries them. */
+export interface TlbRange {
+  /** NUM: the range covers (NUM + 1) * 2^SCALE pages of the granule TG. */
+  num: number;
+  /** SCALE, as above. */
+  scale: number;
+  /** TG: the translation granule of the range (0 = no range). */
+  tg: number;
+  /** TTL: the level of the leaf entries, a hint (0 = any level). */
+  ttl: number;
+}
+
+/** What the device asks of the translation engine. */
+export interface TranslationEngine {
+  /** Applies one invalidation to the caches (and tells observers). */
+  invalidate(scope: Invalidation): void;
+  /** Drops every cached configuration and translation (reset, restore, register changes that move tables). */
+  flushAll(): void;
+}
+
+/**
+ * Observer of the guest's configuration and invalidations, for a VMM that mirrors the guest's tables into a host
+ * IOMMU (nested translation through iommufd, say). Every method is optional.
+ */
+export interface SmmuObserver {
+  /** The guest invalidated cached configuration or translations; `scope` says which. */
+  invalidated?(scope: Invalidation): void;
+  /** A CMD_SYNC completed: every invalidation before it is now in effect. */
+  synced?(): void;
+  /** The SMMU was enabled or disabled, or the stream table moved: mirrors should re-read every stream. */
+  globalChanged?(): void;
+}
