@@ -70,14 +70,31 @@ export async function staleFiles(expectedRoot: string, actualRoot: string): Prom
   return stale;
 }
 
+const USAGE = "usage: codegen/main.ts [--check] [--spec registers.yaml] [--out DIR]";
+
+/** The command line, or the problem with it: a mistyped `--check` must not regenerate instead of checking. */
+function parseArgs(args: string[]): { check: boolean; specPath: string; root: string } | string {
+  const out = { check: false, specPath: "registers.yaml", root: "." };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--check") out.check = true;
+    else if (a === "--spec" || a === "--out") {
+      const value = args[++i];
+      if (value === undefined || value.startsWith("--")) return `${a} needs a path`;
+      if (a === "--spec") out.specPath = value;
+      else out.root = value;
+    } else return `unknown argument ${a}`;
+  }
+  return out;
+}
+
 async function main(args: string[]): Promise<number> {
-  const check = args.includes("--check");
-  const opt = (name: string, dflt: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-  };
-  const specPath = opt("--spec", "registers.yaml");
-  const root = opt("--out", ".");
+  const parsed = parseArgs(args);
+  if (typeof parsed === "string") {
+    console.error(`codegen: ${parsed}\n${USAGE}`);
+    return 2;
+  }
+  const { check, specPath, root } = parsed;
   const scratch = await Deno.makeTempDir({ prefix: "smmuv3-codegen-" });
   try {
     await generate(specPath, scratch);

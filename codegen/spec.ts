@@ -6,8 +6,8 @@
  * the file, the line and column of the offending entry, and the entry's path.
  * @module
  */
-import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
-import type { Node, Pair } from "yaml";
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import type { Document, Node, Pair } from "yaml";
 import { z } from "zod";
 
 /** A problem in the spec, located at `file:line:column` and naming the entry. */
@@ -27,14 +27,16 @@ export class SpecError extends Error {
 // ---------------------------------------------------------------- schema (shape)
 
 const description = z.string().trim().min(1, "missing description");
-const intLike = z.union([z.number().int().nonnegative(), z.string().regex(/^(0x[0-9a-fA-F_]+|0b[01_]+|[0-9_]+)$/)]);
+// YAML reads an unquoted integer as a double: above 2^53 it silently rounds, so such values must be quoted.
+const safeInt = z.number().int().nonnegative().refine(Number.isSafeInteger, 'above 2^53: quote it ("0x...")');
+const intLike = z.union([safeInt, z.string().regex(/^(0x[0-9a-fA-F_]+|0b[01_]+|[0-9_]+)$/, "not an integer")]);
 const bitsSpec = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(:\d+)?$/, 'bits must be "hi:lo"')]);
 
 const fieldSchema = z.object({
   bits: bitsSpec,
   description,
   enum: z.string().optional(),
-  shift: z.number().int().min(1).max(63).optional(),
+  shift: z.number().int().min(1, "shift is 1 to 63").max(63, "shift is 1 to 63").optional(),
   access: z.enum(["RO", "RW"]).optional(),
 }).strict();
 
@@ -44,7 +46,7 @@ const enumSchema = z.object({
   description,
   ref: z.string().optional(),
   values: z.record(
-    z.string().regex(/^[A-Za-z0-9_]+$/, "bad enum value name"),
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "bad enum value name (a TypeScript identifier)"),
     z.object({ value: intLike, description }).strict(),
   ),
 }).strict();
@@ -62,7 +64,10 @@ const registerSchema = z.object({
   access: z.enum(["RO", "RW", "RAZ/WI"]),
   reset: intLike,
   state: z.enum(["saved", "id", "derived", "none"]),
-  proto: z.number().int().min(1).max(536870911).optional(),
+  proto: z.number().int().min(1).max(536870911, "proto numbers stop at 536870911").refine(
+    (n) => n < 19000 || n > 19999,
+    "proto numbers 19000-19999 are reserved by protobuf",
+  ).optional(),
   description,
   ref: z.string().optional(),
   fields: fieldsSchema.optional(),
@@ -178,10 +183,11 @@ export function loadSpec(path: string, text = Deno.readTextFileSync(path)): Spec
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const { line, col } = posOf(e.pos[0]);
-    throw new SpecError(path, line, col, "(document)", e.message.split("\n")[0]);
+    const entry = entryAt(doc.contents, e.pos[0]);
+    throw new SpecError(path, line, col, entry.length ? entry.join(".") : "(document)", e.message.split("\n")[0]);
   }
   const fail = (entryPath: (string | number)[], problem: string): never => {
-    const { line, col } = posOf(locate(doc.contents, entryPath));
+    const { line, col } = posOf(locate(doc, entryPath));
     throw new SpecError(path, line, col, entryPath.join("."), problem);
   };
 
@@ -197,18 +203,61 @@ export function loadSpec(path: string, text = Deno.readTextFileSync(path)): Spec
   return check(parsed.data, path, fail);
 }
 
-/** Offset in the text of the key at `path` (or of the deepest node found on the way). */
-function locate(root: unknown, path: (string | number)[]): number {
-  let node = root as Node | null;
-  let best = (node as { range?: [number] })?.range?.[0] ?? 0;
+/** A map key as text; the merge key `<<` is a symbol in the parsed document. */
+const keyOf = (p: Pair) => {
+  const v = isScalar(p.key) ? p.key.value : undefined;
+  return typeof v === "symbol" ? v.description : v === undefined ? undefined : String(v);
+};
+
+/**
+ * Offset in the text of the key at `path` (or of the deepest node found on the way). A key that only exists
+ * through a merge (`<<: *anchor`) is located at the merge key of the entry that pulls it in.
+ */
+function locate(doc: Document, path: (string | number)[]): number {
+  let node = doc.contents as Node | null;
+  let best = node?.range?.[0] ?? 0;
+  const has = (map: unknown, key: string) => isMap(map) && map.items.some((p: Pair) => keyOf(p) === key);
   for (const key of path) {
     if (!isMap(node)) break;
-    const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(key));
-    if (!pair || !isPair(pair)) break;
+    const pair = node.items.find((p: Pair) => keyOf(p) === String(key));
+    if (!pair || !isPair(pair)) {
+      const merge = node.items.find((p: Pair) =>
+        keyOf(p) === "<<" && isAlias(p.value) && has(p.value.resolve(doc), String(key))
+      );
+      if (merge) best = (merge.key as Node).range?.[0] ?? best;
+      break;
+    }
     best = (pair.key as Node).range?.[0] ?? best;
     node = pair.value as Node;
   }
   return best;
+}
+
+/** Path of map keys leading to the innermost node at text offset `at` (for YAML errors such as duplicate keys). */
+function entryAt(root: unknown, at: number): string[] {
+  const path: string[] = [];
+  let node = root as Node | null;
+  const inside = (n: unknown) => {
+    const r = (n as { range?: [number, number, number] } | null)?.range;
+    return r !== undefined && r[0] <= at && at < r[2];
+  };
+  while (isMap(node) || isSeq(node)) {
+    const items = node.items as unknown[];
+    const pair = isMap(node)
+      ? node.items.find((p: Pair) => inside(p.key) || inside(p.value))
+      : items.find((item) => inside(item));
+    if (!pair) break;
+    if (isMap(node)) {
+      const p = pair as Pair;
+      path.push(keyOf(p) ?? "?");
+      if (inside(p.key)) break;
+      node = p.value as Node;
+    } else {
+      path.push(String(items.indexOf(pair)));
+      node = pair as Node;
+    }
+  }
+  return path;
 }
 
 type Fail = (path: (string | number)[], problem: string) => never;
@@ -238,13 +287,17 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
   const enumByName = new Map(enums.map((e) => [e.name, e]));
 
   const fieldsets: FieldSet[] = [];
-  const names = new Map<string, string>();
-  const claim = (path: (string | number)[], name: string) => {
-    const other = names.get(name);
-    if (other) fail(path, `duplicate name ${name} (also ${other})`);
+  // Every exported name of gen/ is claimed once: layouts export NAME and NAME_LAYOUT, enums NAME and NAME_NAMES.
+  const names = new Map<string, string>(GENERATED_NAMES.map((n) => [n, "a name the generator uses itself"]));
+  const claim = (path: (string | number)[], name: string, suffix: string) => {
+    for (const n of [name, name + suffix]) {
+      const other = names.get(n);
+      if (other) fail(path, `duplicate name ${n} (also ${other})`);
+    }
     names.set(name, path.join("."));
+    names.set(name + suffix, path.join("."));
   };
-  for (const e of enums) claim(["enums", e.name], e.name);
+  for (const e of enums) claim(["enums", e.name], e.name, "_NAMES");
 
   const layout = (
     path: (string | number)[],
@@ -252,7 +305,7 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     kind: FieldSetKind,
     info: { description: string; ref?: string; bits: number; fields: Record<string, RawField>; code?: number },
   ) => {
-    claim(path, name);
+    claim(path, name, "_LAYOUT");
     const fields = Object.entries(info.fields).map(([fname, f]) =>
       checkField([...path, "fields", fname], fname, f, info.bits, enumByName, fail)
     );
@@ -293,6 +346,7 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
       layout(path, name, "register", { description: r.description, ref: r.ref, bits: r.width, fields: r.fields });
       layoutName = name;
     } else if (r.fieldset) {
+      claim(path, name, ""); // exported as an alias of the shared layout
       layoutName = r.fieldset;
     } else {
       return fail(path, "missing fields (or fieldset)");
@@ -348,7 +402,8 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     if (fs!.bits !== r.width) fail([...path, "fieldset"], `fieldset ${r.layout} is ${fs!.bits} bits, not ${r.width}`);
     let covered = 0n;
     for (const f of fs!.fields) covered |= ((1n << BigInt(f.width)) - 1n) << BigInt(f.lsb);
-    if ((r.reset & ~covered) !== 0n) fail([...path, "reset"], "reset value sets reserved bits");
+    const stray = r.reset & ~covered;
+    if (stray !== 0n) fail([...path, "reset"], `reset value sets reserved bits 0x${stray.toString(16)}`);
   }
   return {
     name: raw.meta.name,
@@ -360,6 +415,18 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     source,
   };
 }
+
+/** Names gen/ exports besides the spec's own, and the fields of the SavedState message a register must not shadow. */
+const GENERATED_NAMES = [
+  "REG",
+  "REGISTERS",
+  "COMMANDS",
+  "EVENTS",
+  "OPCODE",
+  "EVENT_TYPE",
+  "SCHEMA_VERSION",
+  "ID_REGISTERS",
+];
 
 function checkField(
   path: (string | number)[],
@@ -374,8 +441,12 @@ function checkField(
   if (lsb + width > containerBits) {
     fail([...path, "bits"], `bits ${f.bits} run past the ${containerBits}-bit container`);
   }
-  if (width > 53) fail([...path, "bits"], `a field is at most 53 bits wide (got ${width}): split it`);
-  if (f.shift !== undefined && width + f.shift > 64) fail([...path, "shift"], "address past bit 63");
+  if (width > 53) {
+    fail([...path, "bits"], `${width} bits wide: accessors use numbers, exact to 53 bits; split the field (_LO/_HI)`);
+  }
+  if (f.shift !== undefined && width + f.shift > 64) {
+    fail([...path, "shift"], `address bits [${width + f.shift - 1}:${f.shift}] run past bit 63`);
+  }
   const field: Field = { name, lsb, width, description: f.description };
   if (f.enum !== undefined) {
     const e = enums.get(f.enum);
