@@ -1105,6 +1105,17 @@ export const EVT_F_TRANSLATION = {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
     },
   },
+  /** For CLASS TT, the table walk access that faulted was a read (1) or write (0). Bits [108]. */
+  TTRnW: {
+    name: "TTRnW",
+    lsb: 108,
+    width: 1,
+    description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
+    },
+  },
   /** Input address of the transaction, bits [31:0]. Bits [159:128]. */
   InputAddr_LO: {
     name: "InputAddr_LO",
@@ -1169,11 +1180,12 @@ export const EVT_F_TRANSLATION_LAYOUT: Layout = {
     EVT_F_TRANSLATION.NSIPA,
     EVT_F_TRANSLATION.S2,
     EVT_F_TRANSLATION.CLASS,
+    EVT_F_TRANSLATION.TTRnW,
     EVT_F_TRANSLATION.InputAddr_LO,
     EVT_F_TRANSLATION.InputAddr_HI,
     EVT_F_TRANSLATION.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xfffffc31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
 };
 
 /** An output address exceeded the configured or implemented address size. (IHI 0070 7.3.14) Field accessors over 8 32-bit words. */
@@ -1315,6 +1327,17 @@ export const EVT_F_ADDR_SIZE = {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
     },
   },
+  /** For CLASS TT, the table walk access that faulted was a read (1) or write (0). Bits [108]. */
+  TTRnW: {
+    name: "TTRnW",
+    lsb: 108,
+    width: 1,
+    description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
+    },
+  },
   /** Input address of the transaction, bits [31:0]. Bits [159:128]. */
   InputAddr_LO: {
     name: "InputAddr_LO",
@@ -1379,11 +1402,12 @@ export const EVT_F_ADDR_SIZE_LAYOUT: Layout = {
     EVT_F_ADDR_SIZE.NSIPA,
     EVT_F_ADDR_SIZE.S2,
     EVT_F_ADDR_SIZE.CLASS,
+    EVT_F_ADDR_SIZE.TTRnW,
     EVT_F_ADDR_SIZE.InputAddr_LO,
     EVT_F_ADDR_SIZE.InputAddr_HI,
     EVT_F_ADDR_SIZE.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xfffffc31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
 };
 
 /** The final descriptor has the Access flag clear. (IHI 0070 7.3.15) Field accessors over 8 32-bit words. */
@@ -1525,6 +1549,17 @@ export const EVT_F_ACCESS = {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
     },
   },
+  /** For CLASS TT, the table walk access that faulted was a read (1) or write (0). Bits [108]. */
+  TTRnW: {
+    name: "TTRnW",
+    lsb: 108,
+    width: 1,
+    description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
+    },
+  },
   /** Input address of the transaction, bits [31:0]. Bits [159:128]. */
   InputAddr_LO: {
     name: "InputAddr_LO",
@@ -1589,11 +1624,12 @@ export const EVT_F_ACCESS_LAYOUT: Layout = {
     EVT_F_ACCESS.NSIPA,
     EVT_F_ACCESS.S2,
     EVT_F_ACCESS.CLASS,
+    EVT_F_ACCESS.TTRnW,
     EVT_F_ACCESS.InputAddr_LO,
     EVT_F_ACCESS.InputAddr_HI,
     EVT_F_ACCESS.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xfffffc31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
 };
 
 /** The access is not permitted by the descriptor permissions. (IHI 0070 7.3.16) Field accessors over 8 32-bit words. */
@@ -1735,6 +1771,17 @@ export const EVT_F_PERMISSION = {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
     },
   },
+  /** For CLASS TT, the table walk access that faulted was a read (1) or write (0). Bits [108]. */
+  TTRnW: {
+    name: "TTRnW",
+    lsb: 108,
+    width: 1,
+    description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
+    },
+  },
   /** Input address of the transaction, bits [31:0]. Bits [159:128]. */
   InputAddr_LO: {
     name: "InputAddr_LO",
@@ -1774,17 +1821,6 @@ export const EVT_F_PERMISSION = {
       const v = a / 0x1000;
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
-    },
-  },
-  /** For CLASS TT, the table walk access that faulted was a read (1) or write (0). Bits [108]. */
-  TTRnW: {
-    name: "TTRnW",
-    lsb: 108,
-    width: 1,
-    description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
-    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
-    set: (w: Uint32Array, v: number, o = 0): void => {
-      w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
     },
   },
 } as const;
