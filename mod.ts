@@ -3,8 +3,27 @@
  *
  * The guest programs it as it would hardware: MMIO registers, and in guest memory the stream table, context
  * descriptors, translation tables, command queue and event queue. Every layout comes from `registers.yaml`.
+ *
+ * ```ts
+ * import { Smmu, SparseMemory } from "@iommu/smmuv3";
+ * const memory = new SparseMemory();
+ * const smmu = new Smmu({ memory, interrupts: { eventq: () => console.log("event") } });
+ * smmu.mmioWrite(0x20, 4, 0x1n); // CR0.SMMUEN
+ * const t = smmu.translate(0x8, 0x1000, { write: true });
+ * ```
  * @module
  */
+export { Smmu } from "./src/device.ts";
+export type { SmmuOptions, SmmuStats, TranslationResult } from "./src/device.ts";
+export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/features.ts";
+export type { InterruptSinks, MsiSink } from "./src/irq.ts";
+export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/commands.ts";
+export { DmaView } from "./src/dma.ts";
+export type { DmaResult } from "./src/dma.ts";
+export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/config.ts";
+export type { Regime } from "./src/walk.ts";
+export { STE_CONFIG, STE_S1DSS, STE_S1FMT } from "./gen/mod.ts";
+export type { TranslatorStats, WalkStep } from "./src/translate.ts";
 export { ABORT, FlatMemory, SparseMemory } from "./src/memory.ts";
 export type { GuestMemory, SparseMemoryOptions } from "./src/memory.ts";
 export { HostError, OptionsError, SavedStateError } from "./src/errors.ts";

@@ -82,9 +82,9 @@ export class SparseMemory implements GuestMemory {
   }
 
   read32(addr: number): number {
-    if (addr % 4 !== 0 || this.#aborts(addr, 4)) return ABORT;
+    if ((addr & 3) !== 0 || this.#aborts(addr, 4)) return ABORT; // & masks: no float modulo on the walk path
     const page = this.#page(Math.floor(addr / PAGE_SIZE), false);
-    return page === undefined ? 0 : page[(addr % PAGE_SIZE) >>> 2];
+    return page === undefined ? 0 : page[(addr & (PAGE_SIZE - 1)) >>> 2];
   }
 
   write32(addr: number, value: number): boolean {
@@ -144,13 +144,13 @@ export class FlatMemory implements GuestMemory {
 
   read32(addr: number): number {
     const off = addr - this.base;
-    if (!(off >= 0 && off + 4 <= this.bytes.length) || off % 4 !== 0) return ABORT;
+    if (!(off >= 0 && off + 4 <= this.bytes.length) || (off & 3) !== 0) return ABORT; // & 3: no float modulo
     return this.#words[off >>> 2];
   }
 
   write32(addr: number, value: number): boolean {
     const off = addr - this.base;
-    if (!(off >= 0 && off + 4 <= this.bytes.length) || off % 4 !== 0) return false;
+    if (!(off >= 0 && off + 4 <= this.bytes.length) || (off & 3) !== 0) return false;
     this.#words[off >>> 2] = value;
     return true;
   }

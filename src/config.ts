@@ -1,0 +1,481 @@
+/**
+ * Configuration lookup: StreamID → STE through a linear or 2-level stream table (IHI 0070 §3.3, §5.1, §5.2), and
+ * SubstreamID → CD through a linear or 2-level CD table (§3.3.2, §5.3, §5.4). Each structure is validated once and
+ * decoded into an immutable object; an invalid one yields the architected event (C_BAD_*, F_*_FETCH).
+ * @module
+ */
+import {
+  CD,
+  CD_TG0,
+  CD_TG1,
+  CR2,
+  EVENT_TYPE,
+  EVT_CLASS,
+  IDR0,
+  IDR0_HTTU,
+  IDR0_ST_LEVEL,
+  IDR0_STALL_MODEL,
+  IDR0_TTENDIAN,
+  IDR0_TTF,
+  IDR1,
+  IDR3,
+  IDR5,
+  IDR5_VAX,
+  L1CD,
+  L1STD,
+  REG,
+  STE,
+  STE_CONFIG,
+  STE_S1DSS,
+  STE_S1FMT,
+  STE_S2AA64,
+  STE_S2TG,
+  STE_STRW,
+  STRTAB_BASE,
+  STRTAB_BASE_CFG,
+  STRTAB_BASE_CFG_FMT,
+  STRTAB_BASE_CFG_SPLIT,
+} from "../gen/mod.ts";
+import { ABORT } from "./memory.ts";
+import type { GuestMemory } from "./memory.ts";
+import { word } from "./regfile.ts";
+import type { Fault } from "./types.ts";
+import { stage1StartLevel, stage2StartLevel } from "./walk.ts";
+import type { Regime, Walker } from "./walk.ts";
+
+const OAS_BITS = [32, 36, 40, 42, 44, 48, 52, 52] as const; // IDR5.OAS, CD.IPS, STE.S2PS encodings (7 acts as 6)
+
+/** What the ID registers advertise, as the engine needs it. */
+export interface Caps {
+  readonly s1p: boolean;
+  readonly s2p: boolean;
+  readonly aarch64: boolean;
+  readonly httu: number;
+  readonly asid16: boolean;
+  readonly vmid16: boolean;
+  readonly cd2l: boolean;
+  readonly hyp: boolean;
+  readonly twoLevelStreams: boolean;
+  readonly ttendian: number;
+  readonly stallModel: number;
+  readonly termModel: boolean;
+  readonly permsOverride: boolean;
+  readonly sidBits: number;
+  readonly ssidBits: number;
+  readonly oasBits: number;
+  readonly granules: ReadonlySet<number>;
+  readonly va52: boolean;
+  readonly stt: boolean;
+  readonly xnx: boolean;
+  readonly had: boolean;
+  readonly e0pd: boolean;
+  readonly e2h: boolean;
+  readonly recordInvalidSid: boolean;
+}
+
+/** Reads the ID registers and CR2 from the register file's words. */
+export function readCaps(w: Uint32Array): Caps {
+  const i0 = word(REG.IDR0), i1 = word(REG.IDR1), i3 = word(REG.IDR3), i5 = word(REG.IDR5);
+  const ttf = IDR0.TTF.get(w, i0);
+  const granules = new Set<number>();
+  if (IDR5.GRAN4K.get(w, i5)) granules.add(12);
+  if (IDR5.GRAN16K.get(w, i5)) granules.add(14);
+  if (IDR5.GRAN64K.get(w, i5)) granules.add(16);
+  return {
+    s1p: IDR0.S1P.get(w, i0) === 1,
+    s2p: IDR0.S2P.get(w, i0) === 1,
+    aarch64: ttf === IDR0_TTF.AARCH64 || ttf === IDR0_TTF.AARCH32_AND_64,
+    httu: IDR0.HTTU.get(w, i0),
+    asid16: IDR0.ASID16.get(w, i0) === 1,
+    vmid16: IDR0.VMID16.get(w, i0) === 1,
+    cd2l: IDR0.CD2L.get(w, i0) === 1,
+    hyp: IDR0.Hyp.get(w, i0) === 1,
+    twoLevelStreams: IDR0.ST_LEVEL.get(w, i0) === IDR0_ST_LEVEL.TWO_LEVEL,
+    ttendian: IDR0.TTENDIAN.get(w, i0),
+    stallModel: IDR0.STALL_MODEL.get(w, i0),
+    termModel: IDR0.TERM_MODEL.get(w, i0) === 1,
+    permsOverride: IDR1.ATTR_PERMS_OVR.get(w, i1) === 1,
+    sidBits: Math.min(IDR1.SIDSIZE.get(w, i1), 32),
+    ssidBits: Math.min(IDR1.SSIDSIZE.get(w, i1), 20),
+    oasBits: OAS_BITS[IDR5.OAS.get(w, i5)],
+    granules,
+    va52: IDR5.VAX.get(w, i5) === IDR5_VAX.VA_52,
+    stt: IDR3.STT.get(w, i3) === 1,
+    xnx: IDR3.XNX.get(w, i3) === 1,
+    had: IDR3.HAD.get(w, i3) === 1,
+    e0pd: IDR3.E0PD.get(w, i3) === 1,
+    e2h: CR2.E2H.get(w, word(REG.CR2)) === 1,
+    recordInvalidSid: CR2.RECINVSID.get(w, word(REG.CR2)) === 1,
+  };
+}
+
+/** StreamWorld of a stage-1 stream (IHI 0070 §5.2 STE.STRW with CR2.E2H). */
+export const WORLD = { EL1: 0, EL2: 1, EL2_E2H: 2 } as const;
+
+/** Stage-1 part of an STE. */
+export interface StreamStage1 {
+  /** Address (IPA when nested) of the CD or CD table. */
+  readonly contextPtr: number;
+  /** STE.S1Fmt (gen/ STE_S1FMT). */
+  readonly fmt: (typeof STE_S1FMT)[keyof typeof STE_S1FMT];
+  /** STE.S1CDMax: log2 of the number of CDs; 0 means no substreams. */
+  readonly cdMax: number;
+  /** STE.S1DSS (gen/ STE_S1DSS). */
+  readonly dss: (typeof STE_S1DSS)[keyof typeof STE_S1DSS];
+  /** Effective StreamWorld (WORLD). */
+  readonly world: number;
+  /** STE.S1STALLD. */
+  readonly stallDisabled: boolean;
+}
+
+/** The decoded, immutable configuration of a stream (one valid STE). */
+export interface StreamConfig {
+  /** StreamID. */
+  readonly sid: number;
+  /** Physical address of the STE. */
+  readonly steAddr: number;
+  /** The STE's 16 words, for mirrors that hand the raw entry to a host IOMMU. */
+  readonly words: readonly number[];
+  /** STE.Config (gen/ STE_CONFIG). */
+  readonly config: (typeof STE_CONFIG)[keyof typeof STE_CONFIG];
+  /** Stage-1 configuration (CD table), or null when stage 1 is bypassed. */
+  readonly s1: StreamStage1 | null;
+  /** Stage-2 walk regime, or null when stage 2 is bypassed. */
+  readonly s2: Regime | null;
+  /** VMID tagging this stream's translations (STE.S2VMID; 0 without stage 2 support). */
+  readonly vmid: number;
+  /** STE.S2R: stage-2 translation-related faults are recorded. */
+  readonly s2Record: boolean;
+  /** Effective STE.PRIVCFG and STE.INSTCFG (INCOMING when overrides are not advertised). */
+  readonly privcfg: number;
+  /** See privcfg. */
+  readonly instcfg: number;
+}
+
+/** A decoded CD: one address space of stage 1. */
+export interface ContextConfig {
+  /** Physical address of the CD. */
+  readonly cdAddr: number;
+  /** CD.ASID. */
+  readonly asid: number;
+  /** Walk regimes of the TTB0 and TTB1 ranges; null where walks are disabled (EPDx) or the range is absent. */
+  readonly ttb0: Regime | null;
+  /** See ttb0. */
+  readonly ttb1: Regime | null;
+  /** CD.R (or CD.S): stage-1 translation-related faults are recorded. */
+  readonly record: boolean;
+  /** E0PD: unprivileged accesses through TTB0/TTB1 take a translation fault. */
+  readonly e0pd0: boolean;
+  /** See e0pd0. */
+  readonly e0pd1: boolean;
+  /** The CD's 16 words. */
+  readonly words: readonly number[];
+}
+
+/** Why a stream's configuration is invalid: the fault as it would be reported, and a reason for people. */
+export interface ConfigFault {
+  /** StreamID. */
+  readonly sid: number;
+  /** The fault as the event queue would record it. */
+  readonly fault: Fault;
+  /** Why, in words. */
+  readonly reason: string;
+}
+
+/** The outcome of a failed lookup, left in {@link ConfigReader} fields. */
+export interface LookupFailure {
+  type: number;
+  fetchAddr: number;
+  /** Stage-2 fault while fetching a CD (nested): the CD's IPA and the fault's class. */
+  s2: boolean;
+  ipa: number;
+  class: number;
+  /** False when the architecture suppresses the event (CR2.RECINVSID for C_BAD_STREAMID). */
+  record: boolean;
+  reason: string;
+}
+
+const STE_WORDS = 16;
+const CD_WORDS = 16;
+
+function txszRange(caps: Caps, gs: number): [number, number] {
+  const min = caps.va52 && gs === 16 ? 12 : 16;
+  const max = caps.stt ? (gs === 16 ? 47 : 48) : 39;
+  return [min, max];
+}
+
+/** Fetches and decodes STEs and CDs from guest memory. */
+export class ConfigReader {
+  /** Details of the last failed lookup. */
+  readonly failure: LookupFailure = { type: 0, fetchAddr: 0, s2: false, ipa: 0, class: 0, record: true, reason: "" };
+  readonly #memory: GuestMemory;
+  readonly #buf = new Uint32Array(16);
+
+  constructor(memory: GuestMemory) {
+    this.#memory = memory;
+  }
+
+  #fail(type: number, reason: string, fetchAddr = 0, record = true): null {
+    const f = this.failure;
+    f.type = type;
+    f.fetchAddr = fetchAddr;
+    f.s2 = false;
+    f.ipa = 0;
+    f.class = 0;
+    f.record = record;
+    f.reason = reason;
+    return null;
+  }
+
+  /** Reads `n` words at `addr` into the buffer; false on an external abort. */
+  #fetch(addr: number, n: number): boolean {
+    for (let i = 0; i < n; i++) {
+      const v = this.#memory.read32(addr + 4 * i);
+      if (v === ABORT) return false;
+      this.#buf[i] = v;
+    }
+    return true;
+  }
+
+  /** Looks up and decodes the STE of `sid` (§3.3.1); null on failure (see {@link failure}). */
+  readStream(regs: Uint32Array, caps: Caps, sid: number): StreamConfig | null {
+    const cfgWord = word(REG.STRTAB_BASE_CFG);
+    const log2size = Math.min(STRTAB_BASE_CFG.LOG2SIZE.get(regs, cfgWord), caps.sidBits);
+    if (!(sid >= 0 && sid < 2 ** log2size)) {
+      return this.#fail(EVENT_TYPE.C_BAD_STREAMID, "StreamID beyond the stream table", 0, caps.recordInvalidSid);
+    }
+    const base = STRTAB_BASE.ADDR.getAddress(regs, word(REG.STRTAB_BASE));
+    let steAddr: number;
+    const twoLevel = caps.twoLevelStreams &&
+      STRTAB_BASE_CFG.FMT.get(regs, cfgWord) === STRTAB_BASE_CFG_FMT.TWO_LEVEL;
+    if (twoLevel) {
+      let split = STRTAB_BASE_CFG.SPLIT.get(regs, cfgWord);
+      // Reserved SPLIT values: treated as the smallest level-2 table (a CONSTRAINED choice).
+      if (split !== STRTAB_BASE_CFG_SPLIT.L2_16KB && split !== STRTAB_BASE_CFG_SPLIT.L2_64KB) {
+        split = STRTAB_BASE_CFG_SPLIT.L2_4KB;
+      }
+      const l1Addr = base + Math.floor(sid / 2 ** split) * 8;
+      if (!this.#fetch(l1Addr, 2)) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
+      const span = L1STD.Span.get(this.#buf);
+      // §5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
+      if (span === 0 || span > split + 1) {
+        return this.#fail(EVENT_TYPE.C_BAD_STREAMID, "L1STD invalid", 0, caps.recordInvalidSid);
+      }
+      const l2Index = sid % 2 ** split;
+      if (l2Index >= 2 ** (span - 1)) {
+        return this.#fail(EVENT_TYPE.C_BAD_STREAMID, "StreamID beyond L1STD.Span", 0, caps.recordInvalidSid);
+      }
+      steAddr = L1STD.L2Ptr.getAddress(this.#buf) + l2Index * 64;
+    } else {
+      steAddr = base + sid * 64;
+    }
+    if (!this.#fetch(steAddr, STE_WORDS)) return this.#fail(EVENT_TYPE.F_STE_FETCH, "STE fetch aborted", steAddr);
+    return this.#decodeSte(caps, sid, steAddr);
+  }
+
+  /** STE validity (§5.2): every ILLEGAL combination gives C_BAD_STE. */
+  #decodeSte(caps: Caps, sid: number, steAddr: number): StreamConfig | null {
+    const w = this.#buf;
+    const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_STE, reason);
+    if (STE.V.get(w) === 0) return bad("STE.V is 0");
+    const config = STE.Config.get(w) as StreamConfig["config"];
+    if (config !== STE_CONFIG.ABORT && config !== STE_CONFIG.BYPASS && config < STE_CONFIG.S1_TRANS) {
+      return bad("reserved STE.Config");
+    }
+    const hasS1 = config === STE_CONFIG.S1_TRANS || config === STE_CONFIG.NESTED;
+    const hasS2 = config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED;
+    if (hasS1 && !caps.s1p) return bad("stage 1 not implemented");
+    if (hasS2 && !caps.s2p) return bad("stage 2 not implemented");
+    let s1: StreamStage1 | null = null;
+    if (hasS1) {
+      const cdMax = STE.S1CDMax.get(w);
+      const fmt = STE.S1Fmt.get(w) as StreamStage1["fmt"];
+      const dss = STE.S1DSS.get(w) as StreamStage1["dss"];
+      if (cdMax > caps.ssidBits) return bad("S1CDMax beyond SSIDSIZE");
+      if (cdMax !== 0) {
+        if (fmt !== STE_S1FMT.LINEAR && fmt !== STE_S1FMT.TWO_LEVEL_4K && fmt !== STE_S1FMT.TWO_LEVEL_64K) {
+          return bad("reserved S1Fmt");
+        }
+        if (fmt !== STE_S1FMT.LINEAR && !caps.cd2l) return bad("2-level CD tables not supported");
+        if (dss !== STE_S1DSS.TERMINATE && dss !== STE_S1DSS.BYPASS && dss !== STE_S1DSS.SSID0) {
+          return bad("reserved S1DSS");
+        }
+      }
+      const stallDisabled = STE.S1STALLD.get(w) === 1;
+      if (stallDisabled && caps.stallModel !== IDR0_STALL_MODEL.STALL_AND_TERMINATE) return bad("S1STALLD");
+      let world: number = WORLD.EL1;
+      const strw = STE.STRW.get(w);
+      if (!hasS2) {
+        if (strw === STE_STRW.EL2) {
+          if (!caps.hyp) return bad("STRW EL2 without Hyp");
+          world = caps.e2h ? WORLD.EL2_E2H : WORLD.EL2;
+        } else if (strw !== STE_STRW.NSEL1) return bad("reserved STRW");
+      }
+      const contextPtr = STE.S1ContextPtr.getAddress(w);
+      if (!hasS2 && contextPtr >= 2 ** caps.oasBits) return bad("S1ContextPtr beyond OAS");
+      s1 = { contextPtr, fmt: cdMax === 0 ? STE_S1FMT.LINEAR : fmt, cdMax, dss, world, stallDisabled };
+    }
+    let s2: Regime | null = null;
+    let vmid = caps.s2p ? STE.S2VMID.get(w) : 0;
+    if (hasS2) {
+      if (STE.S2AA64.get(w) !== STE_S2AA64.VMSAV8_64 || !caps.aarch64) return bad("stage 2 table format");
+      const tg = STE.S2TG.get(w);
+      const gs = tg === STE_S2TG.GRAN_4K ? 12 : tg === STE_S2TG.GRAN_16K ? 14 : tg === STE_S2TG.GRAN_64K ? 16 : 0;
+      if (!caps.granules.has(gs)) return bad("S2TG not supported");
+      const psBits = Math.min(OAS_BITS[STE.S2PS.get(w)], caps.oasBits);
+      const t0sz = STE.S2T0SZ.get(w);
+      const [min, max] = txszRange({ ...caps, va52: caps.oasBits === 52 }, gs);
+      if (t0sz < min || t0sz > max) return bad("S2T0SZ out of range");
+      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz);
+      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ");
+      const ttb = STE.S2TTB.getAddress(w);
+      if (ttb >= 2 ** psBits) return bad("S2TTB beyond S2PS");
+      if (STE.S2ENDI.get(w) === 1 || caps.ttendian === IDR0_TTENDIAN.BIG) return bad("big-endian stage 2 tables");
+      const ha = STE.S2HA.get(w) === 1, hd = STE.S2HD.get(w) === 1;
+      if (ha && caps.httu === IDR0_HTTU.NONE) return bad("S2HA without HTTU");
+      if (hd && caps.httu !== IDR0_HTTU.ACCESS_DIRTY) return bad("S2HD without HTTU dirty");
+      if (!caps.vmid16 && vmid > 0xff) return bad("16-bit VMID not supported");
+      const s2s = STE.S2S.get(w) === 1;
+      if (s2s && caps.stallModel === IDR0_STALL_MODEL.TERMINATE_ONLY) return bad("S2S with terminate-only");
+      if (!s2s && caps.stallModel === IDR0_STALL_MODEL.STALL_FORCED) return bad("S2S 0 with forced stall");
+      s2 = {
+        stage: 2,
+        granuleShift: gs,
+        inputBits: 64 - t0sz,
+        startLevel: start,
+        ttb,
+        oaBits: psBits,
+        ha,
+        hd: ha && hd,
+        affd: STE.S2AFFD.get(w) === 1,
+        hierarchical: false,
+        el2: false,
+        pan: false,
+        wxn: false,
+        xnx: caps.xnx,
+      };
+    }
+    if (!caps.vmid16) vmid &= 0xff;
+    return Object.freeze({
+      sid,
+      steAddr,
+      words: Object.freeze(Array.from(w)),
+      config,
+      s1: s1 && Object.freeze(s1),
+      s2: s2 && Object.freeze(s2),
+      vmid,
+      s2Record: STE.S2R.get(w) === 1 || STE.S2S.get(w) === 1,
+      privcfg: caps.permsOverride ? STE.PRIVCFG.get(w) : 0,
+      instcfg: caps.permsOverride ? STE.INSTCFG.get(w) : 0,
+    });
+  }
+
+  /** Translates a CD-table IPA through stage 2 (nested), or returns it; -1 on a stage-2 fault (class CD). */
+  #cdAddress(addr: number, s2: Regime | null, walker: Walker, update: boolean): number {
+    if (s2 === null) return addr;
+    if (walker.walk(s2, addr, 0, update)) return walker.outBase + (addr - walker.inBase);
+    const f = this.failure;
+    f.type = walker.faultType;
+    f.fetchAddr = walker.fetchAddr;
+    f.s2 = true;
+    f.ipa = addr;
+    f.class = EVT_CLASS.CD;
+    f.record = true;
+    f.reason = "stage 2 fault on a CD fetch";
+    return -1;
+  }
+
+  /** Finds and decodes the CD of `ssid` (0 for the only CD or SSID0) for a stage-1 stream (§3.3.2); null on failure. */
+  readContext(caps: Caps, stream: StreamConfig, ssid: number, walker: Walker, update: boolean): ContextConfig | null {
+    const s1 = stream.s1!;
+    let cdIpa = s1.contextPtr;
+    if (s1.cdMax !== 0) {
+      if (s1.fmt === STE_S1FMT.LINEAR) cdIpa += ssid * 64;
+      else {
+        const split = s1.fmt === STE_S1FMT.TWO_LEVEL_4K ? 6 : 10;
+        const l1Ipa = s1.contextPtr + Math.floor(ssid / 2 ** split) * 8;
+        const l1Addr = this.#cdAddress(l1Ipa, stream.s2, walker, update);
+        if (l1Addr < 0) return null;
+        if (!this.#fetch(l1Addr, 2)) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
+        if (L1CD.V.get(this.#buf) === 0) return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.V is 0");
+        cdIpa = L1CD.L2Ptr.getAddress(this.#buf) + (ssid % 2 ** split) * 64;
+      }
+    }
+    const cdAddr = this.#cdAddress(cdIpa, stream.s2, walker, update);
+    if (cdAddr < 0) return null;
+    if (!this.#fetch(cdAddr, CD_WORDS)) return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
+    return this.#decodeCd(caps, stream, cdAddr);
+  }
+
+  /** CD validity (§5.4, §5.5): every ILLEGAL combination gives C_BAD_CD. */
+  #decodeCd(caps: Caps, stream: StreamConfig, cdAddr: number): ContextConfig | null {
+    const w = this.#buf;
+    const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_CD, reason);
+    if (CD.V.get(w) === 0) return bad("CD.V is 0");
+    if (CD.AA64.get(w) !== 1 || !caps.aarch64) return bad("CD.AA64: only VMSAv8-64 tables are supported");
+    const world = stream.s1!.world;
+    const el2 = world === WORLD.EL2;
+    const epd0 = !el2 && CD.EPD0.get(w) === 1;
+    const epd1 = el2 || CD.EPD1.get(w) === 1; // single-range EL2 has no TTB1
+    if (!(epd0 && epd1) && (CD.ENDI.get(w) === 1 || caps.ttendian === IDR0_TTENDIAN.BIG)) {
+      return bad("big-endian stage 1 tables");
+    }
+    const ipsBits = Math.min(OAS_BITS[CD.IPS.get(w)], caps.oasBits);
+    const ha = CD.HA.get(w) === 1, hd = CD.HD.get(w) === 1;
+    if (ha && caps.httu === IDR0_HTTU.NONE) return bad("CD.HA without HTTU");
+    if (hd && caps.httu !== IDR0_HTTU.ACCESS_DIRTY) return bad("CD.HD without HTTU dirty");
+    let asid = CD.ASID.get(w);
+    if (!caps.asid16 && asid > 0xff) return bad("16-bit ASID not supported");
+    if (el2) asid = 0;
+    if (CD.A.get(w) === 0 && caps.termModel) return bad("CD.A 0 with TERM_MODEL 1");
+    const s = CD.S.get(w) === 1;
+    if (s && caps.stallModel === IDR0_STALL_MODEL.TERMINATE_ONLY) return bad("CD.S with terminate-only");
+    if (!s && caps.stallModel === IDR0_STALL_MODEL.STALL_FORCED) return bad("CD.S 0 with forced stall");
+    if (s && stream.s1!.stallDisabled) return bad("CD.S with STE.S1STALLD");
+    const regime = (which: 0 | 1): Regime | string => {
+      const tg = which === 0 ? CD.TG0.get(w) : CD.TG1.get(w);
+      const gs = which === 0
+        ? (tg === CD_TG0.GRAN_4K ? 12 : tg === CD_TG0.GRAN_16K ? 14 : tg === CD_TG0.GRAN_64K ? 16 : 0)
+        : (tg === CD_TG1.GRAN_4K ? 12 : tg === CD_TG1.GRAN_16K ? 14 : tg === CD_TG1.GRAN_64K ? 16 : 0);
+      if (!caps.granules.has(gs)) return `TG${which} not supported`;
+      const tsz = which === 0 ? CD.T0SZ.get(w) : CD.T1SZ.get(w);
+      const [min, max] = txszRange(caps, gs);
+      if (tsz < min || tsz > max) return `T${which}SZ out of range`;
+      const ttb = which === 0 ? CD.TTB0.getAddress(w) : CD.TTB1.getAddress(w);
+      if (ttb >= 2 ** ipsBits || (gs !== 16 && ttb >= 2 ** 48)) return `TTB${which} beyond IPS`;
+      return Object.freeze(
+        {
+          stage: 1,
+          granuleShift: gs,
+          inputBits: 64 - tsz,
+          startLevel: stage1StartLevel(gs, 64 - tsz),
+          ttb,
+          oaBits: ipsBits,
+          ha,
+          hd: ha && hd,
+          affd: CD.AFFD.get(w) === 1,
+          hierarchical: !(caps.had && (which === 0 ? CD.HAD0.get(w) : CD.HAD1.get(w)) === 1),
+          el2,
+          pan: !el2 && CD.PAN.get(w) === 1,
+          wxn: CD.WXN.get(w) === 1,
+          xnx: false,
+        } as const,
+      );
+    };
+    const r0 = epd0 ? null : regime(0);
+    if (typeof r0 === "string") return bad(r0);
+    const r1 = epd1 ? null : regime(1);
+    if (typeof r1 === "string") return bad(r1);
+    const e0pd = caps.e0pd && !el2;
+    return Object.freeze({
+      cdAddr,
+      asid,
+      ttb0: r0,
+      ttb1: r1,
+      record: CD.R.get(w) === 1 || s,
+      e0pd0: e0pd && CD.E0PD0.get(w) === 1,
+      e0pd1: e0pd && CD.E0PD1.get(w) === 1,
+      words: Object.freeze(Array.from(w)),
+    });
+  }
+}

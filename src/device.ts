@@ -1,0 +1,270 @@
+/**
+ * `Smmu`: the device model. The 128 KiB register frame (pages 0 and 1) with the architecture's access semantics
+ * (IHI 0070 chapter 6), and the wiring of the command queue, event queue, interrupts, translation engine and
+ * save/restore. The register semantics live in src/mmio.ts; this file is the public face.
+ * @module
+ */
+import { EVENT_TYPE, REG, REGISTERS } from "../gen/mod.ts";
+import { HostError, OptionsError } from "./errors.ts";
+import type { GuestMemory } from "./memory.ts";
+import { RegisterFile, word } from "./regfile.ts";
+import { ACCESS } from "./types.ts";
+import type { Access, SmmuObserver } from "./types.ts";
+import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "./features.ts";
+import type { IdRegisterValues, SmmuFeatures } from "./features.ts";
+import { Interrupts } from "./irq.ts";
+import type { InterruptSinks, MsiSink } from "./irq.ts";
+import { EventQueue } from "./events.ts";
+import { CommandQueue } from "./commands.ts";
+import type { EndpointHooks } from "./commands.ts";
+import { RegisterSemantics } from "./mmio.ts";
+import { Translator, type TranslatorStats, type WalkStep } from "./translate.ts";
+import { DmaView } from "./dma.ts";
+import type { ConfigFault, StreamConfig } from "./config.ts";
+import { restoreState, saveState } from "./save_restore.ts";
+
+/** Options of {@link Smmu}. */
+export interface SmmuOptions {
+  /** Guest physical memory: tables, queues, MSI targets and DMA data. */
+  memory: GuestMemory;
+  /** Features to advertise, in plain words (defaults suit a Linux guest). Exclusive with `idRegisters`. */
+  features?: SmmuFeatures;
+  /**
+   * Exact ID register values to advertise (to match a host or another model). Values this emulator cannot honour
+   * are refused with an {@link OptionsError}. Exclusive with `features`.
+   */
+  idRegisters?: IdRegisterValues;
+  /** Wired interrupt sinks, one edge callback per interrupt kind. */
+  interrupts?: InterruptSinks;
+  /** Told of every MSI, after its 32-bit write to guest memory. */
+  onMsi?: MsiSink;
+  /** Host models of ATS/PRI endpoints, for CMD_ATC_INV and CMD_PRI_RESP. */
+  endpoints?: EndpointHooks;
+  /** Most commands one MMIO access may execute (default 1024); the rest continue on later accesses. */
+  commandBudget?: number;
+}
+
+/** The outcome of one transaction: the physical address, or the fault that aborted it. */
+export type TranslationResult =
+  | { ok: true; pa: number }
+  | {
+    ok: false;
+    /** The event type name (gen/ EVENT_TYPE, e.g. "F_TRANSLATION"), or "ABORT" for a silent abort. */
+    fault: string;
+    /** Whether the architecture records this fault as an event (it lands in the queue only if the queue is enabled). */
+    event: boolean;
+  };
+
+/** Counters of the device's work. */
+export interface SmmuStats {
+  /** The translation engine's counters. */
+  translation: TranslatorStats;
+  /** Event records written to the event queue. */
+  eventsWritten: number;
+  /** Event records lost (queue full, or its write aborted). */
+  eventsLost: number;
+  /** Commands executed. */
+  commands: number;
+  /** MSIs sent. */
+  msis: number;
+}
+
+const FRAME_BYTES = 0x20000;
+const TWO_32 = 0x1_0000_0000n;
+const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(EVENT_TYPE).map(([name, code]) => [code, name]),
+);
+
+function accessFlags(a: Access | undefined): number {
+  if (a === undefined) return 0;
+  return (a.write ? ACCESS.WRITE : 0) | (a.exec ? ACCESS.EXEC : 0) | (a.priv ? ACCESS.PRIV : 0);
+}
+
+/** An Arm SMMUv3 (IHI 0070): program it through MMIO as a guest would; translate devices' transactions. */
+export class Smmu {
+  readonly #memory: GuestMemory;
+  readonly #regs = new RegisterFile();
+  readonly #ids: IdRegisterSet;
+  readonly #observers: SmmuObserver[] = [];
+  readonly #irq: Interrupts;
+  readonly #events: EventQueue;
+  readonly #engine: Translator;
+  readonly #cmdq: CommandQueue;
+  readonly #sem: RegisterSemantics;
+
+  /** A device at reset. Throws {@link OptionsError} for options it cannot honour. */
+  constructor(options: SmmuOptions) {
+    if (options === null || typeof options !== "object" || options.memory === undefined) {
+      throw new OptionsError("Smmu: options.memory is required");
+    }
+    if (options.features !== undefined && options.idRegisters !== undefined) {
+      throw new OptionsError("Smmu: give either features or idRegisters, not both");
+    }
+    const budget = options.commandBudget ?? undefined;
+    if (budget !== undefined && !(Number.isInteger(budget) && budget >= 1)) {
+      throw new OptionsError(`Smmu: commandBudget must be a positive integer, got ${budget}`);
+    }
+    this.#ids = options.idRegisters !== undefined
+      ? idRegistersFrom(options.idRegisters)
+      : idRegistersFor(options.features);
+    this.#memory = options.memory;
+    this.#writeIdRegisters();
+    this.#irq = new Interrupts(this.#regs, this.#memory, options.interrupts ?? {}, options.onMsi);
+    this.#events = new EventQueue(this.#regs, this.#memory, this.#irq);
+    this.#engine = new Translator(this.#regs, this.#memory, this.#events, this.#observers);
+    this.#cmdq = new CommandQueue(
+      this.#regs,
+      this.#memory,
+      this.#engine,
+      this.#irq,
+      this.#observers,
+      options.endpoints,
+      budget,
+    );
+    this.#sem = new RegisterSemantics(this.#regs, this.#engine, this.#cmdq, this.#irq, this.#observers);
+  }
+
+  /** Identification registers take the configured values; PIDR/CIDR their spec values (RegisterFile skips them). */
+  #writeIdRegisters(): void {
+    const w = this.#regs.words;
+    for (const r of REGISTERS) if (r.state === "id") w[word(r.offset)] = r.reset[0];
+    w[word(REG.IDR0)] = this.#ids.IDR0;
+    w[word(REG.IDR1)] = this.#ids.IDR1;
+    w[word(REG.IDR3)] = this.#ids.IDR3;
+    w[word(REG.IDR5)] = this.#ids.IDR5;
+    w[word(REG.IIDR)] = this.#ids.IIDR;
+    w[word(REG.AIDR)] = this.#ids.AIDR;
+  }
+
+  /** The advertised identification register values. */
+  get idRegisters(): Readonly<IdRegisterSet> {
+    return this.#ids;
+  }
+
+  /**
+   * A guest's read of `size` (4 or 8) bytes at `offset` in the register frame. A misaligned or wrong-width access
+   * reads as zero (as does an offset with no register). Throws {@link HostError} for a bad size or an offset outside
+   * the frame.
+   */
+  mmioRead(offset: number, size: 4 | 8): bigint {
+    this.#checkAccess(offset, size);
+    const [lo, hi] = this.#sem.read(offset, size);
+    return size === 8 ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
+  }
+
+  /**
+   * A guest's write of `value` (`size` bytes, 4 or 8) at `offset`. Guest mistakes get the architected response
+   * (ignored writes, RAZ/WI); a bad size, offset or value throws {@link HostError} and changes nothing.
+   */
+  mmioWrite(offset: number, size: 4 | 8, value: bigint): void {
+    this.#checkAccess(offset, size);
+    if (typeof value !== "bigint" || value < 0n || value >= (size === 8 ? TWO_32 * TWO_32 : TWO_32)) {
+      throw new HostError(`mmioWrite: value ${String(value)} does not fit ${size} bytes`);
+    }
+    this.#sem.write(offset, size, Number(value & 0xffff_ffffn), Number(value >> 32n));
+  }
+
+  #checkAccess(offset: number, size: number): void {
+    if (size !== 4 && size !== 8) throw new HostError(`MMIO access size must be 4 or 8, got ${size}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset >= FRAME_BYTES) {
+      throw new HostError(`MMIO offset ${offset} is outside the 128 KiB register frame`);
+    }
+  }
+
+  /**
+   * One transaction of stream `sid` at `iova`, with the effects of a real one (TLB fills, event records). Negative
+   * `iova` values stand for the upper (TTB1) half of the 64-bit space.
+   */
+  translate(sid: number, iova: number, access?: Access): TranslationResult {
+    const ssid = this.#checkTransaction(sid, iova, access);
+    const pa = this.#engine.translate(sid, ssid, iova, accessFlags(access));
+    return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+  }
+
+  /** The answer `translate` would give, without side effects; `trace` collects the walk's descriptor reads. */
+  probe(sid: number, iova: number, access?: Access, trace?: WalkStep[]): TranslationResult {
+    const ssid = this.#checkTransaction(sid, iova, access);
+    const pa = this.#engine.probe(sid, ssid, iova, accessFlags(access), trace);
+    return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+  }
+
+  #faultResult(): TranslationResult {
+    const type = this.#engine.fault.type;
+    return {
+      ok: false,
+      fault: type === 0 ? "ABORT" : EVENT_NAMES[type] ?? `0x${type.toString(16)}`,
+      event: type !== 0,
+    };
+  }
+
+  #checkTransaction(sid: number, iova: number, access: Access | undefined): number {
+    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) throw new HostError(`StreamID ${sid} is not 32-bit`);
+    if (!Number.isSafeInteger(iova)) throw new HostError(`IOVA ${iova} is not a safe integer`);
+    const ssid = access?.ssid ?? -1;
+    if (ssid !== -1 && !(Number.isInteger(ssid) && ssid >= 0 && ssid < 2 ** 20)) {
+      throw new HostError(`SubstreamID ${ssid} is not a 20-bit value`);
+    }
+    return ssid;
+  }
+
+  /** A device's translated view of guest memory; it stays valid across reset and restore. */
+  dmaView(sid: number, options: { ssid?: number } = {}): DmaView {
+    const ssid = this.#checkTransaction(sid, 0, options);
+    return new DmaView(this.#engine, this.#memory, sid, ssid);
+  }
+
+  /** Subscribes `observer` to invalidations, CMD_SYNC completions and global changes; returns the unsubscribe. */
+  observe(observer: SmmuObserver): () => void {
+    this.#observers.push(observer);
+    return () => {
+      const i = this.#observers.indexOf(observer);
+      if (i >= 0) this.#observers.splice(i, 1);
+    };
+  }
+
+  /** The decoded configuration of stream `sid` (or why it is invalid), for tools and mirrors. */
+  streamConfig(sid: number): StreamConfig | ConfigFault {
+    this.#checkTransaction(sid, 0, undefined);
+    return this.#engine.streamConfig(sid);
+  }
+
+  /** Counters of the device's work. */
+  get stats(): SmmuStats {
+    return {
+      translation: this.#engine.stats,
+      eventsWritten: this.#events.counts.written,
+      eventsLost: this.#events.counts.lost,
+      commands: this.#cmdq.executed,
+      msis: this.#irq.msiCount,
+    };
+  }
+
+  /** Every register back to its reset value, every cache emptied (IHI 0070 6.2.2). */
+  reset(): void {
+    this.#regs.reset();
+    this.#writeIdRegisters();
+    this.#cmdq.reset();
+    this.#sem.rederive();
+    this.#engine.flushAll();
+    for (const o of this.#observers) o.globalChanged?.();
+  }
+
+  /** The architectural state, encoded (the ts-proto SavedState message). */
+  save(): Uint8Array {
+    return saveState(this.#regs);
+  }
+
+  /**
+   * Restores a blob from `save()`: validated in full first (throws SavedStateError, device unchanged), then committed
+   * in one step; derived state is recomputed and caches dropped.
+   */
+  restore(blob: Uint8Array): void {
+    const words = restoreState(this.#regs, blob);
+    this.#regs.words.set(words);
+    this.#cmdq.reset();
+    this.#sem.rederive();
+    this.#engine.flushAll();
+    for (const o of this.#observers) o.globalChanged?.();
+    this.#cmdq.consume(); // commands the saved device had yet to run
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * A device's translated view of guest memory: reads and writes split at mapping boundaries, each piece translated
+ * once through the same path as any transaction (events, TLB fills), stopping at the first fault (IHI 0070 §3.1).
+ * MSI writes from a device are ordinary writes through a view.
+ * @module
+ */
+import type { GuestMemory } from "./memory.ts";
+import { ACCESS, newFault } from "./types.ts";
+import type { Fault } from "./types.ts";
+import type { Translator } from "./translate.ts";
+
+/** Outcome of a DMA copy: `done` bytes were copied before the fault (a copy of the engine's fault). */
+export type DmaResult = { ok: true } | { ok: false; done: number; iova: number; fault: Fault };
+
+const OK: DmaResult = Object.freeze({ ok: true });
+
+/** A device's view of guest memory through the SMMU. */
+export class DmaView {
+  readonly #translator: Translator;
+  readonly #memory: GuestMemory;
+  /** StreamID of the device. */
+  readonly sid: number;
+  /** SubstreamID of its accesses, or -1 for none. */
+  readonly ssid: number;
+  /** ACCESS flags added to every access (EXEC, PRIV), beside the direction. */
+  readonly flags: number;
+
+  /** A view for StreamID `sid` (and SubstreamID `ssid`, -1 for none); `Smmu.dmaView` makes these. */
+  constructor(translator: Translator, memory: GuestMemory, sid: number, ssid: number, flags = 0) {
+    this.#translator = translator;
+    this.#memory = memory;
+    this.sid = sid;
+    this.ssid = ssid;
+    this.flags = flags & (ACCESS.EXEC | ACCESS.PRIV);
+  }
+
+  /** Copies guest memory at `iova` into `dst`. */
+  read(iova: number, dst: Uint8Array): DmaResult {
+    return this.#copy(iova, dst, this.flags & ~ACCESS.WRITE, false);
+  }
+
+  /** Copies `src` to guest memory at `iova`. */
+  write(iova: number, src: Uint8Array): DmaResult {
+    return this.#copy(iova, src, (this.flags & ~ACCESS.EXEC) | ACCESS.WRITE, true);
+  }
+
+  #copy(iova: number, buf: Uint8Array, flags: number, write: boolean): DmaResult {
+    const t = this.#translator;
+    const len = buf.length;
+    let done = 0;
+    while (done < len) {
+      const at = iova + done;
+      const pa = t.translate(this.sid, this.ssid, at, flags);
+      if (pa < 0) return { ok: false, done, iova: at, fault: { ...t.fault } };
+      // One physical range per mapping: `span` is what is left of this page, block or bypassed page.
+      const n = Math.min(len - done, t.span);
+      const piece = n === len ? buf : buf.subarray(done, done + n);
+      const ok = write ? this.#memory.write(pa, piece) : this.#memory.read(pa, piece);
+      if (!ok) {
+        // The data access itself aborted in the memory system: an abort to the device, no SMMU event.
+        const fault = newFault();
+        fault.sid = this.sid;
+        return { ok: false, done, iova: at, fault };
+      }
+      done += n;
+    }
+    return OK;
+  }
+}

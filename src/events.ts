@@ -1,0 +1,139 @@
+/**
+ * The event queue producer (IHI 0070 7.1–7.3): encodes each fault the engine reports as an event record (layouts
+ * from gen/), writes it at EVENTQ_PROD, advances PROD with its wrap bit, signals overflow through OVFLG, and raises
+ * the event queue interrupt. No allocation per event: one scratch record is reused.
+ * @module
+ */
+import { CR0ACK, EVENTQ_CONS, EVENTQ_PROD, EVENTS, GERROR, REG } from "../gen/mod.ts";
+import type { Field, Layout } from "../gen/mod.ts";
+import type { GuestMemory } from "./memory.ts";
+import type { RegisterFile } from "./regfile.ts";
+import { word } from "./regfile.ts";
+import type { EventSink, Fault } from "./types.ts";
+import { EVENTQ_IRQ, type Interrupts } from "./irq.ts";
+import { EVENTQ, queueIndexMask } from "./reg_rules.ts";
+
+/** The fields of one event layout that a Fault can fill, looked up once by name (absent where the type has none). */
+interface RecordFields {
+  readonly type?: Field;
+  readonly sid?: Field;
+  readonly ssv?: Field;
+  readonly ssid?: Field;
+  readonly pnu?: Field;
+  readonly ind?: Field;
+  readonly rnw?: Field;
+  readonly s2?: Field;
+  readonly cls?: Field;
+  readonly inLo?: Field;
+  readonly inHi?: Field;
+  readonly fetch?: Field;
+  readonly ipa?: Field;
+}
+
+function fieldsOf(layout: Layout): RecordFields {
+  const f = new Map(layout.fields.map((x) => [x.name, x]));
+  return {
+    type: f.get("Type"),
+    sid: f.get("StreamID"),
+    ssv: f.get("SSV"),
+    ssid: f.get("SubstreamID"),
+    pnu: f.get("PnU"),
+    ind: f.get("InD"),
+    rnw: f.get("RnW"),
+    s2: f.get("S2"),
+    cls: f.get("CLASS"),
+    inLo: f.get("InputAddr_LO"),
+    inHi: f.get("InputAddr_HI"),
+    fetch: f.get("FetchAddr"),
+    ipa: f.get("IPA"),
+  };
+}
+
+const FIELDS: ReadonlyMap<number, RecordFields> = new Map([...EVENTS].map(([code, l]) => [code, fieldsOf(l)]));
+
+const TWO_32 = 0x1_0000_0000;
+const W_CR0ACK = word(REG.CR0ACK);
+const W_PROD = word(REG.EVENTQ_PROD);
+const W_CONS = word(REG.EVENTQ_CONS);
+const bit = (b: boolean) => (b ? 1 : 0);
+const shifted = (f: Field, v: number) => Math.floor(v / 2 ** (f.shift ?? 0));
+
+/** Encodes `fault` as an event record into `out` (8 words); false for a type with no record layout. */
+export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
+  const r = FIELDS.get(fault.type);
+  if (r === undefined) return false;
+  out.fill(0);
+  r.type?.set(out, fault.type);
+  r.sid?.set(out, fault.sid >>> 0);
+  if (r.ssv === undefined) r.ssid?.set(out, fault.ssid); // C_BAD_SUBSTREAMID: the field is always valid
+  else if (fault.ssv) r.ssv.set(out, 1), r.ssid?.set(out, fault.ssid);
+  r.pnu?.set(out, bit(fault.pnu));
+  r.ind?.set(out, bit(fault.ind));
+  r.rnw?.set(out, bit(fault.rnw));
+  r.s2?.set(out, bit(fault.s2));
+  r.cls?.set(out, fault.class); // the engine sets it where the type defines it (TT for a stage-1 walk abort)
+  // The input address is 64-bit two's complement: the engine gives upper-range (TTB1) addresses as negative numbers.
+  const hi = Math.floor(fault.inputAddr / TWO_32);
+  if (r.inLo !== undefined) r.inLo.set(out, shifted(r.inLo, fault.inputAddr - hi * TWO_32));
+  r.inHi?.set(out, hi >>> 0);
+  if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
+  if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
+  return true;
+}
+
+/** The event queue: the engine's EventSink. */
+export class EventQueue implements EventSink {
+  /** Records written to guest memory, and records lost (queue full or write aborted), for tests and tools. */
+  readonly counts = { written: 0, lost: 0 };
+  readonly #record = new Uint32Array(8);
+
+  constructor(
+    private readonly regs: RegisterFile,
+    private readonly memory: GuestMemory,
+    private readonly irq: Interrupts,
+  ) {}
+
+  /** Records one event; nothing when the queue is disabled; OVFLG and a lost record when it is full. */
+  report(fault: Fault): void {
+    const w = this.regs.words;
+    if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
+    if (!encodeEvent(fault, this.#record)) return;
+    const mask = queueIndexMask(w, EVENTQ);
+    const log2 = EVENTQ.log2.get(w, word(EVENTQ.base));
+    const size = 2 ** log2;
+    const prod = EVENTQ_PROD.WR.get(w, W_PROD) & mask;
+    const cons = EVENTQ_CONS.RD.get(w, W_CONS) & mask;
+    if ((prod ^ cons) === size) {
+      // Full (same index, different wrap). IHI 0070 7.4: the record is lost and OVFLG toggles, once per
+      // acknowledged overflow (only while OVFLG equals CONS.OVACKFLG).
+      if (EVENTQ_PROD.OVFLG.get(w, W_PROD) === EVENTQ_CONS.OVACKFLG.get(w, W_CONS)) {
+        EVENTQ_PROD.OVFLG.set(w, EVENTQ_PROD.OVFLG.get(w, W_PROD) ^ 1, W_PROD);
+        this.#mirror();
+      }
+      return this.#lose();
+    }
+    // The effective base is aligned to the queue size (IHI 0070 6.3.29: low ADDR bits are ignored).
+    const bytes = size * EVENTQ.entryBytes;
+    const base = EVENTQ.addr.getAddress(w, word(EVENTQ.base));
+    const at = base - (base % bytes) + (prod & (size - 1)) * EVENTQ.entryBytes;
+    for (let i = 0; i < 8; i++) {
+      if (!this.memory.write32(at + 4 * i, this.#record[i])) {
+        this.irq.raise(GERROR.EVENTQ_ABT_ERR);
+        return this.#lose();
+      }
+    }
+    EVENTQ_PROD.WR.set(w, (prod + 1) & mask, W_PROD);
+    this.#mirror();
+    this.counts.written++;
+    this.irq.signal(EVENTQ_IRQ);
+  }
+
+  #lose(): void {
+    this.counts.lost++;
+  }
+
+  /** Keeps the page-0 alias in step with EVENTQ_PROD. */
+  #mirror(): void {
+    this.regs.words[word(REG.EVENTQ_PROD_P0)] = this.regs.words[W_PROD];
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The features the device advertises: options → ID register values, and raw ID register values checked against what
+ * this emulator implements (IHI 0070 6.3.1–6.3.6). A value we cannot honour is refused, never silently changed.
+ * @module
+ */
+import {
+  AIDR,
+  AIDR_ARCH_MINOR_REV,
+  IDR0,
+  IDR0_LAYOUT,
+  IDR0_ST_LEVEL,
+  IDR0_STALL_MODEL,
+  IDR0_TTENDIAN,
+  IDR0_TTF,
+  IDR1,
+  IDR1_LAYOUT,
+  IDR3,
+  IDR3_LAYOUT,
+  IDR5,
+  IDR5_LAYOUT,
+  IDR5_OAS,
+  IDR5_VAX,
+} from "../gen/mod.ts";
+import type { Field, Layout } from "../gen/mod.ts";
+import { OptionsError } from "./errors.ts";
+
+/** Raw ID register values, as a VMM copies them from a host or another model. */
+export interface IdRegisterValues {
+  /** SMMU_IDR0: stages, formats, MSI, ATS/PRI, stream table levels. */
+  IDR0: number;
+  /** SMMU_IDR1: StreamID/SubstreamID widths and queue sizes. */
+  IDR1: number;
+  /** SMMU_IDR3: SMMUv3.1+ features (RIL, BBML, HAD). */
+  IDR3: number;
+  /** SMMU_IDR5: output address size, granules, VA size. */
+  IDR5: number;
+}
+
+/** Features to advertise, in plain words. Every field is optional; the defaults suit a Linux guest. */
+export interface SmmuFeatures {
+  /** Stage 1 translation (IDR0.S1P). Default true. */
+  stage1?: boolean;
+  /** Stage 2 translation (IDR0.S2P). Default true. */
+  stage2?: boolean;
+  /** Translation granules in KiB (IDR5.GRAN*). Default [4, 16, 64]. */
+  granules?: readonly (4 | 16 | 64)[];
+  /** Output address size in bits (IDR5.OAS). Default 48. */
+  oas?: 32 | 36 | 40 | 42 | 44 | 48 | 52;
+  /** 52-bit stage 1 input VAs (IDR5.VAX). Default false. */
+  va52?: boolean;
+  /** StreamID width in bits, 0–32 (IDR1.SIDSIZE). Default 16. */
+  sidBits?: number;
+  /** SubstreamID width in bits, 0–20 (IDR1.SSIDSIZE). Default 8. */
+  ssidBits?: number;
+  /** Log2 of the largest command queue, 0–19 (IDR1.CMDQS). Default 19. */
+  cmdqLog2?: number;
+  /** Log2 of the largest event queue, 0–19 (IDR1.EVENTQS). Default 19. */
+  eventqLog2?: number;
+  /** Log2 of the largest PRI queue, 0–19 (IDR1.PRIQS). Default 19 (only meaningful with `pri`). */
+  priqLog2?: number;
+  /** Two-level stream tables (IDR0.ST_LEVEL). Default true. */
+  twoLevelStreamTable?: boolean;
+  /** Two-level CD tables (IDR0.CD2L). Default true. */
+  twoLevelCdTable?: boolean;
+  /** Message-signalled interrupts (IDR0.MSI). Default true. */
+  msi?: boolean;
+  /** Range invalidation and TTL hints in TLBI commands (IDR3.RIL). Default true. */
+  rangeInvalidation?: boolean;
+  /** 16-bit ASIDs (IDR0.ASID16). Default true. */
+  asid16?: boolean;
+  /** 16-bit VMIDs (IDR0.VMID16). Default true. */
+  vmid16?: boolean;
+  /** EL2 stage 1 contexts and the TLBI_EL2_* commands (IDR0.Hyp). Default false. */
+  hyp?: boolean;
+  /** PCIe ATS and CMD_ATC_INV (IDR0.ATS). Default false. */
+  ats?: boolean;
+  /** PCIe PRI, the PRI queue and CMD_PRI_RESP (IDR0.PRI). Default false. */
+  pri?: boolean;
+  /** WFE wake-up events from CMD_SYNC (IDR0.SEV). Default false. */
+  sev?: boolean;
+  /** Break-before-make level 0–2 (IDR3.BBML). Default 0. */
+  bbml?: 0 | 1 | 2;
+}
+
+/** Every identification register value the device holds. */
+export interface IdRegisterSet extends IdRegisterValues {
+  /** SMMU_IIDR (implementation identity; 0: no JEP106 code claimed). */
+  IIDR: number;
+  /** SMMU_AIDR: SMMUv3.2. */
+  AIDR: number;
+}
+
+const OAS_BITS: Readonly<Record<number, number>> = {
+  [IDR5_OAS.BITS_32]: 32,
+  [IDR5_OAS.BITS_36]: 36,
+  [IDR5_OAS.BITS_40]: 40,
+  [IDR5_OAS.BITS_42]: 42,
+  [IDR5_OAS.BITS_44]: 44,
+  [IDR5_OAS.BITS_48]: 48,
+  [IDR5_OAS.BITS_52]: 52,
+};
+
+/** Output address size in bits for an IDR5.OAS encoding (48 for a reserved encoding, which validation refuses). */
+export function oasBits(encoding: number): number {
+  return OAS_BITS[encoding] ?? 48;
+}
+
+const MAX_QUEUE_LOG2 = 19; // IHI 0070 6.3.2: CMDQS/EVENTQS/PRIQS at most 19
+const MAX_SID_BITS = 32;
+const MAX_SSID_BITS = 20;
+
+function checkRange(what: string, v: number, lo: number, hi: number): number {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new OptionsError(`features.${what}: ${v} is not in ${lo}..${hi}`);
+  return v;
+}
+
+/** ID register values for `features` (defaults filled in); throws OptionsError on a value out of range. */
+export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
+  const f = features;
+  const w = new Uint32Array(4);
+  const [i0, i1, i3, i5] = [0, 1, 2, 3];
+  const flag = (field: Field, on: boolean | undefined, dflt: boolean, o: number) =>
+    field.set(w, (on ?? dflt) ? 1 : 0, o);
+  flag(IDR0.S1P, f.stage1, true, i0);
+  flag(IDR0.S2P, f.stage2, true, i0);
+  if (!(f.stage1 ?? true) && !(f.stage2 ?? true)) {
+    throw new OptionsError("features: stage1 and stage2 cannot both be off");
+  }
+  IDR0.TTF.set(w, IDR0_TTF.AARCH64, i0);
+  IDR0.COHACC.set(w, 1, i0);
+  flag(IDR0.Hyp, f.hyp, false, i0);
+  flag(IDR0.ATS, f.ats, false, i0);
+  flag(IDR0.ASID16, f.asid16, true, i0);
+  flag(IDR0.MSI, f.msi, true, i0);
+  flag(IDR0.SEV, f.sev, false, i0);
+  flag(IDR0.PRI, f.pri, false, i0);
+  flag(IDR0.VMID16, f.vmid16, true, i0);
+  flag(IDR0.CD2L, f.twoLevelCdTable, true, i0);
+  IDR0.TTENDIAN.set(w, IDR0_TTENDIAN.LITTLE, i0);
+  IDR0.STALL_MODEL.set(w, IDR0_STALL_MODEL.TERMINATE_ONLY, i0);
+  IDR0.TERM_MODEL.set(w, 1, i0);
+  IDR0.ST_LEVEL.set(w, (f.twoLevelStreamTable ?? true) ? IDR0_ST_LEVEL.TWO_LEVEL : IDR0_ST_LEVEL.LINEAR, i0);
+
+  IDR1.SIDSIZE.set(w, checkRange("sidBits", f.sidBits ?? 16, 0, MAX_SID_BITS), i1);
+  IDR1.SSIDSIZE.set(w, checkRange("ssidBits", f.ssidBits ?? 8, 0, MAX_SSID_BITS), i1);
+  IDR1.CMDQS.set(w, checkRange("cmdqLog2", f.cmdqLog2 ?? MAX_QUEUE_LOG2, 0, MAX_QUEUE_LOG2), i1);
+  IDR1.EVENTQS.set(w, checkRange("eventqLog2", f.eventqLog2 ?? MAX_QUEUE_LOG2, 0, MAX_QUEUE_LOG2), i1);
+  IDR1.PRIQS.set(w, checkRange("priqLog2", f.priqLog2 ?? MAX_QUEUE_LOG2, 0, MAX_QUEUE_LOG2), i1);
+
+  flag(IDR3.RIL, f.rangeInvalidation, true, i3);
+  IDR3.BBML.set(w, checkRange("bbml", f.bbml ?? 0, 0, 2), i3);
+
+  const oas = f.oas ?? 48;
+  const oasCode = Object.entries(OAS_BITS).find(([, bits]) => bits === oas)?.[0];
+  if (oasCode === undefined) throw new OptionsError(`features.oas: ${oas} is not one of 32, 36, 40, 42, 44, 48, 52`);
+  IDR5.OAS.set(w, Number(oasCode), i5);
+  const granules = f.granules ?? [4, 16, 64];
+  for (const g of granules) if (![4, 16, 64].includes(g)) throw new OptionsError(`features.granules: ${g} KiB`);
+  if (granules.length === 0) throw new OptionsError("features.granules: at least one granule is required");
+  IDR5.GRAN4K.set(w, granules.includes(4) ? 1 : 0, i5);
+  IDR5.GRAN16K.set(w, granules.includes(16) ? 1 : 0, i5);
+  IDR5.GRAN64K.set(w, granules.includes(64) ? 1 : 0, i5);
+  IDR5.VAX.set(w, f.va52 ? IDR5_VAX.VA_52 : IDR5_VAX.VA_48, i5);
+  const set = { IDR0: w[i0], IDR1: w[i1], IDR3: w[i3], IDR5: w[i5] };
+  validateIdRegisters(set);
+  return withIdentity(set);
+}
+
+function withIdentity(v: IdRegisterValues): IdRegisterSet {
+  const a = new Uint32Array(1);
+  AIDR.ArchMinorRev.set(a, AIDR_ARCH_MINOR_REV.SMMUV3_2);
+  return { ...v, IIDR: 0, AIDR: a[0] };
+}
+
+/** What this model implements: per field, the values it can honour (a field not listed must be 0). */
+type Allowed = Readonly<Record<string, (v: number) => boolean>>;
+const any = () => true;
+const IDR0_OK: Allowed = {
+  S2P: any,
+  S1P: any,
+  TTF: (v) => v === IDR0_TTF.AARCH64, // no VMSAv8-32 LPAE walks
+  COHACC: any, // attributes of the SMMU's own accesses: nothing to model
+  DORMHINT: any, // STATUSR.DORMANT is computed
+  Hyp: any,
+  ATS: any, // ATC invalidations are forwarded to the host
+  NS1ATS: any,
+  ASID16: any,
+  MSI: any,
+  SEV: any,
+  PRI: any, // the PRI queue exists; page requests come only from the host
+  VMID16: any,
+  CD2L: any,
+  TTENDIAN: (v) => v === IDR0_TTENDIAN.LITTLE, // no big-endian walks
+  STALL_MODEL: (v) => v === IDR0_STALL_MODEL.TERMINATE_ONLY, // no stalls
+  TERM_MODEL: (v) => v === 1, // terminated transactions always abort (no RAZ/WI option)
+  ST_LEVEL: (v) => v === IDR0_ST_LEVEL.LINEAR || v === IDR0_ST_LEVEL.TWO_LEVEL,
+  // Refused (must be 0): BTM (no broadcast maintenance source), HTTU (no hardware flag updates), ATOS, VMW, VATOS,
+  // ATSRECERR, RME_IMPL.
+};
+const IDR1_OK: Allowed = {
+  SIDSIZE: (v) => v <= MAX_SID_BITS,
+  SSIDSIZE: (v) => v <= MAX_SSID_BITS,
+  PRIQS: (v) => v <= MAX_QUEUE_LOG2,
+  EVENTQS: (v) => v <= MAX_QUEUE_LOG2,
+  CMDQS: (v) => v <= MAX_QUEUE_LOG2,
+  ATTR_PERMS_OVR: any,
+  ATTR_TYPES_OVR: any,
+  // Refused: REL, QUEUES_PRESET, TABLES_PRESET (the guest programs every base), ECMDQ.
+};
+const IDR3_OK: Allowed = {
+  HAD: any, // hierarchical attribute disables are honoured by the walker
+  RIL: any,
+  BBML: (v) => v <= 2, // no TLB conflicts are ever raised, which every level permits
+  // Refused: PBHA, XNX, MPAM, FWB, STT, E0PD.
+};
+const IDR5_OK: Allowed = {
+  OAS: (v) => v in OAS_BITS,
+  GRAN4K: any,
+  GRAN16K: any,
+  GRAN64K: any,
+  VAX: (v) => v === IDR5_VAX.VA_48 || v === IDR5_VAX.VA_52,
+  // Refused: STALL_MAX (no stalls).
+};
+
+function check(name: string, layout: Layout, ok: Allowed, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw new OptionsError(`idRegisters.${name}: ${value} is not a 32-bit value`);
+  }
+  const w = new Uint32Array([value]);
+  if ((value & layout.reserved[0]) !== 0) {
+    throw new OptionsError(
+      `idRegisters.${name}: reserved bits 0x${((value & layout.reserved[0]) >>> 0).toString(16)} set`,
+    );
+  }
+  for (const f of layout.fields) {
+    const v = f.get(w);
+    const allowed = ok[f.name];
+    if (allowed ? !allowed(v) : v !== 0) {
+      throw new OptionsError(`idRegisters.${name}.${f.name} = ${v}: this emulator cannot honour it`);
+    }
+  }
+}
+
+/** Refuses (OptionsError naming register and field) any ID register value this emulator cannot honour. */
+export function validateIdRegisters(v: IdRegisterValues): void {
+  check("IDR0", IDR0_LAYOUT, IDR0_OK, v.IDR0);
+  check("IDR1", IDR1_LAYOUT, IDR1_OK, v.IDR1);
+  check("IDR3", IDR3_LAYOUT, IDR3_OK, v.IDR3);
+  check("IDR5", IDR5_LAYOUT, IDR5_OK, v.IDR5);
+  const w = new Uint32Array([v.IDR0, v.IDR5]);
+  if (!IDR0.S1P.get(w, 0) && !IDR0.S2P.get(w, 0)) {
+    throw new OptionsError("idRegisters.IDR0: neither S1P nor S2P is set");
+  }
+  if (!IDR5.GRAN4K.get(w, 1) && !IDR5.GRAN16K.get(w, 1) && !IDR5.GRAN64K.get(w, 1)) {
+    throw new OptionsError("idRegisters.IDR5: no translation granule is advertised");
+  }
+}
+
+/** The full identification set for raw values (validated first). */
+export function idRegistersFrom(v: IdRegisterValues): IdRegisterSet {
+  for (const k of ["IDR0", "IDR1", "IDR3", "IDR5"] as const) {
+    if (typeof v[k] !== "number") throw new OptionsError(`idRegisters.${k}: missing or not a number`);
+  }
+  validateIdRegisters(v);
+  return withIdentity({ IDR0: v.IDR0 >>> 0, IDR1: v.IDR1 >>> 0, IDR3: v.IDR3 >>> 0, IDR5: v.IDR5 >>> 0 });
+}

@@ -1,0 +1,234 @@
+/**
+ * The storage rules of every guest-writable register: which bits a register can hold given the advertised features
+ * (IHI 0070 6.3), so reserved and unimplemented bits are never stored. The device applies {@link sanitize} to every
+ * guest write; save/restore applies the same function to validate a blob (a stored value is legal iff sanitize
+ * leaves it unchanged).
+ * @module
+ */
+import {
+  CMDQ_BASE,
+  CMDQ_CONS,
+  CMDQ_CONS_ERR,
+  CMDQ_PROD,
+  CR0,
+  CR2,
+  EVENTQ_BASE,
+  EVENTQ_CONS,
+  EVENTQ_PROD,
+  GERROR,
+  GERROR_IRQ_CFG0,
+  IDR0,
+  IDR0_ST_LEVEL,
+  IDR1,
+  IDR5,
+  IRQ_CTRL,
+  PRIQ_BASE,
+  PRIQ_CONS,
+  PRIQ_PROD,
+  REG,
+  STRTAB_BASE,
+  STRTAB_BASE_CFG,
+  STRTAB_BASE_CFG_FMT,
+  STRTAB_BASE_CFG_SPLIT,
+} from "../gen/mod.ts";
+import type { Field } from "../gen/mod.ts";
+import { fieldMask, registerAt, word } from "./regfile.ts";
+import { oasBits } from "./features.ts";
+
+/** One circular queue's registers and limits (IHI 0070 3.5). */
+export interface QueueRegs {
+  readonly name: "CMDQ" | "EVENTQ" | "PRIQ";
+  readonly base: number;
+  readonly prod: number;
+  readonly cons: number;
+  /** Bytes per entry. */
+  readonly entryBytes: number;
+  /** IDR1 field holding the largest LOG2SIZE. */
+  readonly maxLog2: Field;
+  readonly log2: Field;
+  readonly addr: Field & { getAddress(w: Uint32Array, o?: number): number };
+  /** Index+wrap field of PROD and of CONS. */
+  readonly wr: Field;
+  readonly rd: Field;
+}
+
+export const CMDQ: QueueRegs = {
+  name: "CMDQ",
+  base: REG.CMDQ_BASE,
+  prod: REG.CMDQ_PROD,
+  cons: REG.CMDQ_CONS,
+  entryBytes: 16,
+  maxLog2: IDR1.CMDQS,
+  log2: CMDQ_BASE.LOG2SIZE,
+  addr: CMDQ_BASE.ADDR,
+  wr: CMDQ_PROD.WR,
+  rd: CMDQ_CONS.RD,
+};
+export const EVENTQ: QueueRegs = {
+  name: "EVENTQ",
+  base: REG.EVENTQ_BASE,
+  prod: REG.EVENTQ_PROD,
+  cons: REG.EVENTQ_CONS,
+  entryBytes: 32,
+  maxLog2: IDR1.EVENTQS,
+  log2: EVENTQ_BASE.LOG2SIZE,
+  addr: EVENTQ_BASE.ADDR,
+  wr: EVENTQ_PROD.WR,
+  rd: EVENTQ_CONS.RD,
+};
+export const PRIQ: QueueRegs = {
+  name: "PRIQ",
+  base: REG.PRIQ_BASE,
+  prod: REG.PRIQ_PROD,
+  cons: REG.PRIQ_CONS,
+  entryBytes: 16,
+  maxLog2: IDR1.PRIQS,
+  log2: PRIQ_BASE.LOG2SIZE,
+  addr: PRIQ_BASE.ADDR,
+  wr: PRIQ_PROD.WR,
+  rd: PRIQ_CONS.RD,
+};
+export const QUEUES: readonly QueueRegs[] = [CMDQ, EVENTQ, PRIQ];
+
+/** Page-0 aliases of the page-1 PROD/CONS registers (the model aliases them, IHI 0070 6.2.1). */
+export const ALIASES: ReadonlyMap<number, number> = new Map([
+  [REG.EVENTQ_PROD_P0, REG.EVENTQ_PROD],
+  [REG.EVENTQ_CONS_P0, REG.EVENTQ_CONS],
+  [REG.PRIQ_PROD_P0, REG.PRIQ_PROD],
+  [REG.PRIQ_CONS_P0, REG.PRIQ_CONS],
+]);
+
+const ID0 = word(REG.IDR0);
+const ID1 = word(REG.IDR1);
+const ID5 = word(REG.IDR5);
+const has = (words: Uint32Array, f: Field, w: number) => f.get(words, w) !== 0;
+
+/** Index+wrap mask of a queue's PROD/CONS for its current LOG2SIZE. */
+export function queueIndexMask(words: Uint32Array, q: QueueRegs): number {
+  return 2 ** (q.log2.get(words, word(q.base)) + 1) - 1;
+}
+
+/** Registers that exist only with a feature; without it they are RES0 (stored as 0). */
+function present(words: Uint32Array, offset: number): boolean {
+  const msi = has(words, IDR0.MSI, ID0);
+  const pri = has(words, IDR0.PRI, ID0);
+  switch (offset) {
+    case REG.GERROR_IRQ_CFG0:
+    case REG.GERROR_IRQ_CFG1:
+    case REG.GERROR_IRQ_CFG2:
+    case REG.EVENTQ_IRQ_CFG0:
+    case REG.EVENTQ_IRQ_CFG1:
+    case REG.EVENTQ_IRQ_CFG2:
+      return msi;
+    case REG.PRIQ_IRQ_CFG0:
+    case REG.PRIQ_IRQ_CFG1:
+    case REG.PRIQ_IRQ_CFG2:
+      return msi && pri;
+    case REG.PRIQ_BASE:
+    case REG.PRIQ_PROD:
+    case REG.PRIQ_CONS:
+      return pri;
+    case REG.GATOS_CTRL:
+    case REG.GATOS_SID:
+    case REG.GATOS_ADDR:
+    case REG.GATOS_PAR:
+      return has(words, IDR0.ATOS, ID0);
+  }
+  return true;
+}
+
+/** Clears `field` in the scratch pair. */
+const clear = (v: Uint32Array, f: Field) => f.set(v, 0);
+
+/** Masks an address field to the implemented OAS (bits at and above OAS are RES0). */
+function maskAddress(words: Uint32Array, v: Uint32Array, f: Field & { shift?: number }): void {
+  const oas = oasBits(IDR5.OAS.get(words, ID5));
+  const shift = f.shift ?? 0;
+  const keep = oas - shift;
+  if (keep < f.width) f.set(v, f.get(v) % 2 ** keep);
+}
+
+const scratch = new Uint32Array(2);
+
+/**
+ * The value register `offset` stores when written with `[lo, hi]`, given the ID registers and queue geometry in
+ * `words`. Applies: the field mask (reserved bits never stored), feature-gated RES0 fields and registers, queue and
+ * stream table LOG2SIZE clamps (IDR1), legal SPLIT/FMT, addresses masked to the OAS, and PROD/CONS masked to the
+ * queue's index+wrap bits. Read-only fields inside a register (CMDQ_CONS.ERR) pass through: the caller merges them.
+ */
+export function sanitize(words: Uint32Array, offset: number, lo: number, hi: number): [number, number] {
+  offset = ALIASES.get(offset) ?? offset;
+  const r = registerAt(offset);
+  if (r === undefined || r.offset !== offset || r.access !== "RW" || !present(words, offset)) return [0, 0];
+  const [mlo, mhi] = fieldMask(r);
+  const v = scratch;
+  v[0] = lo & mlo;
+  v[1] = hi & mhi;
+  switch (offset) {
+    case REG.CR0:
+      if (!has(words, IDR0.PRI, ID0)) clear(v, CR0.PRIQEN);
+      if (!has(words, IDR0.ATS, ID0)) clear(v, CR0.ATSCHK);
+      if (!has(words, IDR0.VMW, ID0)) clear(v, CR0.VMW);
+      break;
+    case REG.CR2:
+      if (!has(words, IDR0.Hyp, ID0)) clear(v, CR2.E2H);
+      if (!has(words, IDR0.ATSRECERR, ID0)) clear(v, CR2.REC_CFG_ATS);
+      break;
+    case REG.IRQ_CTRL:
+      if (!has(words, IDR0.PRI, ID0)) clear(v, IRQ_CTRL.PRIQ_IRQEN);
+      break;
+    case REG.GERRORN:
+      if (!has(words, IDR0.PRI, ID0)) clear(v, GERROR.PRIQ_ABT_ERR), clear(v, GERROR.MSI_PRIQ_ABT_ERR);
+      if (!has(words, IDR0.MSI, ID0)) {
+        for (const f of [GERROR.MSI_CMDQ_ABT_ERR, GERROR.MSI_EVENTQ_ABT_ERR, GERROR.MSI_GERROR_ABT_ERR]) clear(v, f);
+        clear(v, GERROR.MSI_PRIQ_ABT_ERR);
+      }
+      clear(v, GERROR.CMDQP_ERR); // no enhanced command queues (IDR1.ECMDQ = 0)
+      break;
+    case REG.GERROR_IRQ_CFG0:
+    case REG.EVENTQ_IRQ_CFG0:
+    case REG.PRIQ_IRQ_CFG0:
+      maskAddress(words, v, GERROR_IRQ_CFG0.ADDR);
+      break;
+    case REG.STRTAB_BASE:
+      maskAddress(words, v, STRTAB_BASE.ADDR);
+      break;
+    case REG.STRTAB_BASE_CFG: {
+      const sidBits = IDR1.SIDSIZE.get(words, ID1);
+      if (STRTAB_BASE_CFG.LOG2SIZE.get(v) > sidBits) STRTAB_BASE_CFG.LOG2SIZE.set(v, sidBits);
+      const twoLevel = IDR0.ST_LEVEL.get(words, ID0) === IDR0_ST_LEVEL.TWO_LEVEL;
+      if (STRTAB_BASE_CFG.FMT.get(v) !== STRTAB_BASE_CFG_FMT.TWO_LEVEL || !twoLevel) {
+        STRTAB_BASE_CFG.FMT.set(v, STRTAB_BASE_CFG_FMT.LINEAR); // reserved encodings behave as linear
+      }
+      // SPLIT matters only for a 2-level table; there a reserved value behaves as a supported one (IHI 0070
+      // 6.3.25): the largest legal value not above it. With a linear table it is ignored and kept as written.
+      const split = STRTAB_BASE_CFG.SPLIT.get(v);
+      if (STRTAB_BASE_CFG.FMT.get(v) === STRTAB_BASE_CFG_FMT.TWO_LEVEL) {
+        STRTAB_BASE_CFG.SPLIT.set(
+          v,
+          split >= STRTAB_BASE_CFG_SPLIT.L2_64KB
+            ? STRTAB_BASE_CFG_SPLIT.L2_64KB
+            : split >= STRTAB_BASE_CFG_SPLIT.L2_16KB
+            ? STRTAB_BASE_CFG_SPLIT.L2_16KB
+            : STRTAB_BASE_CFG_SPLIT.L2_4KB,
+        );
+      }
+      break;
+    }
+    case REG.CMDQ_CONS:
+      if (CMDQ_CONS.ERR.get(v) > CMDQ_CONS_ERR.CERROR_ATC_INV_SYNC) CMDQ_CONS.ERR.set(v, CMDQ_CONS_ERR.CERROR_NONE);
+      break;
+  }
+  for (const q of QUEUES) {
+    if (offset === q.base) {
+      const max = q.maxLog2.get(words, ID1);
+      if (q.log2.get(v) > max) q.log2.set(v, max);
+      maskAddress(words, v, q.addr);
+    } else if (offset === q.prod) {
+      q.wr.set(v, q.wr.get(v) & queueIndexMask(words, q));
+    } else if (offset === q.cons) {
+      q.rd.set(v, q.rd.get(v) & queueIndexMask(words, q));
+    }
+  }
+  return [v[0], v[1]];
+}

@@ -1,0 +1,301 @@
+/**
+ * Save and restore of the device's architectural state over the generated `SavedState` message.
+ *
+ * Which registers are saved, their proto field numbers, widths, reset values and layouts all come from gen/ (the
+ * spec's `state: saved` registers); nothing here lists registers by hand. The device calls {@link saveState} and
+ * {@link restoreState}; it then commits the returned frame in one step and re-derives derived state itself.
+ *
+ * The line between accepted and refused: a blob is accepted iff save() could have produced it on this device. Every
+ * guest-writable register must hold what the device's own `sanitize` (src/reg_rules.ts) stores for a guest write of
+ * that value; GERROR and GATOS_PAR, which only the SMMU writes, get the checks in `checkSmmuWritten`.
+ *
+ * Evolution rule (the blob's `schema_version` against ours, {@link SCHEMA_VERSION}):
+ * - newer than ours, or 0/absent: refused (SavedStateError "schema_version"): we cannot know what a newer writer's
+ *   fields mean, and every writer sets a version;
+ * - ours: every saved register must be present (save() always writes all of them);
+ * - older: a register the blob lacks takes its reset value from the spec (not zero);
+ * - whatever the version, an unknown field number, a field with the wrong wire type, a repeated field or a 32-bit
+ *   field whose varint exceeds 32 bits is refused: field numbers are never reused, so an older blob can only hold
+ *   numbers we know.
+ * @module
+ */
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { IdRegisters, SavedState } from "../gen/proto/smmuv3/v1/saved_state.ts";
+import {
+  decode,
+  GATOS_PAR,
+  GATOS_PAR_FAULT_LAYOUT,
+  GBPA,
+  IDR0,
+  IDR5,
+  REG,
+  REGISTERS,
+  SCHEMA_VERSION,
+} from "../gen/mod.ts";
+import type { Layout, RegisterInfo } from "../gen/mod.ts";
+import { SavedStateError } from "./errors.ts";
+import { oasBits } from "./features.ts";
+import { sanitize } from "./reg_rules.ts";
+import { type RegisterFile, word } from "./regfile.ts";
+
+// ---------------------------------------------------------------- the mapping, exhaustive by construction
+
+/**
+ * How exhaustiveness is enforced. The codec below is generic: it walks REGISTERS and handles every saved register the
+ * same way, so a register added to the spec is saved and restored by construction once gen/ is regenerated. What it
+ * cannot handle is a SavedState key that is not a 32-bit (number) or 64-bit (bigint) register value, such as a
+ * nested message for non-register state. `Unhandled` collects such keys (besides the header, which `saveState` and
+ * `restoreState` name explicitly); the `true` below only type-checks while it is `never`, so `deno check` fails as
+ * soon as the generated type gains a key this codec does not handle. At load, `SAVED` is checked against the
+ * generated decoder (field number → key → number or bigint), so a stale or half-regenerated gen/ fails loudly.
+ */
+type HeaderKey = "schemaVersion" | "idRegisters";
+type RegisterKey = Exclude<keyof SavedState, HeaderKey>;
+type Unhandled = {
+  [K in keyof SavedState]-?: K extends HeaderKey ? never
+    : Exclude<SavedState[K], undefined> extends number | bigint ? never
+    : K;
+}[keyof SavedState];
+type UnhandledId = { [K in keyof IdRegisters]-?: IdRegisters[K] extends number ? never : K }[keyof IdRegisters];
+const _everyKeyHandled: [Unhandled | UnhandledId] extends [never] ? true : never = true;
+void _everyKeyHandled;
+
+/** ts-proto's field name for a register: the proto name (register name lowercased) in camelCase. */
+const keyOf = (r: RegisterInfo): string =>
+  r.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+interface SavedField {
+  readonly reg: RegisterInfo;
+  readonly key: RegisterKey;
+  readonly w: number; // word index of the register's low word
+}
+
+const SAVED: readonly SavedField[] = REGISTERS.filter((r) => r.state === "saved")
+  .map((reg) => ({ reg, key: keyOf(reg) as RegisterKey, w: word(reg.offset) }));
+const BY_PROTO = new Map(SAVED.map((f) => [f.reg.proto!, f]));
+const ID_FIELDS = REGISTERS.filter((r) => r.state === "id" && r.proto !== undefined)
+  .map((reg) => ({ reg, key: keyOf(reg) as keyof IdRegisters, w: word(reg.offset) }));
+const ID_BY_PROTO = new Map(ID_FIELDS.map((f) => [f.reg.proto!, f]));
+const FIELD_SCHEMA_VERSION = 1;
+const FIELD_ID_REGISTERS = 2;
+
+/** Decodes a probe holding every saved field and checks each lands on its key with its width's type. */
+(function checkMappingAgainstGeneratedDecoder() {
+  const probe = new Uint8Array(SAVED.flatMap((f) => [...varint((f.reg.proto! << 3) >>> 0), 1]));
+  const decoded = SavedState.decode(probe) as unknown as Record<string, unknown>;
+  for (const f of SAVED) {
+    const type = typeof decoded[f.key];
+    const want = f.reg.width === 64 ? "bigint" : "number";
+    if (type !== want) throw new Error(`gen/ out of sync: ${f.reg.name} is not ${f.key}: ${want}`);
+  }
+  const keys = Object.keys(decoded).filter((k) => decoded[k] !== undefined && k !== "schemaVersion");
+  if (keys.length !== SAVED.length) throw new Error(`gen/ out of sync: SavedState has keys ${keys}`);
+  const idKeys = Object.keys(IdRegisters.create());
+  if (idKeys.length !== ID_FIELDS.length || ID_FIELDS.some((f) => !idKeys.includes(f.key))) {
+    throw new Error(`gen/ out of sync: IdRegisters has keys ${idKeys}`);
+  }
+})();
+
+function varint(v: number): number[] {
+  const out = [];
+  for (; v > 0x7f; v = Math.floor(v / 128)) out.push((v & 0x7f) | 0x80);
+  return [...out, v];
+}
+
+// ---------------------------------------------------------------- save
+
+/** Encodes every saved register of `regs` and the identification fingerprint. Reads only; no side effects. */
+export function saveState(regs: RegisterFile): Uint8Array {
+  const w = regs.words;
+  const registers: Partial<Record<RegisterKey, number | bigint>> = {};
+  for (const f of SAVED) {
+    registers[f.key] = f.reg.width === 64 ? (BigInt(w[f.w + 1]) << 32n) | BigInt(w[f.w]) : w[f.w];
+  }
+  const message: SavedState = {
+    schemaVersion: SCHEMA_VERSION,
+    idRegisters: idRegistersOf(w),
+    ...(registers as Pick<SavedState, RegisterKey>),
+  };
+  return SavedState.encode(message).finish();
+}
+
+function idRegistersOf(w: Uint32Array): IdRegisters {
+  const ids = IdRegisters.create();
+  for (const f of ID_FIELDS) ids[f.key] = w[f.w];
+  return ids;
+}
+
+// ---------------------------------------------------------------- restore
+
+/** Decodes and validates everything against the device limits read from `regs`' ID registers (IDR0/1/3/5 words, which
+ *  the device writes at construction); throws SavedStateError naming the field; never touches `regs`. Returns the
+ *  complete new frame words: a copy of regs.words with every saved register replaced (derived registers are left for
+ *  the device to recompute; id registers are kept). */
+export function restoreState(regs: RegisterFile, bytes: Uint8Array): Uint32Array {
+  const { schemaVersion, idRegisters, ...registers } = decodeBlob(bytes);
+  registers satisfies Partial<Record<RegisterKey, number | bigint>>; // only register values remain
+  if (schemaVersion < 1 || schemaVersion > SCHEMA_VERSION) {
+    throw new SavedStateError(
+      "schema_version",
+      `${schemaVersion} is not a version this device reads (1..${SCHEMA_VERSION})`,
+    );
+  }
+  if (idRegisters === undefined) throw new SavedStateError("id_registers", "missing");
+  for (const f of ID_FIELDS) {
+    const mine = regs.words[f.w];
+    if (idRegisters[f.key] !== mine) {
+      throw new SavedStateError(
+        `id_registers.${f.reg.name}`,
+        `0x${hex(idRegisters[f.key])} differs from this device's 0x${hex(mine)}`,
+      );
+    }
+  }
+  const next = regs.words.slice();
+  for (const f of SAVED) {
+    const value = registers[f.key];
+    if (value === undefined) {
+      if (schemaVersion === SCHEMA_VERSION) throw new SavedStateError(f.reg.name, "missing from a current-schema blob");
+      next[f.w] = f.reg.reset[0];
+      if (f.reg.width === 64) next[f.w + 1] = f.reg.reset[1];
+    } else if (typeof value === "bigint") {
+      next[f.w] = Number(value & 0xffff_ffffn);
+      next[f.w + 1] = Number(value >> 32n);
+    } else {
+      next[f.w] = value;
+    }
+  }
+  validate(next);
+  return next;
+}
+
+/** Structure check, then the generated decoder. Every decoding problem becomes a SavedStateError. */
+function decodeBlob(bytes: Uint8Array): SavedState {
+  try {
+    scanMessage(new BinaryReader(bytes), false);
+    return SavedState.decode(bytes);
+  } catch (e) {
+    if (e instanceof SavedStateError) throw e;
+    throw new SavedStateError("blob", `not a SavedState encoding (${(e as Error).message})`);
+  }
+}
+
+/** Refuses unknown or repeated field numbers, wrong wire types and 32-bit values that do not fit. */
+function scanMessage(reader: BinaryReader, inIdRegisters: boolean): void {
+  const seen = new Set<number>();
+  while (reader.pos < reader.len) {
+    const [no, type] = reader.tag();
+    const known = inIdRegisters ? ID_BY_PROTO.has(no) : no <= FIELD_ID_REGISTERS || BY_PROTO.has(no);
+    if (!known) throw new SavedStateError(`field ${no}`, "unknown field number");
+    const name = inIdRegisters ? `id_registers.${ID_BY_PROTO.get(no)!.reg.name}` : fieldName(no);
+    const nested = !inIdRegisters && no === FIELD_ID_REGISTERS;
+    if (type !== (nested ? WireType.LengthDelimited : WireType.Varint)) {
+      throw new SavedStateError(name, "wrong wire type");
+    }
+    if (seen.has(no)) throw new SavedStateError(name, "repeated");
+    seen.add(no);
+    if (nested) {
+      scanMessage(new BinaryReader(reader.bytes()), true);
+    } else {
+      const v = BigInt(reader.uint64());
+      const width = inIdRegisters || no === FIELD_SCHEMA_VERSION ? 32 : BY_PROTO.get(no)!.reg.width;
+      if (v >> BigInt(width) !== 0n) throw new SavedStateError(name, `0x${v.toString(16)} does not fit ${width} bits`);
+    }
+  }
+}
+
+function fieldName(no: number): string {
+  return no === FIELD_SCHEMA_VERSION
+    ? "schema_version"
+    : no === FIELD_ID_REGISTERS
+    ? "id_registers"
+    : BY_PROTO.get(no)!.reg.name;
+}
+
+const hex = (v: number) => v.toString(16);
+
+// ---------------------------------------------------------------- validation of a candidate frame
+
+/** The layout a saved register's value is read with (GATOS_PAR has a second view when it reports a fault). */
+function layoutOf(f: SavedField, w: Uint32Array): Layout {
+  return f.reg.offset === REG.GATOS_PAR && GATOS_PAR.FAULT.get(w, f.w) === 1 ? GATOS_PAR_FAULT_LAYOUT : f.reg.layout;
+}
+
+/**
+ * Every rule a value the device stored obeys; the first broken one throws, naming its field. Guest-writable registers
+ * hold exactly what the device's own {@link sanitize} lets a guest write (reserved and feature-gated bits, LOG2SIZE
+ * within IDR1, SPLIT/FMT, addresses within OAS, PROD/CONS within the ring): a value is legal iff sanitize leaves it
+ * unchanged, so restore and the device share one rule book. The registers only the SMMU writes get the checks below.
+ */
+function validate(w: Uint32Array): void {
+  for (const f of SAVED) {
+    const layout = layoutOf(f, w);
+    for (let i = 0; i < f.reg.width / 32; i++) {
+      const bad = (w[f.w + i] & layout.reserved[i]) >>> 0;
+      if (bad) throw new SavedStateError(f.reg.name, `reserved bits 0x${hex(bad)} set in word ${i}`);
+    }
+    if (f.reg.access === "RW") mustStore(f, layout, w, f.reg.offset);
+    else checkSmmuWritten(f, layout, w);
+  }
+  // The SMMU completes a GBPA update at once (src/mmio.ts), so Update never reads 1 between two accesses.
+  if (GBPA.Update.get(w, word(REG.GBPA))) throw new SavedStateError("GBPA.Update", "an update never stays pending");
+}
+
+/** The stored value must be what the device stores for a guest write of that value (at `as`'s rules). */
+function mustStore(f: SavedField, layout: Layout, w: Uint32Array, as: number): void {
+  const [lo, hi] = sanitize(w, as, w[f.w], f.reg.width === 64 ? w[f.w + 1] : 0);
+  if (lo === w[f.w] && (f.reg.width === 32 || hi === w[f.w + 1])) return;
+  const stored = new Uint32Array([lo, hi]);
+  const field = layout.fields.find((x) => x.get(w, f.w) !== x.get(stored)) ?? { name: "value" };
+  throw new SavedStateError(`${f.reg.name}.${field.name}`, "not a value this device can hold");
+}
+
+/** GERROR and GATOS_PAR: values the SMMU itself writes. */
+function checkSmmuWritten(f: SavedField, layout: Layout, w: Uint32Array): void {
+  const oas = oasBits(IDR5.OAS.get(w, word(REG.IDR5)));
+  for (const field of layout.fields) {
+    const v = field.get(w, f.w);
+    if (field.enumValues && !(v in field.enumValues)) {
+      throw new SavedStateError(`${f.reg.name}.${field.name}`, `${v} is not a value the SMMU writes`);
+    }
+    // A PAR's output address is physical (a fault's FADDR is an IPA).
+    if (field.shift !== undefined && layout !== GATOS_PAR_FAULT_LAYOUT && v * 2 ** field.shift >= 2 ** oas) {
+      throw new SavedStateError(`${f.reg.name}.${field.name}`, `address beyond the ${oas}-bit output address size`);
+    }
+  }
+  // GERROR raises only errors GERRORN can acknowledge (same layout, same feature gating).
+  if (f.reg.offset === REG.GERROR) mustStore(f, layout, w, REG.GERRORN);
+  if (f.reg.offset === REG.GATOS_PAR && !IDR0.ATOS.get(w, word(REG.IDR0)) && (w[f.w] || w[f.w + 1])) {
+    throw new SavedStateError("GATOS_PAR", "set on a device without ATOS (IDR0.ATOS = 0)");
+  }
+}
+
+// ---------------------------------------------------------------- tooling
+
+/** Readable JSON of a blob with the spec's names: each saved register's fields decoded by name (absent ones marked).
+ *  Checks the encoding only, not a device's limits. Throws SavedStateError for a garbled blob. */
+export function stateToJson(bytes: Uint8Array): Record<string, unknown> {
+  const message = decodeBlob(bytes);
+  const words = new Uint32Array(2);
+  const show = (reg: RegisterInfo, value: number | bigint | undefined, layoutFor = (_: Uint32Array) => reg.layout) => {
+    if (value === undefined) return "absent (in an older schema: restores as the reset value)";
+    const big = BigInt(value);
+    words[0] = Number(big & 0xffff_ffffn);
+    words[1] = Number(big >> 32n);
+    const layout = layoutFor(words);
+    const fields = decode(layout, words);
+    for (const f of layout.fields) {
+      if (f.shift !== undefined) fields[f.name] = `0x${(f.get(words) * 2 ** f.shift).toString(16)}`;
+    }
+    return { value: `0x${big.toString(16)}`, ...(layout !== reg.layout ? { view: layout.name } : {}), ...fields };
+  };
+  const ids: Record<string, unknown> = {};
+  for (const f of ID_FIELDS) {
+    ids[f.reg.name] = message.idRegisters ? show(f.reg, message.idRegisters[f.key]) : undefined;
+  }
+  const out: Record<string, unknown> = {
+    schema_version: message.schemaVersion,
+    id_registers: message.idRegisters ? ids : "absent",
+  };
+  for (const f of SAVED) out[f.reg.name] = show(f.reg, message[f.key], (w) => layoutOf({ ...f, w: 0 }, w));
+  return out;
+}

@@ -1,0 +1,385 @@
+/**
+ * The translation engine: configuration lookup, caches and table walks behind one `translate` (IHI 0070 §3.1,
+ * §3.3 lookup, §3.12 fault reporting). It reads the register file through gen/ accessors and learns of register
+ * changes through {@link Translator.flushAll}.
+ * @module
+ */
+import { CR0, EVENT_TYPE, EVT_CLASS, GBPA, REG, STE_CONFIG, STE_INSTCFG, STE_PRIVCFG, STE_S1DSS } from "../gen/mod.ts";
+import type { GuestMemory } from "./memory.ts";
+import type { RegisterFile } from "./regfile.ts";
+import { word } from "./regfile.ts";
+import { ACCESS, newFault } from "./types.ts";
+import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "./types.ts";
+import { ConfigReader, readCaps } from "./config.ts";
+import type { Caps, ConfigFault, StreamConfig } from "./config.ts";
+import { Caches, Context, contextKey, KIND, TlbEntry } from "./tlb.ts";
+import type { CacheLimits } from "./tlb.ts";
+import { modPow2, normalize, Walker } from "./walk.ts";
+import type { StepRecord } from "./walk.ts";
+
+export type { CacheLimits } from "./tlb.ts";
+
+/** Counters of the engine's work. */
+export interface TranslatorStats {
+  /** Transactions translated (probes excluded). */
+  translations: number;
+  /** Of those, served by the TLB. */
+  tlbHits: number;
+  /** Of those, not in the TLB. */
+  tlbMisses: number;
+  /** Table walks done. */
+  walks: number;
+  /** Transactions that faulted or aborted. */
+  faults: number;
+}
+
+/** One descriptor read of a walk, for tools. */
+export type WalkStep = StepRecord;
+
+const PAGE = 4096; // TLB key granularity: the smallest granule
+const UNPRIV_BITS = 0x0f; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
+
+/** Event types recorded only when CD.R / STE.S2R say so (§5.5). */
+function translationRelated(type: number): boolean {
+  return type === EVENT_TYPE.F_TRANSLATION || type === EVENT_TYPE.F_ADDR_SIZE || type === EVENT_TYPE.F_ACCESS ||
+    type === EVENT_TYPE.F_PERMISSION;
+}
+
+/** Translates transactions of every stream. */
+export class Translator implements TranslationEngine {
+  /** The last abort; reused, consumers copy what they keep. */
+  readonly fault: Fault = newFault();
+  readonly stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
+  /** After a successful translate: bytes from the input address to the end of its mapping (DMA splitting). */
+  span = 0;
+  readonly caches: Caches;
+  readonly #regs: RegisterFile;
+  readonly #events: EventSink;
+  readonly #observers: readonly SmmuObserver[];
+  readonly #reader: ConfigReader;
+  readonly #s1: Walker;
+  readonly #s2: Walker;
+  #caps: Caps | null = null;
+  #enabled = false;
+  #gbpaAbort = false;
+  #lastSid = -1;
+  #lastSsid = -2;
+  #last: Context | null = null;
+
+  constructor(
+    regs: RegisterFile,
+    memory: GuestMemory,
+    events: EventSink,
+    observers: readonly SmmuObserver[],
+    limits: CacheLimits = {},
+  ) {
+    this.#regs = regs;
+    this.#events = events;
+    this.#observers = observers;
+    this.#reader = new ConfigReader(memory);
+    this.#s1 = new Walker(memory);
+    this.#s2 = new Walker(memory);
+    this.caches = new Caches(limits);
+  }
+
+  /** Derived register state, re-read lazily after a flush. */
+  #derive(): Caps {
+    const w = this.#regs.words;
+    this.#caps = readCaps(w);
+    this.#enabled = CR0.SMMUEN.get(w, word(REG.CR0)) === 1;
+    this.#gbpaAbort = GBPA.ABORT.get(w, word(REG.GBPA)) === 1;
+    return this.#caps;
+  }
+
+  /** Translates one transaction; the PA, or -1 when aborted (then `fault` describes it). ssid -1: none. */
+  translate(sid: number, ssid: number, iova: number, flags: number): number {
+    this.stats.translations++;
+    const ctx = sid === this.#lastSid && ssid === this.#lastSsid ? this.#last : null;
+    if (ctx !== null) {
+      // Allow masks have a bit for every raw flag combination, so no normalization here.
+      const f = ctx.flagMap === null ? flags & 7 : ctx.flagMap[flags & 7];
+      const e = ctx.tlb.get(Math.floor(iova / PAGE));
+      if (e !== undefined && ((e.allow >> f) & 1) === 1) {
+        this.stats.tlbHits++;
+        const off = iova - e.inBase;
+        this.span = e.size - off;
+        return e.outBase + off;
+      }
+    }
+    return this.#slow(sid, ssid, iova, flags, true, null);
+  }
+
+  /** Same answer as translate with no side effects; appends walk steps to `trace`. */
+  probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[]): number {
+    return this.#slow(sid, ssid, iova, flags, false, trace ?? null);
+  }
+
+  #slow(sid: number, ssid: number, iova: number, flags: number, effects: boolean, trace: StepRecord[] | null): number {
+    const caps = this.#caps ?? this.#derive();
+    this.#s1.trace = this.#s2.trace = trace;
+    if (!this.#enabled) {
+      // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (§3.8, §6.3.14).
+      if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
+      return this.#bypass(sid, ssid, iova, flags, effects);
+    }
+    const ctx = this.#context(caps, sid, ssid, iova, flags, effects);
+    if (ctx === null) return -1;
+    if (effects) {
+      this.#lastSid = sid;
+      this.#lastSsid = ssid;
+      this.#last = ctx;
+    }
+    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7];
+    if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
+    if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects);
+    let entry = ctx.tlb.get(Math.floor(iova / PAGE)) ?? this.caches.findBlock(ctx, iova) ?? null;
+    if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {
+      if (effects) this.stats.tlbHits++;
+    } else {
+      if (effects) this.stats.tlbMisses++;
+      entry = this.#walk(ctx, ssid, iova, flags, effects);
+    }
+    if (entry === null) return -1;
+    // Stored under each 4 KiB key it is hit through, lazily: this one now, others on their first miss.
+    if (effects) this.caches.insert(ctx, Math.floor(iova / PAGE), entry);
+    const off = iova - entry.inBase;
+    this.span = entry.size - off;
+    return entry.outBase + off;
+  }
+
+  #bypass(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
+    const caps = this.#caps!;
+    // Addresses outside the output range cannot be passed through: abort without an event.
+    if (!(iova >= 0 && iova < 2 ** caps.oasBits)) return this.#abort(sid, ssid, iova, flags, 0, effects);
+    this.span = PAGE - modPow2(iova, PAGE);
+    return iova;
+  }
+
+  /** Finds or builds the context of (sid, ssid); null after reporting a configuration fault. */
+  #context(caps: Caps, sid: number, ssid: number, iova: number, flags: number, effects: boolean): Context | null {
+    const key = contextKey(sid, ssid);
+    const cached = this.caches.context(key);
+    if (cached !== undefined) return cached;
+    const reader = this.#reader;
+    let stream = this.caches.stream(sid) ?? null;
+    if (stream === null) {
+      stream = reader.readStream(this.#regs.words, caps, sid);
+      if (stream === null) return this.#configFault(sid, ssid, iova, flags, effects);
+      if (effects) this.caches.addStream(stream);
+    }
+    const hasS1 = stream.s1 !== null;
+    const badSsid = () => {
+      const f = reader.failure;
+      f.type = EVENT_TYPE.C_BAD_SUBSTREAMID;
+      f.record = true;
+      f.s2 = false;
+      f.reason = "SubstreamID not accepted by this STE";
+      return this.#configFault(sid, ssid, iova, flags, effects);
+    };
+    let kind: number = KIND.TRANSLATE;
+    let cdSsid = -1; // which CD: -1 none (stage 1 bypassed)
+    if (stream.config === STE_CONFIG.ABORT) kind = KIND.ABORT;
+    else if (!hasS1) {
+      if (ssid >= 0) return badSsid(); // §3.3.2: SSV = 1 without stage 1
+      if (stream.config === STE_CONFIG.BYPASS) kind = KIND.BYPASS;
+    } else {
+      const s1 = stream.s1!;
+      if (ssid >= 0) {
+        if (s1.cdMax === 0 || ssid >= 2 ** s1.cdMax) return badSsid();
+        if (ssid === 0 && s1.dss === STE_S1DSS.SSID0) return badSsid();
+        cdSsid = ssid;
+      } else if (s1.cdMax === 0 || s1.dss === STE_S1DSS.SSID0) cdSsid = 0;
+      else if (s1.dss === STE_S1DSS.TERMINATE) {
+        const f = reader.failure;
+        f.type = EVENT_TYPE.F_STREAM_DISABLED;
+        f.record = true;
+        f.s2 = false;
+        f.reason = "transaction without SubstreamID, S1DSS terminate";
+        return this.#configFault(sid, ssid, iova, flags, effects);
+      } else if (stream.s2 === null) kind = KIND.BYPASS; // S1DSS bypass, no stage 2
+    }
+    let cd = null;
+    if (kind === KIND.TRANSLATE && cdSsid >= 0) {
+      cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
+      if (cd === null) return this.#configFault(sid, ssid, iova, flags, effects);
+    }
+    let flagMap: Uint8Array | null = null;
+    if (stream.privcfg !== STE_PRIVCFG.INCOMING || stream.instcfg !== STE_INSTCFG.INCOMING) {
+      flagMap = new Uint8Array(8);
+      for (let f = 0; f < 8; f++) {
+        let g = f;
+        if (stream.privcfg === STE_PRIVCFG.PRIV) g |= ACCESS.PRIV;
+        if (stream.privcfg === STE_PRIVCFG.UNPRIV) g &= ~ACCESS.PRIV;
+        // INSTCFG applies to reads only (§5.2).
+        if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.INSTR) g |= ACCESS.EXEC;
+        if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.DATA) g &= ~ACCESS.EXEC;
+        flagMap[f] = g;
+      }
+    }
+    const ctx = new Context(key, sid, ssid, stream, kind, cd, stream.s2, flagMap);
+    if (effects) this.caches.addContext(ctx);
+    return ctx;
+  }
+
+  /** Walks stage 1 and/or stage 2 for a miss; a new TLB entry, or null after reporting the fault. */
+  #walk(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean) {
+    if (effects) this.stats.walks++;
+    const s1w = this.#s1, s2w = this.#s2;
+    let ipa = iova;
+    let inBase = 0, size = 2 ** 53, allow = 0xff, global = false; // stage 2 alone: aligned to 0
+    const cd = ctx.cd;
+    if (cd !== null) {
+      const upper = iova < 0;
+      const r = upper ? cd.ttb1 : cd.ttb0;
+      const top = r === null ? 0 : 2 ** r.inputBits;
+      // §3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
+      // TBI needs no work here: addresses this API can express have a top byte equal to the sign extension.
+      const ia = upper ? iova + top : iova;
+      if (r === null || !(ia >= 0 && ia < top)) return this.#s1Fault(ctx, ssid, iova, flags, effects, false);
+      if ((flags & ACCESS.PRIV) === 0 && (upper ? cd.e0pd1 : cd.e0pd0)) {
+        return this.#s1Fault(ctx, ssid, iova, flags, effects, false);
+      }
+      s1w.tables = ctx.s2 === null ? null : s2w;
+      s1w.tablesRegime = ctx.s2;
+      if (!s1w.walk(r, ia, flags, effects)) return this.#s1Fault(ctx, ssid, iova, flags, effects, true);
+      inBase = s1w.inBase - (upper ? top : 0);
+      size = s1w.size;
+      ipa = s1w.outBase + (ia - s1w.inBase);
+      allow = s1w.allow;
+      if (upper ? cd.e0pd1 : cd.e0pd0) allow &= ~UNPRIV_BITS;
+      global = s1w.global;
+    }
+    let ipaBase = -1;
+    let out = ipa - (iova - inBase);
+    if (ctx.s2 !== null) {
+      if (!s2w.walk(ctx.s2, ipa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects, ipa);
+      // The combined entry is the smaller of the two mappings; both are aligned power-of-two ranges.
+      if (s2w.size < size) size = s2w.size;
+      inBase = iova - modPow2(iova - inBase, size);
+      ipaBase = ipa - (iova - inBase);
+      out = s2w.outBase + (ipaBase - s2w.inBase);
+      allow &= s2w.allow;
+    }
+    return new TlbEntry(inBase, size, out, allow, global, ipaBase);
+  }
+
+  #s1Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, walked: boolean): null {
+    const w = this.#s1;
+    const type = walked ? w.faultType : EVENT_TYPE.F_TRANSLATION;
+    const s2 = walked && w.faultS2;
+    const f = this.#fill(type, ctx.sid, ssid, iova, flags);
+    f.s2 = s2;
+    if (s2) {
+      f.class = w.faultClass;
+      f.ipa = w.faultIpa;
+    } else if (type === EVENT_TYPE.F_WALK_EABT) f.class = EVT_CLASS.TT;
+    if (type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
+    const record = !translationRelated(type) || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
+    this.#report(record, effects);
+    return null;
+  }
+
+  #s2Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, ipa: number): null {
+    const w = this.#s2;
+    const f = this.#fill(w.faultType, ctx.sid, ssid, iova, flags);
+    f.s2 = true;
+    f.class = EVT_CLASS.IN;
+    f.ipa = ipa;
+    if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
+    this.#report(!translationRelated(w.faultType) || ctx.stream.s2Record, effects);
+    return null;
+  }
+
+  #configFault(sid: number, ssid: number, iova: number, flags: number, effects: boolean): null {
+    const r = this.#reader.failure;
+    const f = this.#fill(r.type, sid, ssid, iova, flags);
+    if (r.s2) {
+      // A stage-2 fault while fetching a CD: a translation-related event with CLASS CD (§3.13.3).
+      f.s2 = true;
+      f.class = r.class;
+      f.ipa = r.ipa;
+      if (r.type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = r.fetchAddr;
+      const stream = this.caches.stream(sid);
+      this.#report(!translationRelated(r.type) || (stream?.s2Record ?? true), effects);
+      return null;
+    }
+    f.fetchAddr = r.fetchAddr;
+    this.#report(r.record, effects);
+    return null;
+  }
+
+  /** Resets the fault record and fills the fields the event type carries (gen/ EVT_* layouts). */
+  #fill(type: number, sid: number, ssid: number, iova: number, flags: number): Fault {
+    const f = this.fault;
+    f.type = type;
+    f.sid = sid;
+    f.ssv = false;
+    f.ssid = 0;
+    f.inputAddr = 0;
+    f.ipa = 0;
+    f.fetchAddr = 0;
+    f.rnw =
+      f.ind =
+      f.pnu =
+      f.s2 =
+        false;
+    f.class = 0;
+    if (type === EVENT_TYPE.F_STREAM_DISABLED || type === 0) return f;
+    if (type === EVENT_TYPE.C_BAD_SUBSTREAMID) {
+      f.ssid = ssid;
+      return f;
+    }
+    f.ssv = ssid >= 0;
+    f.ssid = ssid >= 0 ? ssid : 0;
+    if (type >= EVENT_TYPE.F_WALK_EABT) {
+      f.inputAddr = iova;
+      f.rnw = (flags & ACCESS.WRITE) === 0;
+      f.ind = f.rnw && (flags & ACCESS.EXEC) !== 0;
+      f.pnu = (flags & ACCESS.PRIV) !== 0;
+    }
+    return f;
+  }
+
+  #report(record: boolean, effects: boolean): void {
+    if (!effects) return;
+    this.stats.faults++;
+    if (record) this.#events.report(this.fault);
+  }
+
+  /** An abort without an event (STE.Config abort, GBPA abort, bypass out of range): fault.type is 0. */
+  #abort(sid: number, ssid: number, iova: number, flags: number, type: number, effects: boolean): number {
+    this.#fill(type, sid, ssid, iova, flags);
+    if (effects) this.stats.faults++;
+    return -1;
+  }
+
+  invalidate(scope: Invalidation): void {
+    const vmw = CR0.VMW.get(this.#regs.words, word(REG.CR0));
+    this.caches.invalidate(scope, vmw);
+    this.#last = null;
+    this.#lastSid = -1;
+    for (const o of this.#observers) o.invalidated?.(scope);
+  }
+
+  flushAll(): void {
+    this.caches.clear();
+    this.#caps = null;
+    this.#last = null;
+    this.#lastSid = -1;
+  }
+
+  /** The decoded configuration of a stream, or why it is invalid. No side effects. */
+  streamConfig(sid: number): StreamConfig | ConfigFault {
+    const caps = this.#caps ?? this.#derive();
+    const cached = this.caches.stream(sid);
+    if (cached) return cached;
+    const config = this.#reader.readStream(this.#regs.words, caps, sid);
+    if (config !== null) return config;
+    const r = this.#reader.failure;
+    const fault = newFault();
+    fault.type = r.type;
+    fault.sid = sid;
+    fault.fetchAddr = r.fetchAddr;
+    return Object.freeze({ sid, fault, reason: r.reason });
+  }
+}

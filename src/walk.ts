@@ -1,0 +1,435 @@
+/**
+ * The translation-table walker: one engine for stage 1 and stage 2, every granule (VMSAv8-64, Arm DDI 0487 D8;
+ * IHI 0070 §3.4 address sizes, §5.4 CD fields, §5.2 STE stage-2 fields). It knows nothing of STEs, queues or
+ * registers: a decoded {@link Regime} says how to walk, the result lands in the walker's fields (no allocation).
+ * @module
+ */
+import {
+  EVENT_TYPE,
+  EVT_CLASS,
+  TT_ADDR_64K,
+  TT_APTABLE,
+  TT_BLOCK_S1,
+  TT_BLOCK_S2,
+  TT_DESC,
+  TT_PAGE_S1,
+  TT_PAGE_S2,
+  TT_S2XN,
+  TT_TABLE,
+  TT_TYPE,
+} from "../gen/mod.ts";
+import type { Field } from "../gen/mod.ts";
+import { ABORT } from "./memory.ts";
+import type { GuestMemory } from "./memory.ts";
+import { ACCESS } from "./types.ts";
+
+/** How to walk one set of tables: a TTB range of a CD (stage 1) or an STE's stage 2. Immutable once decoded. */
+export interface Regime {
+  /** Translation stage this regime walks for. */
+  readonly stage: 1 | 2;
+  /** log2 of the granule: 12, 14 or 16. */
+  readonly granuleShift: number;
+  /** Input address size in bits (64 - TxSZ). */
+  readonly inputBits: number;
+  /** Level of the first lookup (stage 2: from S2SL0; may be a concatenated table). */
+  readonly startLevel: number;
+  /** Translation table base (address of the start table). */
+  readonly ttb: number;
+  /** Effective output size in bits (IPS or S2PS capped by OAS): larger outputs give F_ADDR_SIZE. */
+  readonly oaBits: number;
+  /** Hardware Access flag update (HA / S2HA, with HTTU advertised). */
+  readonly ha: boolean;
+  /** Hardware dirty-state update through DBM (HD / S2HD, with HTTU advertised). */
+  readonly hd: boolean;
+  /** AF == 0 is treated as 1 instead of faulting (AFFD / S2AFFD). */
+  readonly affd: boolean;
+  /** Stage 1: APTable/PXNTable/UXNTable apply (hierarchical attributes not disabled by HADx). */
+  readonly hierarchical: boolean;
+  /** Stage 1: single-privilege EL2 regime (StreamWorld EL2 without E2H): AP[1] and PXN do not apply. */
+  readonly el2: boolean;
+  /** Stage 1: Privileged Access Never (CD.PAN). */
+  readonly pan: boolean;
+  /** Stage 1: writable implies execute-never (CD.WXN). */
+  readonly wxn: boolean;
+  /** Stage 2: two-bit XN (IDR3.XNX). */
+  readonly xnx: boolean;
+}
+
+/** Start level of a stage-1 walk: the fewest levels that resolve `inputBits` (DDI 0487 D8.2). */
+export function stage1StartLevel(granuleShift: number, inputBits: number): number {
+  const stride = granuleShift - 3;
+  return 4 - Math.ceil((inputBits - granuleShift) / stride);
+}
+
+/**
+ * Start level of a stage-2 walk from S2SL0 (as VTCR_EL2.SL0), or -1 when the combination with the input size is
+ * ILLEGAL: the start table must resolve at least one bit and at most 16 concatenated tables (DDI 0487 D8.2.6).
+ */
+export function stage2StartLevel(granuleShift: number, sl0: number, inputBits: number): number {
+  let level: number;
+  if (granuleShift === 12) level = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : -1;
+  else level = sl0 === 0 ? 3 : sl0 === 1 ? 2 : sl0 === 2 ? 1 : -1;
+  if (level < 0) return -1;
+  const stride = granuleShift - 3;
+  const bits = inputBits - (granuleShift + (3 - level) * stride);
+  return bits >= 1 && bits <= stride + 4 ? level : -1;
+}
+
+/** Bit masks of a descriptor field, as [low word, high word], derived from the generated layout. */
+function masks(f: Field): [number, number] {
+  let lo = 0, hi = 0;
+  for (let b = f.lsb; b < f.lsb + f.width; b++) {
+    if (b < 32) lo |= 1 << b;
+    else hi |= 1 << (b - 32);
+  }
+  return [lo >>> 0, hi >>> 0];
+}
+
+const ADDR_LO = masks(TT_TABLE.NLTA)[0]; // output/next-level address bits [31:12]
+const ADDR_HI = masks(TT_TABLE.NLTA)[1]; // output/next-level address bits [47:32]
+const ADDR64K_TOP_SHIFT = TT_ADDR_64K.ADDR_51_48.lsb; // where a 64K descriptor keeps address bits [51:48]
+const ADDR64K_TOP_AT = TT_ADDR_64K.ADDR_51_48.shift ?? 48;
+const CONTIG_SHIFT = TT_PAGE_S1.Contiguous.lsb - 32;
+/** `x` rounded down to a multiple of the power of two `p`, exact for numbers below 2^53 (no float `%`). */
+export function alignDown(x: number, p: number): number {
+  return Math.floor(x / p) * p;
+}
+
+/** `x mod p` for a power of two `p` and x >= 0 (no float `%`, which is slow for non-int32 values). */
+export function modPow2(x: number, p: number): number {
+  return x - Math.floor(x / p) * p;
+}
+
+const POW2: readonly number[] = Array.from({ length: 65 }, (_, i) => 2 ** i);
+
+/** Entries in a contiguous set (DDI 0487 D8.6.1), by granule shift and level (3 = page). */
+function contiguousCount(granuleShift: number, level: number): number {
+  if (granuleShift === 12) return 16;
+  if (granuleShift === 14) return level === 3 ? 128 : 32;
+  return 32;
+}
+
+/** One descriptor read, for tools (see Translator.probe). */
+export interface StepRecord {
+  stage: 1 | 2;
+  level: number;
+  tableAddr: number;
+  descAddr: number;
+  descLo: number;
+  descHi: number;
+  decision: string;
+}
+
+/**
+ * Walks tables and leaves the answer in its fields. For a nested walk, `tables` (another walker and its stage-2
+ * regime) translates every stage-1 table address (an IPA) to a PA first.
+ */
+export class Walker {
+  /** EVENT_TYPE of the fault, or 0 after a successful walk. */
+  faultType = 0;
+  /** The fault arose at stage 2 (a nested walk's table fetch, or a stage-2 regime). */
+  faultS2 = false;
+  /** For stage-2 faults: EVT_CLASS of what stage 2 was translating. */
+  faultClass = 0;
+  /** For stage-2 faults: the IPA that faulted. */
+  faultIpa = 0;
+  /** For F_WALK_EABT: the descriptor address whose read aborted. */
+  fetchAddr = 0;
+  /** Output address of the first byte of the mapping (block, page or contiguous set). */
+  outBase = 0;
+  /** Input address of the first byte of the mapping. */
+  inBase = 0;
+  /** Size of the mapping in bytes. */
+  size = 0;
+  /** Permitted accesses: bit `flags` (ACCESS bits, normalized) is set when that access is allowed. */
+  allow = 0;
+  /** Stage 1: the mapping is global (nG == 0). */
+  global = false;
+  /** Level of the leaf descriptor. */
+  level = 0;
+  /** Descriptor reads of the last walk (including nested stage-2 reads). */
+  reads = 0;
+
+  readonly #memory: GuestMemory;
+  readonly #d = new Uint32Array(2);
+  /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
+  tables: Walker | null = null;
+  tablesRegime: Regime | null = null;
+  /** When set, walks append descriptor reads here (probe only). */
+  trace: StepRecord[] | null = null;
+
+  constructor(memory: GuestMemory) {
+    this.#memory = memory;
+  }
+
+  #fail(type: number, level: number): false {
+    this.faultType = type;
+    this.level = level;
+    return false;
+  }
+
+  /** Translates a stage-1 table address (IPA) through stage 2, or returns it as is. -1 on a stage-2 fault. */
+  #tableAddress(ipa: number, update: boolean): number {
+    const s2 = this.tables;
+    if (s2 === null) return ipa;
+    s2.trace = this.trace;
+    if (s2.walk(this.tablesRegime!, ipa, 0, update)) {
+      this.reads += s2.reads;
+      return s2.outBase + (ipa - s2.inBase);
+    }
+    this.reads += s2.reads;
+    this.faultType = s2.faultType;
+    this.faultS2 = true;
+    this.faultClass = EVT_CLASS.TT;
+    this.faultIpa = ipa;
+    this.fetchAddr = s2.fetchAddr;
+    return -1;
+  }
+
+  /**
+   * Walks `r` for input address `ia` (0 <= ia < 2^inputBits, already range-selected) and access `flags`.
+   * `update` permits hardware AF/dirty updates (false for probes). Returns true on success.
+   */
+  walk(r: Regime, ia: number, flags: number, update: boolean): boolean {
+    this.faultType = 0;
+    this.faultS2 = r.stage === 2;
+    this.faultClass = EVT_CLASS.IN;
+    this.faultIpa = r.stage === 2 ? ia : 0;
+    this.reads = 0;
+    const gs = r.granuleShift;
+    const stride = gs - 3;
+    if (!(ia >= 0 && ia < POW2[r.inputBits])) return this.#fail(EVENT_TYPE.F_TRANSLATION, r.startLevel);
+    let level = r.startLevel;
+    let shift = gs + (3 - level) * stride;
+    const entries = POW2[r.inputBits - shift];
+    // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
+    const startBytes = Math.max(entries * 8, 64);
+    let table = alignDown(r.ttb, startBytes);
+    if (table >= POW2[r.oaBits]) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+    let noEl0 = false, readOnly = false, pxnTable = false, uxnTable = false;
+    const d = this.#d;
+    const s1 = r.stage === 1;
+    const memory = this.#memory;
+    // The input address as two 32-bit halves, so table indices are integer shifts, not float divisions.
+    const iaLo = ia >>> 0;
+    const iaHi = (ia - iaLo) / POW2[32];
+    let indexMask = entries - 1;
+    const tableMask = ~(POW2[gs] - 1); // next-level tables are granule aligned
+    for (;;) {
+      const index = shift >= 32
+        ? (iaHi >>> (shift - 32)) & indexMask
+        : ((iaLo >>> shift) | (iaHi << (32 - shift))) & indexMask;
+      let descAddr = table + index * 8;
+      if (this.tables !== null) {
+        descAddr = this.#tableAddress(descAddr, update);
+        if (descAddr < 0) {
+          this.level = level;
+          return false;
+        }
+      }
+      const lo = memory.read32(descAddr);
+      const hi = lo === ABORT ? ABORT : memory.read32(descAddr + 4);
+      this.reads++;
+      if (lo === ABORT || hi === ABORT) {
+        this.fetchAddr = descAddr;
+        if (s1) this.faultClass = EVT_CLASS.TT;
+        this.trace?.push(step(r.stage, level, table, descAddr, 0, 0, "external abort"));
+        return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
+      }
+      d[0] = lo;
+      d[1] = hi;
+      const valid = TT_DESC.Valid.get(d) === 1;
+      const isTable = TT_DESC.Type.get(d) === TT_TYPE.TABLE_OR_PAGE;
+      const addrLo = gs === 16 ? (lo & ADDR_LO & ~(POW2[16] - 1)) >>> 0 : (lo & ADDR_LO) >>> 0;
+      let addr = addrLo + (hi & ADDR_HI) * POW2[32];
+      if (gs === 16) addr += ((lo >>> ADDR64K_TOP_SHIFT) & 0xf) * POW2[ADDR64K_TOP_AT];
+      if (!valid || (level === 3 && !isTable)) {
+        this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, valid ? "reserved" : "invalid"));
+        return this.#fail(EVENT_TYPE.F_TRANSLATION, level);
+      }
+      if (isTable && level < 3) {
+        this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, "table"));
+        if (addr >= POW2[r.oaBits]) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+        if (s1 && r.hierarchical) {
+          const ap = TT_TABLE.APTable.get(d);
+          noEl0 ||= ap === TT_APTABLE.NO_EL0 || ap === TT_APTABLE.RO_NO_EL0;
+          readOnly ||= ap === TT_APTABLE.RO || ap === TT_APTABLE.RO_NO_EL0;
+          pxnTable ||= TT_TABLE.PXNTable.get(d) === 1;
+          uxnTable ||= TT_TABLE.UXNTable.get(d) === 1;
+        }
+        table = addr - addrLo + ((addrLo & tableMask) >>> 0);
+        level++;
+        shift -= stride;
+        indexMask = POW2[stride] - 1;
+        continue;
+      }
+      // A block: 4K at levels 1-2, 16K at level 2, 64K at level 2 (level 1 only with 52-bit output).
+      if (level < 3) {
+        const ok = gs === 12 ? level >= 1 : gs === 14 ? level === 2 : level === 2 || (level === 1 && r.oaBits === 52);
+        if (!ok) {
+          this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, "block not allowed at this level"));
+          return this.#fail(EVENT_TYPE.F_TRANSLATION, level);
+        }
+      }
+      const size = POW2[shift];
+      const out = alignDown(addr, size);
+      if (out >= POW2[r.oaBits]) {
+        this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, "output too large"));
+        return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+      }
+      return this.#leaf(
+        r,
+        ia,
+        flags,
+        update,
+        d,
+        descAddr,
+        level,
+        size,
+        out,
+        noEl0,
+        readOnly,
+        pxnTable,
+        uxnTable,
+        table,
+      );
+    }
+  }
+
+  #leaf(
+    r: Regime,
+    ia: number,
+    flags: number,
+    update: boolean,
+    d: Uint32Array,
+    descAddr: number,
+    level: number,
+    size: number,
+    out: number,
+    noEl0: boolean,
+    readOnly: boolean,
+    pxnTable: boolean,
+    uxnTable: boolean,
+    table: number,
+  ): boolean {
+    const s1 = r.stage === 1;
+    const lo = d[0];
+    const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
+    if (!af && !r.ha && !r.affd) {
+      this.trace?.push(step(r.stage, level, table, descAddr, lo, d[1], "access flag 0"));
+      return this.#fail(EVENT_TYPE.F_ACCESS, level);
+    }
+    const dbm = r.hd && (s1 ? TT_PAGE_S1.DBM.get(d) : TT_PAGE_S2.DBM.get(d)) === 1;
+    let allow = s1 ? s1Allow(r, d, noEl0, readOnly, pxnTable, uxnTable, false) : s2Allow(r, d, false);
+    let dirty = false;
+    const access = normalize(flags);
+    if (dbm && ((allow >> access) & 1) === 0 && (access & ACCESS.WRITE) !== 0) {
+      // Writable-clean (DBM): a write that would pass as writable marks the entry dirty (DDI 0487 D8.4.2).
+      const asDirty = s1 ? s1Allow(r, d, noEl0, readOnly, pxnTable, uxnTable, true) : s2Allow(r, d, true);
+      if (((asDirty >> access) & 1) !== 0) {
+        allow = asDirty;
+        dirty = true;
+      }
+    }
+    if (((allow >> access) & 1) === 0) {
+      this.trace?.push(step(r.stage, level, table, descAddr, lo, d[1], "permission"));
+      return this.#fail(EVENT_TYPE.F_PERMISSION, level);
+    }
+    if (update && ((!af && r.ha) || dirty)) {
+      if (!af && r.ha) (s1 ? TT_PAGE_S1.AF : TT_PAGE_S2.AF).set(d, 1);
+      if (dirty) {
+        if (s1) TT_PAGE_S1.AP.set(d, TT_PAGE_S1.AP.get(d) & 1); // AP[2] = 0: writable
+        else TT_PAGE_S2.S2AP.set(d, TT_PAGE_S2.S2AP.get(d) | 2); // S2AP[1] = 1: writable
+      }
+      if (!this.#memory.write32(descAddr, d[0])) {
+        this.fetchAddr = descAddr;
+        if (s1) this.faultClass = EVT_CLASS.TT;
+        return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
+      }
+    }
+    // The contiguous hint lets one entry cover the whole aligned set (DDI 0487 D8.6.1).
+    let inSize = size;
+    if (((d[1] >>> CONTIG_SHIFT) & 1) === 1) inSize = size * contiguousCount(r.granuleShift, level);
+    const pageBase = alignDown(ia, size);
+    let inBase = alignDown(ia, inSize);
+    if (out - (pageBase - inBase) < 0) {
+      inBase = pageBase; // a misprogrammed contiguous set: keep this entry alone
+      inSize = size;
+    }
+    this.inBase = inBase;
+    this.outBase = out - (pageBase - inBase);
+    this.size = inSize;
+    this.allow = allow;
+    this.global = s1 && TT_PAGE_S1.nG.get(d) === 0;
+    this.level = level;
+    this.trace?.push(step(r.stage, level, table, descAddr, d[0], d[1], level === 3 ? "page" : "block"));
+    return true;
+  }
+}
+
+/** Access flags as permission checks see them: a write is never an instruction fetch. */
+export function normalize(flags: number): number {
+  return (flags & ACCESS.WRITE) !== 0 ? flags & ~ACCESS.EXEC & 7 : flags & 7;
+}
+
+/** The 8-bit allow mask from per-privilege read/write/execute permissions (bit = normalized access flags). */
+function mask(userR: boolean, userW: boolean, userX: boolean, privR: boolean, privW: boolean, privX: boolean): number {
+  return (+userR) | (+userW << 1) | (+userX << 2) | (+userW << 3) | (+privR << 4) | (+privW << 5) | (+privX << 6) |
+    (+privW << 7);
+}
+
+/** Stage-1 permissions of a leaf (DDI 0487 D8.4: AP, APTable, UXN/PXN, WXN, PAN; IHI 0070 §5.4 CD.PAN/WXN). */
+function s1Allow(
+  r: Regime,
+  d: Uint32Array,
+  noEl0: boolean,
+  readOnlyTable: boolean,
+  pxnTable: boolean,
+  uxnTable: boolean,
+  asDirty: boolean,
+): number {
+  const ap = TT_BLOCK_S1.AP.get(d);
+  const readOnly = (!asDirty && (ap >> 1) === 1) || readOnlyTable;
+  const uxn = TT_BLOCK_S1.UXN.get(d) === 1 || uxnTable;
+  if (r.el2) {
+    // One privilege level: AP[1] and PXN are ignored, UXN is XN (IHI 0070 §5.4 UWXN/PAN notes).
+    const w = !readOnly;
+    const x = !uxn && !(r.wxn && w);
+    return mask(true, w, x, true, w, x);
+  }
+  const userR = (ap & 1) === 1 && !noEl0;
+  const userW = userR && !readOnly;
+  const privW = !readOnly;
+  const userX = !uxn && !(r.wxn && userW);
+  const privX = !(TT_BLOCK_S1.PXN.get(d) === 1 || pxnTable || userW || (r.wxn && privW));
+  const panBlocks = r.pan && userR;
+  return mask(userR, userW, userX, !panBlocks, privW && !panBlocks, privX);
+}
+
+/** Stage-2 permissions of a leaf (DDI 0487 D8.4.4: S2AP, XN with or without FEAT_XNX). */
+function s2Allow(r: Regime, d: Uint32Array, asDirty: boolean): number {
+  const s2ap = TT_BLOCK_S2.S2AP.get(d);
+  const read = (s2ap & 1) === 1;
+  const write = (s2ap & 2) === 2 || asDirty;
+  const xn = TT_BLOCK_S2.XN.get(d);
+  let userX: boolean, privX: boolean;
+  if (r.xnx) {
+    userX = xn === TT_S2XN.EXEC || xn === TT_S2XN.PXN;
+    privX = xn === TT_S2XN.EXEC || xn === TT_S2XN.UXN;
+  } else {
+    userX = privX = (xn & TT_S2XN.XN) === 0;
+  }
+  return mask(read, write, userX, read, write, privX);
+}
+
+function step(
+  stage: 1 | 2,
+  level: number,
+  tableAddr: number,
+  descAddr: number,
+  descLo: number,
+  descHi: number,
+  decision: string,
+): StepRecord {
+  return { stage, level, tableAddr, descAddr, descLo, descHi, decision };
+}

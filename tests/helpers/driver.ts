@@ -1,0 +1,209 @@
+/**
+ * A mini Linux-like SMMUv3 driver for tests (the sequence of drivers/iommu/arm/arm-smmu-v3 probe and reset):
+ * probe the ID registers, allocate the stream table and queues in guest memory, enable, issue commands, consume
+ * events. Everything goes through the public MMIO API and guest memory.
+ */
+import {
+  CMD_CFGI_STE_RANGE,
+  CMD_SYNC,
+  CMDQ_BASE,
+  CMDQ_CONS,
+  CMDQ_PROD,
+  CR0,
+  EVENTQ_BASE,
+  EVENTQ_CONS,
+  EVENTQ_PROD,
+  GBPA,
+  IDR1,
+  OPCODE,
+  REG,
+  STE,
+  STE_CONFIG,
+  STRTAB_BASE,
+  STRTAB_BASE_CFG,
+} from "../../gen/mod.ts";
+import type { GuestMemory, Smmu } from "../../mod.ts";
+
+/** Where the driver puts its structures in guest memory. */
+export interface DriverLayout {
+  strtab: number;
+  cmdq: number;
+  eventq: number;
+  /** Log2 of the command queue entries the driver asks for (clamped to IDR1.CMDQS). */
+  cmdqLog2: number;
+  eventqLog2: number;
+  /** StreamID bits of the linear stream table. */
+  sidBits: number;
+}
+
+export const DEFAULT_LAYOUT: DriverLayout = {
+  strtab: 0x4100_0000,
+  cmdq: 0x4200_0000,
+  eventq: 0x4210_0000,
+  cmdqLog2: 8,
+  eventqLog2: 5,
+  sidBits: 8,
+};
+
+const u32 = (v: bigint) => Number(v & 0xffff_ffffn);
+
+/** One command as 4 words, built with gen/ accessors by `fill`. */
+export function command(opcode: number, fill?: (w: Uint32Array) => void): Uint32Array {
+  const w = new Uint32Array(4);
+  CMD_SYNC.Opcode.set(w, opcode);
+  fill?.(w);
+  return w;
+}
+
+/** The driver's view of the device. */
+export class Driver {
+  readonly layout: DriverLayout;
+  idr0 = 0;
+  idr1 = 0;
+  cmdqLog2 = 0;
+  eventqLog2 = 0;
+
+  constructor(readonly smmu: Smmu, readonly memory: GuestMemory, layout: Partial<DriverLayout> = {}) {
+    this.layout = { ...DEFAULT_LAYOUT, ...layout };
+  }
+
+  read(offset: number): number {
+    return u32(this.smmu.mmioRead(offset, 4));
+  }
+  write(offset: number, value: number): void {
+    this.smmu.mmioWrite(offset, 4, BigInt(value >>> 0));
+  }
+  write64(offset: number, lo: number, hi: number): void {
+    this.smmu.mmioWrite(offset, 8, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+  }
+
+  /** Reads the ID registers and picks queue sizes within them (arm_smmu_device_hw_probe). */
+  probe(): void {
+    this.idr0 = this.read(REG.IDR0);
+    this.idr1 = this.read(REG.IDR1);
+    const id = new Uint32Array([this.idr0, this.idr1]);
+    this.cmdqLog2 = Math.min(this.layout.cmdqLog2, IDR1.CMDQS.get(id, 1));
+    this.eventqLog2 = Math.min(this.layout.eventqLog2, IDR1.EVENTQS.get(id, 1));
+  }
+
+  /** Writes STE `sid` of the linear stream table with `config` (gen/ STE_CONFIG), valid. */
+  writeSte(sid: number, config: number = STE_CONFIG.BYPASS, fill?: (ste: Uint32Array) => void): void {
+    const ste = new Uint32Array(16);
+    STE.V.set(ste, 1);
+    STE.Config.set(ste, config);
+    fill?.(ste);
+    const at = this.layout.strtab + sid * 64;
+    for (let i = 0; i < 16; i++) this.memory.write32(at + 4 * i, ste[i]);
+  }
+
+  /** The arm_smmu_device_reset sequence: disable, program tables and queues, enable queues, invalidate, enable. */
+  reset(options: { smmuen?: boolean; irqs?: number } = {}): void {
+    const { strtab, cmdq, eventq, sidBits } = this.layout;
+    this.write(REG.CR0, 0);
+    const r = new Uint32Array(2);
+    STRTAB_BASE.ADDR.setAddress(r, strtab);
+    STRTAB_BASE.RA.set(r, 1);
+    this.write64(REG.STRTAB_BASE, r[0], r[1]);
+    const cfg = new Uint32Array(1);
+    STRTAB_BASE_CFG.LOG2SIZE.set(cfg, sidBits);
+    this.write(REG.STRTAB_BASE_CFG, cfg[0]);
+    r.fill(0);
+    CMDQ_BASE.ADDR.setAddress(r, cmdq);
+    CMDQ_BASE.LOG2SIZE.set(r, this.cmdqLog2);
+    this.write64(REG.CMDQ_BASE, r[0], r[1]);
+    this.write(REG.CMDQ_PROD, 0);
+    this.write(REG.CMDQ_CONS, 0);
+    r.fill(0);
+    EVENTQ_BASE.ADDR.setAddress(r, eventq);
+    EVENTQ_BASE.LOG2SIZE.set(r, this.eventqLog2);
+    this.write64(REG.EVENTQ_BASE, r[0], r[1]);
+    this.write(REG.EVENTQ_PROD, 0);
+    this.write(REG.EVENTQ_CONS, 0);
+    const cr0 = new Uint32Array(1);
+    CR0.CMDQEN.set(cr0, 1);
+    this.enable(cr0[0]);
+    this.issue(command(OPCODE.CFGI_STE_RANGE, (w) => CMD_CFGI_STE_RANGE.Range.set(w, 31)));
+    this.issue(command(OPCODE.TLBI_NSNH_ALL));
+    this.sync();
+    CR0.EVENTQEN.set(cr0, 1);
+    this.enable(cr0[0]);
+    this.write(REG.IRQ_CTRL, options.irqs ?? 0);
+    if (options.smmuen ?? true) {
+      CR0.SMMUEN.set(cr0, 1);
+      this.enable(cr0[0]);
+    }
+  }
+
+  /** Writes CR0 and polls CR0ACK (arm_smmu_write_reg_sync); throws if the ack never matches. */
+  enable(cr0: number): void {
+    this.write(REG.CR0, cr0);
+    if (this.read(REG.CR0ACK) !== cr0) throw new Error(`CR0ACK ${this.read(REG.CR0ACK)} != ${cr0}`);
+  }
+
+  /** Writes GBPA with Update and polls Update clear (arm_smmu_update_gbpa). */
+  updateGbpa(value: number): void {
+    const v = new Uint32Array([value]);
+    GBPA.Update.set(v, 1);
+    this.write(REG.GBPA, v[0]);
+    if (GBPA.Update.get(new Uint32Array([this.read(REG.GBPA)]))) throw new Error("GBPA.Update stuck");
+  }
+
+  /** Places one command at PROD and publishes PROD (with its wrap bit). */
+  issue(cmd: Uint32Array): void {
+    const size = 2 ** this.cmdqLog2;
+    const prod = CMDQ_PROD.WR.get(new Uint32Array([this.read(REG.CMDQ_PROD)]));
+    const at = this.layout.cmdq + (prod & (size - 1)) * 16;
+    for (let i = 0; i < 4; i++) this.memory.write32(at + 4 * i, cmd[i]);
+    this.write(REG.CMDQ_PROD, (prod + 1) & (2 * size - 1));
+  }
+
+  /** Issues CMD_SYNC (optionally with fields) and returns whether CONS caught up with PROD. */
+  sync(fill?: (w: Uint32Array) => void): boolean {
+    this.issue(command(OPCODE.SYNC, fill));
+    return this.consIndex() === (this.read(REG.CMDQ_PROD) & (2 ** (this.cmdqLog2 + 1) - 1));
+  }
+
+  /** CMDQ_CONS.RD. */
+  consIndex(): number {
+    return CMDQ_CONS.RD.get(new Uint32Array([this.read(REG.CMDQ_CONS)]));
+  }
+
+  /** CMDQ_CONS.ERR. */
+  consError(): number {
+    return CMDQ_CONS.ERR.get(new Uint32Array([this.read(REG.CMDQ_CONS)]));
+  }
+
+  /** Reads every pending event record (8 words each) and advances EVENTQ_CONS past them (arm_smmu_evtq_thread). */
+  events(): Uint32Array[] {
+    const size = 2 ** this.eventqLog2;
+    const mask = 2 * size - 1;
+    const out: Uint32Array[] = [];
+    const regs = new Uint32Array(2);
+    regs[0] = this.read(REG.EVENTQ_PROD);
+    regs[1] = this.read(REG.EVENTQ_CONS);
+    let cons = EVENTQ_CONS.RD.get(regs, 1) & mask;
+    const prod = EVENTQ_PROD.WR.get(regs, 0) & mask;
+    while (cons !== prod) {
+      const rec = new Uint32Array(8);
+      const at = this.layout.eventq + (cons & (size - 1)) * 32;
+      for (let i = 0; i < 8; i++) rec[i] = this.memory.read32(at + 4 * i);
+      out.push(rec);
+      cons = (cons + 1) & mask;
+    }
+    // Acknowledge any overflow by copying OVFLG into OVACKFLG, as Linux does.
+    EVENTQ_CONS.RD.set(regs, cons, 1);
+    EVENTQ_CONS.OVACKFLG.set(regs, EVENTQ_PROD.OVFLG.get(regs, 0), 1);
+    this.write(REG.EVENTQ_CONS, regs[1]);
+    return out;
+  }
+
+  /** The GERROR bits that are active (GERROR xor GERRORN). */
+  activeErrors(): number {
+    return (this.read(REG.GERROR) ^ this.read(REG.GERRORN)) >>> 0;
+  }
+
+  /** Acknowledges every active error (writes GERRORN = GERROR). */
+  ackErrors(): void {
+    this.write(REG.GERRORN, this.read(REG.GERROR));
+  }
+}

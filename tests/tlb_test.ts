@@ -1,0 +1,210 @@
+/** Caches: stale until invalidated, fresh after, for every invalidation scope; bounded sizes. */
+import assert from "node:assert/strict";
+import { STE_CONFIG } from "../gen/mod.ts";
+import type { Invalidation } from "../src/types.ts";
+import { rangeOf } from "../src/tlb.ts";
+import { cdAt, linearStreamTable, makeEnv, PageTable, s1Stream, steAt, twoLevelStreamTable } from "./helpers/tables.ts";
+import type { Values } from "./helpers/tables.ts";
+
+const OLD = 0x10_0000, NEW = 0x20_0000;
+
+/** Maps `iova` to OLD, fills the TLB, remaps it to NEW: the cached answer is stale until `scope` is applied. */
+function staleThenFresh(
+  name: string,
+  setup: (env: ReturnType<typeof makeEnv>, ste: (sid: number) => number) => { map: (pa: number) => void; sid: number },
+  scope: Invalidation,
+  miss?: Invalidation,
+  iova = 0x3000,
+) {
+  const env = makeEnv();
+  const ste = linearStreamTable(env.regs, env.alloc, 6);
+  const s = setup(env, ste);
+  s.map(OLD);
+  assert.equal(env.t.translate(s.sid, -1, iova + 8, 0), OLD + 8, name);
+  s.map(NEW);
+  assert.equal(env.t.translate(s.sid, -1, iova + 8, 0), OLD + 8, `${name}: stale before invalidation`);
+  if (miss) {
+    env.t.invalidate(miss);
+    assert.equal(env.t.translate(s.sid, -1, iova + 8, 0), OLD + 8, `${name}: other tags untouched`);
+  }
+  env.t.invalidate(scope);
+  assert.equal(env.t.translate(s.sid, -1, iova + 8, 0), NEW + 8, `${name}: fresh after invalidation`);
+}
+
+function s1(leaf: Values = {}, over: { cd?: Values; ste?: Values } = {}) {
+  return (env: ReturnType<typeof makeEnv>, ste: (sid: number) => number) => {
+    const pt = s1Stream(env, ste(4), { ...over, cd: { ASID: 1, ...over.cd }, ste: { S2VMID: 2, ...over.ste } });
+    return { sid: 4, map: (pa: number) => void pt.map(0x3000, pa, 3, { nG: 1, ...leaf }) };
+  };
+}
+
+function s2only(env: ReturnType<typeof makeEnv>, ste: (sid: number) => number) {
+  const pt = new PageTable(env.mem, env.alloc, 12, 40, 1);
+  steAt(env.mem, ste(5), {
+    V: 1,
+    Config: STE_CONFIG.S2_TRANS,
+    S2AA64: 1,
+    S2T0SZ: 24,
+    S2SL0: 1,
+    S2PS: 5,
+    S2TTB: pt.root,
+    S2VMID: 3,
+    S2R: 1,
+  });
+  return { sid: 5, map: (pa: number) => void pt.map(0x3000, pa, 3, {}, 2) };
+}
+
+Deno.test("TLBI by VA, VAA, ASID, all (NH), with tags that do and do not match", () => {
+  staleThenFresh("nh_va", s1(), { kind: "nh_va", vmid: 2, asid: 1, addr: 0x3000, leaf: true, range: null }, {
+    kind: "nh_va",
+    vmid: 2,
+    asid: 9,
+    addr: 0x3000,
+    leaf: true,
+    range: null,
+  });
+  staleThenFresh(
+    "nh_va other page",
+    s1(),
+    { kind: "nh_va", vmid: 2, asid: 1, addr: 0x3fff, leaf: false, range: null },
+    {
+      kind: "nh_va",
+      vmid: 2,
+      asid: 1,
+      addr: 0x4000,
+      leaf: true,
+      range: null,
+    },
+  );
+  staleThenFresh("nh_va range (RIL)", s1(), {
+    kind: "nh_va",
+    vmid: 2,
+    asid: 1,
+    addr: 0x1000,
+    leaf: true,
+    range: { num: 3, scale: 0, tg: 1, ttl: 3 },
+  }, { kind: "nh_va", vmid: 2, asid: 1, addr: 0x1000, leaf: true, range: { num: 1, scale: 0, tg: 1, ttl: 3 } });
+  staleThenFresh("nh_va VAA", s1(), { kind: "nh_va", vmid: 2, asid: null, addr: 0x3000, leaf: true, range: null }, {
+    kind: "nh_va",
+    vmid: 1,
+    asid: null,
+    addr: 0x3000,
+    leaf: true,
+    range: null,
+  });
+  staleThenFresh("nh_va global entry, any ASID", s1({ nG: 0 }), {
+    kind: "nh_va",
+    vmid: 2,
+    asid: 7,
+    addr: 0x3000,
+    leaf: true,
+    range: null,
+  });
+  staleThenFresh("nh_asid", s1(), { kind: "nh_asid", vmid: 2, asid: 1 }, { kind: "nh_asid", vmid: 2, asid: 2 });
+  staleThenFresh("nh_asid spares global entries", s1({ nG: 0 }), { kind: "nh_all", vmid: 2 }, {
+    kind: "nh_asid",
+    vmid: 2,
+    asid: 1,
+  });
+  staleThenFresh("nh_all", s1(), { kind: "nh_all", vmid: 2 }, { kind: "nh_all", vmid: 3 });
+  staleThenFresh("s12_vmall on stage 1", s1(), { kind: "s12_vmall", vmid: 2 }, { kind: "el2_all" });
+  staleThenFresh("nsnh_all", s1(), { kind: "nsnh_all" }, { kind: "el2_all" });
+});
+
+Deno.test("TLBI EL2 scopes apply to StreamWorld EL2 streams only", () => {
+  const el2 = s1({}, { ste: { STRW: 2 } });
+  staleThenFresh("el2_all", el2, { kind: "el2_all" }, { kind: "nh_all", vmid: 2 });
+  staleThenFresh("el2_va", el2, { kind: "el2_va", asid: 5, addr: 0x3000, leaf: true, range: null }, {
+    kind: "nsnh_all",
+  });
+});
+
+Deno.test("TLBI stage 2: by IPA and by VMID", () => {
+  staleThenFresh("s2_ipa", s2only, { kind: "s2_ipa", vmid: 3, addr: 0x3000, leaf: true, range: null }, {
+    kind: "s2_ipa",
+    vmid: 3,
+    addr: 0x5000,
+    leaf: true,
+    range: null,
+  });
+  staleThenFresh("s12_vmall", s2only, { kind: "s12_vmall", vmid: 3 }, { kind: "nh_all", vmid: 3 });
+  staleThenFresh("nsnh_all on stage 2", s2only, { kind: "nsnh_all" });
+});
+
+Deno.test("CFGI: STE, STE range, CD, CD_ALL and ALL make a changed configuration take effect", () => {
+  const moveCd = (env: ReturnType<typeof makeEnv>, ste: (sid: number) => number) => {
+    let n = 0;
+    return {
+      sid: 4,
+      map: (pa: number) => {
+        // A fresh CD and page table each time: only a configuration invalidation reveals the new one.
+        const pt = s1Stream(env, ste(4), { cd: { ASID: 1 + n++ } });
+        pt.map(0x3000, pa);
+      },
+    };
+  };
+  staleThenFresh("ste", moveCd, { kind: "ste", sid: 4, leaf: true }, { kind: "ste", sid: 5, leaf: true });
+  staleThenFresh("ste_range", moveCd, { kind: "ste_range", sid: 0, range: 4 }, { kind: "ste_range", sid: 8, range: 2 });
+  staleThenFresh("cfg_all", moveCd, { kind: "cfg_all" });
+  const rewriteCd = (env: ReturnType<typeof makeEnv>, ste: (sid: number) => number) => {
+    const cd = env.alloc.alloc(64, 64);
+    steAt(env.mem, ste(4), { V: 1, Config: 5, S1ContextPtr: cd });
+    let n = 0;
+    return {
+      sid: 4,
+      map: (pa: number) => {
+        const pt = new PageTable(env.mem, env.alloc, 12, 48, 0);
+        pt.map(0x3000, pa);
+        cdAt(env.mem, cd, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: pt.root, ASID: 1 + n++ });
+      },
+    };
+  };
+  staleThenFresh("cd", rewriteCd, { kind: "cd", sid: 4, ssid: 0, leaf: true }, {
+    kind: "cd",
+    sid: 4,
+    ssid: 1,
+    leaf: true,
+  });
+  staleThenFresh("cd_all", rewriteCd, { kind: "cd_all", sid: 4 }, { kind: "cd_all", sid: 3 });
+});
+
+Deno.test("RIL ranges cover (NUM + 1) * 2^SCALE pages of the granule", () => {
+  assert.deepEqual(rangeOf(0x1000, null), [0x1000, 0x1001]);
+  assert.deepEqual(rangeOf(0x10000, { num: 1, scale: 2, tg: 3, ttl: 0 }), [0x10000, 0x10000 + 8 * 0x10000]);
+  assert.deepEqual(rangeOf(0x4000, { num: 0, scale: 0, tg: 2, ttl: 0 }), [0x4000, 0x8000]);
+});
+
+Deno.test("blocks are cached as blocks: one walk serves every page of a 2 MiB block", () => {
+  const env = makeEnv();
+  const ste = linearStreamTable(env.regs, env.alloc, 4);
+  s1Stream(env, ste(1)).map(0x20_0000, 0x4000_0000, 2);
+  for (let p = 0; p < 512; p++) {
+    assert.equal(env.t.translate(1, -1, 0x20_0000 + p * 4096 + 1, 0), 0x4000_0001 + p * 4096);
+  }
+  assert.equal(env.t.stats.walks, 1);
+  env.t.invalidate({ kind: "nh_va", vmid: 0, asid: 1, addr: 0x3f_f000, leaf: true, range: null });
+  assert.equal(env.t.caches.entryCount, 0, "an address inside the block drops the whole block");
+});
+
+Deno.test("bounded caches: 65,536 StreamIDs through a 2-level table keep memory within the limits", () => {
+  const env = makeEnv({}, { contexts: 256, entries: 1024, streams: 256 });
+  const ste = twoLevelStreamTable(env.regs, env.mem, env.alloc, 16, 8);
+  const pt = s1Stream(env, ste(0));
+  pt.map(0x1000, 0x9000);
+  const template = Array.from({ length: 16 }, (_, i) => env.mem.read32(ste(0) + 4 * i));
+  for (let sid = 1; sid < 65536; sid++) {
+    const a = ste(sid);
+    for (let i = 0; i < 16; i++) env.mem.write32(a + 4 * i, template[i]);
+  }
+  for (let sid = 0; sid < 65536; sid++) {
+    assert.equal(env.t.translate(sid, -1, 0x1000 + (sid % 7) * 8, 0), 0x9000 + (sid % 7) * 8);
+  }
+  const c = env.t.caches;
+  assert.ok(
+    c.contextCount <= 256 && c.streamCount <= 256 && c.entryCount <= 1024,
+    JSON.stringify([c.contextCount, c.streamCount, c.entryCount]),
+  );
+  for (let p = 0; p < 4096; p++) pt.map(0x10_0000 + p * 4096, 0x100_0000 + p * 4096);
+  for (let p = 0; p < 4096; p++) env.t.translate(7, -1, 0x10_0000 + p * 4096, 0);
+  assert.ok(c.entryCount <= 1024);
+});
