@@ -4,8 +4,10 @@
  */
 import { type CliIo, decodeCommand } from "./src/cli/decode.ts";
 import { InputError } from "./src/cli/hex.ts";
+import { type ReadBytes, stateCommand } from "./src/cli/state.ts";
+import { traceCommand } from "./src/cli/trace.ts";
 
-export type { CliIo };
+export type { CliIo, ReadBytes };
 
 const HELP = `smmuv3: tools for Arm SMMUv3 (IHI 0070) structures
 
@@ -13,8 +15,8 @@ usage:
   smmuv3 decode <kind> [options] <hex…>     decode hex given as arguments
   smmuv3 decode <kind> [options] -          … read from stdin
   smmuv3 decode <kind> [options] --file F   … read from a file
-  smmuv3 trace <scenario>                   (not built yet)
-  smmuv3 state <blob>                       (not built yet)
+  smmuv3 trace <scenario.json|.yaml>        run a scenario; print each DMA's table walk, result and events
+  smmuv3 state <blob>                       print a saved-state blob (Smmu.save()) as JSON
 
 kinds:
   ste, cd, l1std, l1cd, pri      the structure of that name
@@ -41,8 +43,16 @@ options:
   --level 0|1|2|3        pte: the level the descriptor was read at (default 3)
   --granule 4k|16k|64k   pte: the translation granule (default 4k)
 
-output: one line per field (name, bits, value, meaning, description), the reserved bits that are set, notes.
-exit status: 0 decoded, 2 usage error or bad input (one line on stderr saying what and where).`;
+trace scenarios:
+  The steps of the recorded vectors (../shared/vectors, format in their README): comment, mem_write {addr, hex},
+  mmio_write {offset, size, value}, mmio_read {offset, size, observed?}, dma {sid, iova, dir, ssid?, priv?, exec?,
+  observed?}, mem_read {addr, len, observed_hex?}. Numbers are decimal or "0x…" strings. Optional top-level
+  id_registers {IDR0, IDR1, IDR3, IDR5} and memory_size. A recorded vector (it has qemu_version) is replayed as
+  recorded: the recording's ID registers, 4 GiB of RAM, privileged DMA. Each DMA is one transaction: the walk as
+  probe() sees it (stage, level, table, descriptor, decision), then the real translation and any events it raised.
+
+decode output: one line per field (name, bits, value, meaning, description), the reserved bits that are set, notes.
+exit status: 0 done, 2 usage error or bad input (one line on stderr saying what and where).`;
 
 const denoIo: CliIo = {
   out: (text) => void Deno.stdout.writeSync(new TextEncoder().encode(text)),
@@ -55,6 +65,7 @@ export async function main(
   args: readonly string[],
   io: CliIo = denoIo,
   err: (line: string) => void = console.error,
+  readBytes: ReadBytes = Deno.readFile,
 ): Promise<number> {
   const [command, ...rest] = args;
   try {
@@ -65,10 +76,10 @@ export async function main(
     switch (command) {
       case "decode":
         return await decodeCommand(rest, io);
-      case "trace": // trace <scenario>: run a scenario on the emulator and print what happens
-      case "state": // state <blob>: print a saved-state blob field by field
-        err(`smmuv3 ${command}: not built yet`);
-        return 2;
+      case "trace":
+        return await traceCommand(rest, io);
+      case "state":
+        return await stateCommand(rest, io.out, readBytes);
       case undefined:
         err("smmuv3: missing command (decode, trace, state); try --help");
         return 2;

@@ -31,3 +31,8 @@ export { ACCESS } from "./src/types.ts";
 export type { Access, Fault, Invalidation, SmmuObserver, TlbRange } from "./src/types.ts";
 /** Everything generated from registers.yaml: layouts and field accessors, enums, the register map. */
 export * as spec from "./gen/mod.ts";
+/**
+ * The guest side, for demos, tools and test benches: a Linux-like driver (probe, tables and queues in guest memory,
+ * enable, commands, events) and builders of STEs, CDs and translation tables, all through the `spec` accessors.
+ */
+export * as guest from "./src/guest/mod.ts";

@@ -7,6 +7,7 @@ import {
   AIDR,
   AIDR_ARCH_MINOR_REV,
   IDR0,
+  IDR0_HTTU,
   IDR0_LAYOUT,
   IDR0_ST_LEVEL,
   IDR0_STALL_MODEL,
@@ -78,6 +79,9 @@ export interface SmmuFeatures {
   pri?: boolean;
   /** WFE wake-up events from CMD_SYNC (IDR0.SEV). Default false. */
   sev?: boolean;
+  /** Hardware updates of the Access flag ("access") and dirty state ("access+dirty") (IDR0.HTTU). Default
+   * "access+dirty": the walker implements both; tables opt in through CD.HA/HD and STE.S2HA/S2HD. */
+  httu?: "none" | "access" | "access+dirty";
   /** Break-before-make level 0–2 (IDR3.BBML). Default 0. */
   bbml?: 0 | 1 | 2;
 }
@@ -127,6 +131,11 @@ export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
     throw new OptionsError("features: stage1 and stage2 cannot both be off");
   }
   IDR0.TTF.set(w, IDR0_TTF.AARCH64, i0);
+  const httu = { none: IDR0_HTTU.NONE, access: IDR0_HTTU.ACCESS, "access+dirty": IDR0_HTTU.ACCESS_DIRTY }[
+    f.httu ?? "access+dirty"
+  ];
+  if (httu === undefined) throw new OptionsError(`features.httu: ${f.httu} is not "none", "access" or "access+dirty"`);
+  IDR0.HTTU.set(w, httu, i0);
   IDR0.COHACC.set(w, 1, i0);
   flag(IDR0.Hyp, f.hyp, false, i0);
   flag(IDR0.ATS, f.ats, false, i0);
@@ -180,6 +189,7 @@ const IDR0_OK: Allowed = {
   S1P: any,
   TTF: (v) => v === IDR0_TTF.AARCH64, // no VMSAv8-32 LPAE walks
   COHACC: any, // attributes of the SMMU's own accesses: nothing to model
+  HTTU: (v) => v <= IDR0_HTTU.ACCESS_DIRTY, // the walker updates AF (HA) and dirty state through DBM (HD)
   DORMHINT: any, // STATUSR.DORMANT is computed
   Hyp: any,
   ATS: any, // ATC invalidations are forwarded to the host
@@ -194,7 +204,7 @@ const IDR0_OK: Allowed = {
   STALL_MODEL: (v) => v === IDR0_STALL_MODEL.TERMINATE_ONLY, // no stalls
   TERM_MODEL: (v) => v === 1, // terminated transactions always abort (no RAZ/WI option)
   ST_LEVEL: (v) => v === IDR0_ST_LEVEL.LINEAR || v === IDR0_ST_LEVEL.TWO_LEVEL,
-  // Refused (must be 0): BTM (no broadcast maintenance source), HTTU (no hardware flag updates), ATOS, VMW, VATOS,
+  // Refused (must be 0): BTM (no broadcast maintenance source), ATOS, VMW, VATOS,
   // ATSRECERR, RME_IMPL.
 };
 const IDR1_OK: Allowed = {

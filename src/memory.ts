@@ -142,6 +142,11 @@ export class FlatMemory implements GuestMemory {
     this.#words = new Uint32Array(this.bytes.buffer);
   }
 
+  /** The memory as 32-bit words, `words[i]` being what `read32(base + 4 * i)` returns: for readers on hot paths. */
+  get words(): Uint32Array {
+    return this.#words;
+  }
+
   read32(addr: number): number {
     const off = addr - this.base;
     if (!(off >= 0 && off + 4 <= this.bytes.length) || (off & 3) !== 0) return ABORT; // & 3: no float modulo

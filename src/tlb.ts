@@ -11,7 +11,7 @@ import { CMD_TLBI_TG } from "../gen/mod.ts";
 import type { Invalidation, TlbRange } from "./types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
-import type { Regime } from "./walk.ts";
+import type { Regime, TablePageCache } from "./walk.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
 const MAX_BLOCKS = 32;
@@ -34,6 +34,36 @@ export class TlbEntry {
   ) {}
 }
 
+const MAX_TABLE_PAGES = 64; // per nested context: enough for the tables of 64 × 2 MiB of input (4K granule)
+
+/**
+ * A nested context's walk cache: stage-2 translations of the stage-1 table pages its walks fetched, so a nested
+ * walk does one stage-2 walk (for the output) instead of one per stage-1 level, as hardware walk caches allow.
+ * Invalidated with the context's TLB, and by TLBI_S2_IPA over the table's IPA.
+ */
+export class TablePages implements TablePageCache {
+  readonly #pages = new Map<number, number>();
+  get size(): number {
+    return this.#pages.size;
+  }
+  get(ipaPage: number): number | undefined {
+    return this.#pages.get(ipaPage);
+  }
+  set(ipaPage: number, paPage: number): void {
+    if (this.#pages.size >= MAX_TABLE_PAGES) this.#pages.clear();
+    this.#pages.set(ipaPage, paPage);
+  }
+  clear(): void {
+    this.#pages.clear();
+  }
+  /** Forgets the pages overlapping the IPA range [lo, hi). */
+  removeRange(lo: number, hi: number): void {
+    for (const ipaPage of this.#pages.keys()) {
+      if (ipaPage * PAGE_BYTES < hi && (ipaPage + 1) * PAGE_BYTES > lo) this.#pages.delete(ipaPage);
+    }
+  }
+}
+
 /** What a context does with a transaction. */
 export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
 
@@ -44,6 +74,8 @@ export class Context {
   blocks: TlbEntry[] = [];
   /** Some entry larger than a page is stored (then invalidation by address must scan every key). */
   hasLarge = false;
+  /** Nested contexts (stage 1 over stage 2): the walk cache of stage-1 table pages; null otherwise. */
+  readonly tableCache: TablePages | null;
   constructor(
     readonly key: number,
     readonly sid: number,
@@ -56,7 +88,9 @@ export class Context {
     readonly s2: Regime | null,
     /** Access flags after STE.PRIVCFG/INSTCFG overrides, by incoming flags (null: no override). */
     readonly flagMap: Uint8Array | null,
-  ) {}
+  ) {
+    this.tableCache = cd !== null && s2 !== null ? new TablePages() : null;
+  }
   /** Translation regime tag: WORLD for stage-1 contexts, -1 for stage-2-only, -2 for no TLB. */
   get world(): number {
     if (this.kind !== KIND.TRANSLATE) return -2;
@@ -115,8 +149,13 @@ export class Caches {
 
   addStream(config: StreamConfig): void {
     if (this.#streams.size >= this.maxStreams) {
-      const oldest = this.#streams.keys().next().value!;
-      this.#streams.delete(oldest);
+      // The oldest eighth at once, through one iterator: a Map keeps deleted slots until it rehashes, so finding
+      // "the oldest" afresh for every insert would step over all the earlier deletions each time.
+      let n = evictionBatch(this.maxStreams);
+      for (const sid of this.#streams.keys()) {
+        if (n-- === 0) break;
+        this.#streams.delete(sid);
+      }
     }
     this.#streams.set(config.sid, config);
   }
@@ -126,7 +165,13 @@ export class Caches {
   }
 
   addContext(ctx: Context): void {
-    while (this.#contexts.size >= this.maxContexts) this.#drop(this.#contexts.values().next().value!);
+    if (this.#contexts.size >= this.maxContexts) {
+      let n = evictionBatch(this.maxContexts); // the oldest eighth at once, as in addStream
+      for (const victim of this.#contexts.values()) {
+        if (n-- === 0) break;
+        this.#drop(victim);
+      }
+    }
     this.#contexts.set(ctx.key, ctx);
     let set = this.#bySid.get(ctx.sid);
     if (set === undefined) this.#bySid.set(ctx.sid, set = new Set());
@@ -167,6 +212,7 @@ export class Caches {
     ctx.tlb.clear();
     ctx.blocks = [];
     ctx.hasLarge = false;
+    ctx.tableCache?.clear();
   }
 
   #drop(ctx: Context): void {
@@ -238,7 +284,7 @@ export class Caches {
         return;
     }
     for (const ctx of this.#contexts.values()) {
-      if (ctx.tlb.size === 0) continue;
+      if (ctx.tlb.size === 0 && !ctx.tableCache?.size) continue;
       switch (scope.kind) {
         case "nh_all":
           if (el1(ctx) && vmidMatch(ctx, scope.vmid)) this.#clear(ctx);
@@ -269,6 +315,7 @@ export class Caches {
           if (ctx.s2 !== null && vmidMatch(ctx, scope.vmid)) {
             const [lo, hi] = rangeOf(scope.addr, scope.range);
             this.#removeEntries(ctx, (e) => e.ipaBase >= 0 && e.ipaBase < hi && e.ipaBase + e.size > lo);
+            ctx.tableCache?.removeRange(lo, hi);
           }
           break;
         case "nsnh_all":
@@ -296,6 +343,11 @@ export class Caches {
     }
     this.#removeEntries(ctx, match);
   }
+}
+
+/** How many of `limit` cached items to evict at once when full: an eighth, at least one. */
+function evictionBatch(limit: number): number {
+  return Math.max(1, Math.floor(limit / 8));
 }
 
 /** Input range [lo, hi) an invalidation by address covers: one address, or the RIL range (§4.4.1). */

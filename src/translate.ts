@@ -14,7 +14,7 @@ import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND, TlbEntry } from "./tlb.ts";
 import type { CacheLimits } from "./tlb.ts";
-import { modPow2, normalize, Walker } from "./walk.ts";
+import { modPow2, normalize, pow2, Walker } from "./walk.ts";
 import type { StepRecord } from "./walk.ts";
 
 export type { CacheLimits } from "./tlb.ts";
@@ -49,7 +49,9 @@ function translationRelated(type: number): boolean {
 export class Translator implements TranslationEngine {
   /** The last abort; reused, consumers copy what they keep. */
   readonly fault: Fault = newFault();
-  readonly stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
+  /** Counts of translate's fast path (TLB hits of the last context), kept apart so that path bumps one number. */
+  #fastHits = 0;
+  readonly #stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
   /** After a successful translate: bytes from the input address to the end of its mapping (DMA splitting). */
   span = 0;
   readonly caches: Caches;
@@ -65,6 +67,13 @@ export class Translator implements TranslationEngine {
   #lastSid = -1;
   #lastSsid = -2;
   #last: Context | null = null;
+  /** The last successful #walk: what a TLB entry for it holds (kept in fields so a probe allocates nothing). */
+  #walkIn = 0;
+  #walkSize = 0;
+  #walkOut = 0;
+  #walkAllow = 0;
+  #walkGlobal = false;
+  #walkIpa = -1;
 
   constructor(
     regs: RegisterFile,
@@ -91,21 +100,27 @@ export class Translator implements TranslationEngine {
     return this.#caps;
   }
 
+  /** Counters of the engine's work (a snapshot). */
+  get stats(): TranslatorStats {
+    const s = this.#stats;
+    return { ...s, translations: s.translations + this.#fastHits, tlbHits: s.tlbHits + this.#fastHits };
+  }
+
   /** Translates one transaction; the PA, or -1 when aborted (then `fault` describes it). ssid -1: none. */
   translate(sid: number, ssid: number, iova: number, flags: number): number {
-    this.stats.translations++;
-    const ctx = sid === this.#lastSid && ssid === this.#lastSsid ? this.#last : null;
-    if (ctx !== null) {
+    const ctx = this.#last;
+    if (ctx !== null && sid === this.#lastSid && ssid === this.#lastSsid) {
       // Allow masks have a bit for every raw flag combination, so no normalization here.
       const f = ctx.flagMap === null ? flags & 7 : ctx.flagMap[flags & 7];
       const e = ctx.tlb.get(Math.floor(iova / PAGE));
       if (e !== undefined && ((e.allow >> f) & 1) === 1) {
-        this.stats.tlbHits++;
+        this.#fastHits++;
         const off = iova - e.inBase;
         this.span = e.size - off;
         return e.outBase + off;
       }
     }
+    this.#stats.translations++;
     return this.#slow(sid, ssid, iova, flags, true, null);
   }
 
@@ -134,12 +149,25 @@ export class Translator implements TranslationEngine {
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects);
     let entry = ctx.tlb.get(Math.floor(iova / PAGE)) ?? this.caches.findBlock(ctx, iova) ?? null;
     if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {
-      if (effects) this.stats.tlbHits++;
+      if (effects) this.#stats.tlbHits++;
     } else {
-      if (effects) this.stats.tlbMisses++;
-      entry = this.#walk(ctx, ssid, iova, flags, effects);
+      if (effects) this.#stats.tlbMisses++;
+      if (!this.#walk(ctx, ssid, iova, flags, effects)) return -1;
+      if (!effects) {
+        // A probe keeps no entry: answer from the walk's result, allocating nothing.
+        const off = iova - this.#walkIn;
+        this.span = this.#walkSize - off;
+        return this.#walkOut + off;
+      }
+      entry = new TlbEntry(
+        this.#walkIn,
+        this.#walkSize,
+        this.#walkOut,
+        this.#walkAllow,
+        this.#walkGlobal,
+        this.#walkIpa,
+      );
     }
-    if (entry === null) return -1;
     // Stored under each 4 KiB key it is hit through, lazily: this one now, others on their first miss.
     if (effects) this.caches.insert(ctx, Math.floor(iova / PAGE), entry);
     const off = iova - entry.inBase;
@@ -150,7 +178,7 @@ export class Translator implements TranslationEngine {
   #bypass(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
     const caps = this.#caps!;
     // Addresses outside the output range cannot be passed through: abort without an event.
-    if (!(iova >= 0 && iova < 2 ** caps.oasBits)) return this.#abort(sid, ssid, iova, flags, 0, effects);
+    if (!(iova >= 0 && iova < pow2(caps.oasBits))) return this.#abort(sid, ssid, iova, flags, 0, effects);
     this.span = PAGE - modPow2(iova, PAGE);
     return iova;
   }
@@ -221,9 +249,9 @@ export class Translator implements TranslationEngine {
     return ctx;
   }
 
-  /** Walks stage 1 and/or stage 2 for a miss; a new TLB entry, or null after reporting the fault. */
-  #walk(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean) {
-    if (effects) this.stats.walks++;
+  /** Walks stage 1 and/or stage 2 for a miss: true with the result in the #walk* fields, or false after reporting. */
+  #walk(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean): boolean {
+    if (effects) this.#stats.walks++;
     const s1w = this.#s1, s2w = this.#s2;
     let ipa = iova;
     let inBase = 0, size = 2 ** 53, allow = 0xff, global = false; // stage 2 alone: aligned to 0
@@ -231,7 +259,7 @@ export class Translator implements TranslationEngine {
     if (cd !== null) {
       const upper = iova < 0;
       const r = upper ? cd.ttb1 : cd.ttb0;
-      const top = r === null ? 0 : 2 ** r.inputBits;
+      const top = r === null ? 0 : pow2(r.inputBits);
       // §3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
       // TBI needs no work here: addresses this API can express have a top byte equal to the sign extension.
       const ia = upper ? iova + top : iova;
@@ -241,6 +269,7 @@ export class Translator implements TranslationEngine {
       }
       s1w.tables = ctx.s2 === null ? null : s2w;
       s1w.tablesRegime = ctx.s2;
+      s1w.tableCache = ctx.tableCache;
       if (!s1w.walk(r, ia, flags, effects)) return this.#s1Fault(ctx, ssid, iova, flags, effects, true);
       inBase = s1w.inBase - (upper ? top : 0);
       size = s1w.size;
@@ -260,10 +289,16 @@ export class Translator implements TranslationEngine {
       out = s2w.outBase + (ipaBase - s2w.inBase);
       allow &= s2w.allow;
     }
-    return new TlbEntry(inBase, size, out, allow, global, ipaBase);
+    this.#walkIn = inBase;
+    this.#walkSize = size;
+    this.#walkOut = out;
+    this.#walkAllow = allow;
+    this.#walkGlobal = global;
+    this.#walkIpa = ipaBase;
+    return true;
   }
 
-  #s1Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, walked: boolean): null {
+  #s1Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, walked: boolean): false {
     const w = this.#s1;
     const type = walked ? w.faultType : EVENT_TYPE.F_TRANSLATION;
     const s2 = walked && w.faultS2;
@@ -276,10 +311,10 @@ export class Translator implements TranslationEngine {
     if (type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
     const record = !translationRelated(type) || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
     this.#report(record, effects);
-    return null;
+    return false;
   }
 
-  #s2Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, ipa: number): null {
+  #s2Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, ipa: number): false {
     const w = this.#s2;
     const f = this.#fill(w.faultType, ctx.sid, ssid, iova, flags);
     f.s2 = true;
@@ -287,7 +322,7 @@ export class Translator implements TranslationEngine {
     f.ipa = ipa;
     if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
     this.#report(!translationRelated(w.faultType) || ctx.stream.s2Record, effects);
-    return null;
+    return false;
   }
 
   #configFault(sid: number, ssid: number, iova: number, flags: number, effects: boolean): null {
@@ -342,14 +377,14 @@ export class Translator implements TranslationEngine {
 
   #report(record: boolean, effects: boolean): void {
     if (!effects) return;
-    this.stats.faults++;
+    this.#stats.faults++;
     if (record) this.#events.report(this.fault);
   }
 
   /** An abort without an event (STE.Config abort, GBPA abort, bypass out of range): fault.type is 0. */
   #abort(sid: number, ssid: number, iova: number, flags: number, type: number, effects: boolean): number {
     this.#fill(type, sid, ssid, iova, flags);
-    if (effects) this.stats.faults++;
+    if (effects) this.#stats.faults++;
     return -1;
   }
 

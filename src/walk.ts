@@ -19,7 +19,7 @@ import {
   TT_TYPE,
 } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
-import { ABORT } from "./memory.ts";
+import { ABORT, FlatMemory } from "./memory.ts";
 import type { GuestMemory } from "./memory.ts";
 import { ACCESS } from "./types.ts";
 
@@ -102,6 +102,18 @@ export function modPow2(x: number, p: number): number {
 
 const POW2: readonly number[] = Array.from({ length: 65 }, (_, i) => 2 ** i);
 
+/** 2^n for an integer 0 <= n <= 64, by table: `2 ** n` with a variable n is a float pow call on hot paths. */
+export function pow2(n: number): number {
+  return POW2[n];
+}
+const TABLE_PAGE = 4096; // key granularity of the nested walk cache: the smallest granule
+
+/** Stage-2 translations of stage-1 table pages (IPA page number → PA page number), as hardware walk caches keep. */
+export interface TablePageCache {
+  get(ipaPage: number): number | undefined;
+  set(ipaPage: number, paPage: number): void;
+}
+
 /** Entries in a contiguous set (DDI 0487 D8.6.1), by granule shift and level (3 = page). */
 function contiguousCount(granuleShift: number, level: number): number {
   if (granuleShift === 12) return 16;
@@ -151,15 +163,29 @@ export class Walker {
   reads = 0;
 
   readonly #memory: GuestMemory;
+  /** FlatMemory's words when its read32 is its own: descriptors are then read by index (same answer, no call). */
+  readonly #words: Uint32Array | null = null;
+  readonly #wordsBase: number = 0;
+  /** Largest byte offset into #words at which a whole descriptor can be read directly (-1: never). */
+  readonly #wordsLast: number = -1;
   readonly #d = new Uint32Array(2);
+  readonly #tableAttrs = new Uint32Array(2);
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
   tables: Walker | null = null;
   tablesRegime: Regime | null = null;
+  /** Stage-2 translations of stage-1 table pages kept between nested walks (null: none kept). */
+  tableCache: TablePageCache | null = null;
   /** When set, walks append descriptor reads here (probe only). */
   trace: StepRecord[] | null = null;
 
   constructor(memory: GuestMemory) {
     this.#memory = memory;
+    if (memory instanceof FlatMemory && memory.read32 === FlatMemory.prototype.read32) {
+      this.#words = memory.words;
+      this.#wordsBase = memory.base;
+      // `>>> 2` below needs offsets under 2^32.
+      this.#wordsLast = Math.min(memory.bytes.length, POW2[32]) - 8;
+    }
   }
 
   #fail(type: number, level: number): false {
@@ -168,14 +194,42 @@ export class Walker {
     return false;
   }
 
+  /** Records the descriptor just read (in #d) when tracing, then fails with `type`. Kept out of the walk loop. */
+  #reject(r: Regime, level: number, table: number, descAddr: number, type: number, decision: string): false {
+    this.#record(r, level, table, descAddr, decision);
+    return this.#fail(type, level);
+  }
+
+  #record(r: Regime, level: number, table: number, descAddr: number, decision: string): void {
+    this.trace?.push(step(r.stage, level, table, descAddr, this.#d[0], this.#d[1], decision));
+  }
+
+  #fetchAborted(r: Regime, level: number, table: number, descAddr: number): false {
+    this.fetchAddr = descAddr;
+    if (r.stage === 1) this.faultClass = EVT_CLASS.TT;
+    this.trace?.push(step(r.stage, level, table, descAddr, 0, 0, "external abort"));
+    return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
+  }
+
   /** Translates a stage-1 table address (IPA) through stage 2, or returns it as is. -1 on a stage-2 fault. */
   #tableAddress(ipa: number, update: boolean): number {
     const s2 = this.tables;
     if (s2 === null) return ipa;
+    const cache = this.tableCache;
+    const tracing = this.trace !== null; // a trace shows every stage-2 read: no cache then
+    const ipaPage = Math.floor(ipa / TABLE_PAGE);
+    if (cache !== null && !tracing) {
+      const paPage = cache.get(ipaPage);
+      if (paPage !== undefined) return paPage * TABLE_PAGE + (ipa - ipaPage * TABLE_PAGE);
+    }
     s2.trace = this.trace;
+    s2.tableCache = null;
     if (s2.walk(this.tablesRegime!, ipa, 0, update)) {
       this.reads += s2.reads;
-      return s2.outBase + (ipa - s2.inBase);
+      const pa = s2.outBase + (ipa - s2.inBase);
+      // Filled by transactions only (a probe leaves every cache as it was).
+      if (cache !== null && update) cache.set(ipaPage, Math.floor(pa / TABLE_PAGE));
+      return pa;
     }
     this.reads += s2.reads;
     this.faultType = s2.faultType;
@@ -189,32 +243,37 @@ export class Walker {
   /**
    * Walks `r` for input address `ia` (0 <= ia < 2^inputBits, already range-selected) and access `flags`.
    * `update` permits hardware AF/dirty updates (false for probes). Returns true on success.
+   * Only the table loop lives here; leaves and faults are in small methods, so V8 optimises this early and well.
    */
   walk(r: Regime, ia: number, flags: number, update: boolean): boolean {
+    const s1 = r.stage === 1;
     this.faultType = 0;
-    this.faultS2 = r.stage === 2;
+    this.faultS2 = !s1;
     this.faultClass = EVT_CLASS.IN;
-    this.faultIpa = r.stage === 2 ? ia : 0;
+    this.faultIpa = s1 ? 0 : ia;
     this.reads = 0;
     const gs = r.granuleShift;
     const stride = gs - 3;
-    if (!(ia >= 0 && ia < POW2[r.inputBits])) return this.#fail(EVENT_TYPE.F_TRANSLATION, r.startLevel);
     let level = r.startLevel;
+    if (!(ia >= 0 && ia < POW2[r.inputBits])) return this.#fail(EVENT_TYPE.F_TRANSLATION, level);
     let shift = gs + (3 - level) * stride;
     const entries = POW2[r.inputBits - shift];
     // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
-    const startBytes = Math.max(entries * 8, 64);
-    let table = alignDown(r.ttb, startBytes);
-    if (table >= POW2[r.oaBits]) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
-    let noEl0 = false, readOnly = false, pxnTable = false, uxnTable = false;
-    const d = this.#d;
-    const s1 = r.stage === 1;
-    const memory = this.#memory;
+    let table = alignDown(r.ttb, Math.max(entries * 8, 64));
+    const oaLimit = POW2[r.oaBits];
+    if (table >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
     // The input address as two 32-bit halves, so table indices are integer shifts, not float divisions.
     const iaLo = ia >>> 0;
     const iaHi = (ia - iaLo) / POW2[32];
     let indexMask = entries - 1;
-    const tableMask = ~(POW2[gs] - 1); // next-level tables are granule aligned
+    // Output and next-level table addresses are granule aligned: bits below the granule are ignored (RES0 in the
+    // 16K and 64K formats), which also aligns next-level tables.
+    const addrMaskLo = (ADDR_LO & -POW2[gs]) >>> 0;
+    const words = this.#words, wordsBase = this.#wordsBase, wordsLast = this.#wordsLast;
+    const d = this.#d;
+    // APTable, PXNTable and UXNTable only ever add restrictions: OR-ing the table descriptors' upper words keeps
+    // every one that any level set, and the leaf decodes them once.
+    let tableHi = 0;
     for (;;) {
       const index = shift >= 32
         ? (iaHi >>> (shift - 32)) & indexMask
@@ -227,97 +286,74 @@ export class Walker {
           return false;
         }
       }
-      const lo = memory.read32(descAddr);
-      const hi = lo === ABORT ? ABORT : memory.read32(descAddr + 4);
-      this.reads++;
-      if (lo === ABORT || hi === ABORT) {
-        this.fetchAddr = descAddr;
-        if (s1) this.faultClass = EVT_CLASS.TT;
-        this.trace?.push(step(r.stage, level, table, descAddr, 0, 0, "external abort"));
-        return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
+      let lo: number, hi: number;
+      const at = descAddr - wordsBase; // descAddr is 8-aligned and wordsBase 4-aligned: `at >>> 2` is exact
+      if (at >= 0 && at <= wordsLast) {
+        lo = words![at >>> 2];
+        hi = words![(at >>> 2) + 1];
+      } else {
+        lo = this.#memory.read32(descAddr);
+        hi = lo === ABORT ? ABORT : this.#memory.read32(descAddr + 4);
+        if (lo === ABORT || hi === ABORT) return this.#fetchAborted(r, level, table, descAddr);
       }
+      this.reads++;
       d[0] = lo;
       d[1] = hi;
       const valid = TT_DESC.Valid.get(d) === 1;
       const isTable = TT_DESC.Type.get(d) === TT_TYPE.TABLE_OR_PAGE;
-      const addrLo = gs === 16 ? (lo & ADDR_LO & ~(POW2[16] - 1)) >>> 0 : (lo & ADDR_LO) >>> 0;
-      let addr = addrLo + (hi & ADDR_HI) * POW2[32];
-      if (gs === 16) addr += ((lo >>> ADDR64K_TOP_SHIFT) & 0xf) * POW2[ADDR64K_TOP_AT];
       if (!valid || (level === 3 && !isTable)) {
-        this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, valid ? "reserved" : "invalid"));
-        return this.#fail(EVENT_TYPE.F_TRANSLATION, level);
+        return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_TRANSLATION, valid ? "reserved" : "invalid");
       }
-      if (isTable && level < 3) {
-        this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, "table"));
-        if (addr >= POW2[r.oaBits]) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
-        if (s1 && r.hierarchical) {
-          const ap = TT_TABLE.APTable.get(d);
-          noEl0 ||= ap === TT_APTABLE.NO_EL0 || ap === TT_APTABLE.RO_NO_EL0;
-          readOnly ||= ap === TT_APTABLE.RO || ap === TT_APTABLE.RO_NO_EL0;
-          pxnTable ||= TT_TABLE.PXNTable.get(d) === 1;
-          uxnTable ||= TT_TABLE.UXNTable.get(d) === 1;
-        }
-        table = addr - addrLo + ((addrLo & tableMask) >>> 0);
-        level++;
-        shift -= stride;
-        indexMask = POW2[stride] - 1;
-        continue;
+      let addr = ((lo & addrMaskLo) >>> 0) + (hi & ADDR_HI) * POW2[32];
+      if (gs === 16) addr += ((lo >>> ADDR64K_TOP_SHIFT) & 0xf) * POW2[ADDR64K_TOP_AT];
+      if (!isTable || level === 3) {
+        return this.#leaf(r, ia, flags, update, descAddr, level, shift, addr, tableHi, table);
       }
-      // A block: 4K at levels 1-2, 16K at level 2, 64K at level 2 (level 1 only with 52-bit output).
-      if (level < 3) {
-        const ok = gs === 12 ? level >= 1 : gs === 14 ? level === 2 : level === 2 || (level === 1 && r.oaBits === 52);
-        if (!ok) {
-          this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, "block not allowed at this level"));
-          return this.#fail(EVENT_TYPE.F_TRANSLATION, level);
-        }
-      }
-      const size = POW2[shift];
-      const out = alignDown(addr, size);
-      if (out >= POW2[r.oaBits]) {
-        this.trace?.push(step(r.stage, level, table, descAddr, lo, hi, "output too large"));
-        return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
-      }
-      return this.#leaf(
-        r,
-        ia,
-        flags,
-        update,
-        d,
-        descAddr,
-        level,
-        size,
-        out,
-        noEl0,
-        readOnly,
-        pxnTable,
-        uxnTable,
-        table,
-      );
+      if (this.trace !== null) this.#record(r, level, table, descAddr, "table");
+      if (addr >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+      tableHi |= hi;
+      table = addr;
+      level++;
+      shift -= stride;
+      indexMask = POW2[stride] - 1;
     }
   }
 
+  /** The leaf (block or page) in #d: its checks, permissions and hardware updates, and the result fields. */
   #leaf(
     r: Regime,
     ia: number,
     flags: number,
     update: boolean,
-    d: Uint32Array,
     descAddr: number,
     level: number,
-    size: number,
-    out: number,
-    noEl0: boolean,
-    readOnly: boolean,
-    pxnTable: boolean,
-    uxnTable: boolean,
+    shift: number,
+    addr: number,
+    tableHi: number,
     table: number,
   ): boolean {
+    const d = this.#d;
+    // A block: 4K at levels 1-2, 16K at level 2, 64K at level 2 (level 1 only with 52-bit output).
+    if (level < 3 && !blockAllowed(r.granuleShift, level, r.oaBits)) {
+      return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_TRANSLATION, "block not allowed at this level");
+    }
+    const size = POW2[shift];
+    const out = alignDown(addr, size);
+    if (out >= POW2[r.oaBits]) {
+      return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_ADDR_SIZE, "output too large");
+    }
     const s1 = r.stage === 1;
-    const lo = d[0];
     const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
-    if (!af && !r.ha && !r.affd) {
-      this.trace?.push(step(r.stage, level, table, descAddr, lo, d[1], "access flag 0"));
-      return this.#fail(EVENT_TYPE.F_ACCESS, level);
+    if (!af && !r.ha && !r.affd) return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_ACCESS, "access flag 0");
+    let noEl0 = false, readOnly = false, pxnTable = false, uxnTable = false;
+    if (s1 && r.hierarchical) {
+      const t = this.#tableAttrs;
+      t[1] = tableHi;
+      const ap = TT_TABLE.APTable.get(t);
+      noEl0 = ap === TT_APTABLE.NO_EL0 || ap === TT_APTABLE.RO_NO_EL0;
+      readOnly = ap === TT_APTABLE.RO || ap === TT_APTABLE.RO_NO_EL0;
+      pxnTable = TT_TABLE.PXNTable.get(t) === 1;
+      uxnTable = TT_TABLE.UXNTable.get(t) === 1;
     }
     const dbm = r.hd && (s1 ? TT_PAGE_S1.DBM.get(d) : TT_PAGE_S2.DBM.get(d)) === 1;
     let allow = s1 ? s1Allow(r, d, noEl0, readOnly, pxnTable, uxnTable, false) : s2Allow(r, d, false);
@@ -332,26 +368,16 @@ export class Walker {
       }
     }
     if (((allow >> access) & 1) === 0) {
-      this.trace?.push(step(r.stage, level, table, descAddr, lo, d[1], "permission"));
-      return this.#fail(EVENT_TYPE.F_PERMISSION, level);
+      return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_PERMISSION, "permission");
     }
-    if (update && ((!af && r.ha) || dirty)) {
-      if (!af && r.ha) (s1 ? TT_PAGE_S1.AF : TT_PAGE_S2.AF).set(d, 1);
-      if (dirty) {
-        if (s1) TT_PAGE_S1.AP.set(d, TT_PAGE_S1.AP.get(d) & 1); // AP[2] = 0: writable
-        else TT_PAGE_S2.S2AP.set(d, TT_PAGE_S2.S2AP.get(d) | 2); // S2AP[1] = 1: writable
-      }
-      if (!this.#memory.write32(descAddr, d[0])) {
-        this.fetchAddr = descAddr;
-        if (s1) this.faultClass = EVT_CLASS.TT;
-        return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
-      }
+    if (update && ((!af && r.ha) || dirty) && !this.#updateDescriptor(s1, r.ha && !af, dirty, descAddr)) {
+      return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
     }
     // The contiguous hint lets one entry cover the whole aligned set (DDI 0487 D8.6.1).
     let inSize = size;
     if (((d[1] >>> CONTIG_SHIFT) & 1) === 1) inSize = size * contiguousCount(r.granuleShift, level);
     const pageBase = alignDown(ia, size);
-    let inBase = alignDown(ia, inSize);
+    let inBase = inSize === size ? pageBase : alignDown(ia, inSize);
     if (out - (pageBase - inBase) < 0) {
       inBase = pageBase; // a misprogrammed contiguous set: keep this entry alone
       inSize = size;
@@ -362,9 +388,30 @@ export class Walker {
     this.allow = allow;
     this.global = s1 && TT_PAGE_S1.nG.get(d) === 0;
     this.level = level;
-    this.trace?.push(step(r.stage, level, table, descAddr, d[0], d[1], level === 3 ? "page" : "block"));
+    if (this.trace !== null) this.#record(r, level, table, descAddr, level === 3 ? "page" : "block");
     return true;
   }
+
+  /** Hardware update of the leaf in #d (AF set, and/or dirty: DBM write permission); false when the write aborts. */
+  #updateDescriptor(s1: boolean, setAf: boolean, dirty: boolean, descAddr: number): boolean {
+    const d = this.#d;
+    if (setAf) (s1 ? TT_PAGE_S1.AF : TT_PAGE_S2.AF).set(d, 1);
+    if (dirty) {
+      if (s1) TT_PAGE_S1.AP.set(d, TT_PAGE_S1.AP.get(d) & 1); // AP[2] = 0: writable
+      else TT_PAGE_S2.S2AP.set(d, TT_PAGE_S2.S2AP.get(d) | 2); // S2AP[1] = 1: writable
+    }
+    if (this.#memory.write32(descAddr, d[0])) return true;
+    this.fetchAddr = descAddr;
+    if (s1) this.faultClass = EVT_CLASS.TT;
+    return false;
+  }
+}
+
+/** A block descriptor is allowed here: 4K at levels 1-2, 16K at level 2, 64K at level 2 (level 1 with 52-bit OA). */
+function blockAllowed(granuleShift: number, level: number, oaBits: number): boolean {
+  if (granuleShift === 12) return level >= 1;
+  if (granuleShift === 14) return level === 2;
+  return level === 2 || (level === 1 && oaBits === 52);
 }
 
 /** Access flags as permission checks see them: a write is never an instruction fetch. */

@@ -29,7 +29,7 @@ import {
   type SmmuOptions,
   SparseMemory,
 } from "../mod.ts";
-import { command, Driver } from "./helpers/driver.ts";
+import { command, Driver } from "../src/guest/driver.ts";
 
 const ALL: SmmuFeatures = { hyp: true, ats: true, pri: true, sev: true };
 

@@ -1,8 +1,9 @@
 /** Configuration lookup: stream tables, STE and CD validity, CD tables and SubstreamIDs, each with its event. */
 import assert from "node:assert/strict";
 import { EVENT_TYPE, STE_CONFIG } from "../gen/mod.ts";
-import { cdAt, cdTable, linearStreamTable, makeEnv, s1Stream, steAt, twoLevelStreamTable } from "./helpers/tables.ts";
-import type { Values } from "./helpers/tables.ts";
+import { cdAt, cdTable, steAt } from "../src/guest/tables.ts";
+import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "../src/guest/engine_env.ts";
+import type { Values } from "../src/guest/tables.ts";
 import { CR2, REG } from "../gen/mod.ts";
 import { word } from "../src/regfile.ts";
 

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { CR0, EVENT_TYPE, EVT_C_BAD_STE, GBPA, REG, REGISTERS, STE_CONFIG } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
 import { HostError, Smmu, type SmmuFeatures, SparseMemory } from "../mod.ts";
-import { Driver } from "./helpers/driver.ts";
+import { Driver } from "../src/guest/driver.ts";
 
 function device(features: SmmuFeatures = {}) {
   const memory = new SparseMemory();

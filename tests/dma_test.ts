@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { EVENT_TYPE } from "../gen/mod.ts";
 import { DmaView } from "../src/dma.ts";
 import { ACCESS } from "../src/types.ts";
-import { linearStreamTable, makeEnv, s1Stream } from "./helpers/tables.ts";
+import { linearStreamTable, makeEnv, s1Stream } from "../src/guest/engine_env.ts";
 
 function setup() {
   const env = makeEnv();

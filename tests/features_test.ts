@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { IDR0, IDR0_TTF, IDR1, IDR3, IDR5, IDR5_OAS } from "../gen/mod.ts";
+import { IDR0, IDR0_HTTU, IDR0_TTF, IDR1, IDR3, IDR5, IDR5_OAS } from "../gen/mod.ts";
 import { idRegistersFor, idRegistersFrom, validateIdRegisters } from "../src/features.ts";
 import { OptionsError, Smmu, SparseMemory } from "../mod.ts";
 
@@ -13,6 +13,9 @@ Deno.test("default features: both stages, AArch64 tables, 4K/16K/64K, 48-bit OAS
   assert.equal(field(IDR0.S2P, id.IDR0), 1);
   assert.equal(field(IDR0.TTF, id.IDR0), IDR0_TTF.AARCH64);
   assert.equal(field(IDR0.MSI, id.IDR0), 1);
+  assert.equal(field(IDR0.HTTU, id.IDR0), IDR0_HTTU.ACCESS_DIRTY, "the walker does hardware AF and DBM updates");
+  assert.equal(field(IDR0.HTTU, idRegistersFor({ httu: "access" }).IDR0), IDR0_HTTU.ACCESS);
+  assert.equal(field(IDR0.HTTU, idRegistersFor({ httu: "none" }).IDR0), IDR0_HTTU.NONE);
   assert.equal(field(IDR1.SIDSIZE, id.IDR1), 16);
   assert.equal(field(IDR1.CMDQS, id.IDR1), 19);
   assert.equal(field(IDR3.RIL, id.IDR3), 1);
@@ -30,7 +33,7 @@ Deno.test("the recording's ID registers (QEMU 7.2) are accepted and read back ex
 
 const refused: [string, Partial<typeof QEMU>, RegExp][] = [
   ["BTM (no broadcast TLB maintenance source)", { IDR0: QEMU.IDR0 | 1 << 5 }, /IDR0\.BTM/],
-  ["HTTU (no hardware A/D updates)", { IDR0: QEMU.IDR0 | 1 << 6 }, /IDR0\.HTTU/],
+  ["HTTU reserved encoding 0b11", { IDR0: QEMU.IDR0 | 3 << 6 }, /IDR0\.HTTU/],
   ["TTF = AArch32 and AArch64", { IDR0: QEMU.IDR0 | 3 << 2 }, /IDR0\.TTF/],
   ["ATOS", { IDR0: QEMU.IDR0 | 1 << 15 }, /IDR0\.ATOS/],
   ["STALL_MODEL = stall and terminate", { IDR0: QEMU.IDR0 & ~(3 << 24) }, /IDR0\.STALL_MODEL/],
@@ -59,10 +62,19 @@ for (const [what, change, message] of refused) {
 
 Deno.test("feature options out of range are refused", () => {
   for (
-    const f of [{ sidBits: 33 }, { ssidBits: 21 }, { cmdqLog2: 20 }, { oas: 50 }, { granules: [] }, {
-      stage1: false,
-      stage2: false,
-    }, { bbml: 3 }]
+    const f of [
+      { sidBits: 33 },
+      { ssidBits: 21 },
+      { cmdqLog2: 20 },
+      { oas: 50 },
+      { granules: [] },
+      {
+        stage1: false,
+        stage2: false,
+      },
+      { bbml: 3 },
+      { httu: "dirty" },
+    ]
   ) {
     assert.throws(() => idRegistersFor(f as never), OptionsError, JSON.stringify(f));
   }

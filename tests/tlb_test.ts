@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { STE_CONFIG } from "../gen/mod.ts";
 import type { Invalidation } from "../src/types.ts";
 import { rangeOf } from "../src/tlb.ts";
-import { cdAt, linearStreamTable, makeEnv, PageTable, s1Stream, steAt, twoLevelStreamTable } from "./helpers/tables.ts";
-import type { Values } from "./helpers/tables.ts";
+import { cdAt, PageTable, steAt } from "../src/guest/tables.ts";
+import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "../src/guest/engine_env.ts";
+import type { Values } from "../src/guest/tables.ts";
 
 const OLD = 0x10_0000, NEW = 0x20_0000;
 

@@ -3,17 +3,8 @@ import assert from "node:assert/strict";
 import { EVENT_TYPE, EVT_CLASS, STE_CONFIG, STE_PRIVCFG } from "../gen/mod.ts";
 import { ACCESS } from "../src/types.ts";
 import type { Invalidation } from "../src/types.ts";
-import {
-  Allocator,
-  cdAt,
-  enable,
-  linearStreamTable,
-  makeEnv,
-  PageTable,
-  s1Stream,
-  setGbpaAbort,
-  steAt,
-} from "./helpers/tables.ts";
+import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
+import { enable, linearStreamTable, makeEnv, s1Stream, setGbpaAbort } from "../src/guest/engine_env.ts";
 
 Deno.test("SMMUEN = 0: global bypass, or abort without an event when GBPA.ABORT", () => {
   const env = makeEnv();

@@ -1,15 +1,19 @@
 /**
- * A mini Linux-like SMMUv3 driver for tests (the sequence of drivers/iommu/arm/arm-smmu-v3 probe and reset):
- * probe the ID registers, allocate the stream table and queues in guest memory, enable, issue commands, consume
- * events. Everything goes through the public MMIO API and guest memory.
+ * A small Linux-like SMMUv3 driver (the sequence of drivers/iommu/arm/arm-smmu-v3 probe and reset): probe the ID
+ * registers, allocate the stream table and queues in guest memory, enable, issue commands, consume events.
+ * Everything goes through the public MMIO API and guest memory, with gen/ accessors for every field.
+ * @module
  */
 import {
+  CMD_CFGI_CD,
+  CMD_CFGI_STE,
   CMD_CFGI_STE_RANGE,
   CMD_SYNC,
   CMDQ_BASE,
   CMDQ_CONS,
   CMDQ_PROD,
   CR0,
+  CR2,
   EVENTQ_BASE,
   EVENTQ_CONS,
   EVENTQ_PROD,
@@ -21,21 +25,29 @@ import {
   STE_CONFIG,
   STRTAB_BASE,
   STRTAB_BASE_CFG,
+  STRTAB_BASE_CFG_FMT,
 } from "../../gen/mod.ts";
-import type { GuestMemory, Smmu } from "../../mod.ts";
+import type { Smmu } from "../device.ts";
+import { HostError } from "../errors.ts";
+import type { GuestMemory } from "../memory.ts";
 
 /** Where the driver puts its structures in guest memory. */
 export interface DriverLayout {
+  /** Base of the linear stream table. */
   strtab: number;
+  /** Base of the command queue. */
   cmdq: number;
+  /** Base of the event queue. */
   eventq: number;
   /** Log2 of the command queue entries the driver asks for (clamped to IDR1.CMDQS). */
   cmdqLog2: number;
+  /** Log2 of the event queue entries the driver asks for (clamped to IDR1.EVENTQS). */
   eventqLog2: number;
   /** StreamID bits of the linear stream table. */
   sidBits: number;
 }
 
+/** The layout {@link Driver} uses unless told otherwise. */
 export const DEFAULT_LAYOUT: DriverLayout = {
   strtab: 0x4100_0000,
   cmdq: 0x4200_0000,
@@ -45,9 +57,20 @@ export const DEFAULT_LAYOUT: DriverLayout = {
   sidBits: 8,
 };
 
+/** CMD_CFGI_STE_RANGE with Range 31 is CMD_CFGI_ALL (IHI 0070 4.3.6). */
+const CFGI_ALL_RANGE = 31;
+
+/** SMMU_CR2 as Linux programs it: record invalid StreamIDs (C_BAD_STREAMID), no broadcast TLB maintenance. */
+export const LINUX_CR2: number = (() => {
+  const w = new Uint32Array(1);
+  CR2.RECINVSID.set(w, 1);
+  CR2.PTM.set(w, 1);
+  return w[0];
+})();
+
 const u32 = (v: bigint) => Number(v & 0xffff_ffffn);
 
-/** One command as 4 words, built with gen/ accessors by `fill`. */
+/** One command as 4 words: `opcode`, then whatever `fill` sets with gen/ accessors. */
 export function command(opcode: number, fill?: (w: Uint32Array) => void): Uint32Array {
   const w = new Uint32Array(4);
   CMD_SYNC.Opcode.set(w, opcode);
@@ -55,24 +78,33 @@ export function command(opcode: number, fill?: (w: Uint32Array) => void): Uint32
   return w;
 }
 
-/** The driver's view of the device. */
+/** The driver's view of one device. */
 export class Driver {
+  /** Where the structures go. */
   readonly layout: DriverLayout;
+  /** SMMU_IDR0 as probed. */
   idr0 = 0;
+  /** SMMU_IDR1 as probed. */
   idr1 = 0;
+  /** Log2 of the command queue entries in use (after {@link probe}). */
   cmdqLog2 = 0;
+  /** Log2 of the event queue entries in use (after {@link probe}). */
   eventqLog2 = 0;
 
+  /** A driver for `smmu`, whose guest memory is `memory`. */
   constructor(readonly smmu: Smmu, readonly memory: GuestMemory, layout: Partial<DriverLayout> = {}) {
     this.layout = { ...DEFAULT_LAYOUT, ...layout };
   }
 
+  /** A 32-bit register read. */
   read(offset: number): number {
     return u32(this.smmu.mmioRead(offset, 4));
   }
+  /** A 32-bit register write. */
   write(offset: number, value: number): void {
     this.smmu.mmioWrite(offset, 4, BigInt(value >>> 0));
   }
+  /** A 64-bit register write from its halves. */
   write64(offset: number, lo: number, hi: number): void {
     this.smmu.mmioWrite(offset, 8, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
   }
@@ -86,25 +118,35 @@ export class Driver {
     this.eventqLog2 = Math.min(this.layout.eventqLog2, IDR1.EVENTQS.get(id, 1));
   }
 
-  /** Writes STE `sid` of the linear stream table with `config` (gen/ STE_CONFIG), valid. */
+  /** The address of STE `sid` in the linear stream table. */
+  steAddress(sid: number): number {
+    return this.layout.strtab + sid * 64;
+  }
+
+  /** Writes STE `sid` of the linear stream table with `config` (gen/ STE_CONFIG), valid; `fill` sets the rest. */
   writeSte(sid: number, config: number = STE_CONFIG.BYPASS, fill?: (ste: Uint32Array) => void): void {
     const ste = new Uint32Array(16);
     STE.V.set(ste, 1);
     STE.Config.set(ste, config);
     fill?.(ste);
-    const at = this.layout.strtab + sid * 64;
+    const at = this.steAddress(sid);
     for (let i = 0; i < 16; i++) this.memory.write32(at + 4 * i, ste[i]);
   }
 
-  /** The arm_smmu_device_reset sequence: disable, program tables and queues, enable queues, invalidate, enable. */
-  reset(options: { smmuen?: boolean; irqs?: number } = {}): void {
+  /**
+   * The arm_smmu_device_reset sequence: disable, program tables and queues, enable queues, invalidate, enable.
+   * `cr2` is written if given (Linux writes {@link LINUX_CR2}); `irqs` goes to IRQ_CTRL; `smmuen` (default true).
+   */
+  reset(options: { smmuen?: boolean; irqs?: number; cr2?: number } = {}): void {
     const { strtab, cmdq, eventq, sidBits } = this.layout;
     this.write(REG.CR0, 0);
+    if (options.cr2 !== undefined) this.write(REG.CR2, options.cr2);
     const r = new Uint32Array(2);
     STRTAB_BASE.ADDR.setAddress(r, strtab);
     STRTAB_BASE.RA.set(r, 1);
     this.write64(REG.STRTAB_BASE, r[0], r[1]);
     const cfg = new Uint32Array(1);
+    STRTAB_BASE_CFG.FMT.set(cfg, STRTAB_BASE_CFG_FMT.LINEAR);
     STRTAB_BASE_CFG.LOG2SIZE.set(cfg, sidBits);
     this.write(REG.STRTAB_BASE_CFG, cfg[0]);
     r.fill(0);
@@ -122,9 +164,7 @@ export class Driver {
     const cr0 = new Uint32Array(1);
     CR0.CMDQEN.set(cr0, 1);
     this.enable(cr0[0]);
-    this.issue(command(OPCODE.CFGI_STE_RANGE, (w) => CMD_CFGI_STE_RANGE.Range.set(w, 31)));
-    this.issue(command(OPCODE.TLBI_NSNH_ALL));
-    this.sync();
+    this.invalidateAll();
     CR0.EVENTQEN.set(cr0, 1);
     this.enable(cr0[0]);
     this.write(REG.IRQ_CTRL, options.irqs ?? 0);
@@ -134,10 +174,10 @@ export class Driver {
     }
   }
 
-  /** Writes CR0 and polls CR0ACK (arm_smmu_write_reg_sync); throws if the ack never matches. */
+  /** Writes CR0 and polls CR0ACK (arm_smmu_write_reg_sync); throws {@link HostError} if the ack never matches. */
   enable(cr0: number): void {
     this.write(REG.CR0, cr0);
-    if (this.read(REG.CR0ACK) !== cr0) throw new Error(`CR0ACK ${this.read(REG.CR0ACK)} != ${cr0}`);
+    if (this.read(REG.CR0ACK) !== cr0) throw new HostError(`CR0ACK ${this.read(REG.CR0ACK)} != ${cr0}`);
   }
 
   /** Writes GBPA with Update and polls Update clear (arm_smmu_update_gbpa). */
@@ -145,7 +185,7 @@ export class Driver {
     const v = new Uint32Array([value]);
     GBPA.Update.set(v, 1);
     this.write(REG.GBPA, v[0]);
-    if (GBPA.Update.get(new Uint32Array([this.read(REG.GBPA)]))) throw new Error("GBPA.Update stuck");
+    if (GBPA.Update.get(new Uint32Array([this.read(REG.GBPA)]))) throw new HostError("GBPA.Update stuck");
   }
 
   /** Places one command at PROD and publishes PROD (with its wrap bit). */
@@ -161,6 +201,28 @@ export class Driver {
   sync(fill?: (w: Uint32Array) => void): boolean {
     this.issue(command(OPCODE.SYNC, fill));
     return this.consIndex() === (this.read(REG.CMDQ_PROD) & (2 ** (this.cmdqLog2 + 1) - 1));
+  }
+
+  /** CMD_CFGI_ALL, CMD_TLBI_NSNH_ALL, CMD_SYNC: forget every cached configuration and translation. */
+  invalidateAll(): boolean {
+    this.issue(command(OPCODE.CFGI_STE_RANGE, (w) => CMD_CFGI_STE_RANGE.Range.set(w, CFGI_ALL_RANGE)));
+    this.issue(command(OPCODE.TLBI_NSNH_ALL));
+    return this.sync();
+  }
+
+  /** CMD_CFGI_STE for `sid` (after rewriting its STE), then CMD_SYNC (arm_smmu_sync_ste_for_sid). */
+  invalidateSte(sid: number): boolean {
+    this.issue(command(OPCODE.CFGI_STE, (w) => CMD_CFGI_STE.StreamID.set(w, sid)));
+    return this.sync();
+  }
+
+  /** CMD_CFGI_CD for `sid`/`ssid` (after rewriting its CD), then CMD_SYNC. */
+  invalidateCd(sid: number, ssid: number): boolean {
+    this.issue(command(OPCODE.CFGI_CD, (w) => {
+      CMD_CFGI_CD.StreamID.set(w, sid);
+      CMD_CFGI_CD.SubstreamID.set(w, ssid);
+    }));
+    return this.sync();
   }
 
   /** CMDQ_CONS.RD. */

@@ -1,0 +1,190 @@
+/**
+ * A test bench for the translation engine without the device model: ID and control registers set directly in a
+ * {@link RegisterFile}, stream tables pointed at from it, and a {@link Translator} over sparse memory. For tests and
+ * benchmarks of src/translate.ts and below; a guest goes through `Smmu` and src/guest/driver.ts instead.
+ * @module
+ */
+import {
+  CD_IPS,
+  CD_TG0,
+  CR0,
+  CR2,
+  GBPA,
+  IDR0,
+  IDR0_HTTU,
+  IDR0_ST_LEVEL,
+  IDR0_STALL_MODEL,
+  IDR0_TTENDIAN,
+  IDR0_TTF,
+  IDR1,
+  IDR3,
+  IDR5,
+  IDR5_OAS,
+  L1STD,
+  REG,
+  STE_CONFIG,
+  STRTAB_BASE,
+  STRTAB_BASE_CFG,
+  STRTAB_BASE_CFG_FMT,
+} from "../../gen/mod.ts";
+import { type GuestMemory, SparseMemory } from "../memory.ts";
+import { RegisterFile, word } from "../regfile.ts";
+import { type CacheLimits, Translator } from "../translate.ts";
+import type { Fault, Invalidation, SmmuObserver } from "../types.ts";
+import { Allocator, cdAt, type Fields, PageTable, steAt, type Values, writeStruct } from "./tables.ts";
+
+export { RegisterFile };
+export type { Invalidation };
+
+/** ID register fields to override; the defaults advertise nearly everything the engine implements. */
+export interface IdOptions {
+  s1p?: number;
+  s2p?: number;
+  httu?: number;
+  cd2l?: number;
+  sidsize?: number;
+  ssidsize?: number;
+  oas?: number;
+  stt?: number;
+  xnx?: number;
+  had?: number;
+  e0pd?: number;
+  hyp?: number;
+  termModel?: number;
+  stallModel?: number;
+  permsOvr?: number;
+  ril?: number;
+}
+
+/** Sets the ID registers (stage 1 and 2, AArch64 tables, HTTU access+dirty, 2-level tables, 52-bit OAS). */
+export function setupRegs(regs: RegisterFile, o: IdOptions = {}): void {
+  const w = regs.words;
+  const i0 = word(REG.IDR0);
+  IDR0.S1P.set(w, o.s1p ?? 1, i0);
+  IDR0.S2P.set(w, o.s2p ?? 1, i0);
+  IDR0.TTF.set(w, IDR0_TTF.AARCH64, i0);
+  IDR0.HTTU.set(w, o.httu ?? IDR0_HTTU.ACCESS_DIRTY, i0);
+  IDR0.ASID16.set(w, 1, i0);
+  IDR0.VMID16.set(w, 1, i0);
+  IDR0.CD2L.set(w, o.cd2l ?? 1, i0);
+  IDR0.Hyp.set(w, o.hyp ?? 1, i0);
+  IDR0.ST_LEVEL.set(w, IDR0_ST_LEVEL.TWO_LEVEL, i0);
+  IDR0.TTENDIAN.set(w, IDR0_TTENDIAN.LITTLE, i0);
+  IDR0.STALL_MODEL.set(w, o.stallModel ?? IDR0_STALL_MODEL.TERMINATE_ONLY, i0);
+  IDR0.TERM_MODEL.set(w, o.termModel ?? 1, i0);
+  const i1 = word(REG.IDR1);
+  IDR1.SIDSIZE.set(w, o.sidsize ?? 16, i1);
+  IDR1.SSIDSIZE.set(w, o.ssidsize ?? 20, i1);
+  IDR1.ATTR_PERMS_OVR.set(w, o.permsOvr ?? 1, i1);
+  const i3 = word(REG.IDR3);
+  IDR3.STT.set(w, o.stt ?? 1, i3);
+  IDR3.XNX.set(w, o.xnx ?? 1, i3);
+  IDR3.HAD.set(w, o.had ?? 1, i3);
+  IDR3.E0PD.set(w, o.e0pd ?? 1, i3);
+  IDR3.RIL.set(w, o.ril ?? 1, i3);
+  const i5 = word(REG.IDR5);
+  IDR5.OAS.set(w, o.oas ?? IDR5_OAS.BITS_52, i5);
+  IDR5.GRAN4K.set(w, 1, i5);
+  IDR5.GRAN16K.set(w, 1, i5);
+  IDR5.GRAN64K.set(w, 1, i5);
+  IDR5.VAX.set(w, 1, i5);
+  CR2.RECINVSID.set(w, 1, word(REG.CR2));
+}
+
+/** Sets CR0.SMMUEN. */
+export function enable(regs: RegisterFile, on = true): void {
+  CR0.SMMUEN.set(regs.words, on ? 1 : 0, word(REG.CR0));
+}
+
+/** Sets GBPA.ABORT. */
+export function setGbpaAbort(regs: RegisterFile, abort: boolean): void {
+  GBPA.ABORT.set(regs.words, abort ? 1 : 0, word(REG.GBPA));
+}
+
+/** A linear stream table of 2^log2size STEs; returns the address of STE n. */
+export function linearStreamTable(regs: RegisterFile, alloc: Allocator, log2size: number): (sid: number) => number {
+  const base = alloc.alloc(64 * 2 ** log2size, 64 * 2 ** log2size > 4096 ? 4096 : 64);
+  STRTAB_BASE.ADDR.setAddress(regs.words, base, word(REG.STRTAB_BASE));
+  const c = word(REG.STRTAB_BASE_CFG);
+  STRTAB_BASE_CFG.FMT.set(regs.words, STRTAB_BASE_CFG_FMT.LINEAR, c);
+  STRTAB_BASE_CFG.LOG2SIZE.set(regs.words, log2size, c);
+  return (sid) => base + sid * 64;
+}
+
+/** A 2-level stream table; `steAddr(sid)` allocates the level-2 array (full span) on first use. */
+export function twoLevelStreamTable(
+  regs: RegisterFile,
+  mem: GuestMemory,
+  alloc: Allocator,
+  log2size: number,
+  split: number,
+): (sid: number) => number {
+  const l1 = alloc.alloc(8 * 2 ** Math.max(0, log2size - split), 64);
+  STRTAB_BASE.ADDR.setAddress(regs.words, l1, word(REG.STRTAB_BASE));
+  const c = word(REG.STRTAB_BASE_CFG);
+  STRTAB_BASE_CFG.FMT.set(regs.words, STRTAB_BASE_CFG_FMT.TWO_LEVEL, c);
+  STRTAB_BASE_CFG.SPLIT.set(regs.words, split, c);
+  STRTAB_BASE_CFG.LOG2SIZE.set(regs.words, log2size, c);
+  const l2 = new Map<number, number>();
+  return (sid) => {
+    const i = Math.floor(sid / 2 ** split);
+    let base = l2.get(i);
+    if (base === undefined) {
+      base = alloc.alloc(64 * 2 ** split, 64 * 2 ** split);
+      l2.set(i, base);
+      writeStruct(mem, l1 + 8 * i, L1STD as unknown as Fields, 2, { Span: split + 1, L2Ptr: base });
+    }
+    return base + (sid % 2 ** split) * 64;
+  };
+}
+
+/** The bench: memory (a hole at 4 GiB that aborts), registers, an allocator, the engine and its event records. */
+export interface EngineEnv {
+  mem: SparseMemory;
+  regs: RegisterFile;
+  alloc: Allocator;
+  /** Copies of the faults the engine reported as events. */
+  events: Fault[];
+  t: Translator;
+}
+
+/** A translator over sparse memory with the SMMU enabled, events captured as copies. */
+export function makeEnv(ids: IdOptions = {}, limits: CacheLimits = {}, observers: SmmuObserver[] = []): EngineEnv {
+  const mem = new SparseMemory({ holes: [[0x1_0000_0000, 0x1_1000_0000]] });
+  const regs = new RegisterFile();
+  setupRegs(regs, ids);
+  enable(regs);
+  const alloc = new Allocator();
+  const events: Fault[] = [];
+  const t = new Translator(regs, mem, { report: (f) => events.push({ ...f }) }, observers, limits);
+  return { mem, regs, alloc, events, t };
+}
+
+const TG0 = { 12: CD_TG0.GRAN_4K, 14: CD_TG0.GRAN_16K, 16: CD_TG0.GRAN_64K } as const;
+
+/** A stage-1 stream: STE at `ste` pointing at one CD with the given fields over a fresh page table. */
+export function s1Stream(
+  env: EngineEnv,
+  ste: number,
+  opts: { gs?: 12 | 14 | 16; tsz?: number; cd?: Values; ste?: Values } = {},
+): PageTable {
+  const gs = opts.gs ?? 12, tsz = opts.tsz ?? 16;
+  const ib = 64 - tsz;
+  const pt = new PageTable(env.mem, env.alloc, gs, ib, 4 - Math.ceil((ib - gs) / (gs - 3)));
+  const cd = env.alloc.alloc(64, 64);
+  cdAt(env.mem, cd, {
+    V: 1,
+    AA64: 1,
+    A: 1,
+    R: 1,
+    T0SZ: tsz,
+    TG0: TG0[gs],
+    IPS: CD_IPS.BITS_48,
+    EPD1: 1,
+    TTB0: pt.root,
+    ASID: 1,
+    ...opts.cd,
+  });
+  steAt(env.mem, ste, { V: 1, Config: STE_CONFIG.S1_TRANS, S1ContextPtr: cd, ...opts.ste });
+  return pt;
+}
