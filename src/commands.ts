@@ -81,6 +81,21 @@ const W_ID0 = word(REG.IDR0);
 const W_ID3 = word(REG.IDR3);
 const W_CR0ACK = word(REG.CR0ACK);
 const W_CR2 = word(REG.CR2);
+/** The TLBI commands that act on stage-1 (NH) entries. */
+const STAGE1_TLBI: ReadonlySet<number> = new Set([
+  OPCODE.TLBI_NH_ALL,
+  OPCODE.TLBI_NH_ASID,
+  OPCODE.TLBI_NH_VA,
+  OPCODE.TLBI_NH_VAA,
+]);
+/** The TLBI commands that carry the range fields (NUM, SCALE, TTL, TG). */
+const RANGE_TLBI: ReadonlySet<number> = new Set([
+  OPCODE.TLBI_NH_VA,
+  OPCODE.TLBI_NH_VAA,
+  OPCODE.TLBI_EL2_VA,
+  OPCODE.TLBI_EL2_VAA,
+  OPCODE.TLBI_S2_IPA,
+]);
 const W_PROD = word(REG.CMDQ_PROD);
 const W_CONS = word(REG.CMDQ_CONS);
 const TWO_52 = 2 ** 52;
@@ -151,11 +166,16 @@ export class CommandQueue {
   #execute(c: Uint32Array): number {
     const ILL = CMDQ_CONS_ERR.CERROR_ILL;
     const op = CMD_SYNC.Opcode.get(c);
+    const s1 = this.#feature(IDR0.S1P, W_ID0);
     const s2 = this.#feature(IDR0.S2P, W_ID0);
     const hyp = this.#feature(IDR0.Hyp, W_ID0);
     const vmid = (v: number) => (s2 ? (this.#feature(IDR0.VMID16, W_ID0) ? v : v & 0xff) : 0);
     const asid = (v: number) => (this.#feature(IDR0.ASID16, W_ID0) ? v : v & 0xff);
     const inv = (scope: Invalidation) => (this.engine.invalidate(scope), CMDQ_CONS_ERR.CERROR_NONE);
+    // Stage-1 invalidations need stage 1 (as QEMU and IHI 0070 4.4 have it), and a range TLBI whose TG selects a
+    // granule must not have NUM, SCALE and TTL all zero: that encoding is reserved (CERROR_ILL).
+    if (STAGE1_TLBI.has(op) && !s1) return ILL;
+    if (RANGE_TLBI.has(op) && this.#reservedRange(c)) return ILL;
     switch (op) {
       case OPCODE.PREFETCH_CONFIG: // a hint: nothing to prefetch into in this model
         return CMD_PREFETCH_CONFIG.SSec.get(c) ? ILL : CMDQ_CONS_ERR.CERROR_NONE;
@@ -262,6 +282,12 @@ export class CommandQueue {
   #va(c: Uint32Array): number {
     const f = CMD_TLBI_NH_VA.Address.get(c); // VA bits [63:12]
     return (f >= TWO_52 / 2 ? f - TWO_52 : f) * PAGE;
+  }
+
+  /** A range TLBI (RIL advertised, TG non-zero) with NUM, SCALE and TTL all zero: a reserved encoding. */
+  #reservedRange(c: Uint32Array): boolean {
+    return this.#range(c) !== null && CMD_TLBI_NH_VA.NUM.get(c) === 0 && CMD_TLBI_NH_VA.SCALE.get(c) === 0 &&
+      CMD_TLBI_NH_VA.TTL.get(c) === 0;
   }
 
   /** The range form of a TLBI, when RIL is advertised and TG is non-zero (else the fields are RES0, ignored). */

@@ -174,6 +174,17 @@ const ILLEGAL: [string, SmmuFeatures, Uint32Array][] = [
   ["TLBI_EL2_VAA without Hyp", {}, command(OPCODE.TLBI_EL2_VAA)],
   ["TLBI_S12_VMALL without stage 2", { stage2: false }, command(OPCODE.TLBI_S12_VMALL)],
   ["TLBI_S2_IPA without stage 2", { stage2: false }, command(OPCODE.TLBI_S2_IPA)],
+  ["TLBI_NH_ALL without stage 1", { stage1: false }, command(OPCODE.TLBI_NH_ALL)],
+  ["TLBI_NH_ASID without stage 1", { stage1: false }, command(OPCODE.TLBI_NH_ASID)],
+  ["TLBI_NH_VA without stage 1", { stage1: false }, command(OPCODE.TLBI_NH_VA)],
+  ["TLBI_NH_VAA without stage 1", { stage1: false }, command(OPCODE.TLBI_NH_VAA)],
+  // IHI 0070 4.4: with RIL, TG != 0 and NUM = SCALE = TTL = 0 is a reserved range encoding.
+  ["TLBI_NH_VA range with NUM = SCALE = TTL = 0", ALL, command(OPCODE.TLBI_NH_VA, (w) => CMD_TLBI_NH_VA.TG.set(w, 1))],
+  [
+    "TLBI_S2_IPA range with NUM = SCALE = TTL = 0",
+    ALL,
+    command(OPCODE.TLBI_S2_IPA, (w) => CMD_TLBI_NH_VA.TG.set(w, 1)),
+  ],
   ["ATC_INV without ATS", {}, command(OPCODE.ATC_INV)],
   ["PRI_RESP without PRI", {}, command(OPCODE.PRI_RESP)],
   ["PRI_RESP with Resp = 0b11", ALL, command(OPCODE.PRI_RESP, (w) => CMD_PRI_RESP.Resp.set(w, 3))],
