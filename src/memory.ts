@@ -25,6 +25,7 @@ export interface GuestMemory {
 const PAGE_SHIFT = 16; // host-side storage granule of SparseMemory (64 KiB), not an architectural size
 const PAGE_SIZE = 2 ** PAGE_SHIFT;
 const MAX_ADDRESS = 2 ** 52;
+const SMALL_COPY = 32; // FlatMemory reads up to this many bytes with a loop: faster than set() of a subarray
 
 /** Options of {@link SparseMemory}. */
 export interface SparseMemoryOptions {
@@ -162,8 +163,13 @@ export class FlatMemory implements GuestMemory {
 
   read(addr: number, dst: Uint8Array): boolean {
     const off = addr - this.base;
-    if (!(off >= 0 && off + dst.length <= this.bytes.length)) return false;
-    dst.set(this.bytes.subarray(off, off + dst.length));
+    const n = dst.length;
+    if (!(off >= 0 && off + n <= this.bytes.length)) return false;
+    if (n <= SMALL_COPY) {
+      // A loop beats set() for a few bytes, and allocates no subarray view.
+      const bytes = this.bytes;
+      for (let i = 0; i < n; i++) dst[i] = bytes[off + i];
+    } else dst.set(this.bytes.subarray(off, off + n));
     return true;
   }
 

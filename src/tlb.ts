@@ -2,9 +2,9 @@
  * Bounded caches: decoded stream configurations, per-(StreamID, SubstreamID) contexts, and each context's TLB,
  * with every invalidation scope of the command queue (IHI 0070 §4.3 CFGI_*, §4.4 TLBI_*; tagging per §3.17).
  *
- * A context is the unit of caching: the decoded STE and CD plus a Map from input 4 KiB page number to the entry
- * that maps it. An entry covers a whole block (or contiguous set) and is stored under each page key it is hit
- * through, so a TLB hit is one Map.get.
+ * A context is the unit of caching: the decoded STE and CD plus a {@link PageMap} from input 4 KiB page key to
+ * the entry that maps it. An entry covers a whole block (or contiguous set) and is stored under each page key it
+ * is hit through, so a TLB hit is one hash lookup.
  * @module
  */
 import { CMD_TLBI_TG } from "../gen/mod.ts";
@@ -12,27 +12,10 @@ import type { Invalidation, TlbRange } from "./types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
 import type { Regime, TablePageCache } from "./walk.ts";
+import { covers, pageKey, PageMap, TlbEntry } from "./tlb_pages.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
 const MAX_BLOCKS = 32;
-
-/** A cached translation of an aligned input range. */
-export class TlbEntry {
-  constructor(
-    /** First input address (IOVA; IPA for stage-2-only streams). */
-    readonly inBase: number,
-    /** Size of the range in bytes. */
-    readonly size: number,
-    /** Physical address of the first byte. */
-    readonly outBase: number,
-    /** Permitted accesses: bit (normalized ACCESS flags). */
-    readonly allow: number,
-    /** Stage 1: global entry (nG == 0), matched by every ASID. */
-    readonly global: boolean,
-    /** IPA of the first byte when stage 2 applies (-1 otherwise), for TLBI_S2_IPA. */
-    readonly ipaBase: number,
-  ) {}
-}
 
 const MAX_TABLE_PAGES = 64; // per nested context: enough for the tables of 64 × 2 MiB of input (4K granule)
 
@@ -69,11 +52,13 @@ export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
 
 /** Decoded configuration of one (StreamID, SubstreamID) pair and its TLB. */
 export class Context {
-  readonly tlb: Map<number, TlbEntry> = new Map();
+  readonly tlb: PageMap = new PageMap();
   /** Recent entries larger than a page, so another page of the same block hits without a walk. */
   blocks: TlbEntry[] = [];
   /** Some entry larger than a page is stored (then invalidation by address must scan every key). */
   hasLarge = false;
+  /** Held by its Caches (false once dropped), so a translator may keep using it without a lookup. */
+  live = true;
   /** Nested contexts (stage 1 over stage 2): the walk cache of stage-1 table pages; null otherwise. */
   readonly tableCache: TablePages | null;
   constructor(
@@ -178,7 +163,7 @@ export class Caches {
     set.add(ctx);
   }
 
-  /** Stores `entry` under input page `page` of `ctx`, evicting whole context TLBs (oldest first) when full. */
+  /** Stores `entry` under {@link pageKey} `page` of `ctx`, evicting whole context TLBs (oldest first) when full. */
   insert(ctx: Context, page: number, entry: TlbEntry): void {
     if (this.#entries >= this.maxEntries) {
       const target = this.maxEntries * 3 / 4;
@@ -216,6 +201,7 @@ export class Caches {
   }
 
   #drop(ctx: Context): void {
+    ctx.live = false;
     this.#clear(ctx);
     this.#contexts.delete(ctx.key);
     const set = this.#bySid.get(ctx.sid);
@@ -225,6 +211,7 @@ export class Caches {
 
   /** Drops everything. */
   clear(): void {
+    for (const ctx of this.#contexts.values()) ctx.live = false;
     this.#streams.clear();
     this.#contexts.clear();
     this.#bySid.clear();
@@ -239,12 +226,7 @@ export class Caches {
 
   /** Removes the entries of `ctx` that `match` selects. */
   #removeEntries(ctx: Context, match: (e: TlbEntry) => boolean): void {
-    for (const [page, e] of ctx.tlb) {
-      if (match(e)) {
-        ctx.tlb.delete(page);
-        this.#entries--;
-      }
-    }
+    this.#entries -= ctx.tlb.removeWhere(match);
     ctx.blocks = ctx.blocks.filter((e) => !match(e));
   }
 
@@ -333,9 +315,10 @@ export class Caches {
     if (!ctx.hasLarge && hi - lo <= 64 * PAGE_BYTES) {
       // Page-sized entries live under their own key only: delete those keys, no scan.
       for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
-        const e = ctx.tlb.get(p);
+        const key = pageKey(p * PAGE_BYTES);
+        const e = ctx.tlb.get(key);
         if (e !== undefined && match(e)) {
-          ctx.tlb.delete(p);
+          ctx.tlb.delete(key);
           this.#entries--;
         }
       }

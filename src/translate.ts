@@ -12,7 +12,8 @@ import { ACCESS, newFault } from "./types.ts";
 import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "./types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, StreamConfig } from "./config.ts";
-import { Caches, Context, contextKey, KIND, TlbEntry } from "./tlb.ts";
+import { Caches, Context, contextKey, KIND } from "./tlb.ts";
+import { covers, pageKey, TlbEntry } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
 import { modPow2, normalize, pow2, Walker } from "./walk.ts";
 import type { StepRecord } from "./walk.ts";
@@ -112,12 +113,12 @@ export class Translator implements TranslationEngine {
     if (ctx !== null && sid === this.#lastSid && ssid === this.#lastSsid) {
       // Allow masks have a bit for every raw flag combination, so no normalization here.
       const f = ctx.flagMap === null ? flags & 7 : ctx.flagMap[flags & 7];
-      const e = ctx.tlb.get(Math.floor(iova / PAGE));
-      if (e !== undefined && ((e.allow >> f) & 1) === 1) {
+      const tlb = ctx.tlb;
+      const pa = tlb.lookup(iova, f);
+      if (pa >= 0) {
         this.#fastHits++;
-        const off = iova - e.inBase;
-        this.span = e.size - off;
-        return e.outBase + off;
+        this.span = tlb.span;
+        return pa;
       }
     }
     this.#stats.translations++;
@@ -137,7 +138,11 @@ export class Translator implements TranslationEngine {
       if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
       return this.#bypass(sid, ssid, iova, flags, effects);
     }
-    const ctx = this.#context(caps, sid, ssid, iova, flags, effects);
+    // The last context, while its cache holds it, saves the context lookup (a probe only reads it).
+    const last = this.#last;
+    const ctx = last !== null && last.live && sid === this.#lastSid && ssid === this.#lastSsid
+      ? last
+      : this.#context(caps, sid, ssid, iova, flags, effects);
     if (ctx === null) return -1;
     if (effects) {
       this.#lastSid = sid;
@@ -147,7 +152,9 @@ export class Translator implements TranslationEngine {
     if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7];
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects);
-    let entry = ctx.tlb.get(Math.floor(iova / PAGE)) ?? this.caches.findBlock(ctx, iova) ?? null;
+    let entry = ctx.tlb.get(pageKey(iova)) ?? null;
+    if (entry !== null && !covers(entry, iova)) entry = null;
+    entry ??= this.caches.findBlock(ctx, iova) ?? null;
     if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {
       if (effects) this.#stats.tlbHits++;
     } else {
@@ -169,7 +176,7 @@ export class Translator implements TranslationEngine {
       );
     }
     // Stored under each 4 KiB key it is hit through, lazily: this one now, others on their first miss.
-    if (effects) this.caches.insert(ctx, Math.floor(iova / PAGE), entry);
+    if (effects) this.caches.insert(ctx, pageKey(iova), entry);
     const off = iova - entry.inBase;
     this.span = entry.size - off;
     return entry.outBase + off;
@@ -270,13 +277,25 @@ export class Translator implements TranslationEngine {
       s1w.tables = ctx.s2 === null ? null : s2w;
       s1w.tablesRegime = ctx.s2;
       s1w.tableCache = ctx.tableCache;
-      if (!s1w.walk(r, ia, flags, effects)) return this.#s1Fault(ctx, ssid, iova, flags, effects, true);
+      // Lower range: pass iova itself, already tagged (a computed double outside the Smi range would be boxed).
+      const ok = upper ? s1w.walk(r, ia, flags, effects) : s1w.walk(r, iova, flags, effects);
+      if (!ok) return this.#s1Fault(ctx, ssid, iova, flags, effects, true);
       inBase = s1w.inBase - (upper ? top : 0);
       size = s1w.size;
-      ipa = s1w.outBase + (ia - s1w.inBase);
       allow = s1w.allow;
       if (upper ? cd.e0pd1 : cd.e0pd0) allow &= ~UNPRIV_BITS;
       global = s1w.global;
+      if (ctx.s2 === null) {
+        // Stage 1 alone: returning here keeps the IPA (a double) out of this path, so nothing gets boxed.
+        this.#walkIn = inBase;
+        this.#walkSize = size;
+        this.#walkOut = s1w.outBase;
+        this.#walkAllow = allow;
+        this.#walkGlobal = global;
+        this.#walkIpa = -1;
+        return true;
+      }
+      ipa = s1w.outBase + (ia - s1w.inBase);
     }
     let ipaBase = -1;
     let out = ipa - (iova - inBase);

@@ -90,6 +90,10 @@ const ADDR_HI = masks(TT_TABLE.NLTA)[1]; // output/next-level address bits [47:3
 const ADDR64K_TOP_SHIFT = TT_ADDR_64K.ADDR_51_48.lsb; // where a 64K descriptor keeps address bits [51:48]
 const ADDR64K_TOP_AT = TT_ADDR_64K.ADDR_51_48.shift ?? 48;
 const CONTIG_SHIFT = TT_PAGE_S1.Contiguous.lsb - 32;
+// Valid and Type tested on the low word directly in the table loop (same fields as TT_DESC.Valid/Type.get).
+const VALID_MASK = masks(TT_DESC.Valid)[0];
+const TYPE_MASK = masks(TT_DESC.Type)[0];
+const TYPE_TABLE_OR_PAGE = TT_TYPE.TABLE_OR_PAGE << TT_DESC.Type.lsb;
 /** `x` rounded down to a multiple of the power of two `p`, exact for numbers below 2^53 (no float `%`). */
 export function alignDown(x: number, p: number): number {
   return Math.floor(x / p) * p;
@@ -102,10 +106,20 @@ export function modPow2(x: number, p: number): number {
 
 const POW2: readonly number[] = Array.from({ length: 65 }, (_, i) => 2 ** i);
 
+/** `x mod 2^n` for x >= 0: an integer mask below 2^32 (pages and most blocks), no float division. */
+function lowBits(x: number, n: number): number {
+  return n < 32 ? (x >>> 0) & (POW2[n] - 1) : x - Math.floor(x / POW2[n]) * POW2[n];
+}
+
 /** 2^n for an integer 0 <= n <= 64, by table: `2 ** n` with a variable n is a float pow call on hot paths. */
 export function pow2(n: number): number {
   return POW2[n];
 }
+/** The address whose high 32 bits are `hi` and low 32 bits the bit pattern of `lo`. */
+function join(hi: number, lo: number): number {
+  return hi * POW2[32] + (lo >>> 0);
+}
+
 const TABLE_PAGE = 4096; // key granularity of the nested walk cache: the smallest granule
 
 /** Stage-2 translations of stage-1 table pages (IPA page number → PA page number), as hardware walk caches keep. */
@@ -165,10 +179,15 @@ export class Walker {
   readonly #memory: GuestMemory;
   /** FlatMemory's words when its read32 is its own: descriptors are then read by index (same answer, no call). */
   readonly #words: Uint32Array | null = null;
-  readonly #wordsBase: number = 0;
-  /** Largest byte offset into #words at which a whole descriptor can be read directly (-1: never). */
+  /** Word address (byte address / 4) of #words[0]. */
+  readonly #wordsFirst: number = 0;
+  /** Largest index into #words at which a whole descriptor can be read directly (-1: never). */
   readonly #wordsLast: number = -1;
   readonly #d = new Uint32Array(2);
+  /** The leaf's descriptor address, output address (descriptor bits) and table address, for #leaf. */
+  #leafDesc = 0.5;
+  #leafAddr = 0.5;
+  #leafTable = 0.5;
   readonly #tableAttrs = new Uint32Array(2);
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
   tables: Walker | null = null;
@@ -180,11 +199,14 @@ export class Walker {
 
   constructor(memory: GuestMemory) {
     this.#memory = memory;
-    if (memory instanceof FlatMemory && memory.read32 === FlatMemory.prototype.read32) {
+    // Direct reads need the buffer below 2^32, where word addresses are integers the loop can compare.
+    if (
+      memory instanceof FlatMemory && memory.read32 === FlatMemory.prototype.read32 &&
+      memory.base + memory.bytes.length <= POW2[32]
+    ) {
       this.#words = memory.words;
-      this.#wordsBase = memory.base;
-      // `>>> 2` below needs offsets under 2^32.
-      this.#wordsLast = Math.min(memory.bytes.length, POW2[32]) - 8;
+      this.#wordsFirst = memory.base / 4;
+      this.#wordsLast = memory.words.length - 2;
     }
   }
 
@@ -259,17 +281,23 @@ export class Walker {
     let shift = gs + (3 - level) * stride;
     const entries = POW2[r.inputBits - shift];
     // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
-    let table = alignDown(r.ttb, Math.max(entries * 8, 64));
+    const start = alignDown(r.ttb, Math.max(entries * 8, 64));
     const oaLimit = POW2[r.oaBits];
-    if (table >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
-    // The input address as two 32-bit halves, so table indices are integer shifts, not float divisions.
+    if (start >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+    // Addresses in the loop are 32-bit halves (the low one as an int32 bit pattern), so the chain from one
+    // descriptor to the next runs on integers, without float conversions. Input address likewise.
+    let tLo = start | 0, tHi = (start / POW2[32]) | 0;
     const iaLo = ia >>> 0;
     const iaHi = (ia - iaLo) / POW2[32];
-    let indexMask = entries - 1;
+    // Output size check on the high half when the limit is at least 2^32 (always for architectural sizes).
+    const oaLimitHi = r.oaBits >= 32 ? POW2[r.oaBits - 32] | 0 : -1;
+    let indexMask = (entries - 1) | 0; // int32 masks (POW2 holds doubles)
+    const nextIndexMask = (1 << stride) - 1;
     // Output and next-level table addresses are granule aligned: bits below the granule are ignored (RES0 in the
     // 16K and 64K formats), which also aligns next-level tables.
-    const addrMaskLo = (ADDR_LO & -POW2[gs]) >>> 0;
-    const words = this.#words, wordsBase = this.#wordsBase, wordsLast = this.#wordsLast;
+    const addrMaskLo = ADDR_LO & -POW2[gs];
+    const words = this.#words, wordsFirst = this.#wordsFirst, wordsLast = this.#wordsLast;
+    const nested = this.tables !== null;
     const d = this.#d;
     // APTable, PXNTable and UXNTable only ever add restrictions: OR-ing the table descriptors' upper words keeps
     // every one that any level set, and the leaf decodes them once.
@@ -278,90 +306,94 @@ export class Walker {
       const index = shift >= 32
         ? (iaHi >>> (shift - 32)) & indexMask
         : ((iaLo >>> shift) | (iaHi << (32 - shift))) & indexMask;
-      let descAddr = table + index * 8;
-      if (this.tables !== null) {
-        descAddr = this.#tableAddress(descAddr, update);
-        if (descAddr < 0) {
+      let dLo = tLo | (index << 3), dHi = tHi; // tables are aligned to their size: OR adds without carry
+      if (nested) {
+        const pa = this.#tableAddress(join(dHi, dLo), update);
+        if (pa < 0) {
           this.level = level;
           return false;
         }
+        dLo = pa | 0;
+        dHi = (pa / POW2[32]) | 0;
       }
       let lo: number, hi: number;
-      const at = descAddr - wordsBase; // descAddr is 8-aligned and wordsBase 4-aligned: `at >>> 2` is exact
-      if (at >= 0 && at <= wordsLast) {
-        lo = words![at >>> 2];
-        hi = words![(at >>> 2) + 1];
+      const at = (dLo >>> 2) - wordsFirst; // word index in FlatMemory's words (which lie below 2^32)
+      if (dHi === 0 && at >= 0 && at <= wordsLast) {
+        lo = words![at];
+        hi = words![at + 1];
       } else {
+        const descAddr = join(dHi, dLo);
         lo = this.#memory.read32(descAddr);
         hi = lo === ABORT ? ABORT : this.#memory.read32(descAddr + 4);
-        if (lo === ABORT || hi === ABORT) return this.#fetchAborted(r, level, table, descAddr);
+        if (lo === ABORT || hi === ABORT) return this.#fetchAborted(r, level, join(tHi, tLo), descAddr);
       }
       this.reads++;
       d[0] = lo;
       d[1] = hi;
-      const valid = TT_DESC.Valid.get(d) === 1;
-      const isTable = TT_DESC.Type.get(d) === TT_TYPE.TABLE_OR_PAGE;
+      const valid = (lo & VALID_MASK) !== 0;
+      const isTable = (lo & TYPE_MASK) === TYPE_TABLE_OR_PAGE;
       if (!valid || (level === 3 && !isTable)) {
-        return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_TRANSLATION, valid ? "reserved" : "invalid");
+        const decision = valid ? "reserved" : "invalid";
+        return this.#reject(r, level, join(tHi, tLo), join(dHi, dLo), EVENT_TYPE.F_TRANSLATION, decision);
       }
-      let addr = ((lo & addrMaskLo) >>> 0) + (hi & ADDR_HI) * POW2[32];
-      if (gs === 16) addr += ((lo >>> ADDR64K_TOP_SHIFT) & 0xf) * POW2[ADDR64K_TOP_AT];
+      let aHi = hi & ADDR_HI;
+      if (gs === 16) aHi |= ((lo >>> ADDR64K_TOP_SHIFT) & 0xf) << (ADDR64K_TOP_AT - 32);
+      const aLo = lo & addrMaskLo;
       if (!isTable || level === 3) {
-        return this.#leaf(r, ia, flags, update, descAddr, level, shift, addr, tableHi, table);
+        // Addresses go to the leaf through fields: a double argument above the Smi range would be boxed.
+        this.#leafDesc = join(dHi, dLo);
+        this.#leafAddr = join(aHi, aLo);
+        this.#leafTable = join(tHi, tLo);
+        return this.#leaf(r, ia, flags, update, level, shift, tableHi);
       }
-      if (this.trace !== null) this.#record(r, level, table, descAddr, "table");
-      if (addr >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+      if (this.trace !== null) this.#record(r, level, join(tHi, tLo), join(dHi, dLo), "table");
+      if (oaLimitHi >= 0 ? aHi >= oaLimitHi : join(aHi, aLo) >= oaLimit) {
+        return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+      }
       tableHi |= hi;
-      table = addr;
+      tLo = aLo;
+      tHi = aHi;
       level++;
       shift -= stride;
-      indexMask = POW2[stride] - 1;
+      indexMask = nextIndexMask;
     }
   }
 
   /** The leaf (block or page) in #d: its checks, permissions and hardware updates, and the result fields. */
-  #leaf(
-    r: Regime,
-    ia: number,
-    flags: number,
-    update: boolean,
-    descAddr: number,
-    level: number,
-    shift: number,
-    addr: number,
-    tableHi: number,
-    table: number,
-  ): boolean {
+  #leaf(r: Regime, ia: number, flags: number, update: boolean, level: number, shift: number, tableHi: number): boolean {
     const d = this.#d;
+    const descAddr = this.#leafDesc, addr = this.#leafAddr, table = this.#leafTable;
     // A block: 4K at levels 1-2, 16K at level 2, 64K at level 2 (level 1 only with 52-bit output).
     if (level < 3 && !blockAllowed(r.granuleShift, level, r.oaBits)) {
       return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_TRANSLATION, "block not allowed at this level");
     }
     const size = POW2[shift];
-    const out = alignDown(addr, size);
+    const out = addr - lowBits(addr, shift);
     if (out >= POW2[r.oaBits]) {
       return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_ADDR_SIZE, "output too large");
     }
     const s1 = r.stage === 1;
     const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
     if (!af && !r.ha && !r.affd) return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_ACCESS, "access flag 0");
-    let noEl0 = false, readOnly = false, pxnTable = false, uxnTable = false;
-    if (s1 && r.hierarchical) {
-      const t = this.#tableAttrs;
-      t[1] = tableHi;
-      const ap = TT_TABLE.APTable.get(t);
-      noEl0 = ap === TT_APTABLE.NO_EL0 || ap === TT_APTABLE.RO_NO_EL0;
-      readOnly = ap === TT_APTABLE.RO || ap === TT_APTABLE.RO_NO_EL0;
-      pxnTable = TT_TABLE.PXNTable.get(t) === 1;
-      uxnTable = TT_TABLE.UXNTable.get(t) === 1;
-    }
+    // Permissions are one lookup in a table precomputed from s1Allow / s2Allow (see permissionIndex*).
+    let index: number;
+    if (s1) {
+      let tableBits = 0;
+      if (r.hierarchical) {
+        const t = this.#tableAttrs;
+        t[1] = tableHi;
+        tableBits = TT_TABLE.APTable.get(t) | (TT_TABLE.PXNTable.get(t) << 2) | (TT_TABLE.UXNTable.get(t) << 3);
+      }
+      index = permissionIndexS1(r, d, tableBits);
+    } else index = permissionIndexS2(r, d);
+    const allowTable = s1 ? S1_ALLOW : S2_ALLOW;
+    let allow = allowTable[index];
     const dbm = r.hd && (s1 ? TT_PAGE_S1.DBM.get(d) : TT_PAGE_S2.DBM.get(d)) === 1;
-    let allow = s1 ? s1Allow(r, d, noEl0, readOnly, pxnTable, uxnTable, false) : s2Allow(r, d, false);
     let dirty = false;
     const access = normalize(flags);
     if (dbm && ((allow >> access) & 1) === 0 && (access & ACCESS.WRITE) !== 0) {
       // Writable-clean (DBM): a write that would pass as writable marks the entry dirty (DDI 0487 D8.4.2).
-      const asDirty = s1 ? s1Allow(r, d, noEl0, readOnly, pxnTable, uxnTable, true) : s2Allow(r, d, true);
+      const asDirty = allowTable[index | (s1 ? AS_DIRTY_S1 : AS_DIRTY_S2)];
       if (((asDirty >> access) & 1) !== 0) {
         allow = asDirty;
         dirty = true;
@@ -375,12 +407,15 @@ export class Walker {
     }
     // The contiguous hint lets one entry cover the whole aligned set (DDI 0487 D8.6.1).
     let inSize = size;
-    if (((d[1] >>> CONTIG_SHIFT) & 1) === 1) inSize = size * contiguousCount(r.granuleShift, level);
-    const pageBase = alignDown(ia, size);
-    let inBase = inSize === size ? pageBase : alignDown(ia, inSize);
-    if (out - (pageBase - inBase) < 0) {
-      inBase = pageBase; // a misprogrammed contiguous set: keep this entry alone
-      inSize = size;
+    const pageBase = ia - lowBits(ia, shift);
+    let inBase = pageBase;
+    if (((d[1] >>> CONTIG_SHIFT) & 1) === 1) {
+      inSize = size * contiguousCount(r.granuleShift, level);
+      inBase = alignDown(ia, inSize);
+      if (out - (pageBase - inBase) < 0) {
+        inBase = pageBase; // a misprogrammed contiguous set: keep this entry alone
+        inSize = size;
+      }
     }
     this.inBase = inBase;
     this.outBase = out - (pageBase - inBase);
@@ -427,46 +462,72 @@ function mask(userR: boolean, userW: boolean, userX: boolean, privR: boolean, pr
 
 /** Stage-1 permissions of a leaf (DDI 0487 D8.4: AP, APTable, UXN/PXN, WXN, PAN; IHI 0070 §5.4 CD.PAN/WXN). */
 function s1Allow(
-  r: Regime,
-  d: Uint32Array,
-  noEl0: boolean,
-  readOnlyTable: boolean,
+  el2: boolean,
+  wxn: boolean,
+  pan: boolean,
+  ap: number,
+  uxnLeaf: boolean,
+  pxnLeaf: boolean,
+  apTable: number,
   pxnTable: boolean,
   uxnTable: boolean,
   asDirty: boolean,
 ): number {
-  const ap = TT_BLOCK_S1.AP.get(d);
+  const noEl0 = apTable === TT_APTABLE.NO_EL0 || apTable === TT_APTABLE.RO_NO_EL0;
+  const readOnlyTable = apTable === TT_APTABLE.RO || apTable === TT_APTABLE.RO_NO_EL0;
   const readOnly = (!asDirty && (ap >> 1) === 1) || readOnlyTable;
-  const uxn = TT_BLOCK_S1.UXN.get(d) === 1 || uxnTable;
-  if (r.el2) {
+  const uxn = uxnLeaf || uxnTable;
+  if (el2) {
     // One privilege level: AP[1] and PXN are ignored, UXN is XN (IHI 0070 §5.4 UWXN/PAN notes).
     const w = !readOnly;
-    const x = !uxn && !(r.wxn && w);
+    const x = !uxn && !(wxn && w);
     return mask(true, w, x, true, w, x);
   }
   const userR = (ap & 1) === 1 && !noEl0;
   const userW = userR && !readOnly;
   const privW = !readOnly;
-  const userX = !uxn && !(r.wxn && userW);
-  const privX = !(TT_BLOCK_S1.PXN.get(d) === 1 || pxnTable || userW || (r.wxn && privW));
-  const panBlocks = r.pan && userR;
+  const userX = !uxn && !(wxn && userW);
+  const privX = !(pxnLeaf || pxnTable || userW || (wxn && privW));
+  const panBlocks = pan && userR;
   return mask(userR, userW, userX, !panBlocks, privW && !panBlocks, privX);
 }
 
 /** Stage-2 permissions of a leaf (DDI 0487 D8.4.4: S2AP, XN with or without FEAT_XNX). */
-function s2Allow(r: Regime, d: Uint32Array, asDirty: boolean): number {
-  const s2ap = TT_BLOCK_S2.S2AP.get(d);
+function s2Allow(xnx: boolean, s2ap: number, xn: number, asDirty: boolean): number {
   const read = (s2ap & 1) === 1;
   const write = (s2ap & 2) === 2 || asDirty;
-  const xn = TT_BLOCK_S2.XN.get(d);
   let userX: boolean, privX: boolean;
-  if (r.xnx) {
+  if (xnx) {
     userX = xn === TT_S2XN.EXEC || xn === TT_S2XN.PXN;
     privX = xn === TT_S2XN.EXEC || xn === TT_S2XN.UXN;
   } else {
     userX = privX = (xn & TT_S2XN.XN) === 0;
   }
   return mask(read, write, userX, read, write, privX);
+}
+
+// Permission tables: every input of s1Allow / s2Allow packed into an index, so a leaf's permissions cost one
+// array read. Index bits, stage 1: AP (2), UXN, PXN, APTable (2), PXNTable, UXNTable, as-dirty, el2, wxn, pan.
+// Stage 2: S2AP (2), XN (2), as-dirty, xnx.
+const AS_DIRTY_S1 = 1 << 8;
+const AS_DIRTY_S2 = 1 << 4;
+const bit = (i: number, b: number) => ((i >> b) & 1) === 1;
+const S1_ALLOW = Uint8Array.from({ length: 1 << 12 }, (_, i) => {
+  const [el2, wxn, pan, asDirty] = [bit(i, 9), bit(i, 10), bit(i, 11), bit(i, 8)];
+  return s1Allow(el2, wxn, pan, i & 3, bit(i, 2), bit(i, 3), (i >> 4) & 3, bit(i, 6), bit(i, 7), asDirty);
+});
+const S2_ALLOW = Uint8Array.from({ length: 1 << 6 }, (_, i) => s2Allow(bit(i, 5), i & 3, (i >> 2) & 3, bit(i, 4)));
+
+/** Index into S1_ALLOW of the leaf in `d` with table attributes `tableBits` (APTable | PXNTable << 2 | UXNTable << 3). */
+function permissionIndexS1(r: Regime, d: Uint32Array, tableBits: number): number {
+  const regime = (r.el2 ? 1 << 9 : 0) | (r.wxn ? 1 << 10 : 0) | (r.pan ? 1 << 11 : 0);
+  return regime | (tableBits << 4) | (TT_BLOCK_S1.PXN.get(d) << 3) | (TT_BLOCK_S1.UXN.get(d) << 2) |
+    TT_BLOCK_S1.AP.get(d);
+}
+
+/** Index into S2_ALLOW of the leaf in `d`. */
+function permissionIndexS2(r: Regime, d: Uint32Array): number {
+  return (r.xnx ? 1 << 5 : 0) | (TT_BLOCK_S2.XN.get(d) << 2) | TT_BLOCK_S2.S2AP.get(d);
 }
 
 function step(
