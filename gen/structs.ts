@@ -1133,15 +1133,26 @@ export const CD = {
       w[o + 1] = (w[o + 1] & 0xffffffdf) | ((v & 0x1) << 5);
     },
   },
-  /** Top Byte Ignore; bit 38 for TTB0, bit 39 for TTB1. Bits [39:38]. */
-  TBI: {
-    name: "TBI",
+  /** Top Byte Ignore for TTB0 addresses: bits [63:56] are a tag. Bits [38]. */
+  TBI0: {
+    name: "TBI0",
     lsb: 38,
-    width: 2,
-    description: "Top Byte Ignore; bit 38 for TTB0, bit 39 for TTB1.",
-    get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 6) & 0x3),
+    width: 1,
+    description: "Top Byte Ignore for TTB0 addresses: bits [63:56] are a tag.",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
-      w[o + 1] = (w[o + 1] & 0xffffff3f) | ((v & 0x3) << 6);
+      w[o + 1] = (w[o + 1] & 0xffffffbf) | ((v & 0x1) << 6);
+    },
+  },
+  /** Top Byte Ignore for TTB1 addresses: bits [63:56] are a tag. Bits [39]. */
+  TBI1: {
+    name: "TBI1",
+    lsb: 39,
+    width: 1,
+    description: "Top Byte Ignore for TTB1 addresses: bits [63:56] are a tag.",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 7) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 1] = (w[o + 1] & 0xffffff7f) | ((v & 0x1) << 7);
     },
   },
   /** Privileged Access Never for user-accessible pages. Bits [40]. */
@@ -1542,7 +1553,8 @@ export const CD_LAYOUT: Layout = {
     CD.AFFD,
     CD.WXN,
     CD.UWXN,
-    CD.TBI,
+    CD.TBI0,
+    CD.TBI1,
     CD.PAN,
     CD.AA64,
     CD.HD,

@@ -168,6 +168,10 @@ export interface ContextConfig {
   readonly e0pd0: boolean;
   /** See e0pd0. */
   readonly e0pd1: boolean;
+  /** CD.TBI0 / CD.TBI1: the top byte of an address in the TTB0 / TTB1 range is ignored (a tag). */
+  readonly tbi0: boolean;
+  /** See tbi0. */
+  readonly tbi1: boolean;
   /** The CD's 16 words. */
   readonly words: readonly number[];
 }
@@ -475,6 +479,8 @@ export class ConfigReader {
       record: CD.R.get(w) === 1 || s,
       e0pd0: e0pd && CD.E0PD0.get(w) === 1,
       e0pd1: e0pd && CD.E0PD1.get(w) === 1,
+      tbi0: CD.TBI0.get(w) === 1,
+      tbi1: !el2 && CD.TBI1.get(w) === 1,
       words: Object.freeze(Array.from(w)),
     });
   }

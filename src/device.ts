@@ -8,7 +8,7 @@ import { EVENT_TYPE, REG, REGISTERS } from "../gen/mod.ts";
 import { HostError, OptionsError } from "./errors.ts";
 import type { GuestMemory } from "./memory.ts";
 import { RegisterFile, word } from "./regfile.ts";
-import { ACCESS } from "./types.ts";
+import { ACCESS, TAG_SHIFT } from "./types.ts";
 import type { Access, SmmuObserver } from "./types.ts";
 import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "./features.ts";
 import type { IdRegisterValues, SmmuFeatures } from "./features.ts";
@@ -172,20 +172,43 @@ export class Smmu {
   }
 
   /**
-   * One transaction of stream `sid` at `iova`, with the effects of a real one (TLB fills, event records). Negative
-   * `iova` values stand for the upper (TTB1) half of the 64-bit space.
+   * One transaction of stream `sid` at `iova`, with the effects of a real one (TLB fills, event records). A number
+   * `iova` is a signed address: negative values stand for the upper (TTB1) half of the 64-bit space. A bigint is the
+   * full 64-bit address, for tagged pointers (a top byte that CD.TBI0/TBI1 ignores).
    */
-  translate(sid: number, iova: number, access?: Access): TranslationResult {
-    const ssid = this.#checkTransaction(sid, iova, access);
-    const pa = this.#engine.translate(sid, ssid, iova, accessFlags(access));
+  translate(sid: number, iova: number | bigint, access?: Access): TranslationResult {
+    const ssid = this.#checkTransaction(sid, access);
+    const [addr, flags] = this.#address(iova, accessFlags(access));
+    const pa = this.#engine.translate(sid, ssid, addr, flags);
     return pa >= 0 ? { ok: true, pa } : this.#faultResult();
   }
 
   /** The answer `translate` would give, without side effects; `trace` collects the walk's descriptor reads. */
-  probe(sid: number, iova: number, access?: Access, trace?: WalkStep[]): TranslationResult {
-    const ssid = this.#checkTransaction(sid, iova, access);
-    const pa = this.#engine.probe(sid, ssid, iova, accessFlags(access), trace);
+  probe(sid: number, iova: number | bigint, access?: Access, trace?: WalkStep[]): TranslationResult {
+    const ssid = this.#checkTransaction(sid, access);
+    const [addr, flags] = this.#address(iova, accessFlags(access));
+    const pa = this.#engine.probe(sid, ssid, addr, flags, trace);
     return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+  }
+
+  /**
+   * The engine's view of an input address: bits [55:0] sign-extended from bit 55 (a signed number; beyond ±2^53 only
+   * addresses that no range covers, which still fault), and ACCESS.TAGGED with the engine's `inputTag` set when the
+   * top byte is not that sign extension. Not the DMA hot path: DmaViews hand numbers to the engine directly.
+   */
+  #address(iova: number | bigint, flags: number): [number, number] {
+    if (typeof iova === "number") {
+      if (!Number.isSafeInteger(iova)) throw new HostError(`IOVA ${iova} is not a safe integer (give a bigint)`);
+      return [iova, flags];
+    }
+    if (iova < -(1n << 63n) || iova >= 1n << 64n) throw new HostError(`IOVA ${iova} is not a 64-bit address`);
+    const tagShift = BigInt(TAG_SHIFT);
+    const addr = Number(BigInt.asIntN(TAG_SHIFT, iova));
+    const tag = Number(BigInt.asUintN(64, iova) >> tagShift);
+    const extension = addr < 0 ? 2 ** (64 - TAG_SHIFT) - 1 : 0; // the top byte of a sign-extended address
+    if (tag === extension) return [addr, flags];
+    this.#engine.inputTag = tag;
+    return [addr, flags | ACCESS.TAGGED];
   }
 
   #faultResult(): TranslationResult {
@@ -197,9 +220,8 @@ export class Smmu {
     };
   }
 
-  #checkTransaction(sid: number, iova: number, access: Access | undefined): number {
+  #checkTransaction(sid: number, access: Access | undefined): number {
     if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) throw new HostError(`StreamID ${sid} is not 32-bit`);
-    if (!Number.isSafeInteger(iova)) throw new HostError(`IOVA ${iova} is not a safe integer`);
     const ssid = access?.ssid ?? -1;
     if (ssid !== -1 && !(Number.isInteger(ssid) && ssid >= 0 && ssid < 2 ** 20)) {
       throw new HostError(`SubstreamID ${ssid} is not a 20-bit value`);
@@ -209,7 +231,7 @@ export class Smmu {
 
   /** A device's translated view of guest memory; it stays valid across reset and restore. */
   dmaView(sid: number, options: { ssid?: number } = {}): DmaView {
-    const ssid = this.#checkTransaction(sid, 0, options);
+    const ssid = this.#checkTransaction(sid, options);
     return new DmaView(this.#engine, this.#memory, sid, ssid);
   }
 
@@ -224,7 +246,7 @@ export class Smmu {
 
   /** The decoded configuration of stream `sid` (or why it is invalid), for tools and mirrors. */
   streamConfig(sid: number): StreamConfig | ConfigFault {
-    this.#checkTransaction(sid, 0, undefined);
+    this.#checkTransaction(sid, undefined);
     return this.#engine.streamConfig(sid);
   }
 

@@ -9,6 +9,7 @@ import type { Field, Layout } from "../gen/mod.ts";
 import type { GuestMemory } from "./memory.ts";
 import type { RegisterFile } from "./regfile.ts";
 import { word } from "./regfile.ts";
+import { TAG_SHIFT } from "./types.ts";
 import type { EventSink, Fault } from "./types.ts";
 import { EVENTQ_IRQ, type Interrupts } from "./irq.ts";
 import { EVENTQ, queueIndexMask } from "./reg_rules.ts";
@@ -75,7 +76,9 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   // The input address is 64-bit two's complement: the engine gives upper-range (TTB1) addresses as negative numbers.
   const hi = Math.floor(fault.inputAddr / TWO_32);
   if (r.inLo !== undefined) r.inLo.set(out, shifted(r.inLo, fault.inputAddr - hi * TWO_32));
-  r.inHi?.set(out, hi >>> 0);
+  // A tagged address reports its tag in bits [63:56] instead of the sign extension of bit 55.
+  const tagAt = 2 ** (TAG_SHIFT - 32);
+  r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);
   if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
   if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
   return true;

@@ -55,6 +55,10 @@ export class Translator implements TranslationEngine {
   readonly #stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
   /** After a successful translate: bytes from the input address to the end of its mapping (DMA splitting). */
   span = 0;
+  /** The tag (address bits [63:56]) of the next transaction flagged ACCESS.TAGGED; the caller sets it. */
+  inputTag = -1;
+  /** The tag the current transaction's faults report, or -1 for an untagged address. */
+  #tag = -1;
   readonly caches: Caches;
   readonly #regs: RegisterFile;
   readonly #events: EventSink;
@@ -110,7 +114,7 @@ export class Translator implements TranslationEngine {
   /** Translates one transaction; the PA, or -1 when aborted (then `fault` describes it). ssid -1: none. */
   translate(sid: number, ssid: number, iova: number, flags: number): number {
     const ctx = this.#last;
-    if (ctx !== null && sid === this.#lastSid && ssid === this.#lastSsid) {
+    if (ctx !== null && sid === this.#lastSid && ssid === this.#lastSsid && (flags & ACCESS.TAGGED) === 0) {
       // Allow masks have a bit for every raw flag combination, so no normalization here.
       const f = ctx.flagMap === null ? flags & 7 : ctx.flagMap[flags & 7];
       const tlb = ctx.tlb;
@@ -133,6 +137,7 @@ export class Translator implements TranslationEngine {
   #slow(sid: number, ssid: number, iova: number, flags: number, effects: boolean, trace: StepRecord[] | null): number {
     const caps = this.#caps ?? this.#derive();
     this.#s1.trace = this.#s2.trace = trace;
+    this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : -1;
     if (!this.#enabled) {
       // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (§3.8, §6.3.14).
       if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
@@ -149,10 +154,14 @@ export class Translator implements TranslationEngine {
       this.#lastSsid = ssid;
       this.#last = ctx;
     }
-    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7];
+    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & ACCESS.TAGGED);
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects);
-    let entry = ctx.tlb.get(pageKey(iova)) ?? null;
+    // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.
+    if ((flags & ACCESS.TAGGED) !== 0 && ctx.cd !== null && (iova < 0 ? ctx.cd.tbi1 : ctx.cd.tbi0)) {
+      flags &= ~ACCESS.TAGGED;
+    }
+    let entry = (flags & ACCESS.TAGGED) !== 0 ? null : ctx.tlb.get(pageKey(iova)) ?? null;
     if (entry !== null && !covers(entry, iova)) entry = null;
     entry ??= this.caches.findBlock(ctx, iova) ?? null;
     if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {
@@ -184,8 +193,10 @@ export class Translator implements TranslationEngine {
 
   #bypass(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
     const caps = this.#caps!;
-    // Addresses outside the output range cannot be passed through: abort without an event.
-    if (!(iova >= 0 && iova < pow2(caps.oasBits))) return this.#abort(sid, ssid, iova, flags, 0, effects);
+    // Addresses outside the output range (a tagged one is at or above 2^56) cannot be passed through: abort, no event.
+    if (!(iova >= 0 && iova < pow2(caps.oasBits)) || (flags & ACCESS.TAGGED) !== 0) {
+      return this.#abort(sid, ssid, iova, flags, 0, effects);
+    }
     this.span = PAGE - modPow2(iova, PAGE);
     return iova;
   }
@@ -268,9 +279,11 @@ export class Translator implements TranslationEngine {
       const r = upper ? cd.ttb1 : cd.ttb0;
       const top = r === null ? 0 : pow2(r.inputBits);
       // §3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
-      // TBI needs no work here: addresses this API can express have a top byte equal to the sign extension.
+      // A tag still flagged here is one the range does not ignore (no TBI): the address is outside every range.
       const ia = upper ? iova + top : iova;
-      if (r === null || !(ia >= 0 && ia < top)) return this.#s1Fault(ctx, ssid, iova, flags, effects, false);
+      if (r === null || !(ia >= 0 && ia < top) || (flags & ACCESS.TAGGED) !== 0) {
+        return this.#s1Fault(ctx, ssid, iova, flags, effects, false);
+      }
       if ((flags & ACCESS.PRIV) === 0 && (upper ? cd.e0pd1 : cd.e0pd0)) {
         return this.#s1Fault(ctx, ssid, iova, flags, effects, false);
       }
@@ -300,7 +313,9 @@ export class Translator implements TranslationEngine {
     let ipaBase = -1;
     let out = ipa - (iova - inBase);
     if (ctx.s2 !== null) {
-      if (!s2w.walk(ctx.s2, ipa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects, ipa);
+      // Stage 2 alone has no TBI: a tagged address is beyond every IPA size (-1 fails the walker's range check).
+      const walkIpa = (flags & ACCESS.TAGGED) !== 0 ? -1 : ipa;
+      if (!s2w.walk(ctx.s2, walkIpa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects, ipa);
       // The combined entry is the smaller of the two mappings; both are aligned power-of-two ranges.
       if (s2w.size < size) size = s2w.size;
       inBase = iova - modPow2(iova - inBase, size);
@@ -370,6 +385,7 @@ export class Translator implements TranslationEngine {
     f.ssv = false;
     f.ssid = 0;
     f.inputAddr = 0;
+    f.inputTag = -1;
     f.ipa = 0;
     f.fetchAddr = 0;
     f.rnw =
@@ -387,6 +403,7 @@ export class Translator implements TranslationEngine {
     f.ssid = ssid >= 0 ? ssid : 0;
     if (type >= EVENT_TYPE.F_WALK_EABT) {
       f.inputAddr = iova;
+      f.inputTag = this.#tag;
       f.rnw = (flags & ACCESS.WRITE) === 0;
       f.ind = f.rnw && (flags & ACCESS.EXEC) !== 0;
       f.pnu = (flags & ACCESS.PRIV) !== 0;

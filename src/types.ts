@@ -14,7 +14,13 @@ export const ACCESS = {
   EXEC: 2,
   /** A privileged transaction (PnU = 1). */
   PRIV: 4,
+  /** The address carries a tag: its top byte is not the sign extension of bit 55, so only a stage-1 range with
+   * TBI (Top Byte Ignore) can translate it. The tag itself travels in the translator's `inputTag`. */
+  TAGGED: 8,
 } as const;
+
+/** VMSAv8-64 Top Byte Ignore: the tag is address bits [63:56] (DDI 0487 D8.8). */
+export const TAG_SHIFT = 56;
 
 /** How a device accesses memory, in the public API's words. */
 export interface Access {
@@ -43,6 +49,8 @@ export interface Fault {
   ssid: number;
   /** Input address of the transaction (IOVA), a signed number: negative for the upper (TTB1) range. */
   inputAddr: number;
+  /** The tag (address bits [63:56]) of a tagged input address, reported in place of the sign extension; else -1. */
+  inputTag: number;
   /** Intermediate physical address, for stage-2 faults. */
   ipa: number;
   /** Address of the structure or descriptor whose fetch aborted (F_*_FETCH, F_WALK_EABT). */
@@ -67,6 +75,7 @@ export function newFault(): Fault {
     ssv: false,
     ssid: 0,
     inputAddr: 0,
+    inputTag: -1,
     ipa: 0,
     fetchAddr: 0,
     rnw: false,

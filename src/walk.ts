@@ -105,6 +105,8 @@ export function modPow2(x: number, p: number): number {
 }
 
 const POW2: readonly number[] = Array.from({ length: 65 }, (_, i) => 2 ** i);
+/** Multiplying by 2^-32 is exact and, unlike dividing by 2^32, not a slow float division. */
+const TWO_POW_MINUS_32 = 2 ** -32;
 
 /** `x mod 2^n` for x >= 0: an integer mask below 2^32 (pages and most blocks), no float division. */
 function lowBits(x: number, n: number): number {
@@ -281,14 +283,15 @@ export class Walker {
     let shift = gs + (3 - level) * stride;
     const entries = POW2[r.inputBits - shift];
     // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
-    const start = alignDown(r.ttb, Math.max(entries * 8, 64));
+    const startAlign = Math.max(entries * 8, 64);
+    const start = Math.floor(r.ttb * (1 / startAlign)) * startAlign; // alignDown; * 2^-k: no float division
     const oaLimit = POW2[r.oaBits];
     if (start >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
     // Addresses in the loop are 32-bit halves (the low one as an int32 bit pattern), so the chain from one
     // descriptor to the next runs on integers, without float conversions. Input address likewise.
-    let tLo = start | 0, tHi = (start / POW2[32]) | 0;
+    let tLo = start | 0, tHi = (start * TWO_POW_MINUS_32) | 0;
     const iaLo = ia >>> 0;
-    const iaHi = (ia - iaLo) / POW2[32];
+    const iaHi = ((ia - iaLo) * TWO_POW_MINUS_32) | 0; // ia < 2^52: the high half fits an int32
     // Output size check on the high half when the limit is at least 2^32 (always for architectural sizes).
     const oaLimitHi = r.oaBits >= 32 ? POW2[r.oaBits - 32] | 0 : -1;
     let indexMask = (entries - 1) | 0; // int32 masks (POW2 holds doubles)
