@@ -12,7 +12,8 @@ import type { Invalidation, TlbRange } from "./types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
 import type { Regime, TablePageCache } from "./walk.ts";
-import { covers, pageKey, PageMap, TlbEntry } from "./tlb_pages.ts";
+import { pageKey, PageMap } from "./tlb_pages.ts";
+import type { TlbEntry } from "./tlb_pages.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
 const MAX_BLOCKS = 32;

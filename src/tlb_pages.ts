@@ -4,7 +4,6 @@
  * V8's fast paths; the caches and invalidation scopes built on it live in tlb.ts.
  * @module
  */
-import type { ContextConfig } from "./config.ts";
 
 /** A cached translation of an aligned input range. */
 export class TlbEntry {
