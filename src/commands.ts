@@ -286,18 +286,22 @@ export class CommandQueue {
 
   /** A range TLBI (RIL advertised, TG non-zero) with NUM, SCALE and TTL all zero: a reserved encoding. */
   #reservedRange(c: Uint32Array): boolean {
-    return this.#range(c) !== null && CMD_TLBI_NH_VA.NUM.get(c) === 0 && CMD_TLBI_NH_VA.SCALE.get(c) === 0 &&
+    return this.#isRange(c) && CMD_TLBI_NH_VA.NUM.get(c) === 0 && CMD_TLBI_NH_VA.SCALE.get(c) === 0 &&
       CMD_TLBI_NH_VA.TTL.get(c) === 0;
   }
 
-  /** The range form of a TLBI, when RIL is advertised and TG is non-zero (else the fields are RES0, ignored). */
+  /** Whether a TLBI uses its range form: RIL advertised and TG non-zero (else the fields are RES0, ignored). */
+  #isRange(c: Uint32Array): boolean {
+    return CMD_TLBI_NH_VA.TG.get(c) !== CMD_TLBI_TG.ANY && this.#feature(IDR3.RIL, W_ID3);
+  }
+
+  /** The range form of a TLBI (see #isRange), or null. */
   #range(c: Uint32Array): TlbRange | null {
-    const tg = CMD_TLBI_NH_VA.TG.get(c);
-    if (tg === CMD_TLBI_TG.ANY || !this.#feature(IDR3.RIL, W_ID3)) return null;
+    if (!this.#isRange(c)) return null;
     return {
       num: CMD_TLBI_NH_VA.NUM.get(c),
       scale: CMD_TLBI_NH_VA.SCALE.get(c),
-      tg,
+      tg: CMD_TLBI_NH_VA.TG.get(c),
       ttl: CMD_TLBI_NH_VA.TTL.get(c),
     };
   }
