@@ -14,7 +14,8 @@
  * @module
  */
 export { Smmu } from "./src/device.ts";
-export type { SmmuOptions, SmmuStats, TranslationResult } from "./src/device.ts";
+export type { CacheOccupancy, SmmuOptions, SmmuStats, TranslationResult } from "./src/device.ts";
+export type { CacheLimits } from "./src/tlb.ts";
 export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/features.ts";
 export type { InterruptSinks, MsiSink } from "./src/irq.ts";
 export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/commands.ts";

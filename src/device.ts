@@ -6,7 +6,7 @@
  */
 import { EVENT_TYPE, REG, REGISTERS } from "../gen/mod.ts";
 import { HostError, OptionsError } from "./errors.ts";
-import type { GuestMemory } from "./memory.ts";
+import { guardMemory, type GuestMemory } from "./memory.ts";
 import { RegisterFile, word } from "./regfile.ts";
 import { ACCESS, TAG_SHIFT } from "./types.ts";
 import type { Access, SmmuObserver } from "./types.ts";
@@ -18,7 +18,7 @@ import { EventQueue } from "./events.ts";
 import { CommandQueue } from "./commands.ts";
 import type { EndpointHooks } from "./commands.ts";
 import { RegisterSemantics } from "./mmio.ts";
-import { Translator, type TranslatorStats, type WalkStep } from "./translate.ts";
+import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "./translate.ts";
 import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
@@ -42,6 +42,8 @@ export interface SmmuOptions {
   endpoints?: EndpointHooks;
   /** Most commands one MMIO access may execute (default 1024); the rest continue on later accesses. */
   commandBudget?: number;
+  /** Bounds of the configuration cache and TLBs (host memory use); the defaults suit 65,536 streams. */
+  cacheLimits?: CacheLimits;
 }
 
 /** The outcome of one transaction: the physical address, or the fault that aborted it. */
@@ -67,9 +69,26 @@ export interface SmmuStats {
   commands: number;
   /** MSIs sent. */
   msis: number;
+  /** What the caches hold now, and their bounds. */
+  caches: CacheOccupancy;
+}
+
+/** Occupancy of the bounded caches: decoded STEs, translation contexts (a stream, or a stream and SubstreamID) and
+ * TLB page keys, each never above its limit. */
+export interface CacheOccupancy {
+  /** Decoded STEs held. */
+  streams: number;
+  /** Contexts held. */
+  contexts: number;
+  /** TLB page keys held over all contexts. */
+  tlbEntries: number;
+  /** The bounds in effect (the options' `cacheLimits`, or the defaults). */
+  limits: Required<CacheLimits>;
 }
 
 const FRAME_BYTES = 0x20000;
+/** Smallest accepted cache limits: the TLB needs room for one context's pages. */
+const CACHE_LIMIT_MINIMA: Readonly<Required<CacheLimits>> = { contexts: 1, streams: 1, entries: 16 };
 const TWO_32 = 0x1_0000_0000n;
 const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(EVENT_TYPE).map(([name, code]) => [code, name]),
@@ -104,14 +123,25 @@ export class Smmu {
     if (budget !== undefined && !(Number.isInteger(budget) && budget >= 1)) {
       throw new OptionsError(`Smmu: commandBudget must be a positive integer, got ${budget}`);
     }
+    for (const [name, v] of Object.entries(options.cacheLimits ?? {})) {
+      if (!(name in CACHE_LIMIT_MINIMA)) throw new OptionsError(`Smmu: cacheLimits.${name} is not a cache`);
+      const min = CACHE_LIMIT_MINIMA[name as keyof CacheLimits];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v >= min)) {
+        throw new OptionsError(`Smmu: cacheLimits.${name} must be an integer of at least ${min}, got ${v}`);
+      }
+    }
     this.#ids = options.idRegisters !== undefined
       ? idRegistersFrom(options.idRegisters)
       : idRegistersFor(options.features);
-    this.#memory = options.memory;
+    try {
+      this.#memory = guardMemory(options.memory);
+    } catch (e) {
+      throw new OptionsError(`Smmu: options.memory is not a GuestMemory (${(e as Error).message})`);
+    }
     this.#writeIdRegisters();
     this.#irq = new Interrupts(this.#regs, this.#memory, options.interrupts ?? {}, options.onMsi);
     this.#events = new EventQueue(this.#regs, this.#memory, this.#irq);
-    this.#engine = new Translator(this.#regs, this.#memory, this.#events, this.#observers);
+    this.#engine = new Translator(this.#regs, this.#memory, this.#events, this.#observers, options.cacheLimits);
     this.#cmdq = new CommandQueue(
       this.#regs,
       this.#memory,
@@ -229,10 +259,13 @@ export class Smmu {
     return ssid;
   }
 
-  /** A device's translated view of guest memory; it stays valid across reset and restore. */
-  dmaView(sid: number, options: { ssid?: number } = {}): DmaView {
+  /**
+   * A device's translated view of guest memory; it stays valid across reset and restore. Its accesses carry the
+   * SubstreamID `ssid` (default none), and are privileged or instruction fetches (reads only) as `priv` and `exec` say.
+   */
+  dmaView(sid: number, options: { ssid?: number; priv?: boolean; exec?: boolean } = {}): DmaView {
     const ssid = this.#checkTransaction(sid, options);
-    return new DmaView(this.#engine, this.#memory, sid, ssid);
+    return new DmaView(this.#engine, this.#memory, sid, ssid, accessFlags(options));
   }
 
   /** Subscribes `observer` to invalidations, CMD_SYNC completions and global changes; returns the unsubscribe. */
@@ -252,12 +285,19 @@ export class Smmu {
 
   /** Counters of the device's work. */
   get stats(): SmmuStats {
+    const c = this.#engine.caches;
     return {
       translation: this.#engine.stats,
       eventsWritten: this.#events.counts.written,
       eventsLost: this.#events.counts.lost,
       commands: this.#cmdq.executed,
       msis: this.#irq.msiCount,
+      caches: {
+        streams: c.streamCount,
+        contexts: c.contextCount,
+        tlbEntries: c.entryCount,
+        limits: { streams: c.maxStreams, contexts: c.maxContexts, entries: c.maxEntries },
+      },
     };
   }
 

@@ -27,6 +27,61 @@ const PAGE_SIZE = 2 ** PAGE_SHIFT;
 const MAX_ADDRESS = 2 ** 52;
 const SMALL_COPY = 32; // FlatMemory reads up to this many bytes with a loop: faster than set() of a subarray
 
+/**
+ * The memory the device works through. Our own memories never throw and return well-formed values, so they are used
+ * as they are; any other implementation is wrapped so that a thrown exception or a malformed value becomes an
+ * external abort of that one access: a host memory's failure is the guest's architected abort (F_WALK_EABT,
+ * CERROR_ABT, EVTQ_ABT_ERR…), never an exception out of the device. Throws {@link HostError} when `memory` lacks
+ * a method.
+ */
+export function guardMemory(memory: GuestMemory): GuestMemory {
+  for (const m of ["read32", "write32", "read", "write"] as const) {
+    if (typeof (memory as Partial<GuestMemory> | null)?.[m] !== "function") {
+      throw new HostError(`GuestMemory: ${m}() is missing`);
+    }
+  }
+  const ctor = (memory as object).constructor;
+  return ctor === SparseMemory || ctor === FlatMemory ? memory : new GuardedMemory(memory);
+}
+
+/** A host memory behind a guard: exceptions and malformed results are aborts. */
+class GuardedMemory implements GuestMemory {
+  constructor(private readonly inner: GuestMemory) {}
+
+  read32(addr: number): number {
+    try {
+      const v = this.inner.read32(addr);
+      return v === (v >>> 0) ? v : ABORT; // a 32-bit value, or an abort (ABORT, or anything else)
+    } catch {
+      return ABORT;
+    }
+  }
+
+  write32(addr: number, value: number): boolean {
+    try {
+      return this.inner.write32(addr, value) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  read(addr: number, dst: Uint8Array): boolean {
+    try {
+      return this.inner.read(addr, dst) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  write(addr: number, src: Uint8Array): boolean {
+    try {
+      return this.inner.write(addr, src) === true;
+    } catch {
+      return false;
+    }
+  }
+}
+
 /** Options of {@link SparseMemory}. */
 export interface SparseMemoryOptions {
   /** Size of the guest physical address space in bytes; accesses at or above it abort. Default 2^52. */

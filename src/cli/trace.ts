@@ -4,83 +4,19 @@
  * `probe` sees (each level: table, descriptor, decision), then the real translation and the events it raised.
  * @module
  */
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
 import { EVENTQ_BASE, EVENTQ_PROD, EVENTS, EVT_F_UUT, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
-import { Smmu, type TranslationResult } from "../device.ts";
-import type { IdRegisterValues } from "../features.ts";
-import { SparseMemory } from "../memory.ts";
+import type { Smmu, TranslationResult } from "../device.ts";
+import type { DmaResult } from "../dma.ts";
+import type { GuestMemory } from "../memory.ts";
 import type { WalkStep } from "../translate.ts";
 import type { CliIo } from "./decode.ts";
 import { decodeRecord } from "./decode.ts";
 import { InputError } from "./hex.ts";
+import { firstLine, parseScenario, type Scenario, ScenarioRunner, type Step } from "./scenario.ts";
 
-/** The ID registers the vectors were recorded with (their README): replaying one advertises the same. */
-export const RECORDED_ID_REGISTERS: IdRegisterValues = { IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 };
-
-const num = z.union([
-  z.number().int().nonnegative().refine(Number.isSafeInteger, "above 2^53: quote it as hex"),
-  z.string().regex(/^(0x[0-9a-fA-F_]+|[0-9_]+)$/, "not a number (decimal or 0x hex)"),
-]).transform((v) => BigInt(typeof v === "number" ? v : v.replaceAll("_", "")));
-const hexBytes = z.string().regex(/^([0-9a-fA-F]{2})*$/, "not hex bytes (two digits each, memory order)");
-const size = z.union([z.literal(4), z.literal(8)]);
-const stepSchema = z.discriminatedUnion("op", [
-  z.object({ op: z.literal("comment"), text: z.string() }),
-  z.object({ op: z.literal("mem_write"), addr: num, hex: hexBytes }),
-  z.object({ op: z.literal("mmio_write"), offset: num, size, value: num }),
-  z.object({ op: z.literal("mmio_read"), offset: num, size, observed: num.optional() }),
-  z.object({
-    op: z.literal("dma"),
-    sid: num,
-    iova: num,
-    len: z.number().int().positive().optional(),
-    dir: z.enum(["read", "write"]),
-    ssid: num.optional(),
-    priv: z.boolean().optional(),
-    exec: z.boolean().optional(),
-    observed: z.union([z.object({ pa: num }), z.object({ fault: z.literal(true) })]).optional(),
-  }).passthrough(),
-  z.object({
-    op: z.literal("mem_read"),
-    addr: num,
-    len: z.number().int().positive(),
-    observed_hex: hexBytes.optional(),
-  })
-    .passthrough(),
-]);
-const scenarioSchema = z.object({
-  name: z.string().optional(),
-  description: z.string().optional(),
-  /** Present in recorded vectors: replay them as recorded (their ID registers, 4 GiB of RAM, privileged DMA). */
-  qemu_version: z.string().optional(),
-  id_registers: z.object({ IDR0: num, IDR1: num, IDR3: num, IDR5: num }).optional(),
-  memory_size: num.optional(),
-  steps: z.array(stepSchema),
-}).passthrough();
-
-/** A scenario, validated. */
-export type Scenario = z.infer<typeof scenarioSchema>;
-type Step = z.infer<typeof stepSchema>;
-
-/** Parses a scenario from JSON or YAML text; problems throw {@link InputError} naming the file and the path. */
-export function parseScenario(text: string, file: string): Scenario {
-  let raw: unknown;
-  try {
-    raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"} (${firstLine(e)})`, file);
-  }
-  const r = scenarioSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const path = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${p}`).join("").replace(/^\./, "");
-    throw new InputError(issue.message, `${file} ${path || "top level"}`);
-  }
-  return r.data;
-}
+export { parseScenario, RECORDED_ID_REGISTERS, type Scenario } from "./scenario.ts";
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
-const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
 const short = (s: string) => s.length > 40 ? s.slice(0, 40) + "…" : s;
 const REG_NAMES = new Map(REGISTERS.map((r) => [r.offset, r.name]));
 
@@ -106,7 +42,7 @@ export function formatResult(r: TranslationResult): string {
 }
 
 /** The `count` most recent records of the event queue, read through the registers the guest programmed. */
-export function latestEvents(smmu: Smmu, memory: SparseMemory, count: number): Uint32Array[] {
+export function latestEvents(smmu: Smmu, memory: GuestMemory, count: number): Uint32Array[] {
   const base = new Uint32Array(2);
   const b = smmu.mmioRead(REG.EVENTQ_BASE, 8);
   base[0] = Number(b & 0xffff_ffffn);
@@ -126,101 +62,94 @@ export function latestEvents(smmu: Smmu, memory: SparseMemory, count: number): U
 
 /** Runs `scenario`, writing the trace with `out`. Step problems (an offset outside the frame…) throw InputError. */
 export function runTrace(scenario: Scenario, file: string, out: (line: string) => void): void {
-  const recorded = scenario.qemu_version !== undefined;
-  const ids = scenario.id_registers ?? (recorded ? RECORDED_ID_REGISTERS : undefined);
-  const memorySize = scenario.memory_size !== undefined ? Number(scenario.memory_size) : recorded ? 2 ** 32 : undefined;
-  let memory: SparseMemory, smmu: Smmu;
-  try {
-    memory = new SparseMemory({ size: memorySize });
-    smmu = ids === undefined ? new Smmu({ memory }) : new Smmu({
-      memory,
-      idRegisters: { IDR0: Number(ids.IDR0), IDR1: Number(ids.IDR1), IDR3: Number(ids.IDR3), IDR5: Number(ids.IDR5) },
-    });
-  } catch (e) {
-    throw new InputError(firstLine(e), `${file} ${scenario.id_registers ? "id_registers" : "memory_size"}`);
-  }
+  const runner = new ScenarioRunner(scenario, file);
   if (scenario.name) out(`scenario ${scenario.name}${scenario.description ? `: ${scenario.description}` : ""}`);
-  const idr = smmu.idRegisters;
+  const idr = runner.smmu.idRegisters;
   out(
     `device: IDR0 ${hex(idr.IDR0)} IDR1 ${hex(idr.IDR1)} IDR3 ${hex(idr.IDR3)} IDR5 ${hex(idr.IDR5)}` +
-      (recorded ? " (the recording's), privileged DMA" : ""),
+      (runner.privilegedDma ? " (the recording's), privileged DMA" : ""),
   );
   scenario.steps.forEach((step, i) => {
     try {
-      runStep(smmu, memory, step, `step ${i}`.padEnd(9), recorded, out);
+      traceStep(runner, step, `step ${i}`.padEnd(9), out);
     } catch (e) {
       if (e instanceof InputError) throw e;
       throw new InputError(firstLine(e), `${file} steps[${i}]`);
     }
   });
-  const s = smmu.stats;
+  const s = runner.smmu.stats;
   out(`done: ${s.translation.translations} translations, ${s.eventsWritten} events, ${s.commands} commands`);
 }
 
-function runStep(
-  smmu: Smmu,
-  memory: SparseMemory,
-  step: Step,
-  tag: string,
-  recorded: boolean,
-  out: (s: string) => void,
-) {
+/** Runs one step, printing what it did (a DMA: the walk `probe` sees first, then the outcome and its events). */
+function traceStep(runner: ScenarioRunner, step: Step, tag: string, out: (s: string) => void) {
   const note = (want: string | undefined, got: string) =>
     want === undefined ? "" : want === got ? "  (as recorded)" : `  (recorded: ${short(want)}; differs)`;
+  const smmu = runner.smmu;
   switch (step.op) {
     case "comment":
       return out(`${tag}# ${step.text}`);
-    case "mem_write": {
-      const bytes = Uint8Array.from(step.hex.match(/../g) ?? [], (b) => parseInt(b, 16));
-      memory.write(Number(step.addr), bytes);
-      return out(`${tag}mem_write ${hex(step.addr)} (${bytes.length} bytes)`);
-    }
+    case "mem_write":
+      runner.run(step);
+      return out(`${tag}mem_write ${hex(step.addr)} (${step.hex.length / 2} bytes)`);
     case "mmio_write": {
-      const offset = Number(step.offset);
-      smmu.mmioWrite(offset, step.size, step.value);
-      return out(`${tag}mmio_write ${regName(offset)} = ${hex(step.value)}`);
+      const from = step.value_from === undefined ? "" : ` (from ${regName(Number(step.value_from))})`;
+      const value = step.value ?? smmu.mmioRead(Number(step.value_from), step.size);
+      runner.run(step);
+      return out(`${tag}mmio_write ${regName(Number(step.offset))} = ${hex(value)}${from}`);
     }
     case "mmio_read": {
-      const offset = Number(step.offset);
-      const v = hex(smmu.mmioRead(offset, step.size));
-      return out(
-        `${tag}mmio_read ${regName(offset)} = ${v}${
-          note(step.observed === undefined ? undefined : hex(step.observed), v)
-        }`,
-      );
+      const r = runner.run(step);
+      const v = r.op === "mmio_read" ? hex(r.value) : "";
+      const want = step.observed === undefined ? undefined : hex(step.observed);
+      return out(`${tag}mmio_read ${regName(Number(step.offset))} = ${v}${note(want, v)}`);
     }
     case "mem_read": {
-      const b = new Uint8Array(step.len);
-      memory.read(Number(step.addr), b);
-      const got = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+      const r = runner.run(step);
+      const got = r.op === "mem_read" ? [...r.bytes].map((x) => x.toString(16).padStart(2, "0")).join("") : "";
       return out(`${tag}mem_read ${hex(step.addr)} (${step.len} bytes) = ${short(got)}${note(step.observed_hex, got)}`);
     }
+    case "save_restore":
+      runner.run(step);
+      return out(`${tag}save, restore into ${step.into === "same" ? "the same device" : "a fresh device"}`);
     case "dma": {
       const sid = Number(step.sid);
-      const iova = Number(BigInt.asIntN(64, step.iova)); // the upper half of the space as negative numbers
-      const access = {
-        write: step.dir === "write",
-        priv: step.priv ?? recorded,
-        exec: step.exec,
-        ssid: step.ssid === undefined ? undefined : Number(step.ssid),
-      };
-      const ssid = access.ssid === undefined ? "" : ` ssid ${access.ssid}`;
-      out(`${tag}dma sid ${sid}${ssid} ${step.dir} iova ${hex(step.iova)}${step.len ? ` (${step.len} bytes)` : ""}`);
+      const ssid = step.ssid === undefined ? "" : ` ssid ${step.ssid}`;
+      const len = step.hex ? step.hex.length / 2 : step.len;
+      out(
+        `${tag}dma sid ${sid}${ssid} ${step.dir} iova ${hex(step.iova)}${len ? ` (${len} bytes)` : ""}` +
+          (step.view ? " through a DmaView" : ""),
+      );
       const walk: WalkStep[] = [];
-      const probed = smmu.probe(sid, iova, access, walk);
+      const access = { write: step.dir === "write", priv: step.priv ?? runner.privilegedDma, exec: step.exec };
+      const iova = Number(BigInt.asIntN(64, step.iova));
+      const probed = smmu.probe(
+        sid,
+        iova,
+        { ...access, ssid: step.ssid === undefined ? undefined : Number(step.ssid) },
+        walk,
+      );
       for (const s of walk) out(`           ${formatWalkStep(s)}`);
       const before = smmu.stats.eventsWritten, hits = smmu.stats.translation.tlbHits;
-      const r = smmu.translate(sid, iova, access);
+      const r = runner.run(step);
       if (smmu.stats.translation.tlbHits > hits) out("           TLB hit");
       const want = step.observed && ("pa" in step.observed ? `pa ${hex(step.observed.pa)}` : "fault");
-      const got = r.ok ? formatResult(r) : "fault";
-      out(`           → ${formatResult(r)}${note(want, got)}`);
-      if (formatResult(probed) !== formatResult(r)) out(`           (probe said ${formatResult(probed)})`);
+      if (r.op === "translate") {
+        out(`           → ${formatResult(r.result)}${note(want, r.result.ok ? formatResult(r.result) : "fault")}`);
+        if (formatResult(probed) !== formatResult(r.result)) out(`           (probe said ${formatResult(probed)})`);
+      } else if (r.op === "copy") out(`           → ${formatCopy(r.result)}`);
       const raised = smmu.stats.eventsWritten - before;
-      for (const e of latestEvents(smmu, memory, raised)) out(`           event ${eventSummary(e)}`);
+      for (const e of latestEvents(smmu, runner.memory, raised)) out(`           event ${eventSummary(e)}`);
       return;
     }
   }
+}
+
+/** A DmaView copy's outcome in one line: done, or where it stopped and why. */
+function formatCopy(r: DmaResult): string {
+  if (r.ok) return "copied";
+  const name = r.fault.type === 0 ? "ABORT" : EVENTS.get(r.fault.type)?.name.replace(/^EVT_/, "") ?? hex(r.fault.type);
+  return `stopped after ${r.done} bytes at iova ${hex(r.iova)}: ${name}`;
 }
 
 function regName(offset: number): string {

@@ -1,0 +1,255 @@
+/**
+ * Scenarios: a guest's program as data (the step kinds of the recorded vectors, plus what a fuzzer needs), and the one
+ * runner that executes them. `smmuv3 trace` prints what each step does; the fuzzer (tests/fuzz/) checks invariants
+ * around each step, and prints a failing case as a scenario, so `trace` replays it exactly.
+ *
+ * A scenario names the device (ID registers, cache limits, command budget) and the memory behind it (size, holes, and
+ * whether aborts are returned or thrown, as some hosts' memories do). Steps:
+ * - `mem_write` / `mem_read`: the guest CPU's accesses to its memory (tables, commands, results);
+ * - `mmio_write` / `mmio_read`: register accesses; a write's value may be `value_from` another register (a driver's
+ *   "write back what PROD says", GERRORN ← GERROR);
+ * - `dma`: one transaction (`translate`), or with `view` a copy through a DmaView (`len` bytes read, or `hex` written);
+ * - `save_restore`: save, then restore into the `same` device or a `fresh` one on the same memory.
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { Smmu, type TranslationResult } from "../device.ts";
+import type { DmaResult } from "../dma.ts";
+import type { IdRegisterValues } from "../features.ts";
+import { ABORT, type GuestMemory, SparseMemory } from "../memory.ts";
+import type { CacheLimits } from "../tlb.ts";
+import { InputError } from "./hex.ts";
+
+/** The ID registers the vectors were recorded with (their README): replaying one advertises the same. */
+export const RECORDED_ID_REGISTERS: IdRegisterValues = { IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 };
+
+const num = z.union([
+  z.number().int().nonnegative().refine(Number.isSafeInteger, "above 2^53: quote it as hex"),
+  z.string().regex(/^(0x[0-9a-fA-F_]+|[0-9_]+)$/, "not a number (decimal or 0x hex)"),
+]).transform((v) => BigInt(typeof v === "number" ? v : v.replaceAll("_", "")));
+const hexBytes = z.string().regex(/^([0-9a-fA-F]{2})*$/, "not hex bytes (two digits each, memory order)");
+const size = z.union([z.literal(4), z.literal(8)]);
+const count = z.number().int().positive();
+const stepSchema = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("comment"), text: z.string() }),
+  z.object({ op: z.literal("mem_write"), addr: num, hex: hexBytes }),
+  z.object({ op: z.literal("mmio_write"), offset: num, size, value: num.optional(), value_from: num.optional() }),
+  z.object({ op: z.literal("mmio_read"), offset: num, size, observed: num.optional() }),
+  z.object({
+    op: z.literal("dma"),
+    sid: num,
+    iova: num,
+    len: count.optional(),
+    dir: z.enum(["read", "write"]),
+    ssid: num.optional(),
+    priv: z.boolean().optional(),
+    exec: z.boolean().optional(),
+    view: z.boolean().optional(),
+    hex: hexBytes.optional(),
+    observed: z.union([z.object({ pa: num }), z.object({ fault: z.literal(true) })]).optional(),
+  }).passthrough(),
+  z.object({ op: z.literal("mem_read"), addr: num, len: count, observed_hex: hexBytes.optional() }).passthrough(),
+  z.object({ op: z.literal("save_restore"), into: z.enum(["same", "fresh"]) }),
+]);
+const scenarioSchema = z.object({
+  name: z.string().optional(),
+  description: z.string().optional(),
+  /** Present in recorded vectors: replay them as recorded (their ID registers, 4 GiB of RAM, privileged DMA). */
+  qemu_version: z.string().optional(),
+  id_registers: z.object({ IDR0: num, IDR1: num, IDR3: num, IDR5: num }).optional(),
+  memory_size: num.optional(),
+  memory_holes: z.array(z.tuple([num, num])).optional(),
+  /** "throw": the memory throws where it would abort, as a host's memory may (the device must turn it into an abort). */
+  memory_aborts: z.enum(["return", "throw"]).optional(),
+  cache_limits: z.object({ contexts: count.optional(), entries: count.optional(), streams: count.optional() })
+    .strict().optional(),
+  command_budget: count.optional(),
+  steps: z.array(stepSchema),
+}).passthrough().superRefine((s, ctx) =>
+  s.steps.forEach((step, i) => {
+    if (step.op === "mmio_write" && (step.value === undefined) === (step.value_from === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["steps", i], message: "give value or value_from, one of them" });
+    }
+  })
+);
+
+/** A scenario, validated. */
+export type Scenario = z.infer<typeof scenarioSchema>;
+/** One step of a scenario, validated. */
+export type Step = z.infer<typeof stepSchema>;
+/** A scenario as written (JSON): numbers, or strings of decimal or 0x hex. */
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+
+/** Parses a scenario from JSON or YAML text; problems throw {@link InputError} naming the file and the path. */
+export function parseScenario(text: string, file: string): Scenario {
+  let raw: unknown;
+  const yaml = /\.ya?ml$/i.test(file);
+  try {
+    raw = yaml ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`not valid ${yaml ? "YAML" : "JSON"} (${firstLine(e)})`, file);
+  }
+  return validateScenario(raw, file);
+}
+
+/** Validates a scenario given as a value; problems throw {@link InputError}. */
+export function validateScenario(raw: unknown, file: string): Scenario {
+  const r = scenarioSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${p}`).join("").replace(/^\./, "");
+    throw new InputError(issue.message, `${file} ${path || "top level"}`);
+  }
+  return r.data;
+}
+
+/** First line of an error's message. */
+export const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+
+/** A memory that throws where its backing memory aborts, as some hosts' memories do. */
+class ThrowingMemory implements GuestMemory {
+  constructor(private readonly inner: GuestMemory) {}
+  read32(addr: number): number {
+    const v = this.inner.read32(addr);
+    if (v === ABORT) throw new RangeError(`no memory at 0x${addr.toString(16)}`);
+    return v;
+  }
+  write32(addr: number, value: number): boolean {
+    return this.inner.write32(addr, value) || this.#fail(addr);
+  }
+  read(addr: number, dst: Uint8Array): boolean {
+    return this.inner.read(addr, dst) || this.#fail(addr);
+  }
+  write(addr: number, src: Uint8Array): boolean {
+    return this.inner.write(addr, src) || this.#fail(addr);
+  }
+  #fail(addr: number): never {
+    throw new RangeError(`no memory at 0x${addr.toString(16)}`);
+  }
+}
+
+/** What a step did, for a printer: the translation or copy of a `dma` step, the value of a read. */
+export type StepOutcome =
+  | { op: "translate"; result: TranslationResult }
+  | { op: "copy"; result: DmaResult }
+  | { op: "mmio_read"; value: bigint }
+  | { op: "mem_read"; bytes: Uint8Array }
+  | { op: "other" };
+
+/** Options of {@link ScenarioRunner}. */
+export interface RunnerOptions {
+  /** Wraps the memory the device sees (the fuzzer records and counts accesses this way). */
+  wrapMemory?: (memory: GuestMemory) => GuestMemory;
+}
+
+/**
+ * Executes a scenario's steps on a device of its own. Step problems a host would make (an offset outside the frame…)
+ * throw the device's HostError; nothing a guest does throws.
+ */
+export class ScenarioRunner {
+  /** Guest RAM, as the guest CPU sees it (no holes' throwing, no wrapper). */
+  readonly ram: SparseMemory;
+  /** The memory the device works through. */
+  readonly memory: GuestMemory;
+  /** Whether DMA is privileged by default (recorded vectors: QEMU's PCI DMA is). */
+  readonly privilegedDma: boolean;
+  /** The device; a `fresh` save_restore step replaces it. */
+  smmu: Smmu;
+  readonly #ids: IdRegisterValues | undefined;
+  readonly #limits: CacheLimits | undefined;
+  readonly #budget: number | undefined;
+
+  /** Builds the memory and device the scenario names; their errors throw {@link InputError}. */
+  constructor(scenario: Scenario, file: string, options: RunnerOptions = {}) {
+    const recorded = scenario.qemu_version !== undefined;
+    this.privilegedDma = recorded;
+    const ids = scenario.id_registers ?? (recorded ? RECORDED_ID_REGISTERS : undefined);
+    this.#ids = ids &&
+      { IDR0: Number(ids.IDR0), IDR1: Number(ids.IDR1), IDR3: Number(ids.IDR3), IDR5: Number(ids.IDR5) };
+    this.#limits = scenario.cache_limits;
+    this.#budget = scenario.command_budget;
+    const size = scenario.memory_size !== undefined ? Number(scenario.memory_size) : recorded ? 2 ** 32 : undefined;
+    try {
+      const holes = scenario.memory_holes?.map(([a, b]) => [Number(a), Number(b)] as const);
+      this.ram = new SparseMemory({ size, holes });
+    } catch (e) {
+      throw new InputError(firstLine(e), `${file} ${scenario.memory_holes ? "memory_holes" : "memory_size"}`);
+    }
+    const seen = scenario.memory_aborts === "throw" ? new ThrowingMemory(this.ram) : this.ram;
+    this.memory = options.wrapMemory?.(seen) ?? seen;
+    try {
+      this.smmu = this.#newDevice();
+    } catch (e) {
+      const message = firstLine(e);
+      const option = /cacheLimits/.test(message)
+        ? "cache_limits"
+        : /commandBudget/.test(message)
+        ? "command_budget"
+        : "id_registers";
+      throw new InputError(message, `${file} ${option}`);
+    }
+  }
+
+  #newDevice(): Smmu {
+    return new Smmu({
+      memory: this.memory,
+      idRegisters: this.#ids,
+      cacheLimits: this.#limits,
+      commandBudget: this.#budget,
+    });
+  }
+
+  /** Executes one step. */
+  run(step: Step): StepOutcome {
+    const smmu = this.smmu;
+    switch (step.op) {
+      case "comment":
+        return { op: "other" };
+      case "mem_write":
+        this.ram.write(Number(step.addr), hexToBytes(step.hex));
+        return { op: "other" };
+      case "mmio_write": {
+        const value = step.value ?? smmu.mmioRead(Number(step.value_from), step.size);
+        smmu.mmioWrite(Number(step.offset), step.size, value);
+        return { op: "other" };
+      }
+      case "mmio_read":
+        return { op: "mmio_read", value: smmu.mmioRead(Number(step.offset), step.size) };
+      case "mem_read": {
+        const bytes = new Uint8Array(step.len);
+        this.ram.read(Number(step.addr), bytes);
+        return { op: "mem_read", bytes };
+      }
+      case "dma":
+        return this.#dma(step);
+      case "save_restore": {
+        const blob = smmu.save();
+        if (step.into === "fresh") this.smmu = this.#newDevice();
+        this.smmu.restore(blob);
+        return { op: "other" };
+      }
+    }
+  }
+
+  #dma(step: Step & { op: "dma" }): StepOutcome {
+    const sid = Number(step.sid);
+    const iova = Number(BigInt.asIntN(64, step.iova)); // the upper half of the space as negative numbers
+    const ssid = step.ssid === undefined ? undefined : Number(step.ssid);
+    const priv = step.priv ?? this.privilegedDma;
+    if (!step.view) {
+      const result = this.smmu.translate(sid, iova, { write: step.dir === "write", priv, exec: step.exec, ssid });
+      return { op: "translate", result };
+    }
+    const view = this.smmu.dmaView(sid, { ssid, priv, exec: step.exec });
+    const result = step.dir === "write"
+      ? view.write(iova, step.hex ? hexToBytes(step.hex) : new Uint8Array(step.len ?? 4))
+      : view.read(iova, new Uint8Array(step.len ?? 4));
+    return { op: "copy", result };
+  }
+}
+
+/** Bytes from hex digits in memory order. */
+export function hexToBytes(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
+}
