@@ -41,7 +41,7 @@ import type { RegisterFile } from "./regfile.ts";
 import { word } from "./regfile.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "./types.ts";
 import type { Interrupts } from "./irq.ts";
-import { CMDQ, queueIndexMask } from "./reg_rules.ts";
+import { CMDQ, queueEntries, queueIndexMask } from "./reg_rules.ts";
 
 /** An ATS invalidation for an endpoint (CMD_ATC_INV), as the host's ATS model receives it. */
 export interface AtcInvalidation {
@@ -130,6 +130,7 @@ export class CommandQueue {
   consume(): void {
     const w = this.regs.words;
     if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return;
+    if (queueEntries(w, CMDQ) < 0) return; // PROD more than a queue ahead: nothing is consumed until it is consistent
     const mask = queueIndexMask(w, CMDQ);
     const size = 2 ** CMDQ.log2.get(w, word(CMDQ.base));
     const bytes = size * CMDQ.entryBytes;

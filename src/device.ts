@@ -183,6 +183,16 @@ export class Smmu {
   }
 
   /**
+   * What `mmioRead(offset, size)` would return now, without the read's side effects (a read of CMDQ_CONS lets the
+   * command queue make progress): for debuggers, monitors and test oracles. Throws {@link HostError} as mmioRead does.
+   */
+  mmioPeek(offset: number, size: 4 | 8): bigint {
+    this.#checkAccess(offset, size);
+    const [lo, hi] = this.#sem.peek(offset, size);
+    return size === 8 ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
+  }
+
+  /**
    * A guest's write of `value` (`size` bytes, 4 or 8) at `offset`. Guest mistakes get the architected response
    * (ignored writes, RAZ/WI); a bad size, offset or value throws {@link HostError} and changes nothing.
    */

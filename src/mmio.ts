@@ -48,10 +48,15 @@ export class RegisterSemantics {
 
   /** A read of `size` bytes at `offset` as [low word, high word]; zero for an access the frame does not support. */
   read(offset: number, size: 4 | 8): [number, number] {
+    if (registerAt(offset)?.offset === REG.CMDQ_CONS) this.cmdq.consume(); // a polling guest lets a batch progress
+    return this.peek(offset, size);
+  }
+
+  /** What {@link read} returns, without the side effects of a read. */
+  peek(offset: number, size: 4 | 8): [number, number] {
     const r = registerAt(offset);
     if (r === undefined || offset % size !== 0 || r.access === "RAZ/WI") return [0, 0];
     if (size === 8 && (r.width !== 64 || r.offset !== offset)) return [0, 0]; // no 64-bit access to 32-bit registers
-    if (r.offset === REG.CMDQ_CONS) this.cmdq.consume(); // a polling guest lets a long batch make progress
     const w = this.regs.words;
     const at = word(ALIASES.get(offset) ?? offset);
     return size === 8 ? [w[at], w[at + 1]] : [w[at], 0];

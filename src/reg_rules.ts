@@ -108,6 +108,16 @@ export function queueIndexMask(words: Uint32Array, q: QueueRegs): number {
   return 2 ** (q.log2.get(words, word(q.base)) + 1) - 1;
 }
 
+/**
+ * Entries between a queue's CONS and PROD, or -1 when the two are inconsistent: more entries than the queue holds
+ * (IHI 0070 3.5.1). The SMMU may then consume or produce at UNKNOWN positions, or not at all; this model does not.
+ */
+export function queueEntries(words: Uint32Array, q: QueueRegs): number {
+  const log2 = q.log2.get(words, word(q.base));
+  const n = (q.wr.get(words, word(q.prod)) - q.rd.get(words, word(q.cons))) & queueIndexMask(words, q);
+  return n <= 2 ** log2 ? n : -1;
+}
+
 /** Registers that exist only with a feature; without it they are RES0 (stored as 0). */
 function present(words: Uint32Array, offset: number): boolean {
   const msi = has(words, IDR0.MSI, ID0);

@@ -3,21 +3,26 @@
  * runner that executes them. `smmuv3 trace` prints what each step does; the fuzzer (tests/fuzz/) checks invariants
  * around each step, and prints a failing case as a scenario, so `trace` replays it exactly.
  *
- * A scenario names the device (ID registers, cache limits, command budget) and the memory behind it (size, holes, and
- * whether aborts are returned or thrown, as some hosts' memories do). Steps:
+ * A scenario names the device (ID registers, cache limits, command budget, whether ATS endpoints complete their ATC
+ * invalidations) and the memory behind it (sparse: its size and holes; or one flat buffer at a base; and whether aborts
+ * are returned or thrown, as some hosts' memories do). Steps:
  * - `mem_write` / `mem_read`: the guest CPU's accesses to its memory (tables, commands, results);
  * - `mmio_write` / `mmio_read`: register accesses; a write's value may be `value_from` another register (a driver's
  *   "write back what PROD says", GERRORN ← GERROR);
  * - `dma`: one transaction (`translate`), or with `view` a copy through a DmaView (`len` bytes read, or `hex` written);
- * - `save_restore`: save, then restore into the `same` device or a `fresh` one on the same memory.
+ * - `save_restore`: save, then restore into the `same` device or a `fresh` one on the same memory;
+ * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset.
  * @module
  */
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { Smmu, type TranslationResult } from "../device.ts";
 import type { DmaResult } from "../dma.ts";
+import type { Access } from "../types.ts";
+import { COMMAND_BUDGET } from "../commands.ts";
 import type { IdRegisterValues } from "../features.ts";
-import { ABORT, type GuestMemory, SparseMemory } from "../memory.ts";
+import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../memory.ts";
+import type { EndpointHooks } from "../commands.ts";
 import type { CacheLimits } from "../tlb.ts";
 import { InputError } from "./hex.ts";
 
@@ -51,6 +56,7 @@ const stepSchema = z.discriminatedUnion("op", [
   }).passthrough(),
   z.object({ op: z.literal("mem_read"), addr: num, len: count, observed_hex: hexBytes.optional() }).passthrough(),
   z.object({ op: z.literal("save_restore"), into: z.enum(["same", "fresh"]) }),
+  z.object({ op: z.literal("reset") }),
 ]);
 const scenarioSchema = z.object({
   name: z.string().optional(),
@@ -60,19 +66,30 @@ const scenarioSchema = z.object({
   id_registers: z.object({ IDR0: num, IDR1: num, IDR3: num, IDR5: num }).optional(),
   memory_size: num.optional(),
   memory_holes: z.array(z.tuple([num, num])).optional(),
+  /** Memory as one FlatMemory buffer of `size` bytes at `base` instead (exclusive with memory_size and memory_holes). */
+  flat_memory: z.object({ base: num, size: num }).strict().optional(),
   /** "throw": the memory throws where it would abort, as a host's memory may (the device must turn it into an abort). */
   memory_aborts: z.enum(["return", "throw"]).optional(),
   cache_limits: z.object({ contexts: count.optional(), entries: count.optional(), streams: count.optional() })
     .strict().optional(),
   command_budget: count.optional(),
+  /** Host ATS endpoints behind the SMMU: they "complete" or "fail" every CMD_ATC_INV (absent: no endpoint hooks). */
+  atc_invalidations: z.enum(["complete", "fail"]).optional(),
   steps: z.array(stepSchema),
-}).passthrough().superRefine((s, ctx) =>
+}).passthrough().superRefine((s, ctx) => {
+  if (s.flat_memory !== undefined && (s.memory_size !== undefined || s.memory_holes !== undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["flat_memory"],
+      message: "a flat memory has no memory_size or memory_holes",
+    });
+  }
   s.steps.forEach((step, i) => {
     if (step.op === "mmio_write" && (step.value === undefined) === (step.value_from === undefined)) {
       ctx.addIssue({ code: "custom", path: ["steps", i], message: "give value or value_from, one of them" });
     }
-  })
-);
+  });
+});
 
 /** A scenario, validated. */
 export type Scenario = z.infer<typeof scenarioSchema>;
@@ -139,8 +156,8 @@ export type StepOutcome =
 
 /** Options of {@link ScenarioRunner}. */
 export interface RunnerOptions {
-  /** Wraps the memory the device sees (the fuzzer records and counts accesses this way). */
-  wrapMemory?: (memory: GuestMemory) => GuestMemory;
+  /** Wraps the memory the device sees (the fuzzer records and counts accesses this way); `ram` is the RAM behind. */
+  wrapMemory?: (memory: GuestMemory, ram: GuestMemory) => GuestMemory;
 }
 
 /**
@@ -149,7 +166,7 @@ export interface RunnerOptions {
  */
 export class ScenarioRunner {
   /** Guest RAM, as the guest CPU sees it (no holes' throwing, no wrapper). */
-  readonly ram: SparseMemory;
+  readonly ram: GuestMemory;
   /** The memory the device works through. */
   readonly memory: GuestMemory;
   /** Whether DMA is privileged by default (recorded vectors: QEMU's PCI DMA is). */
@@ -158,7 +175,9 @@ export class ScenarioRunner {
   smmu: Smmu;
   readonly #ids: IdRegisterValues | undefined;
   readonly #limits: CacheLimits | undefined;
-  readonly #budget: number | undefined;
+  readonly #endpoints: EndpointHooks | undefined;
+  /** Most commands one MMIO access runs. */
+  readonly commandBudget: number;
 
   /** Builds the memory and device the scenario names; their errors throw {@link InputError}. */
   constructor(scenario: Scenario, file: string, options: RunnerOptions = {}) {
@@ -168,18 +187,22 @@ export class ScenarioRunner {
     this.#ids = ids &&
       { IDR0: Number(ids.IDR0), IDR1: Number(ids.IDR1), IDR3: Number(ids.IDR3), IDR5: Number(ids.IDR5) };
     this.#limits = scenario.cache_limits;
-    this.#budget = scenario.command_budget;
+    this.commandBudget = scenario.command_budget ?? COMMAND_BUDGET;
+    const atc = scenario.atc_invalidations;
+    this.#endpoints = atc === undefined ? undefined : { atcInvalidate: () => atc === "complete", priResponse() {} };
     const size = scenario.memory_size !== undefined ? Number(scenario.memory_size) : recorded ? 2 ** 32 : undefined;
+    const flat = scenario.flat_memory;
     try {
       const holes = scenario.memory_holes?.map(([a, b]) => [Number(a), Number(b)] as const);
-      this.ram = new SparseMemory({ size, holes });
+      this.ram = flat ? new FlatMemory(Number(flat.size), Number(flat.base)) : new SparseMemory({ size, holes });
     } catch (e) {
-      throw new InputError(firstLine(e), `${file} ${scenario.memory_holes ? "memory_holes" : "memory_size"}`);
+      const where = flat ? "flat_memory" : scenario.memory_holes ? "memory_holes" : "memory_size";
+      throw new InputError(firstLine(e), `${file} ${where}`);
     }
     const seen = scenario.memory_aborts === "throw" ? new ThrowingMemory(this.ram) : this.ram;
-    this.memory = options.wrapMemory?.(seen) ?? seen;
+    this.memory = options.wrapMemory?.(seen, this.ram) ?? seen;
     try {
-      this.smmu = this.#newDevice();
+      this.smmu = this.freshDevice();
     } catch (e) {
       const message = firstLine(e);
       const option = /cacheLimits/.test(message)
@@ -191,12 +214,14 @@ export class ScenarioRunner {
     }
   }
 
-  #newDevice(): Smmu {
+  /** A new device as the scenario names it, on the same memory. */
+  freshDevice(): Smmu {
     return new Smmu({
       memory: this.memory,
       idRegisters: this.#ids,
       cacheLimits: this.#limits,
-      commandBudget: this.#budget,
+      commandBudget: this.commandBudget,
+      endpoints: this.#endpoints,
     });
   }
 
@@ -225,23 +250,21 @@ export class ScenarioRunner {
         return this.#dma(step);
       case "save_restore": {
         const blob = smmu.save();
-        if (step.into === "fresh") this.smmu = this.#newDevice();
+        if (step.into === "fresh") this.smmu = this.freshDevice();
         this.smmu.restore(blob);
         return { op: "other" };
       }
+      case "reset":
+        smmu.reset();
+        return { op: "other" };
     }
   }
 
   #dma(step: Step & { op: "dma" }): StepOutcome {
-    const sid = Number(step.sid);
-    const iova = Number(BigInt.asIntN(64, step.iova)); // the upper half of the space as negative numbers
-    const ssid = step.ssid === undefined ? undefined : Number(step.ssid);
-    const priv = step.priv ?? this.privilegedDma;
-    if (!step.view) {
-      const result = this.smmu.translate(sid, iova, { write: step.dir === "write", priv, exec: step.exec, ssid });
-      return { op: "translate", result };
-    }
-    const view = this.smmu.dmaView(sid, { ssid, priv, exec: step.exec });
+    const { sid, iova, access } = transactionOf(step, this.privilegedDma);
+    if (!step.view) return { op: "translate", result: this.smmu.translate(sid, iova, access) };
+    if (typeof iova !== "number") throw new InputError("a DmaView copy needs an IOVA below 2^53", "dma step");
+    const view = this.smmu.dmaView(sid, access);
     const result = step.dir === "write"
       ? view.write(iova, step.hex ? hexToBytes(step.hex) : new Uint8Array(step.len ?? 4))
       : view.read(iova, new Uint8Array(step.len ?? 4));
@@ -249,7 +272,30 @@ export class ScenarioRunner {
   }
 }
 
+/** A `dma` step's transaction as `Smmu.translate` takes it. */
+export interface Transaction {
+  sid: number;
+  /** A signed number (negative: the upper, TTB1 half), or a bigint when it is no safe integer (a tagged address). */
+  iova: number | bigint;
+  access: Access;
+}
+
+/** The transaction a `dma` step makes; `privilegedDma` is the default of its `priv`. */
+export function transactionOf(step: Step & { op: "dma" }, privilegedDma: boolean): Transaction {
+  const signed = BigInt.asIntN(64, step.iova); // the upper half of the space as negative numbers
+  const iova = signed >= -(2n ** 53n) + 1n && signed <= 2n ** 53n - 1n ? Number(signed) : signed;
+  const access: Access = {
+    write: step.dir === "write",
+    priv: step.priv ?? privilegedDma,
+    exec: step.exec,
+    ssid: step.ssid === undefined ? undefined : Number(step.ssid),
+  };
+  return { sid: Number(step.sid), iova, access };
+}
+
 /** Bytes from hex digits in memory order. */
 export function hexToBytes(hex: string): Uint8Array {
-  return Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
 }

@@ -12,7 +12,7 @@ import type { WalkStep } from "../translate.ts";
 import type { CliIo } from "./decode.ts";
 import { decodeRecord } from "./decode.ts";
 import { InputError } from "./hex.ts";
-import { firstLine, parseScenario, type Scenario, ScenarioRunner, type Step } from "./scenario.ts";
+import { firstLine, parseScenario, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
 
 export { parseScenario, RECORDED_ID_REGISTERS, type Scenario } from "./scenario.ts";
 
@@ -112,6 +112,9 @@ function traceStep(runner: ScenarioRunner, step: Step, tag: string, out: (s: str
     case "save_restore":
       runner.run(step);
       return out(`${tag}save, restore into ${step.into === "same" ? "the same device" : "a fresh device"}`);
+    case "reset":
+      runner.run(step);
+      return out(`${tag}reset (every register at its reset value, every cache empty)`);
     case "dma": {
       const sid = Number(step.sid);
       const ssid = step.ssid === undefined ? "" : ` ssid ${step.ssid}`;
@@ -121,14 +124,8 @@ function traceStep(runner: ScenarioRunner, step: Step, tag: string, out: (s: str
           (step.view ? " through a DmaView" : ""),
       );
       const walk: WalkStep[] = [];
-      const access = { write: step.dir === "write", priv: step.priv ?? runner.privilegedDma, exec: step.exec };
-      const iova = Number(BigInt.asIntN(64, step.iova));
-      const probed = smmu.probe(
-        sid,
-        iova,
-        { ...access, ssid: step.ssid === undefined ? undefined : Number(step.ssid) },
-        walk,
-      );
+      const t = transactionOf(step, runner.privilegedDma);
+      const probed = smmu.probe(t.sid, t.iova, t.access, walk);
       for (const s of walk) out(`           ${formatWalkStep(s)}`);
       const before = smmu.stats.eventsWritten, hits = smmu.stats.translation.tlbHits;
       const r = runner.run(step);

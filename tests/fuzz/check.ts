@@ -1,0 +1,599 @@
+/**
+ * The fuzzer's oracle: runs a scenario step by step and checks, around every step, what the architecture promises
+ * whatever the guest wrote. It knows the device only through the public API and guest memory; it reads the
+ * registers it needs with `mmioPeek` (no side effects), so checking changes nothing a replay through `smmuv3 trace`
+ * would see.
+ *
+ * Invariants:
+ * - no exception escapes a call (the scenario runner only makes calls with valid host arguments);
+ * - bounded work: a translation reads at most the descriptors its levels allow; an MMIO access or a restore runs at
+ *   most the command budget, never more than the ring holds, each command reading one entry (and a prefetch, one
+ *   configuration);
+ * - guest memory changes only at the architected places: event records at EVENTQ_PROD, MSIs (the IRQ_CFG0 addresses,
+ *   a consumed CMD_SYNC's MSIAddress), Access-flag and dirty-state updates of a descriptor this walk read (HTTU
+ *   advertised), and a DMA write's data at the PA the transaction translates to;
+ * - queue pointers: CMDQ_CONS moves only towards CMDQ_PROD and never past it; EVENTQ_PROD advances by the records
+ *   written, never past a full queue; OVFLG toggles only when a record is lost;
+ * - GERROR: the device only activates errors (a bit toggles only while GERROR and GERRORN agree on it) and never
+ *   deactivates one;
+ * - CR0ACK and IRQ_CTRLACK acknowledge what the guest enabled; caches stay within their bounds;
+ * - save/restore: a blob restored into a fresh device saves to the same blob.
+ * @module
+ */
+import {
+  CMD_SYNC,
+  CMD_SYNC_CS,
+  CMDQ_BASE,
+  CMDQ_CONS,
+  CMDQ_CONS_ERR_NAMES,
+  CMDQ_PROD,
+  EVENT_TYPE,
+  EVENTQ_CONS,
+  EVENTQ_PROD,
+  GERROR_IRQ_CFG0,
+  GERROR_IRQ_CFG1,
+  GERROR_LAYOUT,
+  IDR0,
+  IDR0_HTTU,
+  OPCODE,
+  REG,
+  TT_PAGE_S1,
+  TT_PAGE_S2,
+} from "../../gen/mod.ts";
+import {
+  ABORT,
+  type FlatMemory,
+  type GuestMemory,
+  type Smmu,
+  type SmmuStats,
+  type TranslationResult,
+} from "../../mod.ts";
+import {
+  type Scenario,
+  ScenarioRunner,
+  type Step,
+  type StepOutcome,
+  type Transaction,
+  transactionOf,
+} from "../../src/cli/scenario.ts";
+
+/** Most memory accesses one call may make before the oracle calls it a runaway (far above any legitimate bound). */
+const RUNAWAY = 200_000;
+/** Descriptor levels of the longest walk: 52-bit input with a 4 KiB granule starts at level -1. */
+const MAX_LEVELS = 5;
+/** Most words one configuration fetch reads: an L1 descriptor (2 words) and a 16-word STE or CD, each of whose
+ * addresses may go through a full stage-2 walk (nested CD fetches). */
+const STE_WORDS = 2 + 16;
+const CD_WORDS = (2 + 2 * MAX_LEVELS) + (16 + 2 * MAX_LEVELS);
+/** Most words a stage-1 walk reads in nested mode: each level's table address through a stage-2 walk, then the
+ * output address through one more. */
+const WALK_WORDS = MAX_LEVELS * (2 + 2 * MAX_LEVELS) + 2 * MAX_LEVELS;
+/** Most words one translation may read: its configuration and its walk. */
+export const TRANSLATION_WORDS = STE_WORDS + CD_WORDS + WALK_WORDS;
+/** Words a command occupies. */
+const COMMAND_WORDS = 4;
+
+/** A broken invariant: which, and where. */
+export class InvariantError extends Error {
+  constructor(readonly step: number, message: string) {
+    super(`step ${step}: ${message}`);
+    this.name = "InvariantError";
+  }
+}
+
+/** A device access that went on far past any bound: a hang in the making. */
+class Runaway extends Error {}
+
+interface Write {
+  readonly addr: number;
+  readonly len: number;
+  /** The 32-bit value written (write32), or -1 for a byte copy. */
+  readonly value: number;
+  /** The word there before (write32), or ABORT. */
+  readonly old: number;
+}
+
+/** Guest memory as the device sees it, recording each call's accesses. */
+class RecordingMemory implements GuestMemory {
+  words = 0;
+  readonly reads = new Set<number>();
+  readonly writes: Write[] = [];
+  constructor(private readonly inner: GuestMemory, private readonly ram: GuestMemory) {}
+
+  begin(): void {
+    this.words = 0;
+    this.reads.clear();
+    this.writes.length = 0;
+  }
+  #count(n: number): void {
+    this.words += n;
+    if (this.words > RUNAWAY) throw new Runaway(`more than ${RUNAWAY} memory accesses in one call`);
+  }
+  read32(addr: number): number {
+    this.#count(1);
+    this.reads.add(addr);
+    return this.inner.read32(addr);
+  }
+  write32(addr: number, value: number): boolean {
+    this.#count(1);
+    this.writes.push({ addr, len: 4, value, old: this.ram.read32(addr) });
+    return this.inner.write32(addr, value);
+  }
+  read(addr: number, dst: Uint8Array): boolean {
+    this.#count(1);
+    return this.inner.read(addr, dst);
+  }
+  write(addr: number, src: Uint8Array): boolean {
+    this.#count(1);
+    this.writes.push({ addr, len: src.length, value: -1, old: ABORT });
+    return this.inner.write(addr, src);
+  }
+}
+
+/** The registers the invariants look at, read without side effects. */
+interface Regs {
+  cr0: number;
+  cr0ack: number;
+  irqCtrl: number;
+  irqCtrlAck: number;
+  gerror: number;
+  gerrorn: number;
+  cmdqBase: Uint32Array;
+  cmdqProd: number;
+  cmdqCons: number;
+  eventqBase: Uint32Array;
+  eventqProd: number;
+  eventqCons: number;
+  /** [address, data] of the event queue, global error and PRI queue MSIs. */
+  msis: [number, number][];
+}
+
+/** The registers the invariants need, through side-effect-free reads (a CMDQ_CONS read would run commands). */
+function readRegs(smmu: Smmu): Regs {
+  const r = (offset: number) => Number(smmu.mmioPeek(offset, 4));
+  const pair = (offset: number) => Uint32Array.of(r(offset), r(offset + 4));
+  const msi = (cfg0: number, cfg1: number): [number, number] => [
+    GERROR_IRQ_CFG0.ADDR.getAddress(pair(cfg0)),
+    GERROR_IRQ_CFG1.DATA.get(Uint32Array.of(r(cfg1))),
+  ];
+  return {
+    cr0: r(REG.CR0),
+    cr0ack: r(REG.CR0ACK),
+    irqCtrl: r(REG.IRQ_CTRL),
+    irqCtrlAck: r(REG.IRQ_CTRLACK),
+    gerror: r(REG.GERROR),
+    gerrorn: r(REG.GERRORN),
+    cmdqBase: pair(REG.CMDQ_BASE),
+    cmdqProd: r(REG.CMDQ_PROD),
+    cmdqCons: r(REG.CMDQ_CONS),
+    eventqBase: pair(REG.EVENTQ_BASE),
+    eventqProd: r(REG.EVENTQ_PROD),
+    eventqCons: r(REG.EVENTQ_CONS),
+    msis: [
+      msi(REG.EVENTQ_IRQ_CFG0, REG.EVENTQ_IRQ_CFG1),
+      msi(REG.GERROR_IRQ_CFG0, REG.GERROR_IRQ_CFG1),
+      msi(REG.PRIQ_IRQ_CFG0, REG.PRIQ_IRQ_CFG1),
+    ],
+  };
+}
+
+/** A circular queue's geometry, as its BASE register and the index fields describe it. */
+interface Ring {
+  base: number;
+  log2: number;
+  entryBytes: number;
+}
+const ring = (base: Uint32Array, entryBytes: number): Ring => {
+  const log2 = CMDQ_BASE.LOG2SIZE.get(base);
+  const addr = CMDQ_BASE.ADDR.getAddress(base);
+  const bytes = 2 ** log2 * entryBytes;
+  return { base: addr - (addr % bytes), log2, entryBytes };
+};
+/** Entries from index+wrap `from` to `to`, modulo twice the ring size. */
+const distance = (r: Ring, from: number, to: number) => {
+  const span = 2 ** (r.log2 + 1);
+  return (((to - from) % span) + span) % span;
+};
+const slotAddr = (r: Ring, index: number) =>
+  r.base + (((index % 2 ** r.log2) + 2 ** r.log2) % 2 ** r.log2) * r.entryBytes;
+
+const bit = (f: { lsb: number }) => 2 ** f.lsb;
+/** Low-word bits a hardware flag update may change: AF (set), and AP[2] / S2AP[1] (dirty state, with DBM). */
+const AF = bit(TT_PAGE_S1.AF);
+const DIRTY_S1 = 2 ** (TT_PAGE_S1.AP.lsb + 1);
+const DIRTY_S2 = 2 ** (TT_PAGE_S2.S2AP.lsb + 1);
+const DBM_HI = 2 ** (TT_PAGE_S1.DBM.lsb - 32);
+
+const FRESH = { translation: { translations: 0 }, commands: 0, eventsWritten: 0, eventsLost: 0 };
+
+/** What a step is, for the invariants that some guest writes legitimately change. */
+function writesRegister(step: Step, ...offsets: number[]): boolean {
+  if (step.op === "save_restore" || step.op === "reset") return true; // every register may change
+  if (step.op !== "mmio_write") return false;
+  const at = Number(step.offset);
+  return offsets.some((o) => at >= o - 4 && at < o + 8);
+}
+
+/** What the cases reached, so a run can show that it went deep: outcomes, errors and work, counted by name. */
+export class Coverage {
+  cases = 0;
+  steps = 0;
+  commands = 0;
+  events = 0;
+  readonly counts = new Map<string, number>();
+
+  /** Counts one occurrence of `what`. */
+  add(what: string): void {
+    this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
+  }
+
+  /** Adds another run's counts. */
+  merge(o: Coverage): void {
+    this.cases += o.cases;
+    this.steps += o.steps;
+    this.commands += o.commands;
+    this.events += o.events;
+    for (const [k, v] of o.counts) this.counts.set(k, (this.counts.get(k) ?? 0) + v);
+  }
+}
+
+/**
+ * Runs `scenario`, checking every invariant around every step; throws {@link InvariantError} on the first broken.
+ * Counts what the steps did into `coverage`.
+ */
+export function checkScenario(scenario: Scenario, coverage: Coverage = new Coverage()): void {
+  let recorder!: RecordingMemory;
+  const runner = new ScenarioRunner(scenario, "fuzz case", {
+    wrapMemory: (m, ram) => (recorder = new RecordingMemory(m, ram)),
+  });
+  const httu = IDR0.HTTU.get(Uint32Array.of(runner.smmu.idRegisters.IDR0)) !== IDR0_HTTU.NONE;
+  coverage.cases++;
+  const seen: Seen = { regs: null, stats: null, recent: [] };
+  const outcomes: string[] = [];
+  scenario.steps.forEach((step, i) => {
+    if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment") {
+      runner.run(step); // the guest CPU's own accesses: the device is not involved
+      coverage.steps++;
+      return;
+    }
+    try {
+      outcomes[i] = outcomeKey(checkStep(runner, recorder, step, i, httu, coverage, seen));
+    } catch (e) {
+      // The step itself, or a side-effect-free call the oracle made (peek, probe, save, restore elsewhere).
+      if (e instanceof InvariantError) throw e;
+      const what = e instanceof Runaway ? "unbounded work" : "exception escaped";
+      throw new InvariantError(i, `${step.op}: ${what}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    }
+  });
+  if (scenario.flat_memory !== undefined && scenario.memory_aborts !== "throw") {
+    checkFlatFastPath(scenario, outcomes, runner.ram, runner.smmu.save());
+  }
+}
+
+/**
+ * The same scenario on the bare FlatMemory, where the walker reads descriptors straight from its words (the oracle's
+ * recording wrapper turns that fast path off): every outcome, the memory and the final state must be the same.
+ */
+function checkFlatFastPath(scenario: Scenario, outcomes: readonly string[], ram: GuestMemory, state: Uint8Array): void {
+  const bare = new ScenarioRunner(scenario, "fuzz case");
+  scenario.steps.forEach((step, i) => {
+    const got = outcomeKey(bare.run(step));
+    if (outcomes[i] !== undefined && got !== outcomes[i]) {
+      throw new InvariantError(i, `${step.op}: on the bare FlatMemory ${got}, through the recorder ${outcomes[i]}`);
+    }
+  });
+  const end = scenario.steps.length;
+  if (!sameBytes((bare.ram as FlatMemory).bytes, (ram as FlatMemory).bytes)) {
+    throw new InvariantError(end, "memory differs between the bare FlatMemory and the recorded run");
+  }
+  if (!sameBytes(bare.smmu.save(), state)) throw new InvariantError(end, "state differs on the bare FlatMemory");
+}
+
+/** A step's outcome as text, to compare runs. */
+function outcomeKey(o: StepOutcome): string {
+  switch (o.op) {
+    case "translate":
+      return describe(o.result);
+    case "copy":
+      return o.result.ok ? "copied" : `${o.result.done} bytes, then ${o.result.fault.type}`;
+    case "mmio_read":
+      return `read 0x${o.value.toString(16)}`;
+    default:
+      return o.op;
+  }
+}
+
+/** The registers and counters after the last device step (nothing else changes them between device steps). */
+interface Seen {
+  regs: Regs | null;
+  stats: SmmuStats | null;
+  /** The last transactions, to probe again after a restore. */
+  recent: Transaction[];
+}
+
+const GERROR_BITS = GERROR_LAYOUT.fields.map((f) => [2 ** f.lsb, `GERROR.${f.name}`] as const);
+
+function count(coverage: Coverage, outcome: StepOutcome, before: Regs, after: Regs): void {
+  coverage.steps++;
+  if (outcome.op === "translate") coverage.add(`translate: ${describeKind(outcome.result)}`);
+  if (outcome.op === "copy") {
+    const r = outcome.result;
+    coverage.add(`copy: ${r.ok ? "done" : EVENT_NAMES[r.fault.type] ?? "abort"}`);
+  }
+  const raised = (after.gerror ^ before.gerror) & ~(before.gerror ^ before.gerrorn);
+  if (raised !== 0) { for (const [bit, name] of GERROR_BITS) if ((raised & bit) !== 0) coverage.add(name); }
+  if (after.cmdqCons !== before.cmdqCons) {
+    const err = CMDQ_CONS.ERR.get(Uint32Array.of(after.cmdqCons));
+    if (err !== 0 && err !== CMDQ_CONS.ERR.get(Uint32Array.of(before.cmdqCons))) {
+      coverage.add(`CMDQ_CONS.ERR ${CMDQ_CONS_ERR_NAMES[err] ?? err}`);
+    }
+  }
+}
+
+const describeKind = (r: TranslationResult) => r.ok ? "ok" : r.fault;
+const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(EVENT_TYPE).map(([name, code]) => [code, name]),
+);
+
+function checkStep(
+  runner: ScenarioRunner,
+  mem: RecordingMemory,
+  step: Step,
+  i: number,
+  httu: boolean,
+  coverage: Coverage,
+  seen: Seen,
+): StepOutcome {
+  const fail = (message: string): never => {
+    throw new InvariantError(i, `${step.op}: ${message}`);
+  };
+  const smmu = runner.smmu;
+  const before = seen.regs ?? readRegs(smmu);
+  const blob = step.op === "save_restore" ? smmu.save() : null;
+  const stats0 = seen.stats ?? smmu.stats;
+  const dma = step.op === "dma" && !step.view ? transactionOf(step, runner.privilegedDma) : null;
+  mem.begin();
+  const predicted = dma === null ? null : describe(smmu.probe(dma.sid, dma.iova, dma.access));
+  if (dma !== null) {
+    // probe has no side effects: no memory write, no event, nothing counted.
+    const s = smmu.stats;
+    if (mem.writes.length > 0) fail(`probe wrote guest memory at 0x${mem.writes[0].addr.toString(16)}`);
+    if (s.eventsWritten + s.eventsLost !== stats0.eventsWritten + stats0.eventsLost) fail("probe recorded an event");
+    if (s.translation.translations !== stats0.translation.translations) fail("probe counted as a translation");
+  }
+  mem.begin();
+  const outcome = runner.run(step);
+  const after = seen.regs = readRegs(runner.smmu);
+  const stats1 = seen.stats = runner.smmu.stats;
+  const base = runner.smmu === smmu ? stats0 : FRESH; // a fresh device counts from zero
+  const translations = stats1.translation.translations - base.translation.translations;
+  const commands = stats1.commands - base.commands;
+  const written = stats1.eventsWritten - base.eventsWritten;
+  const lost = stats1.eventsLost - base.eventsLost;
+  count(coverage, outcome, before, after);
+  coverage.commands += commands;
+  coverage.events += written;
+
+  // Bounded work.
+  const cmdRing = ring(before.cmdqBase, 16);
+  const budget = runner.commandBudget;
+  if (commands > Math.min(budget, 2 ** cmdRing.log2) && step.op !== "save_restore") { // restore: a new ring
+    fail(`${commands} commands in one access (budget ${budget}, ring ${2 ** cmdRing.log2})`);
+  }
+  const allowed = translations * TRANSLATION_WORDS + (commands + 1) * (COMMAND_WORDS + STE_WORDS + CD_WORDS) +
+    8 * (written + 1) + 8;
+  if (mem.words > allowed) fail(`${mem.words} memory accesses, more than the ${allowed} this work allows`);
+
+  // Memory writes, each at an architected place.
+  const evq = ring(before.eventqBase, 32);
+  const evqRecords = distance(
+    evq,
+    EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)),
+    EVENTQ_PROD.WR.get(Uint32Array.of(after.eventqProd)),
+  );
+  const syncMsis = consumedSyncMsis(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
+  const copies = mem.writes.filter((w) => w.value < 0);
+  for (const w of mem.writes) {
+    if (w.value < 0) continue; // byte copies are DMA data, checked below
+    const why = explainWrite(w, {
+      evq,
+      evqFrom: EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)),
+      evqRecords,
+      msis: [...before.msis, ...after.msis, ...syncMsis],
+      reads: mem.reads,
+      httu,
+      dbm: (addr) => (runner.ram.read32(addr + 4) & DBM_HI) !== 0,
+    });
+    if (why !== null) fail(why);
+  }
+
+  // Queue pointers.
+  if (!writesRegister(step, REG.CMDQ_CONS, REG.CMDQ_PROD, REG.CMDQ_BASE)) {
+    const moved = distance(
+      cmdRing,
+      CMDQ_CONS.RD.get(Uint32Array.of(before.cmdqCons)),
+      CMDQ_CONS.RD.get(Uint32Array.of(after.cmdqCons)),
+    );
+    const pending = distance(
+      cmdRing,
+      CMDQ_CONS.RD.get(Uint32Array.of(before.cmdqCons)),
+      CMDQ_PROD.WR.get(Uint32Array.of(after.cmdqProd)),
+    );
+    if (moved > pending && pending <= 2 ** cmdRing.log2) {
+      fail(`CMDQ_CONS moved ${moved} entries past PROD (${pending} pending)`);
+    }
+  }
+  if (
+    !writesRegister(step, REG.EVENTQ_PROD, REG.EVENTQ_CONS, REG.EVENTQ_BASE, REG.EVENTQ_PROD_P0, REG.EVENTQ_CONS_P0)
+  ) {
+    if (evqRecords !== written % (2 * 2 ** evq.log2)) fail(`EVENTQ_PROD moved ${evqRecords} for ${written} records`);
+    const used = distance(
+      evq,
+      EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)),
+      EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)),
+    );
+    if (used <= 2 ** evq.log2 && written > 2 ** evq.log2 - used) {
+      fail(`${written} records into ${2 ** evq.log2 - used} free slots`);
+    }
+    const ovflg = EVENTQ_PROD.OVFLG.get(Uint32Array.of(before.eventqProd)) !==
+      EVENTQ_PROD.OVFLG.get(Uint32Array.of(after.eventqProd));
+    if (ovflg && lost === 0) fail("EVENTQ_PROD.OVFLG toggled with no record lost");
+  }
+
+  // GERROR: the device only activates errors (toggles a bit that GERRORN matches, as the guest left it after its
+  // acknowledgement in this step, if any), never deactivates one, and never writes GERRORN.
+  if (step.op !== "save_restore" && step.op !== "reset") {
+    const acked = writesRegister(step, REG.GERRORN);
+    if (!acked && before.gerrorn !== after.gerrorn) fail("GERRORN changed by the device");
+    const changed = (before.gerror ^ after.gerror) >>> 0;
+    const wasActive = (before.gerror ^ after.gerrorn) >>> 0;
+    if ((changed & wasActive) !== 0) fail(`GERROR toggled active error bits 0x${(changed & wasActive).toString(16)}`);
+    if (((wasActive & ~(after.gerror ^ after.gerrorn)) >>> 0) !== 0) fail("an active global error was deactivated");
+  }
+
+  // Acknowledgements and caches.
+  if (after.cr0 !== after.cr0ack) fail(`CR0ACK 0x${after.cr0ack.toString(16)} != CR0 0x${after.cr0.toString(16)}`);
+  if (after.irqCtrl !== after.irqCtrlAck) fail(`IRQ_CTRLACK != IRQ_CTRL`);
+  const c = stats1.caches;
+  if (c.streams > c.limits.streams || c.contexts > c.limits.contexts || c.tlbEntries > c.limits.entries) {
+    fail(`caches above their bounds: ${JSON.stringify(c)}`);
+  }
+
+  // Reset: every register as in a device just built.
+  if (step.op === "reset" && !sameBytes(runner.smmu.save(), runner.freshDevice().save())) {
+    fail("a reset device saves another state than a new one");
+  }
+
+  // Restore is deterministic: into a fresh device, from the memory as it was, it ends in the same state with the
+  // same memory writes (commands the saved device had yet to run) as the restore this step did.
+  if (blob !== null) {
+    const writes = mem.writes.slice();
+    for (const w of writes.toReversed()) if (w.value >= 0 && w.old !== ABORT) runner.ram.write32(w.addr, w.old);
+    mem.begin();
+    const other = runner.freshDevice();
+    other.restore(blob);
+    const trail = (ws: readonly Write[]) => ws.map((w) => `${w.addr}:${w.value}`).join(" ");
+    if (trail(mem.writes) !== trail(writes)) fail("a second restore of the blob wrote memory differently");
+    if (!sameBytes(other.save(), runner.smmu.save())) fail("a second restore of the blob ends in another state");
+    // A restore drops every cache: the device translates as one that never ran before the blob.
+    for (const t of seen.recent) {
+      const [mine, fresh] = [runner.smmu.probe(t.sid, t.iova, t.access), other.probe(t.sid, t.iova, t.access)];
+      if (describe(mine) !== describe(fresh)) {
+        fail(`after restore, sid ${t.sid} iova ${t.iova} gives ${describe(mine)}, a fresh device ${describe(fresh)}`);
+      }
+    }
+  }
+  if (step.op === "dma") {
+    seen.recent.push(transactionOf(step, runner.privilegedDma));
+    if (seen.recent.length > 8) seen.recent.shift();
+  }
+  if (predicted !== null && outcome.op === "translate" && describe(outcome.result) !== predicted) {
+    fail(`translated to ${describe(outcome.result)} where probe said ${predicted}`);
+  }
+  const why = explainCopies(runner, step, copies);
+  if (why !== null) fail(why);
+  return outcome;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  const whole = a.length - (a.length % 4);
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    // Word by word: a flat memory is megabytes.
+    const [wa, wb] = [
+      new Uint32Array(a.buffer, a.byteOffset, whole / 4),
+      new Uint32Array(b.buffer, b.byteOffset, whole / 4),
+    ];
+    for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return false;
+  } else for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  for (let i = whole; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const describe = (r: TranslationResult) => r.ok ? `pa 0x${r.pa.toString(16)}` : r.fault;
+
+/**
+ * Why the byte copies of a DmaView write are not where the SMMU translates them, or null when each is: in order, one
+ * piece per mapping, each at the PA its IOVA translates to (probed after the copy: a copy changes no translation).
+ */
+function explainCopies(runner: ScenarioRunner, step: Step, copies: readonly Write[]): string | null {
+  if (copies.length === 0) return null;
+  if (step.op !== "dma" || !step.view || step.dir !== "write") {
+    return `a ${copies[0].len}-byte write at 0x${copies[0].addr.toString(16)} outside any DMA write`;
+  }
+  const { sid, iova, access } = transactionOf(step, runner.privilegedDma);
+  let done = 0;
+  for (const w of copies) {
+    // The piece's first and last bytes go where their IOVAs translate: one piece never crosses a mapping.
+    for (const at of [0, w.len - 1]) {
+      const r = runner.smmu.probe(sid, Number(iova) + done + at, access);
+      if (!r.ok || r.pa !== w.addr + at) {
+        return `DMA data at 0x${(w.addr + at).toString(16)} for IOVA 0x${(Number(iova) + done + at).toString(16)}, ` +
+          `which ${r.ok ? `translates to 0x${r.pa.toString(16)}` : `faults (${r.fault})`}`;
+      }
+    }
+    done += w.len;
+  }
+  const len = step.hex ? step.hex.length / 2 : step.len ?? 4;
+  return done <= len ? null : `${done} bytes of DMA data for a ${len}-byte write`;
+}
+
+/** The [address, data] of every CMD_SYNC with an MSI among the commands this call consumed (as the ring was). */
+function consumedSyncMsis(
+  ram: GuestMemory,
+  writes: readonly Write[],
+  r: Ring,
+  consAfter: number,
+  commands: number,
+): [number, number][] {
+  const out: [number, number][] = [];
+  if (commands === 0) return out;
+  // The commands run are the `commands` entries before CONS as it ends (it may have been written in this step).
+  const n = Math.min(commands, 2 ** r.log2);
+  const from = CMDQ_CONS.RD.get(Uint32Array.of(consAfter)) - n;
+  const w = new Uint32Array(4);
+  for (let k = 0; k < n; k++) {
+    const at = slotAddr(r, from + k);
+    for (let j = 0; j < 4; j++) w[j] = valueBefore(ram, writes, at + 4 * j);
+    if (CMD_SYNC.Opcode.get(w) === OPCODE.SYNC && CMD_SYNC.CS.get(w) === CMD_SYNC_CS.SIG_IRQ) {
+      out.push([CMD_SYNC.MSIAddress.getAddress(w), CMD_SYNC.MSIData.get(w)]);
+    }
+  }
+  return out;
+}
+
+/** The word at `addr` before this call's writes. */
+function valueBefore(ram: GuestMemory, writes: readonly Write[], addr: number): number {
+  const first = writes.find((w) => w.value >= 0 && w.addr === addr);
+  return first ? first.old : ram.read32(addr);
+}
+
+interface Places {
+  evq: Ring;
+  evqFrom: number;
+  evqRecords: number;
+  msis: [number, number][];
+  reads: ReadonlySet<number>;
+  httu: boolean;
+  /** Whether the descriptor whose low word is at `addr` has DBM set. */
+  dbm: (addr: number) => boolean;
+}
+
+/** Why `w` is not at an architected place, or null when it is. */
+function explainWrite(w: Write, p: Places): string | null {
+  const where = `0x${w.addr.toString(16)}`;
+  // An event record: slots from PROD before, up to the one a failed write stopped in.
+  for (let k = 0; k <= p.evqRecords; k++) {
+    const slot = slotAddr(p.evq, p.evqFrom + k);
+    if (w.addr >= slot && w.addr < slot + 32) return null;
+  }
+  if (p.msis.some(([addr, data]) => addr !== 0 && addr === w.addr && data === w.value)) return null;
+  // A hardware update of a descriptor this call read: AF set, or the dirty bit of a DBM descriptor.
+  if (p.httu && p.reads.has(w.addr) && w.old !== ABORT) {
+    const changed = (w.old ^ w.value) >>> 0;
+    const flagsOnly = (changed & ~(AF | DIRTY_S1 | DIRTY_S2)) === 0 && (w.value & changed & AF) === (changed & AF) &&
+      ((changed & (DIRTY_S1 | DIRTY_S2)) === 0 || p.dbm(w.addr));
+    return flagsOnly ? null : `descriptor at ${where} changed 0x${w.old.toString(16)} → 0x${w.value.toString(16)}`;
+  }
+  return `a write of 0x${(w.value >>> 0).toString(16)} at ${where}: not an event slot, MSI or flag update`;
+}

@@ -1,0 +1,922 @@
+/**
+ * Compiles a fuzz case (tests/fuzz/program.ts) into a scenario: the register accesses, guest memory writes, DMAs and
+ * save/restore steps of a guest doing what the actions say. The compiler plays the guest driver: it keeps its own
+ * idea of where its structures are (which hostile register writes may make wrong, as they would for a real driver),
+ * builds every structure through gen/ accessors and the guest-side table builders, and knows nothing of the
+ * device's state. The same case always compiles to the same scenario.
+ * @module
+ */
+import {
+  CD,
+  CD_TG0,
+  CD_TG1,
+  CMD_CFGI_CD,
+  CMD_CFGI_CD_ALL,
+  CMD_CFGI_STE,
+  CMD_CFGI_STE_RANGE,
+  CMD_SYNC,
+  CMDQ_BASE,
+  COMMANDS,
+  CR0,
+  EVENTQ_BASE,
+  GBPA,
+  GERROR_IRQ_CFG0,
+  GERROR_IRQ_CFG1,
+  IDR1,
+  IDR3,
+  L1CD,
+  L1STD,
+  OPCODE,
+  REG,
+  REGISTERS,
+  STE,
+  STE_CONFIG,
+  STE_S2TG,
+  STRTAB_BASE,
+  STRTAB_BASE_CFG,
+  STRTAB_BASE_CFG_FMT,
+  STRTAB_BASE_CFG_SPLIT,
+  TT_ADDR_64K,
+  TT_TABLE,
+  TT_TYPE,
+} from "../../gen/mod.ts";
+import type { Field } from "../../gen/mod.ts";
+import type { GuestMemory, IdRegisterSet } from "../../mod.ts";
+import { idRegistersFor } from "../../src/features.ts";
+import { command } from "../../src/guest/driver.ts";
+import { Allocator, PageTable } from "../../src/guest/tables.ts";
+import type { Scenario, Step } from "../../src/cli/scenario.ts";
+import { stage1StartLevel, stage2StartLevel } from "../../src/walk.ts";
+import type {
+  Action,
+  AddrRef,
+  AttachAction,
+  BringUp,
+  CaseHeader,
+  CdAction,
+  Cmd,
+  FuzzCase,
+  IovaRef,
+  MapAction,
+  SpaceParams,
+  SteAction,
+  TlbiAction,
+} from "./program.ts";
+import { WRITTEN_REGISTERS } from "./program.ts";
+
+const KIB64 = 0x1_0000;
+/**
+ * Where the fuzz guest keeps its structures (a harness convention, not an architectural layout): 16 MiB from
+ * 0x4000_0000, so that a flat memory can hold them all. Larger structures than a place holds overlap the next one,
+ * which is hostile in the way a fuzzer wants.
+ */
+export const MAP = {
+  strtab: 0x4000_0000, // linear stream table (4096 STEs before the next place), or the L1 table of a 2-level one
+  l2Streams: 0x4004_0000, // 16 leaf stream tables, 64 KiB apart
+  cmdq: 0x4014_0000,
+  eventq: 0x4018_0000,
+  cds: 0x401c_0000, // 8 CD slots, 64 KiB apart
+  l2Cds: 0x4024_0000, // 4 leaf CD tables per slot, 64 KiB apart
+  regions: 0x4044_0000, // 16 data buffers and MSI doorbells, 64 KiB apart
+  tables: 0x4054_0000, // translation tables, allocated upwards
+  end: 0x4100_0000,
+} as const;
+
+/** Memory sizes by header index: the whole 52-bit space, 4 GiB, 2 GiB, ending inside the regions, before the queue. */
+const MEMORY_SIZES = [2 ** 52, 2 ** 32, 2 ** 31, MAP.regions + 8 * KIB64, MAP.eventq];
+const HOLE_BASES = [MAP.strtab, MAP.cmdq, MAP.eventq, MAP.cds, MAP.regions, MAP.tables];
+/** StreamIDs and SubstreamIDs by pool index: the ordinary first, then table edges and the widest values. */
+export const SIDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 63, 64, 255, 256, 1023, 1024, 4095, 65535, 65536, 2 ** 20 - 1];
+const SIDS_WIDE = [2 ** 24, 2 ** 31, 2 ** 32 - 1];
+export const SSIDS = [0, 1, 2, 3, 63, 64, 1023, 1024, 65535, 2 ** 20 - 1];
+/** STE.Config by action value: the four translating or passing configurations, abort, then reserved encodings. */
+const CONFIGS = [
+  STE_CONFIG.S1_TRANS,
+  STE_CONFIG.BYPASS,
+  STE_CONFIG.S2_TRANS,
+  STE_CONFIG.NESTED,
+  STE_CONFIG.ABORT,
+  1,
+  2,
+  3,
+];
+const STRW = [0, 2, 1, 3]; // NSEL1, EL2, then reserved
+const SLOTS = 8;
+/** The CD table format of slot p: linear, 2-level with 4 KiB leaves, 2-level with 64 KiB leaves (STE.S1Fmt). */
+const slotFmt = (p: number) => p % 3;
+const TG0 = { 12: CD_TG0.GRAN_4K, 14: CD_TG0.GRAN_16K, 16: CD_TG0.GRAN_64K } as Record<number, number>;
+const TG1 = { 12: CD_TG1.GRAN_4K, 14: CD_TG1.GRAN_16K, 16: CD_TG1.GRAN_64K } as Record<number, number>;
+const S2TG = { 12: STE_S2TG.GRAN_4K, 14: STE_S2TG.GRAN_16K, 16: STE_S2TG.GRAN_64K } as Record<number, number>;
+const TWO_52 = 2 ** 52;
+
+const sidOf = (i: number) => i < SIDS.length ? SIDS[i] : SIDS_WIDE[i % SIDS_WIDE.length];
+const ssidOf = (i: number) => SSIDS[i % SSIDS.length];
+const alignDown = (x: number, p: number) => x - (x % p);
+const u64 = (v: number | bigint) => BigInt.asUintN(64, typeof v === "bigint" ? v : BigInt(v));
+
+/** The ASID and VMID an attach gives the StreamID of pool index `i` (a TLBI of the same index names them). */
+const asidOf = (i: number) => 1 + (i % 255);
+const vmidOf = (i: number) => 1 + (i % 255);
+/** The TLB invalidations a driver issues. */
+const TLBIS = [
+  OPCODE.TLBI_NH_VA,
+  OPCODE.TLBI_NH_VAA,
+  OPCODE.TLBI_NH_ASID,
+  OPCODE.TLBI_NH_ALL,
+  OPCODE.TLBI_S2_IPA,
+  OPCODE.TLBI_S12_VMALL,
+  OPCODE.TLBI_NSNH_ALL,
+  OPCODE.TLBI_EL2_VA,
+  OPCODE.TLBI_EL2_VAA,
+  OPCODE.TLBI_EL2_ASID,
+  OPCODE.TLBI_EL2_ALL,
+  OPCODE.CFGI_CD_ALL,
+];
+
+/** What a driver writes: the ordinary values of every CD and STE field an action leaves open. */
+const ORDINARY_CD: Omit<CdAction, "slot" | "ssid" | "sid" | "ttb0" | "asid"> = {
+  kind: "cd",
+  valid: true,
+  ttb1: null,
+  tszSkew: 0,
+  ips: 5, // 48 bits
+  record: true,
+  ha: false,
+  hd: false,
+  affd: false,
+  tbi: 0,
+  pan: false,
+  wxn: false,
+  e0pd: 0,
+  had: 0,
+  flips: [],
+  invalidate: 1,
+};
+const ORDINARY_STE: Omit<SteAction, "sid" | "config" | "cd" | "cdMax" | "s2" | "vmid"> = {
+  kind: "ste",
+  valid: true,
+  fmtSkew: 0,
+  dss: 2, // SSID0: transactions without a SubstreamID use CD 0
+  strw: 0,
+  t0szSkew: 0,
+  ps: 5,
+  ha: false,
+  hd: false,
+  affd: false,
+  record: true,
+  privcfg: 0,
+  instcfg: 0,
+  flips: [],
+  invalidate: true,
+};
+
+/** Puts `v` first in `list` (at most 16 kept). */
+function recent(list: number[], v: number): void {
+  const i = list.indexOf(v);
+  if (i >= 0) list.splice(i, 1);
+  list.unshift(v);
+  if (list.length > 16) list.pop();
+}
+
+/** A field's value for address `a`: its bits of `a` (two's complement for negative addresses), as set() takes. */
+function addressValue(f: Field, a: number): number {
+  const width = 2 ** f.width;
+  let v = Math.floor(a / 2 ** (f.shift ?? 0));
+  if (v < 0) v += width;
+  return v - Math.floor(v / width) * width;
+}
+
+/** Sets every field of `fields` but those `special` handles from `vals` (cycled), in field order. */
+function fill(w: Uint32Array, fields: readonly Field[], vals: readonly number[], special: (f: Field) => number | null) {
+  fields.forEach((f, k) => {
+    const v = special(f) ?? (vals.length === 0 ? 0 : vals[k % vals.length]);
+    f.set(w, v);
+  });
+}
+
+function flip(w: Uint32Array, bits: readonly number[]): void {
+  for (const b of bits) w[(b >>> 5) % w.length] ^= 1 << (b & 31);
+}
+
+/** The ID registers a header's features give (the defaults when the device refuses them), with its extras. */
+function idRegisters(h: CaseHeader): IdRegisterSet {
+  let ids: IdRegisterSet;
+  try {
+    ids = idRegistersFor(h.features ?? undefined);
+  } catch {
+    ids = idRegistersFor(undefined);
+  }
+  const w = Uint32Array.of(ids.IDR1, ids.IDR3);
+  IDR1.ATTR_PERMS_OVR.set(w, h.idExtras & 1, 0);
+  IDR1.ATTR_TYPES_OVR.set(w, (h.idExtras >> 1) & 1, 0);
+  IDR3.HAD.set(w, (h.idExtras >> 2) & 1, 1);
+  return { ...ids, IDR1: w[0], IDR3: w[1] };
+}
+
+/** Guest memory as the guest CPU writes it: a shadow copy (for the table builders to read) and mem_write steps. */
+class GuestWrites implements GuestMemory {
+  /** Words written so far, by address (unwritten memory reads as zero). */
+  readonly #shadow = new Map<number, number>();
+  #at = -1;
+  #bytes: number[] = [];
+  constructor(private readonly steps: Step[]) {}
+
+  read32(addr: number): number {
+    return this.#shadow.get(addr) ?? 0;
+  }
+  read(addr: number, dst: Uint8Array): boolean {
+    for (let i = 0; i < dst.length; i++) {
+      const a = addr + i;
+      dst[i] = (this.read32(a - (a % 4)) >>> (8 * (a % 4))) & 0xff;
+    }
+    return true;
+  }
+  write32(addr: number, value: number): boolean {
+    if (!(addr >= 0 && addr + 4 <= TWO_52) || addr % 4 !== 0) return false; // no such address for the CPU either
+    this.#shadow.set(addr, value >>> 0);
+    this.#append(addr, [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24]);
+    return true;
+  }
+  write(addr: number, src: Uint8Array): boolean {
+    if (!(addr >= 0 && addr % 4 === 0 && src.length % 4 === 0 && addr + src.length <= TWO_52)) return false;
+    const words = new DataView(src.buffer, src.byteOffset, src.length);
+    for (let i = 0; i < src.length; i += 4) this.write32(addr + i, words.getUint32(i, true));
+    return true;
+  }
+  /** Emits the pending bytes as one mem_write step. */
+  flush(): void {
+    if (this.#bytes.length === 0) return;
+    const hex = this.#bytes.map((b) => b.toString(16).padStart(2, "0")).join("");
+    this.steps.push({ op: "mem_write", addr: BigInt(this.#at), hex });
+    this.#bytes = [];
+    this.#at = -1;
+  }
+  #append(addr: number, bytes: number[]): void {
+    if (this.#at < 0 || this.#at + this.#bytes.length !== addr || this.#bytes.length >= 4096) {
+      this.flush();
+      this.#at = addr;
+    }
+    this.#bytes.push(...bytes);
+  }
+}
+
+interface Space {
+  readonly params: SpaceParams;
+  readonly gs: number;
+  readonly inputBits: number;
+  readonly startLevel: number;
+  readonly sl0: number;
+  readonly table: PageTable;
+}
+
+/** What the guest believes about its own structures. */
+interface Layout {
+  strtab: number;
+  twoLevel: boolean;
+  split: number;
+  cmdq: number;
+  cmdqLog2: number;
+  eventq: number;
+  eventqLog2: number;
+}
+
+/** Compiles `c` into a scenario (deterministically). */
+export function compile(c: FuzzCase): Scenario {
+  return new Compiler(c.header).run(c.actions);
+}
+
+class Compiler {
+  readonly steps: Step[] = [];
+  readonly guest = new GuestWrites(this.steps);
+  readonly ids: IdRegisterSet;
+  readonly memSize: number;
+  readonly holes: [number, number][];
+  readonly spaces: Space[];
+  layout: Layout;
+  prod = 0;
+  readonly #l1: Set<number> = new Set();
+  /** What the guest set up last, most recent first: StreamIDs with an STE, CD slots with a CD, mapped IOVAs. */
+  readonly #streams: number[] = [];
+  readonly #slots: number[] = [];
+  readonly #mapped: number[] = [];
+
+  constructor(readonly header: CaseHeader) {
+    this.ids = idRegisters(header);
+    const flat = header.memory.flat;
+    this.memSize = flat ? MAP.end : MEMORY_SIZES[header.memory.size % MEMORY_SIZES.length];
+    this.holes = flat ? [] : header.memory.holes.map(({ at, i }) => {
+      const base = HOLE_BASES[at % HOLE_BASES.length] + (i % 16) * KIB64;
+      return [base, base + KIB64];
+    });
+    const alloc = new Allocator(MAP.tables);
+    this.spaces = header.spaces.map((p) => this.#space(p, alloc));
+    this.layout = {
+      strtab: MAP.strtab,
+      twoLevel: false,
+      split: 6,
+      cmdq: MAP.cmdq,
+      cmdqLog2: this.#queueLog2(8, IDR1.CMDQS),
+      eventq: MAP.eventq,
+      eventqLog2: this.#queueLog2(5, IDR1.EVENTQS),
+    };
+  }
+
+  #space(params: SpaceParams, alloc: Allocator): Space {
+    const gs = [12, 14, 16][params.granule % 3];
+    const inputBits = Math.min(Math.max(params.inputBits, 25), 52);
+    let startLevel = stage1StartLevel(gs, inputBits);
+    let sl0 = params.sl0 % 4;
+    if (params.stage === 2) {
+      for (let k = 0; k < 3; k++) {
+        const level = stage2StartLevel(gs, (sl0 + k) % 3, inputBits);
+        if (level >= 0) {
+          sl0 = (sl0 + k) % 3;
+          startLevel = level;
+          break;
+        }
+      }
+    }
+    const table = new PageTable(this.guest, alloc, gs, inputBits, startLevel);
+    return { params, gs, inputBits, startLevel, sl0, table };
+  }
+
+  #queueLog2(wanted: number, max: Field): number {
+    return Math.min(wanted, max.get(Uint32Array.of(this.ids.IDR1)));
+  }
+
+  run(actions: readonly Action[]): Scenario {
+    for (const a of actions) this.#action(a);
+    this.guest.flush();
+    const h = this.header;
+    const ids = this.ids;
+    const scenario: Scenario = {
+      name: "fuzz case",
+      id_registers: { IDR0: BigInt(ids.IDR0), IDR1: BigInt(ids.IDR1), IDR3: BigInt(ids.IDR3), IDR5: BigInt(ids.IDR5) },
+      steps: this.steps,
+    };
+    if (h.memory.flat) scenario.flat_memory = { base: BigInt(MAP.strtab), size: BigInt(MAP.end - MAP.strtab) };
+    else if (this.memSize !== TWO_52) scenario.memory_size = BigInt(this.memSize);
+    if (h.atc !== 0) scenario.atc_invalidations = h.atc === 1 ? "complete" : "fail";
+    if (this.holes.length > 0) scenario.memory_holes = this.holes.map(([a, b]) => [BigInt(a), BigInt(b)]);
+    if (h.memory.throws) scenario.memory_aborts = "throw";
+    if (h.cacheLimits !== null) scenario.cache_limits = h.cacheLimits;
+    if (h.commandBudget !== null) scenario.command_budget = h.commandBudget;
+    return scenario;
+  }
+
+  #emit(step: Step): void {
+    this.guest.flush();
+    this.steps.push(step);
+  }
+  #mmio(offset: number, size: 4 | 8, value: number | bigint): void {
+    const v = BigInt.asUintN(size * 8, BigInt(value));
+    this.#emit({ op: "mmio_write", offset: BigInt(offset), size, value: v });
+  }
+  #mmioFrom(offset: number, from: number): void {
+    this.#emit({ op: "mmio_write", offset: BigInt(offset), size: 4, value_from: BigInt(from) });
+  }
+  #write64(offset: number, w: Uint32Array): void {
+    this.#mmio(offset, 8, (BigInt(w[1]) << 32n) | BigInt(w[0]));
+  }
+  #words(addr: number, w: Uint32Array): void {
+    for (let i = 0; i < w.length; i++) this.guest.write32(addr + 4 * i, w[i]);
+  }
+
+  addr(r: AddrRef): number {
+    switch (r.at) {
+      case "region":
+        return MAP.regions + (r.i % 16) * KIB64 + (r.off % 1024) * 64;
+      case "cd":
+        return MAP.cds + this.#slot(r.p) * KIB64;
+      case "space":
+        return this.spaces[r.j % this.spaces.length].table.root;
+      case "tables":
+        return MAP.tables + (r.off % 0x10000) * 64;
+      case "strtab":
+        return this.layout.strtab;
+      case "cmdq":
+        return this.layout.cmdq;
+      case "eventq":
+        return this.layout.eventq;
+      case "end":
+        return alignDown(this.memSize - 64 * (1 + (r.back % 64)), 64);
+      case "beyond":
+        return Math.min(alignDown(this.memSize + (r.off % 2 ** 26) * 64, 64), TWO_52 - 64);
+      case "hole":
+        return this.holes[0]?.[0] ?? MAP.regions;
+      case "wild":
+        return alignDown(r.v % TWO_52, 64);
+    }
+  }
+
+  iova(r: IovaRef): number | bigint {
+    switch (r.at) {
+      case "mapped":
+        if (this.#mapped.length > 0) return this.#mapped[r.i % this.#mapped.length] + (r.off % 4096);
+        return (r.i % 16) * 4096 + (r.off % 4096);
+      case "page":
+        return (r.i % 16) * 4096 + (r.off % 4096);
+      case "block":
+        return (r.i % 8) * 0x20_0000;
+      case "upper":
+        return -((r.i % 8) + 1) * 4096;
+      case "same":
+        return this.addr(r.a);
+      case "wild":
+        return r.neg ? -(r.v % 2 ** 53) : r.v % 2 ** 53;
+      case "tagged":
+        return (BigInt(r.tag % 256) << 56n) | BigInt((r.i % 16) * 4096);
+    }
+  }
+
+  /** An IOVA as a number (a tagged one without its tag). */
+  #iovaNumber(r: IovaRef): number {
+    const v = this.iova(r);
+    return typeof v === "number" ? v : Number(BigInt.asUintN(56, v));
+  }
+
+  /** A CD slot: the p-th most recently written (then slot p). */
+  #slot(p: number): number {
+    return p < this.#slots.length ? this.#slots[p] : p % SLOTS;
+  }
+
+  /** A StreamID for a transaction: for i < 4 one of the streams configured last (any stream before there are
+   * some), for larger i the pool's. */
+  #streamOf(i: number): number {
+    return i < 4 && this.#streams.length > 0 ? this.#streams[i % this.#streams.length] : sidOf(i);
+  }
+
+  #action(a: Action): void {
+    switch (a.kind) {
+      case "bringUp":
+        return this.#bringUp(a.p);
+      case "ste":
+        return this.#ste(a);
+      case "cd":
+        return this.#cd(a);
+      case "map":
+        return this.#map(a);
+      case "attach":
+        return this.#attach(a);
+      case "rawDesc": {
+        const s = this.spaces[a.space % this.spaces.length];
+        s.table.raw(this.#ia(s, a.iova), this.#level(s, a.level), a.lo, a.hi);
+        return;
+      }
+      case "cycle":
+        return this.#cycle(a.space, a.iova, a.level, a.to);
+      case "commands":
+        return this.#commands(a.cmds, a.sync, a.publish);
+      case "dma": {
+        const iova = this.iova(a.iova);
+        const view = a.view && typeof iova === "number";
+        this.#emit({
+          op: "dma",
+          sid: BigInt(this.#streamOf(a.sid)),
+          iova: u64(iova),
+          dir: a.write ? "write" : "read",
+          priv: a.priv,
+          exec: a.exec,
+          view,
+          ...(view ? { len: 1 + a.len } : {}),
+          ...(a.ssid === null ? {} : { ssid: BigInt(ssidOf(a.ssid)) }),
+        });
+        return;
+      }
+      case "msi": {
+        const d = a.data;
+        const hex = [d & 0xff, (d >>> 8) & 0xff, (d >>> 16) & 0xff, d >>> 24]
+          .map((b) => b.toString(16).padStart(2, "0")).join("");
+        const iova = u64(this.addr(a.at));
+        this.#emit({ op: "dma", sid: BigInt(this.#streamOf(a.sid)), iova, dir: "write", view: true, hex });
+        return;
+      }
+      case "regWrite":
+        return this.#regWrite(a.reg, a.vals, a.wide, a.addr);
+      case "mmioRaw":
+        if (a.wide) this.#mmio(a.offset, 8, (BigInt(a.hi) << 32n) | BigInt(a.lo));
+        else this.#mmio(a.offset, 4, a.lo);
+        return;
+      case "mmioRead":
+        this.#emit({ op: "mmio_read", offset: BigInt(a.offset), size: a.wide ? 8 : 4 });
+        return;
+      case "poke":
+        this.guest.write32(this.addr(a.at) + 4 * a.word, a.value);
+        return;
+      case "consumeEvents": // CONS ← PROD: every record read, any overflow acknowledged (OVACKFLG ← OVFLG)
+        return this.#mmioFrom(REG.EVENTQ_CONS, REG.EVENTQ_PROD);
+      case "ackErrors":
+        return this.#mmioFrom(REG.GERRORN, REG.GERROR);
+      case "skipCommands": // CONS ← PROD: drop what is left (after a command error, say)
+        return this.#mmioFrom(REG.CMDQ_CONS, REG.CMDQ_PROD);
+      case "pollCons":
+        this.#emit({ op: "mmio_read", offset: BigInt(REG.CMDQ_CONS), size: 4 });
+        return;
+      case "saveRestore":
+        this.#emit({ op: "save_restore", into: a.fresh ? "fresh" : "same" });
+        return;
+      case "reset": // the guest's view of its structures survives: it will bring the device up again
+        this.#emit({ op: "reset" });
+        return;
+      case "tlbi":
+        return this.#tlbi(a);
+    }
+  }
+
+  /** The Linux reset sequence (arm_smmu_device_reset), with the parameters of `p`. */
+  #bringUp(p: BringUp): void {
+    const r = new Uint32Array(2);
+    this.#mmio(REG.CR0, 4, 0);
+    if (p.cr2 !== null) this.#mmio(REG.CR2, 4, p.cr2);
+    const strtab = p.strtab === null ? MAP.strtab : this.addr(p.strtab);
+    STRTAB_BASE.ADDR.setAddress(r, strtab);
+    STRTAB_BASE.RA.set(r, 1);
+    this.#write64(REG.STRTAB_BASE, r);
+    const cfg = new Uint32Array(1);
+    STRTAB_BASE_CFG.FMT.set(cfg, p.twoLevel ? STRTAB_BASE_CFG_FMT.TWO_LEVEL : STRTAB_BASE_CFG_FMT.LINEAR);
+    STRTAB_BASE_CFG.LOG2SIZE.set(cfg, p.log2size);
+    STRTAB_BASE_CFG.SPLIT.set(cfg, p.split);
+    this.#mmio(REG.STRTAB_BASE_CFG, 4, cfg[0]);
+    const split = p.split >= 10 ? 10 : p.split >= 8 ? 8 : 6; // reserved values behave as the next legal one down
+    this.layout = {
+      strtab,
+      twoLevel: p.twoLevel,
+      split: split === 10 ? STRTAB_BASE_CFG_SPLIT.L2_64KB : split === 8 ? STRTAB_BASE_CFG_SPLIT.L2_16KB : split,
+      cmdq: MAP.cmdq,
+      cmdqLog2: this.#queueLog2(p.cmdqLog2 % 32, IDR1.CMDQS),
+      eventq: MAP.eventq,
+      eventqLog2: this.#queueLog2(p.eventqLog2 % 32, IDR1.EVENTQS),
+    };
+    this.#l1.clear();
+    r.fill(0);
+    CMDQ_BASE.ADDR.setAddress(r, MAP.cmdq);
+    CMDQ_BASE.LOG2SIZE.set(r, p.cmdqLog2);
+    this.#write64(REG.CMDQ_BASE, r);
+    this.#mmio(REG.CMDQ_PROD, 4, 0);
+    this.#mmio(REG.CMDQ_CONS, 4, 0);
+    this.prod = 0;
+    r.fill(0);
+    EVENTQ_BASE.ADDR.setAddress(r, MAP.eventq);
+    EVENTQ_BASE.LOG2SIZE.set(r, p.eventqLog2);
+    this.#write64(REG.EVENTQ_BASE, r);
+    this.#mmio(REG.EVENTQ_PROD, 4, 0);
+    this.#mmio(REG.EVENTQ_CONS, 4, 0);
+    for (
+      const [at, cfg0, cfg1] of [
+        [p.eventqMsi, REG.EVENTQ_IRQ_CFG0, REG.EVENTQ_IRQ_CFG1] as const,
+        [
+          p.gerrorMsi,
+          REG.GERROR_IRQ_CFG0,
+          REG.GERROR_IRQ_CFG1,
+        ] as const,
+      ]
+    ) {
+      if (at === null) continue;
+      r.fill(0);
+      GERROR_IRQ_CFG0.ADDR.setAddress(r, this.addr(at));
+      this.#write64(cfg0, r);
+      GERROR_IRQ_CFG1.DATA.set(r, p.msiData);
+      this.#mmio(cfg1, 4, r[0]);
+    }
+    const cr0 = new Uint32Array(1);
+    CR0.CMDQEN.set(cr0, 1);
+    this.#mmio(REG.CR0, 4, cr0[0]);
+    this.#emit({ op: "mmio_read", offset: BigInt(REG.CR0ACK), size: 4 });
+    const all = command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, 31)); // CMD_CFGI_ALL
+    this.#issue([all, command(OPCODE.TLBI_NSNH_ALL), this.#sync()], 0);
+    CR0.EVENTQEN.set(cr0, 1);
+    this.#mmio(REG.CR0, 4, cr0[0]);
+    this.#mmio(REG.IRQ_CTRL, 4, p.irqs);
+    if (p.gbpa !== null) {
+      const g = Uint32Array.of(p.gbpa);
+      GBPA.Update.set(g, 1);
+      this.#mmio(REG.GBPA, 4, g[0]);
+    }
+    if (p.smmuen) {
+      CR0.SMMUEN.set(cr0, 1);
+      this.#mmio(REG.CR0, 4, cr0[0]);
+    }
+  }
+
+  #sync(): Uint32Array {
+    return command(OPCODE.SYNC);
+  }
+
+  /** A generated command: StreamID, SubstreamID and addresses from the pools, other fields from its values. */
+  #buildCommand(c: Cmd): Uint32Array {
+    const w = new Uint32Array(4);
+    const layout = COMMANDS.get(c.op);
+    if (layout !== undefined) {
+      fill(w, layout.fields, c.vals, (f) => {
+        switch (f.name) {
+          case "Opcode":
+            return c.op;
+          case "StreamID":
+            return sidOf(c.sid);
+          case "SubstreamID":
+            return ssidOf(c.ssid);
+          case "MSIAddress":
+            return addressValue(f, this.addr(c.msi));
+          case "Address":
+            return addressValue(f, this.#iovaNumber(c.addr));
+        }
+        return null;
+      });
+    } else CMD_SYNC.Opcode.set(w, c.op);
+    flip(w, c.flips);
+    return w;
+  }
+
+  /** Writes commands at the guest's PROD and publishes it: exactly (0), not at all (< 0), or `publish` too far. */
+  #issue(cmds: readonly Uint32Array[], publish: number): void {
+    const size = 2 ** this.layout.cmdqLog2;
+    const mask = 2 * size - 1;
+    for (const c of cmds) {
+      this.#words(this.layout.cmdq + (this.prod & (size - 1)) * 16, c);
+      this.prod = (this.prod + 1) & mask;
+    }
+    if (publish < 0) return;
+    this.prod = (this.prod + publish) & mask;
+    this.#mmio(REG.CMDQ_PROD, 4, this.prod);
+  }
+
+  #commands(cmds: readonly Cmd[], sync: Cmd | null, publish: number): void {
+    const all = cmds.map((c) => this.#buildCommand(c));
+    if (sync !== null) all.push(this.#buildCommand(sync));
+    this.#issue(all, publish);
+  }
+
+  #steAddress(sid: number): number {
+    const l = this.layout;
+    if (!l.twoLevel) return l.strtab + sid * 64;
+    const index = Math.floor(sid / 2 ** l.split);
+    const l2 = MAP.l2Streams + (index % 16) * KIB64;
+    const l1 = l.strtab + index * 8;
+    if (!this.#l1.has(l1)) {
+      this.#l1.add(l1);
+      const d = new Uint32Array(2);
+      L1STD.Span.set(d, l.split + 1);
+      L1STD.L2Ptr.setAddress(d, l2);
+      this.#words(l1, d);
+    }
+    return l2 + (sid % 2 ** l.split) * 64;
+  }
+
+  #ste(a: SteAction): void {
+    const sid = sidOf(a.sid);
+    const w = new Uint32Array(16);
+    STE.V.set(w, a.valid ? 1 : 0);
+    const config = CONFIGS[a.config % CONFIGS.length];
+    STE.Config.set(w, config);
+    if (config === STE_CONFIG.S1_TRANS || config === STE_CONFIG.NESTED) {
+      STE.S1ContextPtr.setAddress(w, this.addr(a.cd));
+      const fmt = a.cd.at === "cd" ? slotFmt(this.#slot(a.cd.p)) : 0;
+      STE.S1Fmt.set(w, (fmt + a.fmtSkew) % 4);
+      STE.S1CDMax.set(w, fmt !== 0 && a.cdMax === 0 ? 1 : a.cdMax);
+      STE.S1DSS.set(w, a.dss);
+      STE.STRW.set(w, STRW[a.strw % 4]);
+    }
+    if (config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED) {
+      const s = this.spaces[a.s2 % this.spaces.length];
+      STE.S2T0SZ.set(w, 64 - s.inputBits + a.t0szSkew);
+      STE.S2SL0.set(w, s.sl0);
+      STE.S2TG.set(w, S2TG[s.gs]);
+      STE.S2PS.set(w, a.ps);
+      STE.S2AA64.set(w, 1);
+      STE.S2TTB.setAddress(w, s.table.root);
+      STE.S2VMID.set(w, a.vmid);
+      STE.S2HA.set(w, a.ha ? 1 : 0);
+      STE.S2HD.set(w, a.hd ? 1 : 0);
+      STE.S2AFFD.set(w, a.affd ? 1 : 0);
+      STE.S2R.set(w, a.record ? 1 : 0);
+    }
+    STE.PRIVCFG.set(w, a.privcfg);
+    STE.INSTCFG.set(w, a.instcfg);
+    flip(w, a.flips);
+    this.#words(this.#steAddress(sid), w);
+    recent(this.#streams, sid);
+    if (a.invalidate) {
+      this.#issue([command(OPCODE.CFGI_STE, (c) => CMD_CFGI_STE.StreamID.set(c, sid)), this.#sync()], 0);
+    }
+  }
+
+  /** Where the CD of `ssid` in slot `p` lives, writing the slot's L1CD on the way for a 2-level table. */
+  #cdAddress(p: number, ssid: number): number {
+    const ptr = MAP.cds + p * KIB64;
+    const fmt = slotFmt(p);
+    if (fmt === 0) return ptr + ssid * 64;
+    const split = fmt === 1 ? 6 : 10;
+    const index = Math.floor(ssid / 2 ** split);
+    const l2 = MAP.l2Cds + (p * 4 + (index % 4)) * KIB64;
+    const d = new Uint32Array(2);
+    L1CD.V.set(d, 1);
+    L1CD.L2Ptr.setAddress(d, l2);
+    this.#words(ptr + index * 8, d);
+    return l2 + (ssid % 2 ** split) * 64;
+  }
+
+  #cd(a: CdAction): void {
+    const w = new Uint32Array(16);
+    CD.V.set(w, a.valid ? 1 : 0);
+    CD.AA64.set(w, 1);
+    CD.A.set(w, 1);
+    CD.R.set(w, a.record ? 1 : 0);
+    CD.ASID.set(w, a.asid);
+    CD.IPS.set(w, a.ips);
+    CD.HA.set(w, a.ha ? 1 : 0);
+    CD.HD.set(w, a.hd ? 1 : 0);
+    CD.AFFD.set(w, a.affd ? 1 : 0);
+    CD.TBI0.set(w, a.tbi & 1);
+    CD.TBI1.set(w, a.tbi >> 1);
+    CD.PAN.set(w, a.pan ? 1 : 0);
+    CD.WXN.set(w, a.wxn ? 1 : 0);
+    CD.E0PD0.set(w, a.e0pd & 1);
+    CD.E0PD1.set(w, a.e0pd >> 1);
+    CD.HAD0.set(w, a.had & 1);
+    CD.HAD1.set(w, a.had >> 1);
+    if (a.ttb0 === null) CD.EPD0.set(w, 1);
+    else {
+      const s = this.spaces[a.ttb0 % this.spaces.length];
+      CD.T0SZ.set(w, 64 - s.inputBits + a.tszSkew);
+      CD.TG0.set(w, TG0[s.gs]);
+      CD.TTB0.setAddress(w, s.table.root);
+    }
+    if (a.ttb1 === null) CD.EPD1.set(w, 1);
+    else {
+      const s = this.spaces[a.ttb1 % this.spaces.length];
+      CD.T1SZ.set(w, 64 - s.inputBits);
+      CD.TG1.set(w, TG1[s.gs]);
+      CD.TTB1.setAddress(w, s.table.root);
+    }
+    flip(w, a.flips);
+    const p = a.slot % SLOTS;
+    const ssid = ssidOf(a.ssid);
+    this.#words(this.#cdAddress(p, ssid), w);
+    recent(this.#slots, p);
+    const sid = sidOf(a.sid);
+    const inv = [
+      [],
+      [command(OPCODE.CFGI_CD, (c) => (CMD_CFGI_CD.StreamID.set(c, sid), CMD_CFGI_CD.SubstreamID.set(c, ssid)))],
+      [command(OPCODE.CFGI_CD_ALL, (c) => CMD_CFGI_CD_ALL.StreamID.set(c, sid))],
+      [command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, 31))],
+    ][a.invalidate % 4];
+    if (inv.length > 0) this.#issue([...inv, this.#sync()], 0);
+  }
+
+  /** The input address of `r` within space `s` (the upper range counted from the top of the space). */
+  #ia(s: Space, r: IovaRef): number {
+    const v = this.#iovaNumber(r);
+    return v < 0 ? v + 2 ** s.inputBits : v;
+  }
+  #level(s: Space, level: number): number {
+    return Math.max(s.startLevel, Math.min(level, 3));
+  }
+
+  #map(a: MapAction): void {
+    const s = this.spaces[a.space % this.spaces.length];
+    const ia = this.#ia(s, a.iova);
+    if (ia < 0) return; // below the upper range: no descriptor covers it
+    const oa = a.oa === null ? ia : this.addr(a.oa);
+    const l = a.leaf;
+    const stage1 = s.params.stage === 1;
+    const leaf: Record<string, number> = {
+      AF: l.af ? 1 : 0,
+      DBM: l.dbm ? 1 : 0,
+      Contiguous: l.contiguous ? 1 : 0,
+    };
+    const table: Record<string, number> = {};
+    if (stage1) {
+      if (l.perm >= 0) leaf.AP = l.perm;
+      leaf.UXN = l.xn & 1;
+      leaf.PXN = l.xn >> 1;
+      leaf.nG = l.ng ? 1 : 0;
+      table.APTable = l.table & 3;
+      table.PXNTable = (l.table >> 2) & 1;
+      table.UXNTable = l.table >> 3;
+    } else {
+      if (l.perm >= 0) leaf.S2AP = l.perm;
+      leaf.XN = l.xn;
+    }
+    s.table.map(ia, Math.max(0, Math.min(oa, TWO_52 - 1)), this.#level(s, a.level), leaf, stage1 ? 1 : 2, table);
+    const iova = this.#iovaNumber(a.iova);
+    recent(this.#mapped, iova - (iova % 4096));
+  }
+
+  /** The first space of `stage` from index `j` on (or space `j` when there is none). */
+  #spaceOf(j: number, stage: 1 | 2): number {
+    const n = this.spaces.length;
+    for (let k = 0; k < n; k++) if (this.spaces[(j + k) % n].params.stage === stage) return (j + k) % n;
+    return j % n;
+  }
+
+  /** Maps [from, to) of space `j` to itself with the largest blocks its granule allows (a VMM's stage 2). */
+  #identity(j: number, from: number, to: number): void {
+    const s = this.spaces[j];
+    const level = Math.max(s.startLevel, s.gs === 12 ? 1 : 2);
+    const size = 2 ** s.table.shift(level);
+    for (let a = alignDown(from, size); a < to; a += size) s.table.map(a, a, level, {}, s.params.stage);
+  }
+
+  /** A CD, then the STE that uses it (or a stage-2 or bypass STE), and mappings: a device a driver attached. */
+  #attach(a: AttachAction): void {
+    const mode = a.mode % 4;
+    const s1 = this.#spaceOf(a.space, 1), s2 = this.#spaceOf(a.s2, 2);
+    const ssid = a.ssid === null ? null : ssidOf(a.ssid);
+    if (mode === 0 || mode === 2) {
+      const f = (bit: number) => ((a.flags >> bit) & 1) === 1;
+      this.#cd({
+        ...ORDINARY_CD,
+        slot: a.slot,
+        ssid: a.ssid ?? 0,
+        sid: a.sid,
+        ttb0: s1,
+        asid: asidOf(a.sid),
+        ha: f(0),
+        hd: f(1),
+        affd: f(2),
+        tbi: a.flags >> 3 & 1,
+        e0pd: a.flags >> 4 & 1,
+        pan: f(5),
+        wxn: f(6),
+        had: a.flags >> 7,
+      });
+    }
+    const bits = ssid === null ? 0 : Math.max(1, Math.ceil(Math.log2(ssid + 1)));
+    this.#ste({
+      ...ORDINARY_STE,
+      sid: a.sid,
+      config: [0, 2, 3, 1][mode], // CONFIGS: S1_TRANS, S2_TRANS, NESTED, BYPASS
+      cd: { at: "cd", p: 0 }, // the slot just written
+      cdMax: bits,
+      s2,
+      vmid: vmidOf(a.sid),
+      ha: (a.flags & 1) === 1,
+      hd: (a.flags & 2) === 2,
+      affd: (a.flags & 4) === 4,
+    });
+    if (mode === 2) this.#identity(s2, MAP.strtab, MAP.end);
+    for (const m of a.maps) this.#map({ kind: "map", space: mode === 1 ? s2 : s1, ...m });
+  }
+
+  /** A TLBI of the ASID/VMID an attach of the same StreamID index uses, by address where the command has one. */
+  #tlbi(a: TlbiAction): void {
+    const op = TLBIS[a.op % TLBIS.length];
+    const w = command(op);
+    const r = a.range;
+    const named: Record<string, number> = {
+      ASID: asidOf(a.sid),
+      VMID: vmidOf(a.sid),
+      StreamID: sidOf(a.sid),
+      Leaf: a.leaf ? 1 : 0,
+      ...(r === null ? {} : { TG: r.tg, SCALE: r.scale, NUM: r.num, TTL: r.ttl }),
+    };
+    for (const f of COMMANDS.get(op)!.fields) {
+      if (f.name === "Address") f.set(w, addressValue(f, this.#iovaNumber(a.iova)));
+      else if (f.name in named) f.set(w, named[f.name]);
+    }
+    this.#issue(a.sync ? [w, this.#sync()] : [w], 0);
+  }
+
+  /** A table descriptor at `level` for `iova` pointing back at its own table, or at `to` (a queue, say). */
+  #cycle(space: number, iova: IovaRef, level: number, to: AddrRef | "self"): void {
+    const s = this.spaces[space % this.spaces.length];
+    const ia = this.#ia(s, iova);
+    if (ia < 0) return;
+    const l = Math.max(s.startLevel, Math.min(level, 2));
+    const at = s.table.descAddr(ia, l);
+    const target = to !== "self" ? this.addr(to) : l === s.startLevel ? s.table.root : alignDown(at, 2 ** s.gs);
+    const d = new Uint32Array(2);
+    TT_TABLE.Valid.set(d, 1);
+    TT_TABLE.Type.set(d, TT_TYPE.TABLE_OR_PAGE);
+    if (s.gs === 16) {
+      TT_ADDR_64K.ADDR.setAddress(d, alignDown(target, KIB64));
+      TT_ADDR_64K.ADDR_51_48.setAddress(d, target);
+    } else TT_TABLE.NLTA.setAddress(d, alignDown(target, 4096));
+    this.#words(at, d);
+  }
+
+  /** A write of one of the registers a guest writes most, its fields from `vals` and any address from `addr`. */
+  #regWrite(index: number, vals: readonly number[], wide: boolean, addr: AddrRef): void {
+    const name = WRITTEN_REGISTERS[index % WRITTEN_REGISTERS.length];
+    const info = REGISTERS.find((r) => r.name === name)!;
+    const w = new Uint32Array(2);
+    fill(w, info.layout.fields, vals, (f) => (f.shift !== undefined ? addressValue(f, this.addr(addr)) : null));
+    if (info.offset === REG.GBPA && vals.length % 2 === 0) GBPA.Update.set(w, 1); // as a driver does, usually
+    if (info.width === 64 && wide) this.#write64(info.offset, w);
+    else {
+      this.#mmio(info.offset, 4, w[0]);
+      if (info.width === 64) this.#mmio(info.offset + 4, 4, w[1]);
+    }
+  }
+}
+
+/** A scenario as JSON text, one step a line (numbers above 2^32 as 0x hex strings), as `smmuv3 trace` reads it. */
+export function scenarioJson(s: Scenario): string {
+  const json = (v: unknown) =>
+    JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? (x < 2n ** 32n ? Number(x) : `0x${x.toString(16)}`) : x));
+  const { steps, ...head } = s;
+  const lines = Object.entries(head).map(([k, v]) => `  ${json(k)}: ${json(v)},`);
+  return ["{", ...lines, '  "steps": [', steps.map((step) => `    ${json(step)}`).join(",\n"), "  ]", "}", ""].join(
+    "\n",
+  );
+}

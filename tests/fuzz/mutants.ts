@@ -1,0 +1,105 @@
+/**
+ * Mutants: realistic bugs planted in a copy of the device, one at a time, that the fuzzer must catch. Each is a
+ * one-line source change and the invariant that should report it; tests/fuzz_test.ts runs the fuzzer on every
+ * mutant and fails if one survives. They show that the oracle can fail, and how fast it does.
+ * @module
+ */
+
+/** One planted bug: `find` (which must occur exactly once in `file`) becomes `replace`. */
+export interface Mutant {
+  name: string;
+  file: string;
+  find: string;
+  replace: string;
+  /** What the oracle should say. */
+  expect: RegExp;
+}
+
+export const MUTANTS: readonly Mutant[] = [
+  {
+    name: "event queue overwrites unread records when full",
+    file: "src/events.ts",
+    find: "if ((prod ^ cons) === size) {",
+    replace: "if (false) {",
+    expect: /records into \d+ free slots|EVENTQ_PROD moved/,
+  },
+  {
+    name: "command queue ignores the command budget",
+    file: "src/commands.ts",
+    find: "for (let n = 0; n < this.budget; n++) {",
+    replace: "for (let n = 0; n < 1e9; n++) {",
+    expect: /commands in one access/,
+  },
+  {
+    name: "command queue runs an inconsistent (more than full) queue",
+    file: "src/commands.ts",
+    find: "if (queueEntries(w, CMDQ) < 0) return;",
+    replace: "",
+    expect: /commands in one access/,
+  },
+  {
+    name: "a global error raised again while active toggles it off",
+    file: "src/irq.ts",
+    find: "if (this.errorActive(f)) return;",
+    replace: "",
+    expect: /GERROR toggled active error bits|active global error was deactivated/,
+  },
+  {
+    name: "hardware Access-flag update written to the next descriptor",
+    file: "src/walk.ts",
+    find: "if (this.#memory.write32(descAddr, d[0])) return true;",
+    replace: "if (this.#memory.write32(descAddr + 8, d[0])) return true;",
+    expect: /not an event slot, MSI or flag update|descriptor at .* changed/,
+  },
+  {
+    name: "DMA copies are not split at mapping boundaries",
+    file: "src/dma.ts",
+    find: "const n = Math.min(len - done, t.span);",
+    replace: "const n = len - done;",
+    expect: /DMA data at/,
+  },
+  {
+    name: "CR0ACK not updated by a CR0 write",
+    file: "src/mmio.ts",
+    find: "w[W_CR0ACK] = v[0]; // every change takes effect at once",
+    replace: "",
+    expect: /CR0ACK .* != CR0/,
+  },
+  {
+    name: "context cache never evicts",
+    file: "src/tlb.ts",
+    find: "if (this.#contexts.size >= this.maxContexts) {",
+    replace: "if (false) {",
+    expect: /caches above their bounds/,
+  },
+  {
+    name: "walks go on below level 3",
+    file: "src/walk.ts",
+    find: "if (!isTable || level === 3) {",
+    replace: "if (!isTable) {",
+    expect: /unbounded work|memory accesses, more than|exception escaped/,
+  },
+  {
+    name: "probe has the effects of a transaction",
+    file: "src/translate.ts",
+    find: "return this.#slow(sid, ssid, iova, flags, false, trace ?? null);",
+    replace: "return this.#slow(sid, ssid, iova, flags, true, trace ?? null);",
+    expect: /probe (wrote guest memory|recorded an event)/,
+  },
+  {
+    name: "restore keeps the caches of the state it replaces",
+    file: "src/device.ts",
+    find:
+      "this.#sem.rederive();\n    this.#engine.flushAll();\n    for (const o of this.#observers) o.globalChanged?.();\n    this.#cmdq.consume();",
+    replace:
+      "this.#sem.rederive();\n    for (const o of this.#observers) o.globalChanged?.();\n    this.#cmdq.consume();",
+    expect: /after restore, sid/,
+  },
+  {
+    name: "a host memory's exception escapes the guard",
+    file: "src/memory.ts",
+    find: "    } catch {\n      return ABORT;\n    }",
+    replace: "    } catch (e) {\n      throw e;\n    }",
+    expect: /exception escaped/,
+  },
+];
