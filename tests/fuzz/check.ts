@@ -393,9 +393,10 @@ function checkStep(
   );
   const syncMsis = consumedSyncMsis(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
   const copies = mem.writes.filter((w) => w.value < 0);
+  const places = new Set<string>();
   for (const w of mem.writes) {
     if (w.value < 0) continue; // byte copies are DMA data, checked below
-    const why = explainWrite(w, {
+    const [ok, what] = explainWrite(w, {
       evq,
       evqFrom: EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)),
       evqRecords,
@@ -404,8 +405,10 @@ function checkStep(
       httu,
       dbm: (addr) => (runner.ram.read32(addr + 4) & DBM_HI) !== 0,
     });
-    if (why !== null) fail(why);
+    if (!ok) fail(what);
+    places.add(what);
   }
+  for (const what of places) coverage.add(`write: ${what}`);
 
   // Queue pointers.
   if (!writesRegister(step, REG.CMDQ_CONS, REG.CMDQ_PROD, REG.CMDQ_BASE)) {
@@ -438,6 +441,7 @@ function checkStep(
     const ovflg = EVENTQ_PROD.OVFLG.get(Uint32Array.of(before.eventqProd)) !==
       EVENTQ_PROD.OVFLG.get(Uint32Array.of(after.eventqProd));
     if (ovflg && lost === 0) fail("EVENTQ_PROD.OVFLG toggled with no record lost");
+    if (ovflg) coverage.add("event queue overflow (OVFLG)");
   }
 
   // GERROR: the device only activates errors (toggles a bit that GERRORN matches, as the guest left it after its
@@ -492,6 +496,7 @@ function checkStep(
   }
   const why = explainCopies(runner, step, copies);
   if (why !== null) fail(why);
+  if (copies.length > 1) coverage.add("write: DMA data split at mapping boundaries");
   return outcome;
 }
 
@@ -580,20 +585,22 @@ interface Places {
 }
 
 /** Why `w` is not at an architected place, or null when it is. */
-function explainWrite(w: Write, p: Places): string | null {
+function explainWrite(w: Write, p: Places): [ok: boolean, what: string] {
   const where = `0x${w.addr.toString(16)}`;
   // An event record: slots from PROD before, up to the one a failed write stopped in.
   for (let k = 0; k <= p.evqRecords; k++) {
     const slot = slotAddr(p.evq, p.evqFrom + k);
-    if (w.addr >= slot && w.addr < slot + 32) return null;
+    if (w.addr >= slot && w.addr < slot + 32) return [true, "event record"];
   }
-  if (p.msis.some(([addr, data]) => addr !== 0 && addr === w.addr && data === w.value)) return null;
+  if (p.msis.some(([addr, data]) => addr !== 0 && addr === w.addr && data === w.value)) return [true, "MSI"];
   // A hardware update of a descriptor this call read: AF set, or the dirty bit of a DBM descriptor.
   if (p.httu && p.reads.has(w.addr) && w.old !== ABORT) {
     const changed = (w.old ^ w.value) >>> 0;
+    const dirty = (changed & (DIRTY_S1 | DIRTY_S2)) !== 0;
     const flagsOnly = (changed & ~(AF | DIRTY_S1 | DIRTY_S2)) === 0 && (w.value & changed & AF) === (changed & AF) &&
-      ((changed & (DIRTY_S1 | DIRTY_S2)) === 0 || p.dbm(w.addr));
-    return flagsOnly ? null : `descriptor at ${where} changed 0x${w.old.toString(16)} → 0x${w.value.toString(16)}`;
+      (!dirty || p.dbm(w.addr));
+    if (flagsOnly) return [true, dirty ? "dirty state (HTTU)" : "Access flag (HTTU)"];
+    return [false, `descriptor at ${where} changed 0x${w.old.toString(16)} → 0x${w.value.toString(16)}`];
   }
-  return `a write of 0x${(w.value >>> 0).toString(16)} at ${where}: not an event slot, MSI or flag update`;
+  return [false, `a write of 0x${(w.value >>> 0).toString(16)} at ${where}: not an event slot, MSI or flag update`];
 }
