@@ -28,6 +28,7 @@ import {
   CMDQ_CONS_ERR_NAMES,
   CMDQ_PROD,
   EVENT_TYPE,
+  EVT_F_UUT,
   EVENTQ_CONS,
   EVENTQ_PROD,
   GERROR_IRQ_CFG0,
@@ -409,6 +410,26 @@ function checkStep(
     places.add(what);
   }
   for (const what of places) coverage.add(`write: ${what}`);
+
+  // Faults become event records: at most one per transaction, of the fault's type and for its StreamID.
+  if (written > translations) fail(`${written} event records for ${translations} transactions`);
+  const faulted = outcome.op === "translate" && !outcome.result.ok && outcome.result.event
+    ? EVENT_TYPE[outcome.result.fault as keyof typeof EVENT_TYPE]
+    : outcome.op === "copy" && !outcome.result.ok && outcome.result.fault.type !== 0
+    ? outcome.result.fault.type
+    : 0;
+  if (faulted !== 0 && written > 0 && step.op === "dma") {
+    // The record as the device wrote it (an MSI may land on it afterwards): its eight words, in a row.
+    const at = slotAddr(evq, EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)) + written - 1);
+    const ws = mem.writes;
+    const first = ws.findLastIndex((w, k) => w.addr === at && ws[k + 7]?.addr === at + 28);
+    const rec = Uint32Array.from({ length: 8 }, (_, k) => ws[first + k]?.value ?? 0);
+    const [type, sid] = [EVT_F_UUT.Type.get(rec), EVT_F_UUT.StreamID.get(rec)];
+    if (type !== faulted || sid !== Number(step.sid)) {
+      fail(`the event record says ${EVENT_NAMES[type] ?? type} for StreamID ${sid}, the fault was ` +
+        `${EVENT_NAMES[faulted]} for StreamID ${step.sid}`);
+    }
+  }
 
   // Queue pointers.
   if (!writesRegister(step, REG.CMDQ_CONS, REG.CMDQ_PROD, REG.CMDQ_BASE)) {

@@ -59,6 +59,13 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /DMA data at/,
   },
   {
+    name: "event records carry the SubstreamID where the StreamID goes",
+    file: "src/events.ts",
+    find: "r.sid?.set(out, fault.sid >>> 0);",
+    replace: "r.sid?.set(out, fault.ssid >>> 0);",
+    expect: /the event record says/,
+  },
+  {
     name: "CR0ACK not updated by a CR0 write",
     file: "src/mmio.ts",
     find: "w[W_CR0ACK] = v[0]; // every change takes effect at once",
