@@ -53,7 +53,10 @@ export type TranslationResult =
     ok: false;
     /** The event type name (gen/ EVENT_TYPE, e.g. "F_TRANSLATION"), or "ABORT" for a silent abort. */
     fault: string;
-    /** Whether the architecture records this fault as an event (it lands in the queue only if the queue is enabled). */
+    /**
+     * Whether the architecture records this fault as an event: not for a silent abort, nor for a translation fault
+     * that CD.R or STE.S2R keep quiet. It lands in the queue if the queue is enabled and has room.
+     */
     event: boolean;
   };
 
@@ -256,7 +259,7 @@ export class Smmu {
     return {
       ok: false,
       fault: type === 0 ? "ABORT" : EVENT_NAMES[type] ?? `0x${type.toString(16)}`,
-      event: type !== 0,
+      event: this.#engine.recorded,
     };
   }
 

@@ -50,6 +50,8 @@ function translationRelated(type: number): boolean {
 export class Translator implements TranslationEngine {
   /** The last abort; reused, consumers copy what they keep. */
   readonly fault: Fault = newFault();
+  /** Whether the architecture records the last fault as an event (CD.R and STE.S2R gate translation faults). */
+  recorded = false;
   /** Counts of translate's fast path (TLB hits of the last context), kept apart so that path bumps one number. */
   #fastHits = 0;
   readonly #stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
@@ -412,6 +414,7 @@ export class Translator implements TranslationEngine {
   }
 
   #report(record: boolean, effects: boolean): void {
+    this.recorded = record;
     if (!effects) return;
     this.#stats.faults++;
     if (record) this.#events.report(this.fault);
@@ -420,6 +423,7 @@ export class Translator implements TranslationEngine {
   /** An abort without an event (STE.Config abort, GBPA abort, bypass out of range): fault.type is 0. */
   #abort(sid: number, ssid: number, iova: number, flags: number, type: number, effects: boolean): number {
     this.#fill(type, sid, ssid, iova, flags);
+    this.recorded = false;
     if (effects) this.#stats.faults++;
     return -1;
   }

@@ -81,8 +81,10 @@ function observationsDiffer(s: Scenario, file: string): string[] {
       if (hex !== step.observed_hex.toLowerCase()) wrong.push(`step ${i}: memory ${hex}`);
     }
     if (step.op === "dma" && step.observed !== undefined && out.op === "translate") {
-      const want = "pa" in step.observed ? `pa ${step.observed.pa}` : "fault";
-      const got = out.result.ok ? `pa ${out.result.pa}` : "fault";
+      const o = step.observed, r = out.result;
+      const event = "pa" in o ? undefined : o.event; // compared when recorded
+      const want = "pa" in o ? `pa ${o.pa}` : event === undefined ? "fault" : `fault, event ${event}`;
+      const got = r.ok ? `pa ${r.pa}` : event === undefined ? "fault" : `fault, event ${r.event}`;
       if (got !== want) wrong.push(`step ${i}: ${got}`);
     }
   });

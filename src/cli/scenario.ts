@@ -52,7 +52,9 @@ const stepSchema = z.discriminatedUnion("op", [
     exec: z.boolean().optional(),
     view: z.boolean().optional(),
     hex: hexBytes.optional(),
-    observed: z.union([z.object({ pa: num }), z.object({ fault: z.literal(true) })]).optional(),
+    /** The recorded outcome: a PA, or a fault (and whether it is recorded as an event). */
+    observed: z.union([z.object({ pa: num }), z.object({ fault: z.literal(true), event: z.boolean().optional() })])
+      .optional(),
   }).passthrough(),
   z.object({ op: z.literal("mem_read"), addr: num, len: count, observed_hex: hexBytes.optional() }).passthrough(),
   z.object({ op: z.literal("save_restore"), into: z.enum(["same", "fresh"]) }),

@@ -27,10 +27,12 @@ import {
   CMDQ_CONS,
   CMDQ_CONS_ERR_NAMES,
   CMDQ_PROD,
+  CR0ACK,
   EVENT_TYPE,
-  EVT_F_UUT,
   EVENTQ_CONS,
   EVENTQ_PROD,
+  EVT_F_UUT,
+  GERROR,
   GERROR_IRQ_CFG0,
   GERROR_IRQ_CFG1,
   GERROR_LAYOUT,
@@ -312,6 +314,7 @@ interface Seen {
   recent: Transaction[];
 }
 
+const GERROR_EVENTQ_ABT = 2 ** GERROR.EVENTQ_ABT_ERR.lsb;
 const GERROR_BITS = GERROR_LAYOUT.fields.map((f) => [2 ** f.lsb, `GERROR.${f.name}`] as const);
 
 function count(coverage: Coverage, outcome: StepOutcome, before: Regs, after: Regs): void {
@@ -387,9 +390,10 @@ function checkStep(
 
   // Memory writes, each at an architected place.
   const evq = ring(before.eventqBase, 32);
+  const evqFrom = EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd));
   const evqRecords = distance(
     evq,
-    EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)),
+    evqFrom,
     EVENTQ_PROD.WR.get(Uint32Array.of(after.eventqProd)),
   );
   const syncMsis = consumedSyncMsis(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
@@ -399,7 +403,7 @@ function checkStep(
     if (w.value < 0) continue; // byte copies are DMA data, checked below
     const [ok, what] = explainWrite(w, {
       evq,
-      evqFrom: EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)),
+      evqFrom,
       evqRecords,
       msis: [...before.msis, ...after.msis, ...syncMsis],
       reads: mem.reads,
@@ -411,8 +415,20 @@ function checkStep(
   }
   for (const what of places) coverage.add(`write: ${what}`);
 
-  // Faults become event records: at most one per transaction, of the fault's type and for its StreamID.
+  // Faults become event records: at most one per transaction, of the fault's type and for its StreamID. A fault the
+  // architecture records goes to an enabled queue (written, or lost when there is no room or its write aborts); one it
+  // does not (a silent abort, a fault that CD.R or STE.S2R keep quiet) writes nothing.
   if (written > translations) fail(`${written} event records for ${translations} transactions`);
+  if (outcome.op === "translate" && !outcome.result.ok) {
+    const on = CR0ACK.EVENTQEN.get(Uint32Array.of(before.cr0ack)) === 1 && outcome.result.event;
+    if (written + lost !== (on ? 1 : 0)) {
+      fail(`${outcome.result.fault} (event: ${outcome.result.event}) gave ${written} records and ${lost} lost`);
+    }
+    const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), evqFrom);
+    if (lost === 1 && used < 2 ** evq.log2 && ((after.gerror ^ after.gerrorn) & GERROR_EVENTQ_ABT) === 0) {
+      fail("a record lost in a queue with room, without EVENTQ_ABT_ERR");
+    }
+  }
   const faulted = outcome.op === "translate" && !outcome.result.ok && outcome.result.event
     ? EVENT_TYPE[outcome.result.fault as keyof typeof EVENT_TYPE]
     : outcome.op === "copy" && !outcome.result.ok && outcome.result.fault.type !== 0
@@ -420,14 +436,16 @@ function checkStep(
     : 0;
   if (faulted !== 0 && written > 0 && step.op === "dma") {
     // The record as the device wrote it (an MSI may land on it afterwards): its eight words, in a row.
-    const at = slotAddr(evq, EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd)) + written - 1);
+    const at = slotAddr(evq, evqFrom + written - 1);
     const ws = mem.writes;
     const first = ws.findLastIndex((w, k) => w.addr === at && ws[k + 7]?.addr === at + 28);
     const rec = Uint32Array.from({ length: 8 }, (_, k) => ws[first + k]?.value ?? 0);
     const [type, sid] = [EVT_F_UUT.Type.get(rec), EVT_F_UUT.StreamID.get(rec)];
     if (type !== faulted || sid !== Number(step.sid)) {
-      fail(`the event record says ${EVENT_NAMES[type] ?? type} for StreamID ${sid}, the fault was ` +
-        `${EVENT_NAMES[faulted]} for StreamID ${step.sid}`);
+      fail(
+        `the event record says ${EVENT_NAMES[type] ?? type} for StreamID ${sid}, the fault was ` +
+          `${EVENT_NAMES[faulted]} for StreamID ${step.sid}`,
+      );
     }
   }
 

@@ -22,6 +22,7 @@ import {
   GBPA,
   GERROR_IRQ_CFG0,
   GERROR_IRQ_CFG1,
+  IDR0,
   IDR1,
   IDR3,
   L1CD,
@@ -37,6 +38,8 @@ import {
   STRTAB_BASE_CFG_FMT,
   STRTAB_BASE_CFG_SPLIT,
   TT_ADDR_64K,
+  TT_AP,
+  TT_S2AP,
   TT_TABLE,
   TT_TYPE,
 } from "../../gen/mod.ts";
@@ -131,6 +134,7 @@ const TLBIS = [
   OPCODE.TLBI_EL2_ASID,
   OPCODE.TLBI_EL2_ALL,
   OPCODE.CFGI_CD_ALL,
+  OPCODE.ATC_INV,
 ];
 
 /** What a driver writes: the ordinary values of every CD and STE field an action leaves open. */
@@ -210,7 +214,10 @@ function idRegisters(h: CaseHeader): IdRegisterSet {
   IDR1.ATTR_PERMS_OVR.set(w, h.idExtras & 1, 0);
   IDR1.ATTR_TYPES_OVR.set(w, (h.idExtras >> 1) & 1, 0);
   IDR3.HAD.set(w, (h.idExtras >> 2) & 1, 1);
-  return { ...ids, IDR1: w[0], IDR3: w[1] };
+  const w0 = Uint32Array.of(ids.IDR0);
+  if (h.idExtras & 8) IDR0.Hyp.set(w0, 1);
+  if (h.atc !== 0) IDR0.ATS.set(w0, 1), IDR0.PRI.set(w0, 1); // endpoints to answer ATC_INV and PRI_RESP
+  return { ...ids, IDR0: w0[0], IDR1: w[0], IDR3: w[1] };
 }
 
 /** Guest memory as the guest CPU writes it: a shadow copy (for the table builders to read) and mem_write steps. */
@@ -299,6 +306,8 @@ class Compiler {
   readonly #streams: number[] = [];
   readonly #slots: number[] = [];
   readonly #mapped: number[] = [];
+  /** StreamID pool indices of the last attaches (their ASID and VMID derive from it). */
+  readonly #attached: number[] = [];
 
   constructor(readonly header: CaseHeader) {
     this.ids = idRegisters(header);
@@ -785,8 +794,10 @@ class Compiler {
       Contiguous: l.contiguous ? 1 : 0,
     };
     const table: Record<string, number> = {};
+    // DBM marks a writable-clean page: read-only until the first write makes it dirty (unless perm says otherwise).
+    const perm = l.perm >= 0 ? l.perm : l.dbm ? (stage1 ? TT_AP.RO_ANY : TT_S2AP.RO) : -1;
     if (stage1) {
-      if (l.perm >= 0) leaf.AP = l.perm;
+      if (perm >= 0) leaf.AP = perm;
       leaf.UXN = l.xn & 1;
       leaf.PXN = l.xn >> 1;
       leaf.nG = l.ng ? 1 : 0;
@@ -794,7 +805,7 @@ class Compiler {
       table.PXNTable = (l.table >> 2) & 1;
       table.UXNTable = l.table >> 3;
     } else {
-      if (l.perm >= 0) leaf.S2AP = l.perm;
+      if (perm >= 0) leaf.S2AP = perm;
       leaf.XN = l.xn;
     }
     s.table.map(ia, Math.max(0, Math.min(oa, TWO_52 - 1)), this.#level(s, a.level), leaf, stage1 ? 1 : 2, table);
@@ -842,9 +853,11 @@ class Compiler {
       });
     }
     const bits = ssid === null ? 0 : Math.max(1, Math.ceil(Math.log2(ssid + 1)));
+    recent(this.#attached, a.sid);
     this.#ste({
       ...ORDINARY_STE,
       sid: a.sid,
+      strw: a.el2 ? 1 : 0, // STRW index: EL2
       config: [0, 2, 3, 1][mode], // CONFIGS: S1_TRANS, S2_TRANS, NESTED, BYPASS
       cd: { at: "cd", p: 0 }, // the slot just written
       cdMax: bits,
@@ -863,10 +876,11 @@ class Compiler {
     const op = TLBIS[a.op % TLBIS.length];
     const w = command(op);
     const r = a.range;
+    const who = a.sid < 4 && this.#attached.length > 0 ? this.#attached[a.sid % this.#attached.length] : a.sid;
     const named: Record<string, number> = {
-      ASID: asidOf(a.sid),
-      VMID: vmidOf(a.sid),
-      StreamID: sidOf(a.sid),
+      ASID: asidOf(who),
+      VMID: vmidOf(who),
+      StreamID: sidOf(who),
       Leaf: a.leaf ? 1 : 0,
       ...(r === null ? {} : { TG: r.tg, SCALE: r.scale, NUM: r.num, TTL: r.ttl }),
     };
@@ -902,7 +916,7 @@ class Compiler {
     const w = new Uint32Array(2);
     fill(w, info.layout.fields, vals, (f) => (f.shift !== undefined ? addressValue(f, this.addr(addr)) : null));
     if (info.offset === REG.GBPA && vals.length % 2 === 0) GBPA.Update.set(w, 1); // as a driver does, usually
-    if (info.width === 64 && wide) this.#write64(info.offset, w);
+    if (wide) this.#write64(info.offset, w); // on a 32-bit register: a wrong-width access, ignored
     else {
       this.#mmio(info.offset, 4, w[0]);
       if (info.width === 64) this.#mmio(info.offset + 4, 4, w[1]);

@@ -139,6 +139,8 @@ export interface AttachAction {
   sid: number;
   /** 0 stage 1, 1 stage 2, 2 nested, 3 bypass. */
   mode: number;
+  /** A stage-1 stream of the EL2 regime (STE.STRW = EL2; needs IDR0.Hyp). */
+  el2: boolean;
   slot: number;
   ssid: number | null;
   /** The stage-1 and stage-2 spaces (the first of that stage from here). */
@@ -154,7 +156,7 @@ export interface TlbiAction {
   kind: "tlbi";
   /** Index into the TLBI opcodes. */
   op: number;
-  /** The attach whose ASID/VMID to name (a StreamID pool index, as attach takes). */
+  /** Whose ASID/VMID to name: below 4, one of the last attaches; else a StreamID pool index, as attach takes. */
   sid: number;
   iova: IovaRef;
   leaf: boolean;
@@ -206,11 +208,12 @@ export type Action =
 /** The device and memory a case runs on. */
 export interface CaseHeader {
   features: SmmuFeatures | null;
-  /** ID register fields the features cannot name: bit 0 IDR1.ATTR_PERMS_OVR, 1 IDR1.ATTR_TYPES_OVR, 2 IDR3.HAD. */
+  /** ID register fields the features cannot name: bit 0 IDR1.ATTR_PERMS_OVR, 1 IDR1.ATTR_TYPES_OVR, 2 IDR3.HAD;
+   * bit 3 turns IDR0.Hyp on (EL2 streams). */
   idExtras: number;
   /** Sparse memory (size by index, holes), or one flat buffer around the fuzz guest's structures. */
   memory: { flat: boolean; size: number; holes: { at: number; i: number }[]; throws: boolean };
-  /** ATS endpoints: 0 none, 1 completing every ATC invalidation, 2 failing them. */
+  /** ATS endpoints (IDR0.ATS and PRI then advertised): 0 none, 1 completing every ATC invalidation, 2 failing them. */
   atc: number;
   cacheLimits: { contexts?: number; streams?: number; entries?: number } | null;
   commandBudget: number | null;
@@ -376,6 +379,7 @@ const attach: fc.Arbitrary<AttachAction> = fc.record({
   kind: fc.constant("attach" as const),
   sid: sidIndex,
   mode: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.nat(3) }),
+  el2: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
   slot: fc.nat(7),
   ssid: sometimes(small(3, 20), 4),
   space: fc.nat(3),
@@ -507,7 +511,10 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       priv: fc.boolean(),
       exec: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
       view: fc.boolean(),
-      len: small(64, 0x4000),
+      len: fc.oneof({ weight: 8, arbitrary: fc.nat(64) }, { weight: 2, arbitrary: fc.nat(0x4000) }, {
+        weight: 1,
+        arbitrary: fc.nat(0x40000), // a sweep over many pages: TLB eviction
+      }),
     }),
   },
   {
@@ -639,7 +646,7 @@ const space: fc.Arbitrary<SpaceParams> = fc.record({
 
 const header: fc.Arbitrary<CaseHeader> = fc.record({
   features: sometimes(features, 1),
-  idExtras: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(7) }),
+  idExtras: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(15) }),
   atc: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(2) }),
   memory: fc.record({
     flat: fc.oneof({ weight: 12, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
