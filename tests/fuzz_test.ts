@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { checkScenario } from "./fuzz/check.ts";
-import { scenarioJson } from "./fuzz/compile.ts";
+import { scenarioJson } from "./fuzz/guest_writes.ts";
 import { MUTANTS } from "./fuzz/mutants.ts";
 import { runFuzz, type RunResult } from "./fuzz/run.ts";
 import { parseScenario, type Scenario, ScenarioRunner } from "../src/cli/scenario.ts";

@@ -1,23 +1,27 @@
 /**
  * The fuzzer's oracle: runs a scenario step by step and checks, around every step, what the architecture promises
- * whatever the guest wrote. It knows the device only through the public API and guest memory; it reads the
- * registers it needs with `mmioPeek` (no side effects), so checking changes nothing a replay through `smmuv3 trace`
- * would see.
+ * whatever the guest wrote. It knows the device only through the public API and guest memory (recorded by
+ * tests/fuzz/recording.ts); it reads registers with `mmioPeek` and translations with `probe`, neither of which has
+ * side effects, so checking changes nothing a replay through `smmuv3 trace` would see.
  *
- * Invariants:
- * - no exception escapes a call (the scenario runner only makes calls with valid host arguments);
- * - bounded work: a translation reads at most the descriptors its levels allow; an MMIO access or a restore runs at
- *   most the command budget, never more than the ring holds, each command reading one entry (and a prefetch, one
- *   configuration);
- * - guest memory changes only at the architected places: event records at EVENTQ_PROD, MSIs (the IRQ_CFG0 addresses,
- *   a consumed CMD_SYNC's MSIAddress), Access-flag and dirty-state updates of a descriptor this walk read (HTTU
- *   advertised), and a DMA write's data at the PA the transaction translates to;
- * - queue pointers: CMDQ_CONS moves only towards CMDQ_PROD and never past it; EVENTQ_PROD advances by the records
- *   written, never past a full queue; OVFLG toggles only when a record is lost;
- * - GERROR: the device only activates errors (a bit toggles only while GERROR and GERRORN agree on it) and never
- *   deactivates one;
+ * Invariants, around every step that reaches the device:
+ * - no exception escapes a call (the runner makes only calls with valid host arguments), nor a side-effect-free one;
+ * - bounded work: memory accesses within what the call's translations (every level of both stages), commands and
+ *   event records allow; no more commands than the budget or the ring holds; a hard stop past any bound;
+ * - guest memory changes only at the architected places: event records from EVENTQ_PROD on, MSIs (an IRQ_CFG0
+ *   address with its data, or a CMD_SYNC the call ran), Access-flag and dirty-state updates of a descriptor the call
+ *   read (HTTU), and DMA data, each piece where its first and last byte translate;
+ * - faults become event records: at most one per transaction, of the fault's type and StreamID; a recorded fault is
+ *   written to an enabled queue, or lost for want of room or with EVENTQ_ABT_ERR; a quiet one writes nothing;
+ * - queue pointers: CMDQ_CONS moves only towards CMDQ_PROD; EVENTQ_PROD advances by the records written and never
+ *   into unread slots; OVFLG toggles only when a record is lost;
+ * - GERROR: the device only activates errors (after the guest's acknowledgement in the same step), never deactivates
+ *   one, and never writes GERRORN;
  * - CR0ACK and IRQ_CTRLACK acknowledge what the guest enabled; caches stay within their bounds;
- * - save/restore: a blob restored into a fresh device saves to the same blob.
+ * - `probe` writes nothing, records nothing and agrees with `translate`;
+ * - reset gives the state of a new device; a restore is deterministic (a fresh device restoring the same blob from
+ *   the same memory ends alike, writing alike) and drops every cache (recent transactions probe as on a fresh one);
+ * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run.
  * @module
  */
 import {
@@ -51,6 +55,8 @@ import {
   type SmmuStats,
   type TranslationResult,
 } from "../../mod.ts";
+import { Coverage } from "./coverage.ts";
+import { RecordingMemory, RUNAWAY, Runaway, type Write } from "./recording.ts";
 import {
   type Scenario,
   ScenarioRunner,
@@ -60,8 +66,6 @@ import {
   transactionOf,
 } from "../../src/cli/scenario.ts";
 
-/** Most memory accesses one call may make before the oracle calls it a runaway (far above any legitimate bound). */
-const RUNAWAY = 200_000;
 /** Descriptor levels of the longest walk: 52-bit input with a 4 KiB granule starts at level -1. */
 const MAX_LEVELS = 5;
 /** Most words one configuration fetch reads: an L1 descriptor (2 words) and a 16-word STE or CD, each of whose
@@ -81,55 +85,6 @@ export class InvariantError extends Error {
   constructor(readonly step: number, message: string) {
     super(`step ${step}: ${message}`);
     this.name = "InvariantError";
-  }
-}
-
-/** A device access that went on far past any bound: a hang in the making. */
-class Runaway extends Error {}
-
-interface Write {
-  readonly addr: number;
-  readonly len: number;
-  /** The 32-bit value written (write32), or -1 for a byte copy. */
-  readonly value: number;
-  /** The word there before (write32), or ABORT. */
-  readonly old: number;
-}
-
-/** Guest memory as the device sees it, recording each call's accesses. */
-class RecordingMemory implements GuestMemory {
-  words = 0;
-  readonly reads = new Set<number>();
-  readonly writes: Write[] = [];
-  constructor(private readonly inner: GuestMemory, private readonly ram: GuestMemory) {}
-
-  begin(): void {
-    this.words = 0;
-    this.reads.clear();
-    this.writes.length = 0;
-  }
-  #count(n: number): void {
-    this.words += n;
-    if (this.words > RUNAWAY) throw new Runaway(`more than ${RUNAWAY} memory accesses in one call`);
-  }
-  read32(addr: number): number {
-    this.#count(1);
-    this.reads.add(addr);
-    return this.inner.read32(addr);
-  }
-  write32(addr: number, value: number): boolean {
-    this.#count(1);
-    this.writes.push({ addr, len: 4, value, old: this.ram.read32(addr) });
-    return this.inner.write32(addr, value);
-  }
-  read(addr: number, dst: Uint8Array): boolean {
-    this.#count(1);
-    return this.inner.read(addr, dst);
-  }
-  write(addr: number, src: Uint8Array): boolean {
-    this.#count(1);
-    this.writes.push({ addr, len: src.length, value: -1, old: ABORT });
-    return this.inner.write(addr, src);
   }
 }
 
@@ -215,29 +170,6 @@ function writesRegister(step: Step, ...offsets: number[]): boolean {
   if (step.op !== "mmio_write") return false;
   const at = Number(step.offset);
   return offsets.some((o) => at >= o - 4 && at < o + 8);
-}
-
-/** What the cases reached, so a run can show that it went deep: outcomes, errors and work, counted by name. */
-export class Coverage {
-  cases = 0;
-  steps = 0;
-  commands = 0;
-  events = 0;
-  readonly counts = new Map<string, number>();
-
-  /** Counts one occurrence of `what`. */
-  add(what: string): void {
-    this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
-  }
-
-  /** Adds another run's counts. */
-  merge(o: Coverage): void {
-    this.cases += o.cases;
-    this.steps += o.steps;
-    this.commands += o.commands;
-    this.events += o.events;
-    for (const [k, v] of o.counts) this.counts.set(k, (this.counts.get(k) ?? 0) + v);
-  }
 }
 
 /**
@@ -367,6 +299,7 @@ function checkStep(
   }
   mem.begin();
   const outcome = runner.run(step);
+  if (mem.runaway) fail(`unbounded work: more than ${RUNAWAY} memory accesses in one call`);
   const after = seen.regs = readRegs(runner.smmu);
   const stats1 = seen.stats = runner.smmu.stats;
   const base = runner.smmu === smmu ? stats0 : FRESH; // a fresh device counts from zero

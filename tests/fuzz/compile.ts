@@ -2,54 +2,57 @@
  * Compiles a fuzz case (tests/fuzz/program.ts) into a scenario: the register accesses, guest memory writes, DMAs and
  * save/restore steps of a guest doing what the actions say. The compiler plays the guest driver: it keeps its own
  * idea of where its structures are (which hostile register writes may make wrong, as they would for a real driver),
- * builds every structure through gen/ accessors and the guest-side table builders, and knows nothing of the
- * device's state. The same case always compiles to the same scenario.
+ * resolves the places actions name, builds every structure through gen/ accessors (tests/fuzz/structures.ts) and the
+ * guest-side table builders, and knows nothing of the device's state. The same case always compiles to the same
+ * scenario.
  * @module
  */
 import {
-  CD,
-  CD_TG0,
-  CD_TG1,
   CMD_CFGI_CD,
   CMD_CFGI_CD_ALL,
   CMD_CFGI_STE,
   CMD_CFGI_STE_RANGE,
-  CMD_SYNC,
   CMDQ_BASE,
-  COMMANDS,
   CR0,
   EVENTQ_BASE,
   GBPA,
   GERROR_IRQ_CFG0,
   GERROR_IRQ_CFG1,
-  IDR0,
   IDR1,
-  IDR3,
   L1CD,
   L1STD,
   OPCODE,
   REG,
   REGISTERS,
-  STE,
-  STE_CONFIG,
-  STE_S2TG,
   STRTAB_BASE,
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
   STRTAB_BASE_CFG_SPLIT,
-  TT_ADDR_64K,
-  TT_AP,
-  TT_S2AP,
-  TT_TABLE,
-  TT_TYPE,
 } from "../../gen/mod.ts";
 import type { Field } from "../../gen/mod.ts";
-import type { GuestMemory, IdRegisterSet } from "../../mod.ts";
-import { idRegistersFor } from "../../src/features.ts";
+import type { IdRegisterSet } from "../../mod.ts";
 import { command } from "../../src/guest/driver.ts";
 import { Allocator, PageTable } from "../../src/guest/tables.ts";
 import type { Scenario, Step } from "../../src/cli/scenario.ts";
 import { stage1StartLevel, stage2StartLevel } from "../../src/walk.ts";
+import { GuestWrites } from "./guest_writes.ts";
+import {
+  asidOf,
+  HOLE_BASES,
+  idRegisters,
+  KIB64,
+  MAP,
+  MEMORY_SIZES,
+  ORDINARY_CD,
+  ORDINARY_STE,
+  sidOf,
+  slotFmt,
+  SLOTS,
+  ssidOf,
+  TLBIS,
+  TWO_52,
+  vmidOf,
+} from "./layout.ts";
 import type {
   Action,
   AddrRef,
@@ -66,113 +69,20 @@ import type {
   TlbiAction,
 } from "./program.ts";
 import { WRITTEN_REGISTERS } from "./program.ts";
+import {
+  addressValue,
+  cdWords,
+  commandWords,
+  fill,
+  leafValues,
+  namedCommand,
+  type Space,
+  steWords,
+  tableDescriptor,
+} from "./structures.ts";
 
-const KIB64 = 0x1_0000;
-/**
- * Where the fuzz guest keeps its structures (a harness convention, not an architectural layout): 16 MiB from
- * 0x4000_0000, so that a flat memory can hold them all. Larger structures than a place holds overlap the next one,
- * which is hostile in the way a fuzzer wants.
- */
-export const MAP = {
-  strtab: 0x4000_0000, // linear stream table (4096 STEs before the next place), or the L1 table of a 2-level one
-  l2Streams: 0x4004_0000, // 16 leaf stream tables, 64 KiB apart
-  cmdq: 0x4014_0000,
-  eventq: 0x4018_0000,
-  cds: 0x401c_0000, // 8 CD slots, 64 KiB apart
-  l2Cds: 0x4024_0000, // 4 leaf CD tables per slot, 64 KiB apart
-  regions: 0x4044_0000, // 16 data buffers and MSI doorbells, 64 KiB apart
-  tables: 0x4054_0000, // translation tables, allocated upwards
-  end: 0x4100_0000,
-} as const;
-
-/** Memory sizes by header index: the whole 52-bit space, 4 GiB, 2 GiB, ending inside the regions, before the queue. */
-const MEMORY_SIZES = [2 ** 52, 2 ** 32, 2 ** 31, MAP.regions + 8 * KIB64, MAP.eventq];
-const HOLE_BASES = [MAP.strtab, MAP.cmdq, MAP.eventq, MAP.cds, MAP.regions, MAP.tables];
-/** StreamIDs and SubstreamIDs by pool index: the ordinary first, then table edges and the widest values. */
-export const SIDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 63, 64, 255, 256, 1023, 1024, 4095, 65535, 65536, 2 ** 20 - 1];
-const SIDS_WIDE = [2 ** 24, 2 ** 31, 2 ** 32 - 1];
-export const SSIDS = [0, 1, 2, 3, 63, 64, 1023, 1024, 65535, 2 ** 20 - 1];
-/** STE.Config by action value: the four translating or passing configurations, abort, then reserved encodings. */
-const CONFIGS = [
-  STE_CONFIG.S1_TRANS,
-  STE_CONFIG.BYPASS,
-  STE_CONFIG.S2_TRANS,
-  STE_CONFIG.NESTED,
-  STE_CONFIG.ABORT,
-  1,
-  2,
-  3,
-];
-const STRW = [0, 2, 1, 3]; // NSEL1, EL2, then reserved
-const SLOTS = 8;
-/** The CD table format of slot p: linear, 2-level with 4 KiB leaves, 2-level with 64 KiB leaves (STE.S1Fmt). */
-const slotFmt = (p: number) => p % 3;
-const TG0 = { 12: CD_TG0.GRAN_4K, 14: CD_TG0.GRAN_16K, 16: CD_TG0.GRAN_64K } as Record<number, number>;
-const TG1 = { 12: CD_TG1.GRAN_4K, 14: CD_TG1.GRAN_16K, 16: CD_TG1.GRAN_64K } as Record<number, number>;
-const S2TG = { 12: STE_S2TG.GRAN_4K, 14: STE_S2TG.GRAN_16K, 16: STE_S2TG.GRAN_64K } as Record<number, number>;
-const TWO_52 = 2 ** 52;
-
-const sidOf = (i: number) => i < SIDS.length ? SIDS[i] : SIDS_WIDE[i % SIDS_WIDE.length];
-const ssidOf = (i: number) => SSIDS[i % SSIDS.length];
 const alignDown = (x: number, p: number) => x - (x % p);
 const u64 = (v: number | bigint) => BigInt.asUintN(64, typeof v === "bigint" ? v : BigInt(v));
-
-/** The ASID and VMID an attach gives the StreamID of pool index `i` (a TLBI of the same index names them). */
-const asidOf = (i: number) => 1 + (i % 255);
-const vmidOf = (i: number) => 1 + (i % 255);
-/** The TLB invalidations a driver issues. */
-const TLBIS = [
-  OPCODE.TLBI_NH_VA,
-  OPCODE.TLBI_NH_VAA,
-  OPCODE.TLBI_NH_ASID,
-  OPCODE.TLBI_NH_ALL,
-  OPCODE.TLBI_S2_IPA,
-  OPCODE.TLBI_S12_VMALL,
-  OPCODE.TLBI_NSNH_ALL,
-  OPCODE.TLBI_EL2_VA,
-  OPCODE.TLBI_EL2_VAA,
-  OPCODE.TLBI_EL2_ASID,
-  OPCODE.TLBI_EL2_ALL,
-  OPCODE.CFGI_CD_ALL,
-  OPCODE.ATC_INV,
-];
-
-/** What a driver writes: the ordinary values of every CD and STE field an action leaves open. */
-const ORDINARY_CD: Omit<CdAction, "slot" | "ssid" | "sid" | "ttb0" | "asid"> = {
-  kind: "cd",
-  valid: true,
-  ttb1: null,
-  tszSkew: 0,
-  ips: 5, // 48 bits
-  record: true,
-  ha: false,
-  hd: false,
-  affd: false,
-  tbi: 0,
-  pan: false,
-  wxn: false,
-  e0pd: 0,
-  had: 0,
-  flips: [],
-  invalidate: 1,
-};
-const ORDINARY_STE: Omit<SteAction, "sid" | "config" | "cd" | "cdMax" | "s2" | "vmid"> = {
-  kind: "ste",
-  valid: true,
-  fmtSkew: 0,
-  dss: 2, // SSID0: transactions without a SubstreamID use CD 0
-  strw: 0,
-  t0szSkew: 0,
-  ps: 5,
-  ha: false,
-  hd: false,
-  affd: false,
-  record: true,
-  privcfg: 0,
-  instcfg: 0,
-  flips: [],
-  invalidate: true,
-};
 
 /** Puts `v` first in `list` (at most 16 kept). */
 function recent(list: number[], v: number): void {
@@ -180,100 +90,6 @@ function recent(list: number[], v: number): void {
   if (i >= 0) list.splice(i, 1);
   list.unshift(v);
   if (list.length > 16) list.pop();
-}
-
-/** A field's value for address `a`: its bits of `a` (two's complement for negative addresses), as set() takes. */
-function addressValue(f: Field, a: number): number {
-  const width = 2 ** f.width;
-  let v = Math.floor(a / 2 ** (f.shift ?? 0));
-  if (v < 0) v += width;
-  return v - Math.floor(v / width) * width;
-}
-
-/** Sets every field of `fields` but those `special` handles from `vals` (cycled), in field order. */
-function fill(w: Uint32Array, fields: readonly Field[], vals: readonly number[], special: (f: Field) => number | null) {
-  fields.forEach((f, k) => {
-    const v = special(f) ?? (vals.length === 0 ? 0 : vals[k % vals.length]);
-    f.set(w, v);
-  });
-}
-
-function flip(w: Uint32Array, bits: readonly number[]): void {
-  for (const b of bits) w[(b >>> 5) % w.length] ^= 1 << (b & 31);
-}
-
-/** The ID registers a header's features give (the defaults when the device refuses them), with its extras. */
-function idRegisters(h: CaseHeader): IdRegisterSet {
-  let ids: IdRegisterSet;
-  try {
-    ids = idRegistersFor(h.features ?? undefined);
-  } catch {
-    ids = idRegistersFor(undefined);
-  }
-  const w = Uint32Array.of(ids.IDR1, ids.IDR3);
-  IDR1.ATTR_PERMS_OVR.set(w, h.idExtras & 1, 0);
-  IDR1.ATTR_TYPES_OVR.set(w, (h.idExtras >> 1) & 1, 0);
-  IDR3.HAD.set(w, (h.idExtras >> 2) & 1, 1);
-  const w0 = Uint32Array.of(ids.IDR0);
-  if (h.idExtras & 8) IDR0.Hyp.set(w0, 1);
-  if (h.atc !== 0) IDR0.ATS.set(w0, 1), IDR0.PRI.set(w0, 1); // endpoints to answer ATC_INV and PRI_RESP
-  return { ...ids, IDR0: w0[0], IDR1: w[0], IDR3: w[1] };
-}
-
-/** Guest memory as the guest CPU writes it: a shadow copy (for the table builders to read) and mem_write steps. */
-class GuestWrites implements GuestMemory {
-  /** Words written so far, by address (unwritten memory reads as zero). */
-  readonly #shadow = new Map<number, number>();
-  #at = -1;
-  #bytes: number[] = [];
-  constructor(private readonly steps: Step[]) {}
-
-  read32(addr: number): number {
-    return this.#shadow.get(addr) ?? 0;
-  }
-  read(addr: number, dst: Uint8Array): boolean {
-    for (let i = 0; i < dst.length; i++) {
-      const a = addr + i;
-      dst[i] = (this.read32(a - (a % 4)) >>> (8 * (a % 4))) & 0xff;
-    }
-    return true;
-  }
-  write32(addr: number, value: number): boolean {
-    if (!(addr >= 0 && addr + 4 <= TWO_52) || addr % 4 !== 0) return false; // no such address for the CPU either
-    this.#shadow.set(addr, value >>> 0);
-    this.#append(addr, [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24]);
-    return true;
-  }
-  write(addr: number, src: Uint8Array): boolean {
-    if (!(addr >= 0 && addr % 4 === 0 && src.length % 4 === 0 && addr + src.length <= TWO_52)) return false;
-    const words = new DataView(src.buffer, src.byteOffset, src.length);
-    for (let i = 0; i < src.length; i += 4) this.write32(addr + i, words.getUint32(i, true));
-    return true;
-  }
-  /** Emits the pending bytes as one mem_write step. */
-  flush(): void {
-    if (this.#bytes.length === 0) return;
-    const hex = this.#bytes.map((b) => b.toString(16).padStart(2, "0")).join("");
-    this.steps.push({ op: "mem_write", addr: BigInt(this.#at), hex });
-    this.#bytes = [];
-    this.#at = -1;
-  }
-  #append(addr: number, bytes: number[]): void {
-    if (this.#at < 0 || this.#at + this.#bytes.length !== addr || this.#bytes.length >= 4096) {
-      this.flush();
-      this.#at = addr;
-    }
-    this.#bytes.push(...bytes);
-  }
-}
-
-interface Space {
-  readonly params: SpaceParams;
-  readonly gs: number;
-  readonly inputBits: number;
-  readonly startLevel: number;
-  readonly sl0: number;
-  readonly table: PageTable;
 }
 
 /** What the guest believes about its own structures. */
@@ -611,29 +427,10 @@ class Compiler {
     return command(OPCODE.SYNC);
   }
 
-  /** A generated command: StreamID, SubstreamID and addresses from the pools, other fields from its values. */
+  /** A generated command, its StreamID, SubstreamID and addresses resolved. */
   #buildCommand(c: Cmd): Uint32Array {
-    const w = new Uint32Array(4);
-    const layout = COMMANDS.get(c.op);
-    if (layout !== undefined) {
-      fill(w, layout.fields, c.vals, (f) => {
-        switch (f.name) {
-          case "Opcode":
-            return c.op;
-          case "StreamID":
-            return sidOf(c.sid);
-          case "SubstreamID":
-            return ssidOf(c.ssid);
-          case "MSIAddress":
-            return addressValue(f, this.addr(c.msi));
-          case "Address":
-            return addressValue(f, this.#iovaNumber(c.addr));
-        }
-        return null;
-      });
-    } else CMD_SYNC.Opcode.set(w, c.op);
-    flip(w, c.flips);
-    return w;
+    const at = { sid: sidOf(c.sid), ssid: ssidOf(c.ssid), msi: this.addr(c.msi), addr: this.#iovaNumber(c.addr) };
+    return commandWords(c, at);
   }
 
   /** Writes commands at the guest's PROD and publishes it: exactly (0), not at all (< 0), or `publish` too far. */
@@ -673,35 +470,8 @@ class Compiler {
 
   #ste(a: SteAction): void {
     const sid = sidOf(a.sid);
-    const w = new Uint32Array(16);
-    STE.V.set(w, a.valid ? 1 : 0);
-    const config = CONFIGS[a.config % CONFIGS.length];
-    STE.Config.set(w, config);
-    if (config === STE_CONFIG.S1_TRANS || config === STE_CONFIG.NESTED) {
-      STE.S1ContextPtr.setAddress(w, this.addr(a.cd));
-      const fmt = a.cd.at === "cd" ? slotFmt(this.#slot(a.cd.p)) : 0;
-      STE.S1Fmt.set(w, (fmt + a.fmtSkew) % 4);
-      STE.S1CDMax.set(w, fmt !== 0 && a.cdMax === 0 ? 1 : a.cdMax);
-      STE.S1DSS.set(w, a.dss);
-      STE.STRW.set(w, STRW[a.strw % 4]);
-    }
-    if (config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED) {
-      const s = this.spaces[a.s2 % this.spaces.length];
-      STE.S2T0SZ.set(w, 64 - s.inputBits + a.t0szSkew);
-      STE.S2SL0.set(w, s.sl0);
-      STE.S2TG.set(w, S2TG[s.gs]);
-      STE.S2PS.set(w, a.ps);
-      STE.S2AA64.set(w, 1);
-      STE.S2TTB.setAddress(w, s.table.root);
-      STE.S2VMID.set(w, a.vmid);
-      STE.S2HA.set(w, a.ha ? 1 : 0);
-      STE.S2HD.set(w, a.hd ? 1 : 0);
-      STE.S2AFFD.set(w, a.affd ? 1 : 0);
-      STE.S2R.set(w, a.record ? 1 : 0);
-    }
-    STE.PRIVCFG.set(w, a.privcfg);
-    STE.INSTCFG.set(w, a.instcfg);
-    flip(w, a.flips);
+    const cd = { ptr: this.addr(a.cd), fmt: a.cd.at === "cd" ? slotFmt(this.#slot(a.cd.p)) : 0 };
+    const w = steWords(a, cd, this.spaces[a.s2 % this.spaces.length]);
     this.#words(this.#steAddress(sid), w);
     recent(this.#streams, sid);
     if (a.invalidate) {
@@ -725,39 +495,8 @@ class Compiler {
   }
 
   #cd(a: CdAction): void {
-    const w = new Uint32Array(16);
-    CD.V.set(w, a.valid ? 1 : 0);
-    CD.AA64.set(w, 1);
-    CD.A.set(w, 1);
-    CD.R.set(w, a.record ? 1 : 0);
-    CD.ASID.set(w, a.asid);
-    CD.IPS.set(w, a.ips);
-    CD.HA.set(w, a.ha ? 1 : 0);
-    CD.HD.set(w, a.hd ? 1 : 0);
-    CD.AFFD.set(w, a.affd ? 1 : 0);
-    CD.TBI0.set(w, a.tbi & 1);
-    CD.TBI1.set(w, a.tbi >> 1);
-    CD.PAN.set(w, a.pan ? 1 : 0);
-    CD.WXN.set(w, a.wxn ? 1 : 0);
-    CD.E0PD0.set(w, a.e0pd & 1);
-    CD.E0PD1.set(w, a.e0pd >> 1);
-    CD.HAD0.set(w, a.had & 1);
-    CD.HAD1.set(w, a.had >> 1);
-    if (a.ttb0 === null) CD.EPD0.set(w, 1);
-    else {
-      const s = this.spaces[a.ttb0 % this.spaces.length];
-      CD.T0SZ.set(w, 64 - s.inputBits + a.tszSkew);
-      CD.TG0.set(w, TG0[s.gs]);
-      CD.TTB0.setAddress(w, s.table.root);
-    }
-    if (a.ttb1 === null) CD.EPD1.set(w, 1);
-    else {
-      const s = this.spaces[a.ttb1 % this.spaces.length];
-      CD.T1SZ.set(w, 64 - s.inputBits);
-      CD.TG1.set(w, TG1[s.gs]);
-      CD.TTB1.setAddress(w, s.table.root);
-    }
-    flip(w, a.flips);
+    const space = (j: number | null) => (j === null ? null : this.spaces[j % this.spaces.length]);
+    const w = cdWords(a, space(a.ttb0), space(a.ttb1));
     const p = a.slot % SLOTS;
     const ssid = ssidOf(a.ssid);
     this.#words(this.#cdAddress(p, ssid), w);
@@ -786,28 +525,8 @@ class Compiler {
     const ia = this.#ia(s, a.iova);
     if (ia < 0) return; // below the upper range: no descriptor covers it
     const oa = a.oa === null ? ia : this.addr(a.oa);
-    const l = a.leaf;
     const stage1 = s.params.stage === 1;
-    const leaf: Record<string, number> = {
-      AF: l.af ? 1 : 0,
-      DBM: l.dbm ? 1 : 0,
-      Contiguous: l.contiguous ? 1 : 0,
-    };
-    const table: Record<string, number> = {};
-    // DBM marks a writable-clean page: read-only until the first write makes it dirty (unless perm says otherwise).
-    const perm = l.perm >= 0 ? l.perm : l.dbm ? (stage1 ? TT_AP.RO_ANY : TT_S2AP.RO) : -1;
-    if (stage1) {
-      if (perm >= 0) leaf.AP = perm;
-      leaf.UXN = l.xn & 1;
-      leaf.PXN = l.xn >> 1;
-      leaf.nG = l.ng ? 1 : 0;
-      table.APTable = l.table & 3;
-      table.PXNTable = (l.table >> 2) & 1;
-      table.UXNTable = l.table >> 3;
-    } else {
-      if (perm >= 0) leaf.S2AP = perm;
-      leaf.XN = l.xn;
-    }
+    const { leaf, table } = leafValues(a.leaf, stage1);
     s.table.map(ia, Math.max(0, Math.min(oa, TWO_52 - 1)), this.#level(s, a.level), leaf, stage1 ? 1 : 2, table);
     const iova = this.#iovaNumber(a.iova);
     recent(this.#mapped, iova - (iova % 4096));
@@ -874,20 +593,15 @@ class Compiler {
   /** A TLBI of the ASID/VMID an attach of the same StreamID index uses, by address where the command has one. */
   #tlbi(a: TlbiAction): void {
     const op = TLBIS[a.op % TLBIS.length];
-    const w = command(op);
     const r = a.range;
     const who = a.sid < 4 && this.#attached.length > 0 ? this.#attached[a.sid % this.#attached.length] : a.sid;
-    const named: Record<string, number> = {
+    const w = namedCommand(op, {
       ASID: asidOf(who),
       VMID: vmidOf(who),
       StreamID: sidOf(who),
       Leaf: a.leaf ? 1 : 0,
       ...(r === null ? {} : { TG: r.tg, SCALE: r.scale, NUM: r.num, TTL: r.ttl }),
-    };
-    for (const f of COMMANDS.get(op)!.fields) {
-      if (f.name === "Address") f.set(w, addressValue(f, this.#iovaNumber(a.iova)));
-      else if (f.name in named) f.set(w, named[f.name]);
-    }
+    }, this.#iovaNumber(a.iova));
     this.#issue(a.sync ? [w, this.#sync()] : [w], 0);
   }
 
@@ -899,13 +613,7 @@ class Compiler {
     const l = Math.max(s.startLevel, Math.min(level, 2));
     const at = s.table.descAddr(ia, l);
     const target = to !== "self" ? this.addr(to) : l === s.startLevel ? s.table.root : alignDown(at, 2 ** s.gs);
-    const d = new Uint32Array(2);
-    TT_TABLE.Valid.set(d, 1);
-    TT_TABLE.Type.set(d, TT_TYPE.TABLE_OR_PAGE);
-    if (s.gs === 16) {
-      TT_ADDR_64K.ADDR.setAddress(d, alignDown(target, KIB64));
-      TT_ADDR_64K.ADDR_51_48.setAddress(d, target);
-    } else TT_TABLE.NLTA.setAddress(d, alignDown(target, 4096));
+    const d = tableDescriptor(s.gs, target);
     this.#words(at, d);
   }
 
@@ -922,15 +630,4 @@ class Compiler {
       if (info.width === 64) this.#mmio(info.offset + 4, 4, w[1]);
     }
   }
-}
-
-/** A scenario as JSON text, one step a line (numbers above 2^32 as 0x hex strings), as `smmuv3 trace` reads it. */
-export function scenarioJson(s: Scenario): string {
-  const json = (v: unknown) =>
-    JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? (x < 2n ** 32n ? Number(x) : `0x${x.toString(16)}`) : x));
-  const { steps, ...head } = s;
-  const lines = Object.entries(head).map(([k, v]) => `  ${json(k)}: ${json(v)},`);
-  return ["{", ...lines, '  "steps": [', steps.map((step) => `    ${json(step)}`).join(",\n"), "  ]", "}", ""].join(
-    "\n",
-  );
 }

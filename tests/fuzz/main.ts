@@ -8,19 +8,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { Coverage } from "./check.ts";
-import { scenarioJson } from "./compile.ts";
-import {
-  DEFAULT_ACTIONS,
-  type Failure,
-  fromData,
-  replayCase,
-  type ResultData,
-  runFuzz,
-  type RunOptions,
-  type RunResult,
-  type WorkerMessage,
-} from "./run.ts";
+import { scenarioJson } from "./guest_writes.ts";
+import { Coverage, fromData, type ResultData, type WorkerMessage } from "./coverage.ts";
+import { DEFAULT_ACTIONS, type Failure, replayCase, runFuzz, type RunOptions, type RunResult } from "./run.ts";
 
 const HELP = `deno task fuzz [options]
   --seed N      seed of the first batch (default: from the clock, printed)

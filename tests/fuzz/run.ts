@@ -6,9 +6,11 @@
  * @module
  */
 import fc from "fast-check";
-import { checkScenario, Coverage } from "./check.ts";
+import { checkScenario } from "./check.ts";
+import { Coverage } from "./coverage.ts";
 import { compile } from "./compile.ts";
-import { type FuzzCase, fuzzCase } from "./program.ts";
+import { fuzzCase } from "./arbitraries.ts";
+import type { FuzzCase } from "./program.ts";
 import type { Scenario } from "../../src/cli/scenario.ts";
 
 /** What to run. */
@@ -109,29 +111,4 @@ export function replayCase(seed: number, path: string, actions = DEFAULT_ACTIONS
 
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** Coverage as a worker posts it (structured-clone friendly). */
-export type CoverageData = Pick<Coverage, "cases" | "steps" | "commands" | "events"> & { counts: [string, number][] };
-/** A worker's result. */
-export type ResultData = { coverage: CoverageData; failure: Failure | null };
-/** A worker's report: progress (coverage so far) or its result. */
-export type WorkerMessage = { done: false; coverage: CoverageData } | { done: true; result: ResultData };
-
-export const toData = (c: Coverage): CoverageData => ({
-  cases: c.cases,
-  steps: c.steps,
-  commands: c.commands,
-  events: c.events,
-  counts: [...c.counts],
-});
-
-export function fromData(d: CoverageData): Coverage {
-  const c = new Coverage();
-  c.cases = d.cases;
-  c.steps = d.steps;
-  c.commands = d.commands;
-  c.events = d.events;
-  for (const [k, v] of d.counts) c.counts.set(k, v);
-  return c;
 }

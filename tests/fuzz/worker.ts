@@ -4,7 +4,8 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { runFuzz, type RunOptions, toData, type WorkerMessage } from "./run.ts";
+import { toData, type WorkerMessage } from "./coverage.ts";
+import { runFuzz, type RunOptions } from "./run.ts";
 
 self.onmessage = (e: MessageEvent<RunOptions>) => {
   let last = 0;
