@@ -17,7 +17,8 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { Smmu, type TranslationResult } from "../device.ts";
-import type { DmaResult } from "../dma.ts";
+import type { DmaResult, DmaView } from "../dma.ts";
+import type { InterruptSinks } from "../irq.ts";
 import type { Access } from "../types.ts";
 import { COMMAND_BUDGET } from "../commands.ts";
 import type { IdRegisterValues } from "../features.ts";
@@ -175,6 +176,10 @@ export class ScenarioRunner {
   readonly privilegedDma: boolean;
   /** The device; a `fresh` save_restore step replaces it. */
   smmu: Smmu;
+  /** Wired interrupts the device has signalled so far, by kind (every device the runner builds counts here). */
+  readonly interrupts: Record<keyof InterruptSinks, number> = { eventq: 0, gerror: 0, priq: 0, cmdqSync: 0, sev: 0 };
+  /** DmaViews handed out by the current device, reused by later steps (as a device model keeps its view). */
+  readonly #views = new Map<string, DmaView>();
   readonly #ids: IdRegisterValues | undefined;
   readonly #limits: CacheLimits | undefined;
   readonly #endpoints: EndpointHooks | undefined;
@@ -224,6 +229,9 @@ export class ScenarioRunner {
       cacheLimits: this.#limits,
       commandBudget: this.commandBudget,
       endpoints: this.#endpoints,
+      interrupts: Object.fromEntries(
+        Object.keys(this.interrupts).map((k) => [k, () => this.interrupts[k as keyof InterruptSinks]++]),
+      ),
     });
   }
 
@@ -252,7 +260,10 @@ export class ScenarioRunner {
         return this.#dma(step);
       case "save_restore": {
         const blob = smmu.save();
-        if (step.into === "fresh") this.smmu = this.freshDevice();
+        if (step.into === "fresh") {
+          this.smmu = this.freshDevice();
+          this.#views.clear(); // views belong to their device
+        }
         this.smmu.restore(blob);
         return { op: "other" };
       }
@@ -266,7 +277,9 @@ export class ScenarioRunner {
     const { sid, iova, access } = transactionOf(step, this.privilegedDma);
     if (!step.view) return { op: "translate", result: this.smmu.translate(sid, iova, access) };
     if (typeof iova !== "number") throw new InputError("a DmaView copy needs an IOVA below 2^53", "dma step");
-    const view = this.smmu.dmaView(sid, access);
+    const key = `${sid}/${access.ssid}/${access.priv}/${access.exec}`;
+    let view = this.#views.get(key);
+    if (view === undefined) this.#views.set(key, view = this.smmu.dmaView(sid, access));
     const result = step.dir === "write"
       ? view.write(iova, step.hex ? hexToBytes(step.hex) : new Uint8Array(step.len ?? 4))
       : view.read(iova, new Uint8Array(step.len ?? 4));

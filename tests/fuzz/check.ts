@@ -13,6 +13,8 @@
  *   read (HTTU), and DMA data, each piece where its first and last byte translate;
  * - faults become event records: at most one per transaction, of the fault's type and StreamID; a recorded fault is
  *   written to an enabled queue, or lost for want of room or with EVENTQ_ABT_ERR; a quiet one writes nothing;
+ * - interrupts: every signal (MSI or wired) has a cause in the call (a record, an activated error, a CMD_SYNC), and
+ *   every cause signals when its interrupt is enabled: by MSI when an address is programmed (or its abort error);
  * - queue pointers: CMDQ_CONS moves only towards CMDQ_PROD; EVENTQ_PROD advances by the records written and never
  *   into unread slots; OVFLG toggles only when a record is lost;
  * - GERROR: the device only activates errors (after the guest's acknowledgement in the same step), never deactivates
@@ -24,6 +26,7 @@
  * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run.
  * @module
  */
+import type { Field } from "../../gen/mod.ts";
 import {
   CMD_SYNC,
   CMD_SYNC_CS,
@@ -43,6 +46,7 @@ import {
   GERROR_LAYOUT,
   IDR0,
   IDR0_HTTU,
+  IRQ_CTRL,
   OPCODE,
   REG,
   TT_PAGE_S1,
@@ -249,6 +253,12 @@ interface Seen {
 }
 
 const GERROR_EVENTQ_ABT = 2 ** GERROR.EVENTQ_ABT_ERR.lsb;
+const GERROR_MSI_GERROR_ABT = 2 ** GERROR.MSI_GERROR_ABT_ERR.lsb;
+const popcount = (v: number) => {
+  let n = 0;
+  for (let x = v >>> 0; x !== 0; x &= x - 1) n++;
+  return n;
+};
 const GERROR_BITS = GERROR_LAYOUT.fields.map((f) => [2 ** f.lsb, `GERROR.${f.name}`] as const);
 
 function count(coverage: Coverage, outcome: StepOutcome, before: Regs, after: Regs): void {
@@ -258,7 +268,7 @@ function count(coverage: Coverage, outcome: StepOutcome, before: Regs, after: Re
     const r = outcome.result;
     coverage.add(`copy: ${r.ok ? "done" : EVENT_NAMES[r.fault.type] ?? "abort"}`);
   }
-  const raised = (after.gerror ^ before.gerror) & ~(before.gerror ^ before.gerrorn);
+  const raised = (after.gerror ^ before.gerror) & ~(before.gerror ^ after.gerrorn);
   if (raised !== 0) { for (const [bit, name] of GERROR_BITS) if ((raised & bit) !== 0) coverage.add(name); }
   if (after.cmdqCons !== before.cmdqCons) {
     const err = CMDQ_CONS.ERR.get(Uint32Array.of(after.cmdqCons));
@@ -300,7 +310,11 @@ function checkStep(
     if (s.translation.translations !== stats0.translation.translations) fail("probe counted as a translation");
   }
   mem.begin();
+  const pulses0 = { ...runner.interrupts };
   const outcome = runner.run(step);
+  const pulses = Object.fromEntries(
+    Object.entries(runner.interrupts).map(([k, v]) => [k, v - pulses0[k as keyof typeof pulses0]]),
+  ) as typeof pulses0;
   if (mem.runaway) fail(`unbounded work: more than ${RUNAWAY} memory accesses in one call`);
   const after = seen.regs = readRegs(runner.smmu);
   const stats1 = seen.stats = runner.smmu.stats;
@@ -331,7 +345,8 @@ function checkStep(
     evqFrom,
     EVENTQ_PROD.WR.get(Uint32Array.of(after.eventqProd)),
   );
-  const syncMsis = consumedSyncMsis(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
+  const syncs = consumedSyncs(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
+  const syncMsis = syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ).map((x): [number, number] => [x.addr, x.data]);
   const copies = mem.writes.filter((w) => w.value < 0);
   const places = new Set<string>();
   for (const w of mem.writes) {
@@ -382,6 +397,40 @@ function checkStep(
           `${EVENT_NAMES[faulted]} for StreamID ${step.sid}`,
       );
     }
+  }
+
+  // Interrupts: each signal has a cause in this call (a record written, an error activated, a CMD_SYNC run), and
+  // each cause signals, by MSI when an address is programmed (or its abort error), else on its wired line.
+  const raised = ((after.gerror ^ before.gerror) & ~(before.gerror ^ after.gerrorn)) >>> 0; // after any ack
+  const activations = popcount(raised);
+  const msis = stats1.msis - (runner.smmu === smmu ? stats0.msis : 0);
+  const msiWrites =
+    mem.writes.filter((w) =>
+      w.value >= 0 && [...before.msis, ...after.msis, ...syncMsis].some(([a, d]) => a === w.addr && d === w.value)
+    ).length;
+  const syncIrq = syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ);
+  const msiOn = IDR0.MSI.get(Uint32Array.of(runner.smmu.idRegisters.IDR0)) === 1;
+  const syncWired = syncIrq.filter((x) => x.addr === 0 || !msiOn).length;
+  if (msis > msiWrites) fail(`${msis} MSIs counted, ${msiWrites} MSI writes seen`);
+  if (msis > written + activations + syncIrq.length) fail(`${msis} MSIs for ${written} records, ${activations} errors`);
+  if (pulses.eventq > written) fail(`${pulses.eventq} event queue interrupts for ${written} records`);
+  if (pulses.gerror > activations) fail(`${pulses.gerror} global error interrupts for ${activations} activations`);
+  if (pulses.cmdqSync > syncWired) fail(`${pulses.cmdqSync} CMD_SYNC interrupts for ${syncWired} CMD_SYNCs`);
+  if (pulses.priq !== 0) fail("a PRI queue interrupt, with no PRI queue producer");
+  const active = (f: Field) => f.get(Uint32Array.of((after.gerror ^ after.gerrorn) >>> 0)) === 1;
+  const irqOn = (f: Field) => f.get(Uint32Array.of(after.irqCtrlAck)) === 1;
+  const msiAddr = (k: number) => msiOn && after.msis[k][0] !== 0;
+  if (written > 0 && irqOn(IRQ_CTRL.EVENTQ_IRQEN)) {
+    const sent = msiAddr(0) ? msis > 0 || active(GERROR.MSI_EVENTQ_ABT_ERR) : pulses.eventq > 0;
+    if (!sent) fail(`${written} records written and no event queue interrupt`);
+  }
+  if ((raised & ~GERROR_MSI_GERROR_ABT) !== 0 && irqOn(IRQ_CTRL.GERROR_IRQEN)) {
+    const sent = msiAddr(1) ? msis > 0 || active(GERROR.MSI_GERROR_ABT_ERR) : pulses.gerror > 0;
+    if (!sent) fail(`global errors 0x${raised.toString(16)} activated and no global error interrupt`);
+  }
+  if (syncWired > pulses.cmdqSync) fail(`${syncWired} CMD_SYNCs with SIG_IRQ and ${pulses.cmdqSync} interrupts`);
+  if (syncIrq.length > syncWired && msis === 0 && !active(GERROR.MSI_CMDQ_ABT_ERR)) {
+    fail("a CMD_SYNC with an MSI address completed without the MSI");
   }
 
   // Queue pointers.
@@ -533,15 +582,22 @@ function twin(runner: ScenarioRunner): Smmu {
   return other;
 }
 
-/** The [address, data] of every CMD_SYNC with an MSI among the commands this call consumed (as the ring was). */
-function consumedSyncMsis(
+/** A CMD_SYNC the call ran: its completion signal and MSI. */
+interface Sync {
+  cs: number;
+  addr: number;
+  data: number;
+}
+
+/** The CMD_SYNCs among the commands this call ran (the ring as it was before the call's writes). */
+function consumedSyncs(
   ram: GuestMemory,
   writes: readonly Write[],
   r: Ring,
   consAfter: number,
   commands: number,
-): [number, number][] {
-  const out: [number, number][] = [];
+): Sync[] {
+  const out: Sync[] = [];
   if (commands === 0) return out;
   // The commands run are the `commands` entries before CONS as it ends (it may have been written in this step).
   const n = Math.min(commands, 2 ** r.log2);
@@ -550,8 +606,8 @@ function consumedSyncMsis(
   for (let k = 0; k < n; k++) {
     const at = slotAddr(r, from + k);
     for (let j = 0; j < 4; j++) w[j] = valueBefore(ram, writes, at + 4 * j);
-    if (CMD_SYNC.Opcode.get(w) === OPCODE.SYNC && CMD_SYNC.CS.get(w) === CMD_SYNC_CS.SIG_IRQ) {
-      out.push([CMD_SYNC.MSIAddress.getAddress(w), CMD_SYNC.MSIData.get(w)]);
+    if (CMD_SYNC.Opcode.get(w) === OPCODE.SYNC) {
+      out.push({ cs: CMD_SYNC.CS.get(w), addr: CMD_SYNC.MSIAddress.getAddress(w), data: CMD_SYNC.MSIData.get(w) });
     }
   }
   return out;

@@ -73,6 +73,20 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /\(event: true\) gave 0 records and 0 lost/,
   },
   {
+    name: "a written event record does not signal the event queue interrupt",
+    file: "src/events.ts",
+    find: "this.irq.signal(EVENTQ_IRQ);",
+    replace: "",
+    expect: /records written and no event queue interrupt/,
+  },
+  {
+    name: "an activated global error does not signal its interrupt",
+    file: "src/irq.ts",
+    find: "    this.#signal(GERROR_IRQ);",
+    replace: "",
+    expect: /activated and no global error interrupt/,
+  },
+  {
     name: "CR0ACK not updated by a CR0 write",
     file: "src/mmio.ts",
     find: "w[W_CR0ACK] = v[0]; // every change takes effect at once",
