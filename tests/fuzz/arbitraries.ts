@@ -331,7 +331,11 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       kind: fc.constant("regWrite" as const),
-      reg: fc.nat(WRITTEN_REGISTERS.length - 1),
+      // The registers a driver writes most, and now and then any register of the frame (REGISTERS, after them).
+      reg: fc.oneof({ weight: 6, arbitrary: fc.nat(WRITTEN_REGISTERS.length - 1) }, {
+        weight: 1,
+        arbitrary: fc.integer({ min: WRITTEN_REGISTERS.length, max: WRITTEN_REGISTERS.length + 255 }),
+      }),
       vals,
       wide: fc.boolean(),
       addr: addrRef,
@@ -349,7 +353,12 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.record({ kind: fc.constant("mmioRead" as const), offset: fc.nat(0x1ffff), wide: fc.boolean() }),
+    arbitrary: fc.record({
+      kind: fc.constant("mmioRead" as const),
+      // A register's offset (an index into REGISTERS, plus 4 for the upper half of a 64-bit one), or any offset.
+      offset: fc.oneof(fc.nat(0x1ff).map((i) => -1 - i), fc.nat(0x1ffff)),
+      wide: fc.boolean(),
+    }),
   },
   {
     weight: 2,

@@ -322,9 +322,15 @@ class Compiler {
         if (a.wide) this.#mmio(a.offset, 8, (BigInt(a.hi) << 32n) | BigInt(a.lo));
         else this.#mmio(a.offset, 4, a.lo);
         return;
-      case "mmioRead":
-        this.#emit({ op: "mmio_read", offset: BigInt(a.offset), size: a.wide ? 8 : 4 });
+      case "mmioRead": {
+        let offset = a.offset;
+        if (offset < 0) {
+          const i = -1 - offset, r = REGISTERS[i % REGISTERS.length];
+          offset = r.offset + (r.width === 64 && Math.floor(i / REGISTERS.length) % 2 === 1 ? 4 : 0);
+        }
+        this.#emit({ op: "mmio_read", offset: BigInt(offset), size: a.wide ? 8 : 4 });
         return;
+      }
       case "poke":
         this.guest.write32(this.addr(a.at) + 4 * a.word, a.value);
         return;
@@ -619,8 +625,9 @@ class Compiler {
 
   /** A write of one of the registers a guest writes most, its fields from `vals` and any address from `addr`. */
   #regWrite(index: number, vals: readonly number[], wide: boolean, addr: AddrRef): void {
-    const name = WRITTEN_REGISTERS[index % WRITTEN_REGISTERS.length];
-    const info = REGISTERS.find((r) => r.name === name)!;
+    const info = index < WRITTEN_REGISTERS.length
+      ? REGISTERS.find((r) => r.name === WRITTEN_REGISTERS[index])!
+      : REGISTERS[(index - WRITTEN_REGISTERS.length) % REGISTERS.length];
     const w = new Uint32Array(2);
     fill(w, info.layout.fields, vals, (f) => (f.shift !== undefined ? addressValue(f, this.addr(addr)) : null));
     if (info.offset === REG.GBPA && vals.length % 2 === 0) GBPA.Update.set(w, 1); // as a driver does, usually

@@ -196,8 +196,11 @@ export type Action =
     len: number;
   }
   | { kind: "msi"; sid: number; at: AddrRef; data: number }
+  /** A write of register `reg` (WRITTEN_REGISTERS first, then any register of the frame), fields from `vals`. */
   | { kind: "regWrite"; reg: number; vals: number[]; wide: boolean; addr: AddrRef }
   | { kind: "mmioRaw"; offset: number; wide: boolean; lo: number; hi: number }
+  /** A read: a negative offset -1 - i reads register i % REGISTERS.length (the upper half of a 64-bit one when
+   * i / REGISTERS.length is odd); else the offset as it is. */
   | { kind: "mmioRead"; offset: number; wide: boolean }
   | { kind: "poke"; at: AddrRef; word: number; value: number }
   | { kind: "consumeEvents" | "ackErrors" | "skipCommands" | "pollCons" }
