@@ -5,7 +5,7 @@
  * @module
  */
 import { CMDQ_CONS, CR0, GBPA, GERROR, IRQ_CTRL, REG } from "../gen/mod.ts";
-import type { Field } from "../gen/mod.ts";
+import type { Field, RegisterInfo } from "../gen/mod.ts";
 import { registerAt, type RegisterFile, word } from "./regfile.ts";
 import type { SmmuObserver, TranslationEngine } from "./types.ts";
 import type { CommandQueue } from "./commands.ts";
@@ -36,6 +36,14 @@ const IRQ_CFG_LOCK = new Map<number, Field>([
 /** The CR0 enable that makes a queue's BASE (and, for producer-owned queues, PROD) read-only. */
 const QUEUE_ENABLE = new Map<string, Field>([["CMDQ", CR0.CMDQEN], ["EVENTQ", CR0.EVENTQEN], ["PRIQ", CR0.PRIQEN]]);
 
+/** The register a read of `size` bytes at `offset` reads, or undefined when the frame does not support the access. */
+function readable(offset: number, size: 4 | 8): RegisterInfo | undefined {
+  const r = registerAt(offset);
+  if (r === undefined || offset % size !== 0 || r.access === "RAZ/WI") return undefined;
+  if (size === 8 && (r.width !== 64 || r.offset !== offset)) return undefined; // no 64-bit access to 32-bit registers
+  return r;
+}
+
 /** The register frame's behaviour under guest accesses. */
 export class RegisterSemantics {
   constructor(
@@ -48,15 +56,14 @@ export class RegisterSemantics {
 
   /** A read of `size` bytes at `offset` as [low word, high word]; zero for an access the frame does not support. */
   read(offset: number, size: 4 | 8): [number, number] {
-    if (registerAt(offset)?.offset === REG.CMDQ_CONS) this.cmdq.consume(); // a polling guest lets a batch progress
+    const r = readable(offset, size);
+    if (r?.offset === REG.CMDQ_CONS) this.cmdq.consume(); // a polling guest lets a long batch make progress
     return this.peek(offset, size);
   }
 
   /** What {@link read} returns, without the side effects of a read. */
   peek(offset: number, size: 4 | 8): [number, number] {
-    const r = registerAt(offset);
-    if (r === undefined || offset % size !== 0 || r.access === "RAZ/WI") return [0, 0];
-    if (size === 8 && (r.width !== 64 || r.offset !== offset)) return [0, 0]; // no 64-bit access to 32-bit registers
+    if (readable(offset, size) === undefined) return [0, 0];
     const w = this.regs.words;
     const at = word(ALIASES.get(offset) ?? offset);
     return size === 8 ? [w[at], w[at + 1]] : [w[at], 0];

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { CR0, EVENT_TYPE, EVT_C_BAD_STE, GBPA, REG, REGISTERS, STE_CONFIG } from "../gen/mod.ts";
+import { CR0, EVENT_TYPE, EVT_C_BAD_STE, GBPA, OPCODE, REG, REGISTERS, STE_CONFIG } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
 import { HostError, Smmu, type SmmuFeatures, SparseMemory } from "../mod.ts";
-import { Driver } from "../src/guest/driver.ts";
+import { command, Driver } from "../src/guest/driver.ts";
 
 function device(features: SmmuFeatures = {}) {
   const memory = new SparseMemory();
@@ -273,4 +273,43 @@ Deno.test("save and restore carry the programmed device; derived registers are r
     assert.equal(again.mmioRead(r.offset, r.width === 64 ? 8 : 4), rd(r.offset, r.width === 64 ? 8 : 4), r.name);
   }
   assert.deepEqual(again.translate(1, 0x5000), { ok: true, pa: 0x5000 });
+});
+
+Deno.test("mmioPeek reads what mmioRead reads, at every register, half and misaligned offset, 4 and 8 bytes", () => {
+  const { smmu, memory, rd } = device();
+  const driver = new Driver(smmu, memory);
+  driver.probe();
+  driver.reset({ irqs: 0x5 });
+  for (const r of REGISTERS) {
+    for (const size of [4, 8] as const) {
+      for (const at of [r.offset, r.offset + 4, r.offset + 2]) {
+        if (at >= 0x20000) continue;
+        assert.equal(smmu.mmioPeek(at, size), rd(at, size), `${r.name} +${at - r.offset} (${size} bytes)`);
+      }
+    }
+  }
+  assert.throws(() => smmu.mmioPeek(0x20000, 4), HostError);
+});
+
+Deno.test("a CMDQ_CONS read lets pending commands run; a peek, or a wrong-width or misaligned read, does not", () => {
+  const budget = 2; // the budget leaves commands pending after one PROD write
+  const memory = new SparseMemory();
+  const smmu = new Smmu({ memory, commandBudget: budget });
+  const driver = new Driver(smmu, memory);
+  driver.probe();
+  driver.reset();
+  const cons = () => Number(smmu.mmioPeek(REG.CMDQ_CONS, 4));
+  const prod = Number(smmu.mmioPeek(REG.CMDQ_PROD, 4));
+  const size = 2 ** driver.cmdqLog2;
+  const sync = command(OPCODE.SYNC);
+  for (let i = 0; i < 6; i++) {
+    for (let k = 0; k < 4; k++) memory.write32(driver.layout.cmdq + ((prod + i) % size) * 16 + 4 * k, sync[k]);
+  }
+  smmu.mmioWrite(REG.CMDQ_PROD, 4, BigInt(prod + 6));
+  assert.equal(cons(), prod + budget, "the PROD write ran a budget's worth");
+  smmu.mmioPeek(REG.CMDQ_CONS, 4);
+  smmu.mmioRead(REG.CMDQ_CONS, 8); // a 64-bit access to a 32-bit register: reads zero, no side effect
+  smmu.mmioRead(REG.CMDQ_CONS + 2, 4); // misaligned: reads zero, no side effect
+  assert.equal(cons(), prod + budget, "nothing more ran");
+  assert.equal(smmu.mmioRead(REG.CMDQ_CONS, 4), BigInt(prod + 2 * budget), "a real read let the queue run on");
 });

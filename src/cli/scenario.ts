@@ -20,10 +20,9 @@ import { Smmu, type TranslationResult } from "../device.ts";
 import type { DmaResult, DmaView } from "../dma.ts";
 import type { InterruptSinks } from "../irq.ts";
 import type { Access } from "../types.ts";
-import { COMMAND_BUDGET } from "../commands.ts";
+import { COMMAND_BUDGET, type EndpointHooks } from "../commands.ts";
 import type { IdRegisterValues } from "../features.ts";
 import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../memory.ts";
-import type { EndpointHooks } from "../commands.ts";
 import type { CacheLimits } from "../tlb.ts";
 import { InputError } from "./hex.ts";
 
