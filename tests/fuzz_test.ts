@@ -50,6 +50,7 @@ const MUST_REACH = [
   "write: Access flag (HTTU)",
   "write: dirty state (HTTU)",
   "write: DMA data split at mapping boundaries",
+  "full invalidation completed",
 ];
 
 function explain(r: RunResult): string {

@@ -377,6 +377,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
         "ackErrors" as const,
         "skipCommands" as const,
         "pollCons" as const,
+        "invalidateAll" as const,
       ),
     }),
   },

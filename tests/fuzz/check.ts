@@ -21,6 +21,8 @@
  *   one, and never writes GERRORN;
  * - CR0ACK and IRQ_CTRLACK acknowledge what the guest enabled; caches stay within their bounds;
  * - `probe` writes nothing, records nothing and agrees with `translate`;
+ * - after a completed full invalidation (CFGI_ALL, TLBI_NSNH_ALL, TLBI_EL2_ALL with Hyp, CMD_SYNC) nothing cached
+ *   answers: recent transactions probe as on a device with the same state and empty caches;
  * - reset gives the state of a new device; a restore is deterministic (a fresh device restoring the same blob from
  *   the same memory ends alike, writing alike) and drops every cache (recent transactions probe as on a fresh one);
  * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run.
@@ -28,6 +30,7 @@
  */
 import type { Field } from "../../gen/mod.ts";
 import {
+  CMD_CFGI_STE_RANGE,
   CMD_SYNC,
   CMD_SYNC_CS,
   CMDQ_BASE,
@@ -345,7 +348,8 @@ function checkStep(
     evqFrom,
     EVENTQ_PROD.WR.get(Uint32Array.of(after.eventqProd)),
   );
-  const syncs = consumedSyncs(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
+  const ran = consumedCommands(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
+  const syncs = ran.filter((c) => CMD_SYNC.Opcode.get(c) === OPCODE.SYNC).map(syncOf);
   const syncMsis = syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ).map((x): [number, number] => [x.addr, x.data]);
   const copies = mem.writes.filter((w) => w.value < 0);
   const places = new Set<string>();
@@ -510,6 +514,21 @@ function checkStep(
       }
     }
   }
+  // After a full invalidation has completed, nothing cached may answer: recent transactions probe as on a device
+  // with the same state and empty caches.
+  if (invalidatesEverything(ran, IDR0.Hyp.get(Uint32Array.of(runner.smmu.idRegisters.IDR0)) === 1)) {
+    coverage.add("full invalidation completed");
+    const fresh = twin(runner);
+    for (const t of seen.recent) {
+      const [mine, theirs] = [runner.smmu.probe(t.sid, t.iova, t.access), fresh.probe(t.sid, t.iova, t.access)];
+      if (describe(mine) !== describe(theirs)) {
+        fail(
+          `after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC, sid ${t.sid} iova ${t.iova} gives ${describe(mine)}, ` +
+            `with empty caches ${describe(theirs)}`,
+        );
+      }
+    }
+  }
   if (step.op === "dma") {
     seen.recent.push(transactionOf(step, runner.privilegedDma));
     if (seen.recent.length > 8) seen.recent.shift();
@@ -589,29 +608,47 @@ interface Sync {
   data: number;
 }
 
-/** The CMD_SYNCs among the commands this call ran (the ring as it was before the call's writes). */
-function consumedSyncs(
+/** The commands this call ran, in order (read from the ring as it was before the call's writes). */
+function consumedCommands(
   ram: GuestMemory,
   writes: readonly Write[],
   r: Ring,
   consAfter: number,
   commands: number,
-): Sync[] {
-  const out: Sync[] = [];
-  if (commands === 0) return out;
+): Uint32Array[] {
   // The commands run are the `commands` entries before CONS as it ends (it may have been written in this step).
   const n = Math.min(commands, 2 ** r.log2);
   const from = CMDQ_CONS.RD.get(Uint32Array.of(consAfter)) - n;
-  const w = new Uint32Array(4);
-  for (let k = 0; k < n; k++) {
+  return Array.from({ length: n }, (_, k) => {
     const at = slotAddr(r, from + k);
-    for (let j = 0; j < 4; j++) w[j] = valueBefore(ram, writes, at + 4 * j);
-    if (CMD_SYNC.Opcode.get(w) === OPCODE.SYNC) {
-      out.push({ cs: CMD_SYNC.CS.get(w), addr: CMD_SYNC.MSIAddress.getAddress(w), data: CMD_SYNC.MSIData.get(w) });
-    }
-  }
-  return out;
+    return Uint32Array.from({ length: 4 }, (_, j) => valueBefore(ram, writes, at + 4 * j));
+  });
 }
+
+const syncOf = (w: Uint32Array): Sync => ({
+  cs: CMD_SYNC.CS.get(w),
+  addr: CMD_SYNC.MSIAddress.getAddress(w),
+  data: CMD_SYNC.MSIData.get(w),
+});
+
+/**
+ * Whether `cmds` invalidate every configuration and translation the SMMU may cache, then complete with a CMD_SYNC:
+ * CFGI_ALL, TLBI_NSNH_ALL and, where EL2 streams may exist (Hyp), TLBI_EL2_ALL (IHI 0070 4.3.6, 4.4.2, 4.4.3).
+ */
+function invalidatesEverything(cmds: readonly Uint32Array[], hyp: boolean): boolean {
+  let cfg = false, nsnh = false, el2 = !hyp;
+  for (const c of cmds) {
+    const op = CMD_SYNC.Opcode.get(c);
+    if (op === OPCODE.CFGI_STE_RANGE && CMD_CFGI_STE_RANGE.Range.get(c) === CFGI_ALL_RANGE) cfg = true;
+    if (op === OPCODE.TLBI_NSNH_ALL) nsnh = true;
+    if (op === OPCODE.TLBI_EL2_ALL) el2 = true;
+    if (op === OPCODE.SYNC && cfg && nsnh && el2) return true;
+  }
+  return false;
+}
+
+/** CMD_CFGI_STE_RANGE with this Range is CMD_CFGI_ALL (IHI 0070 4.3.6). */
+const CFGI_ALL_RANGE = 31;
 
 /** The word at `addr` before this call's writes. */
 function valueBefore(ram: GuestMemory, writes: readonly Write[], addr: number): number {

@@ -18,6 +18,7 @@ import {
   GBPA,
   GERROR_IRQ_CFG0,
   GERROR_IRQ_CFG1,
+  IDR0,
   IDR1,
   L1CD,
   L1STD,
@@ -340,6 +341,8 @@ class Compiler {
         return this.#mmioFrom(REG.GERRORN, REG.GERROR);
       case "skipCommands": // CONS ← PROD: drop what is left (after a command error, say)
         return this.#mmioFrom(REG.CMDQ_CONS, REG.CMDQ_PROD);
+      case "invalidateAll": // CFGI_ALL, TLBI_NSNH_ALL (and TLBI_EL2_ALL with Hyp), CMD_SYNC: every cache emptied
+        return this.#issue([...this.#invalidateAll(), this.#sync()], 0);
       case "pollCons":
         this.#emit({ op: "mmio_read", offset: BigInt(REG.CMDQ_CONS), size: 4 });
         return;
@@ -413,8 +416,7 @@ class Compiler {
     CR0.CMDQEN.set(cr0, 1);
     this.#mmio(REG.CR0, 4, cr0[0]);
     this.#emit({ op: "mmio_read", offset: BigInt(REG.CR0ACK), size: 4 });
-    const all = command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, 31)); // CMD_CFGI_ALL
-    this.#issue([all, command(OPCODE.TLBI_NSNH_ALL), this.#sync()], 0);
+    this.#issue([...this.#invalidateAll(), this.#sync()], 0);
     CR0.EVENTQEN.set(cr0, 1);
     this.#mmio(REG.CR0, 4, cr0[0]);
     this.#mmio(REG.IRQ_CTRL, 4, p.irqs);
@@ -427,6 +429,16 @@ class Compiler {
       CR0.SMMUEN.set(cr0, 1);
       this.#mmio(REG.CR0, 4, cr0[0]);
     }
+  }
+
+  /** The invalidations of everything a driver issues (arm_smmu_device_reset): CFGI_ALL, then the TLBs. */
+  #invalidateAll(): Uint32Array[] {
+    const cmds = [
+      command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, 31)),
+      command(OPCODE.TLBI_NSNH_ALL),
+    ];
+    if (IDR0.Hyp.get(Uint32Array.of(this.ids.IDR0))) cmds.push(command(OPCODE.TLBI_EL2_ALL));
+    return cmds;
   }
 
   #sync(): Uint32Array {

@@ -87,6 +87,13 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /activated and no global error interrupt/,
   },
   {
+    name: "CMD_CFGI_ALL leaves cached STEs and CDs",
+    file: "src/tlb.ts",
+    find: '      case "cfg_all":\n        this.clear();\n        return;',
+    replace: '      case "cfg_all":\n        return;',
+    expect: /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC/,
+  },
+  {
     name: "CR0ACK not updated by a CR0 write",
     file: "src/mmio.ts",
     find: "w[W_CR0ACK] = v[0]; // every change takes effect at once",

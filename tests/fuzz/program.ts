@@ -203,7 +203,7 @@ export type Action =
    * i / REGISTERS.length is odd); else the offset as it is. */
   | { kind: "mmioRead"; offset: number; wide: boolean }
   | { kind: "poke"; at: AddrRef; word: number; value: number }
-  | { kind: "consumeEvents" | "ackErrors" | "skipCommands" | "pollCons" }
+  | { kind: "consumeEvents" | "ackErrors" | "skipCommands" | "pollCons" | "invalidateAll" }
   | TlbiAction
   | { kind: "saveRestore"; fresh: boolean }
   | { kind: "reset" };
