@@ -163,9 +163,13 @@ export class Translator implements TranslationEngine {
     if ((flags & ACCESS.TAGGED) !== 0 && ctx.cd !== null && (iova < 0 ? ctx.cd.tbi1 : ctx.cd.tbi0)) {
       flags &= ~ACCESS.TAGGED;
     }
-    let entry = (flags & ACCESS.TAGGED) !== 0 ? null : ctx.tlb.get(pageKey(iova)) ?? null;
-    if (entry !== null && !covers(entry, iova)) entry = null;
-    entry ??= this.caches.findBlock(ctx, iova) ?? null;
+    // A tag still flagged here faults in the walk: no cached entry (page or block) may answer for it.
+    let entry: TlbEntry | null = null;
+    if ((flags & ACCESS.TAGGED) === 0) {
+      entry = ctx.tlb.get(pageKey(iova)) ?? null;
+      if (entry !== null && !covers(entry, iova)) entry = null;
+      entry ??= this.caches.findBlock(ctx, iova) ?? null;
+    }
     if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {
       if (effects) this.#stats.tlbHits++;
     } else {

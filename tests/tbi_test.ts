@@ -47,6 +47,25 @@ Deno.test("without TBI0 a tagged address faults, even after the untagged page wa
   assert.equal(EVT_F_TRANSLATION.InputAddr_LO.get(event), Number(TAGGED & 0xffff_ffffn));
 });
 
+Deno.test("without TBI a tagged address faults even when a cached block covers its untagged form", () => {
+  // Found by the fuzzer: a cached block (unlike a cached page) answered for a tagged address.
+  const { smmu, driver } = setUp(0);
+  const alloc = new guest.Allocator(0x6000_0000);
+  const tables = new guest.PageTable(driver.memory, alloc, 12, 48, 0);
+  tables.map(0x4000_0000, 0x4000_0000, 1); // a 1 GiB block
+  const cd = alloc.alloc(64, 64);
+  guest.cdAt(driver.memory, cd, {
+    ...{ V: 1, AA64: 1, A: 1, R: 1, EPD1: 1, T0SZ: 16, TG0: CD_TG0.GRAN_4K, IPS: CD_IPS.BITS_48 },
+    ...{ TTB0: tables.root, ASID: 2 },
+  });
+  driver.writeSte(10, STE_CONFIG.S1_TRANS, (ste) => STE.S1ContextPtr.setAddress(ste, cd));
+  driver.invalidateSte(10);
+  assert.deepEqual(smmu.translate(10, 0x4000_1000, {}), { ok: true, pa: 0x4000_1000 }); // caches the block
+  const tagged = 0x0100_0000_4000_2000n;
+  assert.deepEqual(smmu.translate(10, tagged, {}), { ok: false, fault: "F_TRANSLATION", event: true });
+  assert.deepEqual(smmu.probe(10, tagged, {}), { ok: false, fault: "F_TRANSLATION", event: true });
+});
+
 Deno.test("a tagged address on a stream without stage 1 faults; bigints outside 64 bits are host errors", () => {
   const { smmu, driver } = setUp(1);
   driver.writeSte(9, STE_CONFIG.BYPASS);
