@@ -51,6 +51,7 @@ const MUST_REACH = [
   "write: dirty state (HTTU)",
   "write: DMA data split at mapping boundaries",
   "full invalidation completed",
+  "TLB hit checked against a walk",
 ];
 
 function explain(r: RunResult): string {

@@ -68,6 +68,7 @@ export const addrRef: fc.Arbitrary<AddrRef> = fc.oneof(
 );
 
 export const iovaRef: fc.Arbitrary<IovaRef> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ at: fc.constant("next" as const), off: small(64, 0x4000) }) },
   { weight: 8, arbitrary: fc.record({ at: fc.constant("mapped" as const), i: fc.nat(3), off: small(0, 0xfff) }) },
   { weight: 8, arbitrary: fc.record({ at: fc.constant("page" as const), i: fc.nat(15), off: small(0, 0xfff) }) },
   { weight: 2, arbitrary: fc.record({ at: fc.constant("block" as const), i: fc.nat(7) }) },
@@ -78,6 +79,13 @@ export const iovaRef: fc.Arbitrary<IovaRef> = fc.oneof(
     arbitrary: fc.record({ at: fc.constant("wild" as const), v: fc.nat(2 ** 53 - 1), neg: fc.boolean() }),
   },
   { weight: 1, arbitrary: fc.record({ at: fc.constant("tagged" as const), tag: fc.nat(255), i: fc.nat(15) }) },
+);
+
+/** Where a device DMAs: mostly pages it has mapped, or on from its last access; anywhere sometimes. */
+const dmaIova: fc.Arbitrary<IovaRef> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ at: fc.constant("mapped" as const), i: fc.nat(3), off: small(0, 0xfff) }) },
+  { weight: 1, arbitrary: fc.record({ at: fc.constant("next" as const), off: small(64, 0x4000) }) },
+  { weight: 2, arbitrary: iovaRef },
 );
 
 const bringUp: fc.Arbitrary<BringUp> = fc.record({
@@ -96,7 +104,7 @@ const bringUp: fc.Arbitrary<BringUp> = fc.record({
   gerrorMsi: sometimes(addrRef, 1),
   msiData: fc.nat(0xffff_ffff),
   gbpa: sometimes(fc.nat(0xffff_ffff), 6),
-  smmuen: fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+  smmuen: fc.oneof({ weight: 19, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
 });
 
 const ste: fc.Arbitrary<SteAction> = fc.record({
@@ -163,6 +171,13 @@ const leaf: fc.Arbitrary<LeafParams> = fc.record({
   table: small(0, 15),
 });
 
+/** What a driver maps for its device: pages and blocks of the first megabytes mostly, anything sometimes. */
+const mapIova: fc.Arbitrary<IovaRef> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ at: fc.constant("page" as const), i: fc.nat(15), off: fc.constant(0) }) },
+  { weight: 1, arbitrary: fc.record({ at: fc.constant("block" as const), i: fc.nat(7) }) },
+  { weight: 1, arbitrary: iovaRef },
+);
+
 const map: fc.Arbitrary<MapAction> = fc.record({
   kind: fc.constant("map" as const),
   space: fc.nat(3),
@@ -183,7 +198,7 @@ const attach: fc.Arbitrary<AttachAction> = fc.record({
   s2: fc.nat(3),
   maps: fc.array(
     fc.record({
-      iova: iovaRef,
+      iova: mapIova,
       level: fc.oneof({ weight: 6, arbitrary: fc.constant(3) }, { weight: 2, arbitrary: fc.nat(3) }),
       oa: usually(addrRef, 2),
       leaf,
@@ -262,19 +277,28 @@ const sync: fc.Arbitrary<Cmd> = fc.record({
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: bringUp.map((p) => ({ kind: "bringUp" as const, p })) },
-  { weight: 6, arbitrary: ste },
-  { weight: 6, arbitrary: cd },
-  { weight: 10, arbitrary: map },
-  { weight: 6, arbitrary: attach },
+  { weight: 4, arbitrary: ste },
+  { weight: 4, arbitrary: cd },
+  { weight: 8, arbitrary: map },
+  { weight: 10, arbitrary: attach },
   { weight: 3, arbitrary: tlbi },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("reset" as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("reset" as const),
+      reinit: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
   {
     weight: 12,
     arbitrary: fc.record({
       kind: fc.constant("dma" as const),
       sid: sidIndex,
-      ssid: sometimes(small(3, 20), 3),
-      iova: iovaRef,
+      ssid: fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: small(3, 20) }, {
+        weight: 1,
+        arbitrary: fc.constant(-1),
+      }),
+      iova: dmaIova,
       write: fc.boolean(),
       priv: fc.boolean(),
       exec: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
@@ -283,6 +307,9 @@ const action: fc.Arbitrary<Action> = fc.oneof(
         weight: 1,
         arbitrary: fc.nat(0x40000), // a sweep over many pages: TLB eviction
       }),
+      repeat: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.nat(4) }),
+      stride: fc.constantFrom(0, 8, 64, 0x1000, 0x2000, 0x20_0000),
+      mixed: fc.boolean(),
     }),
   },
   {
@@ -414,10 +441,12 @@ const features: fc.Arbitrary<SmmuFeatures> = fc.array(tweak, { minLength: 1, max
 
 const space: fc.Arbitrary<SpaceParams> = fc.record({
   granule: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.nat(2) }),
-  inputBits: fc.oneof({ weight: 3, arbitrary: fc.constant(48) }, {
-    weight: 2,
-    arbitrary: fc.integer({ min: 25, max: 52 }),
-  }),
+  // 48 bits usually; any size a 4K or 16K granule takes (25 to 48); now and then the 52 bits only 64K (or VAX) takes.
+  inputBits: fc.oneof(
+    { weight: 6, arbitrary: fc.constant(48) },
+    { weight: 4, arbitrary: fc.integer({ min: 25, max: 48 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 49, max: 52 }) },
+  ),
   stage: fc.constantFrom(1 as const, 2 as const),
   sl0: fc.nat(3),
 });
@@ -452,13 +481,15 @@ const header: fc.Arbitrary<CaseHeader> = fc.record({
   ]),
 });
 
-/** A whole case: nearly always starting with the driver's bring-up, then up to `maxActions` actions. */
+/** A whole case: nearly always the driver's bring-up, usually an attach, then up to `maxActions` actions. */
 export function fuzzCase(maxActions = 48): fc.Arbitrary<FuzzCase> {
   return fc.record({
     header,
+    // Usually the driver brings the device up and attaches a device first; then anything.
     actions: fc.tuple(
-      usually(bringUp.map((p) => ({ kind: "bringUp" as const, p })), 12),
+      usually(bringUp.map((p) => ({ kind: "bringUp" as const, p })), 24),
+      usually(attach, 2),
       fc.array(action, { maxLength: maxActions, size: "max" }),
-    ).map(([first, rest]) => (first === null ? rest : [first, ...rest])),
+    ).map(([up, first, rest]) => [up, first, ...rest].filter((a): a is Action => a !== null)),
   });
 }

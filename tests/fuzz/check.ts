@@ -21,8 +21,10 @@
  *   one, and never writes GERRORN;
  * - CR0ACK and IRQ_CTRLACK acknowledge what the guest enabled; caches stay within their bounds;
  * - `probe` writes nothing, records nothing and agrees with `translate`;
- * - after a completed full invalidation (CFGI_ALL, TLBI_NSNH_ALL, TLBI_EL2_ALL with Hyp, CMD_SYNC) nothing cached
- *   answers: recent transactions probe as on a device with the same state and empty caches;
+ * - caches are coherent: while nothing the device read has been written since its caches were last emptied, a TLB
+ *   hit answers as a walk of the tables does (a misprogrammed contiguous set aside); after a completed full
+ *   invalidation (CFGI_ALL, TLBI_NSNH_ALL, TLBI_EL2_ALL with Hyp, CMD_SYNC) recent transactions probe as on a device
+ *   with the same state and empty caches;
  * - reset gives the state of a new device; a restore is deterministic (a fresh device restoring the same blob from
  *   the same memory ends alike, writing alike) and drops every cache (recent transactions probe as on a fresh one);
  * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run.
@@ -62,6 +64,7 @@ import {
   type Smmu,
   type SmmuStats,
   type TranslationResult,
+  type WalkStep,
 } from "../../mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import { Coverage } from "./coverage.ts";
@@ -192,12 +195,13 @@ export function checkScenario(scenario: Scenario, coverage: Coverage = new Cover
   });
   const httu = IDR0.HTTU.get(Uint32Array.of(runner.smmu.idRegisters.IDR0)) !== IDR0_HTTU.NONE;
   coverage.cases++;
-  const seen: Seen = { regs: null, stats: null, recent: [] };
+  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true };
   const outcomes: string[] = [];
   scenario.steps.forEach((step, i) => {
     if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment") {
       runner.run(step); // the guest CPU's own accesses: the device is not involved
       coverage.steps++;
+      if (step.op === "mem_write" && touchesRead(seen, Number(step.addr), step.hex.length / 2)) seen.clean = false;
       return;
     }
     try {
@@ -253,6 +257,50 @@ interface Seen {
   stats: SmmuStats | null;
   /** The last transactions, to probe again after a restore. */
   recent: Transaction[];
+  /** Word addresses the device has read (STEs, CDs, descriptors, commands...): what its caches may depend on. */
+  readEver: Set<number>;
+  /** Whether nothing it read has been written since its caches were last emptied: then a cached answer must be the
+   * answer a walk gives now. */
+  clean: boolean;
+}
+
+/** Contiguous sets (DDI 0487 D8.6.1) as [span, entry size]: 4K L3, 16K L3, 64K L3, 4K L2, 16K L2, 64K L2, 4K L1. */
+const CONTIGUOUS_SETS: readonly [number, number][] = [
+  [2 ** 16, 2 ** 12],
+  [2 ** 21, 2 ** 14],
+  [2 ** 21, 2 ** 16],
+  [2 ** 25, 2 ** 21],
+  [2 ** 30, 2 ** 25],
+  [2 ** 34, 2 ** 29],
+  [2 ** 34, 2 ** 30],
+];
+
+/**
+ * Whether a TLB hit's answer can come from a contiguous-hint descriptor of the set around the address: the hint lets
+ * one entry stand for its whole set, so a misprogrammed set (another entry missing or different) may translate
+ * through it (CONSTRAINED UNPREDICTABLE, DDI 0487 D8.6.1).
+ */
+function contiguousHit(fresh: Smmu, t: Transaction, hit: TranslationResult): boolean {
+  if (!hit.ok || typeof t.iova !== "number") return false;
+  const iova = t.iova;
+  return CONTIGUOUS_SETS.some(([span, size]) => {
+    const base = iova - (((iova % span) + span) % span);
+    for (let a = base; a < base + span; a += size) {
+      const walk: WalkStep[] = [];
+      const r = fresh.probe(t.sid, a, t.access, walk);
+      const hinted = walk.some((w) =>
+        (w.decision === "page" || w.decision === "block") && TT_PAGE_S1.Contiguous.get(Uint32Array.of(0, w.descHi))
+      );
+      if (r.ok && hinted && r.pa - a === hit.pa - iova) return true;
+    }
+    return false;
+  });
+}
+
+/** Whether a write of `len` bytes at `addr` touches a word the device has read. */
+function touchesRead(seen: Seen, addr: number, len: number): boolean {
+  for (let a = addr - (addr % 4); a < addr + len; a += 4) if (seen.readEver.has(a)) return true;
+  return false;
 }
 
 const GERROR_EVENTQ_ABT = 2 ** GERROR.EVENTQ_ABT_ERR.lsb;
@@ -353,6 +401,7 @@ function checkStep(
   const syncMsis = syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ).map((x): [number, number] => [x.addr, x.data]);
   const copies = mem.writes.filter((w) => w.value < 0);
   const places = new Set<string>();
+  const flagUpdates = new Set<Write>();
   for (const w of mem.writes) {
     if (w.value < 0) continue; // byte copies are DMA data, checked below
     const [ok, what] = explainWrite(w, {
@@ -366,7 +415,12 @@ function checkStep(
     });
     if (!ok) fail(what);
     places.add(what);
+    if (what.endsWith("(HTTU)")) flagUpdates.add(w);
   }
+  // What the device wrote over something it had read, in this call too (a flag update leaves translations as they
+  // were). Only transactions fill the caches, so only their reads count (commands and the rest keep nothing).
+  if (step.op === "dma") { for (const a of mem.reads) seen.readEver.add(a); }
+  const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len));
   for (const what of places) coverage.add(`write: ${what}`);
 
   // Faults become event records: at most one per transaction, of the fault's type and for its StreamID. A fault the
@@ -514,9 +568,21 @@ function checkStep(
       }
     }
   }
+  // While nothing the device read has changed since its caches were emptied, a TLB hit answers as a walk does now.
+  const tlbHits = stats1.translation.tlbHits - (runner.smmu === smmu ? stats0.translation.tlbHits : 0);
+  if (seen.clean && dma !== null && tlbHits > 0 && outcome.op === "translate") {
+    coverage.add("TLB hit checked against a walk");
+    const fresh = twin(runner);
+    const walked = fresh.probe(dma.sid, dma.iova, dma.access);
+    if (describe(walked) !== describe(outcome.result) && !contiguousHit(fresh, dma, outcome.result)) {
+      fail(`a TLB hit gave ${describe(outcome.result)}, the tables as they are give ${describe(walked)}`);
+    }
+  }
+
   // After a full invalidation has completed, nothing cached may answer: recent transactions probe as on a device
   // with the same state and empty caches.
-  if (invalidatesEverything(ran, IDR0.Hyp.get(Uint32Array.of(runner.smmu.idRegisters.IDR0)) === 1)) {
+  const hyp = IDR0.Hyp.get(Uint32Array.of(runner.smmu.idRegisters.IDR0)) === 1;
+  if (invalidatesEverything(ran, hyp)) {
     coverage.add("full invalidation completed");
     const fresh = twin(runner);
     for (const t of seen.recent) {
@@ -533,6 +599,8 @@ function checkStep(
     seen.recent.push(transactionOf(step, runner.privilegedDma));
     if (seen.recent.length > 8) seen.recent.shift();
   }
+  const emptied = step.op === "reset" || step.op === "save_restore" || invalidatesEverything(ran, hyp);
+  seen.clean = (seen.clean || emptied) && !dirtied;
   if (predicted !== null && outcome.op === "translate" && describe(outcome.result) !== predicted) {
     fail(`translated to ${describe(outcome.result)} where probe said ${predicted}`);
   }

@@ -96,6 +96,8 @@ function recent(list: number[], v: number): void {
 /** What the guest believes about its own structures. */
 interface Layout {
   strtab: number;
+  /** StreamID bits the stream table covers (as the guest programmed STRTAB_BASE_CFG.LOG2SIZE, clamped). */
+  sidBits: number;
   twoLevel: boolean;
   split: number;
   cmdq: number;
@@ -125,6 +127,17 @@ class Compiler {
   readonly #mapped: number[] = [];
   /** StreamID pool indices of the last attaches (their ASID and VMID derive from it). */
   readonly #attached: number[] = [];
+  /** The last bring-up (a reset's reinit repeats it), and the CR0 value it left. */
+  #lastBringUp: BringUp | null = null;
+  #cr0 = 0;
+  /** The SubstreamID each StreamID was last attached with (its DMAs carry it), or null. */
+  readonly #attachedSsid = new Map<number, number | null>();
+  /** IOVAs each attached StreamID has mapped, most recent first (its DMAs go there). */
+  readonly #mappedBy = new Map<number, number[]>();
+  /** The last DMA: a `next` address continues it, from the same device. */
+  #lastDma: { sid: number; ssid: number | null; iova: number | bigint } | null = null;
+  /** The StreamID of the DMA whose address is being resolved (-1 outside a DMA). */
+  #dmaSid = -1;
 
   constructor(readonly header: CaseHeader) {
     this.ids = idRegisters(header);
@@ -138,6 +151,7 @@ class Compiler {
     this.spaces = header.spaces.map((p) => this.#space(p, alloc));
     this.layout = {
       strtab: MAP.strtab,
+      sidBits: 0, // nothing programmed: STRTAB_BASE_CFG is 0 out of reset
       twoLevel: false,
       split: 6,
       cmdq: MAP.cmdq,
@@ -237,9 +251,15 @@ class Compiler {
 
   iova(r: IovaRef): number | bigint {
     switch (r.at) {
-      case "mapped":
-        if (this.#mapped.length > 0) return this.#mapped[r.i % this.#mapped.length] + (r.off % 4096);
+      case "next": {
+        const last = this.#lastDma?.iova ?? 0;
+        return typeof last === "number" ? last + r.off : last; // a tagged address: the same again
+      }
+      case "mapped": {
+        const mine = this.#mappedBy.get(this.#dmaSid) ?? this.#mapped; // a device's own mappings, if it has some
+        if (mine.length > 0) return mine[r.i % mine.length] + (r.off % 4096);
         return (r.i % 16) * 4096 + (r.off % 4096);
+      }
       case "page":
         return (r.i % 16) * 4096 + (r.off % 4096);
       case "block":
@@ -294,19 +314,29 @@ class Compiler {
       case "commands":
         return this.#commands(a.cmds, a.sync, a.publish);
       case "dma": {
+        const again = a.iova.at === "next" && this.#lastDma !== null;
+        const sid = again ? this.#lastDma!.sid : this.#streamOf(a.sid);
+        this.#dmaSid = sid;
         const iova = this.iova(a.iova);
-        const view = a.view && typeof iova === "number";
-        this.#emit({
-          op: "dma",
-          sid: BigInt(this.#streamOf(a.sid)),
-          iova: u64(iova),
-          dir: a.write ? "write" : "read",
-          priv: a.priv,
-          exec: a.exec,
-          view,
-          ...(view ? { len: 1 + a.len } : {}),
-          ...(a.ssid === null ? {} : { ssid: BigInt(ssidOf(a.ssid)) }),
-        });
+        this.#dmaSid = -1;
+        const natural = this.#attachedSsid.get(sid) ?? null;
+        const ssid = again ? this.#lastDma!.ssid : a.ssid === null ? natural : a.ssid < 0 ? null : ssidOf(a.ssid);
+        this.#lastDma = { sid, ssid, iova };
+        for (let k = 0; k <= a.repeat; k++) {
+          const at = typeof iova === "number" ? iova + k * a.stride : iova;
+          const view = a.view && typeof at === "number" && Number.isSafeInteger(at);
+          this.#emit({
+            op: "dma",
+            sid: BigInt(sid),
+            iova: u64(at),
+            dir: a.write !== (a.mixed && k % 2 === 1) ? "write" : "read",
+            priv: a.priv,
+            exec: a.exec,
+            view,
+            ...(view ? { len: 1 + a.len } : {}),
+            ...(ssid === null ? {} : { ssid: BigInt(ssid) }),
+          });
+        }
         return;
       }
       case "msi": {
@@ -349,8 +379,9 @@ class Compiler {
       case "saveRestore":
         this.#emit({ op: "save_restore", into: a.fresh ? "fresh" : "same" });
         return;
-      case "reset": // the guest's view of its structures survives: it will bring the device up again
+      case "reset": // the guest's structures survive in memory; with reinit its driver probes and enables again
         this.#emit({ op: "reset" });
+        if (a.reinit && this.#lastBringUp !== null) this.#bringUp(this.#lastBringUp);
         return;
       case "tlbi":
         return this.#tlbi(a);
@@ -359,6 +390,7 @@ class Compiler {
 
   /** The Linux reset sequence (arm_smmu_device_reset), with the parameters of `p`. */
   #bringUp(p: BringUp): void {
+    this.#lastBringUp = p;
     const r = new Uint32Array(2);
     this.#mmio(REG.CR0, 4, 0);
     if (p.cr2 !== null) this.#mmio(REG.CR2, 4, p.cr2);
@@ -374,6 +406,7 @@ class Compiler {
     const split = p.split >= 10 ? 10 : p.split >= 8 ? 8 : 6; // reserved values behave as the next legal one down
     this.layout = {
       strtab,
+      sidBits: Math.min(p.log2size % 64, IDR1.SIDSIZE.get(Uint32Array.of(this.ids.IDR1))),
       twoLevel: p.twoLevel,
       split: split === 10 ? STRTAB_BASE_CFG_SPLIT.L2_64KB : split === 8 ? STRTAB_BASE_CFG_SPLIT.L2_16KB : split,
       cmdq: MAP.cmdq,
@@ -429,6 +462,7 @@ class Compiler {
       CR0.SMMUEN.set(cr0, 1);
       this.#mmio(REG.CR0, 4, cr0[0]);
     }
+    this.#cr0 = cr0[0];
   }
 
   /** The invalidations of everything a driver issues (arm_smmu_device_reset): CFGI_ALL, then the TLBs. */
@@ -491,7 +525,7 @@ class Compiler {
     const cd = { ptr: this.addr(a.cd), fmt: a.cd.at === "cd" ? slotFmt(this.#slot(a.cd.p)) : 0 };
     const w = steWords(a, cd, this.spaces[a.s2 % this.spaces.length]);
     this.#words(this.#steAddress(sid), w);
-    recent(this.#streams, sid);
+    if (sid < 2 ** this.layout.sidBits) recent(this.#streams, sid); // a stream its devices can use
     if (a.invalidate) {
       this.#issue([command(OPCODE.CFGI_STE, (c) => CMD_CFGI_STE.StreamID.set(c, sid)), this.#sync()], 0);
     }
@@ -569,13 +603,15 @@ class Compiler {
   #attach(a: AttachAction): void {
     const mode = a.mode % 4;
     const s1 = this.#spaceOf(a.space, 1), s2 = this.#spaceOf(a.s2, 2);
-    const ssid = a.ssid === null ? null : ssidOf(a.ssid);
+    // With substreams the STE's S1DSS is SSID0, which rejects an explicit SubstreamID 0: attach others.
+    const ssidIndex = a.ssid === null ? 0 : 1 + a.ssid;
+    const ssid = a.ssid === null ? null : ssidOf(ssidIndex);
     if (mode === 0 || mode === 2) {
       const f = (bit: number) => ((a.flags >> bit) & 1) === 1;
       this.#cd({
         ...ORDINARY_CD,
         slot: a.slot,
-        ssid: a.ssid ?? 0,
+        ssid: ssidIndex,
         sid: a.sid,
         ttb0: s1,
         asid: asidOf(a.sid),
@@ -594,7 +630,7 @@ class Compiler {
     this.#ste({
       ...ORDINARY_STE,
       sid: a.sid,
-      strw: a.el2 ? 1 : 0, // STRW index: EL2
+      strw: a.el2 && IDR0.Hyp.get(Uint32Array.of(this.ids.IDR0)) ? 1 : 0, // STRW index 1: EL2 (with Hyp)
       config: [0, 2, 3, 1][mode], // CONFIGS: S1_TRANS, S2_TRANS, NESTED, BYPASS
       cd: { at: "cd", p: 0 }, // the slot just written
       cdMax: bits,
@@ -605,7 +641,14 @@ class Compiler {
       affd: (a.flags & 4) === 4,
     });
     if (mode === 2) this.#identity(s2, MAP.strtab, MAP.end);
-    for (const m of a.maps) this.#map({ kind: "map", space: mode === 1 ? s2 : s1, ...m });
+    this.#attachedSsid.set(sidOf(a.sid), mode === 0 || mode === 2 ? ssid : null);
+    const mine = this.#mappedBy.get(sidOf(a.sid)) ?? [];
+    this.#mappedBy.set(sidOf(a.sid), mine);
+    for (const m of a.maps) {
+      this.#map({ kind: "map", space: mode === 1 ? s2 : s1, ...m });
+      const v = this.#iovaNumber(m.iova);
+      recent(mine, v - (v % 4096));
+    }
   }
 
   /** A TLBI of the ASID/VMID an attach of the same StreamID index uses, by address where the command has one. */
@@ -643,6 +686,7 @@ class Compiler {
     const w = new Uint32Array(2);
     fill(w, info.layout.fields, vals, (f) => (f.shift !== undefined ? addressValue(f, this.addr(addr)) : null));
     if (info.offset === REG.GBPA && vals.length % 2 === 0) GBPA.Update.set(w, 1); // as a driver does, usually
+    if (info.offset === REG.CR0) w[0] ^= this.#cr0; // the enables the driver runs with, some toggled
     if (wide) this.#write64(info.offset, w); // on a 32-bit register: a wrong-width access, ignored
     else {
       this.#mmio(info.offset, 4, w[0]);

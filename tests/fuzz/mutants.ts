@@ -94,6 +94,20 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC/,
   },
   {
+    name: "a TLB hit on the fast path ignores the access's permissions",
+    file: "src/tlb_pages.ts",
+    find: "if (!(off >= 0 && off < data[at + SIZE]) || ((data[at + ALLOW] >> access) & 1) === 0) return -1;",
+    replace: "if (!(off >= 0 && off < data[at + SIZE])) return -1;",
+    expect: /a TLB hit gave pa|where probe said/,
+  },
+  {
+    name: "a cached entry answers for an access its permissions refuse",
+    file: "src/translate.ts",
+    find: "if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {",
+    replace: "if (entry !== null) {",
+    expect: /a TLB hit gave pa/,
+  },
+  {
     name: "CR0ACK not updated by a CR0 write",
     file: "src/mmio.ts",
     find: "w[W_CR0ACK] = v[0]; // every change takes effect at once",

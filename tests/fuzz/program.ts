@@ -25,6 +25,7 @@ export type AddrRef =
 
 /** An input address of a transaction, a mapping or a TLBI. */
 export type IovaRef =
+  | { at: "next"; off: number } // for a DMA: the same device again, `off` bytes after its last access
   | { at: "mapped"; i: number; off: number } // the i-th most recently mapped address (else a page)
   | { at: "page"; i: number; off: number } // the first pages
   | { at: "block"; i: number } // 2 MiB blocks
@@ -187,6 +188,7 @@ export type Action =
   | {
     kind: "dma";
     sid: number;
+    /** A SubstreamID pool index; null: the one the stream was attached with (if any); -1: none. */
     ssid: number | null;
     iova: IovaRef;
     write: boolean;
@@ -194,6 +196,11 @@ export type Action =
     exec: boolean;
     view: boolean;
     len: number;
+    /** More transactions right after it from the same device: `stride` bytes apart, the direction alternating when
+     * `mixed` (a read, then a write of the same page...), as devices stream. */
+    repeat: number;
+    stride: number;
+    mixed: boolean;
   }
   | { kind: "msi"; sid: number; at: AddrRef; data: number }
   /** A write of register `reg` (WRITTEN_REGISTERS first, then any register of the frame), fields from `vals`. */
@@ -206,7 +213,8 @@ export type Action =
   | { kind: "consumeEvents" | "ackErrors" | "skipCommands" | "pollCons" | "invalidateAll" }
   | TlbiAction
   | { kind: "saveRestore"; fresh: boolean }
-  | { kind: "reset" };
+  /** The host resets the device; with `reinit`, the guest then brings it up again as it did last. */
+  | { kind: "reset"; reinit: boolean };
 
 /** The device and memory a case runs on. */
 export interface CaseHeader {
