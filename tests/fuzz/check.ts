@@ -396,7 +396,7 @@ function checkStep(
     evqFrom,
     EVENTQ_PROD.WR.get(Uint32Array.of(after.eventqProd)),
   );
-  const ran = consumedCommands(runner.ram, mem.writes, cmdRing, after.cmdqCons, commands);
+  const ran = consumedCommands(mem, cmdRing, after.cmdqCons, commands);
   const syncs = ran.filter((c) => CMD_SYNC.Opcode.get(c) === OPCODE.SYNC).map(syncOf);
   const syncMsis = syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ).map((x): [number, number] => [x.addr, x.data]);
   const copies = mem.writes.filter((w) => w.value < 0);
@@ -411,7 +411,7 @@ function checkStep(
       msis: [...before.msis, ...after.msis, ...syncMsis],
       reads: mem.reads,
       httu,
-      dbm: (addr) => (runner.ram.read32(addr + 4) & DBM_HI) !== 0,
+      dbm: (addr) => (mem.wordBefore(addr + 4) & DBM_HI) !== 0, // the descriptor as the walk read it
     });
     if (!ok) fail(what);
     places.add(what);
@@ -677,19 +677,13 @@ interface Sync {
 }
 
 /** The commands this call ran, in order (read from the ring as it was before the call's writes). */
-function consumedCommands(
-  ram: GuestMemory,
-  writes: readonly Write[],
-  r: Ring,
-  consAfter: number,
-  commands: number,
-): Uint32Array[] {
+function consumedCommands(mem: RecordingMemory, r: Ring, consAfter: number, commands: number): Uint32Array[] {
   // The commands run are the `commands` entries before CONS as it ends (it may have been written in this step).
   const n = Math.min(commands, 2 ** r.log2);
   const from = CMDQ_CONS.RD.get(Uint32Array.of(consAfter)) - n;
   return Array.from({ length: n }, (_, k) => {
     const at = slotAddr(r, from + k);
-    return Uint32Array.from({ length: 4 }, (_, j) => valueBefore(ram, writes, at + 4 * j));
+    return Uint32Array.from({ length: 4 }, (_, j) => mem.wordBefore(at + 4 * j));
   });
 }
 
@@ -717,12 +711,6 @@ function invalidatesEverything(cmds: readonly Uint32Array[], hyp: boolean): bool
 
 /** CMD_CFGI_STE_RANGE with this Range is CMD_CFGI_ALL (IHI 0070 4.3.6). */
 const CFGI_ALL_RANGE = 31;
-
-/** The word at `addr` before this call's writes. */
-function valueBefore(ram: GuestMemory, writes: readonly Write[], addr: number): number {
-  const first = writes.find((w) => w.value >= 0 && w.addr === addr);
-  return first ? first.old : ram.read32(addr);
-}
 
 interface Places {
   evq: Ring;

@@ -17,6 +17,8 @@ export interface Write {
   readonly value: number;
   /** The word there before (write32), or ABORT. */
   readonly old: number;
+  /** The bytes there before (a byte copy), or null. */
+  readonly before: Uint8Array | null;
 }
 
 /** Guest memory as the device sees it, recording each call's accesses. */
@@ -51,7 +53,7 @@ export class RecordingMemory implements GuestMemory {
   }
   write32(addr: number, value: number): boolean {
     this.#count(1);
-    this.writes.push({ addr, len: 4, value, old: this.ram.read32(addr) });
+    this.writes.push({ addr, len: 4, value, old: this.ram.read32(addr), before: null });
     return this.inner.write32(addr, value);
   }
   read(addr: number, dst: Uint8Array): boolean {
@@ -60,7 +62,34 @@ export class RecordingMemory implements GuestMemory {
   }
   write(addr: number, src: Uint8Array): boolean {
     this.#count(1);
-    this.writes.push({ addr, len: src.length, value: -1, old: ABORT });
+    const before = new Uint8Array(src.length);
+    this.writes.push({
+      addr,
+      len: src.length,
+      value: -1,
+      old: ABORT,
+      before: this.ram.read(addr, before) ? before : null,
+    });
     return this.inner.write(addr, src);
+  }
+
+  /** The word at `addr` as it was before this call's writes (they are undone, last first, over what is there now). */
+  wordBefore(addr: number): number {
+    const bytes = new Uint8Array(4);
+    if (!this.ram.read(addr, bytes)) return ABORT;
+    for (let i = this.writes.length - 1; i >= 0; i--) {
+      const w = this.writes[i];
+      if (w.addr >= addr + 4 || w.addr + w.len <= addr) continue;
+      if (w.value >= 0) {
+        if (w.old === ABORT) continue;
+        new DataView(bytes.buffer).setUint32(0, w.old, true); // a word write covers this word exactly
+      } else if (w.before !== null) {
+        for (let b = 0; b < 4; b++) {
+          const k = addr + b - w.addr;
+          if (k >= 0 && k < w.len) bytes[b] = w.before![k];
+        }
+      }
+    }
+    return new DataView(bytes.buffer).getUint32(0, true);
   }
 }
