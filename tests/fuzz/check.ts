@@ -11,7 +11,8 @@
  * - guest memory changes only at the architected places: event records from EVENTQ_PROD on, MSIs (an IRQ_CFG0
  *   address with its data, or a CMD_SYNC the call ran), Access-flag and dirty-state updates of a descriptor the call
  *   read (HTTU), and DMA data, each piece where its first and last byte translate;
- * - faults become event records: at most one per transaction, of the fault's type and StreamID; a recorded fault is
+ * - faults become event records: at most one per transaction, of the fault's type and StreamID, with its input
+ *   address, direction and SubstreamID where the record has them; a recorded fault is
  *   written to an enabled queue, or lost for want of room or with EVENTQ_ABT_ERR; a quiet one writes nothing;
  * - interrupts: every signal (MSI or wired) has a cause in the call (a record, an activated error, a CMD_SYNC), and
  *   every cause signals when its interrupt is enabled: by MSI when an address is programmed (or its abort error);
@@ -44,6 +45,7 @@ import {
   EVENT_TYPE,
   EVENTQ_CONS,
   EVENTQ_PROD,
+  EVENTS,
   EVT_F_UUT,
   GERROR,
   GERROR_IRQ_CFG0,
@@ -455,6 +457,11 @@ function checkStep(
           `${EVENT_NAMES[faulted]} for StreamID ${step.sid}`,
       );
     }
+    // And of the faulting transaction: its input address (the piece a copy stopped at), direction and SubstreamID.
+    const t = transactionOf(step, runner.privilegedDma);
+    const iova = outcome.op === "copy" && !outcome.result.ok ? outcome.result.iova : t.iova;
+    const wrong = recordDisagrees(rec, type, iova, t.access.write === true, t.access.ssid);
+    if (wrong !== null) fail(`the ${EVENT_NAMES[type]} record's ${wrong}`);
   }
 
   // Interrupts: each signal has a cause in this call (a record written, an error activated, a CMD_SYNC run), and
@@ -667,6 +674,34 @@ function twin(runner: ScenarioRunner): Smmu {
   const other = runner.freshDevice();
   other.restore(SavedState.encode(state).finish());
   return other;
+}
+
+/** Which field of event record `rec` (type `type`) disagrees with the transaction, or null. */
+function recordDisagrees(
+  rec: Uint32Array,
+  type: number,
+  iova: number | bigint,
+  write: boolean,
+  ssid: number | undefined,
+): string | null {
+  const fields = new Map(EVENTS.get(type)!.fields.map((f) => [f.name, f]));
+  const lo = fields.get("InputAddr_LO"), hi = fields.get("InputAddr_HI");
+  if (lo !== undefined && hi !== undefined) {
+    const want = BigInt.asUintN(64, typeof iova === "bigint" ? iova : BigInt(iova));
+    const shift = BigInt(lo.shift ?? 0); // a field of address bits [..:shift]
+    const got = (BigInt(hi.get(rec)) << 32n) | (BigInt(lo.get(rec)) << shift);
+    if (got !== (want >> shift) << shift) return `InputAddr 0x${got.toString(16)} for 0x${want.toString(16)}`;
+  }
+  const rnw = fields.get("RnW");
+  if (rnw !== undefined && rnw.get(rec) !== (write ? 0 : 1)) {
+    return `RnW ${rnw.get(rec)} for a ${write ? "write" : "read"}`;
+  }
+  const ssv = fields.get("SSV"), sub = fields.get("SubstreamID");
+  if (ssv !== undefined && ssv.get(rec) !== (ssid === undefined ? 0 : 1)) return `SSV ${ssv.get(rec)}`;
+  if (ssv !== undefined && sub !== undefined && ssid !== undefined && sub.get(rec) !== ssid) {
+    return `SubstreamID ${sub.get(rec)} for ${ssid}`;
+  }
+  return null;
 }
 
 /** A CMD_SYNC the call ran: its completion signal and MSI. */

@@ -108,6 +108,13 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /a TLB hit gave pa/,
   },
   {
+    name: "event records lose the upper half of the input address",
+    file: "src/events.ts",
+    find: "r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);",
+    replace: "r.inHi?.set(out, 0);",
+    expect: /record's InputAddr/,
+  },
+  {
     name: "CR0ACK not updated by a CR0 write",
     file: "src/mmio.ts",
     find: "w[W_CR0ACK] = v[0]; // every change takes effect at once",
