@@ -415,8 +415,11 @@ export class Walker {
     if (((d[1] >>> CONTIG_SHIFT) & 1) === 1) {
       inSize = size * contiguousCount(r.granuleShift, level);
       inBase = alignDown(ia, inSize);
-      if (out - (pageBase - inBase) < 0) {
-        inBase = pageBase; // a misprogrammed contiguous set: keep this entry alone
+      // The set's output must be as aligned as its input and inside the output size; otherwise the set is
+      // misprogrammed (CONSTRAINED UNPREDICTABLE), and this entry stands for itself alone.
+      const setOut = out - (pageBase - inBase);
+      if (setOut < 0 || modPow2(setOut, inSize) !== 0 || setOut + inSize > POW2[r.oaBits]) {
+        inBase = pageBase;
         inSize = size;
       }
     }

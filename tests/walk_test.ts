@@ -266,6 +266,19 @@ Deno.test("contiguous hint: one entry covers the aligned set", () => {
   assert.equal(w.outBase, 0x20_0000);
 });
 
+Deno.test("a misprogrammed contiguous set (output misaligned, or past the output size) stands for its entry alone", () => {
+  // Found by the fuzzer: a set whose output was not aligned extended past 2^OAS, so a TLB hit on another page of the
+  // set gave an address beyond the output size.
+  const { pt, w, r } = fixture();
+  pt.map(0x10000, 0x20_1000, 3, { Contiguous: 1 }); // index 0 of its set maps to an offset of 0x1000
+  assert.equal(w.walk(r, 0x10123, 0, false), true);
+  assert.deepEqual([w.inBase, w.size, w.outBase], [0x10000, 0x1000, 0x20_1000]);
+  const top = 2 ** r.oaBits - 0x1000; // the set's output would run past the output size
+  pt.map(0x30000, top, 3, { Contiguous: 1 });
+  assert.equal(w.walk(r, 0x30000, 0, false), true);
+  assert.deepEqual([w.inBase, w.size, w.outBase], [0x30000, 0x1000, top]);
+});
+
 Deno.test("64 KiB granule with 52-bit output: level-1 blocks and OA[51:48]", () => {
   const { pt, w, r } = fixture(16);
   pt.map(0x400_0000_0000, 2 ** 51, 1);
