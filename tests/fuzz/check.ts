@@ -16,6 +16,7 @@
  *   written to an enabled queue, or lost for want of room or with EVENTQ_ABT_ERR; a quiet one writes nothing;
  * - interrupts: every signal (MSI or wired) has a cause in the call (a record, an activated error, a CMD_SYNC), and
  *   every cause signals when its interrupt is enabled: by MSI when an address is programmed (or its abort error);
+ * - no output address beyond the implemented output size (IDR5.OAS), for a translation or a DMA copy;
  * - queue pointers: CMDQ_CONS moves only towards CMDQ_PROD; EVENTQ_PROD advances by the records written and never
  *   into unread slots; OVFLG toggles only when a record is lost;
  * - GERROR: the device only activates errors (after the guest's acknowledgement in the same step), never deactivates
@@ -53,6 +54,7 @@ import {
   GERROR_LAYOUT,
   IDR0,
   IDR0_HTTU,
+  IDR5,
   IRQ_CTRL,
   OPCODE,
   REG,
@@ -69,6 +71,7 @@ import {
   type WalkStep,
 } from "../../mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
+import { oasBits } from "../../src/features.ts";
 import { Coverage } from "./coverage.ts";
 import { RecordingMemory, RUNAWAY, Runaway, type Write } from "./recording.ts";
 import {
@@ -608,6 +611,14 @@ function checkStep(
   }
   const emptied = step.op === "reset" || step.op === "save_restore" || invalidatesEverything(ran, hyp);
   seen.clean = (seen.clean || emptied) && !dirtied;
+  // No output address beyond the implemented output size (IDR5.OAS): larger ones are F_ADDR_SIZE (or abort).
+  const oas = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
+  if (outcome.op === "translate" && outcome.result.ok && !(outcome.result.pa >= 0 && outcome.result.pa < oas)) {
+    fail(`translated to 0x${outcome.result.pa.toString(16)}, beyond the ${Math.log2(oas)}-bit output size`);
+  }
+  for (const w of mem.writes) {
+    if (w.value < 0 && w.addr + w.len > oas) fail(`DMA data at 0x${w.addr.toString(16)}, beyond the output size`);
+  }
   if (predicted !== null && outcome.op === "translate" && describe(outcome.result) !== predicted) {
     fail(`translated to ${describe(outcome.result)} where probe said ${predicted}`);
   }
