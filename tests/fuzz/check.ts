@@ -660,12 +660,14 @@ function explainCopies(runner: ScenarioRunner, step: Step, copies: readonly Writ
   for (const w of copies) {
     // The piece's first and last bytes go where their IOVAs translate: one piece never crosses a mapping. A TLB may
     // still hold a stale entry for the last byte's page (the guest changed a mapping without invalidating it), so
-    // a device with the same state and empty caches may answer for it instead.
+    // a device with the same state and empty caches may answer for it instead, or a descriptor of a misprogrammed
+    // contiguous set around it.
     for (const at of [0, w.len - 1]) {
       const addr = Number(iova) + done + at;
       let r = runner.smmu.probe(sid, addr, access);
       if (!r.ok || r.pa !== w.addr + at) r = (fresh ??= twin(runner)).probe(sid, addr, access);
-      if (!r.ok || r.pa !== w.addr + at) {
+      const claimed: TranslationResult = { ok: true, pa: w.addr + at };
+      if ((!r.ok || r.pa !== w.addr + at) && !contiguousHit(fresh!, { sid, iova: addr, access }, claimed)) {
         return `DMA data at 0x${(w.addr + at).toString(16)} for IOVA 0x${(Number(iova) + done + at).toString(16)}, ` +
           `which ${r.ok ? `translates to 0x${r.pa.toString(16)}` : `faults (${r.fault})`}`;
       }
