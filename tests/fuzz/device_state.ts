@@ -1,0 +1,134 @@
+/**
+ * What the fuzz oracle reads of the device without changing it: registers through `mmioPeek`, queue geometry, the
+ * commands a call ran (from the ring as it was), and a twin device with the same state and empty caches to probe.
+ * @module
+ */
+import { CMD_SYNC, CMDQ_BASE, CMDQ_CONS, CR0, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, REG } from "../../gen/mod.ts";
+import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
+import type { Smmu, TranslationResult } from "../../mod.ts";
+import type { ScenarioRunner } from "../../src/cli/scenario.ts";
+import type { RecordingMemory } from "./recording.ts";
+
+/** The registers the invariants look at, read without side effects. */
+export interface Regs {
+  cr0: number;
+  cr0ack: number;
+  irqCtrl: number;
+  irqCtrlAck: number;
+  gerror: number;
+  gerrorn: number;
+  cmdqBase: Uint32Array;
+  cmdqProd: number;
+  cmdqCons: number;
+  eventqBase: Uint32Array;
+  eventqProd: number;
+  eventqCons: number;
+  /** [address, data] of the event queue, global error and PRI queue MSIs. */
+  msis: [number, number][];
+}
+
+/** The registers the invariants need, through side-effect-free reads (a CMDQ_CONS read would run commands). */
+export function readRegs(smmu: Smmu): Regs {
+  const r = (offset: number) => Number(smmu.mmioPeek(offset, 4));
+  const pair = (offset: number) => Uint32Array.of(r(offset), r(offset + 4));
+  const msi = (cfg0: number, cfg1: number): [number, number] => [
+    GERROR_IRQ_CFG0.ADDR.getAddress(pair(cfg0)),
+    GERROR_IRQ_CFG1.DATA.get(Uint32Array.of(r(cfg1))),
+  ];
+  return {
+    cr0: r(REG.CR0),
+    cr0ack: r(REG.CR0ACK),
+    irqCtrl: r(REG.IRQ_CTRL),
+    irqCtrlAck: r(REG.IRQ_CTRLACK),
+    gerror: r(REG.GERROR),
+    gerrorn: r(REG.GERRORN),
+    cmdqBase: pair(REG.CMDQ_BASE),
+    cmdqProd: r(REG.CMDQ_PROD),
+    cmdqCons: r(REG.CMDQ_CONS),
+    eventqBase: pair(REG.EVENTQ_BASE),
+    eventqProd: r(REG.EVENTQ_PROD),
+    eventqCons: r(REG.EVENTQ_CONS),
+    msis: [
+      msi(REG.EVENTQ_IRQ_CFG0, REG.EVENTQ_IRQ_CFG1),
+      msi(REG.GERROR_IRQ_CFG0, REG.GERROR_IRQ_CFG1),
+      msi(REG.PRIQ_IRQ_CFG0, REG.PRIQ_IRQ_CFG1),
+    ],
+  };
+}
+
+/** A circular queue's geometry, as its BASE register and the index fields describe it. */
+export interface Ring {
+  base: number;
+  log2: number;
+  entryBytes: number;
+}
+
+export const ring = (base: Uint32Array, entryBytes: number): Ring => {
+  const log2 = CMDQ_BASE.LOG2SIZE.get(base);
+  const addr = CMDQ_BASE.ADDR.getAddress(base);
+  const bytes = 2 ** log2 * entryBytes;
+  return { base: addr - (addr % bytes), log2, entryBytes };
+};
+
+/** Entries from index+wrap `from` to `to`, modulo twice the ring size. */
+export const distance = (r: Ring, from: number, to: number): number => {
+  const span = 2 ** (r.log2 + 1);
+  return (((to - from) % span) + span) % span;
+};
+
+/** The address of the slot of index `index` (any integer: it wraps). */
+export const slotAddr = (r: Ring, index: number): number =>
+  r.base + (((index % 2 ** r.log2) + 2 ** r.log2) % 2 ** r.log2) * r.entryBytes;
+
+/** The commands a call ran, in order (read from the ring as it was before the call's writes). */
+export function consumedCommands(mem: RecordingMemory, r: Ring, consAfter: number, commands: number): Uint32Array[] {
+  // The commands run are the `commands` entries before CONS as it ends (it may have been written in this step).
+  const n = Math.min(commands, 2 ** r.log2);
+  const from = CMDQ_CONS.RD.get(Uint32Array.of(consAfter)) - n;
+  return Array.from({ length: n }, (_, k) => {
+    const at = slotAddr(r, from + k);
+    return Uint32Array.from({ length: 4 }, (_, j) => mem.wordBefore(at + 4 * j));
+  });
+}
+
+/** A CMD_SYNC a call ran: its completion signal and MSI. */
+export interface Sync {
+  cs: number;
+  addr: number;
+  data: number;
+}
+
+export const syncOf = (w: Uint32Array): Sync => ({
+  cs: CMD_SYNC.CS.get(w),
+  addr: CMD_SYNC.MSIAddress.getAddress(w),
+  data: CMD_SYNC.MSIData.get(w),
+});
+
+/** A device in the same architectural state with empty caches, its command queue held (nothing runs): for probes. */
+export function twin(runner: ScenarioRunner): Smmu {
+  const state = SavedState.decode(runner.smmu.save());
+  const cr0 = Uint32Array.of(state.cr0 ?? 0);
+  CR0.CMDQEN.set(cr0, 0);
+  state.cr0 = cr0[0];
+  const other = runner.freshDevice();
+  other.restore(SavedState.encode(state).finish());
+  return other;
+}
+
+/** A translation's answer as text: the PA, or the fault's name. */
+export const describe = (r: TranslationResult): string => r.ok ? `pa 0x${r.pa.toString(16)}` : r.fault;
+
+/** Whether two byte arrays (a flat memory: megabytes) hold the same. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  const whole = a.length - (a.length % 4);
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const [wa, wb] = [
+      new Uint32Array(a.buffer, a.byteOffset, whole / 4),
+      new Uint32Array(b.buffer, b.byteOffset, whole / 4),
+    ];
+    for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return false;
+  } else for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  for (let i = whole; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

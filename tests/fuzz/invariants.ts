@@ -1,0 +1,542 @@
+/**
+ * The fuzz oracle's invariants, one function each, over a {@link StepView}: what one device step did (its outcome,
+ * the registers and counters around it, every memory access it made). tests/fuzz/check.ts gathers the view and runs
+ * them in order; each calls `fail` with what broke.
+ * @module
+ */
+import type { Field } from "../../gen/mod.ts";
+import {
+  CMD_CFGI_STE_RANGE,
+  CMD_SYNC,
+  CMD_SYNC_CS,
+  CMDQ_CONS,
+  CMDQ_PROD,
+  CR0ACK,
+  EVENT_TYPE,
+  EVENTQ_CONS,
+  EVENTQ_PROD,
+  EVENTS,
+  EVT_F_UUT,
+  GERROR,
+  IDR5,
+  IRQ_CTRL,
+  OPCODE,
+  REG,
+  TT_PAGE_S1,
+  TT_PAGE_S2,
+} from "../../gen/mod.ts";
+import { ABORT, type Smmu, type SmmuStats, type TranslationResult, type WalkStep } from "../../mod.ts";
+import { oasBits } from "../../src/features.ts";
+import type { InterruptSinks } from "../../src/irq.ts";
+import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/cli/scenario.ts";
+import { transactionOf } from "../../src/cli/scenario.ts";
+import type { Coverage } from "./coverage.ts";
+import { describe, distance, type Regs, type Ring, sameBytes, slotAddr, type Sync, twin } from "./device_state.ts";
+import type { RecordingMemory, Write } from "./recording.ts";
+
+/** What the oracle remembers between steps. */
+export interface Seen {
+  /** The registers and counters after the last device step (nothing else changes them between device steps). */
+  regs: Regs | null;
+  stats: SmmuStats | null;
+  /** The last transactions, to probe again after a restore or an invalidation. */
+  recent: Transaction[];
+  /** Word addresses transactions have read (STEs, CDs, descriptors): what the caches may depend on. */
+  readEver: Set<number>;
+  /** Whether nothing of that has been written since the caches were last emptied: then a cached answer must be the
+   * answer a walk gives now. */
+  clean: boolean;
+}
+
+/** Whether a write of `len` bytes at `addr` touches a word a transaction has read. */
+export function touchesRead(seen: Seen, addr: number, len: number): boolean {
+  for (let a = addr - (addr % 4); a < addr + len; a += 4) if (seen.readEver.has(a)) return true;
+  return false;
+}
+
+/** One device step as the invariants see it. */
+export interface StepView {
+  readonly runner: ScenarioRunner;
+  readonly mem: RecordingMemory;
+  readonly step: Step;
+  readonly outcome: StepOutcome;
+  readonly fail: (message: string) => never;
+  readonly coverage: Coverage;
+  readonly seen: Seen;
+  /** Registers and counters before and after (the device may be a fresh one after a save_restore). */
+  readonly before: Regs;
+  readonly after: Regs;
+  readonly stats0: SmmuStats;
+  readonly stats1: SmmuStats;
+  /** The step's work: translations, commands run, event records written and lost, TLB hits, MSIs sent. */
+  readonly translations: number;
+  readonly commands: number;
+  readonly written: number;
+  readonly lost: number;
+  readonly tlbHits: number;
+  readonly msis: number;
+  /** Wired interrupts signalled in the step, by kind. */
+  readonly pulses: Record<keyof InterruptSinks, number>;
+  /** The queues as they were, the first event slot the step could write, and how far EVENTQ_PROD moved. */
+  readonly cmdRing: Ring;
+  readonly evq: Ring;
+  readonly evqFrom: number;
+  readonly evqRecords: number;
+  /** The commands the step ran, its CMD_SYNCs, and their MSIs. */
+  readonly ran: readonly Uint32Array[];
+  readonly syncs: readonly Sync[];
+  readonly syncMsis: readonly [number, number][];
+  /** The byte copies (DMA data) among the step's writes. */
+  readonly copies: readonly Write[];
+  /** Features: hardware flag updates (IDR0.HTTU), Hyp, MSIs. */
+  readonly httu: boolean;
+  readonly hyp: boolean;
+  readonly msiOn: boolean;
+  /** A non-view DMA step's transaction, what probe predicted for it, and a save_restore step's blob. */
+  readonly dma: Transaction | null;
+  readonly predicted: string | null;
+  readonly blob: Uint8Array | null;
+}
+
+// ---------------------------------------------------------------------------------------------------- bounds
+
+/** Descriptor levels of the longest walk: 52-bit input with a 4 KiB granule starts at level -1. */
+const MAX_LEVELS = 5;
+/** Most words one configuration fetch reads: an L1 descriptor (2 words) and a 16-word STE or CD, each of whose
+ * addresses may go through a full stage-2 walk (nested CD fetches). */
+const STE_WORDS = 2 + 16;
+const CD_WORDS = (2 + 2 * MAX_LEVELS) + (16 + 2 * MAX_LEVELS);
+/** Most words a stage-1 walk reads in nested mode: each level's table address through a stage-2 walk, then the
+ * output address through one more. */
+const WALK_WORDS = MAX_LEVELS * (2 + 2 * MAX_LEVELS) + 2 * MAX_LEVELS;
+/** Most words one translation may read: its configuration and its walk. */
+const TRANSLATION_WORDS = STE_WORDS + CD_WORDS + WALK_WORDS;
+/** Words a command occupies. */
+const COMMAND_WORDS = 4;
+
+/** Bounded work: memory accesses within what the step's work allows; no more commands than the budget or ring. */
+export function checkWork(v: StepView): void {
+  const { commands, translations, written, cmdRing, fail } = v;
+  const budget = v.runner.commandBudget;
+  if (commands > Math.min(budget, 2 ** cmdRing.log2) && v.step.op !== "save_restore") { // restore: a new ring
+    fail(`${commands} commands in one access (budget ${budget}, ring ${2 ** cmdRing.log2})`);
+  }
+  const allowed = translations * TRANSLATION_WORDS + (commands + 1) * (COMMAND_WORDS + STE_WORDS + CD_WORDS) +
+    8 * (written + 1) + 8;
+  if (v.mem.words > allowed) fail(`${v.mem.words} memory accesses, more than the ${allowed} this work allows`);
+}
+
+// ---------------------------------------------------------------------------------------------------- writes
+
+const bit = (f: { lsb: number }) => 2 ** f.lsb;
+/** Low-word bits a hardware flag update may change: AF (set), and AP[2] / S2AP[1] (dirty state, with DBM). */
+const AF = bit(TT_PAGE_S1.AF);
+const DIRTY_S1 = 2 ** (TT_PAGE_S1.AP.lsb + 1);
+const DIRTY_S2 = 2 ** (TT_PAGE_S2.S2AP.lsb + 1);
+const DBM_HI = 2 ** (TT_PAGE_S1.DBM.lsb - 32);
+
+/**
+ * Every word the step wrote is at an architected place: an event slot from EVENTQ_PROD on, an MSI (an IRQ_CFG0 address
+ * with its data, or a CMD_SYNC the step ran), or a flag update of a descriptor it read (HTTU). Returns the flag
+ * updates (they leave translations as they were).
+ */
+export function checkWrites(v: StepView): Set<Write> {
+  const { before, after, mem } = v;
+  const places = new Set<string>();
+  const flagUpdates = new Set<Write>();
+  const msis = [...before.msis, ...after.msis, ...v.syncMsis];
+  for (const w of mem.writes) {
+    if (w.value < 0) continue; // byte copies are DMA data, checked with the translation
+    const [ok, what] = explainWrite(w, v, msis);
+    if (!ok) v.fail(what);
+    places.add(what);
+    if (what.endsWith("(HTTU)")) flagUpdates.add(w);
+  }
+  for (const what of places) v.coverage.add(`write: ${what}`);
+  return flagUpdates;
+}
+
+/** Where `w` is (ok), or why it is not at an architected place. */
+function explainWrite(w: Write, v: StepView, msis: readonly [number, number][]): [ok: boolean, what: string] {
+  const where = `0x${w.addr.toString(16)}`;
+  // An event record: slots from PROD before, up to the one a failed write stopped in.
+  for (let k = 0; k <= v.evqRecords; k++) {
+    const slot = slotAddr(v.evq, v.evqFrom + k);
+    if (w.addr >= slot && w.addr < slot + 32) return [true, "event record"];
+  }
+  if (msis.some(([addr, data]) => addr !== 0 && addr === w.addr && data === w.value)) return [true, "MSI"];
+  // A hardware update of a descriptor this call read: AF set, or the dirty bit of a DBM descriptor (as read).
+  if (v.httu && v.mem.reads.has(w.addr) && w.old !== ABORT) {
+    const changed = (w.old ^ w.value) >>> 0;
+    const dirty = (changed & (DIRTY_S1 | DIRTY_S2)) !== 0;
+    const dbm = (v.mem.wordBefore(w.addr + 4) & DBM_HI) !== 0;
+    const flagsOnly = (changed & ~(AF | DIRTY_S1 | DIRTY_S2)) === 0 && (w.value & changed & AF) === (changed & AF) &&
+      (!dirty || dbm);
+    if (flagsOnly) return [true, dirty ? "dirty state (HTTU)" : "Access flag (HTTU)"];
+    return [false, `descriptor at ${where} changed 0x${w.old.toString(16)} → 0x${w.value.toString(16)}`];
+  }
+  return [false, `a write of 0x${(w.value >>> 0).toString(16)} at ${where}: not an event slot, MSI or flag update`];
+}
+
+// --------------------------------------------------------------------------------------------------- records
+
+const GERROR_EVENTQ_ABT = 2 ** GERROR.EVENTQ_ABT_ERR.lsb;
+const GERROR_MSI_GERROR_ABT = 2 ** GERROR.MSI_GERROR_ABT_ERR.lsb;
+export const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(EVENT_TYPE).map(([name, code]) => [code, name]),
+);
+
+/**
+ * Faults become event records: at most one per transaction, of the fault's type, StreamID, input address, direction
+ * and SubstreamID. A fault the architecture records goes to an enabled queue (written, or lost for want of room or
+ * with EVENTQ_ABT_ERR); one it does not (a silent abort, a fault CD.R or STE.S2R keep quiet) writes nothing.
+ */
+export function checkRecords(v: StepView): void {
+  const { outcome, written, lost, before, after, evq, fail, step } = v;
+  if (written > v.translations) fail(`${written} event records for ${v.translations} transactions`);
+  if (outcome.op === "translate" && !outcome.result.ok) {
+    const on = CR0ACK.EVENTQEN.get(Uint32Array.of(before.cr0ack)) === 1 && outcome.result.event;
+    if (written + lost !== (on ? 1 : 0)) {
+      fail(`${outcome.result.fault} (event: ${outcome.result.event}) gave ${written} records and ${lost} lost`);
+    }
+    const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), v.evqFrom);
+    if (lost === 1 && used < 2 ** evq.log2 && ((after.gerror ^ after.gerrorn) & GERROR_EVENTQ_ABT) === 0) {
+      fail("a record lost in a queue with room, without EVENTQ_ABT_ERR");
+    }
+  }
+  const faulted = outcome.op === "translate" && !outcome.result.ok && outcome.result.event
+    ? EVENT_TYPE[outcome.result.fault as keyof typeof EVENT_TYPE]
+    : outcome.op === "copy" && !outcome.result.ok && outcome.result.fault.type !== 0
+    ? outcome.result.fault.type
+    : 0;
+  if (faulted === 0 || written === 0 || step.op !== "dma") return;
+  // The record as the device wrote it (an MSI may land on it afterwards): its eight words, in a row.
+  const at = slotAddr(evq, v.evqFrom + written - 1);
+  const ws = v.mem.writes;
+  const first = ws.findLastIndex((w, k) => w.addr === at && ws[k + 7]?.addr === at + 28);
+  const rec = Uint32Array.from({ length: 8 }, (_, k) => ws[first + k]?.value ?? 0);
+  const [type, sid] = [EVT_F_UUT.Type.get(rec), EVT_F_UUT.StreamID.get(rec)];
+  if (type !== faulted || sid !== Number(step.sid)) {
+    fail(
+      `the event record says ${EVENT_NAMES[type] ?? type} for StreamID ${sid}, the fault was ` +
+        `${EVENT_NAMES[faulted]} for StreamID ${step.sid}`,
+    );
+  }
+  // And of the faulting transaction: its input address (the piece a copy stopped at), direction and SubstreamID.
+  const t = transactionOf(step, v.runner.privilegedDma);
+  const iova = outcome.op === "copy" && !outcome.result.ok ? outcome.result.iova : t.iova;
+  const wrong = recordDisagrees(rec, type, iova, t.access.write === true, t.access.ssid);
+  if (wrong !== null) fail(`the ${EVENT_NAMES[type]} record's ${wrong}`);
+}
+
+/** Which field of event record `rec` (type `type`) disagrees with the transaction, or null. */
+function recordDisagrees(
+  rec: Uint32Array,
+  type: number,
+  iova: number | bigint,
+  write: boolean,
+  ssid: number | undefined,
+): string | null {
+  const fields = new Map(EVENTS.get(type)!.fields.map((f) => [f.name, f]));
+  const lo = fields.get("InputAddr_LO"), hi = fields.get("InputAddr_HI");
+  if (lo !== undefined && hi !== undefined) {
+    const want = BigInt.asUintN(64, typeof iova === "bigint" ? iova : BigInt(iova));
+    const shift = BigInt(lo.shift ?? 0); // a field of address bits [..:shift]
+    const got = (BigInt(hi.get(rec)) << 32n) | (BigInt(lo.get(rec)) << shift);
+    if (got !== (want >> shift) << shift) return `InputAddr 0x${got.toString(16)} for 0x${want.toString(16)}`;
+  }
+  const rnw = fields.get("RnW");
+  if (rnw !== undefined && rnw.get(rec) !== (write ? 0 : 1)) {
+    return `RnW ${rnw.get(rec)} for a ${write ? "write" : "read"}`;
+  }
+  const ssv = fields.get("SSV"), sub = fields.get("SubstreamID");
+  if (ssv !== undefined && ssv.get(rec) !== (ssid === undefined ? 0 : 1)) return `SSV ${ssv.get(rec)}`;
+  if (ssv !== undefined && sub !== undefined && ssid !== undefined && sub.get(rec) !== ssid) {
+    return `SubstreamID ${sub.get(rec)} for ${ssid}`;
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------------------------------------ interrupts
+
+const popcount = (v: number) => {
+  let n = 0;
+  for (let x = v >>> 0; x !== 0; x &= x - 1) n++;
+  return n;
+};
+
+/** The GERROR bits the device activated in the step (after the guest's acknowledgement in it, if any). */
+export function activated(before: Regs, after: Regs): number {
+  return ((after.gerror ^ before.gerror) & ~(before.gerror ^ after.gerrorn)) >>> 0;
+}
+
+/**
+ * Interrupts: every signal has a cause in the step (a record written, an error activated, a CMD_SYNC run), and every
+ * cause signals when its interrupt is enabled: by MSI when an address is programmed (or its abort error), else on
+ * its wired line.
+ */
+export function checkInterrupts(v: StepView): void {
+  const { before, after, msis, written, pulses, fail } = v;
+  const raised = activated(before, after);
+  const activations = popcount(raised);
+  const tuples = [...before.msis, ...after.msis, ...v.syncMsis];
+  const msiWrites =
+    v.mem.writes.filter((w) => w.value >= 0 && tuples.some(([a, d]) => a === w.addr && d === w.value)).length;
+  const syncIrq = v.syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ);
+  const syncWired = syncIrq.filter((x) => x.addr === 0 || !v.msiOn).length;
+  if (msis > msiWrites) fail(`${msis} MSIs counted, ${msiWrites} MSI writes seen`);
+  if (msis > written + activations + syncIrq.length) fail(`${msis} MSIs for ${written} records, ${activations} errors`);
+  if (pulses.eventq > written) fail(`${pulses.eventq} event queue interrupts for ${written} records`);
+  if (pulses.gerror > activations) fail(`${pulses.gerror} global error interrupts for ${activations} activations`);
+  if (pulses.cmdqSync > syncWired) fail(`${pulses.cmdqSync} CMD_SYNC interrupts for ${syncWired} CMD_SYNCs`);
+  if (pulses.priq !== 0) fail("a PRI queue interrupt, with no PRI queue producer");
+  const active = (f: Field) => f.get(Uint32Array.of((after.gerror ^ after.gerrorn) >>> 0)) === 1;
+  const irqOn = (f: Field) => f.get(Uint32Array.of(after.irqCtrlAck)) === 1;
+  const msiAddr = (k: number) => v.msiOn && after.msis[k][0] !== 0;
+  if (written > 0 && irqOn(IRQ_CTRL.EVENTQ_IRQEN)) {
+    const sent = msiAddr(0) ? msis > 0 || active(GERROR.MSI_EVENTQ_ABT_ERR) : pulses.eventq > 0;
+    if (!sent) fail(`${written} records written and no event queue interrupt`);
+  }
+  if ((raised & ~GERROR_MSI_GERROR_ABT) !== 0 && irqOn(IRQ_CTRL.GERROR_IRQEN)) {
+    const sent = msiAddr(1) ? msis > 0 || active(GERROR.MSI_GERROR_ABT_ERR) : pulses.gerror > 0;
+    if (!sent) fail(`global errors 0x${raised.toString(16)} activated and no global error interrupt`);
+  }
+  if (syncWired > pulses.cmdqSync) fail(`${syncWired} CMD_SYNCs with SIG_IRQ and ${pulses.cmdqSync} interrupts`);
+  if (syncIrq.length > syncWired && msis === 0 && !active(GERROR.MSI_CMDQ_ABT_ERR)) {
+    fail("a CMD_SYNC with an MSI address completed without the MSI");
+  }
+}
+
+// --------------------------------------------------------------------------------------------- queues, errors
+
+/** Whether the step writes one of the registers (a save_restore or reset changes them all). */
+function writesRegister(step: Step, ...offsets: number[]): boolean {
+  if (step.op === "save_restore" || step.op === "reset") return true;
+  if (step.op !== "mmio_write") return false;
+  const at = Number(step.offset);
+  return offsets.some((o) => at >= o - 4 && at < o + 8);
+}
+
+/**
+ * Queue pointers: CMDQ_CONS moves only towards CMDQ_PROD; EVENTQ_PROD advances by the records written and never into
+ * unread slots; OVFLG toggles only when a record is lost.
+ */
+export function checkQueues(v: StepView): void {
+  const { step, before, after, cmdRing, evq, written, fail } = v;
+  if (!writesRegister(step, REG.CMDQ_CONS, REG.CMDQ_PROD, REG.CMDQ_BASE)) {
+    const cons0 = CMDQ_CONS.RD.get(Uint32Array.of(before.cmdqCons));
+    const moved = distance(cmdRing, cons0, CMDQ_CONS.RD.get(Uint32Array.of(after.cmdqCons)));
+    const pending = distance(cmdRing, cons0, CMDQ_PROD.WR.get(Uint32Array.of(after.cmdqProd)));
+    if (moved > pending && pending <= 2 ** cmdRing.log2) {
+      fail(`CMDQ_CONS moved ${moved} entries past PROD (${pending} pending)`);
+    }
+  }
+  const eventRegisters = [REG.EVENTQ_PROD, REG.EVENTQ_CONS, REG.EVENTQ_BASE, REG.EVENTQ_PROD_P0, REG.EVENTQ_CONS_P0];
+  if (writesRegister(step, ...eventRegisters)) return;
+  if (v.evqRecords !== written % (2 * 2 ** evq.log2)) fail(`EVENTQ_PROD moved ${v.evqRecords} for ${written} records`);
+  const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), v.evqFrom);
+  if (used <= 2 ** evq.log2 && written > 2 ** evq.log2 - used) {
+    fail(`${written} records into ${2 ** evq.log2 - used} free slots`);
+  }
+  const ovflg = EVENTQ_PROD.OVFLG.get(Uint32Array.of(before.eventqProd)) !==
+    EVENTQ_PROD.OVFLG.get(Uint32Array.of(after.eventqProd));
+  if (ovflg && v.lost === 0) fail("EVENTQ_PROD.OVFLG toggled with no record lost");
+  if (ovflg) v.coverage.add("event queue overflow (OVFLG)");
+}
+
+/**
+ * GERROR: the device only activates errors (toggles a bit that GERRORN matches, as the guest left it after its
+ * acknowledgement in the step, if any), never deactivates one, and never writes GERRORN.
+ */
+export function checkGlobalErrors(v: StepView): void {
+  const { step, before, after, fail } = v;
+  if (step.op === "save_restore" || step.op === "reset") return;
+  if (!writesRegister(step, REG.GERRORN) && before.gerrorn !== after.gerrorn) fail("GERRORN changed by the device");
+  const changed = (before.gerror ^ after.gerror) >>> 0;
+  const wasActive = (before.gerror ^ after.gerrorn) >>> 0;
+  if ((changed & wasActive) !== 0) fail(`GERROR toggled active error bits 0x${(changed & wasActive).toString(16)}`);
+  if (((wasActive & ~(after.gerror ^ after.gerrorn)) >>> 0) !== 0) fail("an active global error was deactivated");
+}
+
+/** CR0ACK and IRQ_CTRLACK acknowledge what the guest enabled; caches stay within their bounds. */
+export function checkAcknowledgements(v: StepView): void {
+  const { after, fail } = v;
+  if (after.cr0 !== after.cr0ack) fail(`CR0ACK 0x${after.cr0ack.toString(16)} != CR0 0x${after.cr0.toString(16)}`);
+  if (after.irqCtrl !== after.irqCtrlAck) fail(`IRQ_CTRLACK != IRQ_CTRL`);
+  const c = v.stats1.caches;
+  if (c.streams > c.limits.streams || c.contexts > c.limits.contexts || c.tlbEntries > c.limits.entries) {
+    fail(`caches above their bounds: ${JSON.stringify(c)}`);
+  }
+}
+
+// -------------------------------------------------------------------------------------------- reset, restore
+
+/** Reset: every register as in a device just built. */
+export function checkReset(v: StepView): void {
+  if (v.step.op === "reset" && !sameBytes(v.runner.smmu.save(), v.runner.freshDevice().save())) {
+    v.fail("a reset device saves another state than a new one");
+  }
+}
+
+/**
+ * Restore is deterministic: into a fresh device, from the memory as it was, it ends in the same state with the same
+ * memory writes (commands the saved device had yet to run) as the restore the step did; and it drops every cache:
+ * recent transactions probe as on a device that never ran before the blob. (Leaves the memory as the step did.)
+ */
+export function checkRestore(v: StepView): void {
+  const { blob, mem, runner, fail } = v;
+  if (blob === null) return;
+  const writes = mem.writes.slice();
+  for (const w of writes.toReversed()) if (w.value >= 0 && w.old !== ABORT) runner.ram.write32(w.addr, w.old);
+  mem.begin();
+  const other = runner.freshDevice();
+  other.restore(blob);
+  const trail = (ws: readonly Write[]) => ws.map((w) => `${w.addr}:${w.value}`).join(" ");
+  if (trail(mem.writes) !== trail(writes)) fail("a second restore of the blob wrote memory differently");
+  if (!sameBytes(other.save(), runner.smmu.save())) fail("a second restore of the blob ends in another state");
+  for (const t of v.seen.recent) {
+    const [mine, fresh] = [runner.smmu.probe(t.sid, t.iova, t.access), other.probe(t.sid, t.iova, t.access)];
+    if (describe(mine) !== describe(fresh)) {
+      fail(`after restore, sid ${t.sid} iova ${t.iova} gives ${describe(mine)}, a fresh device ${describe(fresh)}`);
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------------------------- coherence
+
+/** CMD_CFGI_STE_RANGE with this Range is CMD_CFGI_ALL (IHI 0070 4.3.6). */
+const CFGI_ALL_RANGE = 31;
+
+/**
+ * Whether `cmds` invalidate every configuration and translation the SMMU may cache, then complete with a CMD_SYNC:
+ * CFGI_ALL, TLBI_NSNH_ALL and, where EL2 streams may exist (Hyp), TLBI_EL2_ALL (IHI 0070 4.3.6, 4.4.2, 4.4.3).
+ */
+export function invalidatesEverything(cmds: readonly Uint32Array[], hyp: boolean): boolean {
+  let cfg = false, nsnh = false, el2 = !hyp;
+  for (const c of cmds) {
+    const op = CMD_SYNC.Opcode.get(c);
+    if (op === OPCODE.CFGI_STE_RANGE && CMD_CFGI_STE_RANGE.Range.get(c) === CFGI_ALL_RANGE) cfg = true;
+    if (op === OPCODE.TLBI_NSNH_ALL) nsnh = true;
+    if (op === OPCODE.TLBI_EL2_ALL) el2 = true;
+    if (op === OPCODE.SYNC && cfg && nsnh && el2) return true;
+  }
+  return false;
+}
+
+/**
+ * Caches are coherent: while nothing a transaction read has been written since the caches were emptied, a TLB hit
+ * answers as a walk of the tables does now (a misprogrammed contiguous set aside); and after a completed full
+ * invalidation nothing cached answers: recent transactions probe as on a device with empty caches.
+ */
+export function checkCoherence(v: StepView): void {
+  const { runner, dma, outcome, fail } = v;
+  if (v.seen.clean && dma !== null && v.tlbHits > 0 && outcome.op === "translate") {
+    v.coverage.add("TLB hit checked against a walk");
+    const fresh = twin(runner);
+    const walked = fresh.probe(dma.sid, dma.iova, dma.access);
+    if (describe(walked) !== describe(outcome.result) && !contiguousHit(fresh, dma, outcome.result)) {
+      fail(`a TLB hit gave ${describe(outcome.result)}, the tables as they are give ${describe(walked)}`);
+    }
+  }
+  if (!invalidatesEverything(v.ran, v.hyp)) return;
+  v.coverage.add("full invalidation completed");
+  const fresh = twin(runner);
+  for (const t of v.seen.recent) {
+    const [mine, theirs] = [runner.smmu.probe(t.sid, t.iova, t.access), fresh.probe(t.sid, t.iova, t.access)];
+    if (describe(mine) !== describe(theirs)) {
+      fail(
+        `after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC, sid ${t.sid} iova ${t.iova} gives ${describe(mine)}, ` +
+          `with empty caches ${describe(theirs)}`,
+      );
+    }
+  }
+}
+
+/** Contiguous sets (DDI 0487 D8.6.1) as [span, entry size]: 4K L3, 16K L3, 64K L3, 4K L2, 16K L2, 64K L2, 4K L1. */
+const CONTIGUOUS_SETS: readonly [number, number][] = [
+  [2 ** 16, 2 ** 12],
+  [2 ** 21, 2 ** 14],
+  [2 ** 21, 2 ** 16],
+  [2 ** 25, 2 ** 21],
+  [2 ** 30, 2 ** 25],
+  [2 ** 34, 2 ** 29],
+  [2 ** 34, 2 ** 30],
+];
+
+/**
+ * Whether an answer can come from a contiguous-hint descriptor of the set around the address: the hint lets one entry
+ * stand for its whole set, so a misprogrammed set (another entry missing or different) may translate through it
+ * (CONSTRAINED UNPREDICTABLE, DDI 0487 D8.6.1).
+ */
+function contiguousHit(fresh: Smmu, t: Transaction, hit: TranslationResult): boolean {
+  if (!hit.ok || typeof t.iova !== "number") return false;
+  const iova = t.iova;
+  return CONTIGUOUS_SETS.some(([span, size]) => {
+    const base = iova - (((iova % span) + span) % span);
+    for (let a = base; a < base + span; a += size) {
+      const walk: WalkStep[] = [];
+      const r = fresh.probe(t.sid, a, t.access, walk);
+      const hinted = walk.some((w) =>
+        (w.decision === "page" || w.decision === "block") && TT_PAGE_S1.Contiguous.get(Uint32Array.of(0, w.descHi))
+      );
+      if (r.ok && hinted && r.pa - a === hit.pa - iova) return true;
+    }
+    return false;
+  });
+}
+
+// --------------------------------------------------------------------------------------------- translations
+
+/**
+ * The translation itself: no output address beyond the implemented output size (IDR5.OAS); `probe` predicted the
+ * transaction's answer; a DMA copy's data lands where each piece translates.
+ */
+export function checkTranslation(v: StepView): void {
+  const { runner, outcome, fail } = v;
+  const oas = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
+  if (outcome.op === "translate" && outcome.result.ok && !(outcome.result.pa >= 0 && outcome.result.pa < oas)) {
+    fail(`translated to 0x${outcome.result.pa.toString(16)}, beyond the ${Math.log2(oas)}-bit output size`);
+  }
+  for (const w of v.copies) {
+    if (w.addr + w.len > oas) fail(`DMA data at 0x${w.addr.toString(16)}, beyond the output size`);
+  }
+  if (v.predicted !== null && outcome.op === "translate" && describe(outcome.result) !== v.predicted) {
+    fail(`translated to ${describe(outcome.result)} where probe said ${v.predicted}`);
+  }
+  const why = explainCopies(runner, v.step, v.copies);
+  if (why !== null) fail(why);
+  if (v.copies.length > 1) v.coverage.add("write: DMA data split at mapping boundaries");
+}
+
+/**
+ * Why the byte copies of a DmaView write are not where the SMMU translates them, or null when each is: in order, one
+ * piece per mapping, each at the PA its IOVA translates to (probed after the copy: a copy changes no translation).
+ */
+function explainCopies(runner: ScenarioRunner, step: Step, copies: readonly Write[]): string | null {
+  if (copies.length === 0) return null;
+  if (step.op !== "dma" || !step.view || step.dir !== "write") {
+    return `a ${copies[0].len}-byte write at 0x${copies[0].addr.toString(16)} outside any DMA write`;
+  }
+  const { sid, iova, access } = transactionOf(step, runner.privilegedDma);
+  let done = 0;
+  let fresh: Smmu | null = null;
+  for (const w of copies) {
+    // The piece's first and last bytes go where their IOVAs translate: one piece never crosses a mapping. A TLB may
+    // still hold a stale entry for the last byte's page (the guest changed a mapping without invalidating it), so
+    // a device with the same state and empty caches may answer for it instead, or a descriptor of a misprogrammed
+    // contiguous set around it.
+    for (const at of [0, w.len - 1]) {
+      const addr = Number(iova) + done + at;
+      let r = runner.smmu.probe(sid, addr, access);
+      if (!r.ok || r.pa !== w.addr + at) r = (fresh ??= twin(runner)).probe(sid, addr, access);
+      const claimed: TranslationResult = { ok: true, pa: w.addr + at };
+      if ((!r.ok || r.pa !== w.addr + at) && !contiguousHit(fresh!, { sid, iova: addr, access }, claimed)) {
+        return `DMA data at 0x${(w.addr + at).toString(16)} for IOVA 0x${(Number(iova) + done + at).toString(16)}, ` +
+          `which ${r.ok ? `translates to 0x${r.pa.toString(16)}` : `faults (${r.fault})`}`;
+      }
+    }
+    done += w.len;
+  }
+  const len = step.hex ? step.hex.length / 2 : step.len ?? 4;
+  return done <= len ? null : `${done} bytes of DMA data for a ${len}-byte write`;
+}
