@@ -39,6 +39,7 @@ import { stage1StartLevel, stage2StartLevel } from "../../src/walk.ts";
 import { GuestWrites } from "./guest_writes.ts";
 import {
   asidOf,
+  CFGI_ALL_RANGE,
   HOLE_BASES,
   idRegisters,
   KIB64,
@@ -428,16 +429,11 @@ class Compiler {
     this.#write64(REG.EVENTQ_BASE, r);
     this.#mmio(REG.EVENTQ_PROD, 4, 0);
     this.#mmio(REG.EVENTQ_CONS, 4, 0);
-    for (
-      const [at, cfg0, cfg1] of [
-        [p.eventqMsi, REG.EVENTQ_IRQ_CFG0, REG.EVENTQ_IRQ_CFG1] as const,
-        [
-          p.gerrorMsi,
-          REG.GERROR_IRQ_CFG0,
-          REG.GERROR_IRQ_CFG1,
-        ] as const,
-      ]
-    ) {
+    const msis = [
+      [p.eventqMsi, REG.EVENTQ_IRQ_CFG0, REG.EVENTQ_IRQ_CFG1],
+      [p.gerrorMsi, REG.GERROR_IRQ_CFG0, REG.GERROR_IRQ_CFG1],
+    ] as const;
+    for (const [at, cfg0, cfg1] of msis) {
       if (at === null) continue;
       r.fill(0);
       GERROR_IRQ_CFG0.ADDR.setAddress(r, this.addr(at));
@@ -468,7 +464,7 @@ class Compiler {
   /** The invalidations of everything a driver issues (arm_smmu_device_reset): CFGI_ALL, then the TLBs. */
   #invalidateAll(): Uint32Array[] {
     const cmds = [
-      command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, 31)),
+      command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, CFGI_ALL_RANGE)),
       command(OPCODE.TLBI_NSNH_ALL),
     ];
     if (IDR0.Hyp.get(Uint32Array.of(this.ids.IDR0))) cmds.push(command(OPCODE.TLBI_EL2_ALL));
@@ -558,7 +554,7 @@ class Compiler {
       [],
       [command(OPCODE.CFGI_CD, (c) => (CMD_CFGI_CD.StreamID.set(c, sid), CMD_CFGI_CD.SubstreamID.set(c, ssid)))],
       [command(OPCODE.CFGI_CD_ALL, (c) => CMD_CFGI_CD_ALL.StreamID.set(c, sid))],
-      [command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, 31))],
+      [command(OPCODE.CFGI_STE_RANGE, (c) => CMD_CFGI_STE_RANGE.Range.set(c, CFGI_ALL_RANGE))],
     ][a.invalidate % 4];
     if (inv.length > 0) this.#issue([...inv, this.#sync()], 0);
   }
@@ -618,8 +614,8 @@ class Compiler {
         ha: f(0),
         hd: f(1),
         affd: f(2),
-        tbi: a.flags >> 3 & 1,
-        e0pd: a.flags >> 4 & 1,
+        tbi: (a.flags >> 3) & 1,
+        e0pd: (a.flags >> 4) & 1,
         pan: f(5),
         wxn: f(6),
         had: a.flags >> 7,
@@ -678,7 +674,7 @@ class Compiler {
     this.#words(at, d);
   }
 
-  /** A write of one of the registers a guest writes most, its fields from `vals` and any address from `addr`. */
+  /** A write of register `index` (a driver's usual ones first, then any), fields from `vals`, addresses from `addr`. */
   #regWrite(index: number, vals: readonly number[], wide: boolean, addr: AddrRef): void {
     const info = index < WRITTEN_REGISTERS.length
       ? REGISTERS.find((r) => r.name === WRITTEN_REGISTERS[index])!

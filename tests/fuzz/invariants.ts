@@ -32,6 +32,7 @@ import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/c
 import { transactionOf } from "../../src/cli/scenario.ts";
 import type { Coverage } from "./coverage.ts";
 import { describe, distance, type Regs, type Ring, sameBytes, slotAddr, type Sync, twin } from "./device_state.ts";
+import { CFGI_ALL_RANGE } from "./layout.ts";
 import type { RecordingMemory, Write } from "./recording.ts";
 
 /** What the oracle remembers between steps. */
@@ -403,9 +404,6 @@ export function checkRestore(v: StepView): void {
 }
 
 // ----------------------------------------------------------------------------------------------- coherence
-
-/** CMD_CFGI_STE_RANGE with this Range is CMD_CFGI_ALL (IHI 0070 4.3.6). */
-const CFGI_ALL_RANGE = 31;
 
 /**
  * Whether `cmds` invalidate every configuration and translation the SMMU may cache, then complete with a CMD_SYNC:

@@ -66,6 +66,9 @@ export const S2TG: Readonly<Record<number, number>> = {
   16: STE_S2TG.GRAN_64K,
 };
 
+/** CMD_CFGI_STE_RANGE with this Range is CMD_CFGI_ALL (IHI 0070 4.3.6). */
+export const CFGI_ALL_RANGE = 31;
+
 /** The ASID and VMID an attach gives the StreamID of pool index `i` (a TLBI of the same index names them). */
 export const asidOf = (i: number): number => 1 + (i % 255);
 export const vmidOf = (i: number): number => 1 + (i % 255);
