@@ -187,6 +187,7 @@ function checkStep(
     dma,
     predicted,
     blob,
+    coherent: false,
   };
   count(v);
 
@@ -196,6 +197,7 @@ function checkStep(
   // were). Only transactions fill the caches, so only their reads count (commands and the rest keep nothing).
   if (step.op === "dma") { for (const a of mem.reads) seen.readEver.add(a); }
   const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len));
+  v.coherent = seen.clean && !dirtied;
   checkRecords(v);
   checkInterrupts(v);
   checkQueues(v);
