@@ -188,6 +188,7 @@ function checkStep(
     predicted,
     blob,
     coherent: false,
+    flagUpdates: 0,
   };
   count(v);
 
@@ -198,6 +199,7 @@ function checkStep(
   if (step.op === "dma") { for (const a of mem.reads) seen.readEver.add(a); }
   const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len));
   v.coherent = seen.clean && !dirtied;
+  v.flagUpdates = flagUpdates.size;
   checkRecords(v);
   checkInterrupts(v);
   checkQueues(v);
