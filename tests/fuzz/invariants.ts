@@ -472,13 +472,16 @@ const CONTIGUOUS_SETS: readonly [number, number][] = [
  * (CONSTRAINED UNPREDICTABLE, DDI 0487 D8.6.1).
  */
 function contiguousHit(fresh: Smmu, t: Transaction, hit: TranslationResult): boolean {
-  if (!hit.ok || typeof t.iova !== "number") return false;
-  const iova = t.iova;
+  if (!hit.ok) return false;
+  // A tagged address (a bigint) keeps its tag on the addresses of its set.
+  const tag = typeof t.iova === "bigint" ? t.iova >> 56n << 56n : 0n;
+  const iova = typeof t.iova === "bigint" ? Number(t.iova - tag) : t.iova;
+  const at = (a: number) => (tag === 0n ? a : tag | BigInt(a));
   return CONTIGUOUS_SETS.some(([span, size]) => {
     const base = iova - (((iova % span) + span) % span);
     for (let a = base; a < base + span; a += size) {
       const walk: WalkStep[] = [];
-      const r = fresh.probe(t.sid, a, t.access, walk);
+      const r = fresh.probe(t.sid, at(a), t.access, walk);
       const hinted = walk.some((w) =>
         (w.decision === "page" || w.decision === "block") && TT_PAGE_S1.Contiguous.get(Uint32Array.of(0, w.descHi))
       );
