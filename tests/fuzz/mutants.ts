@@ -19,7 +19,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "event queue overwrites unread records when full",
     file: "src/events.ts",
-    find: "if ((prod ^ cons) === size) {",
+    find: "if (used === size) {",
     replace: "if (false) {",
     expect: /records into \d+ free slots|EVENTQ_PROD moved/,
   },
