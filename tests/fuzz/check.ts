@@ -46,7 +46,7 @@ import {
 import type { FlatMemory, GuestMemory, TranslationResult } from "../../mod.ts";
 import { type Scenario, ScenarioRunner, type Step, type StepOutcome, transactionOf } from "../../src/cli/scenario.ts";
 import { Coverage } from "./coverage.ts";
-import { consumedCommands, describe, distance, readRegs, type Regs, ring, sameBytes, syncOf } from "./device_state.ts";
+import { consumedCommands, describe, distance, readRegs, ring, sameBytes, syncOf } from "./device_state.ts";
 import {
   activated,
   checkAcknowledgements,
