@@ -130,9 +130,11 @@ export class CommandQueue {
   consume(): void {
     const w = this.regs.words;
     if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return;
-    if (queueEntries(w, CMDQ) < 0) return; // PROD more than a queue ahead: nothing is consumed until it is consistent
     const mask = queueIndexMask(w, CMDQ);
-    const size = 2 ** CMDQ.log2.get(w, word(CMDQ.base));
+    const log2 = CMDQ.log2.get(w, word(CMDQ.base));
+    // PROD more than a queue ahead of CONS: nothing is consumed until the two are consistent again.
+    if (queueEntries(CMDQ_PROD.WR.get(w, W_PROD) & mask, CMDQ_CONS.RD.get(w, W_CONS) & mask, log2) < 0) return;
+    const size = 2 ** log2;
     const bytes = size * CMDQ.entryBytes;
     const base0 = CMDQ.addr.getAddress(w, word(CMDQ.base));
     const base = base0 - (base0 % bytes); // IHI 0070 6.3.26: the base is aligned to the queue size

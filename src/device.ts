@@ -97,6 +97,11 @@ const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(EVENT_TYPE).map(([name, code]) => [code, name]),
 );
 
+/** A register access's [low word, high word] as the bigint value of `size` bytes. */
+function value([lo, hi]: [number, number], size: 4 | 8): bigint {
+  return size === 8 ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
+}
+
 function accessFlags(a: Access | undefined): number {
   if (a === undefined) return 0;
   return (a.write ? ACCESS.WRITE : 0) | (a.exec ? ACCESS.EXEC : 0) | (a.priv ? ACCESS.PRIV : 0);
@@ -181,8 +186,7 @@ export class Smmu {
    */
   mmioRead(offset: number, size: 4 | 8): bigint {
     this.#checkAccess(offset, size);
-    const [lo, hi] = this.#sem.read(offset, size);
-    return size === 8 ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
+    return value(this.#sem.read(offset, size), size);
   }
 
   /**
@@ -191,8 +195,7 @@ export class Smmu {
    */
   mmioPeek(offset: number, size: 4 | 8): bigint {
     this.#checkAccess(offset, size);
-    const [lo, hi] = this.#sem.peek(offset, size);
-    return size === 8 ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
+    return value(this.#sem.peek(offset, size), size);
   }
 
   /**

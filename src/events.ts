@@ -12,7 +12,7 @@ import { word } from "./regfile.ts";
 import { TAG_SHIFT } from "./types.ts";
 import type { EventSink, Fault } from "./types.ts";
 import { EVENTQ_IRQ, type Interrupts } from "./irq.ts";
-import { EVENTQ, queueIndexMask } from "./reg_rules.ts";
+import { EVENTQ, queueEntries, queueIndexMask } from "./reg_rules.ts";
 
 /** The fields of one event layout that a Fault can fill, looked up once by name (absent where the type has none). */
 interface RecordFields {
@@ -106,9 +106,8 @@ export class EventQueue implements EventSink {
     const size = 2 ** log2;
     const prod = EVENTQ_PROD.WR.get(w, W_PROD) & mask;
     const cons = EVENTQ_CONS.RD.get(w, W_CONS) & mask;
-    const used = (prod - cons) & mask;
-    // CONS inconsistent with PROD (more entries than the queue holds, IHI 0070 3.5.1): nothing is produced.
-    if (used > size) return this.#lose();
+    const used = queueEntries(prod, cons, log2);
+    if (used < 0) return this.#lose(); // CONS inconsistent with PROD: nothing is produced
     if (used === size) {
       // Full (same index, different wrap). IHI 0070 7.4: the record is lost and OVFLG toggles, once per
       // acknowledged overflow (only while OVFLG equals CONS.OVACKFLG).

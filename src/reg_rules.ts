@@ -109,12 +109,12 @@ export function queueIndexMask(words: Uint32Array, q: QueueRegs): number {
 }
 
 /**
- * Entries between a queue's CONS and PROD, or -1 when the two are inconsistent: more entries than the queue holds
- * (IHI 0070 3.5.1). The SMMU may then consume or produce at UNKNOWN positions, or not at all; this model does not.
+ * Entries from `cons` to `prod` (index+wrap values) of a queue of 2^`log2` entries, or -1 when the two are
+ * inconsistent: more entries than the queue holds (IHI 0070 3.5.1). The SMMU may then consume or produce at UNKNOWN
+ * positions, or not at all; this model does not.
  */
-export function queueEntries(words: Uint32Array, q: QueueRegs): number {
-  const log2 = q.log2.get(words, word(q.base));
-  const n = (q.wr.get(words, word(q.prod)) - q.rd.get(words, word(q.cons))) & queueIndexMask(words, q);
+export function queueEntries(prod: number, cons: number, log2: number): number {
+  const n = (prod - cons) & (2 ** (log2 + 1) - 1);
   return n <= 2 ** log2 ? n : -1;
 }
 

@@ -33,7 +33,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "command queue runs an inconsistent (more than full) queue",
     file: "src/commands.ts",
-    find: "if (queueEntries(w, CMDQ) < 0) return;",
+    find: "if (queueEntries(CMDQ_PROD.WR.get(w, W_PROD) & mask, CMDQ_CONS.RD.get(w, W_CONS) & mask, log2) < 0) return;",
     replace: "",
     expect: /commands in one access/,
   },
