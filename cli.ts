@@ -44,7 +44,7 @@ options:
   --granule 4k|16k|64k   pte: the translation granule (default 4k)
 
 trace scenarios:
-  The steps of the recorded vectors (../shared/vectors, format in their README): comment, mem_write {addr, hex},
+  The steps of the recorded vectors (tests/vectors/qemu-7.2, format in its README): comment, mem_write {addr, hex},
   mmio_write {offset, size, value}, mmio_read {offset, size, observed?}, dma {sid, iova, dir, ssid?, priv?, exec?,
   observed?}, mem_read {addr, len, observed_hex?}. Numbers are decimal or "0x…" strings. Optional top-level
   id_registers {IDR0, IDR1, IDR3, IDR5} and memory_size. A recorded vector (it has qemu_version) is replayed as

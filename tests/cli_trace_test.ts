@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { type CliIo, main } from "../cli.ts";
 
-const VECTORS = new URL("../../shared/vectors/", import.meta.url);
+const VECTORS = new URL("./vectors/qemu-7.2/", import.meta.url);
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 
 /** Runs the CLI with files from `files` (else the disk); returns exit code, output and error lines. */

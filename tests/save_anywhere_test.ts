@@ -6,7 +6,7 @@
  * observable output must be identical: MMIO reads, translation and DMA results, every write to guest memory (event
  * records, MSIs, DMA data, CMD_SYNC completions), interrupts raised.
  *
- * The program starts from a recorded driver's configuration (shared/vectors/random-s1-seed*.json). Its tables are
+ * The program starts from a recorded driver's configuration (tests/vectors/qemu-7.2/random-s1-seed*.json). Its tables are
  * read-only after that (a write there aborts), and STRTAB_BASE/CFG keep their values: a table changed without an
  * invalidation may legitimately be seen stale or fresh, and restore empties the caches, so it would make a
  * difference that is not a save/restore bug.
@@ -81,7 +81,7 @@ interface Setup {
 }
 
 function loadSetup(name: string): Setup {
-  const v = JSON.parse(Deno.readTextFileSync(new URL(`../../shared/vectors/${name}.json`, import.meta.url)));
+  const v = JSON.parse(Deno.readTextFileSync(new URL(`./vectors/qemu-7.2/${name}.json`, import.meta.url)));
   const steps: Setup["steps"] = [];
   const firstDma = v.steps.findIndex((s: { op: string }) => s.op === "dma");
   for (const s of v.steps.slice(0, firstDma)) {

@@ -1,5 +1,5 @@
 /**
- * Replays the recorded vectors (../shared/vectors, QEMU 7.2's SMMUv3 driven like a guest driver) through the public
+ * Replays the recorded vectors (tests/vectors/qemu-7.2, QEMU 7.2's SMMUv3 driven like a guest driver) through the public
  * API. Every observation must agree, except the listed deviations: each names the step, what this model does
  * instead, and the architecture's reason (IHI 0070) that the recording is not followed.
  */
@@ -8,7 +8,7 @@ import { EVT_F_TRANSLATION } from "../gen/mod.ts";
 import { Smmu, SparseMemory } from "../mod.ts";
 import { DEVIATIONS, type Expectation } from "./helpers/vector_deviations.ts";
 
-const DIR = new URL("../../shared/vectors/", import.meta.url);
+const DIR = new URL("./vectors/qemu-7.2/", import.meta.url);
 const QEMU_IDS = { IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 };
 
 type Step =
