@@ -1,10 +1,11 @@
 /**
- * Bounded caches: decoded stream configurations, per-(StreamID, SubstreamID) contexts, and each context's TLB,
- * with every invalidation scope of the command queue (IHI 0070 §4.3 CFGI_*, §4.4 TLBI_*; tagging per §3.17).
+ * Bounded caches: decoded stream configurations, per-(StreamID, SubstreamID) contexts, their TLB rows and walk
+ * caches, with every invalidation scope of the command queue (IHI 0070 §4.3 CFGI_*, §4.4 TLBI_*; tagging per §3.17).
  *
- * A context is the unit of caching: the decoded STE and CD plus a {@link PageMap} from input 4 KiB page key to
- * the entry that maps it. An entry covers a whole block (or contiguous set) and is stored under each page key it
- * is hit through, so a TLB hit is one hash lookup.
+ * A context is the unit of configuration: the decoded STE and CD. Its translations are rows of the shared
+ * {@link TlbRows}, found on a hit by (StreamID, SubstreamID, page) without the context. Contexts are indexed by
+ * their TLB tags (StreamWorld, VMID, ASID), so an invalidation visits only the contexts its scope names, and in
+ * each only the rows its range holds: its cost follows what it invalidates, not what the caches hold.
  * @module
  */
 import { CMD_TLBI_TG } from "../gen/mod.ts";
@@ -12,12 +13,10 @@ import type { Invalidation, TlbRange } from "./types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
 import type { Regime, TablePageCache } from "./walk.ts";
-import { pageKey, PageMap } from "./tlb_pages.ts";
-import type { TlbEntry } from "./tlb_pages.ts";
+import { blockKey, NONE, pageKey, TlbRows } from "./tlb_pages.ts";
+import type { RowData } from "./tlb_pages.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
-const MAX_BLOCKS = 32;
-
 const MAX_TABLE_PAGES = 64; // per nested context: enough for the tables of 64 × 2 MiB of input (4K granule)
 
 /**
@@ -51,17 +50,25 @@ export class TablePages implements TablePageCache {
 /** What a context does with a transaction. */
 export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
 
-/** Decoded configuration of one (StreamID, SubstreamID) pair and its TLB. */
+/** TLB tag classes: the translation regimes of §3.17 (stage-1 StreamWorlds, and stage 2 alone). */
+const CLASS = { EL1: 0, EL2: 1, EL2_E2H: 2, S2: 3, NONE: -1 } as const;
+
+/** Decoded configuration of one (StreamID, SubstreamID) pair; its TLB rows live in {@link Caches.rows}. */
 export class Context {
-  readonly tlb: PageMap = new PageMap();
-  /** Recent entries larger than a page, so another page of the same block hits without a walk. */
-  blocks: TlbEntry[] = [];
-  /** Some entry larger than a page is stored (then invalidation by address must scan every key). */
-  hasLarge = false;
+  /** Owner id of its rows while cached (NONE for a probe's context, which is never cached). */
+  id = NONE;
+  /** Sizes of the blocks its rows hold (each reached by its {@link blockKey}). */
+  blockSizes: number[] = [];
   /** Held by its Caches (false once dropped), so a translator may keep using it without a lookup. */
   live = true;
+  /** Used since the context cache last looked at it for eviction. */
+  used = true;
   /** Nested contexts (stage 1 over stage 2): the walk cache of stage-1 table pages; null otherwise. */
   readonly tableCache: TablePages | null;
+  /** TLB tag class (CLASS), the VMID and ASID tagging its rows. */
+  readonly tagClass: number;
+  readonly vmid: number;
+  readonly asid: number;
   constructor(
     readonly key: number,
     readonly sid: number,
@@ -76,14 +83,27 @@ export class Context {
     readonly flagMap: Uint8Array | null,
   ) {
     this.tableCache = cd !== null && s2 !== null ? new TablePages() : null;
+    const world = kind !== KIND.TRANSLATE ? -2 : cd === null ? -1 : stream.s1!.world;
+    this.tagClass = world === -2
+      ? CLASS.NONE
+      : world === -1
+      ? CLASS.S2
+      : world === WORLD.EL1
+      ? CLASS.EL1
+      : world === WORLD.EL2
+      ? CLASS.EL2
+      : CLASS.EL2_E2H;
+    this.vmid = this.tagClass === CLASS.EL1 || this.tagClass === CLASS.S2 ? stream.vmid : 0;
+    this.asid = cd?.asid ?? 0;
   }
   /** Translation regime tag: WORLD for stage-1 contexts, -1 for stage-2-only, -2 for no TLB. */
   get world(): number {
     if (this.kind !== KIND.TRANSLATE) return -2;
     return this.cd === null ? -1 : this.stream.s1!.world;
   }
-  get asid(): number {
-    return this.cd?.asid ?? 0;
+  /** Stage 1 over stage 2. */
+  get nested(): boolean {
+    return this.cd !== null && this.s2 !== null;
   }
 }
 
@@ -92,13 +112,19 @@ export function contextKey(sid: number, ssid: number): number {
   return sid * 0x200000 + (ssid + 1);
 }
 
+/** Key of a tag set: contexts of a class and VMID, and of an ASID (-1: any), or those holding global rows. */
+function tag(cls: number, vmid: number, asid: number, globals = false): number {
+  return ((globals ? 8 : 0) + cls) * 2 ** 33 + vmid * 2 ** 17 + (asid + 1);
+}
+const NESTED = 4; // tag class of the nested contexts of a VMID (reached by TLBI_S2_IPA through their IPAs)
+
 /** Cache bounds. */
 export interface CacheLimits {
-  /** Most contexts kept (default 4096). */
+  /** Most contexts kept (default 65536). */
   contexts?: number;
-  /** Most TLB page keys kept over all contexts (default 65536). */
+  /** Most TLB entries kept over all contexts (default 65536): a page or block under each 4 KiB key it is hit by. */
   entries?: number;
-  /** Most decoded STEs kept (default 4096). */
+  /** Most decoded STEs kept (default 65536). */
   streams?: number;
 }
 
@@ -107,20 +133,28 @@ export class Caches {
   readonly maxContexts: number;
   readonly maxEntries: number;
   readonly maxStreams: number;
+  /** Every context's TLB rows: translate's hit path reads them directly. */
+  readonly rows: TlbRows;
   readonly #streams = new Map<number, StreamConfig>();
   readonly #contexts = new Map<number, Context>();
   readonly #bySid = new Map<number, Set<Context>>();
-  #entries = 0;
+  readonly #byTag = new Map<number, Set<Context>>();
+  /** Contexts by owner id; ids of dropped contexts are reused. */
+  #byId: (Context | undefined)[] = [];
+  #freeIds: number[] = [];
+  readonly #found: number[] = []; // rows an invalidation removes (reused)
+  readonly #contextsFound: Context[] = []; // contexts an invalidation visits (reused)
+  readonly #row: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: -1 };
 
   constructor(limits: CacheLimits = {}) {
-    this.maxContexts = Math.max(1, limits.contexts ?? 4096);
+    this.maxContexts = Math.max(1, limits.contexts ?? 65536);
     this.maxEntries = Math.max(16, limits.entries ?? 65536);
-    this.maxStreams = Math.max(1, limits.streams ?? 4096);
+    this.maxStreams = Math.max(1, limits.streams ?? 65536);
+    this.rows = new TlbRows(this.maxEntries);
   }
 
-  /** Number of TLB page keys held, over all contexts. */
   get entryCount(): number {
-    return this.#entries;
+    return this.rows.size;
   }
   get contextCount(): number {
     return this.#contexts.size;
@@ -151,53 +185,85 @@ export class Caches {
   }
 
   addContext(ctx: Context): void {
-    if (this.#contexts.size >= this.maxContexts) {
-      let n = evictionBatch(this.maxContexts); // the oldest eighth at once, as in addStream
-      for (const victim of this.#contexts.values()) {
-        if (n-- === 0) break;
-        this.#drop(victim);
-      }
-    }
+    if (this.#contexts.size >= this.maxContexts) this.#evictContext();
     this.#contexts.set(ctx.key, ctx);
     let set = this.#bySid.get(ctx.sid);
     if (set === undefined) this.#bySid.set(ctx.sid, set = new Set());
     set.add(ctx);
+    ctx.id = this.#freeIds.pop() ?? this.#byId.length;
+    this.#byId[ctx.id] = ctx;
+    this.rows.setOwner(ctx.id, ctx.sid, ctx.ssid);
+    const cls = ctx.tagClass;
+    if (cls === CLASS.NONE) return;
+    this.#tagSet(tag(cls, ctx.vmid, -1), true)!.add(ctx);
+    if (cls === CLASS.EL1 || cls === CLASS.EL2_E2H) this.#tagSet(tag(cls, ctx.vmid, ctx.asid), true)!.add(ctx);
+    if (ctx.nested) this.#tagSet(tag(NESTED, ctx.vmid, -1), true)!.add(ctx);
   }
 
-  /** Stores `entry` under {@link pageKey} `page` of `ctx`, evicting whole context TLBs (oldest first) when full. */
-  insert(ctx: Context, page: number, entry: TlbEntry): void {
-    if (this.#entries >= this.maxEntries) {
-      const target = this.maxEntries * 3 / 4;
-      for (const victim of this.#contexts.values()) {
-        this.#clear(victim);
-        if (this.#entries <= target) break;
+  /** Second chance in insertion order: a context used since it was last looked at moves to the back. */
+  #evictContext(): void {
+    let tries = 8;
+    for (const ctx of this.#contexts.values()) {
+      if (ctx.used && tries-- > 0) {
+        ctx.used = false;
+        this.#contexts.delete(ctx.key);
+        this.#contexts.set(ctx.key, ctx);
+        continue;
       }
-    }
-    const had = ctx.tlb.size;
-    ctx.tlb.set(page, entry);
-    this.#entries += ctx.tlb.size - had;
-    if (entry.size > PAGE_BYTES) ctx.hasLarge = true;
-    if (entry.size > PAGE_BYTES && !ctx.blocks.includes(entry)) {
-      if (ctx.blocks.length >= MAX_BLOCKS) ctx.blocks.shift();
-      ctx.blocks.push(entry);
+      this.#drop(ctx);
+      return;
     }
   }
 
-  /** A cached block of `ctx` that maps `addr`, or undefined. */
-  findBlock(ctx: Context, addr: number): TlbEntry | undefined {
-    const blocks = ctx.blocks;
-    for (let i = blocks.length - 1; i >= 0; i--) {
-      const e = blocks[i];
-      if (addr >= e.inBase && addr - e.inBase < e.size) return e;
+  #tagSet(key: number, create: boolean): Set<Context> | undefined {
+    let set = this.#byTag.get(key);
+    if (set === undefined && create) this.#byTag.set(key, set = new Set());
+    return set;
+  }
+
+  /**
+   * Caches the translation in `d` (input range, output, allow mask of normalized flags, global, IPA) for `ctx`,
+   * under the key of the page holding `addr`; a block also under its own key, so its other pages find it.
+   */
+  insert(ctx: Context, addr: number, d: RowData): void {
+    if (ctx.flagMap !== null) d.allow = rawAllow(d.allow, ctx.flagMap);
+    const nested = ctx.nested;
+    let block = NONE;
+    if (d.size > PAGE_BYTES) {
+      if (!ctx.blockSizes.includes(d.size)) ctx.blockSizes.push(d.size);
+      block = this.rows.add(ctx.id, blockKey(d.inBase, d.size), d, NONE, true, nested && d.ipaBase >= 0);
     }
-    return undefined;
+    this.rows.add(ctx.id, pageKey(addr), d, block, false, nested && block === NONE && d.ipaBase >= 0);
+    if (d.global) this.#tagSet(tag(ctx.tagClass, ctx.vmid, -1, true), true)!.add(ctx);
+  }
+
+  /** Caches the page of `addr` under block row `block` of `ctx` (found by {@link findBlock}). */
+  insertFromBlock(ctx: Context, addr: number, block: number): void {
+    const rows = this.rows, d = this.#row;
+    d.inBase = rows.inBase(block);
+    d.size = rows.rowSize(block);
+    d.outBase = rows.outBase(block);
+    d.allow = rows.allow(block);
+    d.global = rows.isGlobal(block);
+    d.ipaBase = rows.ipaBase(block);
+    rows.add(ctx.id, pageKey(addr), d, block, false, false);
+  }
+
+  /** A cached block row of `ctx` that maps `addr`, or NONE. */
+  findBlock(ctx: Context, addr: number): number {
+    const sizes = ctx.blockSizes, rows = this.rows;
+    for (let i = 0; i < sizes.length; i++) {
+      const size = sizes[i];
+      const base = Math.floor(addr / size) * size;
+      const r = rows.findBlock(ctx.sid, ctx.ssid, blockKey(base, size));
+      if (r !== NONE && rows.inBase(r) === base && rows.rowSize(r) === size) return r;
+    }
+    return NONE;
   }
 
   #clear(ctx: Context): void {
-    this.#entries -= ctx.tlb.size;
-    ctx.tlb.clear();
-    ctx.blocks = [];
-    ctx.hasLarge = false;
+    if (ctx.id !== NONE) this.rows.removeOwner(ctx.id);
+    ctx.blockSizes = [];
     ctx.tableCache?.clear();
   }
 
@@ -208,15 +274,36 @@ export class Caches {
     const set = this.#bySid.get(ctx.sid);
     set?.delete(ctx);
     if (set?.size === 0) this.#bySid.delete(ctx.sid);
+    const cls = ctx.tagClass;
+    if (cls !== CLASS.NONE) {
+      this.#untag(tag(cls, ctx.vmid, -1), ctx);
+      this.#untag(tag(cls, ctx.vmid, ctx.asid), ctx);
+      this.#untag(tag(cls, ctx.vmid, -1, true), ctx);
+      this.#untag(tag(NESTED, ctx.vmid, -1), ctx);
+    }
+    this.#byId[ctx.id] = undefined;
+    this.#freeIds.push(ctx.id);
+    ctx.id = NONE;
+  }
+
+  #untag(key: number, ctx: Context): void {
+    const set = this.#byTag.get(key);
+    if (set?.delete(ctx) && set.size === 0) this.#byTag.delete(key);
   }
 
   /** Drops everything. */
   clear(): void {
-    for (const ctx of this.#contexts.values()) ctx.live = false;
+    for (const ctx of this.#contexts.values()) {
+      ctx.live = false;
+      ctx.id = NONE;
+    }
     this.#streams.clear();
     this.#contexts.clear();
     this.#bySid.clear();
-    this.#entries = 0;
+    this.#byTag.clear();
+    this.#byId = [];
+    this.#freeIds = [];
+    this.rows.clear();
   }
 
   #dropSid(sid: number, keepStream: boolean): void {
@@ -225,10 +312,20 @@ export class Caches {
     if (set) { for (const ctx of [...set]) this.#drop(ctx); }
   }
 
-  /** Removes the entries of `ctx` that `match` selects. */
-  #removeEntries(ctx: Context, match: (e: TlbEntry) => boolean): void {
-    this.#entries -= ctx.tlb.removeWhere(match);
-    ctx.blocks = ctx.blocks.filter((e) => !match(e));
+  /**
+   * The contexts of tag (`cls`, VMIDs equal to `vmid` but for its low `ignore` bits, `asid`; or those holding
+   * global rows), in a reused array: one lookup per VMID the wildcard spans, nothing visited outside the tag.
+   */
+  #tagged(cls: number, vmid: number, ignore: number, asid: number, globals = false): Context[] {
+    const out = this.#contextsFound;
+    out.length = 0;
+    const span = 2 ** ignore;
+    const first = vmid - (vmid % span);
+    for (let vm = first; vm < first + span; vm++) {
+      const set = this.#byTag.get(tag(cls, vm, asid, globals));
+      if (set !== undefined) { for (const ctx of set) out.push(ctx); }
+    }
+    return out;
   }
 
   /**
@@ -236,10 +333,7 @@ export class Caches {
    * over-invalidate (always allowed), never under-invalidate.
    */
   invalidate(scope: Invalidation, vmidIgnoreBits = 0): void {
-    const vmidMatch = (ctx: Context, vmid: number) =>
-      Math.floor(ctx.stream.vmid / 2 ** vmidIgnoreBits) === Math.floor(vmid / 2 ** vmidIgnoreBits);
-    const el1 = (ctx: Context) => ctx.world === WORLD.EL1;
-    const el2 = (ctx: Context) => ctx.world === WORLD.EL2 || ctx.world === WORLD.EL2_E2H;
+    const vmw = vmidIgnoreBits;
     switch (scope.kind) {
       case "cfg_all":
         this.clear();
@@ -250,8 +344,12 @@ export class Caches {
       case "ste_range": {
         const span = 2 ** Math.min(scope.range + 1, 32);
         const first = scope.sid - (scope.sid % span);
-        for (const sid of [...this.#bySid.keys()]) if (sid >= first && sid < first + span) this.#dropSid(sid, false);
-        for (const sid of [...this.#streams.keys()]) if (sid >= first && sid < first + span) this.#streams.delete(sid);
+        const inRange = (sid: number) => sid >= first && sid < first + span;
+        // The StreamIDs of the range, or the cached ones: whichever are fewer.
+        const sids = span <= this.#bySid.size + this.#streams.size
+          ? Array.from({ length: span }, (_, i) => first + i)
+          : [...new Set([...this.#bySid.keys(), ...this.#streams.keys()])].filter(inRange);
+        for (const sid of sids) this.#dropSid(sid, false);
         return;
       }
       case "cd": {
@@ -265,68 +363,134 @@ export class Caches {
       case "cd_all":
         this.#dropSid(scope.sid, true);
         return;
-    }
-    for (const ctx of this.#contexts.values()) {
-      if (ctx.tlb.size === 0 && !ctx.tableCache?.size) continue;
-      switch (scope.kind) {
-        case "nh_all":
-          if (el1(ctx) && vmidMatch(ctx, scope.vmid)) this.#clear(ctx);
-          break;
-        case "nh_asid":
-          if (el1(ctx) && vmidMatch(ctx, scope.vmid) && ctx.asid === scope.asid) {
-            this.#removeEntries(ctx, (e) => !e.global);
-          }
-          break;
-        case "nh_va":
-          if (el1(ctx) && vmidMatch(ctx, scope.vmid)) this.#byAddress(ctx, scope.asid, scope.addr, scope.range);
-          break;
-        case "el2_all":
-          if (el2(ctx)) this.#clear(ctx);
-          break;
-        case "el2_asid":
-          if (ctx.world === WORLD.EL2_E2H && ctx.asid === scope.asid) this.#removeEntries(ctx, (e) => !e.global);
-          break;
-        case "el2_va":
-          if (el2(ctx)) {
-            this.#byAddress(ctx, ctx.world === WORLD.EL2 ? null : scope.asid, scope.addr, scope.range);
-          }
-          break;
-        case "s12_vmall":
-          if ((el1(ctx) || ctx.world === -1) && vmidMatch(ctx, scope.vmid)) this.#clear(ctx);
-          break;
-        case "s2_ipa":
-          if (ctx.s2 !== null && vmidMatch(ctx, scope.vmid)) {
-            const [lo, hi] = rangeOf(scope.addr, scope.range);
-            this.#removeEntries(ctx, (e) => e.ipaBase >= 0 && e.ipaBase < hi && e.ipaBase + e.size > lo);
-            ctx.tableCache?.removeRange(lo, hi);
-          }
-          break;
-        case "nsnh_all":
-          if (el1(ctx) || ctx.world === -1) this.#clear(ctx);
-          break;
+      case "nh_all":
+        for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
+        return;
+      case "nh_asid":
+        for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, scope.asid)) this.#removeNonGlobal(ctx);
+        return;
+      case "nh_va":
+        this.#byAddress(CLASS.EL1, scope.vmid, vmw, scope.asid, scope.addr, scope.range);
+        return;
+      case "el2_all":
+        for (const ctx of this.#tagged(CLASS.EL2, 0, 0, -1)) this.#clear(ctx);
+        for (const ctx of this.#tagged(CLASS.EL2_E2H, 0, 0, -1)) this.#clear(ctx);
+        return;
+      case "el2_asid":
+        for (const ctx of this.#tagged(CLASS.EL2_E2H, 0, 0, scope.asid)) this.#removeNonGlobal(ctx);
+        return;
+      case "el2_va":
+        this.#byAddress(CLASS.EL2, 0, 0, null, scope.addr, scope.range); // one address space: ASID ignored
+        this.#byAddress(CLASS.EL2_E2H, 0, 0, scope.asid, scope.addr, scope.range);
+        return;
+      case "s12_vmall":
+        for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
+        for (const ctx of this.#tagged(CLASS.S2, scope.vmid, vmw, -1)) this.#clear(ctx);
+        return;
+      case "s2_ipa": {
+        const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
+        for (const ctx of this.#tagged(CLASS.S2, scope.vmid, vmw, -1)) this.#removeRange(ctx, lo, hi, false);
+        for (const ctx of this.#tagged(NESTED, scope.vmid, vmw, -1)) {
+          this.#removeIpaRange(ctx, lo, hi);
+          ctx.tableCache?.removeRange(lo, hi);
+        }
+        return;
       }
+      case "nsnh_all":
+        for (const ctx of this.#contexts.values()) {
+          if (ctx.tagClass === CLASS.EL1 || ctx.tagClass === CLASS.S2) this.#clear(ctx);
+        }
+        return;
     }
   }
 
-  #byAddress(ctx: Context, asid: number | null, addr: number, range: TlbRange | null): void {
-    const [lo, hi] = rangeOf(addr, range);
-    // Other address spaces' entries match only when global.
-    const all = asid === null || ctx.asid === asid;
-    const match = (e: TlbEntry) => (all || e.global) && e.inBase < hi && e.inBase + e.size > lo;
-    if (!ctx.hasLarge && hi - lo <= 64 * PAGE_BYTES) {
-      // Page-sized entries live under their own key only: delete those keys, no scan.
+  /** TLBI by address in class `cls`: every row of ASID `asid` (null: of any) in the range, and global rows there. */
+  #byAddress(cls: number, vmid: number, vmw: number, asid: number | null, addr: number, range: TlbRange | null) {
+    const lo = addr, hi = rangeEnd(addr, range);
+    for (const ctx of this.#tagged(cls, vmid, vmw, asid ?? -1)) this.#removeRange(ctx, lo, hi, false);
+    if (asid === null) return;
+    // Other address spaces' rows match only when global.
+    for (const ctx of this.#tagged(cls, vmid, vmw, -1, true)) {
+      if (this.rows.globals(ctx.id) === 0) this.#untag(tag(cls, ctx.vmid, -1, true), ctx);
+      else if (ctx.asid !== asid) this.#removeRange(ctx, lo, hi, true);
+    }
+  }
+
+  #removeNonGlobal(ctx: Context): void {
+    const rows = this.rows;
+    if (rows.globals(ctx.id) === 0) return this.#clear(ctx);
+    const found = this.#found;
+    found.length = 0;
+    rows.rowsOf(ctx.id, found);
+    for (const r of found) if (rows.isLive(r) && !rows.isGlobal(r)) rows.remove(r);
+    ctx.tableCache?.clear();
+  }
+
+  /**
+   * Removes the rows of `ctx` whose input range meets [lo, hi) (only global ones when `globalOnly`), a block
+   * with all its pages. Looks up each key the range can hold, or walks the context's rows when they are fewer.
+   */
+  #removeRange(ctx: Context, lo: number, hi: number, globalOnly: boolean): void {
+    const rows = this.rows, found = this.#found;
+    found.length = 0;
+    if (this.#keysIn(ctx, lo, hi) <= rows.count(ctx.id)) {
       for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
-        const key = pageKey(p * PAGE_BYTES);
-        const e = ctx.tlb.get(key);
-        if (e !== undefined && match(e)) {
-          ctx.tlb.delete(key);
-          this.#entries--;
+        const r = rows.find(ctx.sid, ctx.ssid, pageKey(p * PAGE_BYTES));
+        if (r !== NONE) found.push(r);
+      }
+      for (const size of ctx.blockSizes) {
+        for (let b = Math.floor(lo / size); b * size < hi; b++) {
+          const r = rows.findBlock(ctx.sid, ctx.ssid, blockKey(b * size, size));
+          if (r !== NONE) found.push(r);
         }
       }
-      return;
+    } else rows.rowsOf(ctx.id, found);
+    for (const r of found) {
+      if (!rows.isLive(r) || (globalOnly && !rows.isGlobal(r))) continue;
+      const base = rows.inBase(r);
+      if (base < hi && base + rows.rowSize(r) > lo) this.#removeWithBlock(r);
     }
-    this.#removeEntries(ctx, match);
   }
+
+  /** Removes the rows of nested `ctx` whose IPA range meets [lo, hi), as {@link removeRange} by input address. */
+  #removeIpaRange(ctx: Context, lo: number, hi: number): void {
+    const rows = this.rows, found = this.#found;
+    found.length = 0;
+    if (this.#keysIn(ctx, lo, hi) <= rows.count(ctx.id)) {
+      for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
+        rows.findIpa(ctx.id, pageKey(p * PAGE_BYTES), false, found);
+      }
+      for (const size of ctx.blockSizes) {
+        for (let b = Math.floor(lo / size); b * size < hi; b++) {
+          rows.findIpa(ctx.id, blockKey(b * size, size), true, found);
+        }
+      }
+    } else rows.rowsOf(ctx.id, found);
+    for (const r of found) {
+      const ipa = rows.isLive(r) ? rows.ipaBase(r) : -1;
+      if (ipa >= 0 && ipa < hi && ipa + rows.rowSize(r) > lo) this.#removeWithBlock(r);
+    }
+  }
+
+  /** How many keys a context may hold rows under in [lo, hi): its pages, and its blocks of each size. */
+  #keysIn(ctx: Context, lo: number, hi: number): number {
+    let n = Math.ceil(hi / PAGE_BYTES) - Math.floor(lo / PAGE_BYTES);
+    for (const size of ctx.blockSizes) n += Math.ceil(hi / size) - Math.floor(lo / size);
+    return n;
+  }
+
+  /** Removes row `r`; a block's page row takes its block (and the block's other pages) with it. */
+  #removeWithBlock(r: number): void {
+    const block = this.rows.blockOf(r);
+    this.rows.remove(block !== NONE ? block : r);
+  }
+}
+
+/** Allow mask by raw access flags, from one by normalized flags through STE.PRIVCFG/INSTCFG overrides. */
+function rawAllow(allow: number, flagMap: Uint8Array): number {
+  let raw = 0;
+  for (let f = 0; f < 8; f++) raw |= ((allow >> flagMap[f]) & 1) << f;
+  return raw;
 }
 
 /** How many of `limit` cached items to evict at once when full: an eighth, at least one. */
@@ -336,7 +500,12 @@ function evictionBatch(limit: number): number {
 
 /** Input range [lo, hi) an invalidation by address covers: one address, or the RIL range (§4.4.1). */
 export function rangeOf(addr: number, range: TlbRange | null): [number, number] {
-  if (range === null || range.tg === CMD_TLBI_TG.ANY) return [addr, addr + 1];
+  return [addr, rangeEnd(addr, range)];
+}
+
+/** The end of {@link rangeOf}. */
+function rangeEnd(addr: number, range: TlbRange | null): number {
+  if (range === null || range.tg === CMD_TLBI_TG.ANY) return addr + 1;
   const granule = range.tg === CMD_TLBI_TG.GRAN_4K ? 4096 : range.tg === CMD_TLBI_TG.GRAN_16K ? 16384 : 65536;
-  return [addr, addr + (range.num + 1) * 2 ** range.scale * granule];
+  return addr + (range.num + 1) * 2 ** range.scale * granule;
 }

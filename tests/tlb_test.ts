@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { STE_CONFIG } from "../gen/mod.ts";
 import type { Invalidation } from "../src/types.ts";
 import { rangeOf } from "../src/tlb.ts";
-import { cdAt, PageTable, steAt } from "../src/guest/tables.ts";
+import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
 import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "../src/guest/engine_env.ts";
 import type { Values } from "../src/guest/tables.ts";
 
@@ -208,4 +208,83 @@ Deno.test("bounded caches: 65,536 StreamIDs through a 2-level table keep memory 
   for (let p = 0; p < 4096; p++) pt.map(0x10_0000 + p * 4096, 0x100_0000 + p * 4096);
   for (let p = 0; p < 4096; p++) env.t.translate(7, -1, 0x10_0000 + p * 4096, 0);
   assert.ok(c.entryCount <= 1024);
+});
+
+Deno.test("TLBI by address inside a block drops every page the block was cached under, and no other block", () => {
+  // IHI 0070 4.4.2: CMD_TLBI_NH_VA invalidates the TLB entries that map the address. A block is one entry however many
+  // pages have hit it, so none of its pages may answer afterwards.
+  const env = makeEnv();
+  const ste = linearStreamTable(env.regs, env.alloc, 4);
+  const pt = s1Stream(env, ste(1));
+  pt.map(0x20_0000, 0x4000_0000, 2);
+  pt.map(0x40_0000, 0x4020_0000, 2);
+  for (let p = 0; p < 1024; p++) env.t.translate(1, -1, 0x20_0000 + p * 4096, 0);
+  assert.equal(env.t.stats.walks, 2);
+  pt.map(0x20_0000, 0x5000_0000, 2);
+  pt.map(0x40_0000, 0x5020_0000, 2);
+  env.t.invalidate({ kind: "nh_va", vmid: 0, asid: 1, addr: 0x21_0000, leaf: true, range: null });
+  for (let p = 0; p < 512; p += 37) {
+    assert.equal(env.t.translate(1, -1, 0x20_0000 + p * 4096, 0), 0x5000_0000 + p * 4096, `page ${p} of the block`);
+  }
+  // The other block was outside the scope: its entry (stale now) may still answer, and does.
+  assert.equal(env.t.translate(1, -1, 0x40_0000, 0), 0x4020_0000);
+});
+
+Deno.test("TLBI_S2_IPA reaches nested entries through the IPA they were translated by", () => {
+  // IHI 0070 4.4.5: CMD_TLBI_S2_IPA invalidates stage-2 entries of the VMID for the IPA; here nested (stage 1 and 2
+  // combined) entries are invalidated with them. The IOVA of such an entry has nothing to do with its IPA.
+  const env = makeEnv();
+  const ste = linearStreamTable(env.regs, env.alloc, 4);
+  const OFF = 0x2_0000_0000;
+  const s2 = new PageTable(env.mem, new Allocator(0x3_0000_0000), 12, 40, 1);
+  for (let ipa = 0x4000_0000; ipa < 0x4100_0000; ipa += 0x1000) s2.map(ipa, ipa + OFF, 3, {}, 2);
+  const ipas = new Allocator(0x4000_0000);
+  const s1 = new PageTable(env.mem, ipas, 12, 48, 0, (a) => a + OFF);
+  const cd = ipas.alloc(64, 64);
+  cdAt(env.mem, cd + OFF, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: s1.root, ASID: 9 });
+  steAt(env.mem, ste(1), {
+    ...{ V: 1, Config: STE_CONFIG.NESTED, S1ContextPtr: cd, S2AA64: 1, S2TG: 0, S2T0SZ: 24, S2SL0: 1, S2PS: 5 },
+    ...{ S2TTB: s2.root, S2VMID: 7, S2R: 1 },
+  });
+  s1.map(0x7000_0000_1000, 0x40f0_0000);
+  assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008);
+  s2.map(0x40f0_0000, 0x9000_0000, 3, {}, 2);
+  assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008, "stale before invalidation");
+  env.t.invalidate({ kind: "s2_ipa", vmid: 7, addr: 0x7000_0000_1000, leaf: true, range: null });
+  assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008, "the IOVA is not the scope");
+  env.t.invalidate({ kind: "s2_ipa", vmid: 8, addr: 0x40f0_0000, leaf: true, range: null });
+  assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008, "another VMID is not the scope");
+  env.t.invalidate({ kind: "s2_ipa", vmid: 7, addr: 0x40f0_0000, leaf: true, range: null });
+  assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), 0x9000_0008, "fresh after TLBI_S2_IPA of its IPA");
+});
+
+Deno.test("a working set twice the TLB keeps a useful part cached; a page in constant use stays", () => {
+  // Not architecture: the emulator's replacement must degrade gracefully (issue 14), not flush a whole context.
+  const env = makeEnv({}, { entries: 256 });
+  const ste = linearStreamTable(env.regs, env.alloc, 4);
+  const pt = s1Stream(env, ste(1));
+  for (let p = 0; p < 512; p++) pt.map(0x100_0000 + p * 4096, 0x4000_0000 + p * 4096);
+  const sweep = () => {
+    for (let p = 0; p < 512; p++) env.t.translate(1, -1, 0x100_0000 + p * 4096, 0);
+  };
+  for (let i = 0; i < 4; i++) sweep();
+  const before = env.t.stats;
+  for (let i = 0; i < 8; i++) sweep();
+  const after = env.t.stats;
+  const hits = (after.tlbHits - before.tlbHits) / (after.translations - before.translations);
+  assert.ok(hits >= 0.2, `a cyclic sweep over twice the TLB hits ${(hits * 100).toFixed(0)}% of the time`);
+  assert.ok(env.t.caches.entryCount <= 256);
+  // One page used between every access of a scan over four times the TLB: it is almost never evicted.
+  pt.map(0x1000, 0x9000);
+  for (let p = 0; p < 1024; p++) pt.map(0x200_0000 + p * 4096, 0x4000_0000 + p * 4096);
+  const walks = env.t.stats.walks;
+  let hot = 0;
+  for (let p = 0; p < 1024; p++) {
+    env.t.translate(1, -1, 0x200_0000 + p * 4096, 0);
+    const w = env.t.stats.walks;
+    env.t.translate(1, -1, 0x1000, 0);
+    if (env.t.stats.walks !== w) hot++;
+  }
+  assert.ok(hot <= 10, `the hot page was walked again ${hot} times`);
+  assert.equal(env.t.stats.walks - walks - hot, 1024, "every page of the scan walked once");
 });

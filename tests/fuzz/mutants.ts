@@ -96,15 +96,15 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "a TLB hit on the fast path ignores the access's permissions",
     file: "src/tlb_pages.ts",
-    find: "if (!(off >= 0 && off < data[at + SIZE]) || ((data[at + ALLOW] >> access) & 1) === 0) return -1;",
-    replace: "if (!(off >= 0 && off < data[at + SIZE])) return -1;",
+    find: "if (!(off >= 0 && off < data[d + SIZE]) || ((data[d + ALLOW] >> access) & 1) === 0) return -1;",
+    replace: "if (!(off >= 0 && off < data[d + SIZE])) return -1;",
     expect: /a TLB hit gave pa|where probe said/,
   },
   {
     name: "a cached entry answers for an access its permissions refuse",
     file: "src/translate.ts",
-    find: "if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {",
-    replace: "if (entry !== null) {",
+    find: "if (row !== NONE && ((this.#rows.allow(row) >> raw) & 1) === 1) {",
+    replace: "if (row !== NONE) {",
     expect: /a TLB hit gave pa/,
   },
   {
@@ -124,8 +124,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "context cache never evicts",
     file: "src/tlb.ts",
-    find: "if (this.#contexts.size >= this.maxContexts) {",
-    replace: "if (false) {",
+    find: "if (this.#contexts.size >= this.maxContexts) this.#evictContext();",
+    replace: "if (false) this.#evictContext();",
     expect: /caches above their bounds/,
   },
   {
