@@ -4,6 +4,7 @@
  * MSI writes from a device are ordinary writes through a view.
  * @module
  */
+import { FlatMemory } from "./memory.ts";
 import type { GuestMemory } from "./memory.ts";
 import { ACCESS, newFault } from "./types.ts";
 import type { Fault } from "./types.ts";
@@ -18,6 +19,8 @@ const OK: DmaResult = Object.freeze({ ok: true });
 export class DmaView {
   readonly #translator: Translator;
   readonly #memory: GuestMemory;
+  /** The memory when it is a FlatMemory with its own copy methods: copied by range, with no subarray. */
+  readonly #flat: FlatMemory | null;
   /** StreamID of the device. */
   readonly sid: number;
   /** SubstreamID of its accesses, or -1 for none. */
@@ -29,6 +32,10 @@ export class DmaView {
   constructor(translator: Translator, memory: GuestMemory, sid: number, ssid: number, flags = 0) {
     this.#translator = translator;
     this.#memory = memory;
+    this.#flat = memory instanceof FlatMemory && memory.readInto === FlatMemory.prototype.readInto &&
+        memory.writeFrom === FlatMemory.prototype.writeFrom
+      ? memory
+      : null;
     this.sid = sid;
     this.ssid = ssid;
     this.flags = flags & (ACCESS.EXEC | ACCESS.PRIV);
@@ -54,8 +61,13 @@ export class DmaView {
       if (pa < 0) return { ok: false, done, iova: at, fault: { ...t.fault } };
       // One physical range per mapping: `span` is what is left of this page, block or bypassed page.
       const n = Math.min(len - done, t.span);
-      const piece = n === len ? buf : buf.subarray(done, done + n);
-      const ok = write ? this.#memory.write(pa, piece) : this.#memory.read(pa, piece);
+      const flat = this.#flat;
+      let ok: boolean;
+      if (flat !== null) ok = write ? flat.writeFrom(pa, buf, done, n) : flat.readInto(pa, buf, done, n);
+      else {
+        const piece = n === len ? buf : buf.subarray(done, done + n);
+        ok = write ? this.#memory.write(pa, piece) : this.#memory.read(pa, piece);
+      }
       if (!ok) {
         // The data access itself aborted in the memory system: an abort to the device, no SMMU event.
         const fault = newFault();
