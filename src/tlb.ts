@@ -12,41 +12,12 @@ import { CMD_TLBI_TG } from "../gen/mod.ts";
 import type { Invalidation, TlbRange } from "./types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
-import type { Regime, TablePageCache } from "./walk.ts";
-import { blockKey, NONE, pageKey, TlbRows } from "./tlb_pages.ts";
+import { CHUNK_SHIFT } from "./walk.ts";
+import type { Regime, WalkCache } from "./walk.ts";
+import { blockKey, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";
 import type { RowData } from "./tlb_pages.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
-const MAX_TABLE_PAGES = 64; // per nested context: enough for the tables of 64 × 2 MiB of input (4K granule)
-
-/**
- * A nested context's walk cache: stage-2 translations of the stage-1 table pages its walks fetched, so a nested
- * walk does one stage-2 walk (for the output) instead of one per stage-1 level, as hardware walk caches allow.
- * Invalidated with the context's TLB, and by TLBI_S2_IPA over the table's IPA.
- */
-export class TablePages implements TablePageCache {
-  readonly #pages = new Map<number, number>();
-  get size(): number {
-    return this.#pages.size;
-  }
-  get(ipaPage: number): number | undefined {
-    return this.#pages.get(ipaPage);
-  }
-  set(ipaPage: number, paPage: number): void {
-    if (this.#pages.size >= MAX_TABLE_PAGES) this.#pages.clear();
-    this.#pages.set(ipaPage, paPage);
-  }
-  clear(): void {
-    this.#pages.clear();
-  }
-  /** Forgets the pages overlapping the IPA range [lo, hi). */
-  removeRange(lo: number, hi: number): void {
-    for (const ipaPage of this.#pages.keys()) {
-      if (ipaPage * PAGE_BYTES < hi && (ipaPage + 1) * PAGE_BYTES > lo) this.#pages.delete(ipaPage);
-    }
-  }
-}
-
 /** What a context does with a transaction. */
 export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
 
@@ -63,8 +34,6 @@ export class Context {
   live = true;
   /** Used since the context cache last looked at it for eviction. */
   used = true;
-  /** Nested contexts (stage 1 over stage 2): the walk cache of stage-1 table pages; null otherwise. */
-  readonly tableCache: TablePages | null;
   /** TLB tag class (CLASS), the VMID and ASID tagging its rows. */
   readonly tagClass: number;
   readonly vmid: number;
@@ -82,7 +51,6 @@ export class Context {
     /** Access flags after STE.PRIVCFG/INSTCFG overrides, by incoming flags (null: no override). */
     readonly flagMap: Uint8Array | null,
   ) {
-    this.tableCache = cd !== null && s2 !== null ? new TablePages() : null;
     const world = kind !== KIND.TRANSLATE ? -2 : cd === null ? -1 : stream.s1!.world;
     this.tagClass = world === -2
       ? CLASS.NONE
@@ -104,6 +72,38 @@ export class Context {
   /** Stage 1 over stage 2. */
   get nested(): boolean {
     return this.cd !== null && this.s2 !== null;
+  }
+}
+
+/** One context's walk cache of one regime, as a walker reads and fills it: a reusable view, pointed per walk. */
+export class WalkCacheView implements WalkCache {
+  attrs = 0;
+  ipa = 0;
+  #ctx: Context | null = null;
+  #space = 0;
+  #fill = false;
+
+  constructor(readonly caches: Caches) {}
+
+  /** Points the view at the walk cache of `ctx` (a cached context) in `space`; `fill`: a transaction's walk. */
+  use(ctx: Context, space: number, fill: boolean): this {
+    this.#ctx = ctx;
+    this.#space = space;
+    this.#fill = fill;
+    return this;
+  }
+
+  lookup(region: number): number {
+    const caches = this.caches, walks = caches.walks;
+    const r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
+    if (r === NONE) return -1;
+    this.attrs = walks.allow(r);
+    this.ipa = walks.ipaBase(r);
+    return walks.outBase(r);
+  }
+
+  fill(region: number, regionShift: number, pa: number, ipa: number, attrs: number): void {
+    if (this.#fill) this.caches.fillWalk(this.#ctx!, this.#space, region, regionShift, pa, ipa, attrs); // not a probe
   }
 }
 
@@ -135,6 +135,11 @@ export class Caches {
   readonly maxStreams: number;
   /** Every context's TLB rows: translate's hit path reads them directly. */
   readonly rows: TlbRows;
+  /**
+   * Every context's walk caches (IHI 0070 allows caching of intermediate walks, §4.4): for a region of input
+   * addresses, the PA of the 4 KiB chunk of last-level table that maps it, so a TLB miss there reads one descriptor.
+   */
+  readonly walks: TlbRows;
   readonly #streams = new Map<number, StreamConfig>();
   readonly #contexts = new Map<number, Context>();
   readonly #bySid = new Map<number, Set<Context>>();
@@ -151,6 +156,7 @@ export class Caches {
     this.maxEntries = Math.max(16, limits.entries ?? 65536);
     this.maxStreams = Math.max(1, limits.streams ?? 65536);
     this.rows = new TlbRows(this.maxEntries);
+    this.walks = new TlbRows(Math.max(64, this.maxEntries / 4));
   }
 
   get entryCount(): number {
@@ -193,6 +199,7 @@ export class Caches {
     ctx.id = this.#freeIds.pop() ?? this.#byId.length;
     this.#byId[ctx.id] = ctx;
     this.rows.setOwner(ctx.id, ctx.sid, ctx.ssid);
+    this.walks.setOwner(ctx.id, ctx.sid, ctx.ssid);
     const cls = ctx.tagClass;
     if (cls === CLASS.NONE) return;
     this.#tagSet(tag(cls, ctx.vmid, -1), true)!.add(ctx);
@@ -231,9 +238,9 @@ export class Caches {
     let block = NONE;
     if (d.size > PAGE_BYTES) {
       if (!ctx.blockSizes.includes(d.size)) ctx.blockSizes.push(d.size);
-      block = this.rows.add(ctx.id, blockKey(d.inBase, d.size), d, NONE, true, nested && d.ipaBase >= 0);
+      block = this.rows.add(ctx.id, SPACE.BLOCK, blockKey(d.inBase, d.size), d, NONE, nested && d.ipaBase >= 0);
     }
-    this.rows.add(ctx.id, pageKey(addr), d, block, false, nested && block === NONE && d.ipaBase >= 0);
+    this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0);
     if (d.global) this.#tagSet(tag(ctx.tagClass, ctx.vmid, -1, true), true)!.add(ctx);
   }
 
@@ -246,7 +253,7 @@ export class Caches {
     d.allow = rows.allow(block);
     d.global = rows.isGlobal(block);
     d.ipaBase = rows.ipaBase(block);
-    rows.add(ctx.id, pageKey(addr), d, block, false, false);
+    rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, false);
   }
 
   /** A cached block row of `ctx` that maps `addr`, or NONE. */
@@ -255,16 +262,40 @@ export class Caches {
     for (let i = 0; i < sizes.length; i++) {
       const size = sizes[i];
       const base = Math.floor(addr / size) * size;
-      const r = rows.findBlock(ctx.sid, ctx.ssid, blockKey(base, size));
+      const r = rows.find(ctx.sid, ctx.ssid, SPACE.BLOCK, blockKey(base, size));
       if (r !== NONE && rows.inBase(r) === base && rows.rowSize(r) === size) return r;
     }
     return NONE;
   }
 
+  /**
+   * The walk-cache entry of `ctx` in `space` (a SPACE.WALK_*) for input region `region`: its row in
+   * {@link walks}, or NONE. `use` marks it used (transactions do; probes only look).
+   */
+  walkEntry(ctx: Context, space: number, region: number, use: boolean): number {
+    const r = this.walks.find(ctx.sid, ctx.ssid, space, region);
+    if (r !== NONE && use) this.walks.use(r);
+    return r;
+  }
+
+  /** Caches, for `ctx`'s walks in `space`, the chunk at `pa` (IPA `ipa`) of region `region` (2^`shift` bytes). */
+  fillWalk(ctx: Context, space: number, region: number, shift: number, pa: number, ipa: number, attrs: number) {
+    const d = this.#row;
+    d.inBase = region * 2 ** shift;
+    d.size = 2 ** shift;
+    d.outBase = pa;
+    d.allow = attrs;
+    d.global = false;
+    d.ipaBase = ipa;
+    this.walks.add(ctx.id, space, region, d, NONE, false);
+  }
+
   #clear(ctx: Context): void {
-    if (ctx.id !== NONE) this.rows.removeOwner(ctx.id);
+    if (ctx.id !== NONE) {
+      this.rows.removeOwner(ctx.id);
+      this.walks.removeOwner(ctx.id);
+    }
     ctx.blockSizes = [];
-    ctx.tableCache?.clear();
   }
 
   #drop(ctx: Context): void {
@@ -304,6 +335,7 @@ export class Caches {
     this.#byId = [];
     this.#freeIds = [];
     this.rows.clear();
+    this.walks.clear();
   }
 
   #dropSid(sid: number, keepStream: boolean): void {
@@ -370,7 +402,7 @@ export class Caches {
         for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, scope.asid)) this.#removeNonGlobal(ctx);
         return;
       case "nh_va":
-        this.#byAddress(CLASS.EL1, scope.vmid, vmw, scope.asid, scope.addr, scope.range);
+        this.#byAddress(CLASS.EL1, scope.vmid, vmw, scope.asid, scope.addr, scope.range, scope.leaf);
         return;
       case "el2_all":
         for (const ctx of this.#tagged(CLASS.EL2, 0, 0, -1)) this.#clear(ctx);
@@ -380,19 +412,25 @@ export class Caches {
         for (const ctx of this.#tagged(CLASS.EL2_E2H, 0, 0, scope.asid)) this.#removeNonGlobal(ctx);
         return;
       case "el2_va":
-        this.#byAddress(CLASS.EL2, 0, 0, null, scope.addr, scope.range); // one address space: ASID ignored
-        this.#byAddress(CLASS.EL2_E2H, 0, 0, scope.asid, scope.addr, scope.range);
+        this.#byAddress(CLASS.EL2, 0, 0, null, scope.addr, scope.range, scope.leaf); // one address space
+        this.#byAddress(CLASS.EL2_E2H, 0, 0, scope.asid, scope.addr, scope.range, scope.leaf);
         return;
       case "s12_vmall":
         for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
         for (const ctx of this.#tagged(CLASS.S2, scope.vmid, vmw, -1)) this.#clear(ctx);
         return;
       case "s2_ipa": {
+        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (§4.4.5). A nested
+        // context's stage-1 walk cache holds table chunks found through stage 2: it goes whole.
         const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
-        for (const ctx of this.#tagged(CLASS.S2, scope.vmid, vmw, -1)) this.#removeRange(ctx, lo, hi, false);
+        for (const ctx of this.#tagged(CLASS.S2, scope.vmid, vmw, -1)) {
+          this.#removeRange(ctx, lo, hi, false);
+          if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
+        }
         for (const ctx of this.#tagged(NESTED, scope.vmid, vmw, -1)) {
           this.#removeIpaRange(ctx, lo, hi);
-          ctx.tableCache?.removeRange(lo, hi);
+          this.#removeStage1Walks(ctx);
+          if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
         }
         return;
       }
@@ -404,10 +442,24 @@ export class Caches {
     }
   }
 
-  /** TLBI by address in class `cls`: every row of ASID `asid` (null: of any) in the range, and global rows there. */
-  #byAddress(cls: number, vmid: number, vmw: number, asid: number | null, addr: number, range: TlbRange | null) {
+  /**
+   * TLBI by address in class `cls`: every row of ASID `asid` (null: of any) in the range, and global rows there;
+   * unless `leaf`, the walk-cache entries of those address spaces there too (§4.4.2 Leaf).
+   */
+  #byAddress(
+    cls: number,
+    vmid: number,
+    vmw: number,
+    asid: number | null,
+    addr: number,
+    range: TlbRange | null,
+    leaf: boolean,
+  ): void {
     const lo = addr, hi = rangeEnd(addr, range);
-    for (const ctx of this.#tagged(cls, vmid, vmw, asid ?? -1)) this.#removeRange(ctx, lo, hi, false);
+    for (const ctx of this.#tagged(cls, vmid, vmw, asid ?? -1)) {
+      this.#removeRange(ctx, lo, hi, false);
+      if (!leaf) this.#removeStage1WalkRange(ctx, lo, hi);
+    }
     if (asid === null) return;
     // Other address spaces' rows match only when global.
     for (const ctx of this.#tagged(cls, vmid, vmw, -1, true)) {
@@ -416,14 +468,19 @@ export class Caches {
     }
   }
 
+  /** TLBI by ASID: the context's rows but its global ones, and its stage-1 walk caches. */
   #removeNonGlobal(ctx: Context): void {
     const rows = this.rows;
-    if (rows.globals(ctx.id) === 0) return this.#clear(ctx);
+    if (rows.globals(ctx.id) === 0) {
+      rows.removeOwner(ctx.id);
+      ctx.blockSizes = [];
+      return this.#removeStage1Walks(ctx);
+    }
     const found = this.#found;
     found.length = 0;
     rows.rowsOf(ctx.id, found);
     for (const r of found) if (rows.isLive(r) && !rows.isGlobal(r)) rows.remove(r);
-    ctx.tableCache?.clear();
+    this.#removeStage1Walks(ctx);
   }
 
   /**
@@ -435,12 +492,12 @@ export class Caches {
     found.length = 0;
     if (this.#keysIn(ctx, lo, hi) <= rows.count(ctx.id)) {
       for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
-        const r = rows.find(ctx.sid, ctx.ssid, pageKey(p * PAGE_BYTES));
+        const r = rows.find(ctx.sid, ctx.ssid, SPACE.PAGE, pageKey(p * PAGE_BYTES));
         if (r !== NONE) found.push(r);
       }
       for (const size of ctx.blockSizes) {
         for (let b = Math.floor(lo / size); b * size < hi; b++) {
-          const r = rows.findBlock(ctx.sid, ctx.ssid, blockKey(b * size, size));
+          const r = rows.find(ctx.sid, ctx.ssid, SPACE.BLOCK, blockKey(b * size, size));
           if (r !== NONE) found.push(r);
         }
       }
@@ -458,11 +515,11 @@ export class Caches {
     found.length = 0;
     if (this.#keysIn(ctx, lo, hi) <= rows.count(ctx.id)) {
       for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
-        rows.findIpa(ctx.id, pageKey(p * PAGE_BYTES), false, found);
+        rows.findIpa(ctx.id, SPACE.PAGE, pageKey(p * PAGE_BYTES), found);
       }
       for (const size of ctx.blockSizes) {
         for (let b = Math.floor(lo / size); b * size < hi; b++) {
-          rows.findIpa(ctx.id, blockKey(b * size, size), true, found);
+          rows.findIpa(ctx.id, SPACE.BLOCK, blockKey(b * size, size), found);
         }
       }
     } else rows.rowsOf(ctx.id, found);
@@ -470,6 +527,50 @@ export class Caches {
       const ipa = rows.isLive(r) ? rows.ipaBase(r) : -1;
       if (ipa >= 0 && ipa < hi && ipa + rows.rowSize(r) > lo) this.#removeWithBlock(r);
     }
+  }
+
+  /** The stage-1 walk-cache entries of `ctx` for input addresses in [lo, hi) (VAs: negative in the TTB1 range). */
+  #removeStage1WalkRange(ctx: Context, lo: number, hi: number): void {
+    const cd = ctx.cd;
+    if (cd === null || this.walks.count(ctx.id) === 0) return;
+    if (cd.ttb0 !== null) this.#removeWalkRange(ctx, SPACE.WALK_TTB0, lo, hi, cd.ttb0.granuleShift);
+    if (cd.ttb1 !== null) {
+      const top = 2 ** cd.ttb1.inputBits; // the TTB1 walk's input address is the VA plus 2^inputBits
+      this.#removeWalkRange(ctx, SPACE.WALK_TTB1, lo + top, hi + top, cd.ttb1.granuleShift);
+    }
+  }
+
+  /**
+   * The walk-cache entries of `ctx` in `space` whose region meets [lo, hi) of that walk's input addresses (regions of
+   * 2^(granule shift + {@link CHUNK_SHIFT}) bytes): each region's key looked up, or the context's entries scanned.
+   */
+  #removeWalkRange(ctx: Context, space: number, lo: number, hi: number, granuleShift: number): void {
+    const walks = this.walks, found = this.#found;
+    if (walks.count(ctx.id) === 0) return;
+    found.length = 0;
+    const size = 2 ** (granuleShift + CHUNK_SHIFT);
+    const first = Math.max(0, Math.floor(lo / size)), last = Math.floor((hi - 1) / size);
+    if (last < first) return;
+    if (last - first < walks.count(ctx.id)) {
+      for (let g = first; g <= last; g++) {
+        const r = walks.find(ctx.sid, ctx.ssid, space, g);
+        if (r !== NONE) found.push(r);
+      }
+    } else walks.rowsOf(ctx.id, found);
+    for (const r of found) {
+      if (!walks.isLive(r) || walks.space(r) !== space) continue;
+      const base = walks.inBase(r);
+      if (base < hi && base + walks.rowSize(r) > lo) walks.remove(r);
+    }
+  }
+
+  /** Every stage-1 walk-cache entry of `ctx` (both TTB ranges). */
+  #removeStage1Walks(ctx: Context): void {
+    const walks = this.walks, found = this.#found;
+    if (walks.count(ctx.id) === 0) return;
+    found.length = 0;
+    walks.rowsOf(ctx.id, found);
+    for (const r of found) if (walks.space(r) !== SPACE.WALK_S2) walks.remove(r);
   }
 
   /** How many keys a context may hold rows under in [lo, hi): its pages, and its blocks of each size. */

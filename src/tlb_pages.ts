@@ -16,7 +16,7 @@ const MIN_ROWS = 64;
 // Per row, `#data` holds [inBase, size, outBase, allow]: what a hit reads, side by side.
 const IN = 0, SIZE = 1, OUT = 2, ALLOW = 3;
 // Row flags.
-const LIVE = 1, GLOBAL = 2, BLOCK = 4;
+const LIVE = 1, GLOBAL = 2;
 /** Rows a replacement looks at before it evicts a recently used one anyway. */
 const SECOND_CHANCES = 8;
 
@@ -38,8 +38,17 @@ const PAGE_SCALE = 1 / PAGE_BYTES; // a multiply by 2^-12 is exact, and faster t
 export function blockKey(base: number, size: number): number {
   return pageKey(base) ^ Math.imul(Math.log2(size), 0x9e3779b1);
 }
-/** Block rows are indexed under the SubstreamID with this bit flipped: never a SubstreamID (20 bits, or -1). */
-const BLOCK_SPACE = 1 << 30;
+/**
+ * Key spaces of an owner's rows, folded into the SubstreamID word of the key (a SubstreamID has 20 bits, or is -1,
+ * so no space's key is another's): pages, blocks, and the walk caches of a CD's two ranges and of stage 2.
+ */
+export const SPACE = {
+  PAGE: 0,
+  BLOCK: 1 << 30,
+  WALK_TTB0: 1 << 29,
+  WALK_TTB1: (1 << 29) | (1 << 28),
+  WALK_S2: 1 << 28,
+} as const;
 
 /** What a new row holds (a reused object: the caller fills it, {@link TlbRows.add} copies it). */
 export interface RowData {
@@ -80,6 +89,7 @@ export class TlbRows {
   #ref = new Uint8Array(0);
   #owner = new Int32Array(0);
   #key = new Int32Array(0);
+  #space = new Int32Array(0);
   #ipaKey = new Int32Array(0);
   #hasIpa = new Uint8Array(0);
   #prev = new Int32Array(0); // owner list
@@ -148,19 +158,19 @@ export class TlbRows {
     }
   }
 
-  /** The page row of (sid, ssid) under {@link pageKey} `key`, or {@link NONE}. */
-  find(sid: number, ssid: number, key: number): number {
-    return this.#index.find(sid | 0, ssid, key);
+  /** The row of (sid, ssid) under `key` of {@link SPACE} `space`, or {@link NONE}. */
+  find(sid: number, ssid: number, space: number, key: number): number {
+    return this.#index.find(sid | 0, ssid ^ space, key);
   }
 
-  /** The block row of (sid, ssid) under {@link blockKey} `key`, or {@link NONE}. */
-  findBlock(sid: number, ssid: number, key: number): number {
-    return this.#index.find(sid | 0, ssid ^ BLOCK_SPACE, key);
+  /** The rows of `owner` under IPA key `key` of `space` (PAGE or BLOCK), appended to `out`. */
+  findIpa(owner: number, space: number, key: number, out: number[]): void {
+    this.#ipaIndex.findAll(owner, space, key, out);
   }
 
-  /** The rows of `owner` under IPA key `key` (a block key when `block`), appended to `out`. */
-  findIpa(owner: number, key: number, block: boolean, out: number[]): void {
-    this.#ipaIndex.findAll(owner, block ? BLOCK_SPACE : 0, key, out);
+  /** Marks row `r` used (as a hit does), for replacement. */
+  use(r: number): void {
+    this.#ref[r] = 1;
   }
 
   inBase(r: number): number {
@@ -184,6 +194,10 @@ export class TlbRows {
   isLive(r: number): boolean {
     return (this.#flags[r] & LIVE) !== 0;
   }
+  /** The {@link SPACE} of row `r`. */
+  space(r: number): number {
+    return this.#space[r];
+  }
   /** The block row a page row was filled from, or {@link NONE}. */
   blockOf(r: number): number {
     return this.#block[r];
@@ -196,11 +210,11 @@ export class TlbRows {
 
   /**
    * Adds a row of `owner` under `key` holding `d`, replacing the row under that key; evicts when full.
-   * `block`: the block row this page row belongs to (then `d` must be the block's), or NONE; `blockRow`: this row
-   * is a block (`key` a {@link blockKey}); `byIpa`: index it by its IPA too (for a nested owner). Returns the row.
+   * `space`: a {@link SPACE}; `block`: the BLOCK row this page row belongs to (then `d` must be the block's), or
+   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). Returns the row.
    */
-  add(owner: number, key: number, d: RowData, block: number, blockRow: boolean, byIpa: boolean): number {
-    const sid = this.#sid[owner], ssid = blockRow ? this.#ssid[owner] ^ BLOCK_SPACE : this.#ssid[owner];
+  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean): number {
+    const sid = this.#sid[owner], ssid = this.#ssid[owner] ^ space;
     const old = this.#index.find(sid, ssid, key);
     if (old !== NONE) this.remove(old);
     this.#pinned = block; // the block this row joins stays while the row is made
@@ -212,16 +226,17 @@ export class TlbRows {
     this.#data[at + OUT] = d.outBase;
     this.#data[at + ALLOW] = d.allow;
     this.#ipa[r] = d.ipaBase;
-    this.#flags[r] = LIVE | (d.global ? GLOBAL : 0) | (blockRow ? BLOCK : 0);
+    this.#flags[r] = LIVE | (d.global ? GLOBAL : 0);
+    this.#space[r] = space;
     this.#ref[r] = 0;
     this.#owner[r] = owner;
     this.#key[r] = key;
     this.#index.add(sid, ssid, key, r);
     this.#hasIpa[r] = byIpa ? 1 : 0;
     if (byIpa) {
-      const ipaKey = blockRow ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase);
+      const ipaKey = space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase);
       this.#ipaKey[r] = ipaKey;
-      this.#ipaIndex.add(owner, blockRow ? BLOCK_SPACE : 0, ipaKey, r);
+      this.#ipaIndex.add(owner, space, ipaKey, r);
     }
     // First on its owner's list.
     const head = this.#head[owner];
@@ -249,7 +264,7 @@ export class TlbRows {
   /** Removes row `r`, and a block row's page rows with it. */
   remove(r: number): void {
     if ((this.#flags[r] & LIVE) === 0) return;
-    if ((this.#flags[r] & BLOCK) !== 0) { while (this.#bNext[r] !== NONE) this.#removeOne(this.#bNext[r]); }
+    if (this.#space[r] === SPACE.BLOCK) { while (this.#bNext[r] !== NONE) this.#removeOne(this.#bNext[r]); }
     this.#removeOne(r);
   }
 
@@ -275,7 +290,7 @@ export class TlbRows {
 
   #removeOne(r: number): void {
     const owner = this.#owner[r];
-    const space = (this.#flags[r] & BLOCK) !== 0 ? BLOCK_SPACE : 0;
+    const space = this.#space[r];
     this.#index.remove(this.#sid[owner], this.#ssid[owner] ^ space, this.#key[r], r);
     if (this.#hasIpa[r] !== 0) this.#ipaIndex.remove(owner, space, this.#ipaKey[r], r);
     const prev = this.#prev[r], next = this.#next[r];
@@ -322,7 +337,7 @@ export class TlbRows {
   #victim(): number {
     const ref = this.#ref, flags = this.#flags, pinned = this.#pinned;
     // A block with page rows counts as used: its pages hit through them, not through it.
-    const used = (r: number) => ref[r] !== 0 || ((flags[r] & BLOCK) !== 0 && this.#bNext[r] !== NONE);
+    const used = (r: number) => ref[r] !== 0 || (this.#space[r] === SPACE.BLOCK && this.#bNext[r] !== NONE);
     const last = this.#lastAdded;
     if (last !== NONE && last !== pinned && (flags[last] & LIVE) !== 0 && !used(last) && (this.#random() & 1) === 0) {
       return last;
@@ -346,6 +361,7 @@ export class TlbRows {
     this.#ref = grow(this.#ref, rows, 0);
     this.#owner = grow(this.#owner, rows, 0);
     this.#key = grow(this.#key, rows, 0);
+    this.#space = grow(this.#space, rows, 0);
     this.#ipaKey = grow(this.#ipaKey, rows, 0);
     this.#hasIpa = grow(this.#hasIpa, rows, 0);
     this.#prev = grow(this.#prev, rows, NONE);

@@ -12,8 +12,8 @@ import { ACCESS, newFault } from "./types.ts";
 import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "./types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, StreamConfig } from "./config.ts";
-import { Caches, Context, contextKey, KIND } from "./tlb.ts";
-import { NONE, pageKey } from "./tlb_pages.ts";
+import { Caches, Context, contextKey, KIND, WalkCacheView } from "./tlb.ts";
+import { NONE, pageKey, SPACE } from "./tlb_pages.ts";
 import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
 import { modPow2, pow2, Walker } from "./walk.ts";
@@ -70,6 +70,9 @@ export class Translator implements TranslationEngine {
   readonly #reader: ConfigReader;
   readonly #s1: Walker;
   readonly #s2: Walker;
+  /** The walk caches the walkers use, pointed at the context of each walk. */
+  readonly #s1Walks: WalkCacheView;
+  readonly #s2Walks: WalkCacheView;
   #caps: Caps | null = null;
   #enabled = false;
   #gbpaAbort = false;
@@ -94,6 +97,8 @@ export class Translator implements TranslationEngine {
     this.#s2 = new Walker(memory);
     this.caches = new Caches(limits);
     this.#rows = this.caches.rows;
+    this.#s1Walks = new WalkCacheView(this.caches);
+    this.#s2Walks = new WalkCacheView(this.caches);
     this.#span = this.#rows.span;
   }
 
@@ -171,7 +176,7 @@ export class Translator implements TranslationEngine {
     let row = NONE;
     if ((flags & ACCESS.TAGGED) === 0 && ctx.id !== NONE) {
       const rows = this.#rows;
-      row = rows.find(sid, ssid, pageKey(iova));
+      row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
       if (row !== NONE && !(iova >= rows.inBase(row) && iova - rows.inBase(row) < rows.rowSize(row))) row = NONE;
       if (row === NONE) row = this.caches.findBlock(ctx, iova);
     }
@@ -253,6 +258,7 @@ export class Translator implements TranslationEngine {
     }
     let cd = null;
     if (kind === KIND.TRANSLATE && cdSsid >= 0) {
+      this.#s2.cache = null; // a CD fetch through stage 2 belongs to no context yet
       cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
       if (cd === null) return this.#configFault(sid, ssid, iova, flags, effects);
     }
@@ -278,6 +284,9 @@ export class Translator implements TranslationEngine {
   #walk(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean): boolean {
     if (effects) this.#stats.walks++;
     const s1w = this.#s1, s2w = this.#s2;
+    // A cached context's walks use its walk caches (a probe's context is not cached, and has none).
+    const cached = ctx.id !== NONE;
+    s2w.cache = cached && ctx.s2 !== null ? this.#s2Walks.use(ctx, SPACE.WALK_S2, effects) : null;
     let ipa = iova;
     let inBase = 0, size = 2 ** 53, allow = 0xff, global = false; // stage 2 alone: aligned to 0
     const cd = ctx.cd;
@@ -296,7 +305,7 @@ export class Translator implements TranslationEngine {
       }
       s1w.tables = ctx.s2 === null ? null : s2w;
       s1w.tablesRegime = ctx.s2;
-      s1w.tableCache = ctx.tableCache;
+      s1w.cache = cached ? this.#s1Walks.use(ctx, upper ? SPACE.WALK_TTB1 : SPACE.WALK_TTB0, effects) : null;
       // Lower range: pass iova itself, already tagged (a computed double outside the Smi range would be boxed).
       const ok = upper ? s1w.walk(r, ia, flags, effects) : s1w.walk(r, iova, flags, effects);
       if (!ok) return this.#s1Fault(ctx, ssid, iova, flags, effects, true);

@@ -122,12 +122,26 @@ function join(hi: number, lo: number): number {
   return hi * POW2[32] + (lo >>> 0);
 }
 
-const TABLE_PAGE = 4096; // key granularity of the nested walk cache: the smallest granule
+/** log2 of the bytes of last-level table a walk cache entry holds the address of: 4 KiB, 512 descriptors. */
+const CHUNK_BYTES_SHIFT = 12;
+const CHUNK_OFFSET = (1 << CHUNK_BYTES_SHIFT) - 1;
+/** Descriptors per chunk, as a shift: a chunk maps 2^(granule shift + CHUNK_SHIFT) bytes of input. */
+export const CHUNK_SHIFT = CHUNK_BYTES_SHIFT - 3;
 
-/** Stage-2 translations of stage-1 table pages (IPA page number → PA page number), as hardware walk caches keep. */
-export interface TablePageCache {
-  get(ipaPage: number): number | undefined;
-  set(ipaPage: number, paPage: number): void;
+/**
+ * A walk cache of one regime (IHI 0070 allows caching of intermediate walks, invalidated by TLBIs without Leaf): by
+ * region of input addresses (`ia >> (granule shift + CHUNK_SHIFT)`), the PA of the 4 KiB chunk of last-level table
+ * that holds the region's descriptors, so a walk there reads one descriptor.
+ */
+export interface WalkCache {
+  /** The chunk's PA for `region`, or -1; after a hit {@link attrs} and {@link ipa} describe it. */
+  lookup(region: number): number;
+  /** After a hit: the upper words of the table descriptors above the chunk, ORed (APTable, PXNTable, UXNTable). */
+  readonly attrs: number;
+  /** After a hit: the chunk's IPA in a nested walk (its PA otherwise). */
+  readonly ipa: number;
+  /** Keeps a walk's chunk (the cache decides whether this walk may fill it). */
+  fill(region: number, regionShift: number, pa: number, ipa: number, attrs: number): void;
 }
 
 /** Entries in a contiguous set (DDI 0487 D8.6.1), by granule shift and level (3 = page). */
@@ -194,8 +208,8 @@ export class Walker {
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
   tables: Walker | null = null;
   tablesRegime: Regime | null = null;
-  /** Stage-2 translations of stage-1 table pages kept between nested walks (null: none kept). */
-  tableCache: TablePageCache | null = null;
+  /** The walk cache of the regime walked next (null: none); never used while tracing, which shows every read. */
+  cache: WalkCache | null = null;
   /** When set, walks append descriptor reads here (probe only). */
   trace: StepRecord[] | null = null;
 
@@ -239,21 +253,10 @@ export class Walker {
   #tableAddress(ipa: number, update: boolean): number {
     const s2 = this.tables;
     if (s2 === null) return ipa;
-    const cache = this.tableCache;
-    const tracing = this.trace !== null; // a trace shows every stage-2 read: no cache then
-    const ipaPage = Math.floor(ipa / TABLE_PAGE);
-    if (cache !== null && !tracing) {
-      const paPage = cache.get(ipaPage);
-      if (paPage !== undefined) return paPage * TABLE_PAGE + (ipa - ipaPage * TABLE_PAGE);
-    }
     s2.trace = this.trace;
-    s2.tableCache = null;
     if (s2.walk(this.tablesRegime!, ipa, 0, update)) {
       this.reads += s2.reads;
-      const pa = s2.outBase + (ipa - s2.inBase);
-      // Filled by transactions only (a probe leaves every cache as it was).
-      if (cache !== null && update) cache.set(ipaPage, Math.floor(pa / TABLE_PAGE));
-      return pa;
+      return s2.outBase + (ipa - s2.inBase);
     }
     this.reads += s2.reads;
     this.faultType = s2.faultType;
@@ -305,12 +308,29 @@ export class Walker {
     // APTable, PXNTable and UXNTable only ever add restrictions: OR-ing the table descriptors' upper words keeps
     // every one that any level set, and the leaf decodes them once.
     let tableHi = 0;
+    // The walk cache: the region's last-level chunk (a PA) when cached, so the loop starts at level 3 there.
+    const cache = this.trace === null && level < 3 ? this.cache : null;
+    const regionShift = gs + CHUNK_SHIFT; // 21, 23 or 25: the region number of an address below 2^52 fits 31 bits
+    const region = cache === null ? 0 : (iaHi << (32 - regionShift)) | (iaLo >>> regionShift);
+    let cached = false;
+    if (cache !== null) {
+      const chunk = cache.lookup(region);
+      if (chunk >= 0) {
+        cached = true;
+        level = 3;
+        shift = gs;
+        indexMask = CHUNK_OFFSET >>> 3; // the descriptors of one chunk
+        tLo = chunk | 0;
+        tHi = (chunk * TWO_POW_MINUS_32) | 0;
+        tableHi = cache.attrs;
+      }
+    }
     for (;;) {
       const index = shift >= 32
         ? (iaHi >>> (shift - 32)) & indexMask
         : ((iaLo >>> shift) | (iaHi << (32 - shift))) & indexMask;
       let dLo = tLo | (index << 3), dHi = tHi; // tables are aligned to their size: OR adds without carry
-      if (nested) {
+      if (nested && !cached) {
         const pa = this.#tableAddress(join(dHi, dLo), update);
         if (pa < 0) {
           this.level = level;
@@ -318,6 +338,11 @@ export class Walker {
         }
         dLo = pa | 0;
         dHi = (pa / POW2[32]) | 0;
+      }
+      if (level === 3 && cache !== null && !cached) {
+        // A walk through the tables above: keep where its last-level descriptors are.
+        const ipaChunk = join(tHi, (tLo | (index << 3)) & ~CHUNK_OFFSET);
+        cache.fill(region, regionShift, join(dHi, dLo & ~CHUNK_OFFSET), ipaChunk, tableHi);
       }
       let lo: number, hi: number;
       const at = (dLo >>> 2) - wordsFirst; // word index in FlatMemory's words (which lie below 2^32)
