@@ -229,6 +229,36 @@ export class Smmu {
     return pa >= 0 ? { ok: true, pa } : this.#faultResult();
   }
 
+  /**
+   * `translate` for hot paths: the PA, or -1 when the transaction aborts (then {@link lastFault} says why). `flags`
+   * are {@link ACCESS} bits (WRITE, EXEC, PRIV), `ssid` the SubstreamID or -1 for none; `iova` a signed number as
+   * for `translate` (a tagged address needs `translate`). A TLB hit allocates nothing. Throws {@link HostError} for
+   * bad arguments.
+   */
+  translateAddress(sid: number, iova: number, flags = 0, ssid = -1): number {
+    if (
+      !((sid >>> 0) === sid && Number.isSafeInteger(iova) && (flags & 7) === flags &&
+        (ssid >= -1 && ssid < 2 ** 20 && Math.floor(ssid) === ssid))
+    ) {
+      this.#badAddressArgs(sid, iova, flags, ssid);
+    }
+    return this.#engine.translate(sid, ssid, iova, flags);
+  }
+
+  #badAddressArgs(sid: number, iova: number, flags: number, ssid: number): never {
+    if ((sid >>> 0) !== sid) throw new HostError(`StreamID ${sid} is not 32-bit`);
+    if (!Number.isSafeInteger(iova)) {
+      throw new HostError(`IOVA ${iova} is not a safe integer (translate takes a bigint)`);
+    }
+    if ((flags & 7) !== flags) throw new HostError(`access flags ${flags} are not ACCESS.WRITE | EXEC | PRIV bits`);
+    throw new HostError(`SubstreamID ${ssid} is not -1 or a 20-bit value`);
+  }
+
+  /** Why the last transaction that aborted did (for {@link translateAddress}, which returns only -1). */
+  get lastFault(): TranslationResult {
+    return this.#faultResult();
+  }
+
   /** The answer `translate` would give, without side effects; `trace` collects the walk's descriptor reads. */
   probe(sid: number, iova: number | bigint, access?: Access, trace?: WalkStep[]): TranslationResult {
     const ssid = this.#checkTransaction(sid, access);

@@ -82,6 +82,12 @@ export class WalkCacheView implements WalkCache {
   #ctx: Context | null = null;
   #space = 0;
   #fill = false;
+  /** The last entry found (misses walk through pages in order, so mostly the same region as before). */
+  #lastCtx: Context | null = null;
+  #lastSpace = 0;
+  #lastRegion = 0;
+  #lastRow = NONE;
+  #lastRemovals = -1;
 
   constructor(readonly caches: Caches) {}
 
@@ -95,8 +101,20 @@ export class WalkCacheView implements WalkCache {
 
   lookup(region: number): number {
     const caches = this.caches, walks = caches.walks;
-    const r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
-    if (r === NONE) return -1;
+    let r: number;
+    if (
+      region === this.#lastRegion && this.#ctx === this.#lastCtx && this.#space === this.#lastSpace &&
+      walks.removals === this.#lastRemovals // nothing removed since: the row is as it was
+    ) r = this.#lastRow;
+    else {
+      r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
+      if (r === NONE) return -1;
+      this.#lastCtx = this.#ctx;
+      this.#lastSpace = this.#space;
+      this.#lastRegion = region;
+      this.#lastRow = r;
+      this.#lastRemovals = walks.removals;
+    }
     this.attrs = walks.allow(r);
     this.ipa = walks.ipaBase(r);
     return walks.outBase(r);
@@ -235,13 +253,15 @@ export class Caches {
   insert(ctx: Context, addr: number, d: RowData): void {
     if (ctx.flagMap !== null) d.allow = rawAllow(d.allow, ctx.flagMap);
     const nested = ctx.nested;
+    const firstGlobal = d.global && this.rows.globals(ctx.id) === 0;
     let block = NONE;
     if (d.size > PAGE_BYTES) {
       if (!ctx.blockSizes.includes(d.size)) ctx.blockSizes.push(d.size);
       block = this.rows.add(ctx.id, SPACE.BLOCK, blockKey(d.inBase, d.size), d, NONE, nested && d.ipaBase >= 0);
     }
     this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0);
-    if (d.global) this.#tagSet(tag(ctx.tagClass, ctx.vmid, -1, true), true)!.add(ctx);
+    // The first global row makes the context one that a TLBI by address of another ASID must visit.
+    if (firstGlobal) this.#tagSet(tag(ctx.tagClass, ctx.vmid, -1, true), true)!.add(ctx);
   }
 
   /** Caches the page of `addr` under block row `block` of `ctx` (found by {@link findBlock}). */

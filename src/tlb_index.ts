@@ -72,7 +72,11 @@ export class KeyIndex {
       if (slots[at + 3] === 0) break;
       const h = home(slots[at], slots[at + 1], slots[at + 2], shift);
       if (i <= j ? i < h && h <= j : i < h || h <= j) continue;
-      slots.copyWithin(i * STRIDE, at, at + STRIDE);
+      const to = i * STRIDE;
+      slots[to] = slots[at];
+      slots[to + 1] = slots[at + 1];
+      slots[to + 2] = slots[at + 2];
+      slots[to + 3] = slots[at + 3];
       i = j;
     }
     slots[i * STRIDE + 3] = 0;

@@ -64,10 +64,9 @@ export interface RowData {
 
 /**
  * Rows of cached translations, bounded, with random second-chance replacement: a hit marks its row, and a full
- * pool evicts a random row that has not been used since it was last looked at (or, half the time, the row added
- * last while nothing has used it), so a working set larger than the pool keeps a useful part cached rather than
- * cycling through it, while what is in use stays. Owners are small integers (context ids) registered with their
- * StreamID and SubstreamID.
+ * pool evicts a random row that has not been used since it was last looked at. What is in use stays; a working
+ * set larger than the pool keeps a useful part cached rather than cycling through it (as LRU would on a sweep).
+ * Owners are small integers (context ids) registered with their StreamID and SubstreamID.
  */
 export class TlbRows {
   /** Most rows held. */
@@ -79,6 +78,8 @@ export class TlbRows {
   readonly span: Float64Array = new Float64Array(1);
   /** Rows held. */
   size = 0;
+  /** Counts removals (and clears), so a reader holding a row number knows whether it may have changed. */
+  removals = 0;
   readonly #index = new KeyIndex();
   /** Nested contexts' rows by (owner, IPA page or block key), for invalidation by IPA. */
   readonly #ipaIndex = new KeyIndex();
@@ -104,7 +105,6 @@ export class TlbRows {
   #globals = new Int32Array(0);
   #sid = new Int32Array(0);
   #ssid = new Int32Array(0);
-  #lastAdded = NONE;
   #pinned = NONE;
   #seed = 0x2545f491;
 
@@ -257,7 +257,6 @@ export class TlbRows {
       this.#bNext[block] = r;
     }
     this.size++;
-    this.#lastAdded = r;
     return r;
   }
 
@@ -275,6 +274,7 @@ export class TlbRows {
 
   /** Removes every row, keeping the storage. */
   clear(): void {
+    this.removals++;
     this.#index.clear();
     this.#ipaIndex.clear();
     this.#flags.fill(0);
@@ -284,7 +284,6 @@ export class TlbRows {
     this.size = 0;
     this.#free = NONE;
     for (let r = this.#rows - 1; r >= 0; r--) this.#pushFree(r);
-    this.#lastAdded = NONE;
     this.#seed = 0x2545f491; // the same choices after every full invalidation: runs stay reproducible
   }
 
@@ -306,6 +305,7 @@ export class TlbRows {
     }
     this.#flags[r] = 0;
     this.size--;
+    this.removals++;
     this.#pushFree(r);
   }
 
@@ -333,19 +333,16 @@ export class TlbRows {
     return (this.#seed = s) >>> 0;
   }
 
-  /** The row to evict from a full pool (every row is live). */
+  /**
+   * The row to evict from a full pool (every row is live): a random one not used since it was last looked at (a
+   * look clears its mark). A block with page rows counts as used: its pages hit through them, not through it.
+   */
   #victim(): number {
-    const ref = this.#ref, flags = this.#flags, pinned = this.#pinned;
-    // A block with page rows counts as used: its pages hit through them, not through it.
-    const used = (r: number) => ref[r] !== 0 || (this.#space[r] === SPACE.BLOCK && this.#bNext[r] !== NONE);
-    const last = this.#lastAdded;
-    if (last !== NONE && last !== pinned && (flags[last] & LIVE) !== 0 && !used(last) && (this.#random() & 1) === 0) {
-      return last;
-    }
+    const ref = this.#ref, space = this.#space, bNext = this.#bNext, pinned = this.#pinned;
     for (let tries = 0;; tries++) {
-      const r = this.#random() % this.#rows;
+      const r = Math.floor(this.#random() * this.#rows * 2 ** -32); // no integer division
       if (r === pinned) continue;
-      if (tries < SECOND_CHANCES && used(r)) {
+      if (tries < SECOND_CHANCES && (ref[r] !== 0 || (space[r] === SPACE.BLOCK && bNext[r] !== NONE))) {
         ref[r] = 0;
         continue;
       }

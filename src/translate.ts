@@ -135,15 +135,24 @@ export class Translator implements TranslationEngine {
       }
     }
     this.#stats.translations++;
-    return this.#slow(sid, ssid, iova, flags, true, null);
+    return this.#slow(sid, ssid, iova, flags, true, null, (flags & ACCESS.TAGGED) === 0);
   }
 
   /** Same answer as translate with no side effects; appends walk steps to `trace`. */
   probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[]): number {
-    return this.#slow(sid, ssid, iova, flags, false, trace ?? null);
+    return this.#slow(sid, ssid, iova, flags, false, trace ?? null, false);
   }
 
-  #slow(sid: number, ssid: number, iova: number, flags: number, effects: boolean, trace: StepRecord[] | null): number {
+  /** Translates past the TLB hit path; `paged`: that path found no page row to answer (so only blocks may). */
+  #slow(
+    sid: number,
+    ssid: number,
+    iova: number,
+    flags: number,
+    effects: boolean,
+    trace: StepRecord[] | null,
+    paged: boolean,
+  ): number {
     const caps = this.#caps ?? this.#derive();
     this.#s1.trace = this.#s2.trace = trace;
     this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : -1;
@@ -176,9 +185,11 @@ export class Translator implements TranslationEngine {
     let row = NONE;
     if ((flags & ACCESS.TAGGED) === 0 && ctx.id !== NONE) {
       const rows = this.#rows;
-      row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
-      if (row !== NONE && !(iova >= rows.inBase(row) && iova - rows.inBase(row) < rows.rowSize(row))) row = NONE;
-      if (row === NONE) row = this.caches.findBlock(ctx, iova);
+      if (!paged) {
+        row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
+        if (row !== NONE && !(iova >= rows.inBase(row) && iova - rows.inBase(row) < rows.rowSize(row))) row = NONE;
+      }
+      if (row === NONE && ctx.blockSizes.length !== 0) row = this.caches.findBlock(ctx, iova);
     }
     if (row !== NONE && ((this.#rows.allow(row) >> raw) & 1) === 1) {
       // A hit here is a block's first use of this page, or a probe.

@@ -212,6 +212,15 @@ export class Walker {
   cache: WalkCache | null = null;
   /** When set, walks append descriptor reads here (probe only). */
   trace: StepRecord[] | null = null;
+  /** The regime {@link #plan} worked out, and what it found. */
+  #regime: Regime | null = null;
+  #startShift = 0;
+  #startLo = 0;
+  #startHi = 0;
+  #startMask = 0;
+  #startTooBig = false;
+  #oaLimitHi = 0;
+  #addrMaskLo = 0;
 
   constructor(memory: GuestMemory) {
     this.#memory = memory;
@@ -268,6 +277,29 @@ export class Walker {
   }
 
   /**
+   * What every walk of `r` starts from, worked out once per regime (a walker walks one regime again and again):
+   * the start table and how it is indexed.
+   */
+  #plan(r: Regime): void {
+    const gs = r.granuleShift;
+    const shift = gs + (3 - r.startLevel) * (gs - 3);
+    const entries = POW2[r.inputBits - shift];
+    // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
+    const start = alignDown(r.ttb, Math.max(entries * 8, 64));
+    this.#regime = r;
+    this.#startShift = shift;
+    this.#startLo = start | 0;
+    this.#startHi = (start * TWO_POW_MINUS_32) | 0;
+    this.#startMask = (entries - 1) | 0; // int32 masks (POW2 holds doubles)
+    this.#startTooBig = start >= POW2[r.oaBits];
+    // Output size check on the high half when the limit is at least 2^32 (always for architectural sizes).
+    this.#oaLimitHi = r.oaBits >= 32 ? POW2[r.oaBits - 32] | 0 : -1;
+    // Output and next-level table addresses are granule aligned: bits below the granule are ignored (RES0 in the
+    // 16K and 64K formats), which also aligns next-level tables.
+    this.#addrMaskLo = ADDR_LO & -POW2[gs];
+  }
+
+  /**
    * Walks `r` for input address `ia` (0 <= ia < 2^inputBits, already range-selected) and access `flags`.
    * `update` permits hardware AF/dirty updates (false for probes). Returns true on success.
    * Only the table loop lives here; leaves and faults are in small methods, so V8 optimises this early and well.
@@ -283,25 +315,19 @@ export class Walker {
     const stride = gs - 3;
     let level = r.startLevel;
     if (!(ia >= 0 && ia < POW2[r.inputBits])) return this.#fail(EVENT_TYPE.F_TRANSLATION, level);
-    let shift = gs + (3 - level) * stride;
-    const entries = POW2[r.inputBits - shift];
-    // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
-    const startAlign = Math.max(entries * 8, 64);
-    const start = Math.floor(r.ttb * (1 / startAlign)) * startAlign; // alignDown; * 2^-k: no float division
-    const oaLimit = POW2[r.oaBits];
-    if (start >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+    if (r !== this.#regime) this.#plan(r);
+    if (this.#startTooBig) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+    let shift = this.#startShift;
     // Addresses in the loop are 32-bit halves (the low one as an int32 bit pattern), so the chain from one
     // descriptor to the next runs on integers, without float conversions. Input address likewise.
-    let tLo = start | 0, tHi = (start * TWO_POW_MINUS_32) | 0;
+    let tLo = this.#startLo, tHi = this.#startHi;
     const iaLo = ia >>> 0;
     const iaHi = ((ia - iaLo) * TWO_POW_MINUS_32) | 0; // ia < 2^52: the high half fits an int32
-    // Output size check on the high half when the limit is at least 2^32 (always for architectural sizes).
-    const oaLimitHi = r.oaBits >= 32 ? POW2[r.oaBits - 32] | 0 : -1;
-    let indexMask = (entries - 1) | 0; // int32 masks (POW2 holds doubles)
+    const oaLimit = POW2[r.oaBits];
+    const oaLimitHi = this.#oaLimitHi;
+    let indexMask = this.#startMask;
     const nextIndexMask = (1 << stride) - 1;
-    // Output and next-level table addresses are granule aligned: bits below the granule are ignored (RES0 in the
-    // 16K and 64K formats), which also aligns next-level tables.
-    const addrMaskLo = ADDR_LO & -POW2[gs];
+    const addrMaskLo = this.#addrMaskLo;
     const words = this.#words, wordsFirst = this.#wordsFirst, wordsLast = this.#wordsLast;
     const nested = this.tables !== null;
     const d = this.#d;

@@ -138,8 +138,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "probe has the effects of a transaction",
     file: "src/translate.ts",
-    find: "return this.#slow(sid, ssid, iova, flags, false, trace ?? null);",
-    replace: "return this.#slow(sid, ssid, iova, flags, true, trace ?? null);",
+    find: "return this.#slow(sid, ssid, iova, flags, false, trace ?? null, false);",
+    replace: "return this.#slow(sid, ssid, iova, flags, true, trace ?? null, false);",
     expect: /probe (wrote guest memory|recorded an event)/,
   },
   {
