@@ -27,6 +27,15 @@ export class DmaView {
   readonly ssid: number;
   /** ACCESS flags added to every access (EXEC, PRIV), beside the direction. */
   readonly flags: number;
+  /**
+   * The view's last TLB hit, as an endpoint's ATC would keep it: input addresses [#hitLo, #hitHi) map from #hitPa on
+   * for accesses #hitFlags, while the TLB has removed nothing since (a device's accesses cluster: rings, buffers).
+   */
+  #hitLo = 0;
+  #hitHi = 0;
+  #hitPa = 0;
+  #hitFlags = -1;
+  #hitRemovals = -1;
 
   /** A view for StreamID `sid` (and SubstreamID `ssid`, -1 for none); `Smmu.dmaView` makes these. */
   constructor(translator: Translator, memory: GuestMemory, sid: number, ssid: number, flags = 0) {
@@ -57,10 +66,26 @@ export class DmaView {
     let done = 0;
     while (done < len) {
       const at = iova + done;
-      const pa = t.translate(this.sid, this.ssid, at, flags);
-      if (pa < 0) return { ok: false, done, iova: at, fault: { ...t.fault } };
+      let pa: number, span: number;
+      if (at >= this.#hitLo && at < this.#hitHi && flags === this.#hitFlags && t.removals === this.#hitRemovals) {
+        t.countHit(); // the TLB entry of the last hit, still there: a hit again
+        pa = this.#hitPa + (at - this.#hitLo);
+        span = this.#hitHi - at;
+      } else {
+        const removals = t.removals, hits = t.hits;
+        pa = t.translate(this.sid, this.ssid, at, flags);
+        if (pa < 0) return { ok: false, done, iova: at, fault: { ...t.fault } };
+        span = t.span;
+        if (t.hits !== hits && t.removals === removals) {
+          this.#hitLo = at;
+          this.#hitHi = at + span;
+          this.#hitPa = pa;
+          this.#hitFlags = flags;
+          this.#hitRemovals = removals;
+        }
+      }
       // One physical range per mapping: `span` is what is left of this page, block or bypassed page.
-      const n = Math.min(len - done, t.span);
+      const n = Math.min(len - done, span);
       const flat = this.#flat;
       let ok: boolean;
       if (flat !== null) ok = write ? flat.writeFrom(pa, buf, done, n) : flat.readInto(pa, buf, done, n);

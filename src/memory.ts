@@ -186,6 +186,8 @@ export class FlatMemory implements GuestMemory {
   readonly bytes: Uint8Array;
   readonly #words: Uint32Array;
   readonly #views: (Uint8Array | undefined)[] = new Array(VIEWS).fill(undefined);
+  readonly #viewOff = new Float64Array(VIEWS).fill(-1); // the range each kept view shows
+  readonly #viewLen = new Int32Array(VIEWS);
 
   /** `size` zeroed bytes at guest physical address `base`; throws {@link HostError} on a bad size or base. */
   constructor(size: number, base = 0) {
@@ -237,7 +239,8 @@ export class FlatMemory implements GuestMemory {
       // A loop beats set() for a few bytes, and allocates no subarray view.
       const bytes = this.bytes;
       for (let i = 0; i < n; i++) dst[at + i] = bytes[off + i];
-    } else dst.set(this.#view(off, n), at);
+    } else if (at === 0) dst.set(this.#view(off, n)); // without an offset argument set() takes a faster path
+    else dst.set(this.#view(off, n), at);
     return true;
   }
 
@@ -259,9 +262,9 @@ export class FlatMemory implements GuestMemory {
    */
   #view(off: number, n: number): Uint8Array {
     const i = ((off >>> 6) ^ (off >>> 14) ^ n) & (VIEWS - 1);
-    const views = this.#views;
-    const v = views[i];
-    if (v !== undefined && v.byteOffset === off && v.length === n) return v;
-    return views[i] = this.bytes.subarray(off, off + n);
+    if (this.#viewOff[i] === off && this.#viewLen[i] === n) return this.#views[i]!;
+    this.#viewOff[i] = off;
+    this.#viewLen[i] = n;
+    return this.#views[i] = this.bytes.subarray(off, off + n);
   }
 }

@@ -10,6 +10,8 @@ import { home, KeyIndex } from "./tlb_index.ts";
 
 /** Nothing: no row, no owner. */
 export const NONE = -1;
+/** {@link TlbRows.lookup}: a row covers the address, but does not allow the access. */
+export const DENIED = -2;
 
 const PAGE_BYTES = 4096; // key granularity: the smallest granule
 const MIN_ROWS = 64;
@@ -137,8 +139,9 @@ export class TlbRows {
   }
 
   /**
-   * The output address of `addr` when a row of (sid, ssid) covers it and allows raw access flags `access` (0-7),
-   * with {@link span} set; else -1. The TLB hit.
+   * The output address of `addr` when a page row of (sid, ssid) covers it and allows raw access flags `access`
+   * (0-7), with {@link span} set; {@link DENIED} when one covers it but does not allow the access; else -1. The TLB
+   * hit.
    */
   lookup(sid: number, ssid: number, addr: number, access: number): number {
     const index = this.#index, slots = index.slots, mask = index.mask;
@@ -150,7 +153,8 @@ export class TlbRows {
       if (slots[at + 2] === key && slots[at] === s && slots[at + 1] === ssid) {
         const data = this.#data, d = r * 4;
         const off = addr - data[d + IN]; // the row may belong to a colliding page: check the range
-        if (!(off >= 0 && off < data[d + SIZE]) || ((data[d + ALLOW] >> access) & 1) === 0) return -1;
+        if (!(off >= 0 && off < data[d + SIZE])) return -1;
+        if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;
         this.#ref[r] = 1;
         this.span[0] = data[d + SIZE] - off;
         return data[d + OUT] + off;

@@ -13,7 +13,7 @@ import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } 
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND, WalkCacheView } from "./tlb.ts";
-import { NONE, pageKey, SPACE } from "./tlb_pages.ts";
+import { DENIED, NONE, pageKey, SPACE } from "./tlb_pages.ts";
 import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
 import { modPow2, pow2, Walker } from "./walk.ts";
@@ -39,6 +39,7 @@ export interface TranslatorStats {
 export type WalkStep = StepRecord;
 
 const PAGE = 4096; // TLB key granularity: the smallest granule
+const UNKNOWN = -3; // #slow: the hit path did not look for a page row
 const UNPRIV_BITS = 0x0f; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
 
 /** Event types recorded only when CD.R / STE.S2R say so (§5.5). */
@@ -107,6 +108,21 @@ export class Translator implements TranslationEngine {
     return this.#span[0];
   }
 
+  /** TLB hits of translate's hit path so far: one more after a call means it answered from a TLB row. */
+  get hits(): number {
+    return this.#fastHits;
+  }
+
+  /** TLB rows removed so far (invalidation, replacement, flush): unchanged, every row answers as before. */
+  get removals(): number {
+    return this.#rows.removals;
+  }
+
+  /** Counts a TLB hit the caller served from a row it found through {@link hits} and {@link removals}. */
+  countHit(): void {
+    this.#fastHits++;
+  }
+
   /** Derived register state, re-read lazily after a flush. */
   #derive(): Caps {
     const w = this.#regs.words;
@@ -127,23 +143,27 @@ export class Translator implements TranslationEngine {
     if ((flags & ACCESS.TAGGED) === 0) {
       // Rows exist only for cached contexts that translate, and allow by raw flags (overrides folded in): a hit
       // needs no context.
-      const rows = this.#rows;
-      const pa = rows.lookup(sid, ssid, iova, flags & 7);
+      const pa = this.#rows.lookup(sid, ssid, iova, flags & 7);
       if (pa >= 0) {
         this.#fastHits++;
         return pa;
       }
+      this.#stats.translations++;
+      return this.#slow(sid, ssid, iova, flags, true, null, pa === DENIED ? DENIED : NONE);
     }
     this.#stats.translations++;
-    return this.#slow(sid, ssid, iova, flags, true, null, (flags & ACCESS.TAGGED) === 0);
+    return this.#slow(sid, ssid, iova, flags, true, null, UNKNOWN);
   }
 
   /** Same answer as translate with no side effects; appends walk steps to `trace`. */
   probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[]): number {
-    return this.#slow(sid, ssid, iova, flags, false, trace ?? null, false);
+    return this.#slow(sid, ssid, iova, flags, false, trace ?? null, UNKNOWN);
   }
 
-  /** Translates past the TLB hit path; `paged`: that path found no page row to answer (so only blocks may). */
+  /**
+   * Translates past the TLB hit path; `page` is what that path found for the page row: NONE (no row covers the
+   * address: a block may), DENIED (one does, refusing the access: walk), or UNKNOWN (not looked: look).
+   */
   #slow(
     sid: number,
     ssid: number,
@@ -151,7 +171,7 @@ export class Translator implements TranslationEngine {
     flags: number,
     effects: boolean,
     trace: StepRecord[] | null,
-    paged: boolean,
+    page: number,
   ): number {
     const caps = this.#caps ?? this.#derive();
     this.#s1.trace = this.#s2.trace = trace;
@@ -185,13 +205,14 @@ export class Translator implements TranslationEngine {
     let row = NONE;
     if ((flags & ACCESS.TAGGED) === 0 && ctx.id !== NONE) {
       const rows = this.#rows;
-      if (!paged) {
+      if (page === UNKNOWN) {
         row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
         if (row !== NONE && !(iova >= rows.inBase(row) && iova - rows.inBase(row) < rows.rowSize(row))) row = NONE;
-      }
+      } else if (page === DENIED) row = DENIED;
+      // A block answers only where no page row does (a newer page over a stale block wins).
       if (row === NONE && ctx.blockSizes.length !== 0) row = this.caches.findBlock(ctx, iova);
     }
-    if (row !== NONE && ((this.#rows.allow(row) >> raw) & 1) === 1) {
+    if (row >= 0 && ((this.#rows.allow(row) >> raw) & 1) === 1) {
       // A hit here is a block's first use of this page, or a probe.
       if (effects) {
         this.#stats.tlbHits++;
