@@ -202,10 +202,23 @@ export interface LookupFailure {
 const STE_WORDS = 16;
 const CD_WORDS = 16;
 
+/** Valid CD.T0SZ/T1SZ for granule `gs` (IHI 0070 5.4 T0SZ): 16 (12 with 52-bit VAs and 64 KiB) to 39 (STT: 48, 47 with
+ * 64 KiB). */
 function txszRange(caps: Caps, gs: number): [number, number] {
   const min = caps.va52 && gs === 16 ? 12 : 16;
-  const max = caps.stt ? (gs === 16 ? 47 : 48) : 39;
-  return [min, max];
+  return [min, maxTxsz(caps, gs)];
+}
+
+function maxTxsz(caps: Caps, gs: number): number {
+  return caps.stt ? (gs === 16 ? 47 : 48) : 39;
+}
+
+/**
+ * Valid STE.S2T0SZ for granule `gs` (IHI 0070 5.2 S2T0SZ, SMMUv3.1 and later): at least MAX(16, 64 - IAS), or
+ * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (3.4); at most as for a CD.
+ */
+function s2t0szRange(caps: Caps, gs: number): [number, number] {
+  return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
 }
 
 /** Fetches and decodes STEs and CDs from guest memory. */
@@ -328,12 +341,13 @@ export class ConfigReader {
       if (!caps.granules.has(gs)) return bad("S2TG not supported");
       const psBits = Math.min(OAS_BITS[STE.S2PS.get(w)], caps.oasBits);
       const t0sz = STE.S2T0SZ.get(w);
-      const [min, max] = txszRange({ ...caps, va52: caps.oasBits === 52 }, gs);
+      const [min, max] = s2t0szRange(caps, gs);
       if (t0sz < min || t0sz > max) return bad("S2T0SZ out of range");
-      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz);
-      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ");
+      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz, caps.stt, caps.oasBits);
+      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ and S2TG");
       const ttb = STE.S2TTB.getAddress(w);
-      if (ttb >= 2 ** psBits) return bad("S2TTB beyond S2PS");
+      // IHI 0070 5.2 S2TTB: within the effective S2PS, and within 48 bits with a 4 KiB or 16 KiB granule.
+      if (ttb >= 2 ** psBits || (gs !== 16 && ttb >= 2 ** 48)) return bad("S2TTB beyond S2PS");
       if (STE.S2ENDI.get(w) === 1 || caps.ttendian === IDR0_TTENDIAN.BIG) return bad("big-endian stage 2 tables");
       const ha = STE.S2HA.get(w) === 1, hd = STE.S2HD.get(w) === 1;
       if (ha && caps.httu === IDR0_HTTU.NONE) return bad("S2HA without HTTU");

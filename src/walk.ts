@@ -62,14 +62,25 @@ export function stage1StartLevel(granuleShift: number, inputBits: number): numbe
 }
 
 /**
- * Start level of a stage-2 walk from S2SL0 (as VTCR_EL2.SL0), or -1 when the combination with the input size is
- * ILLEGAL: the start table must resolve at least one bit and at most 16 concatenated tables (DDI 0487 D8.2.6).
+ * Start level of a stage-2 walk from S2SL0 (as VTCR_EL2.SL0), or -1 when the combination with the granule, the input
+ * size and the implementation is ILLEGAL (IHI 0070 5.2 S2SL0/S2T0SZ: as the A-profile translation system defines,
+ * DDI 0487 AArch64.S2InvalidSL and AArch64.S2InconsistentSL): the 4 KiB level-3 start (SL0 = 0b11) needs small
+ * translation tables (`stt`); a level-0 start with 4 KiB, or level 1 with 64 KiB, needs a 44-bit `oasBits`, level 1
+ * with 16 KiB 42 bits; and the start table resolves at least one bit and at most 16 concatenated tables.
  */
-export function stage2StartLevel(granuleShift: number, sl0: number, inputBits: number): number {
+export function stage2StartLevel(
+  granuleShift: number,
+  sl0: number,
+  inputBits: number,
+  stt = false,
+  oasBits = 52,
+): number {
   let level: number;
-  if (granuleShift === 12) level = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : -1;
+  if (granuleShift === 12) level = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : stt ? 3 : -1;
   else level = sl0 === 0 ? 3 : sl0 === 1 ? 2 : sl0 === 2 ? 1 : -1;
   if (level < 0) return -1;
+  const minOas = granuleShift === 14 ? 42 : 44; // the deepest start (level 0 with 4 KiB, else level 1)
+  if (level === (granuleShift === 12 ? 0 : 1) && oasBits < minOas) return -1;
   const stride = granuleShift - 3;
   const bits = inputBits - (granuleShift + (3 - level) * stride);
   return bits >= 1 && bits <= stride + 4 ? level : -1;
@@ -161,6 +172,8 @@ export class Walker {
   faultClass = 0;
   /** For stage-2 faults: the IPA that faulted. */
   faultIpa = 0;
+  /** For stage-2 faults of CLASS TT: the stage-1 table access was a read (TTRnW = 1), or an HTTU write (0). */
+  faultTtRead = true;
   /** For F_WALK_EABT: the descriptor address whose read aborted. */
   fetchAddr = 0;
   /** Output address of the first byte of the mapping (block, page or contiguous set). */
@@ -190,6 +203,8 @@ export class Walker {
   #leafDesc = 0.5;
   #leafAddr = 0.5;
   #leafTable = 0.5;
+  /** Nested walks: the IPA of the last descriptor read (a hardware update writes it through stage 2 again). */
+  #leafIpa = 0.5;
   readonly #tableAttrs = new Uint32Array(2);
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
   tables: Walker | null = null;
@@ -257,11 +272,22 @@ export class Walker {
     }
     this.reads += s2.reads;
     this.faultType = s2.faultType;
+    this.#tableFault(ipa, true);
+    return -1;
+  }
+
+  /**
+   * The stage-2 fault of the stage-1 table access to `ipa` (a read, or an HTTU write) that `tables` just reported:
+   * S2 = 1, CLASS = TT, IPA = the descriptor's IPA, TTRnW = the access (IHI 0070 7.3.12, 7.3.13, 7.3.16).
+   */
+  #tableFault(ipa: number, read: boolean): void {
+    const s2 = this.tables!;
+    this.faultType = s2.faultType;
     this.faultS2 = true;
     this.faultClass = EVT_CLASS.TT;
     this.faultIpa = ipa;
+    this.faultTtRead = read;
     this.fetchAddr = s2.fetchAddr;
-    return -1;
   }
 
   /**
@@ -275,6 +301,7 @@ export class Walker {
     this.faultS2 = !s1;
     this.faultClass = EVT_CLASS.IN;
     this.faultIpa = s1 ? 0 : ia;
+    this.faultTtRead = true;
     this.reads = 0;
     const gs = r.granuleShift;
     const stride = gs - 3;
@@ -311,7 +338,8 @@ export class Walker {
         : ((iaLo >>> shift) | (iaHi << (32 - shift))) & indexMask;
       let dLo = tLo | (index << 3), dHi = tHi; // tables are aligned to their size: OR adds without carry
       if (nested) {
-        const pa = this.#tableAddress(join(dHi, dLo), update);
+        this.#leafIpa = join(dHi, dLo);
+        const pa = this.#tableAddress(this.#leafIpa, update);
         if (pa < 0) {
           this.level = level;
           return false;
@@ -405,8 +433,9 @@ export class Walker {
     if (((allow >> access) & 1) === 0) {
       return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_PERMISSION, "permission");
     }
-    if (update && ((!af && r.ha) || dirty) && !this.#updateDescriptor(s1, r.ha && !af, dirty, descAddr)) {
-      return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
+    if ((!af && r.ha) || dirty) {
+      const fault = this.#updateDescriptor(s1, r.ha && !af, dirty, descAddr, update);
+      if (fault !== 0) return this.#fail(fault, level);
     }
     // The contiguous hint lets one entry cover the whole aligned set (DDI 0487 D8.6.1).
     let inSize = size;
@@ -433,18 +462,37 @@ export class Walker {
     return true;
   }
 
-  /** Hardware update of the leaf in #d (AF set, and/or dirty: DBM write permission); false when the write aborts. */
-  #updateDescriptor(s1: boolean, setAf: boolean, dirty: boolean, descAddr: number): boolean {
+  /**
+   * Hardware update of the leaf in #d (AF set, and/or dirty: DBM write permission): 0, or the fault that stopped it.
+   * In a nested walk the update is a stage-1 table write, so stage 2 must permit writing the descriptor's IPA: else a
+   * stage-2 fault of CLASS TT with TTRnW = 0, and memory stays as it was (IHI 0070 3.13.2, 7.3.16). Without `update`
+   * (a probe) the checks are made and nothing is written.
+   */
+  #updateDescriptor(s1: boolean, setAf: boolean, dirty: boolean, descAddr: number, update: boolean): number {
     const d = this.#d;
+    if (this.tables !== null && s1) {
+      const ipa = this.#leafIpa;
+      const s2 = this.tables;
+      s2.trace = this.trace;
+      s2.tableCache = null;
+      const ok = s2.walk(this.tablesRegime!, ipa, ACCESS.WRITE, update);
+      this.reads += s2.reads;
+      if (!ok) {
+        this.#tableFault(ipa, false);
+        return this.faultType;
+      }
+      descAddr = s2.outBase + (ipa - s2.inBase);
+    }
+    if (!update) return 0;
     if (setAf) (s1 ? TT_PAGE_S1.AF : TT_PAGE_S2.AF).set(d, 1);
     if (dirty) {
       if (s1) TT_PAGE_S1.AP.set(d, TT_PAGE_S1.AP.get(d) & 1); // AP[2] = 0: writable
       else TT_PAGE_S2.S2AP.set(d, TT_PAGE_S2.S2AP.get(d) | 2); // S2AP[1] = 1: writable
     }
-    if (this.#memory.write32(descAddr, d[0])) return true;
+    if (this.#memory.write32(descAddr, d[0])) return 0;
     this.fetchAddr = descAddr;
     if (s1) this.faultClass = EVT_CLASS.TT;
-    return false;
+    return EVENT_TYPE.F_WALK_EABT;
   }
 }
 

@@ -77,14 +77,14 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/events.ts",
     find: "this.irq.signal(EVENTQ_IRQ);",
     replace: "",
-    expect: /records written and no event queue interrupt/,
+    expect: /records written and no wired event queue interrupt/,
   },
   {
     name: "an activated global error does not signal its interrupt",
     file: "src/irq.ts",
     find: "    this.#signal(GERROR_IRQ);",
     replace: "",
-    expect: /activated and no global error interrupt/,
+    expect: /activated and no wired global error interrupt/,
   },
   {
     name: "CMD_CFGI_ALL leaves cached STEs and CDs",

@@ -1,7 +1,11 @@
 /**
  * Where this model does not follow a recorded vector, and why: keyed by vector name, then step index. `ours` is what
- * this model observes instead (the architecture's answer); `reason` cites IHI 0070.
+ * this model observes instead (the architecture's answer); `reason` cites IHI 0070. Event records that differ only in
+ * fields a recording never fills follow general rules (RECORD_RULES), each exact about the fields and values it
+ * accepts.
  */
+import { EVENT_TYPE, EVENTS, EVT_CLASS, EVT_F_TRANSLATION, EVT_F_UUT } from "../../gen/mod.ts";
+import type { Field } from "../../gen/mod.ts";
 
 /** An observation in the vectors' terms: an MMIO value ("0x…"), a DMA outcome, or memory bytes (hex). */
 export type Expectation = string | { pa: string } | { fault: true };
@@ -16,7 +20,7 @@ const EL2_ILL =
   "IHI 0070 4.4.2.7: CMD_TLBI_EL2_* are CERROR_ILL when IDR0.Hyp = 0 (the recording advertises no Hyp); " +
   "QEMU 7.2 accepts it. The queue stops at the TLBI_EL2_ALL at index 8 with CMDQ_CONS.ERR = CERROR_ILL";
 const WIDE_IOVA = "README departure 3: QEMU drops IOVAs at or above 2^48 before the SMMU; IHI 0070 3.4.1: an input " +
-  "address beyond the CD's T0SZ range is an F_TRANSLATION, recorded as an event";
+  "address beyond the CD's T0SZ range is an F_TRANSLATION, recorded as an event (S2 = 0, CLASS = IN: IHI 0070 7.3.13)";
 const PER_PIECE = "README departure 2: QEMU records one event per 4-byte piece of a 32-byte DMA; IHI 0070 7.3: one " +
   "transaction, one fault, one event record (PROD 1, later slots untouched)";
 const zero32 = "00".repeat(32);
@@ -49,14 +53,14 @@ export const DEVIATIONS: Record<string, Record<number, Deviation>> = {
     79: { ours: "0x3", reason: WIDE_IOVA + " (the DMA at 2^48 in step 78)" },
     100: { ours: "0x4", reason: WIDE_IOVA + " (one more record than the recording)" },
     101: {
-      ours: "10000000200000000000000002000000000000000000010000000000" + "00000000",
+      ours: "10000000200000000000000002020000000000000000010000000000" + "00000000",
       reason: WIDE_IOVA + ": slot 2 holds step 78's record (SID 32, IOVA 2^48, privileged write)",
     },
   },
   "s1-4k-3level-t0sz25": {
     46: { ours: "0x3", reason: WIDE_IOVA + " (the DMA at 2^48 in step 44)" },
     48: {
-      ours: "10000000100000000000000002000000000000000000010000000000" + "00000000",
+      ours: "10000000100000000000000002020000000000000000010000000000" + "00000000",
       reason: WIDE_IOVA + ": slot 1 holds step 44's record (IOVA 2^48, privileged write)",
     },
   },
@@ -77,3 +81,102 @@ export const DEVIATIONS: Record<string, Record<number, Deviation>> = {
     54: { ours: zero32, reason: PER_PIECE },
   },
 };
+
+// ------------------------------------------------------------------------------------------------ record rules
+
+/**
+ * A general departure of a recording's event records: `explains` returns the bits (8 words) of the record in which
+ * ours may differ from the recording under this rule, or null when the rule does not apply to this record; it applies
+ * only where our value is the architecture's.
+ */
+export interface RecordRule {
+  name: string;
+  reason: string;
+  explains(ours: Uint32Array, recorded: Uint32Array): Uint32Array | null;
+}
+
+const TRANSLATION_RELATED: ReadonlySet<number> = new Set([
+  EVENT_TYPE.F_TRANSLATION,
+  EVENT_TYPE.F_ADDR_SIZE,
+  EVENT_TYPE.F_ACCESS,
+  EVENT_TYPE.F_PERMISSION,
+]);
+
+/** The bits of `f` in an 8-word record. */
+function maskOf(f: Field): Uint32Array {
+  const m = new Uint32Array(8);
+  f.set(m, 2 ** f.width - 1);
+  return m;
+}
+
+/** A field of the record's own layout (by type), or undefined where the type has none. */
+function fieldOf(rec: Uint32Array, name: string): Field | undefined {
+  return EVENTS.get(EVT_F_UUT.Type.get(rec))?.fields.find((f) => f.name === name);
+}
+
+/** QEMU (7.2 and 10.0) never fills PnU; the recording's DMA is privileged, so ours is 1 (IHI 0070 7.3: PnU). */
+const PNU: RecordRule = {
+  name: "PnU",
+  reason: "IHI 0070 7.3 (PnU: the transaction's privilege, post-STE override): the recordings' DMA is privileged " +
+    "(QEMU's PCI DMA is not user), so PnU = 1; QEMU leaves bit 97 at 0",
+  explains: (ours, rec) => {
+    const f = fieldOf(ours, "PnU");
+    return f !== undefined && f.get(ours) === 1 && f.get(rec) === 0 ? maskOf(f) : null;
+  },
+};
+
+/** QEMU 7.2 writes CLASS = 0 (CD) for every stage-1 fault of the input address; the architecture says IN. */
+const STAGE1_CLASS: RecordRule = {
+  name: "stage-1 CLASS",
+  reason: "IHI 0070 7.3.13 (and 7.3.14-7.3.16, which refer to it): a fault at stage 1 has S2 = 0 and CLASS = IN " +
+    "(0b10); QEMU 7.2 leaves CLASS at 0 (CD). QEMU 10.0 writes IN (its README, departure 16)",
+  explains: (ours, rec) => {
+    const type = EVT_F_UUT.Type.get(ours);
+    const t = EVT_F_TRANSLATION;
+    if (!TRANSLATION_RELATED.has(type) || t.S2.get(ours) !== 0 || t.S2.get(rec) !== 0) return null;
+    return t.CLASS.get(ours) === EVT_CLASS.IN && t.CLASS.get(rec) === EVT_CLASS.CD ? maskOf(t.CLASS) : null;
+  },
+};
+
+/** Record bits [203:192]: below the IPA field, which holds IPA[51:12]. */
+const IPA_LOW = (() => {
+  const m = new Uint32Array(8);
+  m[6] = 2 ** (EVT_F_TRANSLATION.IPA.lsb - 192) - 1;
+  return m;
+})();
+
+/** QEMU 10.0 writes the whole IPA into record bits [255:192] (its README, N11). */
+const IPA_LOW_BITS: RecordRule = {
+  name: "IPA[11:0]",
+  reason: "tests/vectors/qemu-10.0 README N11: QEMU 10.0 writes the full IPA, bits [11:0] included, at record bits " +
+    "[255:192]; IHI 0070 7.3.13 defines IPA[51:12] at bits [243:204], and bits [203:192] are RES0 (IHI 0070 7.3: " +
+    "portions not defined are RES0)",
+  explains: (ours) => {
+    if (!TRANSLATION_RELATED.has(EVT_F_UUT.Type.get(ours)) || EVT_F_TRANSLATION.S2.get(ours) !== 1) return null;
+    return (ours[6] & IPA_LOW[6]) === 0 ? IPA_LOW : null;
+  },
+};
+
+/** QEMU 10.0 never fills TTRnW. */
+const TTRNW: RecordRule = {
+  name: "TTRnW",
+  reason: "IHI 0070 7.3.16 (TTRnW, valid when CLASS == TT): 1 when a translation table descriptor read caused the " +
+    "stage-2 fault, 0 for a write (an HTTU update); QEMU 10.0 leaves bit 108 at 0 for the stage-1 table reads it " +
+    "faults on",
+  explains: (ours, rec) => {
+    const t = EVT_F_TRANSLATION;
+    if (!TRANSLATION_RELATED.has(EVT_F_UUT.Type.get(ours)) || t.S2.get(ours) !== 1) return null;
+    if (t.CLASS.get(ours) !== EVT_CLASS.TT || t.TTRnW.get(ours) !== 1 || t.TTRnW.get(rec) !== 0) return null;
+    return maskOf(t.TTRnW);
+  },
+};
+
+/** The record rules of each recording. */
+export const RECORD_RULES: Readonly<Record<"qemu-7.2" | "qemu-10.0", readonly RecordRule[]>> = {
+  "qemu-7.2": [PNU, STAGE1_CLASS],
+  "qemu-10.0": [PNU, IPA_LOW_BITS, TTRNW],
+};
+
+// ---------------------------------------------------------------------------------------------- QEMU 10.0
+
+export const QEMU10_DEVIATIONS: Record<string, Record<number, Deviation>> = {};
