@@ -371,6 +371,7 @@ export class ConfigReader {
         pan: false,
         wxn: false,
         xnx: caps.xnx,
+        ptw: config === STE_CONFIG.NESTED && STE.S2PTW.get(w) === 1,
       };
     }
     if (!caps.vmid16) vmid &= 0xff;
@@ -391,9 +392,12 @@ export class ConfigReader {
   /** Translates a CD-table IPA through stage 2 (nested), or returns it; -1 on a stage-2 fault (class CD). */
   #cdAddress(addr: number, s2: Regime | null, walker: Walker, update: boolean): number {
     if (s2 === null) return addr;
-    if (walker.walk(s2, addr, 0, update)) return walker.outBase + (addr - walker.inBase);
+    const ok = walker.walk(s2, addr, 0, update);
+    // STE.S2PTW: a CD fetch from stage-2 Device memory is a stage-2 Permission fault (IHI 0070 5.2).
+    const device = ok && s2.ptw && walker.device;
+    if (ok && !device) return walker.outBase + (addr - walker.inBase);
     const f = this.failure;
-    f.type = walker.faultType;
+    f.type = device ? EVENT_TYPE.F_PERMISSION : walker.faultType;
     f.fetchAddr = walker.fetchAddr;
     f.s2 = true;
     f.ipa = addr;
@@ -416,7 +420,12 @@ export class ConfigReader {
         if (l1Addr < 0) return null;
         if (!this.#fetch(l1Addr, 2)) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
         if (L1CD.V.get(this.#buf) === 0) return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.V is 0");
-        cdIpa = L1CD.L2Ptr.getAddress(this.#buf) + (ssid % 2 ** split) * 64;
+        const l2 = L1CD.L2Ptr.getAddress(this.#buf);
+        // IHI 0070 3.4.3: a stage-1-only L1CD.L2Ptr beyond the OAS gives C_BAD_SUBSTREAMID (SMMUv3.1 and later).
+        if (stream.s2 === null && l2 >= 2 ** caps.oasBits) {
+          return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.L2Ptr beyond OAS");
+        }
+        cdIpa = l2 + (ssid % 2 ** split) * 64;
       }
     }
     const cdAddr = this.#cdAddress(cdIpa, stream.s2, walker, update);
@@ -477,6 +486,7 @@ export class ConfigReader {
           pan: !el2 && CD.PAN.get(w) === 1,
           wxn: CD.WXN.get(w) === 1,
           xnx: false,
+          ptw: false,
         } as const,
       );
     };

@@ -271,11 +271,6 @@ export class Translator implements TranslationEngine {
         return refuse(EVENT_TYPE.F_STREAM_DISABLED, "transaction without SubstreamID, S1DSS terminate");
       } else if (stream.s2 === null) kind = KIND.BYPASS; // S1DSS bypass, no stage 2
     }
-    let cd = null;
-    if (kind === KIND.TRANSLATE && cdSsid >= 0) {
-      cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
-      if (cd === null) return this.#configFault(sid, ssid, iova, flags, effects);
-    }
     let flagMap: Uint8Array | null = null;
     if (stream.privcfg !== STE_PRIVCFG.INCOMING || stream.instcfg !== STE_INSTCFG.INCOMING) {
       flagMap = new Uint8Array(8);
@@ -288,6 +283,13 @@ export class Translator implements TranslationEngine {
         if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.DATA) g &= ~ACCESS.EXEC;
         flagMap[f] = g;
       }
+    }
+    let cd = null;
+    if (kind === KIND.TRANSLATE && cdSsid >= 0) {
+      cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
+      // A stage-2 fault of the CD fetch records the transaction's attributes after the STE's overrides (IHI 0070 7.3).
+      const attrs = flagMap === null ? flags : flagMap[flags & 7] | (flags & ACCESS.TAGGED);
+      if (cd === null) return this.#configFault(sid, ssid, iova, attrs, effects);
     }
     const ctx = new Context(key, sid, ssid, stream, kind, cd, stream.s2, flagMap);
     if (effects) this.caches.addContext(ctx);
@@ -395,7 +397,8 @@ export class Translator implements TranslationEngine {
     const r = this.#reader.failure;
     const f = this.#fill(r.type, sid, ssid, iova, flags);
     if (r.s2) {
-      // A stage-2 fault while fetching a CD: a translation-related event with CLASS CD (§3.13.3).
+      // A stage-2 fault while fetching a CD: a translation-related event with CLASS CD, IPA the CD address (IHI 0070
+      // 7.3.13).
       f.s2 = true;
       f.class = r.class;
       f.ipa = r.ipa;

@@ -53,6 +53,8 @@ export interface Regime {
   readonly wxn: boolean;
   /** Stage 2: two-bit XN (IDR3.XNX). */
   readonly xnx: boolean;
+  /** Stage 2 of a nested stream: stage-1 table walks and CD fetches to Device memory fault (STE.S2PTW). */
+  readonly ptw: boolean;
 }
 
 /** Start level of a stage-1 walk: the fewest levels that resolve `inputBits` (DDI 0487 D8.2). */
@@ -186,6 +188,8 @@ export class Walker {
   allow = 0;
   /** Stage 1: the mapping is global (nG == 0). */
   global = false;
+  /** Stage 2: the mapping is Device memory (stage-2 MemAttr[3:2] == 0b00), which STE.S2PTW keeps from table walks. */
+  device = false;
   /** Level of the leaf descriptor. */
   level = 0;
   /** Descriptor reads of the last walk (including nested stage-2 reads). */
@@ -265,13 +269,13 @@ export class Walker {
     s2.tableCache = null;
     if (s2.walk(this.tablesRegime!, ipa, 0, update)) {
       this.reads += s2.reads;
+      if (this.#deviceTable(ipa, true)) return -1;
       const pa = s2.outBase + (ipa - s2.inBase);
       // Filled by transactions only (a probe leaves every cache as it was).
       if (cache !== null && update) cache.set(ipaPage, Math.floor(pa / TABLE_PAGE));
       return pa;
     }
     this.reads += s2.reads;
-    this.faultType = s2.faultType;
     this.#tableFault(ipa, true);
     return -1;
   }
@@ -280,14 +284,24 @@ export class Walker {
    * The stage-2 fault of the stage-1 table access to `ipa` (a read, or an HTTU write) that `tables` just reported:
    * S2 = 1, CLASS = TT, IPA = the descriptor's IPA, TTRnW = the access (IHI 0070 7.3.12, 7.3.13, 7.3.16).
    */
-  #tableFault(ipa: number, read: boolean): void {
+  #tableFault(ipa: number, read: boolean, type = this.tables!.faultType): void {
     const s2 = this.tables!;
-    this.faultType = s2.faultType;
+    this.faultType = type;
     this.faultS2 = true;
     this.faultClass = EVT_CLASS.TT;
     this.faultIpa = ipa;
     this.faultTtRead = read;
     this.fetchAddr = s2.fetchAddr;
+  }
+
+  /**
+   * STE.S2PTW: a stage-1 table access that stage 2 maps as Device memory "is terminated and recorded as a stage 2
+   * Permission fault" (IHI 0070 5.2 S2PTW). True after recording that fault for the access to `ipa`.
+   */
+  #deviceTable(ipa: number, read: boolean): boolean {
+    if (!this.tablesRegime!.ptw || !this.tables!.device) return false;
+    this.#tableFault(ipa, read, EVENT_TYPE.F_PERMISSION);
+    return true;
   }
 
   /**
@@ -457,6 +471,7 @@ export class Walker {
     this.size = inSize;
     this.allow = allow;
     this.global = s1 && TT_PAGE_S1.nG.get(d) === 0;
+    this.device = !s1 && TT_PAGE_S2.MemAttr.get(d) >>> 2 === 0;
     this.level = level;
     if (this.trace !== null) this.#record(r, level, table, descAddr, level === 3 ? "page" : "block");
     return true;
@@ -465,7 +480,7 @@ export class Walker {
   /**
    * Hardware update of the leaf in #d (AF set, and/or dirty: DBM write permission): 0, or the fault that stopped it.
    * In a nested walk the update is a stage-1 table write, so stage 2 must permit writing the descriptor's IPA: else a
-   * stage-2 fault of CLASS TT with TTRnW = 0, and memory stays as it was (IHI 0070 3.13.2, 7.3.16). Without `update`
+   * stage-2 fault of CLASS TT with TTRnW = 0, and memory stays as it was (IHI 0070 3.13.5, 7.3.16). Without `update`
    * (a probe) the checks are made and nothing is written.
    */
   #updateDescriptor(s1: boolean, setAf: boolean, dirty: boolean, descAddr: number, update: boolean): number {
@@ -481,7 +496,8 @@ export class Walker {
         this.#tableFault(ipa, false);
         return this.faultType;
       }
-      descAddr = s2.outBase + (ipa - s2.inBase);
+      if (this.#deviceTable(ipa, false)) return this.faultType;
+      // The update writes the descriptor it read (at `descAddr`, through the translation the walk used).
     }
     if (!update) return 0;
     if (setAf) (s1 ? TT_PAGE_S1.AF : TT_PAGE_S2.AF).set(d, 1);
