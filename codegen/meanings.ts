@@ -4,8 +4,8 @@
  * layouts, because an enum's width is that of the fields using it.
  * @module
  */
-import type { Claim, EnumAttribute, EnumDef, Fail, FieldSet, RawEnum, Reserved } from "./spec.ts";
-import { toBigInt } from "./spec.ts";
+import type { RawEnum } from "./schema.ts";
+import type { Claim, EnumAttribute, EnumDef, Fail, FieldSet, Reserved } from "./spec.ts";
 
 const ENCODING = /^(0x[0-9a-fA-F_]+|0b[01_]+|[0-9_]+)$/;
 
@@ -149,7 +149,7 @@ function reserved(path: (string | number)[], r: RawEnum, e: EnumDef, fail: Fail)
       encodings = [...Array(2 ** e.width!).keys()].filter((n) => !named.has(n) && !seen.has(n));
     } else {
       if (!ENCODING.test(label)) fail(at, `"${label}" is not an encoding ("0b111", "0x7", "7") or others`);
-      const n = Number(toBigInt(label));
+      const n = Number(BigInt(label.replaceAll("_", ""))); // "0b…", "0x…" or decimal
       if (named.has(n)) fail(at, `encoding ${n} is value ${e.values.find((v) => v.value === n)!.name}, not reserved`);
       if (seen.has(n)) fail(at, `encoding ${n} is already reserved as ${seen.get(n)}`);
       if (e.width !== undefined && n >= 2 ** e.width) fail(at, `encoding ${n} does not fit in ${e.width} bits`);
