@@ -203,11 +203,11 @@ export const IDR5_OAS_BY_BITS: Readonly<Partial<Record<number, number>>> = {
   52: 0x6, // BITS_52
 };
 
-/** Largest virtual address a CD.TTBx walk can translate. */
+/** Largest virtual address a CD.TTBx walk can translate. (IHI 0070 6.3.6) Reserved encodings: 0b10: 56-bit VAs, with VMSAv9-128 tables only; beyond this level, so never advertised. 0b11: Reserved. */
 export const IDR5_VAX = {
   /** Up to 48-bit VAs. */
   VA_48: 0x0,
-  /** Up to 52-bit VAs. */
+  /** Up to 52-bit VAs; needs IDR5.GRAN64K here (IDR5.DS is not modelled). */
   VA_52: 0x1,
 } as const;
 
@@ -215,6 +215,18 @@ export const IDR5_VAX = {
 export const IDR5_VAX_NAMES: Readonly<Record<number, string>> = {
   0x0: "VA_48",
   0x1: "VA_52",
+};
+
+/** By {@link IDR5_VAX} encoding: Largest VA size in bits (a granule may allow less: GRANULE max_input_bits). Encodings it does not apply to are absent. */
+export const IDR5_VAX_BITS: Readonly<Partial<Record<number, number>>> = {
+  0x0: 48,
+  0x1: 52,
+};
+
+/** The {@link IDR5_VAX} value whose bits is the key (the inverse of {@link IDR5_VAX_BITS}). */
+export const IDR5_VAX_BY_BITS: Readonly<Partial<Record<number, number>>> = {
+  48: 0x0, // VA_48
+  52: 0x1, // VA_52
 };
 
 /** SMMUv3 minor architecture revision implemented. */

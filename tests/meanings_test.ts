@@ -46,6 +46,13 @@ const ROWS: Row[] = [
     spec: 'IHI 0070 5.2 S2PS: "0b110 52 bits ... 0b111 56 bits. ... In implementations of SMMUv3.1 to SMMUv3.3, ' +
       'this value is Reserved and behaves as 0b110."',
   },
+  {
+    name: "IDR5_VAX_BITS",
+    actual: table(gen.IDR5_VAX_BITS),
+    expected: { 0: 48, 1: 52 },
+    spec: 'IHI 0070 6.3.6 VAX: "0b00 Virtual addresses of up to 48 bits can be translated per CD.TTBx. 0b01 Virtual ' +
+      'addresses of up to 52 bits ... 0b10 ... up to 56 bits" (VMSAv9-128 only, not at this level)',
+  },
   // ---- granules
   {
     name: "CD_TG0_GRANULE",
