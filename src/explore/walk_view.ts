@@ -61,7 +61,7 @@ function stepNode(s: WalkStep, records: Records, ipa: string): NodeSpec {
     : records.descriptor(s.stage, s.level, s.granuleShift, s.descLo, s.descHi);
   const to = record ? addressIn(record) : "";
   let decision: string;
-  if (s.decision === "table") decision = `table → next table ${to}`;
+  if (s.decision === "table") decision = `table → ${to}`;
   else if (s.decision === "page" || s.decision === "block") {
     decision = `${sizeName(leafSize(s.granuleShift, s.level))} ${s.decision} → ${to}`;
   } else decision = FAULT_WORDS[s.decision] ?? s.decision;
@@ -97,7 +97,7 @@ function configNode(r: ConfigRead, records: Records, refused: string, ipa: strin
   if (r.structure === "CD") parts.push(`ASID ${record.fields.find((f) => f.name === "ASID")?.value ?? "?"}`);
   const to = addressIn(record);
   if (to) parts.push(`→ ${to}`);
-  if (r.cached) parts.push("(from the configuration cache)");
+  if (r.cached) parts.push("cached");
   if (refused) parts.push(`refused: ${refused}`);
   return {
     kind: "config",
