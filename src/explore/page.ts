@@ -21,7 +21,10 @@ header h1 { font-size: 18px; margin: 0 12px 0 0; display: inline; }
 #doc-title { font-weight: 600; }
 #doc-meta, #doc-description { color: var(--muted); margin: 4px 0 0; }
 #warnings { color: var(--fault); margin: 4px 0 0; }
-#load:not([hidden]) { margin-top: 8px; display: grid; gap: 6px; }
+#load { margin-top: 6px; }
+#load[open] > summary { margin-bottom: 6px; }
+#load summary { cursor: pointer; color: var(--accent); }
+#load fieldset + fieldset { margin-top: 6px; }
 #load fieldset { border: 1px solid var(--line); border-radius: 6px; padding: 6px 10px; display: flex; flex-wrap: wrap;
   gap: 8px; align-items: center; margin: 0; }
 #load legend { font-weight: 600; }
@@ -111,7 +114,8 @@ const BODY = `
   <p id="doc-meta"></p>
   <p id="doc-description"></p>
   <ul id="warnings"></ul>
-  <div id="load" hidden>
+  <details id="load" hidden>
+    <summary>Load a recorded vector, files or a Linux log; probe a transaction</summary>
     <fieldset>
       <legend>Recorded vector</legend>
       <label for="vector">vector</label> <select id="vector"></select>
@@ -135,8 +139,8 @@ const BODY = `
       <label><input type="checkbox" id="probe-priv" checked> privileged</label>
       <button type="button" id="probe-add">Probe</button>
     </fieldset>
-    <p id="load-status" role="status"></p>
-  </div>
+  </details>
+  <p id="load-status" role="status"></p>
 </header>
 <div class="layout">
   <nav id="timeline" aria-label="Timeline">

@@ -173,6 +173,7 @@ export function walkView(e: Explanation, records: Records): WalkView {
     rows.push({ label: `${what} IPA ${hex(pending[0].inputAddr)}`, s2: s2Row(pending), main: null });
   }
   if (e.tlb) rows.push({ label: "TLB", s2: [], main: tlbNode(e.tlb) });
+  const leaf = walk.findLast((s) => s.decision === "page" || s.decision === "block");
   const end: NodeSpec = e.result.ok
     ? {
       kind: "output",
@@ -180,7 +181,13 @@ export function walkView(e: Explanation, records: Records): WalkView {
       address: hex(e.result.pa),
       ipa: "",
       raw: "",
-      decision: walk.length || e.tlb ? "translated" : "no translation: the address passes through (bypass)",
+      decision: e.tlb
+        ? "from the TLB entry"
+        : leaf
+        ? `in the ${
+          sizeName(leafSize(leaf.granuleShift, leaf.level))
+        } ${leaf.decision} at S${leaf.stage} L${leaf.level}`
+        : "no translation: the address passes through (bypass)",
       tone: "ok",
     }
     : {

@@ -10,7 +10,7 @@ import { type App, show } from "./main.ts";
 
 /** Shows the load form, lists the recorded vectors, and loads what the URL (?vector=…) or the server names. */
 export async function serverInit(app: App): Promise<void> {
-  const form = document.getElementById("load")!;
+  const form = document.getElementById("load") as HTMLDetailsElement;
   form.hidden = false;
   const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
   byId("load-vector").addEventListener("click", () => {
@@ -50,7 +50,10 @@ export async function serverInit(app: App): Promise<void> {
   if (initial) {
     app.request = initial.request;
     show(app, initial.model);
-  } else setStatus("Choose a recorded vector, or load files.");
+  } else {
+    form.open = true;
+    setStatus("Choose a recorded vector, or load files.");
+  }
 }
 
 /** Reports progress or a problem in the form's status line. */

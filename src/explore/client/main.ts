@@ -113,6 +113,7 @@ export function select(app: App, index: number, focusList: boolean): void {
   if (!model || index < 0 || index >= model.steps.length) return;
   const old = document.getElementById(`step-${app.selected}`);
   old?.setAttribute("aria-selected", "false");
+  if (index !== app.selected) document.getElementById("detail")!.scrollTop = 0;
   app.selected = index;
   app.node = defaultNode(model.steps[index].dma?.walk);
   const list = document.getElementById("steps")!;
@@ -271,7 +272,9 @@ export function globalKey(app: App, e: KeyboardEvent): void {
   else if (e.key === "n") to = after((s) => s.dma !== undefined);
   else if (e.key === "f") to = after((s) => s.status === "fault" || s.events.length > 0);
   else if (e.key === "w") {
-    const box = document.querySelector("#walk .node.selected, #walk .node") as SVGElement | null;
+    const box = (document.querySelector("#walk .node.selected") ?? document.querySelector("#walk .node")) as
+      | SVGElement
+      | null;
     box?.focus();
     e.preventDefault();
     return;
