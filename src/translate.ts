@@ -137,9 +137,11 @@ export class Translator implements TranslationEngine {
    */
   probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[], config?: ConfigTrace): number {
     this.#reader.trace = config ?? null;
-    const pa = this.#slow(sid, ssid, iova, flags, false, trace ?? null);
-    this.#reader.trace = null;
-    return pa;
+    try {
+      return this.#slow(sid, ssid, iova, flags, false, trace ?? null);
+    } finally {
+      this.#reader.trace = null;
+    }
   }
 
   #slow(sid: number, ssid: number, iova: number, flags: number, effects: boolean, trace: StepRecord[] | null): number {
