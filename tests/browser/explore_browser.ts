@@ -144,6 +144,14 @@ Deno.test({
         "PA",
       ]);
       assert.equal(titles.filter((t) => t === "S2 L3").length, 5, "a stage-2 walk for the CD, each level, the output");
+      // The probe form: a transaction on the device as the scenario left it, added as the last step.
+      await page.fill("#probe-sid", "16");
+      await page.fill("#probe-iova", "0x1010");
+      await page.selectOption("#probe-dir", "write");
+      await page.click("#probe-add");
+      await page.locator("#step-title", { hasText: "probe sid 16 write" }).waitFor();
+      assert.match(await page.textContent(".dma-head") ?? "", /→ pa 0x48001010/);
+      await page.locator("#steps li[data-kind=dma]").first().click();
       await page.click("#load > summary"); // folds the forms away
       await page.screenshot({ path: `${temp}/explore-nested.png` });
       if (readme) {
