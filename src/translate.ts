@@ -441,7 +441,8 @@ export class Translator implements TranslationEngine {
     f.class = 0;
     if (type === EVENT_TYPE.F_STREAM_DISABLED || type === 0) return f;
     if (type === EVENT_TYPE.C_BAD_SUBSTREAMID) {
-      f.ssid = ssid;
+      // Always valid: a transaction without one that reached a bad L1CD through S1DSS = 0b10 records 0 (IHI 0070 7.3.9).
+      f.ssid = ssid >= 0 ? ssid : 0;
       return f;
     }
     f.ssv = ssid >= 0;

@@ -574,3 +574,21 @@ Deno.test("issue 12, the same class: a stage-1-only L1CD.L2Ptr beyond the OAS gi
   b.driver.invalidateSte(1);
   assert.deepEqual(b.smmu.translate(1, 0x1000, { ssid: 3 }), { ok: false, fault: "C_BAD_SUBSTREAMID", event: true });
 });
+
+Deno.test("issue 12, the same class: C_BAD_SUBSTREAMID of a transaction without a SubstreamID records SubstreamID 0", () => {
+  // IHI 0070 7.3.9: "In the case that an incoming transaction without a SubstreamID caused (through use of STE.S1DSS ==
+  // 0b10) an erroneous L1CD.L2Ptr to be encountered during fetch of the CD at index 0, the SubstreamID is recorded as
+  // 0." The same for an L1CD with V == 0 on the way to CD 0.
+  const b = bench();
+  const l1 = b.alloc.alloc(64, 64); // an L1CD table of zeros: every L1CD invalid
+  b.driver.writeSte(1, STE_CONFIG.S1_TRANS, (ste) => {
+    STE.S1ContextPtr.setAddress(ste, l1);
+    STE.S1CDMax.set(ste, 8);
+    STE.S1Fmt.set(ste, 1);
+    STE.S1DSS.set(ste, STE_S1DSS.SSID0);
+  });
+  b.driver.invalidateSte(1);
+  assert.deepEqual(b.smmu.translate(1, 0x1000, {}), { ok: false, fault: "C_BAD_SUBSTREAMID", event: true });
+  const e = onlyEvent(b);
+  assert.deepEqual([EVT_F_UUT.Type.get(e), e[0] >>> 12], [EVENT_TYPE.C_BAD_SUBSTREAMID, 0]);
+});
