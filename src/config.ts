@@ -199,13 +199,50 @@ export interface LookupFailure {
   reason: string;
 }
 
+/** One configuration structure a traced lookup read (see {@link ConfigTrace}). */
+export interface ConfigRead {
+  /** A level-1 stream table descriptor, an STE, a level-1 CD table descriptor or a CD. */
+  readonly structure: "L1STD" | "STE" | "L1CD" | "CD";
+  /** Its physical address. */
+  readonly addr: number;
+  /** Its words as read; empty when the read aborted. */
+  readonly words: readonly number[];
+  /** Found in the configuration cache rather than read by this lookup. */
+  readonly cached: boolean;
+  /** Walk steps traced before it (a nested CD's stage-2 walk is traced just before the CD read). */
+  readonly after: number;
+}
+
+/** Where a traced lookup (a probe for tools, never a transaction) reports the structures it used and why it failed. */
+export interface ConfigTrace {
+  /** Structures used, in order. */
+  readonly reads: ConfigRead[];
+  /** The same probe's walk trace, so that each read can note where it falls among the walk steps. */
+  readonly steps: readonly object[];
+  /** Why the configuration refused the transaction; "" when it did not. */
+  refused: string;
+}
+
 const STE_WORDS = 16;
 const CD_WORDS = 16;
 
+/** Valid CD.T0SZ/T1SZ for granule `gs` (IHI 0070 5.4 T0SZ): 16 (12 with 52-bit VAs and 64 KiB) to 39 (STT: 48, 47 with
+ * 64 KiB). */
 function txszRange(caps: Caps, gs: number): [number, number] {
   const min = caps.va52 && gs === 16 ? 12 : 16;
-  const max = caps.stt ? (gs === 16 ? 47 : 48) : 39;
-  return [min, max];
+  return [min, maxTxsz(caps, gs)];
+}
+
+function maxTxsz(caps: Caps, gs: number): number {
+  return caps.stt ? (gs === 16 ? 47 : 48) : 39;
+}
+
+/**
+ * Valid STE.S2T0SZ for granule `gs` (IHI 0070 5.2 S2T0SZ, SMMUv3.1 and later): at least MAX(16, 64 - IAS), or
+ * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (3.4); at most as for a CD.
+ */
+function s2t0szRange(caps: Caps, gs: number): [number, number] {
+  return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
 }
 
 /** Fetches and decodes STEs and CDs from guest memory. */
@@ -214,6 +251,8 @@ export class ConfigReader {
   readonly failure: LookupFailure = { type: 0, fetchAddr: 0, s2: false, ipa: 0, class: 0, record: true, reason: "" };
   readonly #memory: GuestMemory;
   readonly #buf = new Uint32Array(16);
+  /** When set, every structure read is reported here (probes for tools only). */
+  trace: ConfigTrace | null = null;
 
   constructor(memory: GuestMemory) {
     this.#memory = memory;
@@ -231,14 +270,20 @@ export class ConfigReader {
     return null;
   }
 
-  /** Reads `n` words at `addr` into the buffer; false on an external abort. */
-  #fetch(addr: number, n: number): boolean {
-    for (let i = 0; i < n; i++) {
-      const v = this.#memory.read32(addr + 4 * i);
-      if (v === ABORT) return false;
-      this.#buf[i] = v;
+  /** Reads the `n` words of `structure` at `addr` into the buffer; false on an external abort. */
+  #fetch(addr: number, n: number, structure: ConfigRead["structure"]): boolean {
+    let read = 0;
+    for (; read < n; read++) {
+      const v = this.#memory.read32(addr + 4 * read);
+      if (v === ABORT) break;
+      this.#buf[read] = v;
     }
-    return true;
+    const t = this.trace;
+    if (t !== null) {
+      const words = read === n ? Array.from(this.#buf.subarray(0, n)) : [];
+      t.reads.push({ structure, addr, words, cached: false, after: t.steps.length });
+    }
+    return read === n;
   }
 
   /** Looks up and decodes the STE of `sid` (§3.3.1); null on failure (see {@link failure}). */
@@ -259,7 +304,7 @@ export class ConfigReader {
         split = STRTAB_BASE_CFG_SPLIT.L2_4KB;
       }
       const l1Addr = base + Math.floor(sid / 2 ** split) * 8;
-      if (!this.#fetch(l1Addr, 2)) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
+      if (!this.#fetch(l1Addr, 2, "L1STD")) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
       const span = L1STD.Span.get(this.#buf);
       // §5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
       if (span === 0 || span > split + 1) {
@@ -273,7 +318,9 @@ export class ConfigReader {
     } else {
       steAddr = base + sid * 64;
     }
-    if (!this.#fetch(steAddr, STE_WORDS)) return this.#fail(EVENT_TYPE.F_STE_FETCH, "STE fetch aborted", steAddr);
+    if (!this.#fetch(steAddr, STE_WORDS, "STE")) {
+      return this.#fail(EVENT_TYPE.F_STE_FETCH, "STE fetch aborted", steAddr);
+    }
     return this.#decodeSte(caps, sid, steAddr);
   }
 
@@ -328,12 +375,13 @@ export class ConfigReader {
       if (!caps.granules.has(gs)) return bad("S2TG not supported");
       const psBits = Math.min(OAS_BITS[STE.S2PS.get(w)], caps.oasBits);
       const t0sz = STE.S2T0SZ.get(w);
-      const [min, max] = txszRange({ ...caps, va52: caps.oasBits === 52 }, gs);
+      const [min, max] = s2t0szRange(caps, gs);
       if (t0sz < min || t0sz > max) return bad("S2T0SZ out of range");
-      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz);
-      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ");
+      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz, caps.stt, caps.oasBits);
+      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ and S2TG");
       const ttb = STE.S2TTB.getAddress(w);
-      if (ttb >= 2 ** psBits) return bad("S2TTB beyond S2PS");
+      // IHI 0070 5.2 S2TTB: within the effective S2PS, and within 48 bits with a 4 KiB or 16 KiB granule.
+      if (ttb >= 2 ** psBits || (gs !== 16 && ttb >= 2 ** 48)) return bad("S2TTB beyond S2PS");
       if (STE.S2ENDI.get(w) === 1 || caps.ttendian === IDR0_TTENDIAN.BIG) return bad("big-endian stage 2 tables");
       const ha = STE.S2HA.get(w) === 1, hd = STE.S2HD.get(w) === 1;
       if (ha && caps.httu === IDR0_HTTU.NONE) return bad("S2HA without HTTU");
@@ -357,6 +405,7 @@ export class ConfigReader {
         pan: false,
         wxn: false,
         xnx: caps.xnx,
+        ptw: config === STE_CONFIG.NESTED && STE.S2PTW.get(w) === 1,
       };
     }
     if (!caps.vmid16) vmid &= 0xff;
@@ -377,9 +426,12 @@ export class ConfigReader {
   /** Translates a CD-table IPA through stage 2 (nested), or returns it; -1 on a stage-2 fault (class CD). */
   #cdAddress(addr: number, s2: Regime | null, walker: Walker, update: boolean): number {
     if (s2 === null) return addr;
-    if (walker.walk(s2, addr, 0, update)) return walker.outBase + (addr - walker.inBase);
+    const ok = walker.walk(s2, addr, 0, update);
+    // STE.S2PTW: a CD fetch from stage-2 Device memory is a stage-2 Permission fault (IHI 0070 5.2).
+    const device = ok && s2.ptw && walker.device;
+    if (ok && !device) return walker.outBase + (addr - walker.inBase);
     const f = this.failure;
-    f.type = walker.faultType;
+    f.type = device ? EVENT_TYPE.F_PERMISSION : walker.faultType;
     f.fetchAddr = walker.fetchAddr;
     f.s2 = true;
     f.ipa = addr;
@@ -400,14 +452,19 @@ export class ConfigReader {
         const l1Ipa = s1.contextPtr + Math.floor(ssid / 2 ** split) * 8;
         const l1Addr = this.#cdAddress(l1Ipa, stream.s2, walker, update);
         if (l1Addr < 0) return null;
-        if (!this.#fetch(l1Addr, 2)) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
+        if (!this.#fetch(l1Addr, 2, "L1CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
         if (L1CD.V.get(this.#buf) === 0) return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.V is 0");
-        cdIpa = L1CD.L2Ptr.getAddress(this.#buf) + (ssid % 2 ** split) * 64;
+        const l2 = L1CD.L2Ptr.getAddress(this.#buf);
+        // IHI 0070 3.4.3: a stage-1-only L1CD.L2Ptr beyond the OAS gives C_BAD_SUBSTREAMID (SMMUv3.1 and later).
+        if (stream.s2 === null && l2 >= 2 ** caps.oasBits) {
+          return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.L2Ptr beyond OAS");
+        }
+        cdIpa = l2 + (ssid % 2 ** split) * 64;
       }
     }
     const cdAddr = this.#cdAddress(cdIpa, stream.s2, walker, update);
     if (cdAddr < 0) return null;
-    if (!this.#fetch(cdAddr, CD_WORDS)) return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
+    if (!this.#fetch(cdAddr, CD_WORDS, "CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
     return this.#decodeCd(caps, stream, cdAddr);
   }
 
@@ -463,6 +520,7 @@ export class ConfigReader {
           pan: !el2 && CD.PAN.get(w) === 1,
           wxn: CD.WXN.get(w) === 1,
           xnx: false,
+          ptw: false,
         } as const,
       );
     };

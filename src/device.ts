@@ -22,6 +22,13 @@ import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } fro
 import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
+import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
+
+/** A transaction explained (see {@link Smmu.explain}). */
+export interface Explanation extends ExplainedProbe {
+  /** The answer, as `probe` gives it. */
+  readonly result: TranslationResult;
+}
 
 /** Options of {@link Smmu}. */
 export interface SmmuOptions {
@@ -268,6 +275,23 @@ export class Smmu {
   }
 
   /**
+   * What `probe` answers, with what a tool needs to draw it: the STE and CD used (read from memory or found in the
+   * configuration cache), every descriptor read (a nested walk's stage-2 reads before the stage-1 read each
+   * translates), why a configuration was refused, and the TLB entry that answered. No side effects.
+   */
+  explain(sid: number, iova: number | bigint, access?: Access): Explanation {
+    const ssid = this.#checkTransaction(sid, access);
+    const [addr, flags] = this.#address(iova, accessFlags(access));
+    const e = explainProbe(this.#engine, sid, ssid, addr, flags);
+    return { ...e, result: e.pa >= 0 ? { ok: true, pa: e.pa } : this.#faultResult() };
+  }
+
+  /** What the configuration cache and the TLBs hold now, per context (for tools; no side effects). */
+  cacheContents(): CacheContents {
+    return cacheContents(this.#engine.caches);
+  }
+
+  /**
    * The engine's view of an input address: bits [55:0] sign-extended from bit 55 (a signed number; beyond ±2^53 only
    * addresses that no range covers, which still fault), and ACCESS.TAGGED with the engine's `inputTag` set when the
    * top byte is not that sign extension. Not the DMA hot path: DmaViews hand numbers to the engine directly.
@@ -351,7 +375,6 @@ export class Smmu {
   reset(): void {
     this.#regs.reset();
     this.#writeIdRegisters();
-    this.#cmdq.reset();
     this.#sem.rederive();
     this.#engine.flushAll();
     for (const o of this.#observers) o.globalChanged?.();
@@ -369,7 +392,6 @@ export class Smmu {
   restore(blob: Uint8Array): void {
     const words = restoreState(this.#regs, blob);
     this.#regs.words.set(words);
-    this.#cmdq.reset();
     this.#sem.rederive();
     this.#engine.flushAll();
     for (const o of this.#observers) o.globalChanged?.();

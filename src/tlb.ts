@@ -187,6 +187,16 @@ export class Caches {
     return this.#streams.size;
   }
 
+  /** The decoded STEs held, oldest first (for inspection). */
+  streams(): IterableIterator<StreamConfig> {
+    return this.#streams.values();
+  }
+
+  /** The contexts held, oldest first (for inspection). */
+  contexts(): IterableIterator<Context> {
+    return this.#contexts.values();
+  }
+
   stream(sid: number): StreamConfig | undefined {
     return this.#streams.get(sid);
   }
@@ -274,6 +284,26 @@ export class Caches {
     d.global = rows.isGlobal(block);
     d.ipaBase = rows.ipaBase(block);
     rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, false);
+  }
+
+  /** The row of `ctx` that answers for `addr` (a covering page row, else a block), or NONE: for inspection. */
+  rowFor(ctx: Context, addr: number): number {
+    if (ctx.id === NONE) return NONE;
+    const rows = this.rows, r = rows.find(ctx.sid, ctx.ssid, SPACE.PAGE, pageKey(addr));
+    if (r !== NONE && addr >= rows.inBase(r) && addr - rows.inBase(r) < rows.rowSize(r)) return r;
+    return this.findBlock(ctx, addr);
+  }
+
+  /** The distinct translations `ctx` holds (a block once, not under each page it was hit through), as rows. */
+  entriesOf(ctx: Context): number[] {
+    const out: number[] = [];
+    if (ctx.id !== NONE) this.rows.rowsOf(ctx.id, out);
+    return out.filter((r) => this.rows.blockOf(r) === NONE);
+  }
+
+  /** Walk-cache entries held for `ctx`. */
+  walkEntryCount(ctx: Context): number {
+    return ctx.id === NONE ? 0 : this.walks.count(ctx.id);
   }
 
   /** A cached block row of `ctx` that maps `addr`, or NONE. */
