@@ -1,6 +1,6 @@
 /** Caches: stale until invalidated, fresh after, for every invalidation scope; bounded sizes. */
 import assert from "node:assert/strict";
-import { CD_TG1, STE_CONFIG } from "../gen/mod.ts";
+import { CD_TG1, EVENT_TYPE, EVT_CLASS, STE_CONFIG } from "../gen/mod.ts";
 import type { Invalidation } from "../src/types.ts";
 import { rangeOf } from "../src/tlb.ts";
 import { Allocator, cdAt, PageTable, readWords, steAt } from "../src/guest/tables.ts";
@@ -490,4 +490,39 @@ Deno.test("walk caches of stage 2 and of nested stage-1 tables are reached by TL
       range: { num: 31, scale: 5, tg: 1, ttl: 0 },
     },
   );
+});
+
+Deno.test("a nested walk through a cached last-level table updates its descriptor through stage 2, at its IPA", () => {
+  // IHI 0070 3.13.5: a stage-1 hardware update is a stage-1 table write, so stage 2 must allow writing the
+  // descriptor's IPA; else a stage-2 F_PERMISSION of CLASS TT, TTRnW 0, at that IPA (7.3.16). A walk that finds its
+  // last-level table in the walk cache reads and updates the same descriptor as one that walks every level.
+  const env = makeEnv({ httu: 2 });
+  const ste = linearStreamTable(env.regs, env.alloc, 4);
+  const OFF = 0x8000_0000; // stage 2 moves every page: a PA is never its IPA
+  const s2 = new PageTable(env.mem, new Allocator(0x3_0000_0000), 12, 40, 1);
+  for (let ipa = 0x4000_0000; ipa < 0x4010_0000; ipa += 0x1000) s2.map(ipa, ipa + OFF, 3, {}, 2);
+  const ipas = new Allocator(0x4000_0000);
+  const s1 = new PageTable(env.mem, ipas, 12, 48, 0, (a) => a + OFF);
+  const cd = ipas.alloc(64, 64);
+  cdAt(env.mem, cd + OFF, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: s1.root, ASID: 9, HA: 1 });
+  steAt(env.mem, ste(1), {
+    ...{ V: 1, Config: STE_CONFIG.NESTED, S1ContextPtr: cd, S2AA64: 1, S2TG: 0, S2T0SZ: 24, S2SL0: 1, S2PS: 5 },
+    ...{ S2TTB: s2.root, S2VMID: 7, S2R: 1 },
+  });
+  s1.map(0x1000, 0x4008_0000, 3, { AF: 0 });
+  const desc = s1.map(0x2000, 0x4008_1000, 3, { AF: 0 }); // the same last-level table (an IPA)
+  assert.equal(env.t.translate(1, -1, 0x1000, 0), OFF + 0x4008_0000);
+  assert.equal(env.t.stats.walks, 1);
+  const table = desc - (desc % 4096);
+  s2.map(table, table + OFF, 3, { S2AP: 1 }, 2); // stage 2 now maps the table read-only
+  assert.equal(env.t.translate(1, -1, 0x2008, 0), -1);
+  const e = env.events.at(-1)!;
+  assert.deepEqual(
+    [e.type, e.s2, e.class, e.ttRead, e.ipa],
+    [EVENT_TYPE.F_PERMISSION, true, EVT_CLASS.TT, false, desc],
+  );
+  assert.equal(readWords(env.mem, desc + OFF, 1)[0] & (1 << 10), 0, "AF still 0");
+  s2.map(table, table + OFF, 3, {}, 2); // writable again: the update lands in the descriptor
+  assert.equal(env.t.translate(1, -1, 0x2008, 0), OFF + 0x4008_1008);
+  assert.notEqual(readWords(env.mem, desc + OFF, 1)[0] & (1 << 10), 0, "AF set through stage 2");
 });
