@@ -14,6 +14,7 @@ import type { Translator } from "./translate.ts";
 export type DmaResult = { ok: true } | { ok: false; done: number; iova: number; fault: Fault };
 
 const OK: DmaResult = Object.freeze({ ok: true });
+const PAGE = 4096; // the TLB's key granularity
 
 /** A device's view of guest memory through the SMMU. */
 export class DmaView {
@@ -28,8 +29,8 @@ export class DmaView {
   /** ACCESS flags added to every access (EXEC, PRIV), beside the direction. */
   readonly flags: number;
   /**
-   * The view's last TLB hit, as an endpoint's ATC would keep it: input addresses [#hitLo, #hitHi) map from #hitPa on
-   * for accesses #hitFlags, while the TLB has removed nothing since (a device's accesses cluster: rings, buffers).
+   * The view's last TLB hit, as an endpoint's ATC would keep it: input addresses [#hitLo, #hitHi) (in one page) map
+   * from #hitPa on for accesses #hitFlags, while the TLB has removed nothing since (a device's accesses cluster).
    */
   #hitLo = 0;
   #hitHi = 0;
@@ -77,8 +78,9 @@ export class DmaView {
         if (pa < 0) return { ok: false, done, iova: at, fault: { ...t.fault } };
         span = t.span;
         if (t.hits !== hits && t.removals === removals) {
+          // As far as the TLB would answer the same: within the page (each page has its own TLB key).
           this.#hitLo = at;
-          this.#hitHi = at + span;
+          this.#hitHi = Math.min(at + span, (Math.floor(at / PAGE) + 1) * PAGE);
           this.#hitPa = pa;
           this.#hitFlags = flags;
           this.#hitRemovals = removals;
