@@ -97,6 +97,8 @@ export interface CacheOccupancy {
 }
 
 const FRAME_BYTES = 0x20000;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const SSID_LIMIT = 2 ** 20; // SubstreamIDs have 20 bits
 /** Smallest accepted cache limits: the TLB needs room for one context's pages. */
 const CACHE_LIMIT_MINIMA: Readonly<Required<CacheLimits>> = { contexts: 1, streams: 1, entries: 16 };
 const TWO_32 = 0x1_0000_0000n;
@@ -243,9 +245,10 @@ export class Smmu {
    * bad arguments.
    */
   translateAddress(sid: number, iova: number, flags = 0, ssid = -1): number {
+    // Checks a hot path affords: integer compares, no calls (an IOVA that is not an integer has a fraction).
     if (
-      !((sid >>> 0) === sid && Number.isSafeInteger(iova) && (flags & 7) === flags &&
-        (ssid >= -1 && ssid < 2 ** 20 && Math.floor(ssid) === ssid))
+      (sid >>> 0) !== sid || !(iova >= -MAX_SAFE && iova <= MAX_SAFE && Math.floor(iova) === iova) ||
+      (flags & 7) !== flags || ((ssid >>> 0) !== ssid && ssid !== -1) || ssid >= SSID_LIMIT
     ) {
       this.#badAddressArgs(sid, iova, flags, ssid);
     }

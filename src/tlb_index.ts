@@ -21,17 +21,18 @@ export function home(k0: number, k1: number, k2: number, shift: number): number 
  * would not. A key may be held more than once (different rows): {@link find} gives one, {@link findAll} all.
  */
 export class KeyIndex {
-  #slots = new Int32Array(MIN_SLOTS * STRIDE);
-  #mask = MIN_SLOTS - 1;
-  #shift = 32 - Math.log2(MIN_SLOTS);
+  /** The slots, `mask` and `shift` of the table: public for a hit path that probes inline (read them, never write). */
+  slots = new Int32Array(MIN_SLOTS * STRIDE);
+  mask = MIN_SLOTS - 1;
+  shift = 32 - Math.log2(MIN_SLOTS);
   #size = 0;
   #deleted = 0;
   #spare = new Int32Array(0);
 
   /** A row held under the key, or -1. */
   find(k0: number, k1: number, k2: number): number {
-    const slots = this.#slots, mask = this.#mask;
-    for (let i = home(k0, k1, k2, this.#shift);; i = (i + 1) & mask) {
+    const slots = this.slots, mask = this.mask;
+    for (let i = home(k0, k1, k2, this.shift);; i = (i + 1) & mask) {
       const at = i * STRIDE;
       const held = slots[at + 3];
       if (held === EMPTY) return -1;
@@ -41,8 +42,8 @@ export class KeyIndex {
 
   /** Appends every row held under the key to `out`. */
   findAll(k0: number, k1: number, k2: number, out: number[]): void {
-    const slots = this.#slots, mask = this.#mask;
-    for (let i = home(k0, k1, k2, this.#shift);; i = (i + 1) & mask) {
+    const slots = this.slots, mask = this.mask;
+    for (let i = home(k0, k1, k2, this.shift);; i = (i + 1) & mask) {
       const at = i * STRIDE;
       const held = slots[at + 3];
       if (held === EMPTY) return;
@@ -51,13 +52,13 @@ export class KeyIndex {
   }
 
   add(k0: number, k1: number, k2: number, row: number): void {
-    if ((this.#size + this.#deleted + 1) * 4 > (this.#mask + 1) * 3) {
+    if ((this.#size + this.#deleted + 1) * 4 > (this.mask + 1) * 3) {
       // Rebuilt without the deleted slots, at most a quarter full: a rebuild every (slots / 2) removals at most.
-      const slots = (this.#size + 1) * 4 > this.#mask + 1 ? (this.#mask + 1) * 2 : this.#mask + 1;
+      const slots = (this.#size + 1) * 4 > this.mask + 1 ? (this.mask + 1) * 2 : this.mask + 1;
       this.#rebuild(slots);
     }
-    const slots = this.#slots, mask = this.#mask;
-    let i = home(k0, k1, k2, this.#shift);
+    const slots = this.slots, mask = this.mask;
+    let i = home(k0, k1, k2, this.shift);
     while (slots[i * STRIDE + 3] > 0) i = (i + 1) & mask;
     const at = i * STRIDE;
     if (slots[at + 3] === DELETED) this.#deleted--;
@@ -70,8 +71,8 @@ export class KeyIndex {
 
   /** Removes `row` from under the key (it must be there). */
   remove(k0: number, k1: number, k2: number, row: number): void {
-    const slots = this.#slots, mask = this.#mask;
-    let i = home(k0, k1, k2, this.#shift);
+    const slots = this.slots, mask = this.mask;
+    let i = home(k0, k1, k2, this.shift);
     while (slots[i * STRIDE + 3] !== row + 1) i = (i + 1) & mask;
     slots[i * STRIDE + 3] = DELETED;
     this.#size--;
@@ -80,26 +81,26 @@ export class KeyIndex {
 
   /** Empties the index, keeping its storage. */
   clear(): void {
-    this.#slots.fill(0);
+    this.slots.fill(0);
     this.#size = 0;
     this.#deleted = 0;
   }
 
   /** Rehashes the held slots into a table of `n` slots (the previous table of that size is reused, zeroed). */
   #rebuild(n: number): void {
-    const old = this.#slots;
+    const old = this.slots;
     let slots = this.#spare;
     if (slots.length === n * STRIDE) slots.fill(0);
     else slots = new Int32Array(n * STRIDE);
     this.#spare = old;
-    this.#slots = slots;
-    this.#mask = n - 1;
-    this.#shift = 32 - Math.log2(n);
+    this.slots = slots;
+    this.mask = n - 1;
+    this.shift = 32 - Math.log2(n);
     this.#deleted = 0;
-    const mask = this.#mask;
+    const mask = this.mask;
     for (let at = 0; at < old.length; at += STRIDE) {
       if (old[at + 3] <= 0) continue;
-      let i = home(old[at], old[at + 1], old[at + 2], this.#shift);
+      let i = home(old[at], old[at + 1], old[at + 2], this.shift);
       while (slots[i * STRIDE + 3] !== EMPTY) i = (i + 1) & mask;
       const to = i * STRIDE;
       slots[to] = old[at];

@@ -6,7 +6,7 @@
  * the rows mean (contexts, tags, invalidation scopes) lives in tlb.ts.
  * @module
  */
-import { KeyIndex } from "./tlb_index.ts";
+import { home, KeyIndex } from "./tlb_index.ts";
 
 /** Nothing: no row, no owner. */
 export const NONE = -1;
@@ -144,15 +144,22 @@ export class TlbRows {
    * hit.
    */
   lookup(sid: number, ssid: number, addr: number, access: number): number {
-    const r = this.#index.find(sid | 0, ssid, pageKey(addr));
-    if (r < 0) return -1;
-    const data = this.#data, d = r * 4;
-    const off = addr - data[d + IN]; // the row may belong to a colliding page: check the range
-    if (!(off >= 0 && off < data[d + SIZE])) return -1;
-    if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;
-    this.#ref[r] = 1;
-    this.span[0] = data[d + SIZE] - off;
-    return data[d + OUT] + off;
+    // KeyIndex.find, inline: the hit path is this probe and the row's reads.
+    const index = this.#index, slots = index.slots, mask = index.mask, key = pageKey(addr), s = sid | 0;
+    for (let i = home(s, ssid, key, index.shift);; i = (i + 1) & mask) {
+      const at = i * 4;
+      const held = slots[at + 3];
+      if (held === 0) return -1;
+      if (held > 0 && slots[at + 2] === key && slots[at] === s && slots[at + 1] === ssid) {
+        const r = held - 1, data = this.#data, d = r * 4;
+        const off = addr - data[d + IN]; // the row may belong to a colliding page: check the range
+        if (!(off >= 0 && off < data[d + SIZE])) return -1;
+        if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;
+        this.#ref[r] = 1;
+        this.span[0] = data[d + SIZE] - off;
+        return data[d + OUT] + off;
+      }
+    }
   }
 
   /** The row of (sid, ssid) under `key` of {@link SPACE} `space`, or {@link NONE}. */
