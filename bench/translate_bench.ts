@@ -3,8 +3,9 @@
  * - hit: a TLB hit through the public API against Map.get on the same number of small-integer keys;
  * - miss: TLB misses (4-level stage 1 with its last-level table in the walk cache, on FlatMemory and SparseMemory;
  *   the same with a cold walk cache; nested) against four dependent 32-bit-pair reads;
- * - streams: 65,536 streams in turn against 16; working set: twice the TLB against half of it;
+ * - refill: misses into a TLB with room, against as many four-pair reads;
  * - config: decoding an STE and its CD.
+ * Streams and working sets, whose big caches would slow every collection here, are in scale_bench.ts.
  */
 import { ConfigReader, readCaps } from "../src/config.ts";
 import { FlatMemory, SparseMemory } from "../src/memory.ts";
@@ -13,7 +14,8 @@ import { Walker } from "../src/walk.ts";
 import { ACCESS } from "../src/types.ts";
 import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
 import { enable, linearStreamTable, setupRegs } from "../src/guest/engine_env.ts";
-import { STE_CONFIG } from "../gen/mod.ts";
+import { CMD_TLBI_NH_VA, CMD_TLBI_TG, OPCODE, STE_CONFIG } from "../gen/mod.ts";
+import { command } from "../src/guest/driver.ts";
 import {
   bringUp,
   bytesPerCall,
@@ -106,53 +108,28 @@ Deno.bench("stage-1 miss, 4 levels, cold walk cache, FlatMemory", { group: "miss
   sink ^= flat.translateAddress(3, coldSweep());
 });
 
-// --- streams: every stream stage 1 with one page; 16 of them in turn, then all 65,536 in turn (all cached).
-const STREAMS = 65536;
-const streams = (() => {
-  const dev = bringUp(new FlatMemory(RAM_BYTES, RAM_BASE), 16);
-  const tables = stage1Stream(dev, 0);
-  tables.map(0x1000, 0x4800_0000);
-  const template = Array.from({ length: 16 }, (_, w) => dev.memory.read32(dev.driver.steAddress(0) + 4 * w));
-  for (let sid = 1; sid < STREAMS; sid++) {
-    for (let w = 0; w < 16; w++) dev.memory.write32(dev.driver.steAddress(sid) + 4 * w, template[w]);
-  }
-  for (let sid = 0; sid < STREAMS; sid++) dev.smmu.translateAddress(sid, 0x1008);
-  const c = dev.smmu.stats.caches;
-  console.log(`${STREAMS} streams cached: ${c.contexts} contexts, ${c.streams} STEs, ${c.tlbEntries} TLB entries`);
-  return dev.smmu;
-})();
-let sid16 = 0, sidAll = 0;
-Deno.bench("floor: 16 streams in turn, TLB hits", { group: "streams", baseline: true }, () => {
-  sink ^= streams.translateAddress(sid16, 0x1008);
-  sid16 = (sid16 + 1) & 15;
+// --- refill: a TLB with room (the default 65,536 entries): each iteration invalidates the 4,096 pages (TLBI_NH_VA
+// with Leaf over their range, untimed: the walk cache stays) and translates them all again, 4,096 misses.
+const refill = bringUp(new FlatMemory(RAM_BYTES, RAM_BASE));
+mapPages(stage1Stream(refill, 1), PAGES);
+for (let p = 0; p < PAGES; p++) refill.smmu.translateAddress(1, IOVA + p * 4096);
+const rangeTlbi = command(OPCODE.TLBI_NH_VA, (w) => {
+  CMD_TLBI_NH_VA.ASID.set(w, 1);
+  CMD_TLBI_NH_VA.Leaf.set(w, 1);
+  CMD_TLBI_NH_VA.TG.set(w, CMD_TLBI_TG.GRAN_4K);
+  CMD_TLBI_NH_VA.SCALE.set(w, 8); // (15 + 1) × 2^8 = 4,096 pages
+  CMD_TLBI_NH_VA.NUM.set(w, 15);
+  CMD_TLBI_NH_VA.Address.setAddress(w, IOVA);
 });
-Deno.bench("65,536 streams in turn, TLB hits", { group: "streams" }, () => {
-  sink ^= streams.translateAddress(sidAll, 0x1008);
-  sidAll = (sidAll + 1) & (STREAMS - 1);
+Deno.bench("floor: 4,096 × 4 dependent 32-bit-pair reads", { group: "refill", baseline: true }, () => {
+  for (let p = 0; p < PAGES; p++) sink ^= floorWalk();
 });
-
-// --- working set: one stream, a cyclic sweep over half the TLB (65,536 entries) and over twice it.
-const big = (() => {
-  const dev = bringUp(new FlatMemory(RAM_BYTES, RAM_BASE));
-  mapPages(stage1Stream(dev, 1), 131072);
-  const rate = (pages: number) => {
-    const before = dev.smmu.stats.translation;
-    for (let n = 0; n < 4 * pages; n++) dev.smmu.translateAddress(1, IOVA + (n % pages) * 4096);
-    const after = dev.smmu.stats.translation;
-    return `${((after.tlbHits - before.tlbHits) / (4 * pages) * 100).toFixed(0)}%`;
-  };
-  const twice = rate(131072), half = rate(32768);
-  console.log(`TLB hit rate of a cyclic sweep (4 laps): over twice the TLB ${twice}, then over half of it ${half}`);
-  return dev.smmu;
-})();
-let half = 0, twice = 0;
-Deno.bench("floor: cyclic sweep over half the TLB", { group: "working set", baseline: true }, () => {
-  sink ^= big.translateAddress(1, IOVA + half * 4096);
-  half = (half + 1) & 32767;
-});
-Deno.bench("cyclic sweep over twice the TLB", { group: "working set" }, () => {
-  sink ^= big.translateAddress(1, IOVA + twice * 4096);
-  twice = (twice + 1) & 131071;
+Deno.bench("4,096 stage-1 misses into a TLB with room, FlatMemory", { group: "refill" }, (b) => {
+  refill.driver.issue(rangeTlbi);
+  refill.driver.sync();
+  b.start();
+  for (let p = 0; p < PAGES; p++) sink ^= refill.smmu.translateAddress(1, IOVA + p * 4096);
+  b.end();
 });
 
 // --- config: an STE (linear table) and its CD fetched and decoded, as on a configuration cache miss.

@@ -28,6 +28,8 @@ export class KeyIndex {
   #size = 0;
   #deleted = 0;
   #spare = new Int32Array(0);
+  /** The slot each held row is in (slots stay put between rebuilds), so a removal needs no search. */
+  #slotOf = new Int32Array(0);
 
   /** A row held under the key, or -1. */
   find(k0: number, k1: number, k2: number): number {
@@ -67,14 +69,17 @@ export class KeyIndex {
     slots[at + 2] = k2;
     slots[at + 3] = row + 1;
     this.#size++;
+    if (row >= this.#slotOf.length) {
+      const grown = new Int32Array(Math.max(64, this.#slotOf.length * 2, row + 1));
+      grown.set(this.#slotOf);
+      this.#slotOf = grown;
+    }
+    this.#slotOf[row] = i;
   }
 
-  /** Removes `row` from under the key (it must be there). */
-  remove(k0: number, k1: number, k2: number, row: number): void {
-    const slots = this.slots, mask = this.mask;
-    let i = home(k0, k1, k2, this.shift);
-    while (slots[i * STRIDE + 3] !== row + 1) i = (i + 1) & mask;
-    slots[i * STRIDE + 3] = DELETED;
+  /** Removes `row` (it must be held). */
+  remove(row: number): void {
+    this.slots[this.#slotOf[row] * STRIDE + 3] = DELETED;
     this.#size--;
     this.#deleted++;
   }
@@ -107,6 +112,7 @@ export class KeyIndex {
       slots[to + 1] = old[at + 1];
       slots[to + 2] = old[at + 2];
       slots[to + 3] = old[at + 3];
+      this.#slotOf[old[at + 3] - 1] = i;
     }
   }
 }

@@ -91,9 +91,7 @@ export class TlbRows {
   #flags = new Uint8Array(0);
   #ref = new Uint8Array(0);
   #owner = new Int32Array(0);
-  #key = new Int32Array(0);
   #space = new Int32Array(0);
-  #ipaKey = new Int32Array(0);
   #hasIpa = new Uint8Array(0);
   #prev = new Int32Array(0); // owner list
   #next = new Int32Array(0); // owner list; the free list
@@ -234,12 +232,10 @@ export class TlbRows {
     this.#space[r] = space;
     this.#ref[r] = 0;
     this.#owner[r] = owner;
-    this.#key[r] = key;
     this.#index.add(sid, ssid, key, r);
     this.#hasIpa[r] = byIpa ? 1 : 0;
     if (byIpa) {
       const ipaKey = space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase);
-      this.#ipaKey[r] = ipaKey;
       this.#ipaIndex.add(owner, space, ipaKey, r);
     }
     // First on its owner's list.
@@ -293,9 +289,8 @@ export class TlbRows {
 
   #removeOne(r: number): void {
     const owner = this.#owner[r];
-    const space = this.#space[r];
-    this.#index.remove(this.#sid[owner], this.#ssid[owner] ^ space, this.#key[r], r);
-    if (this.#hasIpa[r] !== 0) this.#ipaIndex.remove(owner, space, this.#ipaKey[r], r);
+    this.#index.remove(r);
+    if (this.#hasIpa[r] !== 0) this.#ipaIndex.remove(r);
     const prev = this.#prev[r], next = this.#next[r];
     if (prev !== NONE) this.#next[prev] = next;
     else this.#head[owner] = next;
@@ -361,9 +356,7 @@ export class TlbRows {
     this.#flags = grow(this.#flags, rows, 0);
     this.#ref = grow(this.#ref, rows, 0);
     this.#owner = grow(this.#owner, rows, 0);
-    this.#key = grow(this.#key, rows, 0);
     this.#space = grow(this.#space, rows, 0);
-    this.#ipaKey = grow(this.#ipaKey, rows, 0);
     this.#hasIpa = grow(this.#hasIpa, rows, 0);
     this.#prev = grow(this.#prev, rows, NONE);
     this.#next = grow(this.#next, rows, NONE);
