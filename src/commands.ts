@@ -1,8 +1,16 @@
 /**
  * The command queue consumer (IHI 0070 chapter 4, 3.5): reads commands from CMDQ_CONS up to CMDQ_PROD while
  * CR0.CMDQEN is set, decodes each through gen/, and stops at the first error with CMDQ_CONS.ERR and GERROR.CMDQ_ERR.
- * Work per MMIO access is bounded by a command budget; what is left is resumed by the next access that can make
- * progress (a PROD write, a CONS read, the GERRORN acknowledgement, enabling the queue).
+ *
+ * One batch runs at most min(budget, queue entries) commands, so every access's work is bounded by the ring size
+ * (2^CMDQS entries at most, IHI 0070 6.3.2). What is left is resumed by the host's continuation, when it gave one
+ * (`onBacklog`), and by the next access that can make progress (a PROD write, a CONS read, the GERRORN
+ * acknowledgement, a CR0 write).
+ *
+ * Re-entrancy (src/host_calls.ts): observers and endpoint hooks run in the middle of a command and may write the
+ * queue's registers. A batch is never nested in another: a PROD write from a callback is taken up by the running
+ * batch. The registers are re-read for every command, and CONS advances past a command only if it still points at
+ * it (a guest's CONS write during the command wins), so no command runs twice and CONS never moves backwards.
  * @module
  */
 import {
@@ -101,7 +109,7 @@ const W_CONS = word(REG.CMDQ_CONS);
 const TWO_52 = 2 ** 52;
 const PAGE = 4096;
 
-/** Default number of commands one MMIO access may execute. */
+/** Default number of commands one access or continuation may execute when the host gives a continuation hook. */
 export const COMMAND_BUDGET = 1024;
 
 /** The command queue consumer. */
@@ -110,6 +118,8 @@ export class CommandQueue {
   executed = 0;
   readonly #cmd = new Uint32Array(4);
   #atcFailed = false;
+  /** Whether a batch is running (a callback's queue write must not start another inside it). */
+  #running = false;
 
   constructor(
     private readonly regs: RegisterFile,
@@ -118,7 +128,10 @@ export class CommandQueue {
     private readonly irq: Interrupts,
     private readonly observers: readonly SmmuObserver[],
     private readonly hooks: EndpointHooks = {},
-    private readonly budget = COMMAND_BUDGET,
+    /** Most commands one batch runs (beside the ring size). */
+    private readonly budget = Infinity,
+    /** Told when a batch stopped at its bound with commands still published. */
+    private readonly onBacklog: () => void = () => {},
   ) {}
 
   /** Forgets transient state (reset, restore). */
@@ -126,39 +139,74 @@ export class CommandQueue {
     this.#atcFailed = false;
   }
 
-  /** Consumes commands from CONS towards PROD, at most `budget` of them, stopping at the first error. */
-  consume(): void {
+  /** Whether commands are published that a batch would run now. */
+  get pending(): boolean {
     const w = this.regs.words;
-    if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return;
+    if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return false;
     const mask = queueIndexMask(w, CMDQ);
     const log2 = CMDQ.log2.get(w, word(CMDQ.base));
-    // PROD more than a queue ahead of CONS: nothing is consumed until the two are consistent again.
-    if (queueEntries(CMDQ_PROD.WR.get(w, W_PROD) & mask, CMDQ_CONS.RD.get(w, W_CONS) & mask, log2) < 0) return;
-    const size = 2 ** log2;
+    return queueEntries(CMDQ_PROD.WR.get(w, W_PROD) & mask, CMDQ_CONS.RD.get(w, W_CONS) & mask, log2) > 0;
+  }
+
+  /**
+   * Runs a batch: commands from CONS towards PROD, stopping at the first error, at most min(budget, queue entries).
+   * From inside a running batch (a callback's register write) it does nothing: the running batch goes on.
+   */
+  consume(): void {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      const size = 2 ** CMDQ.log2.get(this.regs.words, word(CMDQ.base));
+      const limit = Math.min(this.budget, size);
+      let n = 0;
+      while (n < limit && this.#step()) n++;
+      if (n === limit && this.pending) this.onBacklog();
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Runs the command at CONS; false when there is none to run (disabled, error active, empty, inconsistent). */
+  #step(): boolean {
+    // Everything is read again for every command: a callback of the previous one may have changed it.
+    if (!this.pending) return false;
+    const w = this.regs.words;
+    const mask = queueIndexMask(w, CMDQ);
+    const size = 2 ** CMDQ.log2.get(w, word(CMDQ.base));
     const bytes = size * CMDQ.entryBytes;
     const base0 = CMDQ.addr.getAddress(w, word(CMDQ.base));
     const base = base0 - (base0 % bytes); // IHI 0070 6.3.26: the base is aligned to the queue size
-    for (let n = 0; n < this.budget; n++) {
-      const prod = CMDQ_PROD.WR.get(w, W_PROD) & mask;
-      const cons = CMDQ_CONS.RD.get(w, W_CONS) & mask;
-      if (prod === cons) return;
-      const at = base + (cons & (size - 1)) * CMDQ.entryBytes;
-      let err: number = CMDQ_CONS_ERR.CERROR_NONE;
-      for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
-        const v = this.memory.read32(at + 4 * i);
-        if (v === ABORT) err = CMDQ_CONS_ERR.CERROR_ABT;
-        else this.#cmd[i] = v;
-      }
-      if (err === CMDQ_CONS_ERR.CERROR_NONE) err = this.#execute(this.#cmd);
-      if (err !== CMDQ_CONS_ERR.CERROR_NONE) {
-        // IHI 0070 4.1.3: CONS stays at the failed command; ERR says why; CMDQ_ERR becomes active.
-        CMDQ_CONS.ERR.set(w, err, W_CONS);
-        this.irq.raise(GERROR.CMDQ_ERR);
-        return;
-      }
-      this.executed++;
-      CMDQ_CONS.RD.set(w, (cons + 1) & mask, W_CONS);
+    const cons = CMDQ_CONS.RD.get(w, W_CONS) & mask;
+    const at = base + (cons & (size - 1)) * CMDQ.entryBytes;
+    let err: number = CMDQ_CONS_ERR.CERROR_NONE;
+    for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
+      const v = this.memory.read32(at + 4 * i);
+      if (v === ABORT) err = CMDQ_CONS_ERR.CERROR_ABT;
+      else this.#cmd[i] = v;
     }
+    if (err === CMDQ_CONS_ERR.CERROR_NONE) {
+      try {
+        err = this.#execute(this.#cmd);
+      } catch (e) {
+        this.#complete(cons, mask); // a host callback threw: the command itself was carried out
+        throw e;
+      }
+    }
+    if (err !== CMDQ_CONS_ERR.CERROR_NONE) {
+      // IHI 0070 4.1.3: CONS stays at the failed command; ERR says why; CMDQ_ERR becomes active.
+      CMDQ_CONS.ERR.set(w, err, W_CONS);
+      this.irq.raise(GERROR.CMDQ_ERR);
+      return false;
+    }
+    this.#complete(cons, mask);
+    return true;
+  }
+
+  /** The command at `cons` ran: CONS moves past it, unless the guest wrote CONS meanwhile (its write wins). */
+  #complete(cons: number, mask: number): void {
+    const w = this.regs.words;
+    this.executed++;
+    if ((CMDQ_CONS.RD.get(w, W_CONS) & mask) === cons) CMDQ_CONS.RD.set(w, (cons + 1) & mask, W_CONS);
   }
 
   #feature(f: { get(w: Uint32Array, o?: number): number }, w: number): boolean {

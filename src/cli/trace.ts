@@ -13,6 +13,7 @@ import type { CliIo } from "./decode.ts";
 import { decodeRecord } from "./decode.ts";
 import { InputError } from "./hex.ts";
 import { firstLine, parseScenario, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
+import type { StepOutcome } from "./scenario.ts";
 
 export { parseScenario, RECORDED_ID_REGISTERS, type Scenario } from "./scenario.ts";
 
@@ -62,7 +63,9 @@ export function latestEvents(smmu: Smmu, memory: GuestMemory, count: number): Ui
 
 /** Runs `scenario`, writing the trace with `out`. Step problems (an offset outside the frame…) throw InputError. */
 export function runTrace(scenario: Scenario, file: string, out: (line: string) => void): void {
-  const runner = new ScenarioRunner(scenario, file);
+  const runner = new ScenarioRunner(scenario, file, {
+    onReentered: (from, step, outcome) => out(`           in ${from}: ${brief(step, outcome)}`),
+  });
   if (scenario.name) out(`scenario ${scenario.name}${scenario.description ? `: ${scenario.description}` : ""}`);
   const idr = runner.smmu.idRegisters;
   out(
@@ -115,6 +118,9 @@ function traceStep(runner: ScenarioRunner, step: Step, tag: string, out: (s: str
     case "reset":
       runner.run(step);
       return out(`${tag}reset (every register at its reset value, every cache empty)`);
+    case "reenter":
+      runner.run(step);
+      return out(`${tag}reenter: the next ${step.from} callback runs ${step.steps.length} steps inside it`);
     case "dma": {
       const sid = Number(step.sid);
       const ssid = step.ssid === undefined ? "" : ` ssid ${step.ssid}`;
@@ -139,6 +145,23 @@ function traceStep(runner: ScenarioRunner, step: Step, tag: string, out: (s: str
       for (const e of latestEvents(smmu, runner.memory, raised)) out(`           event ${eventSummary(e)}`);
       return;
     }
+  }
+}
+
+/** A step a callback ran, in one line. */
+function brief(step: Step, o: StepOutcome): string {
+  switch (step.op) {
+    case "mem_write":
+      return `mem_write ${hex(step.addr)} (${step.hex.length / 2} bytes)`;
+    case "mmio_write":
+      return `mmio_write ${regName(Number(step.offset))}${step.value === undefined ? "" : ` = ${hex(step.value)}`}`;
+    case "mmio_read":
+      return `mmio_read ${regName(Number(step.offset))}${o.op === "mmio_read" ? ` = ${hex(o.value)}` : ""}`;
+    case "dma":
+      return `dma sid ${step.sid} ${step.dir} iova ${hex(step.iova)} → ` +
+        (o.op === "translate" ? formatResult(o.result) : o.op === "copy" ? formatCopy(o.result) : "");
+    default:
+      return step.op;
   }
 }
 
