@@ -199,14 +199,13 @@ Deno.test("save, restore and reset are refused in the middle of a command, and a
 Deno.test("a GuestMemory that calls back into the device gets a HostError; that access aborts", () => {
   const inner = new SparseMemory();
   const errors: unknown[] = [];
-  let smmu!: Smmu;
   let armed = false;
   // A memory that, reading the STE of StreamID 8, asks the device something (a bus model gone wrong).
   const memory: GuestMemory = {
     read32(addr) {
       if (armed && addr === 0x4100_0000 + 8 * 64) {
         try {
-          smmu.mmioRead(REG.CR0, 4);
+          t.smmu.mmioRead(REG.CR0, 4);
         } catch (e) {
           errors.push(e);
           throw e;
@@ -219,7 +218,7 @@ Deno.test("a GuestMemory that calls back into the device gets a HostError; that 
     write: (addr, src) => inner.write(addr, src),
   };
   const t = bringUp({ memory });
-  smmu = t.smmu;
+  const smmu = t.smmu;
   t.d.writeSte(8, STE_CONFIG.BYPASS);
   t.d.invalidateSte(8);
   armed = true;
