@@ -222,7 +222,7 @@ Deno.test("a GuestMemory that calls back into the device gets a HostError; that 
   t.d.writeSte(8, STE_CONFIG.BYPASS);
   t.d.invalidateSte(8);
   armed = true;
-  // The STE fetch aborted: F_STE_FETCH (IHI 0070 7.3.5), not an exception out of translate.
+  // The STE fetch aborted: F_STE_FETCH (IHI 0070 7.3.4), not an exception out of translate.
   assert.deepEqual(smmu.translate(8, 0x1000), { ok: false, fault: "F_STE_FETCH", event: true });
   assert.equal(errors.length, 1);
   assert.ok(errors[0] instanceof HostError && /inside a GuestMemory access/.test(errors[0].message));
