@@ -16,6 +16,7 @@ usage:
   smmuv3 decode <kind> [options] -          … read from stdin
   smmuv3 decode <kind> [options] --file F   … read from a file
   smmuv3 trace <scenario.json|.yaml>        run a scenario; print each DMA's table walk, result and events
+  smmuv3 trace --html out.html <scenario>   … and write the explorer's page of it (one self-contained file)
   smmuv3 state <blob>                       print a saved-state blob (Smmu.save()) as JSON
 
 kinds:

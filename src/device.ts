@@ -24,6 +24,13 @@ import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } fro
 import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
+import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
+
+/** A transaction explained (see {@link Smmu.explain}). */
+export interface Explanation extends ExplainedProbe {
+  /** The answer, as `probe` gives it. */
+  readonly result: TranslationResult;
+}
 
 /**
  * Options of {@link Smmu}, checked at construction (a wrong shape, a callback that is not a function, an unknown
@@ -315,6 +322,29 @@ export class Smmu {
     if (typeof iova === "bigint" && (iova < -(1n << 63n) || iova >= 1n << 64n)) {
       throw new HostError(`${what}: iova ${iova} is not a 64-bit address`);
     }
+  }
+
+  /**
+   * What `probe` answers, with what a tool needs to draw it: the STE and CD used (read from memory or found in the
+   * configuration cache), every descriptor read (a nested walk's stage-2 reads before the stage-1 read each
+   * translates), why a configuration was refused, and the TLB entry that answered. No side effects.
+   */
+  explain(sid: number, iova: number | bigint, access?: Access): Explanation {
+    const ssid = this.#checkTransaction(sid, access, "explain");
+    this.#checkIova(iova, "explain");
+    this.#calls.enter("explain");
+    try {
+      const [addr, flags] = this.#address(iova, accessFlags(access));
+      const e = explainProbe(this.#engine, sid, ssid, addr, flags);
+      return { ...e, result: e.pa >= 0 ? { ok: true, pa: e.pa } : this.#faultResult() };
+    } finally {
+      this.#calls.leave();
+    }
+  }
+
+  /** What the configuration cache and the TLBs hold now, per context (for tools; no side effects). */
+  cacheContents(): CacheContents {
+    return cacheContents(this.#engine.caches);
   }
 
   /**

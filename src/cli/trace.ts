@@ -179,6 +179,8 @@ function regName(offset: number): string {
 
 /** `smmuv3 trace <scenario.json|yaml>`: returns the exit code; bad input throws {@link InputError}. */
 export async function traceCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const [html, rest] = htmlOption(args);
+  args = rest;
   if (args.length !== 1 || args[0].startsWith("-")) {
     throw new InputError("expected one scenario file (JSON or YAML)", `argument ${args.length === 0 ? 2 : 3}`);
   }
@@ -190,5 +192,28 @@ export async function traceCommand(args: readonly string[], io: CliIo): Promise<
     throw new InputError(`cannot read (${firstLine(e).replace(/: \w+ '.*'$/, "")})`, file);
   }
   runTrace(parseScenario(text, file), file, (line) => io.out(line + "\n"));
+  if (html !== undefined) {
+    // Loaded only here, so that the demo and plain traces do not load the explorer's page.
+    const { scenarioHtml } = await import("../explore/export.ts");
+    try {
+      await Deno.writeTextFile(html, scenarioHtml(text, file));
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`cannot write (${firstLine(e).replace(/: \w+ '.*'$/, "")})`, `--html ${html}`);
+    }
+    io.out(`wrote ${html}: the explorer's view of every step (open it in a browser)\n`);
+  }
   return 0;
+}
+
+/** `--html FILE` (or `--html=FILE`): where to write the explorer's page too; the other arguments. */
+function htmlOption(args: readonly string[]): [string | undefined, string[]] {
+  const at = args.findIndex((a) => a === "--html" || a.startsWith("--html="));
+  if (at < 0) return [undefined, [...args]];
+  const inline = args[at].startsWith("--html=");
+  const file = inline ? args[at].slice("--html=".length) : args[at + 1];
+  if (!file || (!inline && file.startsWith("-"))) {
+    throw new InputError("--html needs a file name", `argument ${at + 2}`);
+  }
+  return [file, [...args.slice(0, at), ...args.slice(at + (inline ? 1 : 2))]];
 }
