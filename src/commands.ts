@@ -49,6 +49,7 @@ import type { RegisterFile } from "./regfile.ts";
 import { word } from "./regfile.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "./types.ts";
 import type { Interrupts } from "./irq.ts";
+import { HostCalls } from "./host_calls.ts";
 import { CMDQ, queueEntries, queueIndexMask } from "./reg_rules.ts";
 
 /** An ATS invalidation for an endpoint (CMD_ATC_INV), as the host's ATS model receives it. */
@@ -120,6 +121,11 @@ export class CommandQueue {
   #atcFailed = false;
   /** Whether a batch is running (a callback's queue write must not start another inside it). */
   #running = false;
+  /** The queue as the registers described it when last read (#load): index mask, size (and its log2), base. */
+  #mask = 0;
+  #log2 = 0;
+  #size = 0;
+  #base = 0;
 
   constructor(
     private readonly regs: RegisterFile,
@@ -132,6 +138,8 @@ export class CommandQueue {
     private readonly budget = Infinity,
     /** Told when a batch stopped at its bound with commands still published. */
     private readonly onBacklog: () => void = () => {},
+    /** The device's calls: a callback that called the device may have changed the queue's registers. */
+    private readonly calls: HostCalls = new HostCalls(),
   ) {}
 
   /** Forgets transient state (reset, restore). */
@@ -139,13 +147,22 @@ export class CommandQueue {
     this.#atcFailed = false;
   }
 
-  /** Whether commands are published that a batch would run now. */
-  get pending(): boolean {
+  /**
+   * Reads the queue's geometry from its registers; false when no batch can run: the queue disabled, CMDQ_ERR active,
+   * or PROD more than a queue ahead of CONS, which is inconsistent (IHI 0070 3.5.1): nothing runs until it is not.
+   */
+  #load(): boolean {
     const w = this.regs.words;
     if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return false;
-    const mask = queueIndexMask(w, CMDQ);
-    const log2 = CMDQ.log2.get(w, word(CMDQ.base));
-    return queueEntries(CMDQ_PROD.WR.get(w, W_PROD) & mask, CMDQ_CONS.RD.get(w, W_CONS) & mask, log2) > 0;
+    this.#mask = queueIndexMask(w, CMDQ);
+    this.#log2 = CMDQ.log2.get(w, word(CMDQ.base));
+    this.#size = 2 ** this.#log2;
+    const bytes = this.#size * CMDQ.entryBytes;
+    const base = CMDQ.addr.getAddress(w, word(CMDQ.base));
+    this.#base = base - (base % bytes); // IHI 0070 6.3.26: the base is aligned to the queue size
+    const prod = CMDQ_PROD.WR.get(w, W_PROD) & this.#mask;
+    const published = queueEntries(prod, CMDQ_CONS.RD.get(w, W_CONS) & this.#mask, this.#log2);
+    return published >= 0;
   }
 
   /**
@@ -153,31 +170,31 @@ export class CommandQueue {
    * From inside a running batch (a callback's register write) it does nothing: the running batch goes on.
    */
   consume(): void {
-    if (this.#running) return;
+    if (this.#running || !this.#load()) return;
     this.#running = true;
     try {
-      const size = 2 ** CMDQ.log2.get(this.regs.words, word(CMDQ.base));
-      const limit = Math.min(this.budget, size);
-      let n = 0;
-      while (n < limit && this.#step()) n++;
-      if (n === limit && this.pending) this.onBacklog();
+      const limit = Math.min(this.budget, this.#size);
+      for (let n = 0; n < limit; n++) {
+        const w = this.regs.words;
+        const cons = CMDQ_CONS.RD.get(w, W_CONS) & this.#mask;
+        if ((CMDQ_PROD.WR.get(w, W_PROD) & this.#mask) === cons) return;
+        const entered = this.calls.entered;
+        if (!this.#step(cons)) return;
+        // A callback called the device: it may have disabled the queue, raised an error or moved its base or PROD.
+        if (this.calls.entered !== entered && !this.#load()) return;
+      }
+      const w = this.regs.words;
+      if ((CMDQ_PROD.WR.get(w, W_PROD) & this.#mask) !== (CMDQ_CONS.RD.get(w, W_CONS) & this.#mask)) this.onBacklog();
     } finally {
       this.#running = false;
     }
   }
 
-  /** Runs the command at CONS; false when there is none to run (disabled, error active, empty, inconsistent). */
-  #step(): boolean {
-    // Everything is read again for every command: a callback of the previous one may have changed it.
-    if (!this.pending) return false;
+  /** Runs the command at `cons`; false when it failed (the queue stops there). */
+  #step(cons: number): boolean {
     const w = this.regs.words;
-    const mask = queueIndexMask(w, CMDQ);
-    const size = 2 ** CMDQ.log2.get(w, word(CMDQ.base));
-    const bytes = size * CMDQ.entryBytes;
-    const base0 = CMDQ.addr.getAddress(w, word(CMDQ.base));
-    const base = base0 - (base0 % bytes); // IHI 0070 6.3.26: the base is aligned to the queue size
-    const cons = CMDQ_CONS.RD.get(w, W_CONS) & mask;
-    const at = base + (cons & (size - 1)) * CMDQ.entryBytes;
+    const mask = this.#mask;
+    const at = this.#base + (cons & (this.#size - 1)) * CMDQ.entryBytes;
     let err: number = CMDQ_CONS_ERR.CERROR_NONE;
     for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
       const v = this.memory.read32(at + 4 * i);

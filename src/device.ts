@@ -195,6 +195,7 @@ export class Smmu {
       },
       options.commandBudget ?? (options.schedule !== undefined ? COMMAND_BUDGET : Infinity),
       () => this.#backlog(),
+      this.#calls,
     );
     this.#sem = new RegisterSemantics(this.#regs, this.#engine, this.#cmdq, this.#irq, this.#observers);
   }

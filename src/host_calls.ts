@@ -27,6 +27,8 @@ type Callback = (this: any, a?: any, b?: any) => unknown;
 export class HostCalls {
   /** Whether a host GuestMemory method is running (set by the memory's guard). */
   inMemory = false;
+  /** Device calls begun so far: a loop that sees it unchanged across a callback knows nothing re-entered. */
+  entered = 0;
   #depth = 0;
   #draining = false;
   /** Deferred callbacks as (function, this, a, b) quadruples, run from #next on: no allocation per callback. */
@@ -42,6 +44,7 @@ export class HostCalls {
   enter(what: string): void {
     if (this.inMemory) throw new HostError(`${what}: called from inside a GuestMemory access of the device`);
     this.#depth++;
+    this.entered++;
   }
 
   /** That call ends: the outermost one runs the deferred callbacks. */

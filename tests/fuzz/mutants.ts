@@ -26,22 +26,22 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "command queue ignores the command budget",
     file: "src/commands.ts",
-    find: "const limit = Math.min(this.budget, size);",
+    find: "const limit = Math.min(this.budget, this.#size);",
     replace: "const limit = 1e9;",
     expect: /commands in \d+ access/,
   },
   {
     name: "command queue runs an inconsistent (more than full) queue",
     file: "src/commands.ts",
-    find: "log2) > 0;",
-    replace: "log2) !== 0;",
+    find: "return published >= 0;",
+    replace: "return true;",
     expect: /commands of an inconsistent queue/,
   },
   {
     name: "a callback's queue write runs a second batch inside the running one",
     file: "src/commands.ts",
-    find: "if (this.#running) return;",
-    replace: "",
+    find: "if (this.#running || !this.#load()) return;",
+    replace: "if (!this.#load()) return;",
     // Caught as a command run twice, or as the outer CMD_SYNC's MSI sent with the nested batch's command words.
     expect: /commands run, CMDQ_CONS moved|not an event slot, MSI or flag update/,
   },
