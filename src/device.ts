@@ -483,7 +483,6 @@ export class Smmu {
     this.#epoch++;
     this.#scheduled = false;
     this.#calls.discard();
-    this.#cmdq.reset();
     this.#sem.rederive();
     this.#engine.flushAll();
     this.#calls.enter("globalChanged");

@@ -105,6 +105,10 @@ const FEATURES = shape<SmmuFeatures>({
   sev: optional(bool),
   httu: optional(str),
   bbml: optional(num),
+  hierarchicalAttributeDisable: optional(bool),
+  xnx: optional(bool),
+  smallTables: optional(bool),
+  e0pd: optional(bool),
 }, true);
 
 const u32: Check = (v, p, E) => {

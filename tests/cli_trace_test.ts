@@ -1,6 +1,7 @@
 /** `smmuv3 trace` and `smmuv3 state` (src/cli/trace.ts, src/cli/state.ts) through the CLI's `main`. */
 import assert from "node:assert/strict";
 import { type CliIo, main } from "../cli.ts";
+import { REGISTERS } from "../gen/mod.ts";
 
 const VECTORS = new URL("./vectors/qemu-7.2/", import.meta.url);
 const FIXTURES = new URL("./fixtures/", import.meta.url);
@@ -40,7 +41,7 @@ Deno.test("trace of a recorded vector: the 4-level walk of each miss, the PA, th
   const fault = block.findIndex((l) => l.startsWith("step 45 "));
   assert.match(block[fault + 4], /S1 L3 .* = 0x0000000000000000 +invalid$/);
   assert.equal(block[fault + 5].trim(), "→ fault F_TRANSLATION  (as recorded)");
-  assert.equal(block[fault + 6].trim(), "event F_TRANSLATION StreamID=0x10 PnU=0x1 InputAddr=0x3000");
+  assert.equal(block[fault + 6].trim(), "event F_TRANSLATION StreamID=0x10 PnU=0x1 CLASS=IN InputAddr=0x3000");
   assert.match(out, /^step 0 +mmio_write STRTAB_BASE \(0x80\) = 0x4000000041000000$/m);
 });
 
@@ -110,5 +111,11 @@ Deno.test("state decodes the v1 fixture blob to the JSON recorded beside it", as
   const { code, out, errors } = await run(["state", new URL("saved_state_v1.bin", FIXTURES).pathname]);
   assert.equal(code, 0, errors.join("\n"));
   const want = JSON.parse(await Deno.readTextFile(new URL("saved_state_v1.json", FIXTURES)));
+  // Registers saved since schema 1 are absent from the v1 blob, and the decoding says so.
+  for (const r of REGISTERS) {
+    if (r.state === "saved" && !(r.name in want)) {
+      want[r.name] = "absent (in an older schema: restores as the reset value)";
+    }
+  }
   assert.deepEqual(JSON.parse(out), want);
 });
