@@ -54,6 +54,10 @@ const MUST_REACH = [
   "write: DMA data split at mapping boundaries",
   "full invalidation completed",
   "TLB hit checked against a walk",
+  "reentered from cmdqSync",
+  "reentered from eventq",
+  "reentered from synced",
+  "reentered from invalidated",
 ];
 
 function explain(r: RunResult): string {

@@ -76,6 +76,23 @@ Deno.test("with options.schedule: each access or continuation runs one budget; c
   assert.equal(slices, ENTRIES / budget);
 });
 
+Deno.test("a host that resumes at once, inside schedule: the slices run one after another, not nested", () => {
+  let depth = 0, deepest = 0, slices = 0;
+  const g = fullRing({
+    commandBudget: 4096,
+    schedule: (resume) => {
+      slices++;
+      deepest = Math.max(deepest, ++depth);
+      resume();
+      depth--;
+    },
+  });
+  g.publish();
+  assert.ok(g.polled());
+  assert.equal(slices, ENTRIES / 4096 - 1);
+  assert.equal(deepest, 1, "each resume returns before the next schedule");
+});
+
 Deno.test("a continuation scheduled before a restore does nothing: the backlog waits for the guest", () => {
   const later: (() => void)[] = [];
   const g = fullRing({ schedule: (resume) => later.push(resume), commandBudget: 4096 });
