@@ -2,7 +2,14 @@
 // Event queue records, one layout per event type.
 
 import type { Layout } from "./runtime.ts";
-import { EVT_CLASS_NAMES, EVT_TYPE_NAMES } from "./enums.ts";
+import {
+  EVT_CLASS_NAMES,
+  EVT_IND_NAMES,
+  EVT_PNU_NAMES,
+  EVT_RNW_NAMES,
+  EVT_STAGE_NAMES,
+  EVT_TYPE_NAMES,
+} from "./enums.ts";
 
 /** The client issued a transaction type the SMMU does not support. (IHI 0070 7.3.2) Field accessors over 8 32-bit words. */
 
@@ -70,6 +77,8 @@ export const EVT_F_UUT = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -81,6 +90,8 @@ export const EVT_F_UUT = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -92,6 +103,8 @@ export const EVT_F_UUT = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -518,6 +531,8 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -846,6 +861,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -857,6 +874,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -868,6 +887,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -879,6 +900,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 103,
     width: 1,
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
+    enumName: "EVT_STAGE",
+    enumValues: EVT_STAGE_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1043,6 +1066,8 @@ export const EVT_F_TRANSLATION = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1054,6 +1079,8 @@ export const EVT_F_TRANSLATION = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1065,6 +1092,8 @@ export const EVT_F_TRANSLATION = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1087,6 +1116,8 @@ export const EVT_F_TRANSLATION = {
     lsb: 103,
     width: 1,
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
+    enumName: "EVT_STAGE",
+    enumValues: EVT_STAGE_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1111,6 +1142,8 @@ export const EVT_F_TRANSLATION = {
     lsb: 108,
     width: 1,
     description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
@@ -1265,6 +1298,8 @@ export const EVT_F_ADDR_SIZE = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1276,6 +1311,8 @@ export const EVT_F_ADDR_SIZE = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1287,6 +1324,8 @@ export const EVT_F_ADDR_SIZE = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1309,6 +1348,8 @@ export const EVT_F_ADDR_SIZE = {
     lsb: 103,
     width: 1,
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
+    enumName: "EVT_STAGE",
+    enumValues: EVT_STAGE_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1333,6 +1374,8 @@ export const EVT_F_ADDR_SIZE = {
     lsb: 108,
     width: 1,
     description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
@@ -1487,6 +1530,8 @@ export const EVT_F_ACCESS = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1498,6 +1543,8 @@ export const EVT_F_ACCESS = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1509,6 +1556,8 @@ export const EVT_F_ACCESS = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1531,6 +1580,8 @@ export const EVT_F_ACCESS = {
     lsb: 103,
     width: 1,
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
+    enumName: "EVT_STAGE",
+    enumValues: EVT_STAGE_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1555,6 +1606,8 @@ export const EVT_F_ACCESS = {
     lsb: 108,
     width: 1,
     description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
@@ -1709,6 +1762,8 @@ export const EVT_F_PERMISSION = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1720,6 +1775,8 @@ export const EVT_F_PERMISSION = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1731,6 +1788,8 @@ export const EVT_F_PERMISSION = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1753,6 +1812,8 @@ export const EVT_F_PERMISSION = {
     lsb: 103,
     width: 1,
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
+    enumName: "EVT_STAGE",
+    enumValues: EVT_STAGE_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1777,6 +1838,8 @@ export const EVT_F_PERMISSION = {
     lsb: 108,
     width: 1,
     description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
@@ -1920,6 +1983,8 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1931,6 +1996,8 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1942,6 +2009,8 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);

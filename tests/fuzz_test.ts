@@ -10,7 +10,7 @@ import { scenarioJson } from "./fuzz/guest_writes.ts";
 import { MUTANTS } from "./fuzz/mutants.ts";
 import { assertBatch, MUST_REACH, mutantCopy } from "./fuzz/suite.ts";
 import { parseScenario, type Scenario, ScenarioRunner } from "../src/cli/scenario.ts";
-import { runTrace } from "../src/cli/trace.ts";
+import { runTrace } from "../src/cli/trace_command.ts";
 
 const REGRESSIONS = new URL("fuzz/regressions/", import.meta.url);
 
