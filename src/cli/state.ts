@@ -1,6 +1,7 @@
 /**
  * `smmuv3 state <blob>`: a saved-state blob (from `Smmu.save()`) as JSON, every saved register by its spec name
- * with its fields decoded.
+ * with its fields decoded. As in every command's JSON, values are "0x…" strings (an enumerated field gives its value's
+ * name); the only number is the schema version.
  * @module
  */
 import { SavedStateError } from "../errors.ts";
@@ -17,7 +18,13 @@ export async function stateCommand(argv: readonly string[], io: CliIo): Promise<
   const file = positional[0].value;
   const bytes = await readInput(file, () => io.readBytes(file));
   try {
-    io.out(JSON.stringify(stateToJson(bytes), null, 2) + "\n");
+    io.out(
+      JSON.stringify(
+        stateToJson(bytes),
+        (key, v) => typeof v === "number" && key !== "schema_version" ? `0x${v.toString(16)}` : v,
+        2,
+      ) + "\n",
+    );
   } catch (e) {
     if (!(e instanceof SavedStateError)) throw e;
     throw new InputError(`not a saved state: ${e.message}`, file);

@@ -69,14 +69,14 @@ export type TraceStep =
 export interface TraceDevice {
   idRegisters: IdRegisterValues;
   /** A recorded vector (it has qemu_version) replays as recorded: its ID registers, 4 GiB of RAM, privileged DMA. */
-  recorded: boolean;
+  recordedVector: boolean;
   privilegedDma: boolean;
 }
 
 /** What the whole run did. */
 export interface TraceTotals {
   translations: number;
-  events: number;
+  eventsWritten: number;
   commands: number;
   /** Recorded observations compared, those that differ, and those of them a deviation list accepts. */
   checked: number;
@@ -99,7 +99,7 @@ export class Tracer {
     this.#runner = new ScenarioRunner(scenario, file);
     this.device = {
       idRegisters: this.#runner.smmu.idRegisters,
-      recorded: scenario.qemu_version !== undefined,
+      recordedVector: scenario.qemu_version !== undefined,
       privilegedDma: this.#runner.privilegedDma,
     };
   }
@@ -124,7 +124,7 @@ export class Tracer {
     const c = this.#counts;
     return {
       translations: s.translation.translations,
-      events: s.eventsWritten,
+      eventsWritten: s.eventsWritten,
       commands: s.commands,
       ...c,
       unexplained: [...c.unexplained],

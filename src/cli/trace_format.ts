@@ -129,13 +129,13 @@ export function headerText(name: string | undefined, description: string | undef
   return [
     ...(name ? [`scenario ${name}${description ? `: ${description}` : ""}`] : []),
     `device: IDR0 ${hex(idr.IDR0)} IDR1 ${hex(idr.IDR1)} IDR3 ${hex(idr.IDR3)} IDR5 ${hex(idr.IDR5)}` +
-    (d.recorded ? " (the recording's)" : "") + (d.privilegedDma ? ", privileged DMA" : ""),
+    (d.recordedVector ? " (the recording's)" : "") + (d.privilegedDma ? ", privileged DMA" : ""),
   ];
 }
 
 /** The trace's last line: what the device did, and how the recorded observations compared. */
 export function totalsText(t: TraceTotals): string {
-  const done = `done: ${t.translations} translations, ${t.events} events, ${t.commands} commands`;
+  const done = `done: ${t.translations} translations, ${t.eventsWritten} events, ${t.commands} commands`;
   if (t.checked === 0) return done;
   const differ = t.differences === 0
     ? "all as recorded"
@@ -148,7 +148,12 @@ export function totalsText(t: TraceTotals): string {
 /** A step as a JSON value (see the module's rule for numbers). */
 export function stepJson(s: TraceStep): Record<string, unknown> {
   const check = (c: Check | undefined) =>
-    c === undefined ? {} : { recorded: c.recorded, ours: c.ours, matches: c.matches, accepted: c.accepted };
+    c === undefined ? {} : {
+      recorded: observationJson(c.recorded),
+      ours: observationJson(c.ours),
+      matches: c.matches,
+      accepted: c.accepted,
+    };
   const reg = (r: RegisterRef) => ({ offset: hex(r.offset), name: r.name });
   switch (s.op) {
     case "comment":
@@ -191,7 +196,7 @@ export function stepJson(s: TraceStep): Record<string, unknown> {
           : {
             copy: o.result.ok
               ? { ok: true }
-              : { ok: false, done: o.result.done, iova: hex(o.result.iova), fault: copyFault(o.result) },
+              : { ok: false, done: o.result.done, iova: hex(o.result.iova), type: copyFault(o.result) },
           }),
         events: s.events.map(eventJson),
         ...check(s.check),
@@ -209,8 +214,14 @@ function eventJson(record: Uint32Array): Record<string, unknown> {
   };
 }
 
+/** An observation as a JSON object: a register value { value }, memory bytes { hex }, a DMA's { pa } or { fault }. */
+function observationJson(o: Observation): object {
+  if (typeof o !== "string") return o;
+  return o.startsWith("0x") ? { value: o } : { hex: o };
+}
+
 function resultJson(r: TranslationResult): Record<string, unknown> {
-  return r.ok ? { ok: true, pa: hex(r.pa) } : { ok: false, fault: r.fault, event: r.event };
+  return r.ok ? { ok: true, pa: hex(r.pa) } : { ok: false, type: r.fault, event: r.event };
 }
 
 /** The whole trace as one JSON document: scenario, device, one object per step, totals. */
@@ -223,7 +234,7 @@ export function traceJson(
   const idr = Object.fromEntries(Object.entries(device.idRegisters).map(([k, v]) => [k, hex(v)]));
   const doc = {
     scenario,
-    device: { idRegisters: idr, recorded: device.recorded, privilegedDma: device.privilegedDma },
+    device: { idRegisters: idr, recordedVector: device.recordedVector, privilegedDma: device.privilegedDma },
     steps: steps.map(stepJson),
     totals,
   };
