@@ -247,6 +247,9 @@ Deno.test("with only the cli task's permissions: a YAML trace, a log, a blob, --
   assert.equal(json.code, 1); // GBPA: a documented deviation (tests/helpers/vector_deviations.ts), not accepted here
   assertJsonRule(JSON.parse(json.out));
 
+  const version = await runProgram(["--version"]);
+  assert.match(version.out, /^smmuv3 \d+\.\d+\.\d+\n$/);
+
   const bad = await runProgram(["decode", "cd", "0xnope"]);
   assert.equal(bad.code, 2);
   assert.equal(bad.out, "");
