@@ -2,7 +2,7 @@
  * `smmuv3 trace`: runs a scenario on a fresh device and tells, step by step, what happened. {@link Tracer} gives each
  * step as data ({@link TraceStep}: for a DMA the table walk the side-effect-free `probe` sees, the real outcome, the
  * events it raised; for a read, the value; for a recorded observation, whether this model agrees); the writers turn
- * that into text (trace_text.ts) or JSON (trace_json.ts).
+ * that into text or JSON (trace_format.ts); trace_command.ts is the command.
  * @module
  */
 import { EVENTQ_BASE, EVENTQ_PROD, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
