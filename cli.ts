@@ -1,7 +1,7 @@
 /**
  * The `smmuv3` command line: `deno task cli decode ste 0x…`, or from JSR
- * `deno run --allow-read jsr:@iommu/smmuv3/cli --help`. It reads files and stdin and nothing else: `--allow-read` is
- * the only permission it needs.
+ * `deno run --allow-read --allow-write jsr:@iommu/smmuv3/cli --help`. It reads files and stdin; it writes a file only
+ * for `trace --html`.
  * @module
  */
 import { decodeCommand } from "./src/cli/decode_command.ts";
@@ -18,7 +18,7 @@ usage:
   smmuv3 decode <kind> [options] <hex…>     decode hex given as arguments
   smmuv3 decode <kind> [options] -          … read from stdin (hex, or a Linux kernel log)
   smmuv3 decode <kind> [options] --file F   … read from a file
-  smmuv3 trace <scenario.json|.yaml> [--json] [--allow-deviations F]
+  smmuv3 trace <scenario.json|.yaml> [--json] [--allow-deviations F] [--html out.html]
                                             run a scenario; print each DMA's table walk, result and events
   smmuv3 state <blob>                       print a saved-state blob (Smmu.save()) as JSON
   smmuv3 --version | --help
@@ -62,6 +62,7 @@ trace scenarios:
   compared with this model's.
   --json                   one JSON document: the device, one object per step, the totals
   --allow-deviations F     accept the differences F documents (JSON or YAML: {scenario: {step: {ours, reason}}})
+  --html out.html          also write the explorer's page of the run (one self-contained file)
 
 exit status:
   0  done (trace: every recorded observation as recorded, or a documented deviation)
@@ -77,6 +78,7 @@ const denoIo: CliIo = {
   readStdin: () => new Response(Deno.stdin.readable).text(),
   readFile: (path) => Deno.readTextFile(path),
   readBytes: (path) => Deno.readFile(path),
+  writeFile: (path, text) => Deno.writeTextFile(path, text),
 };
 
 /** Runs the command line `args`; returns the exit status. Errors go to `io.err` as one line, never a stack trace. */

@@ -14,7 +14,8 @@
  * @module
  */
 export { Smmu } from "./src/device.ts";
-export type { CacheOccupancy, SmmuOptions, SmmuStats, TranslationResult } from "./src/device.ts";
+export type { CacheOccupancy, Explanation, SmmuOptions, SmmuStats, TranslationResult } from "./src/device.ts";
+export type { CacheContents, CachedContext, CachedTranslation, ConfigRead, ExplainedProbe } from "./src/explain.ts";
 export type { CacheLimits } from "./src/tlb.ts";
 export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/features.ts";
 export type { InterruptSinks, MsiSink } from "./src/irq.ts";

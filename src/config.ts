@@ -199,6 +199,30 @@ export interface LookupFailure {
   reason: string;
 }
 
+/** One configuration structure a traced lookup read (see {@link ConfigTrace}). */
+export interface ConfigRead {
+  /** A level-1 stream table descriptor, an STE, a level-1 CD table descriptor or a CD. */
+  readonly structure: "L1STD" | "STE" | "L1CD" | "CD";
+  /** Its physical address. */
+  readonly addr: number;
+  /** Its words as read; empty when the read aborted. */
+  readonly words: readonly number[];
+  /** Found in the configuration cache rather than read by this lookup. */
+  readonly cached: boolean;
+  /** Walk steps traced before it (a nested CD's stage-2 walk is traced just before the CD read). */
+  readonly after: number;
+}
+
+/** Where a traced lookup (a probe for tools, never a transaction) reports the structures it used and why it failed. */
+export interface ConfigTrace {
+  /** Structures used, in order. */
+  readonly reads: ConfigRead[];
+  /** The same probe's walk trace, so that each read can note where it falls among the walk steps. */
+  readonly steps: readonly object[];
+  /** Why the configuration refused the transaction; "" when it did not. */
+  refused: string;
+}
+
 const STE_WORDS = 16;
 const CD_WORDS = 16;
 
@@ -214,6 +238,8 @@ export class ConfigReader {
   readonly failure: LookupFailure = { type: 0, fetchAddr: 0, s2: false, ipa: 0, class: 0, record: true, reason: "" };
   readonly #memory: GuestMemory;
   readonly #buf = new Uint32Array(16);
+  /** When set, every structure read is reported here (probes for tools only). */
+  trace: ConfigTrace | null = null;
 
   constructor(memory: GuestMemory) {
     this.#memory = memory;
@@ -231,14 +257,20 @@ export class ConfigReader {
     return null;
   }
 
-  /** Reads `n` words at `addr` into the buffer; false on an external abort. */
-  #fetch(addr: number, n: number): boolean {
-    for (let i = 0; i < n; i++) {
-      const v = this.#memory.read32(addr + 4 * i);
-      if (v === ABORT) return false;
-      this.#buf[i] = v;
+  /** Reads the `n` words of `structure` at `addr` into the buffer; false on an external abort. */
+  #fetch(addr: number, n: number, structure: ConfigRead["structure"]): boolean {
+    let read = 0;
+    for (; read < n; read++) {
+      const v = this.#memory.read32(addr + 4 * read);
+      if (v === ABORT) break;
+      this.#buf[read] = v;
     }
-    return true;
+    const t = this.trace;
+    if (t !== null) {
+      const words = read === n ? Array.from(this.#buf.subarray(0, n)) : [];
+      t.reads.push({ structure, addr, words, cached: false, after: t.steps.length });
+    }
+    return read === n;
   }
 
   /** Looks up and decodes the STE of `sid` (§3.3.1); null on failure (see {@link failure}). */
@@ -259,7 +291,7 @@ export class ConfigReader {
         split = STRTAB_BASE_CFG_SPLIT.L2_4KB;
       }
       const l1Addr = base + Math.floor(sid / 2 ** split) * 8;
-      if (!this.#fetch(l1Addr, 2)) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
+      if (!this.#fetch(l1Addr, 2, "L1STD")) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
       const span = L1STD.Span.get(this.#buf);
       // §5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
       if (span === 0 || span > split + 1) {
@@ -273,7 +305,9 @@ export class ConfigReader {
     } else {
       steAddr = base + sid * 64;
     }
-    if (!this.#fetch(steAddr, STE_WORDS)) return this.#fail(EVENT_TYPE.F_STE_FETCH, "STE fetch aborted", steAddr);
+    if (!this.#fetch(steAddr, STE_WORDS, "STE")) {
+      return this.#fail(EVENT_TYPE.F_STE_FETCH, "STE fetch aborted", steAddr);
+    }
     return this.#decodeSte(caps, sid, steAddr);
   }
 
@@ -400,14 +434,14 @@ export class ConfigReader {
         const l1Ipa = s1.contextPtr + Math.floor(ssid / 2 ** split) * 8;
         const l1Addr = this.#cdAddress(l1Ipa, stream.s2, walker, update);
         if (l1Addr < 0) return null;
-        if (!this.#fetch(l1Addr, 2)) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
+        if (!this.#fetch(l1Addr, 2, "L1CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
         if (L1CD.V.get(this.#buf) === 0) return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.V is 0");
         cdIpa = L1CD.L2Ptr.getAddress(this.#buf) + (ssid % 2 ** split) * 64;
       }
     }
     const cdAddr = this.#cdAddress(cdIpa, stream.s2, walker, update);
     if (cdAddr < 0) return null;
-    if (!this.#fetch(cdAddr, CD_WORDS)) return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
+    if (!this.#fetch(cdAddr, CD_WORDS, "CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
     return this.#decodeCd(caps, stream, cdAddr);
   }
 

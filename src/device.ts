@@ -22,6 +22,13 @@ import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } fro
 import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
+import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
+
+/** A transaction explained (see {@link Smmu.explain}). */
+export interface Explanation extends ExplainedProbe {
+  /** The answer, as `probe` gives it. */
+  readonly result: TranslationResult;
+}
 
 /** Options of {@link Smmu}. */
 export interface SmmuOptions {
@@ -235,6 +242,23 @@ export class Smmu {
     const [addr, flags] = this.#address(iova, accessFlags(access));
     const pa = this.#engine.probe(sid, ssid, addr, flags, trace);
     return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+  }
+
+  /**
+   * What `probe` answers, with what a tool needs to draw it: the STE and CD used (read from memory or found in the
+   * configuration cache), every descriptor read (a nested walk's stage-2 reads before the stage-1 read each
+   * translates), why a configuration was refused, and the TLB entry that answered. No side effects.
+   */
+  explain(sid: number, iova: number | bigint, access?: Access): Explanation {
+    const ssid = this.#checkTransaction(sid, access);
+    const [addr, flags] = this.#address(iova, accessFlags(access));
+    const e = explainProbe(this.#engine, sid, ssid, addr, flags);
+    return { ...e, result: e.pa >= 0 ? { ok: true, pa: e.pa } : this.#faultResult() };
+  }
+
+  /** What the configuration cache and the TLBs hold now, per context (for tools; no side effects). */
+  cacheContents(): CacheContents {
+    return cacheContents(this.#engine.caches);
   }
 
   /**

@@ -129,6 +129,16 @@ export class Caches {
     return this.#streams.size;
   }
 
+  /** The decoded STEs held, oldest first (for inspection). */
+  streams(): IterableIterator<StreamConfig> {
+    return this.#streams.values();
+  }
+
+  /** The contexts held, oldest first (for inspection). */
+  contexts(): IterableIterator<Context> {
+    return this.#contexts.values();
+  }
+
   stream(sid: number): StreamConfig | undefined {
     return this.#streams.get(sid);
   }

@@ -130,6 +130,13 @@ export class PageMap {
     this.size = 0;
   }
 
+  /** The distinct entries held (an entry is stored under each page key it was hit through), for inspection. */
+  entries(): TlbEntry[] {
+    const distinct = new Set<TlbEntry>();
+    for (const v of this.#values) if (v !== undefined) distinct.add(v);
+    return [...distinct];
+  }
+
   /** Removes the keys whose entry `match` selects; returns how many. */
   removeWhere(match: (e: TlbEntry) => boolean): number {
     const doomed: number[] = [];

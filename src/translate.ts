@@ -11,7 +11,7 @@ import { word } from "./regfile.ts";
 import { ACCESS, newFault } from "./types.ts";
 import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "./types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
-import type { Caps, ConfigFault, StreamConfig } from "./config.ts";
+import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND } from "./tlb.ts";
 import { covers, pageKey, TlbEntry } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
@@ -131,9 +131,17 @@ export class Translator implements TranslationEngine {
     return this.#slow(sid, ssid, iova, flags, true, null);
   }
 
-  /** Same answer as translate with no side effects; appends walk steps to `trace`. */
-  probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[]): number {
-    return this.#slow(sid, ssid, iova, flags, false, trace ?? null);
+  /**
+   * Same answer as translate with no side effects; appends walk steps to `trace`, and the STEs and CDs read from
+   * memory (and why a configuration was refused) to `config`.
+   */
+  probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[], config?: ConfigTrace): number {
+    this.#reader.trace = config ?? null;
+    try {
+      return this.#slow(sid, ssid, iova, flags, false, trace ?? null);
+    } finally {
+      this.#reader.trace = null;
+    }
   }
 
   #slow(sid: number, ssid: number, iova: number, flags: number, effects: boolean, trace: StepRecord[] | null): number {
@@ -367,6 +375,7 @@ export class Translator implements TranslationEngine {
 
   #configFault(sid: number, ssid: number, iova: number, flags: number, effects: boolean): null {
     const r = this.#reader.failure;
+    if (this.#reader.trace !== null) this.#reader.trace.refused = r.reason;
     const f = this.#fill(r.type, sid, ssid, iova, flags);
     if (r.s2) {
       // A stage-2 fault while fetching a CD: a translation-related event with CLASS CD (§3.13.3).

@@ -141,7 +141,13 @@ function contiguousCount(granuleShift: number, level: number): number {
 export interface StepRecord {
   stage: 1 | 2;
   level: number;
+  /** log2 of the walk's granule: 12, 14 or 16. */
+  granuleShift: number;
+  /** The address the walk translates: stage 1, the IOVA within its TTB range; stage 2, the IPA. */
+  inputAddr: number;
+  /** Address of the table read (in a nested stage-1 walk, an IPA). */
   tableAddr: number;
+  /** Address of the descriptor read (always a PA: in a nested stage-1 walk, after its stage-2 translation). */
   descAddr: number;
   descLo: number;
   descHi: number;
@@ -198,6 +204,8 @@ export class Walker {
   tableCache: TablePageCache | null = null;
   /** When set, walks append descriptor reads here (probe only). */
   trace: StepRecord[] | null = null;
+  /** The input address of the walk being traced (set only while tracing). */
+  #tracedInput = 0.5;
 
   constructor(memory: GuestMemory) {
     this.#memory = memory;
@@ -225,13 +233,13 @@ export class Walker {
   }
 
   #record(r: Regime, level: number, table: number, descAddr: number, decision: string): void {
-    this.trace?.push(step(r.stage, level, table, descAddr, this.#d[0], this.#d[1], decision));
+    this.trace?.push(step(r, this.#tracedInput, level, table, descAddr, this.#d[0], this.#d[1], decision));
   }
 
   #fetchAborted(r: Regime, level: number, table: number, descAddr: number): false {
     this.fetchAddr = descAddr;
     if (r.stage === 1) this.faultClass = EVT_CLASS.TT;
-    this.trace?.push(step(r.stage, level, table, descAddr, 0, 0, "external abort"));
+    this.trace?.push(step(r, this.#tracedInput, level, table, descAddr, 0, 0, "external abort"));
     return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
   }
 
@@ -271,6 +279,7 @@ export class Walker {
    */
   walk(r: Regime, ia: number, flags: number, update: boolean): boolean {
     const s1 = r.stage === 1;
+    if (this.trace !== null) this.#tracedInput = ia;
     this.faultType = 0;
     this.faultS2 = !s1;
     this.faultClass = EVT_CLASS.IN;
@@ -537,7 +546,8 @@ function permissionIndexS2(r: Regime, d: Uint32Array): number {
 }
 
 function step(
-  stage: 1 | 2,
+  r: Regime,
+  inputAddr: number,
   level: number,
   tableAddr: number,
   descAddr: number,
@@ -545,5 +555,15 @@ function step(
   descHi: number,
   decision: string,
 ): StepRecord {
-  return { stage, level, tableAddr, descAddr, descLo, descHi, decision };
+  return {
+    stage: r.stage,
+    level,
+    granuleShift: r.granuleShift,
+    inputAddr,
+    tableAddr,
+    descAddr,
+    descLo,
+    descHi,
+    decision,
+  };
 }

@@ -389,7 +389,7 @@ Deno.test("the command line exits 2 with one line for every kind of bad use", as
     [["trace", "boot"], /^smmuv3 trace: cannot read .* at boot$/],
     [
       ["trace", "a.json", "--frob"],
-      /^smmuv3 trace: unknown option --frob \(one of --json, --allow-deviations\) at argument 3$/,
+      /^smmuv3 trace: unknown option --frob \(one of --json, --allow-deviations, --html\) at argument 3$/,
     ],
     [["state", "x.bin"], /^smmuv3 state: cannot read .* at x\.bin$/],
   ];

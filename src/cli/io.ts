@@ -15,6 +15,8 @@ export interface CliIo {
   readFile(path: string): Promise<string>;
   /** Reads a whole file as bytes. */
   readBytes(path: string): Promise<Uint8Array>;
+  /** Writes a text file (trace --html). */
+  writeFile(path: string, text: string): Promise<void>;
 }
 
 /** Bad input: `what` is wrong `where` (a token, a line, an argument). Reported as one line, never a stack trace. */
@@ -34,6 +36,16 @@ export async function readInput<T>(where: string, reader: () => Promise<T>): Pro
     // Deno's message ends with the call and path ("…: readfile '/x'"), which `where` already gives.
     const why = (e instanceof Error ? e.message : String(e)).split("\n")[0].replace(/: \w+ '.*'$/, "");
     throw new InputError(`cannot read (${why})`, where);
+  }
+}
+
+/** Writes with `writer`, or throws an {@link InputError} naming the file and why it cannot be written. */
+export async function writeOutput(where: string, writer: () => Promise<void>): Promise<void> {
+  try {
+    await writer();
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0].replace(/: \w+ '.*'$/, "");
+    throw new InputError(`cannot write (${why})`, where);
   }
 }
 

@@ -1,17 +1,17 @@
 /**
- * `smmuv3 trace <scenario.json|.yaml> [--json] [--allow-deviations FILE]`: runs a scenario (trace.ts) and writes the
- * trace as text or JSON (trace_format.ts). Exit status 1 when a recorded observation differs from this model and no
- * documented deviation accepts it.
+ * `smmuv3 trace <scenario.json|.yaml> [--json] [--allow-deviations FILE] [--html FILE]`: runs a scenario (trace.ts)
+ * and writes the trace as text or JSON (trace_format.ts), and with --html the explorer's page of it (src/explore/).
+ * Exit status 1 when a recorded observation differs from this model and no documented deviation accepts it.
  * @module
  */
 import { flag, parseArgs, value } from "./args.ts";
 import { type Deviations, parseDeviations, scenarioKey } from "./deviations.ts";
-import { type CliIo, InputError, readInput } from "./io.ts";
+import { type CliIo, InputError, readInput, writeOutput } from "./io.ts";
 import { parseScenario, type Scenario } from "./scenario.ts";
 import { Tracer, type TraceTotals } from "./trace.ts";
 import { headerText, stepText, totalsText, traceJson } from "./trace_format.ts";
 
-const OPTIONS = { "--json": "flag", "--allow-deviations": "value" } as const;
+const OPTIONS = { "--json": "flag", "--allow-deviations": "value", "--html": "value" } as const;
 
 /** Runs the command; returns the exit status. Bad input throws {@link InputError}. */
 export async function traceCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -20,7 +20,8 @@ export async function traceCommand(argv: readonly string[], io: CliIo): Promise<
     throw new InputError("expected one scenario file (JSON or YAML)", args.positional[1]?.where ?? "argument 2");
   }
   const file = args.positional[0].value;
-  const scenario = parseScenario(await readInput(file, () => io.readFile(file)), file);
+  const text = await readInput(file, () => io.readFile(file));
+  const scenario = parseScenario(text, file);
   const listFile = value(args, "--allow-deviations");
   let deviations: Deviations[string] | undefined;
   if (listFile !== undefined) {
@@ -41,6 +42,13 @@ export async function traceCommand(argv: readonly string[], io: CliIo): Promise<
     );
   } else {
     writeText(tracer, (line) => io.out(line + "\n"));
+  }
+  const html = value(args, "--html");
+  if (html !== undefined) {
+    // Loaded only here, so that plain traces (and the demo) do not load the explorer's page.
+    const { scenarioHtml } = await import("../explore/export.ts");
+    await writeOutput(`--html ${html}`, () => io.writeFile(html, scenarioHtml(text, file)));
+    io.err(`smmuv3 trace: wrote ${html}: the explorer's view of every step (open it in a browser)`);
   }
   for (const step of Object.keys(deviations ?? {})) {
     if (!tracer.acceptedSteps.has(Number(step))) {

@@ -16,7 +16,10 @@ export interface CliRun {
   errors: string[];
 }
 
-/** Runs `main` in process: `files` are read from memory first, then from disk; `stdin` is the standard input. */
+/**
+ * Runs `main` in process: `files` are read from memory first, then from disk; `stdin` is the standard input; files
+ * are written to disk.
+ */
 export async function runMain(
   args: string[],
   files: Record<string, string | Uint8Array> = {},
@@ -32,6 +35,7 @@ export async function runMain(
     readStdin: () => Promise.resolve(stdin),
     readFile: (p) => p in files ? Promise.resolve(text(files[p])) : Deno.readTextFile(p),
     readBytes: (p) => p in files ? Promise.resolve(bytes(files[p])) : Deno.readFile(p),
+    writeFile: (p, t) => Deno.writeTextFile(p, t),
   };
   const code = await main(args, io);
   return { code, out, errors };
