@@ -3,7 +3,9 @@
  * events. Accessors read and write 32-bit words and never use BigInt, so the translation hot path can use them.
  * @module
  */
-import type { EnumDef, Field, FieldSet, Register, Spec } from "./spec.ts";
+import type { Field, FieldSet, Register, Spec } from "./spec.ts";
+import { familyOf } from "./spec.ts";
+import { emitEnums } from "./emit_enums.ts";
 
 const hex = (n: number) => "0x" + n.toString(16);
 const mask = (n: number) => (n === 32 ? 0xffffffff : 2 ** n - 1);
@@ -74,6 +76,8 @@ function emitField(f: Field): string {
   const extra = [
     f.enumName ? `enumName: ${str(f.enumName)}, enumValues: ${f.enumName}_NAMES,` : "",
     f.shift !== undefined ? `shift: ${f.shift},` : "",
+    f.signed ? "signed: true," : "",
+    f.max !== undefined ? `max: ${f.max},` : "",
     f.access ? `access: ${str(f.access)},` : "",
   ].filter(Boolean).join(" ");
   lines.push(doc(`${f.description} Bits ${bitsText(f)}.`, "  ") + `  ${f.name}: {`);
@@ -83,7 +87,19 @@ function emitField(f: Field): string {
   );
   lines.push(`    get: (w: Uint32Array, o = 0): number => ${getter(f)},`);
   lines.push(`    set: (w: Uint32Array, v: number, o = 0): void => { ${setter(f)} },`);
-  if (f.shift !== undefined) {
+  if (f.shift !== undefined && f.signed) {
+    // Two's complement: a field value with its top bit set stands for a negative address.
+    const top = hex(2 ** (f.width - 1)), all = hex(2 ** f.width), unit = hex(2 ** f.shift);
+    lines.push(
+      `    getAddress: (w: Uint32Array, o = 0): number => { const v = ${getter(f)}; ` +
+        `return (v >= ${top} ? v - ${all} : v) * ${unit}; },`,
+    );
+    lines.push(
+      `    setAddress: (w: Uint32Array, a: number, o = 0): void => { let v = Math.floor(a / ${unit}); if (v < 0) v += ${all}; ${
+        setter(f)
+      } },`,
+    );
+  } else if (f.shift !== undefined) {
     lines.push(`    getAddress: (w: Uint32Array, o = 0): number => (${getter(f)}) * ${hex(2 ** f.shift)},`);
     lines.push(
       `    setAddress: (w: Uint32Array, a: number, o = 0): void => { const v = a / ${hex(2 ** f.shift)}; ${
@@ -103,44 +119,66 @@ function reservedWords(fs: FieldSet): number[] {
   return words.map((w) => w >>> 0);
 }
 
-/** The accessor object `NAME` and the descriptor `NAME_LAYOUT` for one fieldset. */
-export function emitFieldSet(fs: FieldSet): string {
+/**
+ * The accessor object `NAME` and the descriptor `NAME_LAYOUT` for one fieldset, and `NAME_BYTES` for a plain one that
+ * extends none.
+ * Fields inherited through `extends` are the base's own accessor objects.
+ */
+export function emitFieldSet(fs: FieldSet, byName: ReadonlyMap<string, FieldSet>): string {
   const ref = fs.ref ? ` (${fs.ref})` : "";
   const words = fs.bits === 32 ? "one 32-bit word" : `${fs.bits / 32} 32-bit words`;
-  const out = [doc(`${fs.description}${ref} Field accessors over ${words}.`)];
-  if (fs.fields.length === 0) out.push(`export const ${fs.name}: Record<string, never> = {};\n`);
-  else out.push(`export const ${fs.name} = {`, ...fs.fields.map(emitField), "} as const;\n");
+  const base = fs.extends === undefined ? undefined : byName.get(fs.extends)!;
+  const extended = base ? ` Extends {@link ${base.name}}.` : "";
+  const head = doc(`${fs.description}${ref} Field accessors over ${words}.${extended}`);
+  const field = (f: Field) =>
+    base?.fields.includes(f)
+      ? doc(`${f.description} Bits ${bitsText(f)}. From {@link ${base.name}}.`, "  ") +
+        `  ${f.name}: ${base.name}.${f.name},`
+      : emitField(f);
+  const out = fs.fields.length === 0
+    ? [head + `export const ${fs.name}: Record<string, never> = {};\n`]
+    : [head + `export const ${fs.name} = {`, ...fs.fields.map(field), "} as const;\n"];
   out.push(
     doc(`Layout of ${fs.name}: its fields in bit order and the bits no field covers.`) +
       `export const ${fs.name}_LAYOUT: Layout = {`,
   );
   out.push(`  name: ${str(fs.name)}, kind: ${str(fs.kind)}, description: ${str(fs.description)},`);
-  out.push(`  bits: ${fs.bits}, words: ${fs.bits / 32},${fs.code !== undefined ? ` code: ${hex(fs.code)},` : ""}`);
+  const code = fs.code !== undefined ? ` code: ${hex(fs.code)},` : "";
+  out.push(`  bits: ${fs.bits}, words: ${fs.bits / 32}, bytes: ${fs.bits / 8},${code}`);
   const sorted = [...fs.fields].sort((a, b) => a.lsb - b.lsb);
   out.push(`  fields: [${sorted.map((f) => `${fs.name}.${f.name}`).join(", ")}],`);
   out.push(`  reserved: [${reservedWords(fs).map(hex).join(", ")}],`);
   out.push("};\n");
+  if (fs.kind === "fieldset" && fs.extends === undefined) {
+    out.push(doc(`Size of one ${fs.name} in bytes.`) + `export const ${fs.name}_BYTES = ${fs.bits / 8};\n`);
+  }
   return out.join("\n");
 }
 
-function emitEnum(e: EnumDef): string {
-  const out = [doc(e.description + (e.ref ? ` (${e.ref})` : "")) + `export const ${e.name} = {`];
-  for (const v of e.values) out.push(doc(v.description, "  ") + `  ${v.name}: ${hex(v.value)},`);
-  out.push("} as const;\n");
-  out.push(
-    doc(`Names of the values of {@link ${e.name}}, by value.`) +
-      `export const ${e.name}_NAMES: Readonly<Record<number, string>> = {`,
-  );
-  for (const v of e.values) out.push(`  ${hex(v.value)}: ${str(v.name)},`);
-  out.push("};\n");
-  return out.join("\n");
+type GenFile = "structs" | "registers" | "commands" | "events";
+
+/** The file a layout is emitted in: a plain fieldset that only commands (events) extend lives with them. */
+function fileOf(fs: FieldSet, all: readonly FieldSet[]): GenFile {
+  if (fs.kind !== "fieldset") return `${fs.kind}s` as GenFile;
+  const family = familyOf(fs, all);
+  return family === undefined ? "structs" : `${family}s`;
 }
 
-function importsFor(fieldsets: FieldSet[]): string {
+/** Imports of a layout file: the runtime's Layout, the enums' names, and bases that live in another file. */
+function importsFor(fieldsets: FieldSet[], spec: Spec, file: GenFile): string {
   const used = new Set<string>();
   for (const fs of fieldsets) for (const f of fs.fields) if (f.enumName) used.add(`${f.enumName}_NAMES`);
   const enums = used.size ? `import { ${[...used].sort().join(", ")} } from "./enums.ts";\n` : "";
-  return `import type { Layout } from "./runtime.ts";\n${enums}\n`;
+  const byName = new Map(spec.fieldsets.map((f) => [f.name, f]));
+  const bases = new Map<GenFile, Set<string>>();
+  for (const fs of fieldsets) {
+    const base = fs.extends === undefined ? undefined : byName.get(fs.extends)!;
+    if (base === undefined || fileOf(base, spec.fieldsets) === file) continue;
+    const set = bases.get(fileOf(base, spec.fieldsets)) ?? new Set();
+    bases.set(fileOf(base, spec.fieldsets), set.add(base.name));
+  }
+  const others = [...bases].map(([f, names]) => `import { ${[...names].sort().join(", ")} } from "./${f}.ts";\n`);
+  return `import type { Layout } from "./runtime.ts";\n${enums}${others.join("")}\n`;
 }
 
 function codeTable(spec: Spec, kind: "command" | "event"): string {
@@ -158,6 +196,18 @@ function codeTable(spec: Spec, kind: "command" | "event"): string {
   );
   for (const fs of list) out.push(`  [${hex(fs.code!)}, ${fs.name}_LAYOUT],`);
   out.push("]);\n");
+  // Each shared fieldset names the codes of the records that extend it (BASE_CODES).
+  const byName = new Map(spec.fieldsets.map((f) => [f.name, f]));
+  for (const base of spec.fieldsets.filter((f) => f.kind === "fieldset" && familyOf(f, spec.fieldsets) === kind)) {
+    const codes = list.filter((fs) => {
+      for (let b = fs.extends; b !== undefined; b = byName.get(b)?.extends) if (b === base.name) return true;
+      return false;
+    }).map((fs) => hex(fs.code!));
+    out.push(
+      doc(`The ${what}s of every ${kind} that extends {@link ${base.name}}.`) +
+        `export const ${base.name}_CODES: ReadonlySet<number> = new Set([${codes.join(", ")}]);\n`,
+    );
+  }
   return out.join("\n");
 }
 
@@ -205,6 +255,10 @@ export interface Field {
   readonly description: string;
   /** For address fields: the field holds address bits [lsb+width-1+shift : shift]. */
   readonly shift?: number;
+  /** For address fields: the address is two's complement (a VA; negative in the upper, TTB1, range). */
+  readonly signed?: boolean;
+  /** Largest value the architecture permits. */
+  readonly max?: number;
   /** Name of the enum of the field's values. */
   readonly enumName?: string;
   /** Names of the field's values, by value. */
@@ -229,6 +283,8 @@ export interface Layout {
   readonly bits: number;
   /** Size in 32-bit words. */
   readonly words: number;
+  /** Size in bytes. */
+  readonly bytes: number;
   /** Command opcode or event type code. */
   readonly code?: number;
   /** Fields, lowest bit first. */
@@ -278,32 +334,38 @@ export function reservedSet(layout: Layout, w: Uint32Array, o = 0): number[] {
 /** Every generated TypeScript file, by path relative to the project root. */
 export function emitTypeScript(spec: Spec): Map<string, string> {
   const files = new Map<string, string>();
-  const of = (kind: string) => spec.fieldsets.filter((f) => f.kind === kind);
+  const byName = new Map(spec.fieldsets.map((f) => [f.name, f]));
+  const of = (file: GenFile) => spec.fieldsets.filter((f) => fileOf(f, spec.fieldsets) === file);
+  const layouts = (file: GenFile) => of(file).map((fs) => emitFieldSet(fs, byName)).join("\n");
   files.set("gen/runtime.ts", header(spec, "Types and helpers shared by the generated accessors.") + RUNTIME);
   files.set(
     "gen/enums.ts",
-    header(spec, "Enumerated field values, with their names.") + spec.enums.map(emitEnum).join("\n"),
+    header(spec, "Enumerated field values, with their names and what they mean.") +
+      emitEnums(spec.enums),
   );
   files.set(
     "gen/structs.ts",
     header(spec, "In-memory structures: STE, CD, level-1 descriptors, translation-table descriptors, PRI record.") +
-      importsFor(of("fieldset")) + of("fieldset").map(emitFieldSet).join("\n"),
+      importsFor(of("structs"), spec, "structs") + layouts("structs"),
   );
   files.set(
     "gen/registers.ts",
     header(spec, "The register map: offsets, access, reset values, state kinds and field accessors.") +
-      importsFor(of("register")).replace("import type { Layout }", "import type { Layout, RegisterInfo }") +
-      sharedLayoutImports(spec) + of("register").map(emitFieldSet).join("\n") + emitRegisters(spec),
+      importsFor(of("registers"), spec, "registers").replace(
+        "import type { Layout }",
+        "import type { Layout, RegisterInfo }",
+      ) +
+      sharedLayoutImports(spec) + layouts("registers") + emitRegisters(spec),
   );
   files.set(
     "gen/commands.ts",
-    header(spec, "Command queue records, one layout per opcode.") + importsFor(of("command")) +
-      of("command").map(emitFieldSet).join("\n") + codeTable(spec, "command"),
+    header(spec, "Command queue records, one layout per opcode, and the fieldsets they share.") +
+      importsFor(of("commands"), spec, "commands") + layouts("commands") + codeTable(spec, "command"),
   );
   files.set(
     "gen/events.ts",
-    header(spec, "Event queue records, one layout per event type.") + importsFor(of("event")) +
-      of("event").map(emitFieldSet).join("\n") + codeTable(spec, "event"),
+    header(spec, "Event queue records, one layout per event type, and the fieldsets they share.") +
+      importsFor(of("events"), spec, "events") + layouts("events") + codeTable(spec, "event"),
   );
   files.set(
     "gen/mod.ts",

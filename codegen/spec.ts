@@ -1,14 +1,15 @@
 /**
  * Loads and validates `registers.yaml` into a checked model the emitters can trust.
  *
- * Validation happens in two passes: zod checks the shape (keys, types, required descriptions), then the semantic
- * checks below catch what a schema cannot (overlaps, widths, values that do not fit, duplicates). Every error names
- * the file, the line and column of the offending entry, and the entry's path.
+ * Validation happens in two passes: zod checks the shape (schema.ts: keys, types, required descriptions), then the
+ * semantic checks here and in meanings.ts catch what a schema cannot (overlaps, widths, values that do not fit,
+ * duplicates, what values mean). Every error names the file, the line and column of the offending entry, and its path.
  * @module
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Document, Node, Pair } from "yaml";
-import { z } from "zod";
+import { checkMeanings } from "./meanings.ts";
+import { type RawField, type RawSpec, specSchema } from "./schema.ts";
 
 /** A problem in the spec, located at `file:line:column` and naming the entry. */
 export class SpecError extends Error {
@@ -24,92 +25,36 @@ export class SpecError extends Error {
   }
 }
 
-// ---------------------------------------------------------------- schema (shape)
-
-const description = z.string().trim().min(1, "missing description");
-// YAML reads an unquoted integer as a double: above 2^53 it silently rounds, so such values must be quoted.
-const safeInt = z.number().int().nonnegative().refine(Number.isSafeInteger, 'above 2^53: quote it ("0x...")');
-const intLike = z.union([safeInt, z.string().regex(/^(0x[0-9a-fA-F_]+|0b[01_]+|[0-9_]+)$/, "not an integer")]);
-const bitsSpec = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(:\d+)?$/, 'bits must be "hi:lo"')]);
-
-const fieldSchema = z.object({
-  bits: bitsSpec,
-  description,
-  enum: z.string().optional(),
-  shift: z.number().int().min(1, "shift is 1 to 63").max(63, "shift is 1 to 63").optional(),
-  access: z.enum(["RO", "RW"]).optional(),
-}).strict();
-
-const fieldsSchema = z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, "bad field name"), fieldSchema);
-
-const enumSchema = z.object({
-  description,
-  ref: z.string().optional(),
-  values: z.record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "bad enum value name (a TypeScript identifier)"),
-    z.object({ value: intLike, description }).strict(),
-  ),
-}).strict();
-
-const fieldsetSchema = z.object({
-  description,
-  ref: z.string().optional(),
-  bits: z.union([z.literal(32), z.literal(64), z.literal(128), z.literal(256), z.literal(512)]),
-  fields: fieldsSchema,
-}).strict();
-
-const registerSchema = z.object({
-  offset: intLike,
-  width: z.union([z.literal(32), z.literal(64)]),
-  access: z.enum(["RO", "RW", "RAZ/WI"]),
-  reset: intLike,
-  state: z.enum(["saved", "id", "derived", "none"]),
-  proto: z.number().int().min(1).max(536870911, "proto numbers stop at 536870911").refine(
-    (n) => n < 19000 || n > 19999,
-    "proto numbers 19000-19999 are reserved by protobuf",
-  ).optional(),
-  description,
-  ref: z.string().optional(),
-  fields: fieldsSchema.optional(),
-  fieldset: z.string().optional(),
-}).strict();
-
-const commandSchema = z.object({
-  opcode: z.number().int().min(0).max(255),
-  description,
-  ref: z.string().optional(),
-  fields: fieldsSchema,
-}).strict();
-
-const eventSchema = z.object({
-  type: z.number().int().min(0).max(255),
-  description,
-  ref: z.string().optional(),
-  fields: fieldsSchema,
-}).strict();
-
-const specSchema = z.object({
-  meta: z.object({
-    name: z.string(),
-    spec: z.string(),
-    schema_version: z.number().int().min(1),
-  }).strict(),
-  enums: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "enum names are UPPER_SNAKE"), enumSchema),
-  fieldsets: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "fieldset names are UPPER_SNAKE"), fieldsetSchema),
-  registers: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "register names are UPPER_SNAKE"), registerSchema),
-  commands: z.record(z.string().regex(/^CMD_[A-Z0-9_]+$/, "command names start with CMD_"), commandSchema),
-  events: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "event names are UPPER_SNAKE"), eventSchema),
-}).strict();
-
-type RawSpec = z.infer<typeof specSchema>;
-type RawField = z.infer<typeof fieldSchema>;
-
 // ---------------------------------------------------------------- model
 
 /** One enumerated value. */
 export interface EnumValue {
   name: string;
   value: number;
+  description: string;
+  /** What the value means, by attribute name (an attribute of enum type holds that enum's value). */
+  meaning: Record<string, number | boolean>;
+}
+
+/** A fact every value of an enum states (meanings.ts). */
+export interface EnumAttribute {
+  name: string;
+  /** "int", "bool", or the name of the enum whose value it holds. */
+  type: string;
+  description: string;
+  /** Values may leave it out. */
+  optional: boolean;
+  /** No two values share it: the generator emits the inverse table too. */
+  unique: boolean;
+}
+
+/** Encodings no value names, and how they behave. */
+export interface Reserved {
+  /** The key as written: an encoding ("0b111") or "others". */
+  label: string;
+  encodings: number[];
+  /** Name of the value they behave as; absent when they have no meaning (ILLEGAL, or never advertised). */
+  as?: string;
   description: string;
 }
 
@@ -118,7 +63,11 @@ export interface EnumDef {
   name: string;
   description: string;
   ref?: string;
+  /** Width of the encoding in bits: given, or that of the fields using the enum. */
+  width?: number;
+  attributes: EnumAttribute[];
   values: EnumValue[];
+  reserved: Reserved[];
 }
 
 /** One field of a layout: bits [msb:lsb], absolute within its container. */
@@ -129,6 +78,10 @@ export interface Field {
   description: string;
   enumName?: string;
   shift?: number;
+  /** The address is two's complement: its top bit repeats upwards (a VA whose top bit selects the TTB1 range). */
+  signed?: boolean;
+  /** Largest value the architecture permits. */
+  max?: number;
   access?: "RO" | "RW";
 }
 
@@ -145,6 +98,8 @@ export interface FieldSet {
   fields: Field[];
   /** The command opcode or event type code. */
   code?: number;
+  /** Name of the fieldset whose fields this one inherits (its own come after). */
+  extends?: string;
 }
 
 /** A register of the MMIO frame. */
@@ -260,8 +215,12 @@ function entryAt(root: unknown, at: number): string[] {
   return path;
 }
 
-type Fail = (path: (string | number)[], problem: string) => never;
+/** Reports a problem at an entry of the spec (never returns). */
+export type Fail = (path: (string | number)[], problem: string) => never;
+/** Claims generated names for the entry at `path`; a name claimed twice is an error. */
+export type Claim = (path: (string | number)[], names: string[]) => void;
 
+/** An integer written as a number, "0x…", "0b…" or decimal text. */
 function toBigInt(v: number | string): bigint {
   return typeof v === "number" ? BigInt(v) : BigInt(v.replaceAll("_", "")); // "0x…" and "0b…" included
 }
@@ -272,6 +231,16 @@ function parseBits(bits: number | string): { lsb: number; width: number } {
   return lo === undefined ? { lsb: hi, width: 1 } : { lsb: lo, width: hi - lo + 1 };
 }
 
+/** What a layout is written as: its section's entry, with the container size and code filled in. */
+interface RawLayout {
+  description: string;
+  ref?: string;
+  bits: number;
+  extends?: string;
+  fields?: Record<string, RawField>;
+  code?: number;
+}
+
 function check(raw: RawSpec, source: string, fail: Fail): Spec {
   const enums: EnumDef[] = Object.entries(raw.enums).map(([name, e]) => {
     const seen = new Map<number, string>();
@@ -280,40 +249,48 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
       const dup = seen.get(value);
       if (dup) fail(["enums", name, "values", vname], `value ${value} already used by ${dup}`);
       seen.set(value, vname);
-      return { name: vname, value: Number(toBigInt(v.value)), description: v.description };
+      return { name: vname, value, description: v.description, meaning: {} };
     });
-    return { name, description: e.description, ref: e.ref, values };
+    return { name, description: e.description, ref: e.ref, attributes: [], values, reserved: [] };
   });
   const enumByName = new Map(enums.map((e) => [e.name, e]));
 
   const fieldsets: FieldSet[] = [];
   // Every exported name of gen/ is claimed once: layouts export NAME and NAME_LAYOUT, enums NAME and NAME_NAMES.
   const names = new Map<string, string>(GENERATED_NAMES.map((n) => [n, "a name the generator uses itself"]));
-  const claim = (path: (string | number)[], name: string, suffix: string) => {
-    for (const n of [name, name + suffix]) {
+  const claim: Claim = (path, claimed) => {
+    for (const n of claimed) {
       const other = names.get(n);
       if (other) fail(path, `duplicate name ${n} (also ${other})`);
     }
-    names.set(name, path.join("."));
-    names.set(name + suffix, path.join("."));
+    for (const n of claimed) names.set(n, path.join("."));
   };
-  for (const e of enums) claim(["enums", e.name], e.name, "_NAMES");
+  for (const e of enums) claim(["enums", e.name], [e.name, `${e.name}_NAMES`]);
 
-  const layout = (
-    path: (string | number)[],
-    name: string,
-    kind: FieldSetKind,
-    info: { description: string; ref?: string; bits: number; fields: Record<string, RawField>; code?: number },
-  ) => {
-    claim(path, name, "_LAYOUT");
-    const fields = Object.entries(info.fields).map(([fname, f]) =>
+  const built = new Map<string, FieldSet>();
+  const building = new Set<string>();
+  const layout = (path: (string | number)[], name: string, kind: FieldSetKind, info: RawLayout): FieldSet => {
+    // A plain fieldset that extends none also gives its size (NAME_BYTES): a structure, or a record family's root.
+    const sized = kind === "fieldset" && info.extends === undefined;
+    claim(path, sized ? [name, `${name}_LAYOUT`, `${name}_BYTES`] : [name, `${name}_LAYOUT`]);
+    const inherited = info.extends === undefined ? [] : baseOf([...path, "extends"], info.extends, info.bits).fields;
+    const own = Object.entries(info.fields ?? {}).map(([fname, f]) =>
       checkField([...path, "fields", fname], fname, f, info.bits, enumByName, fail)
     );
+    if (info.extends === undefined && info.fields === undefined) fail(path, "missing fields (or extends)");
+    for (const f of own) {
+      if (inherited.some((b) => b.name === f.name)) {
+        fail([...path, "fields", f.name], `field ${f.name} is already inherited from ${info.extends}`);
+      }
+    }
+    // An extending layout lists its fields in bit order, its own among the inherited ones.
+    const fields = info.extends === undefined ? own : [...inherited, ...own].sort((a, b) => a.lsb - b.lsb);
     const sorted = [...fields].sort((a, b) => a.lsb - b.lsb);
     for (let i = 1; i < sorted.length; i++) {
       const prev = sorted[i - 1], cur = sorted[i];
       if (cur.lsb < prev.lsb + prev.width) {
-        fail([...path, "fields", cur.name], `overlaps field ${prev.name}`);
+        const mine = own.includes(cur) ? cur : prev;
+        fail([...path, "fields", mine.name], `overlaps field ${(mine === cur ? prev : cur).name}`);
       }
     }
     if (kind !== "register" && fields.some((f) => f.access)) {
@@ -321,11 +298,27 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     }
     const fs: FieldSet = { name, kind, description: info.description, ref: info.ref, bits: info.bits, fields };
     if (info.code !== undefined) fs.code = info.code;
+    if (info.extends !== undefined) fs.extends = info.extends;
     fieldsets.push(fs);
+    built.set(name, fs);
     return fs;
   };
-
-  for (const [name, f] of Object.entries(raw.fieldsets)) layout(["fieldsets", name], name, "fieldset", f);
+  /** The fieldset `base` (built first if it comes later in the file), which must be `bits` wide. */
+  const baseOf = (path: (string | number)[], base: string, bits: number): FieldSet => {
+    const rawBase = raw.fieldsets[base];
+    if (rawBase === undefined) return fail(path, `unknown fieldset ${base} (extends names an entry of fieldsets)`);
+    if (building.has(base)) return fail(path, `extends ${base}, which extends it back`);
+    const fs = built.get(base) ?? buildFieldset(base);
+    if (fs.bits !== bits) fail(path, `extends ${base}, a ${fs.bits}-bit fieldset, but is ${bits} bits`);
+    return fs;
+  };
+  const buildFieldset = (name: string): FieldSet => {
+    building.add(name);
+    const fs = layout(["fieldsets", name], name, "fieldset", raw.fieldsets[name]);
+    building.delete(name);
+    return fs;
+  };
+  for (const name of Object.keys(raw.fieldsets)) if (!built.has(name)) buildFieldset(name);
 
   const registers: Register[] = [];
   const offsets = new Map<number, string>();
@@ -346,7 +339,7 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
       layout(path, name, "register", { description: r.description, ref: r.ref, bits: r.width, fields: r.fields });
       layoutName = name;
     } else if (r.fieldset) {
-      claim(path, name, ""); // exported as an alias of the shared layout
+      claim(path, [name]); // exported as an alias of the shared layout
       layoutName = r.fieldset;
     } else {
       return fail(path, "missing fields (or fieldset)");
@@ -378,10 +371,10 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     });
   }
   for (const [name, c] of Object.entries(raw.commands)) {
-    layout(["commands", name], name, "command", { ...c, bits: 128, code: c.opcode });
+    layout(["commands", name], name, "command", { ...c, bits: COMMAND_BITS, code: c.opcode });
   }
   for (const [name, e] of Object.entries(raw.events)) {
-    layout(["events", name], `EVT_${name}`, "event", { ...e, bits: 256, code: e.type });
+    layout(["events", name], `EVT_${name}`, "event", { ...e, bits: EVENT_BITS, code: e.type });
   }
   for (const kind of ["command", "event"] as const) {
     const codes = new Map<number, string>();
@@ -391,6 +384,10 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
       if (other) fail(path, `code 0x${fs.code!.toString(16)} already used by ${other}`);
       codes.set(fs.code!, fs.name);
     }
+  }
+  // A fieldset that commands or events extend names their codes (BASE_CODES).
+  for (const base of fieldsets.filter((f) => f.kind === "fieldset")) {
+    if (familyOf(base, fieldsets) !== undefined) claim(["fieldsets", base.name], [`${base.name}_CODES`]);
   }
 
   // Register layouts: shared ones must exist and match the register's width; reset must respect the fields.
@@ -405,6 +402,7 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     const stray = r.reset & ~covered;
     if (stray !== 0n) fail([...path, "reset"], `reset value sets reserved bits 0x${stray.toString(16)}`);
   }
+  checkMeanings(raw.enums, enums, fieldsets, fail, claim);
   return {
     name: raw.meta.name,
     spec: raw.meta.spec,
@@ -414,6 +412,25 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     registers,
     source,
   };
+}
+
+/** Size of a command record and of an event record, in bits. */
+const COMMAND_BITS = 128, EVENT_BITS = 256;
+
+/**
+ * "command" or "event" when commands or events (and only they) extend `fs`, directly or through other fieldsets:
+ * it is then emitted with them and names their codes.
+ */
+export function familyOf(fs: FieldSet, all: readonly FieldSet[]): "command" | "event" | undefined {
+  const byName = new Map(all.map((f) => [f.name, f]));
+  const kinds = new Set<string>();
+  for (const f of all) {
+    if (f.kind !== "command" && f.kind !== "event") continue;
+    for (let base = f.extends; base !== undefined; base = byName.get(base)?.extends) {
+      if (base === fs.name) kinds.add(f.kind);
+    }
+  }
+  return kinds.size === 1 ? [...kinds][0] as "command" | "event" : undefined;
 }
 
 /** Names gen/ exports besides the spec's own, and the fields of the SavedState message a register must not shadow. */
@@ -456,6 +473,20 @@ function checkField(
     field.enumName = f.enum;
   }
   if (f.shift !== undefined) field.shift = f.shift;
+  if (f.signed) {
+    if (f.shift === undefined) fail([...path, "signed"], "signed applies to address fields (with shift) only");
+    if (width + f.shift! !== 64) {
+      fail(
+        [...path, "signed"],
+        `a signed address ends at bit 63, not ${width + f.shift! - 1} (it holds [63:${f.shift}])`,
+      );
+    }
+    field.signed = true;
+  }
+  if (f.max !== undefined) {
+    if (f.max >= 2 ** width) fail([...path, "max"], `max ${f.max} does not fit in ${width} bits`);
+    field.max = f.max;
+  }
   if (f.access !== undefined) field.access = f.access;
   return field;
 }

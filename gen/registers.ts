@@ -15,11 +15,13 @@ import {
   GBPA_PRIVCFG_NAMES,
   GBPA_SHCFG_NAMES,
   GERROR_IRQ_CFG2_SH_NAMES,
+  IDR0_ASID16_NAMES,
   IDR0_HTTU_NAMES,
   IDR0_ST_LEVEL_NAMES,
   IDR0_STALL_MODEL_NAMES,
   IDR0_TTENDIAN_NAMES,
   IDR0_TTF_NAMES,
+  IDR0_VMID16_NAMES,
   IDR3_BBML_NAMES,
   IDR5_OAS_NAMES,
   IDR5_VAX_NAMES,
@@ -28,7 +30,6 @@ import {
 } from "./enums.ts";
 
 /** Feature register 0; value chosen by the implementation (reset 0 here is a placeholder). (IHI 0070 6.3.1) Field accessors over one 32-bit word. */
-
 export const IDR0 = {
   /** Stage 2 translation implemented. Bits [0]. */
   S2P: {
@@ -150,6 +151,8 @@ export const IDR0 = {
     lsb: 12,
     width: 1,
     description: "16-bit ASIDs supported.",
+    enumName: "IDR0_ASID16",
+    enumValues: IDR0_ASID16_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffefff) | ((v & 0x1) << 12);
@@ -216,6 +219,8 @@ export const IDR0 = {
     lsb: 18,
     width: 1,
     description: "16-bit VMIDs supported.",
+    enumName: "IDR0_VMID16",
+    enumValues: IDR0_VMID16_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 18) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffbffff) | ((v & 0x1) << 18);
@@ -324,6 +329,7 @@ export const IDR0_LAYOUT: Layout = {
   description: "Feature register 0; value chosen by the implementation (reset 0 here is a placeholder).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [
     IDR0.S2P,
     IDR0.S1P,
@@ -355,7 +361,6 @@ export const IDR0_LAYOUT: Layout = {
 };
 
 /** Feature register 1 (sizes and presets); value chosen by the implementation. (IHI 0070 6.3.2) Field accessors over one 32-bit word. */
-
 export const IDR1 = {
   /** StreamID width in bits (0 to 32). Bits [5:0]. */
   SIDSIZE: {
@@ -363,6 +368,7 @@ export const IDR1 = {
     lsb: 0,
     width: 6,
     description: "StreamID width in bits (0 to 32).",
+    max: 32,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x3f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffc0) | (v & 0x3f);
@@ -374,6 +380,7 @@ export const IDR1 = {
     lsb: 6,
     width: 5,
     description: "SubstreamID width in bits (0 to 20).",
+    max: 20,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff83f) | ((v & 0x1f) << 6);
@@ -385,6 +392,7 @@ export const IDR1 = {
     lsb: 11,
     width: 5,
     description: "Log2 of the largest PRI queue (at most 19).",
+    max: 19,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff07ff) | ((v & 0x1f) << 11);
@@ -396,6 +404,7 @@ export const IDR1 = {
     lsb: 16,
     width: 5,
     description: "Log2 of the largest event queue (at most 19).",
+    max: 19,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 16) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffe0ffff) | ((v & 0x1f) << 16);
@@ -407,6 +416,7 @@ export const IDR1 = {
     lsb: 21,
     width: 5,
     description: "Log2 of the largest command queue (at most 19).",
+    max: 19,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 21) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfc1fffff) | ((v & 0x1f) << 21);
@@ -487,6 +497,7 @@ export const IDR1_LAYOUT: Layout = {
   description: "Feature register 1 (sizes and presets); value chosen by the implementation.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [
     IDR1.SIDSIZE,
     IDR1.SSIDSIZE,
@@ -504,7 +515,6 @@ export const IDR1_LAYOUT: Layout = {
 };
 
 /** Feature register 2; value chosen by the implementation. (IHI 0070 6.3.3) Field accessors over one 32-bit word. */
-
 export const IDR2 = {
   /** VATOS page location, in 64 KiB units above offset 0x20000. Bits [9:0]. */
   BA_VATOS: {
@@ -526,12 +536,12 @@ export const IDR2_LAYOUT: Layout = {
   description: "Feature register 2; value chosen by the implementation.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [IDR2.BA_VATOS],
   reserved: [0xfffffc00],
 };
 
 /** Feature register 3 (SMMUv3.1+ features); value chosen by the implementation. (IHI 0070 6.3.4) Field accessors over one 32-bit word. */
-
 export const IDR3 = {
   /** CD.HAD0/HAD1 hierarchical attribute disables are honoured. Bits [2]. */
   HAD: {
@@ -654,12 +664,12 @@ export const IDR3_LAYOUT: Layout = {
   description: "Feature register 3 (SMMUv3.1+ features); value chosen by the implementation.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [IDR3.HAD, IDR3.PBHA, IDR3.XNX, IDR3.PPS, IDR3.MPAM, IDR3.FWB, IDR3.STT, IDR3.RIL, IDR3.BBML, IDR3.E0PD],
   reserved: [0xffffc043],
 };
 
 /** Implementation-specific feature register; content chosen by the implementation. (IHI 0070 6.3.5) Field accessors over one 32-bit word. */
-
 export const IDR4 = {
   /** Implementation-specific feature information. Bits [31:0]. */
   IMPLEMENTATION_DEFINED: {
@@ -681,12 +691,12 @@ export const IDR4_LAYOUT: Layout = {
   description: "Implementation-specific feature register; content chosen by the implementation.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [IDR4.IMPLEMENTATION_DEFINED],
   reserved: [0x0],
 };
 
 /** Feature register 5 (address sizes, granules, stalls); value chosen by the implementation. (IHI 0070 6.3.6) Field accessors over one 32-bit word. */
-
 export const IDR5 = {
   /** Output address size. Bits [2:0]. */
   OAS: {
@@ -767,12 +777,12 @@ export const IDR5_LAYOUT: Layout = {
   description: "Feature register 5 (address sizes, granules, stalls); value chosen by the implementation.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [IDR5.OAS, IDR5.GRAN4K, IDR5.GRAN16K, IDR5.GRAN64K, IDR5.VAX, IDR5.STALL_MAX],
   reserved: [0xf388],
 };
 
 /** Implementer and product identification; value chosen by the implementation. (IHI 0070 6.3.7) Field accessors over one 32-bit word. */
-
 export const IIDR = {
   /** JEP106 code of the implementer (0x43B for Arm). Bits [11:0]. */
   Implementer: {
@@ -827,12 +837,12 @@ export const IIDR_LAYOUT: Layout = {
   description: "Implementer and product identification; value chosen by the implementation.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [IIDR.Implementer, IIDR.Revision, IIDR.Variant, IIDR.ProductID],
   reserved: [0x0],
 };
 
 /** Architecture version implemented; value chosen by the implementation (0x2 for SMMUv3.2). (IHI 0070 6.3.8) Field accessors over one 32-bit word. */
-
 export const AIDR = {
   /** Minor architecture revision. Bits [3:0]. */
   ArchMinorRev: {
@@ -867,12 +877,12 @@ export const AIDR_LAYOUT: Layout = {
   description: "Architecture version implemented; value chosen by the implementation (0x2 for SMMUv3.2).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [AIDR.ArchMinorRev, AIDR.ArchMajorRev],
   reserved: [0xffffff00],
 };
 
 /** Global enables for translation and the queues; each change is acknowledged in CR0ACK. (IHI 0070 6.3.9) Field accessors over one 32-bit word. */
-
 export const CR0 = {
   /** Translate Non-secure streams (0 means bypass per GBPA). Bits [0]. */
   SMMUEN: {
@@ -951,12 +961,12 @@ export const CR0_LAYOUT: Layout = {
   description: "Global enables for translation and the queues; each change is acknowledged in CR0ACK.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CR0.SMMUEN, CR0.PRIQEN, CR0.EVENTQEN, CR0.CMDQEN, CR0.ATSCHK, CR0.VMW],
   reserved: [0xfffffe20],
 };
 
 /** Memory attributes for SMMU table and queue accesses; reset is UNKNOWN, modelled as 0. (IHI 0070 6.3.11) Field accessors over one 32-bit word. */
-
 export const CR1 = {
   /** Inner cacheability of queue accesses. Bits [1:0]. */
   QUEUE_IC: {
@@ -1045,12 +1055,12 @@ export const CR1_LAYOUT: Layout = {
   description: "Memory attributes for SMMU table and queue accesses; reset is UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CR1.QUEUE_IC, CR1.QUEUE_OC, CR1.QUEUE_SH, CR1.TABLE_IC, CR1.TABLE_OC, CR1.TABLE_SH],
   reserved: [0xfffff000],
 };
 
 /** Translation regime and event options, writable only while SMMUEN is 0; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.12) Field accessors over one 32-bit word. */
-
 export const CR2 = {
   /** Use the EL2-E2H regime (with ASIDs) for STE.STRW EL2 streams. Bits [0]. */
   E2H: {
@@ -1105,12 +1115,12 @@ export const CR2_LAYOUT: Layout = {
   description: "Translation regime and event options, writable only while SMMUEN is 0; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CR2.E2H, CR2.RECINVSID, CR2.PTM, CR2.REC_CFG_ATS],
   reserved: [0xfffffff0],
 };
 
 /** Status of the SMMU; the dormant hint is computed from cache state. (IHI 0070 6.3.13) Field accessors over one 32-bit word. */
-
 export const STATUSR = {
   /** Nothing is cached and no prefetch is in flight. Bits [0]. */
   DORMANT: {
@@ -1132,12 +1142,12 @@ export const STATUSR_LAYOUT: Layout = {
   description: "Status of the SMMU; the dormant hint is computed from cache state.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [STATUSR.DORMANT],
   reserved: [0xfffffffe],
 };
 
 /** Attributes for traffic bypassing a disabled SMMU; reset is IMP DEF, here SHCFG=use incoming. (IHI 0070 6.3.14) Field accessors over one 32-bit word. */
-
 export const GBPA = {
   /** Memory type used when MTCFG overrides, encoded as STE.MemAttr. Bits [3:0]. */
   MemAttr: {
@@ -1242,12 +1252,12 @@ export const GBPA_LAYOUT: Layout = {
   description: "Attributes for traffic bypassing a disabled SMMU; reset is IMP DEF, here SHCFG=use incoming.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [GBPA.MemAttr, GBPA.MTCFG, GBPA.ALLOCCFG, GBPA.SHCFG, GBPA.PRIVCFG, GBPA.INSTCFG, GBPA.ABORT, GBPA.Update],
   reserved: [0x7fe0c0e0],
 };
 
 /** Extra implementation-specific bypass attributes; none are implemented, so reads as zero. (IHI 0070 6.3.15) Field accessors over one 32-bit word. */
-
 export const AGBPA = {
   /** Implementation-specific bypass attributes. Bits [31:0]. */
   IMPLEMENTATION_DEFINED: {
@@ -1269,12 +1279,12 @@ export const AGBPA_LAYOUT: Layout = {
   description: "Extra implementation-specific bypass attributes; none are implemented, so reads as zero.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [AGBPA.IMPLEMENTATION_DEFINED],
   reserved: [0x0],
 };
 
 /** Interrupt enables for global errors and the PRI and event queues; acknowledged in IRQ_CTRLACK. (IHI 0070 6.3.16) Field accessors over one 32-bit word. */
-
 export const IRQ_CTRL = {
   /** Enable the global error interrupt. Bits [0]. */
   GERROR_IRQEN: {
@@ -1318,12 +1328,12 @@ export const IRQ_CTRL_LAYOUT: Layout = {
   description: "Interrupt enables for global errors and the PRI and event queues; acknowledged in IRQ_CTRLACK.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [IRQ_CTRL.GERROR_IRQEN, IRQ_CTRL.PRIQ_IRQEN, IRQ_CTRL.EVENTQ_IRQEN],
   reserved: [0xfffffff8],
 };
 
 /** Global error flags; the SMMU toggles a bit to raise an error while it equals GERRORN. (IHI 0070 6.3.19) Field accessors over one 32-bit word. */
-
 export const GERROR = {
   /** A command could not be processed; see CMDQ_CONS.ERR. Bits [0]. */
   CMDQ_ERR: {
@@ -1433,6 +1443,7 @@ export const GERROR_LAYOUT: Layout = {
   description: "Global error flags; the SMMU toggles a bit to raise an error while it equals GERRORN.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [
     GERROR.CMDQ_ERR,
     GERROR.EVENTQ_ABT_ERR,
@@ -1448,7 +1459,6 @@ export const GERROR_LAYOUT: Layout = {
 };
 
 /** Target address of the global error MSI; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.21) Field accessors over 2 32-bit words. */
-
 export const GERROR_IRQ_CFG0 = {
   /** MSI target PA bits [51:2]; 0 means send no MSI. Bits [51:2]. */
   ADDR: {
@@ -1478,12 +1488,12 @@ export const GERROR_IRQ_CFG0_LAYOUT: Layout = {
   description: "Target address of the global error MSI; reset UNKNOWN, modelled as 0.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [GERROR_IRQ_CFG0.ADDR],
   reserved: [0x3, 0xfff00000],
 };
 
 /** Payload of the global error MSI; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.22) Field accessors over one 32-bit word. */
-
 export const GERROR_IRQ_CFG1 = {
   /** Value written by the MSI. Bits [31:0]. */
   DATA: {
@@ -1505,12 +1515,12 @@ export const GERROR_IRQ_CFG1_LAYOUT: Layout = {
   description: "Payload of the global error MSI; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [GERROR_IRQ_CFG1.DATA],
   reserved: [0x0],
 };
 
 /** Memory attributes of the global error MSI write; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.23) Field accessors over one 32-bit word. */
-
 export const GERROR_IRQ_CFG2 = {
   /** Memory type of the MSI write, encoded as STE.MemAttr. Bits [3:0]. */
   MemAttr: {
@@ -1545,12 +1555,12 @@ export const GERROR_IRQ_CFG2_LAYOUT: Layout = {
   description: "Memory attributes of the global error MSI write; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [GERROR_IRQ_CFG2.MemAttr, GERROR_IRQ_CFG2.SH],
   reserved: [0xffffffc0],
 };
 
 /** Stream table base address; writable only while SMMUEN is 0; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.24) Field accessors over 2 32-bit words. */
-
 export const STRTAB_BASE = {
   /** Stream table PA bits [51:6], aligned to the table size. Bits [51:6]. */
   ADDR: {
@@ -1591,12 +1601,12 @@ export const STRTAB_BASE_LAYOUT: Layout = {
   description: "Stream table base address; writable only while SMMUEN is 0; reset UNKNOWN, modelled as 0.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [STRTAB_BASE.ADDR, STRTAB_BASE.RA],
   reserved: [0x3f, 0xbff00000],
 };
 
 /** Stream table size and format; writable only while SMMUEN is 0; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.25) Field accessors over one 32-bit word. */
-
 export const STRTAB_BASE_CFG = {
   /** Log2 of the number of StreamIDs the table covers. Bits [5:0]. */
   LOG2SIZE: {
@@ -1644,12 +1654,12 @@ export const STRTAB_BASE_CFG_LAYOUT: Layout = {
   description: "Stream table size and format; writable only while SMMUEN is 0; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [STRTAB_BASE_CFG.LOG2SIZE, STRTAB_BASE_CFG.SPLIT, STRTAB_BASE_CFG.FMT],
   reserved: [0xfffcf800],
 };
 
 /** Command queue base and size; writable only while CMDQEN is 0; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.26) Field accessors over 2 32-bit words. */
-
 export const CMDQ_BASE = {
   /** Log2 of the number of 16-byte entries (capped at IDR1.CMDQS). Bits [4:0]. */
   LOG2SIZE: {
@@ -1701,12 +1711,12 @@ export const CMDQ_BASE_LAYOUT: Layout = {
   description: "Command queue base and size; writable only while CMDQEN is 0; reset UNKNOWN, modelled as 0.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [CMDQ_BASE.LOG2SIZE, CMDQ_BASE.ADDR, CMDQ_BASE.RA],
   reserved: [0x0, 0xbff00000],
 };
 
 /** Command queue producer index written by software; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.27) Field accessors over one 32-bit word. */
-
 export const CMDQ_PROD = {
   /** Write index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE. Bits [19:0]. */
   WR: {
@@ -1728,12 +1738,12 @@ export const CMDQ_PROD_LAYOUT: Layout = {
   description: "Command queue producer index written by software; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CMDQ_PROD.WR],
   reserved: [0xfff00000],
 };
 
 /** Command queue consumer index and error code, advanced by the SMMU; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.28) Field accessors over one 32-bit word. */
-
 export const CMDQ_CONS = {
   /** Read index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE. Bits [19:0]. */
   RD: {
@@ -1769,12 +1779,12 @@ export const CMDQ_CONS_LAYOUT: Layout = {
   description: "Command queue consumer index and error code, advanced by the SMMU; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CMDQ_CONS.RD, CMDQ_CONS.ERR],
   reserved: [0x80f00000],
 };
 
 /** Event queue base and size; writable only while EVENTQEN is 0; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.29) Field accessors over 2 32-bit words. */
-
 export const EVENTQ_BASE = {
   /** Log2 of the number of 32-byte entries (capped at IDR1.EVENTQS). Bits [4:0]. */
   LOG2SIZE: {
@@ -1826,12 +1836,12 @@ export const EVENTQ_BASE_LAYOUT: Layout = {
   description: "Event queue base and size; writable only while EVENTQEN is 0; reset UNKNOWN, modelled as 0.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [EVENTQ_BASE.LOG2SIZE, EVENTQ_BASE.ADDR, EVENTQ_BASE.WA],
   reserved: [0x0, 0xbff00000],
 };
 
 /** PRI queue base and size; writable only while PRIQEN is 0; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.33) Field accessors over 2 32-bit words. */
-
 export const PRIQ_BASE = {
   /** Log2 of the number of 16-byte entries (capped at IDR1.PRIQS). Bits [4:0]. */
   LOG2SIZE: {
@@ -1883,12 +1893,12 @@ export const PRIQ_BASE_LAYOUT: Layout = {
   description: "PRI queue base and size; writable only while PRIQEN is 0; reset UNKNOWN, modelled as 0.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [PRIQ_BASE.LOG2SIZE, PRIQ_BASE.ADDR, PRIQ_BASE.WA],
   reserved: [0x0, 0xbff00000],
 };
 
 /** Memory attributes and trigger mode of the PRI queue interrupt; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.36) Field accessors over one 32-bit word. */
-
 export const PRIQ_IRQ_CFG2 = {
   /** Memory type of the MSI write, encoded as STE.MemAttr. Bits [3:0]. */
   MemAttr: {
@@ -1934,12 +1944,12 @@ export const PRIQ_IRQ_CFG2_LAYOUT: Layout = {
   description: "Memory attributes and trigger mode of the PRI queue interrupt; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PRIQ_IRQ_CFG2.MemAttr, PRIQ_IRQ_CFG2.SH, PRIQ_IRQ_CFG2.LO],
   reserved: [0x7fffffc0],
 };
 
 /** Starts a global address translation operation and reports when it is done. (IHI 0070 6.3.37) Field accessors over one 32-bit word. */
-
 export const GATOS_CTRL = {
   /** Software sets to start; the SMMU clears it once GATOS_PAR holds the result. Bits [0]. */
   RUN: {
@@ -1961,12 +1971,12 @@ export const GATOS_CTRL_LAYOUT: Layout = {
   description: "Starts a global address translation operation and reports when it is done.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [GATOS_CTRL.RUN],
   reserved: [0xfffffffe],
 };
 
 /** Stream and substream the ATOS request is made for; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.38) Field accessors over 2 32-bit words. */
-
 export const GATOS_SID = {
   /** StreamID of the request. Bits [31:0]. */
   STREAMID: {
@@ -2010,12 +2020,12 @@ export const GATOS_SID_LAYOUT: Layout = {
   description: "Stream and substream the ATOS request is made for; reset UNKNOWN, modelled as 0.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [GATOS_SID.STREAMID, GATOS_SID.SUBSTREAMID, GATOS_SID.SSID_VALID],
   reserved: [0x0, 0xffe00000],
 };
 
 /** Input address and access type of the ATOS request; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.39) Field accessors over 2 32-bit words. */
-
 export const GATOS_ADDR = {
   /** Do not update Access/Dirty flags during this lookup. Bits [6]. */
   HTTUI: {
@@ -2102,12 +2112,12 @@ export const GATOS_ADDR_LAYOUT: Layout = {
   description: "Input address and access type of the ATOS request; reset UNKNOWN, modelled as 0.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [GATOS_ADDR.HTTUI, GATOS_ADDR.InD, GATOS_ADDR.RnW, GATOS_ADDR.PnU, GATOS_ADDR.TYPE, GATOS_ADDR.ADDR],
   reserved: [0x3f, 0x0],
 };
 
 /** Result of the last ATOS request; FAULT == 0 view here, FAULT == 1 view in fieldset GATOS_PAR_FAULT. (IHI 0070 6.3.40) Field accessors over 2 32-bit words. */
-
 export const GATOS_PAR = {
   /** Clear, marking this view as a successful translation. Bits [0]. */
   FAULT: {
@@ -2183,12 +2193,12 @@ export const GATOS_PAR_LAYOUT: Layout = {
   description: "Result of the last ATOS request; FAULT == 0 view here, FAULT == 1 view in fieldset GATOS_PAR_FAULT.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [GATOS_PAR.FAULT, GATOS_PAR.SH, GATOS_PAR.Size, GATOS_PAR.ADDR, GATOS_PAR.ATTR],
   reserved: [0x4fe, 0xf00000],
 };
 
 /** Peripheral ID 4; values in PIDR/CIDR are implementation-defined, modelled on an Arm-designed part. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR4 = {
   /** JEP106 continuation code (4 for Arm). Bits [3:0]. */
   DES_2: {
@@ -2221,12 +2231,12 @@ export const PIDR4_LAYOUT: Layout = {
   description: "Peripheral ID 4; values in PIDR/CIDR are implementation-defined, modelled on an Arm-designed part.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PIDR4.DES_2, PIDR4.SIZE],
   reserved: [0xffffff00],
 };
 
 /** Peripheral ID 5; reserved, reads as zero. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR5: Record<string, never> = {};
 
 /** Layout of PIDR5: its fields in bit order and the bits no field covers. */
@@ -2236,12 +2246,12 @@ export const PIDR5_LAYOUT: Layout = {
   description: "Peripheral ID 5; reserved, reads as zero.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [],
   reserved: [0xffffffff],
 };
 
 /** Peripheral ID 6; reserved, reads as zero. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR6: Record<string, never> = {};
 
 /** Layout of PIDR6: its fields in bit order and the bits no field covers. */
@@ -2251,12 +2261,12 @@ export const PIDR6_LAYOUT: Layout = {
   description: "Peripheral ID 6; reserved, reads as zero.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [],
   reserved: [0xffffffff],
 };
 
 /** Peripheral ID 7; reserved, reads as zero. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR7: Record<string, never> = {};
 
 /** Layout of PIDR7: its fields in bit order and the bits no field covers. */
@@ -2266,12 +2276,12 @@ export const PIDR7_LAYOUT: Layout = {
   description: "Peripheral ID 7; reserved, reads as zero.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [],
   reserved: [0xffffffff],
 };
 
 /** Peripheral ID 0; low byte of the part number (plausible Arm part 0x483). (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR0 = {
   /** Part number bits [7:0]. Bits [7:0]. */
   PART_0: {
@@ -2293,12 +2303,12 @@ export const PIDR0_LAYOUT: Layout = {
   description: "Peripheral ID 0; low byte of the part number (plausible Arm part 0x483).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PIDR0.PART_0],
   reserved: [0xffffff00],
 };
 
 /** Peripheral ID 1; part number high nibble and low JEP106 identity bits (Arm). (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR1 = {
   /** Part number bits [11:8]. Bits [3:0]. */
   PART_1: {
@@ -2331,12 +2341,12 @@ export const PIDR1_LAYOUT: Layout = {
   description: "Peripheral ID 1; part number high nibble and low JEP106 identity bits (Arm).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PIDR1.PART_1, PIDR1.DES_0],
   reserved: [0xffffff00],
 };
 
 /** Peripheral ID 2; high JEP106 identity bits and revision (revision 0 here). (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR2 = {
   /** JEP106 identity code bits [6:4] (0x3 for Arm). Bits [2:0]. */
   DES_1: {
@@ -2380,12 +2390,12 @@ export const PIDR2_LAYOUT: Layout = {
   description: "Peripheral ID 2; high JEP106 identity bits and revision (revision 0 here).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PIDR2.DES_1, PIDR2.JEDEC, PIDR2.REVISION],
   reserved: [0xffffff00],
 };
 
 /** Peripheral ID 3; customer modification and minor revision (none here). (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const PIDR3 = {
   /** Customer modification number. Bits [3:0]. */
   CMOD: {
@@ -2418,12 +2428,12 @@ export const PIDR3_LAYOUT: Layout = {
   description: "Peripheral ID 3; customer modification and minor revision (none here).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PIDR3.CMOD, PIDR3.REVAND],
   reserved: [0xffffff00],
 };
 
 /** Component ID 0; first preamble byte. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const CIDR0 = {
   /** Preamble, 0x0D. Bits [7:0]. */
   PRMBL_0: {
@@ -2445,12 +2455,12 @@ export const CIDR0_LAYOUT: Layout = {
   description: "Component ID 0; first preamble byte.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CIDR0.PRMBL_0],
   reserved: [0xffffff00],
 };
 
 /** Component ID 1; preamble nibble and component class (0xF, generic IP). (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const CIDR1 = {
   /** Preamble, 0x0. Bits [3:0]. */
   PRMBL_1: {
@@ -2483,12 +2493,12 @@ export const CIDR1_LAYOUT: Layout = {
   description: "Component ID 1; preamble nibble and component class (0xF, generic IP).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CIDR1.PRMBL_1, CIDR1.CLASS],
   reserved: [0xffffff00],
 };
 
 /** Component ID 2; third preamble byte. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const CIDR2 = {
   /** Preamble, 0x05. Bits [7:0]. */
   PRMBL_2: {
@@ -2510,12 +2520,12 @@ export const CIDR2_LAYOUT: Layout = {
   description: "Component ID 2; third preamble byte.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CIDR2.PRMBL_2],
   reserved: [0xffffff00],
 };
 
 /** Component ID 3; fourth preamble byte. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
-
 export const CIDR3 = {
   /** Preamble, 0xB1. Bits [7:0]. */
   PRMBL_3: {
@@ -2537,12 +2547,12 @@ export const CIDR3_LAYOUT: Layout = {
   description: "Component ID 3; fourth preamble byte.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [CIDR3.PRMBL_3],
   reserved: [0xffffff00],
 };
 
 /** Event queue producer index, advanced by the SMMU; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.95) Field accessors over one 32-bit word. */
-
 export const EVENTQ_PROD = {
   /** Write index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE. Bits [19:0]. */
   WR: {
@@ -2575,12 +2585,12 @@ export const EVENTQ_PROD_LAYOUT: Layout = {
   description: "Event queue producer index, advanced by the SMMU; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [EVENTQ_PROD.WR, EVENTQ_PROD.OVFLG],
   reserved: [0x7ff00000],
 };
 
 /** Event queue consumer index written by software; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.96) Field accessors over one 32-bit word. */
-
 export const EVENTQ_CONS = {
   /** Read index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE. Bits [19:0]. */
   RD: {
@@ -2613,12 +2623,12 @@ export const EVENTQ_CONS_LAYOUT: Layout = {
   description: "Event queue consumer index written by software; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [EVENTQ_CONS.RD, EVENTQ_CONS.OVACKFLG],
   reserved: [0x7ff00000],
 };
 
 /** PRI queue producer index, advanced by the SMMU; OVFLG resets to 0, WR is UNKNOWN (modelled as 0). (IHI 0070 6.3.97) Field accessors over one 32-bit word. */
-
 export const PRIQ_PROD = {
   /** Write index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE. Bits [19:0]. */
   WR: {
@@ -2651,12 +2661,12 @@ export const PRIQ_PROD_LAYOUT: Layout = {
   description: "PRI queue producer index, advanced by the SMMU; OVFLG resets to 0, WR is UNKNOWN (modelled as 0).",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PRIQ_PROD.WR, PRIQ_PROD.OVFLG],
   reserved: [0x7ff00000],
 };
 
 /** PRI queue consumer index written by software; reset UNKNOWN, modelled as 0. (IHI 0070 6.3.98) Field accessors over one 32-bit word. */
-
 export const PRIQ_CONS = {
   /** Read index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE. Bits [19:0]. */
   RD: {
@@ -2689,6 +2699,7 @@ export const PRIQ_CONS_LAYOUT: Layout = {
   description: "PRI queue consumer index written by software; reset UNKNOWN, modelled as 0.",
   bits: 32,
   words: 1,
+  bytes: 4,
   fields: [PRIQ_CONS.RD, PRIQ_CONS.OVACKFLG],
   reserved: [0x7ff00000],
 };

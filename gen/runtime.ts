@@ -13,6 +13,10 @@ export interface Field {
   readonly description: string;
   /** For address fields: the field holds address bits [lsb+width-1+shift : shift]. */
   readonly shift?: number;
+  /** For address fields: the address is two's complement (a VA; negative in the upper, TTB1, range). */
+  readonly signed?: boolean;
+  /** Largest value the architecture permits. */
+  readonly max?: number;
   /** Name of the enum of the field's values. */
   readonly enumName?: string;
   /** Names of the field's values, by value. */
@@ -37,6 +41,8 @@ export interface Layout {
   readonly bits: number;
   /** Size in 32-bit words. */
   readonly words: number;
+  /** Size in bytes. */
+  readonly bytes: number;
   /** Command opcode or event type code. */
   readonly code?: number;
   /** Fields, lowest bit first. */

@@ -36,7 +36,6 @@ import {
 } from "./enums.ts";
 
 /** GATOS_PAR as read when FAULT == 1 (fault syndrome view of the same 64 bits). (IHI 0070 6.3.40) Field accessors over 2 32-bit words. */
-
 export const GATOS_PAR_FAULT = {
   /** Set, marking this view as a fault report. Bits [0]. */
   FAULT: {
@@ -112,6 +111,7 @@ export const GATOS_PAR_FAULT_LAYOUT: Layout = {
   description: "GATOS_PAR as read when FAULT == 1 (fault syndrome view of the same 64 bits).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [
     GATOS_PAR_FAULT.FAULT,
     GATOS_PAR_FAULT.REASON,
@@ -122,8 +122,10 @@ export const GATOS_PAR_FAULT_LAYOUT: Layout = {
   reserved: [0x8, 0xff00000],
 };
 
-/** Stream Table Entry, per-StreamID configuration (64 bytes). (IHI 0070 5.2) Field accessors over 16 32-bit words. */
+/** Size of one GATOS_PAR_FAULT in bytes. */
+export const GATOS_PAR_FAULT_BYTES = 8;
 
+/** Stream Table Entry, per-StreamID configuration (64 bytes). (IHI 0070 5.2) Field accessors over 16 32-bit words. */
 export const STE = {
   /** Entry valid; when 0 all other fields are ignored. Bits [0]. */
   V: {
@@ -790,6 +792,7 @@ export const STE_LAYOUT: Layout = {
   description: "Stream Table Entry, per-StreamID configuration (64 bytes).",
   bits: 512,
   words: 16,
+  bytes: 64,
   fields: [
     STE.V,
     STE.Config,
@@ -866,8 +869,10 @@ export const STE_LAYOUT: Layout = {
   ],
 };
 
-/** Level 1 Stream Table Descriptor, locates one level 2 STE array (8 bytes). (IHI 0070 5.1) Field accessors over 2 32-bit words. */
+/** Size of one STE in bytes. */
+export const STE_BYTES = 64;
 
+/** Level 1 Stream Table Descriptor, locates one level 2 STE array (8 bytes). (IHI 0070 5.1) Field accessors over 2 32-bit words. */
 export const L1STD = {
   /** Level 2 array holds 2^(Span-1) STEs; 0 marks the descriptor invalid, 12-31 reserved. Bits [4:0]. */
   Span: {
@@ -908,12 +913,15 @@ export const L1STD_LAYOUT: Layout = {
   description: "Level 1 Stream Table Descriptor, locates one level 2 STE array (8 bytes).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [L1STD.Span, L1STD.L2Ptr],
   reserved: [0x20, 0xfff00000],
 };
 
-/** Context Descriptor, stage 1 translation configuration (64 bytes). (IHI 0070 5.4) Field accessors over 16 32-bit words. */
+/** Size of one L1STD in bytes. */
+export const L1STD_BYTES = 8;
 
+/** Context Descriptor, stage 1 translation configuration (64 bytes). (IHI 0070 5.4) Field accessors over 16 32-bit words. */
 export const CD = {
   /** VA region size for TTB0, as TCR_ELx.T0SZ. Bits [5:0]. */
   T0SZ: {
@@ -1534,6 +1542,7 @@ export const CD_LAYOUT: Layout = {
   description: "Context Descriptor, stage 1 translation configuration (64 bytes).",
   bits: 512,
   words: 16,
+  bytes: 64,
   fields: [
     CD.T0SZ,
     CD.TG0,
@@ -1608,8 +1617,10 @@ export const CD_LAYOUT: Layout = {
   ],
 };
 
-/** Level 1 Context Descriptor, locates one level 2 CD table (8 bytes). (IHI 0070 5.3) Field accessors over 2 32-bit words. */
+/** Size of one CD in bytes. */
+export const CD_BYTES = 64;
 
+/** Level 1 Context Descriptor, locates one level 2 CD table (8 bytes). (IHI 0070 5.3) Field accessors over 2 32-bit words. */
 export const L1CD = {
   /** L2Ptr is valid. Bits [0]. */
   V: {
@@ -1650,12 +1661,15 @@ export const L1CD_LAYOUT: Layout = {
   description: "Level 1 Context Descriptor, locates one level 2 CD table (8 bytes).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [L1CD.V, L1CD.L2Ptr],
   reserved: [0xffe, 0xfff00000],
 };
 
-/** Generic view of any VMSAv8-64 descriptor, read first at every walk step. (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
+/** Size of one L1CD in bytes. */
+export const L1CD_BYTES = 8;
 
+/** Generic view of any VMSAv8-64 descriptor, read first at every walk step. (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
 export const TT_DESC = {
   /** 1 = valid descriptor; 0 = invalid (translation fault), other bits ignored. Bits [0]. */
   Valid: {
@@ -1691,12 +1705,15 @@ export const TT_DESC_LAYOUT: Layout = {
   description: "Generic view of any VMSAv8-64 descriptor, read first at every walk step.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [TT_DESC.Valid, TT_DESC.Type],
   reserved: [0xfffffffc, 0xffffffff],
 };
 
-/** Table descriptor (levels 0-2) pointing at the next-level table. (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
+/** Size of one TT_DESC in bytes. */
+export const TT_DESC_BYTES = 8;
 
+/** Table descriptor (levels 0-2) pointing at the next-level table. (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
 export const TT_TABLE = {
   /** Valid; must be 1. Bits [0]. */
   Valid: {
@@ -1796,6 +1813,7 @@ export const TT_TABLE_LAYOUT: Layout = {
   description: "Table descriptor (levels 0-2) pointing at the next-level table.",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [
     TT_TABLE.Valid,
     TT_TABLE.Type,
@@ -1808,8 +1826,10 @@ export const TT_TABLE_LAYOUT: Layout = {
   reserved: [0xffc, 0x7ff0000],
 };
 
-/** Stage-1 block descriptor (levels 1-2). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
+/** Size of one TT_TABLE in bytes. */
+export const TT_TABLE_BYTES = 8;
 
+/** Stage-1 block descriptor (levels 1-2). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
 export const TT_BLOCK_S1 = {
   /** Valid; must be 1. Bits [0]. */
   Valid: {
@@ -1999,6 +2019,7 @@ export const TT_BLOCK_S1_LAYOUT: Layout = {
   description: "Stage-1 block descriptor (levels 1-2).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [
     TT_BLOCK_S1.Valid,
     TT_BLOCK_S1.Type,
@@ -2019,8 +2040,10 @@ export const TT_BLOCK_S1_LAYOUT: Layout = {
   reserved: [0x0, 0x80070000],
 };
 
-/** Stage-1 page descriptor (level 3). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
+/** Size of one TT_BLOCK_S1 in bytes. */
+export const TT_BLOCK_S1_BYTES = 8;
 
+/** Stage-1 page descriptor (level 3). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
 export const TT_PAGE_S1 = {
   /** Valid; must be 1. Bits [0]. */
   Valid: {
@@ -2210,6 +2233,7 @@ export const TT_PAGE_S1_LAYOUT: Layout = {
   description: "Stage-1 page descriptor (level 3).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [
     TT_PAGE_S1.Valid,
     TT_PAGE_S1.Type,
@@ -2230,8 +2254,10 @@ export const TT_PAGE_S1_LAYOUT: Layout = {
   reserved: [0x0, 0x80070000],
 };
 
-/** Stage-2 block descriptor (levels 1-2). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
+/** Size of one TT_PAGE_S1 in bytes. */
+export const TT_PAGE_S1_BYTES = 8;
 
+/** Stage-2 block descriptor (levels 1-2). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
 export const TT_BLOCK_S2 = {
   /** Valid; must be 1. Bits [0]. */
   Valid: {
@@ -2390,6 +2416,7 @@ export const TT_BLOCK_S2_LAYOUT: Layout = {
   description: "Stage-2 block descriptor (levels 1-2).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [
     TT_BLOCK_S2.Valid,
     TT_BLOCK_S2.Type,
@@ -2407,8 +2434,10 @@ export const TT_BLOCK_S2_LAYOUT: Layout = {
   reserved: [0x800, 0x80070000],
 };
 
-/** Stage-2 page descriptor (level 3). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
+/** Size of one TT_BLOCK_S2 in bytes. */
+export const TT_BLOCK_S2_BYTES = 8;
 
+/** Stage-2 page descriptor (level 3). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
 export const TT_PAGE_S2 = {
   /** Valid; must be 1. Bits [0]. */
   Valid: {
@@ -2567,6 +2596,7 @@ export const TT_PAGE_S2_LAYOUT: Layout = {
   description: "Stage-2 page descriptor (level 3).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [
     TT_PAGE_S2.Valid,
     TT_PAGE_S2.Type,
@@ -2584,8 +2614,10 @@ export const TT_PAGE_S2_LAYOUT: Layout = {
   reserved: [0x800, 0x80070000],
 };
 
-/** Address view of a table, block or page descriptor with the 64 KiB granule (52-bit OA via FEAT_LPA). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
+/** Size of one TT_PAGE_S2 in bytes. */
+export const TT_PAGE_S2_BYTES = 8;
 
+/** Address view of a table, block or page descriptor with the 64 KiB granule (52-bit OA via FEAT_LPA). (DDI 0487 D8.3) Field accessors over 2 32-bit words. */
 export const TT_ADDR_64K = {
   /** Next-level table or output address bits [47:16]; block addresses are masked to the block size. Bits [47:16]. */
   ADDR: {
@@ -2632,12 +2664,15 @@ export const TT_ADDR_64K_LAYOUT: Layout = {
   description: "Address view of a table, block or page descriptor with the 64 KiB granule (52-bit OA via FEAT_LPA).",
   bits: 64,
   words: 2,
+  bytes: 8,
   fields: [TT_ADDR_64K.ADDR_51_48, TT_ADDR_64K.ADDR],
   reserved: [0xfff, 0xffff0000],
 };
 
-/** PRI queue entry, one PCIe page request or Stop PASID marker (16 bytes). (IHI 0070 8) Field accessors over 4 32-bit words. */
+/** Size of one TT_ADDR_64K in bytes. */
+export const TT_ADDR_64K_BYTES = 8;
 
+/** PRI queue entry, one PCIe page request or Stop PASID marker (16 bytes). (IHI 0070 8) Field accessors over 4 32-bit words. */
 export const PRI_RECORD = {
   /** StreamID of the requester (low 16 bits are the PCIe RequesterID). Bits [31:0]. */
   StreamID: {
@@ -2766,6 +2801,7 @@ export const PRI_RECORD_LAYOUT: Layout = {
   description: "PRI queue entry, one PCIe page request or Stop PASID marker (16 bytes).",
   bits: 128,
   words: 4,
+  bytes: 16,
   fields: [
     PRI_RECORD.StreamID,
     PRI_RECORD.SubstreamID,
@@ -2780,3 +2816,6 @@ export const PRI_RECORD_LAYOUT: Layout = {
   ],
   reserved: [0x0, 0x3f00000, 0xe00, 0x0],
 };
+
+/** Size of one PRI_RECORD in bytes. */
+export const PRI_RECORD_BYTES = 16;

@@ -10,8 +10,10 @@ import {
   CMDQ_CONS,
   CMDQ_CONS_ERR,
   CMDQ_PROD,
+  COMMAND_BYTES,
   CR0,
   CR2,
+  EVENT_BYTES,
   EVENTQ_BASE,
   EVENTQ_CONS,
   EVENTQ_PROD,
@@ -22,6 +24,7 @@ import {
   IDR1,
   IDR5,
   IRQ_CTRL,
+  PRI_RECORD_BYTES,
   PRIQ_BASE,
   PRIQ_CONS,
   PRIQ_PROD,
@@ -29,6 +32,7 @@ import {
   STRTAB_BASE,
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
+  STRTAB_BASE_CFG_FMT_EFFECTIVE,
   STRTAB_BASE_CFG_SPLIT,
 } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
@@ -57,7 +61,7 @@ export const CMDQ: QueueRegs = {
   base: REG.CMDQ_BASE,
   prod: REG.CMDQ_PROD,
   cons: REG.CMDQ_CONS,
-  entryBytes: 16,
+  entryBytes: COMMAND_BYTES,
   maxLog2: IDR1.CMDQS,
   log2: CMDQ_BASE.LOG2SIZE,
   addr: CMDQ_BASE.ADDR,
@@ -69,7 +73,7 @@ export const EVENTQ: QueueRegs = {
   base: REG.EVENTQ_BASE,
   prod: REG.EVENTQ_PROD,
   cons: REG.EVENTQ_CONS,
-  entryBytes: 32,
+  entryBytes: EVENT_BYTES,
   maxLog2: IDR1.EVENTQS,
   log2: EVENTQ_BASE.LOG2SIZE,
   addr: EVENTQ_BASE.ADDR,
@@ -81,7 +85,7 @@ export const PRIQ: QueueRegs = {
   base: REG.PRIQ_BASE,
   prod: REG.PRIQ_PROD,
   cons: REG.PRIQ_CONS,
-  entryBytes: 16,
+  entryBytes: PRI_RECORD_BYTES,
   maxLog2: IDR1.PRIQS,
   log2: PRIQ_BASE.LOG2SIZE,
   addr: PRIQ_BASE.ADDR,
@@ -206,10 +210,10 @@ export function sanitize(words: Uint32Array, offset: number, lo: number, hi: num
     case REG.STRTAB_BASE_CFG: {
       const sidBits = IDR1.SIDSIZE.get(words, ID1);
       if (STRTAB_BASE_CFG.LOG2SIZE.get(v) > sidBits) STRTAB_BASE_CFG.LOG2SIZE.set(v, sidBits);
+      // Reserved FMT encodings behave as linear, and so does every one without 2-level support (IHI 0070 6.3.25).
       const twoLevel = IDR0.ST_LEVEL.get(words, ID0) === IDR0_ST_LEVEL.TWO_LEVEL;
-      if (STRTAB_BASE_CFG.FMT.get(v) !== STRTAB_BASE_CFG_FMT.TWO_LEVEL || !twoLevel) {
-        STRTAB_BASE_CFG.FMT.set(v, STRTAB_BASE_CFG_FMT.LINEAR); // reserved encodings behave as linear
-      }
+      const fmt = STRTAB_BASE_CFG_FMT_EFFECTIVE[STRTAB_BASE_CFG.FMT.get(v)];
+      STRTAB_BASE_CFG.FMT.set(v, twoLevel ? fmt : STRTAB_BASE_CFG_FMT.LINEAR);
       // SPLIT matters only for a 2-level table; there a reserved value behaves as a supported one (IHI 0070
       // 6.3.25): the largest legal value not above it. With a linear table it is ignored and kept as written.
       const split = STRTAB_BASE_CFG.SPLIT.get(v);

@@ -124,9 +124,11 @@ Deno.test("address fields: setAddress/getAddress hold address bits [width+shift-
       fc.property(arbWords(layout), arbValue(field), fc.nat(), ({ o, words }, v, lowSeed) => {
         const before = words.slice();
         const scale = 2 ** field.shift;
-        const address = v * scale;
+        // A signed address is two's complement: IHI 0070 4.4.2, "The Address parameters of these commands are VAs",
+        // whose bits above the VA size repeat bit 63 (set: the upper, TTB1, range).
+        const address = (field.signed && v >= 2 ** (field.width - 1) ? v - 2 ** field.width : v) * scale;
         // Unaligned low bits are dropped; add them only while the address stays exact.
-        const low = address + scale - 1 <= Number.MAX_SAFE_INTEGER ? lowSeed % scale : 0;
+        const low = Math.abs(address) + scale - 1 <= Number.MAX_SAFE_INTEGER ? lowSeed % scale : 0;
         field.setAddress(words, address + low, o);
         assert.equal(field.get(words, o), v, `${layout.name}.${field.name}`);
         assert.equal(field.getAddress(words, o), address, `${layout.name}.${field.name}.getAddress`);

@@ -1,8 +1,10 @@
-// Tests of the code generator (codegen/): a broken spec is refused with an error at the offending entry's line, a
-// spec edit shows up in the accessors and the saved-state schema, and `--check` names what is stale.
+// Tests of the code generator (codegen/): a broken spec is refused with an error at the offending entry's line and a
+// message naming the problem, what values mean and which fieldsets records share come out as generated tables and
+// accessors, a spec edit shows up in the accessors and the saved-state schema, and `--check` names what is stale.
 import assert from "node:assert/strict";
 import { loadSpec, SpecError } from "../codegen/spec.ts";
 import { staleFiles } from "../codegen/main.ts";
+import { emitTypeScript } from "../codegen/emit_ts.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const MAIN = `${ROOT}/codegen/main.ts`;
@@ -18,6 +20,22 @@ enums:
     values:
       OFF: { value: 0, description: Off. }
       ON: { value: "0b11", description: On. }
+  SIZE:
+    description: A size.
+    attributes:
+      bits: { type: int, unique: true, description: Size in bits. }
+      big: { type: bool, description: Large. }
+      mode: { type: MODE, optional: true, description: The mode it implies. }
+    values:
+      S8: { value: 0, bits: 8, big: false, description: Small. }
+      S16: { value: 1, bits: 16, big: true, mode: ON, description: Large. }
+    reserved:
+      "0b10": { as: S16, description: Behaves as 0b01. }
+      others: { description: No meaning. }
+  SPECIAL:
+    description: Special values of a number.
+    values:
+      ALL: { value: 31, description: Everything. }
 fieldsets:
   DESC:
     description: A descriptor.
@@ -25,7 +43,13 @@ fieldsets:
     fields: &desc
       V: { bits: 0, description: Valid. }
       Mode: { bits: "2:1", enum: MODE, description: Mode. }
+      Size: { bits: "4:3", enum: SIZE, description: Size. }
       Ptr: { bits: "51:12", shift: 12, description: Pointer. }
+  HDR:
+    description: What every command shares.
+    bits: 128
+    fields:
+      Opcode: { bits: "7:0", description: Opcode. }
 registers:
   ID0:
     offset: 0x0
@@ -36,7 +60,7 @@ registers:
     proto: 1
     description: Identification.
     fields:
-      F: { bits: "3:0", description: Features. }
+      F: { bits: "3:0", max: 9, description: Features. }
   CTRL:
     offset: 0x20
     width: 32
@@ -60,8 +84,13 @@ commands:
   CMD_NOP:
     opcode: 0x01
     description: Nothing.
+    extends: HDR
+  CMD_GO:
+    opcode: 0x02
+    description: Go somewhere.
+    extends: HDR
     fields:
-      Opcode: { bits: "7:0", description: Opcode. }
+      Addr: { bits: "127:76", shift: 12, signed: true, description: Where. }
 events:
   F_BAD:
     type: 0x10
@@ -359,6 +388,244 @@ const CASES: BrokenCase[] = [
     entry: "registers.CTRLACK.fields.Ptr.bits",
     problem: /run past the 32-bit container/,
   },
+  // ---- what values mean (enum attributes, reserved encodings)
+  {
+    what: "attribute of an unknown enum type",
+    edit: ["mode: { type: MODE,", "mode: { type: NOPE,"],
+    at: ["type: NOPE", "type"],
+    entry: "enums.SIZE.attributes.mode.type",
+    problem: /unknown enum NOPE/,
+  },
+  {
+    what: "attribute type that is neither int, bool nor an enum name",
+    edit: ["bits: { type: int,", "bits: { type: Integer,"],
+    at: ["type: Integer", "type"],
+    entry: "enums.SIZE.attributes.bits.type",
+    problem: /type is "int", "bool" or an enum name/,
+  },
+  {
+    what: "attribute name that is not lower_snake",
+    edit: ["      big: { type: bool,", "      Big: { type: bool,"],
+    at: ["Big: {", "Big"],
+    entry: "enums.SIZE.attributes.Big",
+    problem: /attribute names are lower_snake/,
+  },
+  {
+    what: "attribute named like a key every value has",
+    edit: ["      big: { type: bool,", "      value: { type: bool,"],
+    at: ["value: { type: bool", "value"],
+    entry: "enums.SIZE.attributes.value",
+    problem: /"value" is a key of every value, not an attribute/,
+  },
+  {
+    what: "a value without a required attribute",
+    edit: ["S8: { value: 0, bits: 8, big: false,", "S8: { value: 0, bits: 8,"],
+    at: ["S8: {", "S8"],
+    entry: "enums.SIZE.values.S8",
+    problem: /missing attribute big/,
+  },
+  {
+    what: "a value with an attribute the enum does not declare (a typo)",
+    edit: ["S8: { value: 0, bits: 8,", "S8: { value: 0, bitz: 8, bits: 8,"],
+    at: ["bitz: 8", "bitz"],
+    entry: "enums.SIZE.values.S8.bitz",
+    problem: /unknown key "bitz" \(attributes: bits, big, mode\)/,
+  },
+  {
+    what: "an attribute on an enum that declares none",
+    edit: ["OFF: { value: 0,", "OFF: { value: 0, bits: 8,"],
+    at: ["bits: 8, description: Off", "bits"],
+    entry: "enums.MODE.values.OFF.bits",
+    problem: /unknown key "bits"$/,
+  },
+  {
+    what: "an int attribute given text",
+    edit: ["S8: { value: 0, bits: 8,", "S8: { value: 0, bits: eight,"],
+    at: ["bits: eight", "bits"],
+    entry: "enums.SIZE.values.S8.bits",
+    problem: /bits is an integer, not eight/,
+  },
+  {
+    what: "a bool attribute given a number",
+    edit: ["big: false,", "big: 0,"],
+    at: ["big: 0", "big"],
+    entry: "enums.SIZE.values.S8.big",
+    problem: /big is true or false, not 0/,
+  },
+  {
+    what: "an attribute of enum type naming no value of that enum",
+    edit: ["mode: ON,", "mode: MAYBE,"],
+    at: ["mode: MAYBE", "mode"],
+    entry: "enums.SIZE.values.S16.mode",
+    problem: /mode names a value of MODE, and MAYBE is not one/,
+  },
+  {
+    what: "a unique attribute repeated",
+    edit: ["S16: { value: 1, bits: 16,", "S16: { value: 1, bits: 8,"],
+    at: ["bits: 8, big: true", "bits"],
+    entry: "enums.SIZE.values.S16.bits",
+    problem: /bits 8 already used by S8 \(unique\)/,
+  },
+  {
+    what: "a unique bool attribute",
+    edit: ["big: { type: bool,", "big: { type: bool, unique: true,"],
+    at: ["unique: true, description: Large", "unique"],
+    entry: "enums.SIZE.attributes.big.unique",
+    problem: /a bool attribute cannot be unique/,
+  },
+  {
+    what: "a reserved encoding that a value names",
+    edit: ['"0b10": { as: S16', '"0b01": { as: S16'],
+    at: ['"0b01": {', '"0b01"'],
+    entry: "enums.SIZE.reserved.0b01",
+    problem: /encoding 1 is value S16, not reserved/,
+  },
+  {
+    what: "a reserved encoding wider than the enum's fields",
+    edit: ['"0b10": { as: S16', '"0b110": { as: S16'],
+    at: ['"0b110": {', '"0b110"'],
+    entry: "enums.SIZE.reserved.0b110",
+    problem: /encoding 6 does not fit in 2 bits/,
+  },
+  {
+    what: "a reserved encoding that behaves as no value of the enum",
+    edit: ["as: S16,", "as: S32,"],
+    at: ["as: S32", "as"],
+    entry: "enums.SIZE.reserved.0b10.as",
+    problem: /S32 is not a value of SIZE/,
+  },
+  {
+    what: "a reserved key that is not an encoding",
+    edit: ['"0b10": { as: S16', '"two": { as: S16'],
+    at: ['"two": {', '"two"'],
+    entry: "enums.SIZE.reserved.two",
+    problem: /"two" is not an encoding/,
+  },
+  {
+    what: "the same encoding reserved twice",
+    edit: ["      others: { description: No meaning. }", '      "0x2": { description: Again. }'],
+    at: ['"0x2": {', '"0x2"'],
+    entry: "enums.SIZE.reserved.0x2",
+    problem: /encoding 2 is already reserved as 0b10/,
+  },
+  {
+    what: "others on an enum no field gives a width",
+    edit: [
+      "      ALL: { value: 31, description: Everything. }",
+      "      ALL: { value: 31, description: Everything. }\n    reserved:\n      others: { description: x. }",
+    ],
+    at: ["others: { description: x. }", "others"],
+    entry: "enums.SPECIAL.reserved.others",
+    problem: /others needs the enum's width/,
+  },
+  {
+    what: "an enum used by fields of different widths",
+    edit: [
+      'MODE: { bits: "2:1", enum: MODE, description: Mode. }',
+      'MODE: { bits: "2:1", enum: MODE, description: Mode. }\n      SZ: { bits: "6:4", enum: SIZE, description: Size. }',
+    ],
+    at: ["  SIZE:", "SIZE"],
+    entry: "enums.SIZE",
+    problem: /fields of different widths use it \(DESC\.Size is 2 bits, CTRL\.SZ is 3 bits\)/,
+  },
+  {
+    what: "an enum width that differs from its fields'",
+    edit: ["    description: A size.\n", "    description: A size.\n    width: 3\n"],
+    at: ["width: 3", "width"],
+    entry: "enums.SIZE.width",
+    problem: /width 3, but field DESC\.Size is 2 bits/,
+  },
+  // ---- fields: signed addresses, max
+  {
+    what: "signed on a field that is not an address",
+    edit: ["V: { bits: 0, description: Valid. }", "V: { bits: 0, signed: true, description: Valid. }"],
+    at: ["signed: true, description: Valid", "signed"],
+    entry: "fieldsets.DESC.fields.V.signed",
+    problem: /signed applies to address fields \(with shift\) only/,
+  },
+  {
+    what: "a signed address that does not end at bit 63",
+    edit: ['Addr: { bits: "127:76", shift: 12, signed: true', 'Addr: { bits: "126:76", shift: 12, signed: true'],
+    at: ["signed: true, description: Where", "signed"],
+    entry: "commands.CMD_GO.fields.Addr.signed",
+    problem: /a signed address ends at bit 63, not 62/,
+  },
+  {
+    what: "signed: false",
+    edit: ["signed: true, description: Where", "signed: false, description: Where"],
+    at: ["signed: false", "signed"],
+    entry: "commands.CMD_GO.fields.Addr.signed",
+    problem: /signed is true or absent/,
+  },
+  {
+    what: "a max that does not fit the field",
+    edit: ['F: { bits: "3:0", max: 9,', 'F: { bits: "3:0", max: 16,'],
+    at: ["max: 16", "max"],
+    entry: "registers.ID0.fields.F.max",
+    problem: /max 16 does not fit in 4 bits/,
+  },
+  // ---- extends
+  {
+    what: "extends an unknown fieldset",
+    edit: ["    extends: HDR\n  CMD_GO", "    extends: NOPE\n  CMD_GO"],
+    at: ["extends: NOPE", "extends"],
+    entry: "commands.CMD_NOP.extends",
+    problem: /unknown fieldset NOPE \(extends names an entry of fieldsets\)/,
+  },
+  {
+    what: "extends a fieldset of another size",
+    edit: ["    extends: HDR\n  CMD_GO", "    extends: DESC\n  CMD_GO"],
+    at: ["extends: DESC", "extends"],
+    entry: "commands.CMD_NOP.extends",
+    problem: /extends DESC, a 64-bit fieldset, but is 128 bits/,
+  },
+  {
+    what: "a field that the base already has",
+    edit: ["      Addr: {", '      Opcode: { bits: "7:0", description: Again. }\n      Addr: {'],
+    at: ['Opcode: { bits: "7:0", description: Again', "Opcode"],
+    entry: "commands.CMD_GO.fields.Opcode",
+    problem: /field Opcode is already inherited from HDR/,
+  },
+  {
+    what: "a field overlapping an inherited one",
+    edit: ["      Addr: {", '      Sub: { bits: "11:4", description: Sub. }\n      Addr: {'],
+    at: ["Sub: {", "Sub"],
+    entry: "commands.CMD_GO.fields.Sub",
+    problem: /overlaps field Opcode/,
+  },
+  {
+    what: "fieldsets that extend each other",
+    edit: [
+      "    bits: 128\n    fields:\n      Opcode",
+      "    bits: 128\n    extends: HDR2\n    fields:\n      Opcode: { bits: 9, description: x. }\n" +
+      "  HDR2:\n    description: y.\n    bits: 128\n    extends: HDR\n    fields: { X: { bits: 10, description: x. } }\n" +
+      "  HDR3:\n    description: z.\n    bits: 128\n    fields:\n      Opcode",
+    ],
+    at: ["extends: HDR\n    fields: { X", "extends"],
+    entry: "fieldsets.HDR2.extends",
+    problem: /extends HDR, which extends it back/,
+  },
+  {
+    what: "a fieldset that extends itself",
+    edit: ["    bits: 128\n    fields:\n      Opcode", "    bits: 128\n    extends: HDR\n    fields:\n      Opcode"],
+    at: ["extends: HDR\n    fields:\n      Opcode", "extends"],
+    entry: "fieldsets.HDR.extends",
+    problem: /extends HDR, which extends it back/,
+  },
+  {
+    what: "a command with neither fields nor extends",
+    edit: ["    description: Nothing.\n    extends: HDR\n", "    description: Nothing.\n"],
+    at: ["  CMD_NOP:", "CMD_NOP"],
+    entry: "commands.CMD_NOP",
+    problem: /missing fields \(or extends\)/,
+  },
+  {
+    what: "a name that collides with a generated meaning table (SIZE_BITS)",
+    edit: ["  DESC:\n", "  SIZE_BITS:\n    description: x.\n    bits: 32\n    fields: {}\n  DESC:\n"],
+    at: ["  SIZE:", "SIZE"],
+    entry: "enums.SIZE",
+    problem: /duplicate name SIZE_BITS \(also fieldsets\.SIZE_BITS\)/,
+  },
   {
     what: "YAML syntax error",
     edit: ["    width: 32\n    access: RW", "    width: [32\n    access: RW"],
@@ -378,6 +645,41 @@ Deno.test("the base spec of the broken-spec cases is valid", () => {
   const spec = loadSpec("base.yaml", BASE);
   assert.deepEqual(spec.registers.map((r) => r.name), ["ID0", "CTRL", "CTRLACK"]);
   assert.equal(spec.fieldsets.find((f) => f.name === "EVT_F_WORSE")?.fields.length, 4, "merged fields count");
+});
+
+Deno.test("the base spec's meanings, sizes and shared fieldsets come out as generated tables and accessors", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "codegen-test-" });
+  try {
+    for (const [rel, text] of emitTypeScript(loadSpec("base.yaml", BASE))) {
+      await Deno.mkdir(`${dir}/${rel.slice(0, rel.lastIndexOf("/"))}`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/${rel}`, text);
+    }
+    const gen = await import(`file://${dir}/gen/mod.ts`);
+    // One table per attribute, by encoding: reserved 0b10 behaves as S16, the others have no meaning.
+    assert.deepEqual({ ...gen.SIZE_BITS }, { 0: 8, 1: 16, 2: 16 });
+    assert.deepEqual({ ...gen.SIZE_BIG }, { 0: false, 1: true, 2: true });
+    assert.deepEqual({ ...gen.SIZE_MODE }, { 1: 3, 2: 3 }, "an enum-typed attribute holds the value (ON = 0b11)");
+    assert.deepEqual({ ...gen.SIZE_BY_BITS }, { 8: 0, 16: 1 }, "a unique attribute's inverse names values only");
+    assert.deepEqual({ ...gen.SIZE_EFFECTIVE }, { 0: 0, 1: 1, 2: 1 });
+    assert.equal(gen.SPECIAL.ALL, 31);
+    // Sizes: a plain fieldset that extends none, and every layout.
+    assert.deepEqual([gen.DESC_BYTES, gen.HDR_BYTES, gen.CMD_GO_LAYOUT.bytes], [8, 16, 16]);
+    assert.equal(gen.CMD_GO_BYTES, undefined, "commands share their root's size");
+    // A command that extends HDR has HDR's accessors, and HDR names the codes of those that extend it.
+    assert.equal(gen.CMD_GO.Opcode, gen.HDR.Opcode);
+    assert.deepEqual([...gen.HDR_CODES], [0x01, 0x02]);
+    assert.deepEqual(gen.CMD_NOP_LAYOUT.fields.map((f: { name: string }) => f.name), ["Opcode"]);
+    // A signed address field reads and writes two's complement addresses.
+    const w = new Uint32Array(4);
+    gen.CMD_GO.Addr.setAddress(w, -0x1000);
+    assert.equal(gen.CMD_GO.Addr.get(w), 2 ** 52 - 1);
+    assert.equal(gen.CMD_GO.Addr.getAddress(w), -0x1000);
+    gen.CMD_GO.Addr.setAddress(w, 0x7fff_ffff_f000);
+    assert.equal(gen.CMD_GO.Addr.getAddress(w), 0x7fff_ffff_f000);
+    assert.equal(gen.ID0.F.max, 9);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 for (const c of CASES) {

@@ -5,15 +5,20 @@
  * @module
  */
 import {
+  CFGI_RANGE,
   CMD_CFGI_CD,
   CMD_CFGI_STE,
   CMD_CFGI_STE_RANGE,
-  CMD_SYNC,
   CMDQ_BASE,
   CMDQ_CONS,
   CMDQ_PROD,
+  COMMAND,
+  COMMAND_BYTES,
+  COMMAND_LAYOUT,
   CR0,
   CR2,
+  EVENT_BYTES,
+  EVENT_LAYOUT,
   EVENTQ_BASE,
   EVENTQ_CONS,
   EVENTQ_PROD,
@@ -22,7 +27,9 @@ import {
   OPCODE,
   REG,
   STE,
+  STE_BYTES,
   STE_CONFIG,
+  STE_LAYOUT,
   STRTAB_BASE,
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
@@ -57,9 +64,6 @@ export const DEFAULT_LAYOUT: DriverLayout = {
   sidBits: 8,
 };
 
-/** CMD_CFGI_STE_RANGE with Range 31 is CMD_CFGI_ALL (IHI 0070 4.3.6). */
-const CFGI_ALL_RANGE = 31;
-
 /** SMMU_CR2 as Linux programs it: record invalid StreamIDs (C_BAD_STREAMID), no broadcast TLB maintenance. */
 export const LINUX_CR2: number = (() => {
   const w = new Uint32Array(1);
@@ -70,10 +74,10 @@ export const LINUX_CR2: number = (() => {
 
 const u32 = (v: bigint) => Number(v & 0xffff_ffffn);
 
-/** One command as 4 words: `opcode`, then whatever `fill` sets with gen/ accessors. */
+/** One command as its words: `opcode`, then whatever `fill` sets with gen/ accessors. */
 export function command(opcode: number, fill?: (w: Uint32Array) => void): Uint32Array {
-  const w = new Uint32Array(4);
-  CMD_SYNC.Opcode.set(w, opcode);
+  const w = new Uint32Array(COMMAND_LAYOUT.words);
+  COMMAND.Opcode.set(w, opcode);
   fill?.(w);
   return w;
 }
@@ -120,17 +124,17 @@ export class Driver {
 
   /** The address of STE `sid` in the linear stream table. */
   steAddress(sid: number): number {
-    return this.layout.strtab + sid * 64;
+    return this.layout.strtab + sid * STE_BYTES;
   }
 
   /** Writes STE `sid` of the linear stream table with `config` (gen/ STE_CONFIG), valid; `fill` sets the rest. */
   writeSte(sid: number, config: number = STE_CONFIG.BYPASS, fill?: (ste: Uint32Array) => void): void {
-    const ste = new Uint32Array(16);
+    const ste = new Uint32Array(STE_LAYOUT.words);
     STE.V.set(ste, 1);
     STE.Config.set(ste, config);
     fill?.(ste);
     const at = this.steAddress(sid);
-    for (let i = 0; i < 16; i++) this.memory.write32(at + 4 * i, ste[i]);
+    for (let i = 0; i < ste.length; i++) this.memory.write32(at + 4 * i, ste[i]);
   }
 
   /**
@@ -192,8 +196,8 @@ export class Driver {
   issue(cmd: Uint32Array): void {
     const size = 2 ** this.cmdqLog2;
     const prod = CMDQ_PROD.WR.get(new Uint32Array([this.read(REG.CMDQ_PROD)]));
-    const at = this.layout.cmdq + (prod & (size - 1)) * 16;
-    for (let i = 0; i < 4; i++) this.memory.write32(at + 4 * i, cmd[i]);
+    const at = this.layout.cmdq + (prod & (size - 1)) * COMMAND_BYTES;
+    for (let i = 0; i < COMMAND_LAYOUT.words; i++) this.memory.write32(at + 4 * i, cmd[i]);
     this.write(REG.CMDQ_PROD, (prod + 1) & (2 * size - 1));
   }
 
@@ -205,7 +209,7 @@ export class Driver {
 
   /** CMD_CFGI_ALL, CMD_TLBI_NSNH_ALL, CMD_SYNC: forget every cached configuration and translation. */
   invalidateAll(): boolean {
-    this.issue(command(OPCODE.CFGI_STE_RANGE, (w) => CMD_CFGI_STE_RANGE.Range.set(w, CFGI_ALL_RANGE)));
+    this.issue(command(OPCODE.CFGI_STE_RANGE, (w) => CMD_CFGI_STE_RANGE.Range.set(w, CFGI_RANGE.ALL)));
     this.issue(command(OPCODE.TLBI_NSNH_ALL));
     return this.sync();
   }
@@ -235,7 +239,7 @@ export class Driver {
     return CMDQ_CONS.ERR.get(new Uint32Array([this.read(REG.CMDQ_CONS)]));
   }
 
-  /** Reads every pending event record (8 words each) and advances EVENTQ_CONS past them (arm_smmu_evtq_thread). */
+  /** Reads every pending event record and advances EVENTQ_CONS past them (arm_smmu_evtq_thread). */
   events(): Uint32Array[] {
     const size = 2 ** this.eventqLog2;
     const mask = 2 * size - 1;
@@ -246,9 +250,9 @@ export class Driver {
     let cons = EVENTQ_CONS.RD.get(regs, 1) & mask;
     const prod = EVENTQ_PROD.WR.get(regs, 0) & mask;
     while (cons !== prod) {
-      const rec = new Uint32Array(8);
-      const at = this.layout.eventq + (cons & (size - 1)) * 32;
-      for (let i = 0; i < 8; i++) rec[i] = this.memory.read32(at + 4 * i);
+      const rec = new Uint32Array(EVENT_LAYOUT.words);
+      const at = this.layout.eventq + (cons & (size - 1)) * EVENT_BYTES;
+      for (let i = 0; i < rec.length; i++) rec[i] = this.memory.read32(at + 4 * i);
       out.push(rec);
       cons = (cons + 1) & mask;
     }

@@ -5,23 +5,30 @@
  * @module
  */
 import {
+  CD_BYTES,
   CD_IPS,
-  CD_TG0,
+  CD_TG0_BY_GRANULE,
   CR0,
   CR2,
   GBPA,
   IDR0,
+  IDR0_ASID16,
   IDR0_HTTU,
   IDR0_ST_LEVEL,
   IDR0_STALL_MODEL,
   IDR0_TTENDIAN,
   IDR0_TTF,
+  IDR0_VMID16,
   IDR1,
   IDR3,
   IDR5,
   IDR5_OAS,
+  IDR5_VAX,
   L1STD,
+  L1STD_BYTES,
+  L1STD_LAYOUT,
   REG,
+  STE_BYTES,
   STE_CONFIG,
   STRTAB_BASE,
   STRTAB_BASE_CFG,
@@ -31,10 +38,16 @@ import { type GuestMemory, SparseMemory } from "../memory.ts";
 import { RegisterFile, word } from "../regfile.ts";
 import { type CacheLimits, Translator } from "../translate.ts";
 import type { Fault, Invalidation, SmmuObserver } from "../types.ts";
+import { stage1StartLevel } from "../walk.ts";
 import { Allocator, cdAt, type Fields, PageTable, steAt, type Values, writeStruct } from "./tables.ts";
 
 export { RegisterFile };
 export type { Invalidation };
+
+/** Alignment of a stream table base: STRTAB_BASE.ADDR holds address bits [51:6]. */
+const STRTAB_ALIGN = 2 ** STRTAB_BASE.ADDR.shift;
+/** A linear stream table larger than a page is page aligned here. */
+const PAGE = 4096;
 
 /** ID register fields to override; the defaults advertise nearly everything the engine implements. */
 export interface IdOptions {
@@ -64,8 +77,8 @@ export function setupRegs(regs: RegisterFile, o: IdOptions = {}): void {
   IDR0.S2P.set(w, o.s2p ?? 1, i0);
   IDR0.TTF.set(w, IDR0_TTF.AARCH64, i0);
   IDR0.HTTU.set(w, o.httu ?? IDR0_HTTU.ACCESS_DIRTY, i0);
-  IDR0.ASID16.set(w, 1, i0);
-  IDR0.VMID16.set(w, 1, i0);
+  IDR0.ASID16.set(w, IDR0_ASID16.BITS_16, i0);
+  IDR0.VMID16.set(w, IDR0_VMID16.BITS_16, i0);
   IDR0.CD2L.set(w, o.cd2l ?? 1, i0);
   IDR0.Hyp.set(w, o.hyp ?? 1, i0);
   IDR0.ST_LEVEL.set(w, IDR0_ST_LEVEL.TWO_LEVEL, i0);
@@ -87,7 +100,7 @@ export function setupRegs(regs: RegisterFile, o: IdOptions = {}): void {
   IDR5.GRAN4K.set(w, 1, i5);
   IDR5.GRAN16K.set(w, 1, i5);
   IDR5.GRAN64K.set(w, 1, i5);
-  IDR5.VAX.set(w, 1, i5);
+  IDR5.VAX.set(w, IDR5_VAX.VA_52, i5);
   CR2.RECINVSID.set(w, 1, word(REG.CR2));
 }
 
@@ -103,12 +116,13 @@ export function setGbpaAbort(regs: RegisterFile, abort: boolean): void {
 
 /** A linear stream table of 2^log2size STEs; returns the address of STE n. */
 export function linearStreamTable(regs: RegisterFile, alloc: Allocator, log2size: number): (sid: number) => number {
-  const base = alloc.alloc(64 * 2 ** log2size, 64 * 2 ** log2size > 4096 ? 4096 : 64);
+  const bytes = STE_BYTES * 2 ** log2size;
+  const base = alloc.alloc(bytes, bytes > PAGE ? PAGE : STRTAB_ALIGN);
   STRTAB_BASE.ADDR.setAddress(regs.words, base, word(REG.STRTAB_BASE));
   const c = word(REG.STRTAB_BASE_CFG);
   STRTAB_BASE_CFG.FMT.set(regs.words, STRTAB_BASE_CFG_FMT.LINEAR, c);
   STRTAB_BASE_CFG.LOG2SIZE.set(regs.words, log2size, c);
-  return (sid) => base + sid * 64;
+  return (sid) => base + sid * STE_BYTES;
 }
 
 /** A 2-level stream table; `steAddr(sid)` allocates the level-2 array (full span) on first use. */
@@ -119,7 +133,7 @@ export function twoLevelStreamTable(
   log2size: number,
   split: number,
 ): (sid: number) => number {
-  const l1 = alloc.alloc(8 * 2 ** Math.max(0, log2size - split), 64);
+  const l1 = alloc.alloc(L1STD_BYTES * 2 ** Math.max(0, log2size - split), STRTAB_ALIGN);
   STRTAB_BASE.ADDR.setAddress(regs.words, l1, word(REG.STRTAB_BASE));
   const c = word(REG.STRTAB_BASE_CFG);
   STRTAB_BASE_CFG.FMT.set(regs.words, STRTAB_BASE_CFG_FMT.TWO_LEVEL, c);
@@ -130,11 +144,14 @@ export function twoLevelStreamTable(
     const i = Math.floor(sid / 2 ** split);
     let base = l2.get(i);
     if (base === undefined) {
-      base = alloc.alloc(64 * 2 ** split, 64 * 2 ** split);
+      base = alloc.alloc(STE_BYTES * 2 ** split, STE_BYTES * 2 ** split);
       l2.set(i, base);
-      writeStruct(mem, l1 + 8 * i, L1STD as unknown as Fields, 2, { Span: split + 1, L2Ptr: base });
+      writeStruct(mem, l1 + L1STD_BYTES * i, L1STD as unknown as Fields, L1STD_LAYOUT.words, {
+        Span: split + 1,
+        L2Ptr: base,
+      });
     }
-    return base + (sid % 2 ** split) * 64;
+    return base + (sid % 2 ** split) * STE_BYTES;
   };
 }
 
@@ -160,8 +177,6 @@ export function makeEnv(ids: IdOptions = {}, limits: CacheLimits = {}, observers
   return { mem, regs, alloc, events, t };
 }
 
-const TG0 = { 12: CD_TG0.GRAN_4K, 14: CD_TG0.GRAN_16K, 16: CD_TG0.GRAN_64K } as const;
-
 /** A stage-1 stream: STE at `ste` pointing at one CD with the given fields over a fresh page table. */
 export function s1Stream(
   env: EngineEnv,
@@ -170,15 +185,15 @@ export function s1Stream(
 ): PageTable {
   const gs = opts.gs ?? 12, tsz = opts.tsz ?? 16;
   const ib = 64 - tsz;
-  const pt = new PageTable(env.mem, env.alloc, gs, ib, 4 - Math.ceil((ib - gs) / (gs - 3)));
-  const cd = env.alloc.alloc(64, 64);
+  const pt = new PageTable(env.mem, env.alloc, gs, ib, stage1StartLevel(gs, ib));
+  const cd = env.alloc.alloc(CD_BYTES, CD_BYTES);
   cdAt(env.mem, cd, {
     V: 1,
     AA64: 1,
     A: 1,
     R: 1,
     T0SZ: tsz,
-    TG0: TG0[gs],
+    TG0: CD_TG0_BY_GRANULE[gs]!, // every granule has a TG0 encoding
     IPS: CD_IPS.BITS_48,
     EPD1: 1,
     TTB0: pt.root,
