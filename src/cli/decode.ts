@@ -206,11 +206,10 @@ const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
  * the type is architected, so the record is shown by its type and words, with no field or bit called reserved.
  */
 const IMPDEF_EVENT: Layout = {
+  ...EVT_F_UUT_LAYOUT, // an event record's size
   name: "EVT_IMPDEF",
-  kind: "event",
   description: "An IMPLEMENTATION DEFINED event (IHI 0070 7.3.21): only its type is architected.",
-  bits: EVT_F_UUT_LAYOUT.bits,
-  words: EVT_F_UUT_LAYOUT.words,
+  code: undefined,
   fields: [EVT_F_UUT.Type],
   reserved: EVT_F_UUT_LAYOUT.reserved.map(() => 0),
 };
