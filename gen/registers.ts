@@ -2198,6 +2198,35 @@ export const GATOS_PAR_LAYOUT: Layout = {
   reserved: [0x4fe, 0xf00000],
 };
 
+/** Internal state the architecture implies but maps to no register, kept in the IMPLEMENTATION DEFINED space; RAZ/WI to software. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
+export const IMPL_STATE = {
+  /** A CMD_ATC_INV was not completed by its endpoint; the next CMD_SYNC fails with CERROR_ATC_INV_SYNC (IHI 0070 7.1). Bits [0]. */
+  ATC_INV_FAILED: {
+    name: "ATC_INV_FAILED",
+    lsb: 0,
+    width: 1,
+    description:
+      "A CMD_ATC_INV was not completed by its endpoint; the next CMD_SYNC fails with CERROR_ATC_INV_SYNC (IHI 0070 7.1).",
+    get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
+    },
+  },
+} as const;
+
+/** Layout of IMPL_STATE: its fields in bit order and the bits no field covers. */
+export const IMPL_STATE_LAYOUT: Layout = {
+  name: "IMPL_STATE",
+  kind: "register",
+  description:
+    "Internal state the architecture implies but maps to no register, kept in the IMPLEMENTATION DEFINED space; RAZ/WI to software.",
+  bits: 32,
+  words: 1,
+  bytes: 4,
+  fields: [IMPL_STATE.ATC_INV_FAILED],
+  reserved: [0xfffffffe],
+};
+
 /** Peripheral ID 4; values in PIDR/CIDR are implementation-defined, modelled on an Arm-designed part. (IHI 0070 6.2.1) Field accessors over one 32-bit word. */
 export const PIDR4 = {
   /** JEP106 continuation code (4 for Arm). Bits [3:0]. */
@@ -2791,6 +2820,8 @@ export const REG = {
   GATOS_ADDR: 0x110,
   /** Result of the last ATOS request; FAULT == 0 view here, FAULT == 1 view in fieldset GATOS_PAR_FAULT. */
   GATOS_PAR: 0x118,
+  /** Internal state the architecture implies but maps to no register, kept in the IMPLEMENTATION DEFINED space; RAZ/WI to software. */
+  IMPL_STATE: 0xe00,
   /** Peripheral ID 4; values in PIDR/CIDR are implementation-defined, modelled on an Arm-designed part. */
   PIDR4: 0xfd0,
   /** Peripheral ID 5; reserved, reads as zero. */
@@ -3316,6 +3347,18 @@ export const REGISTERS: readonly RegisterInfo[] = [
     reset: [0x0, 0x0],
     layout: GATOS_PAR_LAYOUT,
     description: "Result of the last ATOS request; FAULT == 0 view here, FAULT == 1 view in fieldset GATOS_PAR_FAULT.",
+  },
+  {
+    name: "IMPL_STATE",
+    offset: 0xe00,
+    width: 32,
+    access: "RAZ/WI",
+    state: "saved",
+    proto: 41,
+    reset: [0x0, 0x0],
+    layout: IMPL_STATE_LAYOUT,
+    description:
+      "Internal state the architecture implies but maps to no register, kept in the IMPLEMENTATION DEFINED space; RAZ/WI to software.",
   },
   {
     name: "PIDR4",

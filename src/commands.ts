@@ -33,6 +33,7 @@ import {
   GERROR,
   IDR0,
   IDR3,
+  IMPL_STATE,
   OPCODE,
   REG,
 } from "../gen/mod.ts";
@@ -81,12 +82,22 @@ const W_ID0 = word(REG.IDR0);
 const W_ID3 = word(REG.IDR3);
 const W_CR0ACK = word(REG.CR0ACK);
 const W_CR2 = word(REG.CR2);
-/** The TLBI commands that act on stage-1 (NH) entries. */
-const STAGE1_TLBI: ReadonlySet<number> = new Set([
+const W_IMPL = word(REG.IMPL_STATE);
+/**
+ * The commands that need stage 1: the stage-1 TLBIs (IHI 0070 4.4.2: "On a stage 2-only SMMU, they result in
+ * CERROR_ILL"), CMD_CFGI_CD and CMD_CFGI_CD_ALL (4.3.3, 4.3.4: "raises CERROR_ILL when stage 1 is not implemented").
+ */
+const STAGE1_ONLY: ReadonlySet<number> = new Set([
   OPCODE.TLBI_NH_ALL,
   OPCODE.TLBI_NH_ASID,
   OPCODE.TLBI_NH_VA,
   OPCODE.TLBI_NH_VAA,
+  OPCODE.TLBI_EL2_ALL,
+  OPCODE.TLBI_EL2_ASID,
+  OPCODE.TLBI_EL2_VA,
+  OPCODE.TLBI_EL2_VAA,
+  OPCODE.CFGI_CD,
+  OPCODE.CFGI_CD_ALL,
 ]);
 /** The TLBI commands that carry the range fields (NUM, SCALE, TTL, TG). */
 const RANGE_TLBI: ReadonlySet<number> = new Set([
@@ -109,7 +120,6 @@ export class CommandQueue {
   /** Commands executed, for tests and tools. */
   executed = 0;
   readonly #cmd = new Uint32Array(4);
-  #atcFailed = false;
 
   constructor(
     private readonly regs: RegisterFile,
@@ -120,11 +130,6 @@ export class CommandQueue {
     private readonly hooks: EndpointHooks = {},
     private readonly budget = COMMAND_BUDGET,
   ) {}
-
-  /** Forgets transient state (reset, restore). */
-  reset(): void {
-    this.#atcFailed = false;
-  }
 
   /** Consumes commands from CONS towards PROD, at most `budget` of them, stopping at the first error. */
   consume(): void {
@@ -175,9 +180,9 @@ export class CommandQueue {
     const vmid = (v: number) => (s2 ? (this.#feature(IDR0.VMID16, W_ID0) ? v : v & 0xff) : 0);
     const asid = (v: number) => (this.#feature(IDR0.ASID16, W_ID0) ? v : v & 0xff);
     const inv = (scope: Invalidation) => (this.engine.invalidate(scope), CMDQ_CONS_ERR.CERROR_NONE);
-    // Stage-1 invalidations need stage 1 (as QEMU and IHI 0070 4.4 have it), and a range TLBI whose TG selects a
-    // granule must not have NUM, SCALE and TTL all zero: that encoding is reserved (CERROR_ILL).
-    if (STAGE1_TLBI.has(op) && !s1) return ILL;
+    // Stage-1 invalidations need stage 1, and a range TLBI whose TG selects a granule must not have NUM, SCALE and
+    // (effective) TTL all zero: that encoding is reserved (CERROR_ILL, IHI 0070 4.4.1.1).
+    if (STAGE1_ONLY.has(op) && !s1) return ILL;
     if (RANGE_TLBI.has(op) && this.#reservedRange(c)) return ILL;
     switch (op) {
       case OPCODE.PREFETCH_CONFIG: // a hint: nothing to prefetch into in this model
@@ -287,10 +292,19 @@ export class CommandQueue {
     return (f >= TWO_52 / 2 ? f - TWO_52 : f) * PAGE;
   }
 
-  /** A range TLBI (RIL advertised, TG non-zero) with NUM, SCALE and TTL all zero: a reserved encoding. */
+  /** A range TLBI (RIL advertised, TG non-zero) with NUM, SCALE and effective TTL all zero: a reserved encoding. */
   #reservedRange(c: Uint32Array): boolean {
     return this.#isRange(c) && CMD_TLBI_NH_VA.NUM.get(c) === 0 && CMD_TLBI_NH_VA.SCALE.get(c) === 0 &&
-      CMD_TLBI_NH_VA.TTL.get(c) === 0;
+      this.#ttl(c) === 0;
+  }
+
+  /**
+   * The effective TTL hint: with TG = 16 KiB, TTL = 0b01 (level 1) is Reserved without 52-bit 16 KiB tables (IDR5.DS,
+   * not implemented here) and "hardware treats TTL == 0b01 as though TTL == 0b00" (IHI 0070 4.4.1.1).
+   */
+  #ttl(c: Uint32Array): number {
+    const ttl = CMD_TLBI_NH_VA.TTL.get(c);
+    return ttl === 1 && CMD_TLBI_NH_VA.TG.get(c) === CMD_TLBI_TG.GRAN_16K ? 0 : ttl;
   }
 
   /** Whether a TLBI uses its range form: RIL advertised and TG non-zero (else the fields are RES0, ignored). */
@@ -305,7 +319,7 @@ export class CommandQueue {
       num: CMD_TLBI_NH_VA.NUM.get(c),
       scale: CMD_TLBI_NH_VA.SCALE.get(c),
       tg: CMD_TLBI_NH_VA.TG.get(c),
-      ttl: CMD_TLBI_NH_VA.TTL.get(c),
+      ttl: this.#ttl(c),
     };
   }
 
@@ -317,23 +331,26 @@ export class CommandQueue {
       size: CMD_ATC_INV.Size.get(c),
       global: CMD_ATC_INV.Global.get(c) === 1,
     });
-    if (ok === false) this.#atcFailed = true;
+    // Saved state (IMPL_STATE): a CMD_SYNC after a restore still fails.
+    if (ok === false) IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 1, W_IMPL);
     return CMDQ_CONS_ERR.CERROR_NONE;
   }
 
   #sync(c: Uint32Array): number {
     const cs = CMD_SYNC.CS.get(c);
     if (!(cs in CMD_SYNC_CS_VALUES)) return CMDQ_CONS_ERR.CERROR_ILL; // CS = 0b11 is reserved
-    if (this.#atcFailed) {
-      // IHI 0070 4.1.3: a CMD_SYNC that cannot complete an earlier CMD_ATC_INV fails, CONS at the CMD_SYNC.
-      this.#atcFailed = false;
+    if (IMPL_STATE.ATC_INV_FAILED.get(this.regs.words, W_IMPL) === 1) {
+      // IHI 0070 7.1: a CMD_SYNC that cannot complete an earlier CMD_ATC_INV fails, CONS at the CMD_SYNC.
+      IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 0, W_IMPL);
       return CMDQ_CONS_ERR.CERROR_ATC_INV_SYNC;
     }
     for (const o of this.observers) o.synced?.();
     if (cs === CMD_SYNC_CS.SIG_IRQ) {
+      // IHI 0070 4.7.3 SIG_IRQ: an MSI when supported and MSIAddress is non-zero; and "an event on a unique wired
+      // interrupt output is asserted on this signal, regardless of the value of MSIAddress".
+      this.irq.pulse("cmdqSync");
       const addr = this.irq.msiSupported() ? CMD_SYNC.MSIAddress.getAddress(c) : 0;
-      if (addr === 0) this.irq.pulse("cmdqSync");
-      else if (!this.irq.sendMsi(addr, CMD_SYNC.MSIData.get(c))) this.irq.raise(GERROR.MSI_CMDQ_ABT_ERR);
+      if (addr !== 0 && !this.irq.sendMsi(addr, CMD_SYNC.MSIData.get(c))) this.irq.raise(GERROR.MSI_CMDQ_ABT_ERR);
     } else if (cs === CMD_SYNC_CS.SIG_SEV && this.#feature(IDR0.SEV, W_ID0)) {
       this.irq.pulse("sev");
     }

@@ -226,10 +226,23 @@ export interface ConfigTrace {
 const STE_WORDS = 16;
 const CD_WORDS = 16;
 
+/** Valid CD.T0SZ/T1SZ for granule `gs` (IHI 0070 5.4 T0SZ): 16 (12 with 52-bit VAs and 64 KiB) to 39 (STT: 48, 47 with
+ * 64 KiB). */
 function txszRange(caps: Caps, gs: number): [number, number] {
   const min = caps.va52 && gs === 16 ? 12 : 16;
-  const max = caps.stt ? (gs === 16 ? 47 : 48) : 39;
-  return [min, max];
+  return [min, maxTxsz(caps, gs)];
+}
+
+function maxTxsz(caps: Caps, gs: number): number {
+  return caps.stt ? (gs === 16 ? 47 : 48) : 39;
+}
+
+/**
+ * Valid STE.S2T0SZ for granule `gs` (IHI 0070 5.2 S2T0SZ, SMMUv3.1 and later): at least MAX(16, 64 - IAS), or
+ * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (3.4); at most as for a CD.
+ */
+function s2t0szRange(caps: Caps, gs: number): [number, number] {
+  return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
 }
 
 /** Fetches and decodes STEs and CDs from guest memory. */
@@ -362,12 +375,13 @@ export class ConfigReader {
       if (!caps.granules.has(gs)) return bad("S2TG not supported");
       const psBits = Math.min(OAS_BITS[STE.S2PS.get(w)], caps.oasBits);
       const t0sz = STE.S2T0SZ.get(w);
-      const [min, max] = txszRange({ ...caps, va52: caps.oasBits === 52 }, gs);
+      const [min, max] = s2t0szRange(caps, gs);
       if (t0sz < min || t0sz > max) return bad("S2T0SZ out of range");
-      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz);
-      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ");
+      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz, caps.stt, caps.oasBits);
+      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ and S2TG");
       const ttb = STE.S2TTB.getAddress(w);
-      if (ttb >= 2 ** psBits) return bad("S2TTB beyond S2PS");
+      // IHI 0070 5.2 S2TTB: within the effective S2PS, and within 48 bits with a 4 KiB or 16 KiB granule.
+      if (ttb >= 2 ** psBits || (gs !== 16 && ttb >= 2 ** 48)) return bad("S2TTB beyond S2PS");
       if (STE.S2ENDI.get(w) === 1 || caps.ttendian === IDR0_TTENDIAN.BIG) return bad("big-endian stage 2 tables");
       const ha = STE.S2HA.get(w) === 1, hd = STE.S2HD.get(w) === 1;
       if (ha && caps.httu === IDR0_HTTU.NONE) return bad("S2HA without HTTU");
@@ -391,6 +405,7 @@ export class ConfigReader {
         pan: false,
         wxn: false,
         xnx: caps.xnx,
+        ptw: config === STE_CONFIG.NESTED && STE.S2PTW.get(w) === 1,
       };
     }
     if (!caps.vmid16) vmid &= 0xff;
@@ -411,9 +426,12 @@ export class ConfigReader {
   /** Translates a CD-table IPA through stage 2 (nested), or returns it; -1 on a stage-2 fault (class CD). */
   #cdAddress(addr: number, s2: Regime | null, walker: Walker, update: boolean): number {
     if (s2 === null) return addr;
-    if (walker.walk(s2, addr, 0, update)) return walker.outBase + (addr - walker.inBase);
+    const ok = walker.walk(s2, addr, 0, update);
+    // STE.S2PTW: a CD fetch from stage-2 Device memory is a stage-2 Permission fault (IHI 0070 5.2).
+    const device = ok && s2.ptw && walker.device;
+    if (ok && !device) return walker.outBase + (addr - walker.inBase);
     const f = this.failure;
-    f.type = walker.faultType;
+    f.type = device ? EVENT_TYPE.F_PERMISSION : walker.faultType;
     f.fetchAddr = walker.fetchAddr;
     f.s2 = true;
     f.ipa = addr;
@@ -436,7 +454,12 @@ export class ConfigReader {
         if (l1Addr < 0) return null;
         if (!this.#fetch(l1Addr, 2, "L1CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
         if (L1CD.V.get(this.#buf) === 0) return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.V is 0");
-        cdIpa = L1CD.L2Ptr.getAddress(this.#buf) + (ssid % 2 ** split) * 64;
+        const l2 = L1CD.L2Ptr.getAddress(this.#buf);
+        // IHI 0070 3.4.3: a stage-1-only L1CD.L2Ptr beyond the OAS gives C_BAD_SUBSTREAMID (SMMUv3.1 and later).
+        if (stream.s2 === null && l2 >= 2 ** caps.oasBits) {
+          return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.L2Ptr beyond OAS");
+        }
+        cdIpa = l2 + (ssid % 2 ** split) * 64;
       }
     }
     const cdAddr = this.#cdAddress(cdIpa, stream.s2, walker, update);
@@ -497,6 +520,7 @@ export class ConfigReader {
           pan: !el2 && CD.PAN.get(w) === 1,
           wxn: CD.WXN.get(w) === 1,
           xnx: false,
+          ptw: false,
         } as const,
       );
     };

@@ -345,7 +345,6 @@ export class Smmu {
   reset(): void {
     this.#regs.reset();
     this.#writeIdRegisters();
-    this.#cmdq.reset();
     this.#sem.rederive();
     this.#engine.flushAll();
     for (const o of this.#observers) o.globalChanged?.();
@@ -363,7 +362,6 @@ export class Smmu {
   restore(blob: Uint8Array): void {
     const words = restoreState(this.#regs, blob);
     this.#regs.words.set(words);
-    this.#cmdq.reset();
     this.#sem.rederive();
     this.#engine.flushAll();
     for (const o of this.#observers) o.globalChanged?.();

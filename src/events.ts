@@ -4,7 +4,7 @@
  * the event queue interrupt. No allocation per event: one scratch record is reused.
  * @module
  */
-import { CR0ACK, EVENTQ_CONS, EVENTQ_PROD, EVENTS, GERROR, REG } from "../gen/mod.ts";
+import { CR0ACK, EVENTQ_CONS, EVENTQ_PROD, EVENTS, EVT_CLASS, GERROR, REG } from "../gen/mod.ts";
 import type { Field, Layout } from "../gen/mod.ts";
 import type { GuestMemory } from "./memory.ts";
 import type { RegisterFile } from "./regfile.ts";
@@ -25,6 +25,7 @@ interface RecordFields {
   readonly rnw?: Field;
   readonly s2?: Field;
   readonly cls?: Field;
+  readonly ttrnw?: Field;
   readonly inLo?: Field;
   readonly inHi?: Field;
   readonly fetch?: Field;
@@ -43,6 +44,7 @@ function fieldsOf(layout: Layout): RecordFields {
     rnw: f.get("RnW"),
     s2: f.get("S2"),
     cls: f.get("CLASS"),
+    ttrnw: f.get("TTRnW"),
     inLo: f.get("InputAddr_LO"),
     inHi: f.get("InputAddr_HI"),
     fetch: f.get("FetchAddr"),
@@ -73,6 +75,8 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   r.rnw?.set(out, bit(fault.rnw));
   r.s2?.set(out, bit(fault.s2));
   r.cls?.set(out, fault.class); // the engine sets it where the type defines it (TT for a stage-1 walk abort)
+  // TTRnW is valid for CLASS TT at stage 2, UNKNOWN otherwise (IHI 0070 7.3.16): 0 there.
+  r.ttrnw?.set(out, bit(fault.s2 && fault.class === EVT_CLASS.TT && fault.ttRead));
   // The input address is 64-bit two's complement: the engine gives upper-range (TTB1) addresses as negative numbers.
   const hi = Math.floor(fault.inputAddr / TWO_32);
   if (r.inLo !== undefined) r.inLo.set(out, shifted(r.inLo, fault.inputAddr - hi * TWO_32));

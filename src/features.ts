@@ -31,7 +31,7 @@ export interface IdRegisterValues {
   IDR0: number;
   /** SMMU_IDR1: StreamID/SubstreamID widths and queue sizes. */
   IDR1: number;
-  /** SMMU_IDR3: SMMUv3.1+ features (RIL, BBML, HAD). */
+  /** SMMU_IDR3: SMMUv3.1+ features (RIL, BBML, HAD, XNX, STT, E0PD). */
   IDR3: number;
   /** SMMU_IDR5: output address size, granules, VA size. */
   IDR5: number;
@@ -84,6 +84,15 @@ export interface SmmuFeatures {
   httu?: "none" | "access" | "access+dirty";
   /** Break-before-make level 0–2 (IDR3.BBML). Default 0. */
   bbml?: 0 | 1 | 2;
+  /** CD.HAD0/HAD1 hierarchical attribute disables (IDR3.HAD). Default true. */
+  hierarchicalAttributeDisable?: boolean;
+  /** Stage-2 execute-never for EL0 and EL1 apart, the two-bit XN (IDR3.XNX); with stage 2 only. Default true. */
+  xnx?: boolean;
+  /** Small translation tables: T0SZ/T1SZ/S2T0SZ up to 48 (47 with 64 KiB) and the 4 KiB stage-2 level-3 start
+   * (IDR3.STT). Default true. */
+  smallTables?: boolean;
+  /** CD.E0PD0/E0PD1: unprivileged accesses to a range fault (IDR3.E0PD); with stage 1 only. Default true. */
+  e0pd?: boolean;
 }
 
 /** Every identification register value the device holds. */
@@ -158,6 +167,11 @@ export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
 
   flag(IDR3.RIL, f.rangeInvalidation, true, i3);
   IDR3.BBML.set(w, checkRange("bbml", f.bbml ?? 0, 0, 2), i3);
+  flag(IDR3.HAD, f.hierarchicalAttributeDisable, true, i3);
+  flag(IDR3.STT, f.smallTables, true, i3);
+  // XNX is a stage-2 descriptor format, E0PD a CD field: each is advertised only with the stage it belongs to.
+  flag(IDR3.XNX, (f.xnx ?? true) && (f.stage2 ?? true), true, i3);
+  flag(IDR3.E0PD, (f.e0pd ?? true) && (f.stage1 ?? true), true, i3);
 
   const oas = f.oas ?? 48;
   const oasCode = Object.entries(OAS_BITS).find(([, bits]) => bits === oas)?.[0];
@@ -219,9 +233,12 @@ const IDR1_OK: Allowed = {
 };
 const IDR3_OK: Allowed = {
   HAD: any, // hierarchical attribute disables are honoured by the walker
+  XNX: any, // the stage-2 walker reads XN[1:0] as FEAT_XNX has it
+  STT: any, // TxSZ bounds up to 48 (47 with 64 KiB) and the 4 KiB stage-2 level-3 start are decoded
   RIL: any,
   BBML: (v) => v <= 2, // no TLB conflicts are ever raised, which every level permits
-  // Refused: PBHA, XNX, MPAM, FWB, STT, E0PD.
+  E0PD: any, // CD.E0PD0/E0PD1 fault unprivileged accesses
+  // Refused: PBHA (no hardware-use bits), PPS, MPAM, FWB (no STE.S2FWB attribute model).
 };
 const IDR5_OK: Allowed = {
   OAS: (v) => v in OAS_BITS,

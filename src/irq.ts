@@ -20,7 +20,7 @@ export interface InterruptSinks {
   gerror?(): void;
   /** PRI queue interrupt (gated by IRQ_CTRL.PRIQ_IRQEN). */
   priq?(): void;
-  /** CMD_SYNC completion interrupt (CS = SIG_IRQ without an MSI address). */
+  /** CMD_SYNC completion interrupt (CS = SIG_IRQ, with or without an MSI address). */
   cmdqSync?(): void;
   /** A WFE wake-up event (CMD_SYNC with CS = SIG_SEV, when IDR0.SEV is advertised). */
   sev?(): void;
@@ -93,14 +93,17 @@ export class Interrupts {
     if (src.enable.get(this.regs.words, W_IRQ_ACK)) this.#signal(src);
   }
 
+  /**
+   * An enabled source pulses its wired output and, when MSIs are advertised and its ADDR is not zero, also sends its
+   * MSI: "This allows an implementation that supports both MSIs and wired interrupts to use both types concurrently"
+   * (IHI 0070 3.18.2).
+   */
   #signal(src: IrqSource): void {
     if (src === GERROR_IRQ && !src.enable.get(this.regs.words, W_IRQ_ACK)) return;
     const w = this.regs.words;
+    this.sinks[src.wired]?.();
     const addr = this.msiSupported() ? GERROR_IRQ_CFG0.ADDR.getAddress(w, word(src.cfg0)) : 0;
-    if (addr === 0) {
-      this.sinks[src.wired]?.();
-      return;
-    }
+    if (addr === 0) return;
     if (!this.sendMsi(addr, GERROR_IRQ_CFG1.DATA.get(w, word(src.cfg1)))) {
       // MSI_GERROR_ABT_ERR raised by a failing GERROR MSI signals nothing more: that would fail the same way.
       if (src === GERROR_IRQ) {

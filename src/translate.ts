@@ -151,7 +151,7 @@ export class Translator implements TranslationEngine {
     if (!this.#enabled) {
       // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (§3.8, §6.3.14).
       if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
-      return this.#bypass(sid, ssid, iova, flags, effects);
+      return this.#bypass(sid, ssid, iova, flags, effects, false);
     }
     // The last context, while its cache holds it, saves the context lookup (a probe only reads it).
     const last = this.#last;
@@ -166,7 +166,7 @@ export class Translator implements TranslationEngine {
     }
     if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & ACCESS.TAGGED);
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
-    if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects);
+    if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
     // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.
     if ((flags & ACCESS.TAGGED) !== 0 && ctx.cd !== null && (iova < 0 ? ctx.cd.tbi1 : ctx.cd.tbi0)) {
       flags &= ~ACCESS.TAGGED;
@@ -205,14 +205,35 @@ export class Translator implements TranslationEngine {
     return entry.outBase + off;
   }
 
-  #bypass(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
-    const caps = this.#caps!;
-    // Addresses outside the output range (a tagged one is at or above 2^56) cannot be passed through: abort, no event.
-    if (!(iova >= 0 && iova < pow2(caps.oasBits)) || (flags & ACCESS.TAGGED) !== 0) {
+  /**
+   * Both stages bypassed: the input address is the output address. One outside the output range (negative: the upper
+   * half; a tagged one is at or above 2^56) cannot pass: with SMMUEN = 0 it aborts with no event (IHI 0070 3.4); for
+   * a stream (STE.Config bypass, or S1DSS bypass without stage 2) it is a stage-1 Address Size fault (IHI 0070 3.4,
+   * 7.3.14), recorded when `stream`.
+   */
+  #bypass(sid: number, ssid: number, iova: number, flags: number, effects: boolean, stream: boolean): number {
+    if (!this.#inputFits(iova, flags)) {
+      if (stream) return this.#inputAddressSize(sid, ssid, iova, flags, effects);
       return this.#abort(sid, ssid, iova, flags, 0, effects);
     }
     this.span = PAGE - modPow2(iova, PAGE);
     return iova;
+  }
+
+  /** Whether an input address fits the IAS, which equals the OAS with VMSAv8-64 tables only (IHI 0070 3.4). */
+  #inputFits(iova: number, flags: number): boolean {
+    return iova >= 0 && iova < pow2(this.#caps!.oasBits) && (flags & ACCESS.TAGGED) === 0;
+  }
+
+  /**
+   * Stage 1 bypassed, the input address beyond the IAS: a stage-1 Address Size fault, S2 = 0, CLASS = IN, recorded
+   * (no CD's R applies: IHI 0070 3.4 "F_ADDR_SIZE is recorded", 7.3.14).
+   */
+  #inputAddressSize(sid: number, ssid: number, iova: number, flags: number, effects: boolean): -1 {
+    const f = this.#fill(EVENT_TYPE.F_ADDR_SIZE, sid, ssid, iova, flags);
+    f.class = EVT_CLASS.IN;
+    this.#report(true, effects);
+    return -1;
   }
 
   /** Finds or builds the context of (sid, ssid); null after reporting a configuration fault. */
@@ -228,14 +249,15 @@ export class Translator implements TranslationEngine {
       if (effects) this.caches.addStream(stream);
     }
     const hasS1 = stream.s1 !== null;
-    const badSsid = () => {
+    const refuse = (type: number, reason: string) => {
       const f = reader.failure;
-      f.type = EVENT_TYPE.C_BAD_SUBSTREAMID;
+      f.type = type;
       f.record = true;
       f.s2 = false;
-      f.reason = "SubstreamID not accepted by this STE";
+      f.reason = reason;
       return this.#configFault(sid, ssid, iova, flags, effects);
     };
+    const badSsid = () => refuse(EVENT_TYPE.C_BAD_SUBSTREAMID, "SubstreamID not accepted by this STE");
     let kind: number = KIND.TRANSLATE;
     let cdSsid = -1; // which CD: -1 none (stage 1 bypassed)
     if (stream.config === STE_CONFIG.ABORT) kind = KIND.ABORT;
@@ -246,22 +268,16 @@ export class Translator implements TranslationEngine {
       const s1 = stream.s1!;
       if (ssid >= 0) {
         if (s1.cdMax === 0 || ssid >= 2 ** s1.cdMax) return badSsid();
-        if (ssid === 0 && s1.dss === STE_S1DSS.SSID0) return badSsid();
+        // IHI 0070 5.2 S1DSS = 0b10: substream 0 belongs to transactions without one; a transaction that selects it
+        // is terminated and F_STREAM_DISABLED recorded.
+        if (ssid === 0 && s1.dss === STE_S1DSS.SSID0) {
+          return refuse(EVENT_TYPE.F_STREAM_DISABLED, "SubstreamID 0 is reserved by S1DSS substream 0");
+        }
         cdSsid = ssid;
       } else if (s1.cdMax === 0 || s1.dss === STE_S1DSS.SSID0) cdSsid = 0;
       else if (s1.dss === STE_S1DSS.TERMINATE) {
-        const f = reader.failure;
-        f.type = EVENT_TYPE.F_STREAM_DISABLED;
-        f.record = true;
-        f.s2 = false;
-        f.reason = "transaction without SubstreamID, S1DSS terminate";
-        return this.#configFault(sid, ssid, iova, flags, effects);
+        return refuse(EVENT_TYPE.F_STREAM_DISABLED, "transaction without SubstreamID, S1DSS terminate");
       } else if (stream.s2 === null) kind = KIND.BYPASS; // S1DSS bypass, no stage 2
-    }
-    let cd = null;
-    if (kind === KIND.TRANSLATE && cdSsid >= 0) {
-      cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
-      if (cd === null) return this.#configFault(sid, ssid, iova, flags, effects);
     }
     let flagMap: Uint8Array | null = null;
     if (stream.privcfg !== STE_PRIVCFG.INCOMING || stream.instcfg !== STE_INSTCFG.INCOMING) {
@@ -275,6 +291,13 @@ export class Translator implements TranslationEngine {
         if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.DATA) g &= ~ACCESS.EXEC;
         flagMap[f] = g;
       }
+    }
+    let cd = null;
+    if (kind === KIND.TRANSLATE && cdSsid >= 0) {
+      cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
+      // A stage-2 fault of the CD fetch records the transaction's attributes after the STE's overrides (IHI 0070 7.3).
+      const attrs = flagMap === null ? flags : flagMap[flags & 7] | (flags & ACCESS.TAGGED);
+      if (cd === null) return this.#configFault(sid, ssid, iova, attrs, effects);
     }
     const ctx = new Context(key, sid, ssid, stream, kind, cd, stream.s2, flagMap);
     if (effects) this.caches.addContext(ctx);
@@ -327,9 +350,13 @@ export class Translator implements TranslationEngine {
     let ipaBase = -1;
     let out = ipa - (iova - inBase);
     if (ctx.s2 !== null) {
-      // Stage 2 alone has no TBI: a tagged address is beyond every IPA size (-1 fails the walker's range check).
-      const walkIpa = (flags & ACCESS.TAGGED) !== 0 ? -1 : ipa;
-      if (!s2w.walk(ctx.s2, walkIpa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects, ipa);
+      // Stage 1 bypassed: the input address is the IPA, checked against the IAS first (IHI 0070 3.4); stage 2 alone
+      // has no TBI, so a tagged address is beyond it.
+      if (cd === null && !this.#inputFits(iova, flags)) {
+        this.#inputAddressSize(ctx.sid, ssid, iova, flags, effects);
+        return false;
+      }
+      if (!s2w.walk(ctx.s2, ipa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects, ipa);
       // The combined entry is the smaller of the two mappings; both are aligned power-of-two ranges.
       if (s2w.size < size) size = s2w.size;
       inBase = iova - modPow2(iova - inBase, size);
@@ -355,7 +382,8 @@ export class Translator implements TranslationEngine {
     if (s2) {
       f.class = w.faultClass;
       f.ipa = w.faultIpa;
-    } else if (type === EVENT_TYPE.F_WALK_EABT) f.class = EVT_CLASS.TT;
+      f.ttRead = w.faultTtRead;
+    } else f.class = type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN; // IHI 0070 7.3.12, 7.3.13
     if (type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
     const record = !translationRelated(type) || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
     this.#report(record, effects);
@@ -378,7 +406,8 @@ export class Translator implements TranslationEngine {
     if (this.#reader.trace !== null) this.#reader.trace.refused = r.reason;
     const f = this.#fill(r.type, sid, ssid, iova, flags);
     if (r.s2) {
-      // A stage-2 fault while fetching a CD: a translation-related event with CLASS CD (§3.13.3).
+      // A stage-2 fault while fetching a CD: a translation-related event with CLASS CD, IPA the CD address (IHI 0070
+      // 7.3.13).
       f.s2 = true;
       f.class = r.class;
       f.ipa = r.ipa;
@@ -407,11 +436,13 @@ export class Translator implements TranslationEngine {
       f.ind =
       f.pnu =
       f.s2 =
+      f.ttRead =
         false;
     f.class = 0;
     if (type === EVENT_TYPE.F_STREAM_DISABLED || type === 0) return f;
     if (type === EVENT_TYPE.C_BAD_SUBSTREAMID) {
-      f.ssid = ssid;
+      // Always valid: a transaction without one that reached a bad L1CD through S1DSS = 0b10 records 0 (IHI 0070 7.3.9).
+      f.ssid = ssid >= 0 ? ssid : 0;
       return f;
     }
     f.ssv = ssid >= 0;

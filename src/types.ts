@@ -63,8 +63,11 @@ export interface Fault {
   pnu: boolean;
   /** The fault happened at stage 2. */
   s2: boolean;
-  /** For stage-2 faults: what stage 2 was translating (gen/ EVT_CLASS: CD, TT or IN). */
+  /** CLASS (gen/ EVT_CLASS) of a translation-related or walk fault: IN (the input address; every stage-1 fault but
+   * F_WALK_EABT), TT (a stage-1 table access) or CD (a CD fetch, stage 2 only). */
   class: number;
+  /** For a stage-2 fault of CLASS TT: the table access was a read (TTRnW = 1), not an HTTU write. */
+  ttRead: boolean;
 }
 
 /** A fresh, zeroed fault record. */
@@ -83,6 +86,7 @@ export function newFault(): Fault {
     pnu: false,
     s2: false,
     class: 0,
+    ttRead: false,
   };
 }
 

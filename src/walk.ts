@@ -53,6 +53,8 @@ export interface Regime {
   readonly wxn: boolean;
   /** Stage 2: two-bit XN (IDR3.XNX). */
   readonly xnx: boolean;
+  /** Stage 2 of a nested stream: stage-1 table walks and CD fetches to Device memory fault (STE.S2PTW). */
+  readonly ptw: boolean;
 }
 
 /** Start level of a stage-1 walk: the fewest levels that resolve `inputBits` (DDI 0487 D8.2). */
@@ -62,14 +64,25 @@ export function stage1StartLevel(granuleShift: number, inputBits: number): numbe
 }
 
 /**
- * Start level of a stage-2 walk from S2SL0 (as VTCR_EL2.SL0), or -1 when the combination with the input size is
- * ILLEGAL: the start table must resolve at least one bit and at most 16 concatenated tables (DDI 0487 D8.2.6).
+ * Start level of a stage-2 walk from S2SL0 (as VTCR_EL2.SL0), or -1 when the combination with the granule, the input
+ * size and the implementation is ILLEGAL (IHI 0070 5.2 S2SL0/S2T0SZ: as the A-profile translation system defines,
+ * DDI 0487 AArch64.S2InvalidSL and AArch64.S2InconsistentSL): the 4 KiB level-3 start (SL0 = 0b11) needs small
+ * translation tables (`stt`); a level-0 start with 4 KiB, or level 1 with 64 KiB, needs a 44-bit `oasBits`, level 1
+ * with 16 KiB 42 bits; and the start table resolves at least one bit and at most 16 concatenated tables.
  */
-export function stage2StartLevel(granuleShift: number, sl0: number, inputBits: number): number {
+export function stage2StartLevel(
+  granuleShift: number,
+  sl0: number,
+  inputBits: number,
+  stt = false,
+  oasBits = 52,
+): number {
   let level: number;
-  if (granuleShift === 12) level = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : -1;
+  if (granuleShift === 12) level = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : stt ? 3 : -1;
   else level = sl0 === 0 ? 3 : sl0 === 1 ? 2 : sl0 === 2 ? 1 : -1;
   if (level < 0) return -1;
+  const minOas = granuleShift === 14 ? 42 : 44; // the deepest start (level 0 with 4 KiB, else level 1)
+  if (level === (granuleShift === 12 ? 0 : 1) && oasBits < minOas) return -1;
   const stride = granuleShift - 3;
   const bits = inputBits - (granuleShift + (3 - level) * stride);
   return bits >= 1 && bits <= stride + 4 ? level : -1;
@@ -167,6 +180,8 @@ export class Walker {
   faultClass = 0;
   /** For stage-2 faults: the IPA that faulted. */
   faultIpa = 0;
+  /** For stage-2 faults of CLASS TT: the stage-1 table access was a read (TTRnW = 1), or an HTTU write (0). */
+  faultTtRead = true;
   /** For F_WALK_EABT: the descriptor address whose read aborted. */
   fetchAddr = 0;
   /** Output address of the first byte of the mapping (block, page or contiguous set). */
@@ -179,6 +194,8 @@ export class Walker {
   allow = 0;
   /** Stage 1: the mapping is global (nG == 0). */
   global = false;
+  /** Stage 2: the mapping is Device memory (stage-2 MemAttr[3:2] == 0b00), which STE.S2PTW keeps from table walks. */
+  device = false;
   /** Level of the leaf descriptor. */
   level = 0;
   /** Descriptor reads of the last walk (including nested stage-2 reads). */
@@ -196,6 +213,8 @@ export class Walker {
   #leafDesc = 0.5;
   #leafAddr = 0.5;
   #leafTable = 0.5;
+  /** Nested walks: the IPA of the last descriptor read (a hardware update writes it through stage 2 again). */
+  #leafIpa = 0.5;
   readonly #tableAttrs = new Uint32Array(2);
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
   tables: Walker | null = null;
@@ -258,18 +277,39 @@ export class Walker {
     s2.tableCache = null;
     if (s2.walk(this.tablesRegime!, ipa, 0, update)) {
       this.reads += s2.reads;
+      if (this.#deviceTable(ipa, true)) return -1;
       const pa = s2.outBase + (ipa - s2.inBase);
       // Filled by transactions only (a probe leaves every cache as it was).
       if (cache !== null && update) cache.set(ipaPage, Math.floor(pa / TABLE_PAGE));
       return pa;
     }
     this.reads += s2.reads;
-    this.faultType = s2.faultType;
+    this.#tableFault(ipa, true);
+    return -1;
+  }
+
+  /**
+   * The stage-2 fault of the stage-1 table access to `ipa` (a read, or an HTTU write) that `tables` just reported:
+   * S2 = 1, CLASS = TT, IPA = the descriptor's IPA, TTRnW = the access (IHI 0070 7.3.12, 7.3.13, 7.3.16).
+   */
+  #tableFault(ipa: number, read: boolean, type = this.tables!.faultType): void {
+    const s2 = this.tables!;
+    this.faultType = type;
     this.faultS2 = true;
     this.faultClass = EVT_CLASS.TT;
     this.faultIpa = ipa;
+    this.faultTtRead = read;
     this.fetchAddr = s2.fetchAddr;
-    return -1;
+  }
+
+  /**
+   * STE.S2PTW: a stage-1 table access that stage 2 maps as Device memory "is terminated and recorded as a stage 2
+   * Permission fault" (IHI 0070 5.2 S2PTW). True after recording that fault for the access to `ipa`.
+   */
+  #deviceTable(ipa: number, read: boolean): boolean {
+    if (!this.tablesRegime!.ptw || !this.tables!.device) return false;
+    this.#tableFault(ipa, read, EVENT_TYPE.F_PERMISSION);
+    return true;
   }
 
   /**
@@ -284,6 +324,7 @@ export class Walker {
     this.faultS2 = !s1;
     this.faultClass = EVT_CLASS.IN;
     this.faultIpa = s1 ? 0 : ia;
+    this.faultTtRead = true;
     this.reads = 0;
     const gs = r.granuleShift;
     const stride = gs - 3;
@@ -320,7 +361,8 @@ export class Walker {
         : ((iaLo >>> shift) | (iaHi << (32 - shift))) & indexMask;
       let dLo = tLo | (index << 3), dHi = tHi; // tables are aligned to their size: OR adds without carry
       if (nested) {
-        const pa = this.#tableAddress(join(dHi, dLo), update);
+        this.#leafIpa = join(dHi, dLo);
+        const pa = this.#tableAddress(this.#leafIpa, update);
         if (pa < 0) {
           this.level = level;
           return false;
@@ -414,8 +456,9 @@ export class Walker {
     if (((allow >> access) & 1) === 0) {
       return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_PERMISSION, "permission");
     }
-    if (update && ((!af && r.ha) || dirty) && !this.#updateDescriptor(s1, r.ha && !af, dirty, descAddr)) {
-      return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
+    if ((!af && r.ha) || dirty) {
+      const fault = this.#updateDescriptor(s1, r.ha && !af, dirty, descAddr, update);
+      if (fault !== 0) return this.#fail(fault, level);
     }
     // The contiguous hint lets one entry cover the whole aligned set (DDI 0487 D8.6.1).
     let inSize = size;
@@ -437,23 +480,44 @@ export class Walker {
     this.size = inSize;
     this.allow = allow;
     this.global = s1 && TT_PAGE_S1.nG.get(d) === 0;
+    this.device = !s1 && TT_PAGE_S2.MemAttr.get(d) >>> 2 === 0;
     this.level = level;
     if (this.trace !== null) this.#record(r, level, table, descAddr, level === 3 ? "page" : "block");
     return true;
   }
 
-  /** Hardware update of the leaf in #d (AF set, and/or dirty: DBM write permission); false when the write aborts. */
-  #updateDescriptor(s1: boolean, setAf: boolean, dirty: boolean, descAddr: number): boolean {
+  /**
+   * Hardware update of the leaf in #d (AF set, and/or dirty: DBM write permission): 0, or the fault that stopped it.
+   * In a nested walk the update is a stage-1 table write, so stage 2 must permit writing the descriptor's IPA: else a
+   * stage-2 fault of CLASS TT with TTRnW = 0, and memory stays as it was (IHI 0070 3.13.5, 7.3.16). Without `update`
+   * (a probe) the checks are made and nothing is written.
+   */
+  #updateDescriptor(s1: boolean, setAf: boolean, dirty: boolean, descAddr: number, update: boolean): number {
     const d = this.#d;
+    if (this.tables !== null && s1) {
+      const ipa = this.#leafIpa;
+      const s2 = this.tables;
+      s2.trace = this.trace;
+      s2.tableCache = null;
+      const ok = s2.walk(this.tablesRegime!, ipa, ACCESS.WRITE, update);
+      this.reads += s2.reads;
+      if (!ok) {
+        this.#tableFault(ipa, false);
+        return this.faultType;
+      }
+      if (this.#deviceTable(ipa, false)) return this.faultType;
+      // The update writes the descriptor it read (at `descAddr`, through the translation the walk used).
+    }
+    if (!update) return 0;
     if (setAf) (s1 ? TT_PAGE_S1.AF : TT_PAGE_S2.AF).set(d, 1);
     if (dirty) {
       if (s1) TT_PAGE_S1.AP.set(d, TT_PAGE_S1.AP.get(d) & 1); // AP[2] = 0: writable
       else TT_PAGE_S2.S2AP.set(d, TT_PAGE_S2.S2AP.get(d) | 2); // S2AP[1] = 1: writable
     }
-    if (this.#memory.write32(descAddr, d[0])) return true;
+    if (this.#memory.write32(descAddr, d[0])) return 0;
     this.fetchAddr = descAddr;
     if (s1) this.faultClass = EVT_CLASS.TT;
-    return false;
+    return EVENT_TYPE.F_WALK_EABT;
   }
 }
 

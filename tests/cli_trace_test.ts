@@ -1,5 +1,6 @@
 /** `smmuv3 trace` and `smmuv3 state` (src/cli/trace*.ts, src/cli/state.ts) through the CLI's `main`. */
 import assert from "node:assert/strict";
+import { REGISTERS } from "../gen/mod.ts";
 import { DEVIATIONS } from "./helpers/vector_deviations.ts";
 import { assertJsonRule, runMain, runProgram } from "./helpers/cli.ts";
 
@@ -29,7 +30,10 @@ Deno.test("trace of a recorded vector: the 4-level walk of each miss, the PA, th
   const fault = block.findIndex((l) => l.startsWith("step 45 "));
   assert.match(block[fault + 4], /S1 L3 .* = 0x0000000000000000 +invalid$/);
   assert.equal(block[fault + 5].trim(), "→ fault F_TRANSLATION  (as recorded)");
-  assert.equal(block[fault + 6].trim(), "event F_TRANSLATION StreamID=0x10 PnU=PRIVILEGED RnW=WRITE InputAddr=0x3000");
+  assert.equal(
+    block[fault + 6].trim(),
+    "event F_TRANSLATION StreamID=0x10 PnU=PRIVILEGED RnW=WRITE CLASS=IN InputAddr=0x3000",
+  );
   assert.match(out, /^step 0 +mmio_write STRTAB_BASE \(0x80\) = 0x4000000041000000$/m);
   // QEMU 7.2 records one event per 4-byte piece of a DMA (tests/helpers/vector_deviations.ts): this model writes one,
   // so EVENTQ_PROD differs from the recording, and trace says so and exits 1.
@@ -207,11 +211,17 @@ Deno.test("state decodes the v1 fixture blob to the JSON recorded beside it, val
   assertJsonRule(got);
   // saved_state_v1.json is stateToJson's decoding (numbers for small fields): the same content.
   const want = JSON.parse(await Deno.readTextFile(new URL("saved_state_v1.json", FIXTURES)));
+  // Registers saved since schema 1 are absent from the v1 blob, and the decoding says so.
+  for (const r of REGISTERS) {
+    if (r.state === "saved" && !(r.name in want)) {
+      want[r.name] = "absent (in an older schema: restores as the reset value)";
+    }
+  }
   const same = (a: unknown, b: unknown, path: string): void => {
     if (typeof b === "number" && !path.endsWith(".schema_version")) {
       assert.equal(a, `0x${b.toString(16)}`, path);
     } else if (b !== null && typeof b === "object") {
-      assert.deepEqual(Object.keys(a as object), Object.keys(b), path);
+      assert.deepEqual(Object.keys(a as object).sort(), Object.keys(b).sort(), path);
       for (const [k, v] of Object.entries(b)) same((a as Record<string, unknown>)[k], v, `${path}.${k}`);
     } else assert.equal(a, b, path);
   };

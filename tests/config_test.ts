@@ -191,7 +191,9 @@ Deno.test("substreams: linear and 2-level CD tables, S1CDMax, S1DSS and L1CD.V",
   s1Stream(env, ste(3), { ste: { S1CDMax: 4, S1DSS: 2 } }).map(0x1000, 0x9000);
   assert.equal(env.t.translate(3, -1, 0x1000, 0), 0x9000, "S1DSS SSID0");
   assert.equal(env.t.translate(3, 0, 0x1000, 0), -1, "SSID 0 with S1DSS SSID0");
-  assert.equal(env.events.at(-1)!.type, EVENT_TYPE.C_BAD_SUBSTREAMID);
+  // IHI 0070 5.2 S1DSS 0b10: "Transactions that include a substream and select Substream 0 are terminated ... and the
+  // F_STREAM_DISABLED event is recorded."
+  assert.equal(env.events.at(-1)!.type, EVENT_TYPE.F_STREAM_DISABLED);
   s1Stream(env, ste(4)).map(0x1000, 0x9000);
   assert.equal(env.t.translate(4, 0, 0x1000, 0), -1, "SSID with S1CDMax 0");
   assert.equal(env.events.at(-1)!.type, EVENT_TYPE.C_BAD_SUBSTREAMID);

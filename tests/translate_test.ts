@@ -47,7 +47,7 @@ Deno.test("fault records: each translation fault type with the fields its event 
         s2: false,
       },
     );
-    assert.equal(e.class, 0);
+    assert.equal(e.class, EVT_CLASS.IN, "IHI 0070 7.3.13: a stage-1 fault has S2 = 0 and CLASS = IN");
     assert.equal(e.fetchAddr, 0);
   }
   assert.equal(env.t.translate(3, 2, 0x1000, 0), -1, "CD 2 is empty");

@@ -24,6 +24,7 @@ function regime(over: Partial<Regime> & { granuleShift: number; inputBits: numbe
     pan: false,
     wxn: false,
     xnx: false,
+    ptw: false,
     ...over,
   };
 }

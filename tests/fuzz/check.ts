@@ -14,8 +14,13 @@
  * - faults become event records: at most one per transaction, of the fault's type and StreamID, with its input
  *   address, direction and SubstreamID where the record has them; a recorded fault is
  *   written to an enabled queue, or lost for want of room or with EVENTQ_ABT_ERR; a quiet one writes nothing;
+ * - walks: a hardware update of a stage-1 descriptor that stage 2 translated is a write stage 2 permits; a stage-1
+ *   fault records CLASS IN (F_WALK_EABT: TT), S2 = 1 only with stage 2, CLASS CD/TT only where stage 2 translated for
+ *   stage 1, TTRnW the failing table access (read, or the write of an update); an input beyond the IAS where stage 1
+ *   is bypassed is a recorded F_ADDR_SIZE;
  * - interrupts: every signal (MSI or wired) has a cause in the call (a record, an activated error, a CMD_SYNC), and
- *   every cause signals when its interrupt is enabled: by MSI when an address is programmed (or its abort error);
+ *   every cause signals when its interrupt is enabled: on its wired line, and by MSI too when an address is programmed
+ *   (or its abort error);
  * - no output address beyond the implemented output size (IDR5.OAS), for a translation or a DMA copy;
  * - queue pointers: CMDQ_CONS moves only towards CMDQ_PROD; EVENTQ_PROD advances by the records written and never
  *   into unread slots; OVFLG toggles only when a record is lost;
@@ -58,6 +63,7 @@ import {
   checkReset,
   checkRestore,
   checkTranslation,
+  checkWalkFaults,
   checkWork,
   checkWrites,
   EVENT_NAMES,
@@ -201,6 +207,7 @@ function checkStep(
   v.coherent = seen.clean && !dirtied;
   v.flagUpdates = flagUpdates.size;
   checkRecords(v);
+  checkWalkFaults(v);
   checkInterrupts(v);
   checkQueues(v);
   checkGlobalErrors(v);

@@ -29,11 +29,12 @@ import {
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
   STRTAB_BASE_CFG_SPLIT,
+  TT_S2AP,
 } from "../../gen/mod.ts";
 import type { Field } from "../../gen/mod.ts";
 import type { IdRegisterSet } from "../../mod.ts";
 import { command } from "../../src/guest/driver.ts";
-import { Allocator, PageTable } from "../../src/guest/tables.ts";
+import { Allocator, PageTable, type Values } from "../../src/guest/tables.ts";
 import type { Scenario, Step } from "../../src/cli/scenario.ts";
 import { stage1StartLevel, stage2StartLevel } from "../../src/walk.ts";
 import { GuestWrites } from "./guest_writes.ts";
@@ -588,11 +589,11 @@ class Compiler {
   }
 
   /** Maps [from, to) of space `j` to itself with the largest blocks its granule allows (a VMM's stage 2). */
-  #identity(j: number, from: number, to: number): void {
+  #identity(j: number, from: number, to: number, leaf: Values = {}): void {
     const s = this.spaces[j];
     const level = Math.max(s.startLevel, s.gs === 12 ? 1 : 2);
     const size = 2 ** s.table.shift(level);
-    for (let a = alignDown(from, size); a < to; a += size) s.table.map(a, a, level, {}, s.params.stage);
+    for (let a = alignDown(from, size); a < to; a += size) s.table.map(a, a, level, leaf, s.params.stage);
   }
 
   /** A CD, then the STE that uses it (or a stage-2 or bypass STE), and mappings: a device a driver attached. */
@@ -636,7 +637,10 @@ class Compiler {
       hd: (a.flags & 2) === 2,
       affd: (a.flags & 4) === 4,
     });
-    if (mode === 2) this.#identity(s2, MAP.strtab, MAP.end);
+    // A nested device with CD.HA and an odd slot gets a read-only stage 2: its hardware updates of stage-1
+    // descriptors are stage-1 table writes that stage 2 refuses (IHI 0070 3.13).
+    const readOnly: Values = (a.flags & 1) === 1 && a.slot % 2 === 1 ? { S2AP: TT_S2AP.RO } : {};
+    if (mode === 2) this.#identity(s2, MAP.strtab, MAP.end, readOnly);
     this.#attachedSsid.set(sidOf(a.sid), mode === 0 || mode === 2 ? ssid : null);
     const mine = this.#mappedBy.get(sidOf(a.sid)) ?? [];
     this.#mappedBy.set(sidOf(a.sid), mine);

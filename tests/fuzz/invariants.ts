@@ -16,16 +16,27 @@ import {
   EVENTQ_CONS,
   EVENTQ_PROD,
   EVENTS,
+  EVT_CLASS,
+  EVT_F_TRANSLATION,
   EVT_F_UUT,
   GERROR,
   IDR5,
   IRQ_CTRL,
   OPCODE,
   REG,
+  STE_CONFIG,
+  STE_S1DSS,
   TT_PAGE_S1,
   TT_PAGE_S2,
 } from "../../gen/mod.ts";
-import { ABORT, type Smmu, type SmmuStats, type TranslationResult, type WalkStep } from "../../mod.ts";
+import {
+  ABORT,
+  type Smmu,
+  type SmmuStats,
+  type StreamConfig,
+  type TranslationResult,
+  type WalkStep,
+} from "../../mod.ts";
 import { oasBits } from "../../src/features.ts";
 import type { InterruptSinks } from "../../src/irq.ts";
 import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/cli/scenario.ts";
@@ -216,11 +227,7 @@ export function checkRecords(v: StepView): void {
     ? outcome.result.fault.type
     : 0;
   if (faulted === 0 || written === 0 || step.op !== "dma") return;
-  // The record as the device wrote it (an MSI may land on it afterwards): its eight words, in a row.
-  const at = slotAddr(evq, v.evqFrom + written - 1);
-  const ws = v.mem.writes;
-  const first = ws.findLastIndex((w, k) => w.addr === at && ws[k + 7]?.addr === at + 28);
-  const rec = Uint32Array.from({ length: 8 }, (_, k) => ws[first + k]?.value ?? 0);
+  const rec = lastRecord(v);
   const [type, sid] = [EVT_F_UUT.Type.get(rec), EVT_F_UUT.StreamID.get(rec)];
   if (type !== faulted || sid !== Number(step.sid)) {
     fail(
@@ -233,6 +240,14 @@ export function checkRecords(v: StepView): void {
   const iova = outcome.op === "copy" && !outcome.result.ok ? outcome.result.iova : t.iova;
   const wrong = recordDisagrees(rec, type, iova, t.access.write === true, t.access.ssid);
   if (wrong !== null) fail(`the ${EVENT_NAMES[type]} record's ${wrong}`);
+}
+
+/** The step's last event record as the device wrote it (an MSI may land on it afterwards): its eight words. */
+function lastRecord(v: StepView): Uint32Array {
+  const at = slotAddr(v.evq, v.evqFrom + v.written - 1);
+  const ws = v.mem.writes;
+  const first = ws.findLastIndex((w, k) => w.addr === at && ws[k + 7]?.addr === at + 28);
+  return Uint32Array.from({ length: 8 }, (_, k) => ws[first + k]?.value ?? 0);
 }
 
 /** Which field of event record `rec` (type `type`) disagrees with the transaction, or null. */
@@ -263,6 +278,103 @@ function recordDisagrees(
   return null;
 }
 
+// ------------------------------------------------------------------------------------------- walk faults
+
+const TRANSLATION_RELATED: ReadonlySet<number> = new Set([
+  EVENT_TYPE.F_TRANSLATION,
+  EVENT_TYPE.F_ADDR_SIZE,
+  EVENT_TYPE.F_ACCESS,
+  EVENT_TYPE.F_PERMISSION,
+]);
+const S2_WRITABLE = 2 ** (TT_PAGE_S2.S2AP.lsb + 1);
+const isLeaf = (s: WalkStep) => s.decision === "page" || s.decision === "block";
+
+/**
+ * Where a walk's access arose decides what it may do and how its fault is recorded (IHI 0070 3.4, 3.13, 7.3.12-7.3.16),
+ * for a DMA step, against the walk `probe` traces after it (a failed walk changed nothing; an update leaves the walk as
+ * it was, its flags set; a fault's walk is compared only while the caches can hold nothing stale):
+ * - a hardware update (Access flag, dirty state) of a stage-1 descriptor that stage 2 translated is a stage-1 table
+ *   write: stage 2 maps that descriptor writable (S2AP[1], set before the update where stage 2 marks it dirty);
+ * - a stage-1 fault records S2 = 0 and CLASS = IN (CLASS = TT for F_WALK_EABT); S2 = 1 only for a stream with stage 2;
+ *   CLASS CD and TT only where stage 2 translated for stage 1; TTRnW says whether the failing stage-2 walk was the
+ *   write of an update (a descriptor that had just translated the table read now refuses the write) or a read;
+ * - where stage 1 is bypassed (STE.Config bypass or stage 2 only, S1DSS bypass), an input address beyond the IAS
+ *   (= OAS) is a recorded F_ADDR_SIZE.
+ */
+export function checkWalkFaults(v: StepView): void {
+  const { fail, runner, step } = v;
+  if (step.op !== "dma") return;
+  // A DMA copy (a view) is checked by its first piece, whose walk may have made the update.
+  const t = v.dma ?? transactionOf(step, runner.privilegedDma);
+  const walk: WalkStep[] = [];
+  if (v.flagUpdates > 0) runner.smmu.probe(t.sid, t.iova, t.access, walk);
+  for (const w of v.mem.writes) {
+    if (w.value < 0 || w.old === ABORT || ((w.old ^ w.value) & ~AF & ~DIRTY_S1) !== 0 || w.old === w.value) continue;
+    const k = walk.findIndex((s) => s.stage === 1 && isLeaf(s) && s.descAddr === w.addr);
+    if (k < 1 || walk[k - 1].stage !== 2) continue;
+    const s2Leaf = walk.slice(0, k).findLast((s) => s.stage === 2 && isLeaf(s))!;
+    if ((runner.ram.read32(s2Leaf.descAddr) & S2_WRITABLE) === 0) {
+      const [at, s2At] = [w.addr.toString(16), s2Leaf.descAddr.toString(16)];
+      fail(`a hardware update wrote the stage-1 descriptor at 0x${at}, read-only at stage 2 (descriptor at 0x${s2At})`);
+    }
+  }
+  const { outcome, dma } = v;
+  const config = runner.smmu.streamConfig(t.sid);
+  if (
+    dma !== null && outcome.op === "translate" && !("fault" in config) &&
+    CR0ACK.SMMUEN.get(Uint32Array.of(v.before.cr0ack))
+  ) {
+    const c = config as StreamConfig;
+    const s1Bypassed = c.config === STE_CONFIG.BYPASS || c.s1 === null ||
+      (c.s1.cdMax > 0 && c.s1.dss === STE_S1DSS.BYPASS && dma.access.ssid === undefined);
+    const ias = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
+    const iova = dma.iova;
+    const beyond = typeof iova === "bigint" ? iova < 0n || iova >= BigInt(ias) : iova < 0 || iova >= ias;
+    if (c.config !== STE_CONFIG.ABORT && s1Bypassed && beyond && dma.access.ssid === undefined) {
+      const r = outcome.result;
+      if (r.ok || r.fault !== "F_ADDR_SIZE" || !r.event) {
+        fail(`stage 1 bypassed, input ${iova} beyond the IAS gave ${describe(r)}, not F_ADDR_SIZE`);
+      }
+    }
+  }
+  const failed = outcome.op === "translate" ? !outcome.result.ok : outcome.op === "copy" && !outcome.result.ok;
+  if (v.written === 0 || !failed) return;
+  // The fault's walk traced again (a copy's at the piece it stopped at), trusted where the caches can hold nothing
+  // stale, or where the transaction itself read every descriptor of it (no cached step answered in its place).
+  walk.length = 0;
+  const at = outcome.op === "copy" && !outcome.result.ok ? outcome.result.iova : t.iova;
+  runner.smmu.probe(t.sid, at, t.access, walk);
+  if (!v.coherent && !walk.every((s) => v.mem.reads.has(s.descAddr))) walk.length = 0;
+  const rec = lastRecord(v);
+  const f = EVT_F_TRANSLATION;
+  const type = EVT_F_UUT.Type.get(rec);
+  if (!TRANSLATION_RELATED.has(type) && type !== EVENT_TYPE.F_WALK_EABT) return;
+  const [s2, cls] = [f.S2.get(rec), f.CLASS.get(rec)];
+  const name = EVENT_NAMES[type];
+  if (s2 === 0) {
+    const want = type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN;
+    if (cls !== want) fail(`a stage-1 ${name} with CLASS ${cls}, not ${want}`);
+    return;
+  }
+  if ("fault" in config || (config as StreamConfig).s2 === null) {
+    fail(`${name} with S2 = 1 for a stream without stage 2`);
+  }
+  if (cls !== EVT_CLASS.IN && (config as StreamConfig).s1 === null) {
+    fail(`a stage-2 ${name} with CLASS ${cls} on a stream without stage 1`);
+  }
+  if (cls === EVT_CLASS.TT) {
+    v.coverage.add(`record: stage-2 fault on a stage-1 table ${f.TTRnW.get(rec) ? "read" : "write"}`);
+  }
+  const last = walk.at(-1);
+  if (type === EVENT_TYPE.F_WALK_EABT || cls !== EVT_CLASS.TT || last === undefined || last.stage !== 2) return;
+  // The write of a hardware update: a stage-2 descriptor that translated the table read refuses the write.
+  const write = last.decision === "permission" &&
+    walk.slice(0, -1).some((s) => isLeaf(s) && s.descAddr === last.descAddr);
+  if (f.TTRnW.get(rec) !== (write ? 0 : 1)) {
+    fail(`a stage-2 ${name} on a stage-1 table ${write ? "write" : "read"} with TTRnW ${f.TTRnW.get(rec)}`);
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ interrupts
 
 const popcount = (v: number) => {
@@ -278,8 +390,8 @@ export function activated(before: Regs, after: Regs): number {
 
 /**
  * Interrupts: every signal has a cause in the step (a record written, an error activated, a CMD_SYNC run), and every
- * cause signals when its interrupt is enabled: by MSI when an address is programmed (or its abort error), else on
- * its wired line.
+ * cause signals when its interrupt is enabled: on its wired line always, and by MSI as well when an address is
+ * programmed (or its abort error) (IHI 0070 3.18.2; a CMD_SYNC with SIG_IRQ likewise, 4.7.3).
  */
 export function checkInterrupts(v: StepView): void {
   const { before, after, msis, written, pulses, fail } = v;
@@ -289,26 +401,33 @@ export function checkInterrupts(v: StepView): void {
   const msiWrites =
     v.mem.writes.filter((w) => w.value >= 0 && tuples.some(([a, d]) => a === w.addr && d === w.value)).length;
   const syncIrq = v.syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ);
-  const syncWired = syncIrq.filter((x) => x.addr === 0 || !v.msiOn).length;
+  const syncMsi = syncIrq.filter((x) => x.addr !== 0 && v.msiOn).length;
   if (msis > msiWrites) fail(`${msis} MSIs counted, ${msiWrites} MSI writes seen`);
   if (msis > written + activations + syncIrq.length) fail(`${msis} MSIs for ${written} records, ${activations} errors`);
   if (pulses.eventq > written) fail(`${pulses.eventq} event queue interrupts for ${written} records`);
   if (pulses.gerror > activations) fail(`${pulses.gerror} global error interrupts for ${activations} activations`);
-  if (pulses.cmdqSync > syncWired) fail(`${pulses.cmdqSync} CMD_SYNC interrupts for ${syncWired} CMD_SYNCs`);
+  if (pulses.cmdqSync !== syncIrq.length) {
+    fail(`${pulses.cmdqSync} CMD_SYNC interrupts for ${syncIrq.length} CMD_SYNCs with SIG_IRQ`);
+  }
   if (pulses.priq !== 0) fail("a PRI queue interrupt, with no PRI queue producer");
   const active = (f: Field) => f.get(Uint32Array.of((after.gerror ^ after.gerrorn) >>> 0)) === 1;
   const irqOn = (f: Field) => f.get(Uint32Array.of(after.irqCtrlAck)) === 1;
   const msiAddr = (k: number) => v.msiOn && after.msis[k][0] !== 0;
   if (written > 0 && irqOn(IRQ_CTRL.EVENTQ_IRQEN)) {
-    const sent = msiAddr(0) ? msis > 0 || active(GERROR.MSI_EVENTQ_ABT_ERR) : pulses.eventq > 0;
-    if (!sent) fail(`${written} records written and no event queue interrupt`);
+    if (pulses.eventq === 0) fail(`${written} records written and no wired event queue interrupt`);
+    if (msiAddr(0) && msis === 0 && !active(GERROR.MSI_EVENTQ_ABT_ERR)) {
+      fail(`${written} records written and no event queue MSI`);
+    }
   }
   if ((raised & ~GERROR_MSI_GERROR_ABT) !== 0 && irqOn(IRQ_CTRL.GERROR_IRQEN)) {
-    const sent = msiAddr(1) ? msis > 0 || active(GERROR.MSI_GERROR_ABT_ERR) : pulses.gerror > 0;
-    if (!sent) fail(`global errors 0x${raised.toString(16)} activated and no global error interrupt`);
+    if (pulses.gerror === 0) {
+      fail(`global errors 0x${raised.toString(16)} activated and no wired global error interrupt`);
+    }
+    if (msiAddr(1) && msis === 0 && !active(GERROR.MSI_GERROR_ABT_ERR)) {
+      fail(`global errors 0x${raised.toString(16)} activated and no global error MSI`);
+    }
   }
-  if (syncWired > pulses.cmdqSync) fail(`${syncWired} CMD_SYNCs with SIG_IRQ and ${pulses.cmdqSync} interrupts`);
-  if (syncIrq.length > syncWired && msis === 0 && !active(GERROR.MSI_CMDQ_ABT_ERR)) {
+  if (syncMsi > 0 && msis === 0 && !active(GERROR.MSI_CMDQ_ABT_ERR)) {
     fail("a CMD_SYNC with an MSI address completed without the MSI");
   }
 }

@@ -47,8 +47,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "hardware Access-flag update written to the next descriptor",
     file: "src/walk.ts",
-    find: "if (this.#memory.write32(descAddr, d[0])) return true;",
-    replace: "if (this.#memory.write32(descAddr + 8, d[0])) return true;",
+    find: "if (this.#memory.write32(descAddr, d[0])) return 0;",
+    replace: "if (this.#memory.write32(descAddr + 8, d[0])) return 0;",
     expect: /not an event slot, MSI or flag update|descriptor at .* changed/,
   },
   {
@@ -77,14 +77,14 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/events.ts",
     find: "this.irq.signal(EVENTQ_IRQ);",
     replace: "",
-    expect: /records written and no event queue interrupt/,
+    expect: /records written and no wired event queue interrupt/,
   },
   {
     name: "an activated global error does not signal its interrupt",
     file: "src/irq.ts",
     find: "    this.#signal(GERROR_IRQ);",
     replace: "",
-    expect: /activated and no global error interrupt/,
+    expect: /activated and no wired global error interrupt/,
   },
   {
     name: "CMD_CFGI_ALL leaves cached STEs and CDs",
@@ -150,6 +150,34 @@ export const MUTANTS: readonly Mutant[] = [
     replace:
       "this.#sem.rederive();\n    for (const o of this.#observers) o.globalChanged?.();\n    this.#cmdq.consume();",
     expect: /after restore, sid/,
+  },
+  {
+    name: "a nested hardware update skips stage 2's write permission (issue 12 item 1)",
+    file: "src/walk.ts",
+    find: "    if (this.tables !== null && s1) {",
+    replace: "    if (false) {",
+    expect: /a hardware update wrote the stage-1 descriptor at .*, read-only at stage 2/,
+  },
+  {
+    name: "a stage-2 fault on a stage-1 table write records TTRnW = 1 (issue 12 item 2)",
+    file: "src/walk.ts",
+    find: "        this.#tableFault(ipa, false);",
+    replace: "        this.#tableFault(ipa, true);",
+    expect: /on a stage-1 table write with TTRnW 1/,
+  },
+  {
+    name: "stage-1 fault records carry CLASS = CD (issue 12 item 3)",
+    file: "src/translate.ts",
+    find: "} else f.class = type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN; // IHI 0070 7.3.12, 7.3.13",
+    replace: "} else if (type === EVENT_TYPE.F_WALK_EABT) f.class = EVT_CLASS.TT;",
+    expect: /a stage-1 F_\w+ with CLASS 0, not 2/,
+  },
+  {
+    name: "a bypass stream aborts an input beyond the OAS silently (issue 12 item 4)",
+    file: "src/translate.ts",
+    find: "      if (stream) return this.#inputAddressSize(sid, ssid, iova, flags, effects);",
+    replace: "",
+    expect: /stage 1 bypassed, input .* beyond the IAS gave ABORT, not F_ADDR_SIZE/,
   },
   {
     name: "a host memory's exception escapes the guard",

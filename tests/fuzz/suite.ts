@@ -41,6 +41,8 @@ export const MUST_REACH = [
   "write: MSI",
   "write: Access flag (HTTU)",
   "write: dirty state (HTTU)",
+  "record: stage-2 fault on a stage-1 table read",
+  "record: stage-2 fault on a stage-1 table write",
   "write: DMA data split at mapping boundaries",
   "full invalidation completed",
   "TLB hit checked against a walk",

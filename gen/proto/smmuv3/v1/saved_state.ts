@@ -13,7 +13,7 @@ export const protobufFileName = "smmuv3/v1/saved_state.proto";
 
 /** The whole saved state of one device. */
 export interface SavedState {
-  /** Schema version of the writer (this schema: 1). */
+  /** Schema version of the writer (this schema: 2). */
   schemaVersion: number;
   /** Identification registers of the device that saved: restore refuses a different device. */
   idRegisters:
@@ -140,7 +140,11 @@ export interface SavedState {
     | number
     | undefined;
   /** PRIQ_CONS: PRI queue consumer index written by software; reset UNKNOWN, modelled as 0. */
-  priqCons?: number | undefined;
+  priqCons?:
+    | number
+    | undefined;
+  /** IMPL_STATE: Internal state the architecture implies but maps to no register, kept in the IMPLEMENTATION DEFINED space; RAZ/WI to software. */
+  implState?: number | undefined;
 }
 
 /** The identification registers (read-only; a fingerprint of the advertised features). */
@@ -198,6 +202,7 @@ function createBaseSavedState(): SavedState {
     eventqCons: undefined,
     priqProd: undefined,
     priqCons: undefined,
+    implState: undefined,
   };
 }
 
@@ -331,6 +336,9 @@ export const SavedState: MessageFns<SavedState> = {
     }
     if (message.priqCons !== undefined) {
       writer.uint32(320).uint32(message.priqCons);
+    }
+    if (message.implState !== undefined) {
+      writer.uint32(328).uint32(message.implState);
     }
     return writer;
   },
@@ -612,6 +620,14 @@ export const SavedState: MessageFns<SavedState> = {
             message.priqCons = reader.uint32();
             continue;
           }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.implState = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -767,6 +783,11 @@ export const SavedState: MessageFns<SavedState> = {
         : isSet(object.priq_cons)
         ? globalThis.Number(object.priq_cons)
         : undefined,
+      implState: isSet(object.implState)
+        ? globalThis.Number(object.implState)
+        : isSet(object.impl_state)
+        ? globalThis.Number(object.impl_state)
+        : undefined,
     };
   },
 
@@ -871,6 +892,9 @@ export const SavedState: MessageFns<SavedState> = {
     if (message.priqCons !== undefined) {
       obj.priqCons = Math.round(message.priqCons);
     }
+    if (message.implState !== undefined) {
+      obj.implState = Math.round(message.implState);
+    }
     return obj;
   },
 
@@ -934,6 +958,7 @@ export const SavedState: MessageFns<SavedState> = {
     message.eventqCons = object.eventqCons ?? undefined;
     message.priqProd = object.priqProd ?? undefined;
     message.priqCons = object.priqCons ?? undefined;
+    message.implState = object.implState ?? undefined;
     return message;
   },
 };
