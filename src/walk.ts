@@ -418,11 +418,6 @@ export class Walker {
         dLo = pa | 0;
         dHi = (pa / POW2[32]) | 0;
       }
-      if (level === 3 && cache !== null && !cached) {
-        // A walk through the tables above: keep where its last-level descriptors are.
-        const ipaChunk = join(tHi, (tLo | (index << 3)) & ~CHUNK_OFFSET);
-        cache.fill(region, regionShift, join(dHi, dLo & ~CHUNK_OFFSET), ipaChunk, tableHi);
-      }
       let lo: number, hi: number;
       const at = (dLo >>> 2) - wordsFirst; // word index in FlatMemory's words (which lie below 2^32)
       if (dHi === 0 && at >= 0 && at <= wordsLast) {
@@ -451,7 +446,16 @@ export class Walker {
         this.#leafDesc = join(dHi, dLo);
         this.#leafAddr = join(aHi, aLo);
         this.#leafTable = join(tHi, tLo);
-        return this.#leaf(r, ia, flags, update, level, shift, tableHi);
+        if (!this.#leaf(r, ia, flags, update, level, shift, tableHi)) return false;
+        if (level === 3 && cache !== null && !cached) {
+          // A translation through the tables above: keep where its last-level descriptors are (a walk that faults
+          // keeps nothing, so a guest's next try after fixing its tables walks them afresh).
+          const ipaChunk = nested
+            ? this.#leafIpa - (this.#leafIpa % (CHUNK_OFFSET + 1))
+            : join(dHi, dLo & ~CHUNK_OFFSET);
+          cache.fill(region, regionShift, join(dHi, dLo & ~CHUNK_OFFSET), ipaChunk, tableHi);
+        }
+        return true;
       }
       if (this.trace !== null) this.#record(r, level, join(tHi, tLo), join(dHi, dLo), "table");
       if (oaLimitHi >= 0 ? aHi >= oaLimitHi : join(aHi, aLo) >= oaLimit) {
