@@ -17,6 +17,11 @@ import { shown } from "./options.ts";
 export type DmaResult = { ok: true } | { ok: false; done: number; iova: number; fault: Fault };
 
 const OK: DmaResult = Object.freeze({ ok: true });
+
+/** `iova` and `iova + length` are safe integers: compares only (no call on the DMA path; NaN fails them all). */
+function safeRange(iova: number, length: number): boolean {
+  return iova >= -Number.MAX_SAFE_INTEGER && iova + length <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova;
+}
 const PAGE = 4096; // the TLB's key granularity
 
 /** A device's view of guest memory through the SMMU. */
@@ -68,17 +73,13 @@ export class DmaView {
    * integers (a signed address: negative for the upper, TTB1 range) and `dst` is a Uint8Array.
    */
   read(iova: number, dst: Uint8Array): DmaResult {
-    if (!(Number.isSafeInteger(iova) && dst instanceof Uint8Array && Number.isSafeInteger(iova + dst.length))) {
-      this.#refuse("read", iova, dst, "dst");
-    }
+    if (!(dst instanceof Uint8Array && safeRange(iova, dst.length))) this.#refuse("read", iova, dst, "dst");
     return this.#copy(iova, dst, this.flags & ~ACCESS.WRITE, false);
   }
 
   /** Copies `src` to guest memory at `iova`. Throws {@link HostError} for arguments as {@link read} does. */
   write(iova: number, src: Uint8Array): DmaResult {
-    if (!(Number.isSafeInteger(iova) && src instanceof Uint8Array && Number.isSafeInteger(iova + src.length))) {
-      this.#refuse("write", iova, src, "src");
-    }
+    if (!(src instanceof Uint8Array && safeRange(iova, src.length))) this.#refuse("write", iova, src, "src");
     return this.#copy(iova, src, (this.flags & ~ACCESS.EXEC) | ACCESS.WRITE, true);
   }
 
