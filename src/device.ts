@@ -317,9 +317,15 @@ export class Smmu {
     ) {
       this.#badAddressArgs(sid, iova, flags, ssid);
     }
-    this.#calls.enter("translateAddress");
+    const calls = this.#calls;
+    if (!calls.inMemory) {
+      // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave.
+      const hit = this.#engine.hit(sid, ssid, iova, flags);
+      if (hit >= 0) return hit;
+    }
+    calls.enter("translateAddress");
     const pa = this.#engine.translate(sid, ssid, iova, flags); // nothing here throws: no finally on the hot path
-    this.#calls.leave();
+    calls.leave();
     return pa;
   }
 

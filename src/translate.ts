@@ -155,6 +155,15 @@ export class Translator implements TranslationEngine {
     return this.#slow(sid, ssid, iova, flags, true, null, UNKNOWN);
   }
 
+  /** translate's TLB hit alone: the PA when a TLB row answers (counted as a hit, as translate would), else -1. */
+  hit(sid: number, ssid: number, iova: number, flags: number): number {
+    if ((flags & ACCESS.TAGGED) !== 0) return -1;
+    const pa = this.#rows.lookup(sid, ssid, iova, flags & 7);
+    if (pa < 0) return -1;
+    this.#fastHits++;
+    return pa;
+  }
+
   /**
    * Same answer as translate with no side effects; appends walk steps to `trace`, and the STEs and CDs read from
    * memory (and why a configuration was refused) to `config`.
