@@ -130,9 +130,17 @@ export function contextKey(sid: number, ssid: number): number {
   return sid * 0x200000 + (ssid + 1);
 }
 
-/** Key of a tag set: contexts of a class and VMID, and of an ASID (-1: any), or those holding global rows. */
-function tag(cls: number, vmid: number, asid: number, globals = false): number {
-  return ((globals ? 8 : 0) + cls) * 2 ** 33 + vmid * 2 ** 17 + (asid + 1);
+/** The contexts of one TLB tag class and VMID, as invalidations select them: all, by ASID, and global holders. */
+class Tagged {
+  readonly all = new Set<Context>();
+  readonly byAsid = new Map<number, Set<Context>>();
+  /** Contexts holding global rows (or that did: emptied ones leave lazily). */
+  readonly globals = new Set<Context>();
+}
+
+/** Key of a class and VMID in {@link Caches} tags: a small integer. */
+function tagKey(cls: number, vmid: number): number {
+  return cls * 0x10000 + vmid;
 }
 const NESTED = 4; // tag class of the nested contexts of a VMID (reached by TLBI_S2_IPA through their IPAs)
 
@@ -161,7 +169,7 @@ export class Caches {
   readonly #streams = new Map<number, StreamConfig>();
   readonly #contexts = new Map<number, Context>();
   readonly #bySid = new Map<number, Set<Context>>();
-  readonly #byTag = new Map<number, Set<Context>>();
+  readonly #tags = new Map<number, Tagged>();
   /** Contexts by owner id; ids of dropped contexts are reused. */
   #byId: (Context | undefined)[] = [];
   #freeIds: number[] = [];
@@ -230,9 +238,14 @@ export class Caches {
     this.walks.setOwner(ctx.id, ctx.sid, ctx.ssid);
     const cls = ctx.tagClass;
     if (cls === CLASS.NONE) return;
-    this.#tagSet(tag(cls, ctx.vmid, -1), true)!.add(ctx);
-    if (cls === CLASS.EL1 || cls === CLASS.EL2_E2H) this.#tagSet(tag(cls, ctx.vmid, ctx.asid), true)!.add(ctx);
-    if (ctx.nested) this.#tagSet(tag(NESTED, ctx.vmid, -1), true)!.add(ctx);
+    const t = this.#tagged(cls, ctx.vmid);
+    t.all.add(ctx);
+    if (cls === CLASS.EL1 || cls === CLASS.EL2_E2H) {
+      let set = t.byAsid.get(ctx.asid);
+      if (set === undefined) t.byAsid.set(ctx.asid, set = new Set());
+      set.add(ctx);
+    }
+    if (ctx.nested) this.#tagged(NESTED, ctx.vmid).all.add(ctx);
   }
 
   /** Second chance in insertion order: a context used since it was last looked at moves to the back. */
@@ -250,10 +263,11 @@ export class Caches {
     }
   }
 
-  #tagSet(key: number, create: boolean): Set<Context> | undefined {
-    let set = this.#byTag.get(key);
-    if (set === undefined && create) this.#byTag.set(key, set = new Set());
-    return set;
+  /** The tag sets of class `cls` and `vmid`, made on first use. */
+  #tagged(cls: number, vmid: number): Tagged {
+    let t = this.#tags.get(tagKey(cls, vmid));
+    if (t === undefined) this.#tags.set(tagKey(cls, vmid), t = new Tagged());
+    return t;
   }
 
   /**
@@ -271,7 +285,7 @@ export class Caches {
     }
     this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0);
     // The first global row makes the context one that a TLBI by address of another ASID must visit.
-    if (firstGlobal) this.#tagSet(tag(ctx.tagClass, ctx.vmid, -1, true), true)!.add(ctx);
+    if (firstGlobal) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
   }
 
   /** Caches the page of `addr` under block row `block` of `ctx` (found by {@link findBlock}). */
@@ -357,19 +371,23 @@ export class Caches {
     if (set?.size === 0) this.#bySid.delete(ctx.sid);
     const cls = ctx.tagClass;
     if (cls !== CLASS.NONE) {
-      this.#untag(tag(cls, ctx.vmid, -1), ctx);
-      this.#untag(tag(cls, ctx.vmid, ctx.asid), ctx);
-      this.#untag(tag(cls, ctx.vmid, -1, true), ctx);
-      this.#untag(tag(NESTED, ctx.vmid, -1), ctx);
+      this.#untag(cls, ctx);
+      if (ctx.nested) this.#untag(NESTED, ctx);
     }
     this.#byId[ctx.id] = undefined;
     this.#freeIds.push(ctx.id);
     ctx.id = NONE;
   }
 
-  #untag(key: number, ctx: Context): void {
-    const set = this.#byTag.get(key);
-    if (set?.delete(ctx) && set.size === 0) this.#byTag.delete(key);
+  /** Takes `ctx` out of the tag sets of class `cls` (and its VMID). */
+  #untag(cls: number, ctx: Context): void {
+    const key = tagKey(cls, ctx.vmid), t = this.#tags.get(key);
+    if (t === undefined) return;
+    t.all.delete(ctx);
+    t.globals.delete(ctx);
+    const set = t.byAsid.get(ctx.asid);
+    if (set?.delete(ctx) && set.size === 0) t.byAsid.delete(ctx.asid);
+    if (t.all.size === 0) this.#tags.delete(key);
   }
 
   /** Drops everything. */
@@ -381,7 +399,7 @@ export class Caches {
     this.#streams.clear();
     this.#contexts.clear();
     this.#bySid.clear();
-    this.#byTag.clear();
+    this.#tags.clear();
     this.#byId = [];
     this.#freeIds = [];
     this.rows.clear();
@@ -395,16 +413,18 @@ export class Caches {
   }
 
   /**
-   * The contexts of tag (`cls`, VMIDs equal to `vmid` but for its low `ignore` bits, `asid`; or those holding
-   * global rows), in a reused array: one lookup per VMID the wildcard spans, nothing visited outside the tag.
+   * The contexts of tag (`cls`, VMIDs equal to `vmid` but for its low `ignore` bits, `asid` (-1: any); or those
+   * holding global rows), in a reused array: one lookup per VMID the wildcard spans, nothing visited outside the tag.
    */
-  #tagged(cls: number, vmid: number, ignore: number, asid: number, globals = false): Context[] {
+  #select(cls: number, vmid: number, ignore: number, asid: number, globals = false): Context[] {
     const out = this.#contextsFound;
     out.length = 0;
-    const span = 2 ** ignore;
-    const first = vmid - (vmid % span);
+    const span = 1 << ignore; // CR0.VMW ignores at most a few low bits
+    const first = vmid - (vmid & (span - 1));
     for (let vm = first; vm < first + span; vm++) {
-      const set = this.#byTag.get(tag(cls, vm, asid, globals));
+      const t = this.#tags.get(tagKey(cls, vm));
+      if (t === undefined) continue;
+      const set = globals ? t.globals : asid < 0 ? t.all : t.byAsid.get(asid);
       if (set !== undefined) { for (const ctx of set) out.push(ctx); }
     }
     return out;
@@ -446,38 +466,38 @@ export class Caches {
         this.#dropSid(scope.sid, true);
         return;
       case "nh_all":
-        for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
         return;
       case "nh_asid":
-        for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, scope.asid)) this.#removeNonGlobal(ctx);
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, scope.asid)) this.#removeNonGlobal(ctx);
         return;
       case "nh_va":
         this.#byAddress(CLASS.EL1, scope.vmid, vmw, scope.asid, scope.addr, scope.range, scope.leaf);
         return;
       case "el2_all":
-        for (const ctx of this.#tagged(CLASS.EL2, 0, 0, -1)) this.#clear(ctx);
-        for (const ctx of this.#tagged(CLASS.EL2_E2H, 0, 0, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL2, 0, 0, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL2_E2H, 0, 0, -1)) this.#clear(ctx);
         return;
       case "el2_asid":
-        for (const ctx of this.#tagged(CLASS.EL2_E2H, 0, 0, scope.asid)) this.#removeNonGlobal(ctx);
+        for (const ctx of this.#select(CLASS.EL2_E2H, 0, 0, scope.asid)) this.#removeNonGlobal(ctx);
         return;
       case "el2_va":
         this.#byAddress(CLASS.EL2, 0, 0, null, scope.addr, scope.range, scope.leaf); // one address space
         this.#byAddress(CLASS.EL2_E2H, 0, 0, scope.asid, scope.addr, scope.range, scope.leaf);
         return;
       case "s12_vmall":
-        for (const ctx of this.#tagged(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
-        for (const ctx of this.#tagged(CLASS.S2, scope.vmid, vmw, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) this.#clear(ctx);
         return;
       case "s2_ipa": {
         // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (§4.4.5). A nested
         // context's stage-1 walk cache holds table chunks found through stage 2: it goes whole.
         const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
-        for (const ctx of this.#tagged(CLASS.S2, scope.vmid, vmw, -1)) {
+        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) {
           this.#removeRange(ctx, lo, hi, false);
           if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
         }
-        for (const ctx of this.#tagged(NESTED, scope.vmid, vmw, -1)) {
+        for (const ctx of this.#select(NESTED, scope.vmid, vmw, -1)) {
           this.#removeIpaRange(ctx, lo, hi);
           this.#removeStage1Walks(ctx);
           if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
@@ -506,14 +526,14 @@ export class Caches {
     leaf: boolean,
   ): void {
     const lo = addr, hi = rangeEnd(addr, range);
-    for (const ctx of this.#tagged(cls, vmid, vmw, asid ?? -1)) {
+    for (const ctx of this.#select(cls, vmid, vmw, asid ?? -1)) {
       this.#removeRange(ctx, lo, hi, false);
       if (!leaf) this.#removeStage1WalkRange(ctx, lo, hi);
     }
     if (asid === null) return;
     // Other address spaces' rows match only when global.
-    for (const ctx of this.#tagged(cls, vmid, vmw, -1, true)) {
-      if (this.rows.globals(ctx.id) === 0) this.#untag(tag(cls, ctx.vmid, -1, true), ctx);
+    for (const ctx of this.#select(cls, vmid, vmw, -1, true)) {
+      if (this.rows.globals(ctx.id) === 0) this.#tags.get(tagKey(cls, ctx.vmid))?.globals.delete(ctx);
       else if (ctx.asid !== asid) this.#removeRange(ctx, lo, hi, true);
     }
   }

@@ -38,7 +38,8 @@ const PAGE_SCALE = 1 / PAGE_BYTES; // a multiply by 2^-12 is exact, and faster t
  * other.
  */
 export function blockKey(base: number, size: number): number {
-  return pageKey(base) ^ Math.imul(Math.log2(size), 0x9e3779b1);
+  const pages = size * PAGE_SCALE; // a power of two, possibly above 2^32: both halves mixed in, no log2 call
+  return pageKey(base) ^ Math.imul(pages | 0, 0x9e3779b1) ^ Math.imul((pages * 2 ** -32) | 0, 0x85ebca6b);
 }
 /**
  * Key spaces of an owner's rows, folded into the SubstreamID word of the key (a SubstreamID has 20 bits, or is -1,
