@@ -45,6 +45,28 @@ Deno.test("trace of a recorded vector: the 4-level walk of each miss, the PA, th
   ]);
 });
 
+Deno.test("trace of a QEMU 10 nested recording runs on its device: every DMA walks both stages, as recorded", async () => {
+  const file = new URL("./vectors/qemu-10.0/nested-basic.json", import.meta.url).pathname;
+  const { out } = await runMain(["trace", file]);
+  // tests/vectors/qemu-10.0/README.md: stage 1 and 2 (IDR0.S1P, S2P), IDR3.XNX with stage 2.
+  assert.match(
+    out,
+    /^device: IDR0 0xd44101b IDR1 0x2730010 IDR3 0x1414 IDR5 0x74 \(the recording's: QEMU 10\.0, nested\)/m,
+  );
+  // The first DMA of SID 16 (STE Config = S1+S2, IHI 0070 5.2): the CD's IPA, then each stage-1 table's IPA and the
+  // output IPA, each translated at stage 2 (IHI 0070 3.3.1): S2 and S1 lines, the PA QEMU gave.
+  const lines = out.split("\n");
+  const at = lines.findIndex((l) => /^step 126 +dma sid 16 write iova 0x1010/.test(l));
+  const end = lines.findIndex((l, i) => i > at && l.trim().startsWith("→"));
+  const walk = lines.slice(at + 1, end).map((l) => l.trim().slice(0, 2));
+  assert.deepEqual([...new Set(walk)].sort(), ["S1", "S2"]);
+  assert.equal(walk.filter((s) => s === "S1").length, 3, "three stage-1 levels (4K, T0SZ 25)");
+  assert.equal(lines[end].trim(), "→ pa 0x48001010  (as recorded)");
+  // Not one configuration error: the STEs asking for stage 2 are legal on this device.
+  assert.doesNotMatch(out, /C_BAD_STE/);
+  assert.equal(lines.filter((l) => / {2}\(as recorded\)$/.test(l) && /→ pa/.test(l)).length >= 10, true);
+});
+
 Deno.test("--allow-deviations accepts exactly the documented differences, and says why", async () => {
   const name = "cmdq-illegal-command";
   const without = await runMain(["trace", vector(name)]);

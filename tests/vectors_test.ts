@@ -15,6 +15,7 @@ import {
   type RecordRule,
 } from "./helpers/vector_deviations.ts";
 import type { Deviation } from "./helpers/vector_deviations.ts";
+import { recordingDevice, type SmmuStage } from "../src/cli/recorded.ts";
 
 /** One recorded set: where its files are, the ID registers its recording advertised, and its documented departures. */
 interface Suite {
@@ -28,13 +29,13 @@ interface Suite {
   readonly archExpected: boolean;
 }
 
-/** tests/vectors/qemu-10.0/README.md: the ID registers QEMU 10 advertises, by `smmu_stage` (XNX with stage 2). */
-const QEMU10_IDR0: Record<string, number> = { "1": 0x0d44101a, "2": 0x0d441019, nested: 0x0d44101b };
+/** The ID registers the recording advertised (src/cli/recorded.ts, from the folders' READMEs). */
+const recordedIds = (v: Vector) => recordingDevice(v.qemu_version, v.smmu_stage, v.name).idRegisters;
 const SUITES: readonly Suite[] = [
   {
     name: "qemu-7.2",
     dir: new URL("./vectors/qemu-7.2/", import.meta.url),
-    ids: () => ({ IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 }),
+    ids: recordedIds,
     deviations: DEVIATIONS,
     records: RECORD_RULES["qemu-7.2"],
     archExpected: false,
@@ -42,11 +43,7 @@ const SUITES: readonly Suite[] = [
   {
     name: "qemu-10.0",
     dir: new URL("./vectors/qemu-10.0/", import.meta.url),
-    ids: (v) => {
-      const idr0 = QEMU10_IDR0[v.smmu_stage ?? ""];
-      if (idr0 === undefined) throw new Error(`${v.name}: smmu_stage ${v.smmu_stage} is not 1, 2 or nested`);
-      return { IDR0: idr0, IDR1: 0x02730010, IDR3: v.smmu_stage === "1" ? 0x1404 : 0x1414, IDR5: 0x74 };
-    },
+    ids: recordedIds,
     deviations: QEMU10_DEVIATIONS,
     records: RECORD_RULES["qemu-10.0"],
     archExpected: true,
@@ -70,7 +67,8 @@ type Step =
   | { op: "mem_read"; addr: string; len: number; observed_hex: string };
 interface Vector {
   name: string;
-  smmu_stage?: string;
+  qemu_version: string;
+  smmu_stage?: SmmuStage;
   steps: Step[];
 }
 

@@ -13,6 +13,7 @@ import type { GuestMemory } from "../memory.ts";
 import type { WalkStep } from "../translate.ts";
 import type { Deviations, Observation } from "./deviations.ts";
 import { InputError } from "./io.ts";
+import type { RecordingDevice } from "./recorded.ts";
 import { type CallbackName, firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
 
 /** A recorded observation, checked: what the recording says, what this model gives, and the verdict. */
@@ -72,6 +73,8 @@ export interface TraceDevice {
   idRegisters: IdRegisterValues;
   /** A recorded vector (it has qemu_version) replays as recorded: its ID registers, 4 GiB of RAM, privileged DMA. */
   recordedVector: boolean;
+  /** The recording whose ID registers the device advertises, e.g. "QEMU 10.0, nested" (recorded.ts). */
+  recording?: string;
   privilegedDma: boolean;
 }
 
@@ -102,6 +105,7 @@ export class Tracer {
     this.device = {
       idRegisters: this.#runner.smmu.idRegisters,
       recordedVector: scenario.qemu_version !== undefined,
+      recording: this.#runner.recording && `QEMU ${this.#runner.recording.qemu}, ${stageText(this.#runner.recording)}`,
       privilegedDma: this.#runner.privilegedDma,
     };
   }
@@ -233,6 +237,7 @@ export class Tracer {
 }
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
+const stageText = (r: RecordingDevice) => r.stage === "nested" ? "nested" : `stage ${r.stage}`;
 
 /** Two observations are the same when their JSON is (hex digits compared case-blind). */
 function same(a: Observation, b: Observation): boolean {

@@ -131,7 +131,8 @@ export function headerText(name: string | undefined, description: string | undef
   return [
     ...(name ? [`scenario ${name}${description ? `: ${description}` : ""}`] : []),
     `device: IDR0 ${hex(idr.IDR0)} IDR1 ${hex(idr.IDR1)} IDR3 ${hex(idr.IDR3)} IDR5 ${hex(idr.IDR5)}` +
-    (d.recordedVector ? " (the recording's)" : "") + (d.privilegedDma ? ", privileged DMA" : ""),
+    (d.recordedVector ? ` (the recording's${d.recording ? `: ${d.recording}` : ""})` : "") +
+    (d.privilegedDma ? ", privileged DMA" : ""),
   ];
 }
 
@@ -237,7 +238,12 @@ export function traceJson(
   const idr = Object.fromEntries(Object.entries(device.idRegisters).map(([k, v]) => [k, hex(v)]));
   const doc = {
     scenario,
-    device: { idRegisters: idr, recordedVector: device.recordedVector, privilegedDma: device.privilegedDma },
+    device: {
+      idRegisters: idr,
+      recordedVector: device.recordedVector,
+      recording: device.recording,
+      privilegedDma: device.privilegedDma,
+    },
     steps: steps.map(stepJson),
     totals,
   };
