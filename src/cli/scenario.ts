@@ -324,6 +324,22 @@ export class ScenarioRunner {
     return smmu;
   }
 
+  /**
+   * What transaction `t` translates to now on a device with nothing cached: the up-to-date answer (IHI 0070 3.21), from
+   * a twin restored from this device's saved state (restore drops every cache and touches no memory), probed without
+   * side effects.
+   */
+  uncached(t: Transaction): TranslationResult {
+    const twin = new Smmu({
+      memory: this.memory,
+      idRegisters: this.#ids,
+      cacheLimits: this.#limits,
+      commandBudget: this.#budget,
+    });
+    twin.restore(this.smmu.save());
+    return twin.probe(t.sid, t.iova, t.access);
+  }
+
   /** How many callbacks a `reenter` has armed and not yet run. */
   get armed(): number {
     return this.#armed.size;
