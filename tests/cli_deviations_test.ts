@@ -200,3 +200,28 @@ Deno.test("trace applies record rules to the event queue's slots only, and says 
     `smmuv3 trace: 1 recorded observation differs from this model, at step ${scenario.steps.length - 1}`,
   );
 });
+
+Deno.test("a stale PA is accepted only where ours is what a device with nothing cached answers (IHI 0070 3.21)", async () => {
+  const file = new URL("./vectors/qemu-7.2/s1-4k-4level-basic.json", import.meta.url).pathname;
+  const list = new URL("./vectors/qemu-7.2/deviations.json", import.meta.url).pathname;
+  const vector = JSON.parse(await Deno.readTextFile(file));
+  const dma = vector.steps[40]; // sid 16 writes IOVA 0x1000: the L3 descriptor at 0x43003008 maps it to 0x48005000
+  assert.deepEqual([dma.iova, dma.observed], ["0x1000", { pa: "0x48005000" }]);
+  // The guest maps the page to 0x48009000 instead, with no invalidation (IHI 0070 3.21: a cached entry may be used).
+  const remap = { op: "mem_write", addr: "0x43003008", hex: "0397004800000000" };
+  const trace = async (steps: object[]) => {
+    const s = JSON.stringify({ ...vector, steps: [...vector.steps.slice(0, 40), ...steps] });
+    return await runMain(["trace", "s.json", "--allow-deviations", list], { "s.json": s });
+  };
+  // Remapped before the first access: ours is the new PA, and the recording's old one is accepted as stale.
+  const fresh = await trace([remap, dma]);
+  assert.equal(fresh.code, 0, fresh.errors.join("\n"));
+  assert.match(fresh.out, /→ pa 0x48009000 {2}\(recorded: pa 0x48005000; differs: a documented deviation\)/);
+  assert.match(fresh.out, /^ {11}deviation \(stale translation\): .*IHI 0070 3\.21/m);
+  assert.match(fresh.out, /^deviations applied: stale translation at step 41$/m);
+  // Remapped after the TLB holds the old entry: ours is the cached one, not the up-to-date answer, so a recording of
+  // the new PA is not explained by this rule.
+  const cached = await trace([dma, remap, { ...dma, observed: { pa: "0x48009000" } }]);
+  assert.equal(cached.code, 1);
+  assert.match(cached.out, /TLB hit\n {11}→ pa 0x48005000 {2}\(recorded: pa 0x48009000; differs\)/);
+});
