@@ -16,24 +16,30 @@
  * them has finished its work; observers and endpoint hooks run in the middle of a command (see {@link SmmuOptions}).
  * @module
  */
-export { Smmu } from "./src/device.ts";
-export type { CacheOccupancy, Explanation, SmmuOptions, SmmuStats, TranslationResult } from "./src/device.ts";
-export type { CacheContents, CachedContext, CachedTranslation, ConfigRead, ExplainedProbe } from "./src/explain.ts";
-export type { CacheLimits } from "./src/tlb.ts";
-export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/features.ts";
-export type { InterruptSinks, MsiSink } from "./src/irq.ts";
-export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/commands.ts";
-export { DmaView } from "./src/dma.ts";
-export type { DmaResult } from "./src/dma.ts";
-export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/config.ts";
-export type { Regime } from "./src/walk.ts";
+export { Smmu } from "./src/device/smmu.ts";
+export type { CacheOccupancy, Explanation, SmmuOptions, SmmuStats, TranslationResult } from "./src/device/smmu.ts";
+export type {
+  CacheContents,
+  CachedContext,
+  CachedTranslation,
+  ConfigRead,
+  ExplainedProbe,
+} from "./src/translation/explain.ts";
+export type { CacheLimits } from "./src/translation/tlb.ts";
+export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/registers/features.ts";
+export type { InterruptSinks, MsiSink } from "./src/device/irq.ts";
+export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/device/commands.ts";
+export { DmaView } from "./src/translation/dma.ts";
+export type { DmaResult } from "./src/translation/dma.ts";
+export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/translation/config.ts";
+export type { Regime } from "./src/translation/walk.ts";
 export { STE_CONFIG, STE_S1DSS, STE_S1FMT } from "./gen/mod.ts";
-export type { TranslatorStats, WalkStep } from "./src/translate.ts";
-export { ABORT, FlatMemory, SparseMemory } from "./src/memory.ts";
-export type { GuestMemory, SparseMemoryOptions } from "./src/memory.ts";
-export { HostError, OptionsError, SavedStateError } from "./src/errors.ts";
-export { ACCESS } from "./src/types.ts";
-export type { Access, Fault, Invalidation, SmmuObserver, TlbRange } from "./src/types.ts";
+export type { TranslatorStats, WalkStep } from "./src/translation/translate.ts";
+export { ABORT, FlatMemory, SparseMemory } from "./src/core/memory.ts";
+export type { GuestMemory, SparseMemoryOptions } from "./src/core/memory.ts";
+export { HostError, OptionsError, SavedStateError } from "./src/core/errors.ts";
+export { ACCESS } from "./src/core/types.ts";
+export type { Access, Fault, Invalidation, SmmuObserver, TlbRange } from "./src/core/types.ts";
 /** Everything generated from registers.yaml: layouts and field accessors, enums, the register map. */
 export * as spec from "./gen/mod.ts";
 /**

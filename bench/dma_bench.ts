@@ -2,7 +2,7 @@
  * DMA speed (issue 14): a DmaView copy within one page of FlatMemory, read and write, 4 KiB and 64 bytes, each group
  * against Uint8Array.set of the same size measured in the same run; the bytes each copy allocates are printed.
  */
-import { FlatMemory } from "../src/memory.ts";
+import { FlatMemory } from "../src/core/memory.ts";
 import { bringUp, bytesPerCall, IOVA, mapPages, RAM_BASE, RAM_BYTES, stage1Stream } from "./setup.ts";
 
 const dev = bringUp(new FlatMemory(RAM_BYTES, RAM_BASE));

@@ -6,8 +6,8 @@
 import { CMD_TLBI_NH_VA, CMDQ_PROD, OPCODE, REG, STE, STE_CONFIG } from "../gen/mod.ts";
 import { command, Driver, LINUX_CR2 } from "../src/guest/driver.ts";
 import { Allocator, cdAt, PageTable } from "../src/guest/tables.ts";
-import { FlatMemory } from "../src/memory.ts";
-import { Smmu } from "../src/device.ts";
+import { FlatMemory } from "../src/core/memory.ts";
+import { Smmu } from "../src/device/smmu.ts";
 
 const MiB = 2 ** 20;
 const STREAMS = 64;

@@ -1,8 +1,8 @@
 /** The command and event queues through the public API: a batch of commands per PROD write, and fault records. */
 import { CMD_TLBI_NH_ASID, CMDQ_PROD, OPCODE, REG } from "../gen/mod.ts";
 import { command, Driver, LINUX_CR2 } from "../src/guest/driver.ts";
-import { SparseMemory } from "../src/memory.ts";
-import { Smmu } from "../src/device.ts";
+import { SparseMemory } from "../src/core/memory.ts";
+import { Smmu } from "../src/device/smmu.ts";
 
 const BATCH = 255;
 

@@ -1,8 +1,8 @@
 /** Save and restore of a fully configured device (the first-schema fixture's state: every queue enabled and wrapped,
  *  a CMDQ error pending, a full event queue with OVFLG, MSIs configured). */
-import { SparseMemory } from "../src/memory.ts";
-import { Smmu } from "../src/device.ts";
-import { restoreState, saveState } from "../src/save_restore.ts";
+import { SparseMemory } from "../src/core/memory.ts";
+import { Smmu } from "../src/device/smmu.ts";
+import { restoreState, saveState } from "../src/state/save_restore.ts";
 import { configuredDevice, V1_ID_REGISTERS } from "../tests/fixtures/make_v1.ts";
 
 const smmu = new Smmu({ memory: new SparseMemory(), idRegisters: V1_ID_REGISTERS });

@@ -2,7 +2,7 @@
  * Scale without cliffs (issue 14): 65,536 streams in turn against 16 (every one cached: contexts, STEs and one TLB
  * entry each), and a cyclic sweep over twice the TLB against one over half of it (with the hit rates printed).
  */
-import { FlatMemory } from "../src/memory.ts";
+import { FlatMemory } from "../src/core/memory.ts";
 import { bringUp, IOVA, mapPages, RAM_BASE, RAM_BYTES, stage1Stream } from "./setup.ts";
 
 let sink = 0;

@@ -5,9 +5,9 @@
 import { STE, STE_CONFIG } from "../gen/mod.ts";
 import { Driver, LINUX_CR2 } from "../src/guest/driver.ts";
 import { Allocator, cdAt, PageTable } from "../src/guest/tables.ts";
-import type { GuestMemory } from "../src/memory.ts";
-import { Smmu } from "../src/device.ts";
-import type { CacheLimits } from "../src/tlb.ts";
+import type { GuestMemory } from "../src/core/memory.ts";
+import { Smmu } from "../src/device/smmu.ts";
+import type { CacheLimits } from "../src/translation/tlb.ts";
 
 export const MiB = 2 ** 20;
 /** Guest RAM: the driver's stream table and queues at 0x4100_0000 on, tables from 0x4400_0000, data above. */

@@ -7,13 +7,13 @@
  * - config: decoding an STE and its CD.
  * Streams and working sets, whose big caches would slow every collection here, are in scale_bench.ts.
  */
-import { ConfigReader, readCaps } from "../src/config.ts";
-import { FlatMemory, SparseMemory } from "../src/memory.ts";
-import { RegisterFile } from "../src/regfile.ts";
-import { Walker } from "../src/walk.ts";
-import { ACCESS } from "../src/types.ts";
+import { ConfigReader, readCaps } from "../src/translation/config.ts";
+import { FlatMemory, SparseMemory } from "../src/core/memory.ts";
+import { RegisterFile } from "../src/registers/regfile.ts";
+import { Walker } from "../src/translation/walk.ts";
+import { ACCESS } from "../src/core/types.ts";
 import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
-import { enable, linearStreamTable, setupRegs } from "../src/guest/engine_env.ts";
+import { enable, linearStreamTable, setupRegs } from "../tests/helpers/engine_env.ts";
 import { CMD_TLBI_NH_VA, CMD_TLBI_TG, OPCODE, STE_CONFIG } from "../gen/mod.ts";
 import { command } from "../src/guest/driver.ts";
 import {

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { EVENT_TYPE, EVT_CLASS, EVT_F_TRANSLATION, EVT_F_WALK_EABT, EVT_PNU, EVT_STAGE } from "../gen/mod.ts";
-import { accept, type Applied, deviationsFor, parseDeviations } from "../src/cli/deviations.ts";
+import { accept, type Applied, deviationsFor, parseDeviations } from "../src/scenario/deviations.ts";
 import { InputError } from "../src/cli/io.ts";
-import { explainRecords, type RecordRule } from "../src/cli/record_rules.ts";
+import { explainRecords, type RecordRule } from "../src/scenario/record_rules.ts";
 import { assertJsonRule, runMain } from "./helpers/cli.ts";
 
 const TRANSLATION_EVENTS = ["F_TRANSLATION", "F_ADDR_SIZE", "F_ACCESS", "F_PERMISSION"];

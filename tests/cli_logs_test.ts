@@ -6,7 +6,7 @@
  * expectations below restate them in the spec's terms.
  */
 import assert from "node:assert/strict";
-import { decode, type DecodedRecord } from "../src/cli/decode.ts";
+import { decode, type DecodedRecord } from "../src/decode/records.ts";
 import { assertJsonRule, runMain } from "./helpers/cli.ts";
 
 const DIR = new URL("./fixtures/linux-logs/", import.meta.url);

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { REG } from "../gen/mod.ts";
-import { recordingDevice } from "../src/cli/recorded.ts";
-import { parseScenario, ScenarioRunner } from "../src/cli/scenario.ts";
+import { recordingDevice } from "../src/scenario/recorded.ts";
+import { parseScenario, ScenarioRunner } from "../src/scenario/scenario.ts";
 import { runMain } from "./helpers/cli.ts";
 
 const VECTORS = new URL("./vectors/", import.meta.url);

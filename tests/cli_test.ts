@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decode as decodeAll, type DecodedRecord, type DecodeRequest, KINDS } from "../src/cli/decode.ts";
+import { decode as decodeAll, type DecodedRecord, type DecodeRequest, KINDS } from "../src/decode/records.ts";
 import { formatJson, formatText } from "../src/cli/format.ts";
 import { InputError } from "../src/cli/io.ts";
 import { runMain } from "./helpers/cli.ts";

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { EVENT_TYPE, STE_CONFIG } from "../gen/mod.ts";
 import { cdAt, cdTable, steAt } from "../src/guest/tables.ts";
-import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "../src/guest/engine_env.ts";
+import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "./helpers/engine_env.ts";
 import type { Values } from "../src/guest/tables.ts";
 import { CR2, REG } from "../gen/mod.ts";
-import { word } from "../src/regfile.ts";
+import { word } from "../src/registers/regfile.ts";
 
 function stage1(over: { ste?: Values; cd?: Values } = {}, ids = {}) {
   const env = makeEnv(ids);

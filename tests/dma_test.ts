@@ -2,13 +2,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { EVENT_TYPE, STE_CONFIG } from "../gen/mod.ts";
-import { DmaView } from "../src/dma.ts";
-import { FlatMemory } from "../src/memory.ts";
-import { RegisterFile } from "../src/regfile.ts";
-import { Translator } from "../src/translate.ts";
-import { ACCESS } from "../src/types.ts";
+import { DmaView } from "../src/translation/dma.ts";
+import { FlatMemory } from "../src/core/memory.ts";
+import { RegisterFile } from "../src/registers/regfile.ts";
+import { Translator } from "../src/translation/translate.ts";
+import { ACCESS } from "../src/core/types.ts";
 import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
-import { enable, linearStreamTable, makeEnv, s1Stream, setupRegs } from "../src/guest/engine_env.ts";
+import { enable, linearStreamTable, makeEnv, s1Stream, setupRegs } from "./helpers/engine_env.ts";
 
 function setup() {
   const env = makeEnv();

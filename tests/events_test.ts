@@ -15,12 +15,12 @@ import {
   IRQ_CTRLACK,
   REG,
 } from "../gen/mod.ts";
-import { RegisterFile, word } from "../src/regfile.ts";
-import { idRegistersFor } from "../src/features.ts";
-import { Interrupts } from "../src/irq.ts";
-import { encodeEvent, EventQueue } from "../src/events.ts";
-import { type Fault, newFault } from "../src/types.ts";
-import { SparseMemory } from "../src/memory.ts";
+import { RegisterFile, word } from "../src/registers/regfile.ts";
+import { idRegistersFor } from "../src/registers/features.ts";
+import { Interrupts } from "../src/device/irq.ts";
+import { encodeEvent, EventQueue } from "../src/device/events.ts";
+import { type Fault, newFault } from "../src/core/types.ts";
+import { SparseMemory } from "../src/core/memory.ts";
 
 const BASE = 0x4210_0000;
 

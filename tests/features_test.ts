@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { IDR0, IDR0_HTTU, IDR0_TTF, IDR1, IDR3, IDR5, IDR5_OAS } from "../gen/mod.ts";
-import { idRegistersFor, idRegistersFrom, validateIdRegisters } from "../src/features.ts";
+import { idRegistersFor, idRegistersFrom, validateIdRegisters } from "../src/registers/features.ts";
 import { OptionsError, Smmu, SparseMemory } from "../mod.ts";
 
 const QEMU = { IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 };

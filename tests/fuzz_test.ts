@@ -9,7 +9,7 @@ import { checkScenario } from "./fuzz/check.ts";
 import { scenarioJson } from "./fuzz/guest_writes.ts";
 import { MUTANTS } from "./fuzz/mutants.ts";
 import { assertBatch, MUST_REACH, mutantCopy } from "./fuzz/suite.ts";
-import { parseScenario, type Scenario, ScenarioRunner } from "../src/cli/scenario.ts";
+import { parseScenario, type Scenario, ScenarioRunner } from "../src/scenario/scenario.ts";
 import { runTrace } from "../src/cli/trace_command.ts";
 
 const REGRESSIONS = new URL("fuzz/regressions/", import.meta.url);
@@ -68,7 +68,7 @@ for (const entry of [...Deno.readDirSync(REGRESSIONS)].sort((a, b) => a.name.loc
 const MUTANT_CASES = 8000;
 
 Deno.test("fuzz: a failure is shrunk into a scenario that trace replays and that fails the same way", async () => {
-  const m = MUTANTS.find((x) => x.file === "src/events.ts")!;
+  const m = MUTANTS.find((x) => x.file === "src/device/events.ts")!;
   const dir = await mutantCopy(m.file, m.find, m.replace);
   try {
     const run: typeof import("./fuzz/run.ts") = await import(`file://${dir}/tests/fuzz/run.ts`);

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { GERROR, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, IRQ_CTRLACK, PRIQ_IRQ_CFG0, REG } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
-import { RegisterFile, word } from "../src/regfile.ts";
-import { idRegistersFor } from "../src/features.ts";
-import { EVENTQ_IRQ, Interrupts, PRIQ_IRQ } from "../src/irq.ts";
-import { SparseMemory } from "../src/memory.ts";
+import { RegisterFile, word } from "../src/registers/regfile.ts";
+import { idRegistersFor } from "../src/registers/features.ts";
+import { EVENTQ_IRQ, Interrupts, PRIQ_IRQ } from "../src/device/irq.ts";
+import { SparseMemory } from "../src/core/memory.ts";
 
 function harness(memory = new SparseMemory(), msi = true) {
   const regs = new RegisterFile();

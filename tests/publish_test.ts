@@ -26,7 +26,7 @@ Deno.test("deno publish --dry-run: the emulator, gen/, proto/ and the CLI; no de
   const files = await publishedFiles();
   const allowed = /^(LICENSE|README\.md|deno\.json|mod\.ts|cli\.ts|src\/.+\.ts|gen\/.+\.ts|proto\/.+\.proto)$/;
   assert.deepEqual(files.filter((f) => !allowed.test(f)), [], "published files outside the package's roots");
-  for (const f of ["mod.ts", "cli.ts", "deno.json", "README.md", "LICENSE", "gen/mod.ts", "src/device.ts"]) {
+  for (const f of ["mod.ts", "cli.ts", "deno.json", "README.md", "LICENSE", "gen/mod.ts", "src/device/smmu.ts"]) {
     assert.ok(files.includes(f), `${f} is published`);
   }
   for (const dev of ["codegen/", "tests/", "bench/", ".ci/", "demo.ts", "registers.yaml"]) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CR0, GBPA, REG, REGISTERS } from "../gen/mod.ts";
-import { registerAt, RegisterFile, word } from "../src/regfile.ts";
+import { registerAt, RegisterFile, word } from "../src/registers/regfile.ts";
 
 Deno.test("reset puts every stored register at its reset value from the spec", () => {
   const regs = new RegisterFile();

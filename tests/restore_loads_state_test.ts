@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { OPCODE, REG } from "../gen/mod.ts";
 import { type GuestMemory, Smmu, SparseMemory } from "../mod.ts";
 import { command, Driver } from "../src/guest/driver.ts";
-import { ScenarioRunner } from "../src/cli/scenario.ts";
+import { ScenarioRunner } from "../src/scenario/scenario.ts";
 import { fuzzCase } from "./fuzz/arbitraries.ts";
 import { compile } from "./fuzz/compile.ts";
 

@@ -12,7 +12,7 @@
  * difference that is not a save/restore bug.
  */
 import assert from "node:assert/strict";
-import { SavedStateError } from "../src/errors.ts";
+import { SavedStateError } from "../src/core/errors.ts";
 import {
   CMDQ_BASE,
   CMDQ_PROD,
@@ -26,9 +26,9 @@ import {
   REGISTERS,
 } from "../gen/mod.ts";
 import type { Layout } from "../gen/mod.ts";
-import { Smmu, type SmmuOptions } from "../src/device.ts";
-import { type GuestMemory, SparseMemory } from "../src/memory.ts";
-import type { DmaView } from "../src/dma.ts";
+import { Smmu, type SmmuOptions } from "../src/device/smmu.ts";
+import { type GuestMemory, SparseMemory } from "../src/core/memory.ts";
+import type { DmaView } from "../src/translation/dma.ts";
 
 const SEEDS = 3000;
 const OPS = 40;

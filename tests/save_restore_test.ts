@@ -23,11 +23,11 @@ import {
   STRTAB_BASE,
   STRTAB_BASE_CFG,
 } from "../gen/mod.ts";
-import { SavedStateError } from "../src/errors.ts";
-import { RegisterFile, word } from "../src/regfile.ts";
-import { restoreState, saveState, stateToJson } from "../src/save_restore.ts";
-import { idRegistersFor, type SmmuFeatures } from "../src/features.ts";
-import { sanitize } from "../src/reg_rules.ts";
+import { SavedStateError } from "../src/core/errors.ts";
+import { RegisterFile, word } from "../src/registers/regfile.ts";
+import { restoreState, saveState, stateToJson } from "../src/state/save_restore.ts";
+import { idRegistersFor, type SmmuFeatures } from "../src/registers/features.ts";
+import { sanitize } from "../src/registers/rules.ts";
 import { configuredDevice } from "./fixtures/make_v1.ts";
 
 const SAVED = REGISTERS.filter((r) => r.state === "saved");

@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { SavedState } from "../gen/proto/smmuv3/v1/saved_state.ts";
 import { REG, REGISTERS, SCHEMA_VERSION } from "../gen/mod.ts";
-import { Smmu } from "../src/device.ts";
-import { SparseMemory } from "../src/memory.ts";
-import { SavedStateError } from "../src/errors.ts";
-import { registerAt, RegisterFile, word } from "../src/regfile.ts";
-import { restoreState } from "../src/save_restore.ts";
+import { Smmu } from "../src/device/smmu.ts";
+import { SparseMemory } from "../src/core/memory.ts";
+import { SavedStateError } from "../src/core/errors.ts";
+import { registerAt, RegisterFile, word } from "../src/registers/regfile.ts";
+import { restoreState } from "../src/state/save_restore.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const V1_BLOB = Deno.readFileSync(new URL("saved_state_v1.bin", FIXTURES));
@@ -106,8 +106,8 @@ function evolvedSpec(spec: string): string {
 
 /** Restores the v1 fixture with the evolved code, and checks the evolved schema's own rules. */
 const PROBE = `
-import { restoreState, saveState } from "./src/save_restore.ts";
-import { RegisterFile, word } from "./src/regfile.ts";
+import { restoreState, saveState } from "./src/state/save_restore.ts";
+import { RegisterFile, word } from "./src/registers/regfile.ts";
 import { REG, REGISTERS, SCHEMA_VERSION } from "./gen/mod.ts";
 import { SavedState } from "./gen/proto/smmuv3/v1/saved_state.ts";
 const blob = Deno.readFileSync(Deno.args[0]);
@@ -144,9 +144,12 @@ Deno.test("a saved register added to the spec is handled by construction; a non-
       ROOT.pathname,
     );
     assert.ok(codegen.ok, codegen.out);
-    await Deno.mkdir(`${dir}/src`);
-    for await (const f of Deno.readDir(new URL("src/", ROOT))) {
-      if (f.isFile) await Deno.copyFile(new URL(`src/${f.name}`, ROOT), `${dir}/src/${f.name}`);
+    for await (const d of Deno.readDir(new URL("src/", ROOT))) {
+      if (!d.isDirectory) continue;
+      await Deno.mkdir(`${dir}/src/${d.name}`, { recursive: true });
+      for await (const f of Deno.readDir(new URL(`src/${d.name}/`, ROOT))) {
+        if (f.isFile) await Deno.copyFile(new URL(`src/${d.name}/${f.name}`, ROOT), `${dir}/src/${d.name}/${f.name}`);
+      }
     }
     await Deno.copyFile(new URL("deno.json", ROOT), `${dir}/deno.json`);
     await Deno.writeTextFile(`${dir}/probe.ts`, PROBE);
@@ -178,7 +181,7 @@ Deno.test("a saved register added to the spec is handled by construction; a non-
     );
     assert.notEqual(withMessage, text);
     await Deno.writeTextFile(generated, withMessage);
-    const check = await run(["check", "--no-lock", "src/save_restore.ts"], dir);
+    const check = await run(["check", "--no-lock", "src/state/save_restore.ts"], dir);
     assert.ok(!check.ok, "deno check must fail");
     assert.match(check.out, /_everyKeyHandled/);
   } finally {

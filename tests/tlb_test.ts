@@ -1,10 +1,10 @@
 /** Caches: stale until invalidated, fresh after, for every invalidation scope; bounded sizes. */
 import assert from "node:assert/strict";
 import { CD_TG1, EVENT_TYPE, EVT_CLASS, STE_CONFIG } from "../gen/mod.ts";
-import type { Invalidation } from "../src/types.ts";
-import { rangeOf } from "../src/tlb.ts";
+import type { Invalidation } from "../src/core/types.ts";
+import { rangeOf } from "../src/translation/tlb.ts";
 import { Allocator, cdAt, PageTable, readWords, steAt } from "../src/guest/tables.ts";
-import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "../src/guest/engine_env.ts";
+import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "./helpers/engine_env.ts";
 import type { Values } from "../src/guest/tables.ts";
 
 const OLD = 0x10_0000, NEW = 0x20_0000;

@@ -1,10 +1,10 @@
 /** The engine end to end: global bypass/abort, ranges, nested translation, fault records, probe, observers. */
 import assert from "node:assert/strict";
 import { EVENT_TYPE, EVT_CLASS, STE_CONFIG, STE_PRIVCFG } from "../gen/mod.ts";
-import { ACCESS } from "../src/types.ts";
-import type { Invalidation } from "../src/types.ts";
+import { ACCESS } from "../src/core/types.ts";
+import type { Invalidation } from "../src/core/types.ts";
 import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
-import { enable, linearStreamTable, makeEnv, s1Stream, setGbpaAbort } from "../src/guest/engine_env.ts";
+import { enable, linearStreamTable, makeEnv, s1Stream, setGbpaAbort } from "./helpers/engine_env.ts";
 
 Deno.test("SMMUEN = 0: global bypass, or abort without an event when GBPA.ABORT", () => {
   const env = makeEnv();
@@ -200,7 +200,7 @@ Deno.test("probe has no side effects: no event, no cache fill, no AF update; it 
 Deno.test("observers: a fake host mirrors decoded configuration through CFGI/TLBI/SYNC", () => {
   const host = new Map<number, number>(); // sid -> mirrored S1ContextPtr
   const seen: Invalidation[] = [];
-  const box: { t?: import("../src/translate.ts").Translator } = {};
+  const box: { t?: import("../src/translation/translate.ts").Translator } = {};
   const observer = {
     invalidated(scope: Invalidation) {
       seen.push(scope);

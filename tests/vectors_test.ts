@@ -17,9 +17,9 @@ import {
   parseDeviations,
   same,
   scenarioKey,
-} from "../src/cli/deviations.ts";
-import { parseScenario, type Scenario } from "../src/cli/scenario.ts";
-import { Tracer, type TraceStep } from "../src/cli/trace.ts";
+} from "../src/scenario/deviations.ts";
+import { parseScenario, type Scenario } from "../src/scenario/scenario.ts";
+import { Tracer, type TraceStep } from "../src/scenario/trace.ts";
 
 /** A recorded folder, and whether its DMAs' `arch_expected` is the architecture's answer (else a note, README). */
 const FOLDERS = [

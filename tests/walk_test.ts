@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { EVENT_TYPE, EVT_CLASS } from "../gen/mod.ts";
-import { SparseMemory } from "../src/memory.ts";
-import { ACCESS } from "../src/types.ts";
-import { stage1StartLevel, stage2StartLevel, Walker } from "../src/walk.ts";
-import type { Regime } from "../src/walk.ts";
+import { SparseMemory } from "../src/core/memory.ts";
+import { ACCESS } from "../src/core/types.ts";
+import { stage1StartLevel, stage2StartLevel, Walker } from "../src/translation/walk.ts";
+import type { Regime } from "../src/translation/walk.ts";
 import { Allocator, PageTable, s1Leaf } from "../src/guest/tables.ts";
 
 function regime(over: Partial<Regime> & { granuleShift: number; inputBits: number; ttb: number }): Regime {

@@ -3,9 +3,9 @@
  * @module
  */
 import { type Args, choice, flag, parseArgs, value } from "./args.ts";
-import { decode, type Kind, KINDS, type PteOptions, REGISTER_NAMES } from "./decode.ts";
+import { decode, type Kind, KINDS, type PteOptions, REGISTER_NAMES } from "../decode/records.ts";
 import { formatJson, formatText } from "./format.ts";
-import type { WordWidth } from "./hex.ts";
+import type { WordWidth } from "../decode/hex.ts";
 import { type CliIo, InputError, oneOf, readInput } from "./io.ts";
 
 const OPTIONS = {

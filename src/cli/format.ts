@@ -2,7 +2,7 @@
  * Output of `smmuv3 decode`: aligned text for people, JSON for programs.
  * @module
  */
-import type { DecodedField, DecodedRecord, LogOrigin } from "./decode.ts";
+import type { DecodedField, DecodedRecord, LogOrigin } from "../decode/records.ts";
 
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 const bits = (f: DecodedField): string => f.lsb === f.msb ? `[${f.lsb}]` : `[${f.msb}:${f.lsb}]`;

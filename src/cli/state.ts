@@ -4,8 +4,8 @@
  * name); the only number is the schema version.
  * @module
  */
-import { SavedStateError } from "../errors.ts";
-import { stateToJson } from "../save_restore.ts";
+import { SavedStateError } from "../core/errors.ts";
+import { stateToJson } from "../state/save_restore.ts";
 import { parseArgs } from "./args.ts";
 import { type CliIo, InputError, readInput } from "./io.ts";
 

@@ -5,10 +5,10 @@
  * @module
  */
 import { flag, parseArgs, value } from "./args.ts";
-import { deviationsFor, parseDeviations, type ScenarioDeviations, scenarioKey } from "./deviations.ts";
+import { deviationsFor, parseDeviations, type ScenarioDeviations, scenarioKey } from "../scenario/deviations.ts";
 import { type CliIo, InputError, readInput, writeOutput } from "./io.ts";
-import { parseScenario, type Scenario } from "./scenario.ts";
-import { Tracer, type TraceTotals } from "./trace.ts";
+import { parseScenario, type Scenario } from "../scenario/scenario.ts";
+import { Tracer, type TraceTotals } from "../scenario/trace.ts";
 import { appliedText, headerText, stepText, totalsText, traceJson } from "./trace_format.ts";
 
 const OPTIONS = { "--json": "flag", "--allow-deviations": "value", "--html": "value" } as const;

@@ -5,12 +5,12 @@
  * @module
  */
 import { EVENTS, EVT_F_UUT } from "../../gen/mod.ts";
-import type { TranslationResult } from "../device.ts";
-import type { DmaResult } from "../dma.ts";
-import type { WalkStep } from "../translate.ts";
-import { decodeRecord } from "./decode.ts";
-import type { Applied, Observation } from "./deviations.ts";
-import type { Check, RegisterRef, TraceDevice, TraceStep, TraceTotals } from "./trace.ts";
+import type { TranslationResult } from "../device/smmu.ts";
+import type { DmaResult } from "../translation/dma.ts";
+import type { WalkStep } from "../translation/translate.ts";
+import { decodeRecord } from "../decode/records.ts";
+import type { Applied, Observation } from "../scenario/deviations.ts";
+import type { Check, RegisterRef, TraceDevice, TraceStep, TraceTotals } from "../scenario/trace.ts";
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 const desc64 = (hi: number, lo: number) =>

@@ -9,7 +9,7 @@
  * @module
  */
 import { InputError } from "../cli/io.ts";
-import { firstLine } from "../cli/scenario.ts";
+import { firstLine } from "../scenario/scenario.ts";
 import { buildModel } from "./inputs.ts";
 import { inputOf, type LoadRequest, serveExplorer } from "./server.ts";
 

@@ -6,12 +6,12 @@
  */
 import { CMDQ_BASE, CMDQ_CONS, CR0, IDR1, REG, REGISTERS } from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
-import type { Smmu } from "../device.ts";
-import type { CacheContents } from "../explain.ts";
-import { latestEvents } from "../cli/trace.ts";
+import type { Smmu } from "../device/smmu.ts";
+import type { CacheContents } from "../translation/explain.ts";
+import { latestEvents } from "../scenario/trace.ts";
 import { eventSummary } from "../cli/trace_format.ts";
-import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../cli/scenario.ts";
-import type { DmaResult } from "../dma.ts";
+import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../scenario/scenario.ts";
+import type { DmaResult } from "../translation/dma.ts";
 import {
   type CacheView,
   type DmaView,

@@ -17,8 +17,8 @@ import {
   STE_LAYOUT,
   TT_DESC_LAYOUT,
 } from "../../gen/mod.ts";
-import { decode, type DecodedRecord, decodeRecord } from "../cli/decode.ts";
-import type { ConfigRead } from "../explain.ts";
+import { decode, type DecodedRecord, decodeRecord } from "../decode/records.ts";
+import type { ConfigRead } from "../translation/explain.ts";
 import type { LayoutView, RecordView } from "./model.ts";
 
 /** `n` as hex; negative numbers (the upper half of the input address space) as their 64-bit pattern. */

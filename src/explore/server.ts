@@ -4,9 +4,9 @@
  * with each new probe.
  * @module
  */
-import { DEVIATIONS_FILE } from "../cli/deviations.ts";
+import { DEVIATIONS_FILE } from "../scenario/deviations.ts";
 import { InputError } from "../cli/io.ts";
-import { firstLine } from "../cli/scenario.ts";
+import { firstLine } from "../scenario/scenario.ts";
 import { buildModel, type ExploreInput, type ProbeRequest } from "./inputs.ts";
 import type { ExploreModel } from "./model.ts";
 import { pageHtml } from "./page.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Explanation, WalkStep } from "../../mod.ts";
-import type { CachedTranslation, ConfigRead } from "../explain.ts";
+import type { CachedTranslation, ConfigRead } from "../translation/explain.ts";
 import type { WalkEdge, WalkNode, WalkView } from "./model.ts";
 import { addressIn, hex, hex64, meaningOf, type Records } from "./records.ts";
 

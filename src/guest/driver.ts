@@ -34,9 +34,9 @@ import {
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
 } from "../../gen/mod.ts";
-import type { Smmu } from "../device.ts";
-import { HostError } from "../errors.ts";
-import type { GuestMemory } from "../memory.ts";
+import type { Smmu } from "../device/smmu.ts";
+import { HostError } from "../core/errors.ts";
+import type { GuestMemory } from "../core/memory.ts";
 
 /** Where the driver puts its structures in guest memory. */
 export interface DriverLayout {

@@ -19,8 +19,8 @@ import {
   TT_TYPE,
 } from "../../gen/mod.ts";
 import type { Field } from "../../gen/mod.ts";
-import { HostError } from "../errors.ts";
-import type { GuestMemory } from "../memory.ts";
+import { HostError } from "../core/errors.ts";
+import type { GuestMemory } from "../core/memory.ts";
 
 /** A layout's fields by name, as gen/ exports them (`STE`, `CD`, `TT_PAGE_S1`, …). */
 export type Fields = Record<string, Field & { setAddress?: (w: Uint32Array, a: number, o?: number) => void }>;

@@ -24,7 +24,7 @@ import type {
   TlbiAction,
 } from "./program.ts";
 import { WRITTEN_REGISTERS } from "./program.ts";
-import { type CallbackName, CALLBACKS } from "../../src/cli/scenario.ts";
+import { type CallbackName, CALLBACKS } from "../../src/scenario/scenario.ts";
 
 /** Mostly 0, then small, then anything of 32 bits: field values where 0 is the ordinary choice. */
 const fieldValue = fc.oneof(

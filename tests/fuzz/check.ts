@@ -58,7 +58,7 @@ import {
   type Step,
   type StepOutcome,
   transactionOf,
-} from "../../src/cli/scenario.ts";
+} from "../../src/scenario/scenario.ts";
 import { Coverage } from "./coverage.ts";
 import {
   commandsRead,

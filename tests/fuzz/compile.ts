@@ -35,8 +35,8 @@ import type { Field } from "../../gen/mod.ts";
 import type { IdRegisterSet } from "../../mod.ts";
 import { command } from "../../src/guest/driver.ts";
 import { Allocator, PageTable, type Values } from "../../src/guest/tables.ts";
-import { CALLBACKS, type NestedStep, type Scenario, type Step } from "../../src/cli/scenario.ts";
-import { stage1StartLevel, stage2StartLevel } from "../../src/walk.ts";
+import { CALLBACKS, type NestedStep, type Scenario, type Step } from "../../src/scenario/scenario.ts";
+import { stage1StartLevel, stage2StartLevel } from "../../src/translation/walk.ts";
 import { GuestWrites } from "./guest_writes.ts";
 import {
   asidOf,

@@ -6,7 +6,7 @@
 import { CMD_SYNC, CMDQ_BASE, CMDQ_CONS, CR0, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, REG } from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import type { Smmu, TranslationResult } from "../../mod.ts";
-import type { ScenarioRunner } from "../../src/cli/scenario.ts";
+import type { ScenarioRunner } from "../../src/scenario/scenario.ts";
 import type { RecordingMemory } from "./recording.ts";
 
 /** The registers the invariants look at, read without side effects. */

@@ -4,7 +4,7 @@
  * @module
  */
 import type { GuestMemory } from "../../mod.ts";
-import type { Scenario, Step } from "../../src/cli/scenario.ts";
+import type { Scenario, Step } from "../../src/scenario/scenario.ts";
 
 const TWO_52 = 2 ** 52;
 

@@ -37,10 +37,10 @@ import {
   type TranslationResult,
   type WalkStep,
 } from "../../mod.ts";
-import { oasBits } from "../../src/features.ts";
-import type { InterruptSinks } from "../../src/irq.ts";
-import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/cli/scenario.ts";
-import { transactionOf } from "../../src/cli/scenario.ts";
+import { oasBits } from "../../src/registers/features.ts";
+import type { InterruptSinks } from "../../src/device/irq.ts";
+import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/scenario/scenario.ts";
+import { transactionOf } from "../../src/scenario/scenario.ts";
 import type { Coverage } from "./coverage.ts";
 import { describe, distance, type Regs, type Ring, sameBytes, slotAddr, type Sync, twin } from "./device_state.ts";
 import { CFGI_ALL_RANGE } from "./layout.ts";

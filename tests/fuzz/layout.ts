@@ -6,7 +6,7 @@
  */
 import { CD_TG0, CD_TG1, IDR0, IDR1, IDR3, OPCODE, STE_CONFIG, STE_S2TG } from "../../gen/mod.ts";
 import type { IdRegisterSet } from "../../mod.ts";
-import { idRegistersFor } from "../../src/features.ts";
+import { idRegistersFor } from "../../src/registers/features.ts";
 import type { CaseHeader, CdAction, SteAction } from "./program.ts";
 
 export const KIB64 = 0x1_0000;

@@ -11,7 +11,7 @@ import { Coverage } from "./coverage.ts";
 import { compile } from "./compile.ts";
 import { fuzzCase } from "./arbitraries.ts";
 import type { FuzzCase } from "./program.ts";
-import type { Scenario } from "../../src/cli/scenario.ts";
+import type { Scenario } from "../../src/scenario/scenario.ts";
 
 /** What to run. */
 export interface RunOptions {

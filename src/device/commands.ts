@@ -44,14 +44,14 @@ import {
   IMPL_STATE,
   OPCODE,
   REG,
-} from "../gen/mod.ts";
-import { ABORT, type GuestMemory } from "./memory.ts";
-import type { RegisterFile } from "./regfile.ts";
-import { word } from "./regfile.ts";
-import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "./types.ts";
+} from "../../gen/mod.ts";
+import { ABORT, type GuestMemory } from "../core/memory.ts";
+import type { RegisterFile } from "../registers/regfile.ts";
+import { word } from "../registers/regfile.ts";
+import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "../core/types.ts";
 import type { Interrupts } from "./irq.ts";
-import { HostCalls } from "./host_calls.ts";
-import { CMDQ, queueEntries, queueIndexMask } from "./reg_rules.ts";
+import { HostCalls } from "../core/host_calls.ts";
+import { CMDQ, queueEntries, queueIndexMask } from "../registers/rules.ts";
 
 /** An ATS invalidation for an endpoint (CMD_ATC_INV), as the host's ATS model receives it. */
 export interface AtcInvalidation {

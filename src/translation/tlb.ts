@@ -9,7 +9,7 @@
  * each only the rows its range holds: its cost follows what it invalidates, not what the caches hold.
  * @module
  */
-import type { Invalidation, TlbRange } from "./types.ts";
+import type { Invalidation, TlbRange } from "../core/types.ts";
 import type { StreamConfig } from "./config.ts";
 import { CHUNK_SHIFT } from "./walk.ts";
 import { blockKey, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";

@@ -17,11 +17,11 @@ import {
   TT_S2XN,
   TT_TABLE,
   TT_TYPE,
-} from "../gen/mod.ts";
-import type { Field } from "../gen/mod.ts";
-import { ABORT, FlatMemory } from "./memory.ts";
-import type { GuestMemory } from "./memory.ts";
-import { ACCESS } from "./types.ts";
+} from "../../gen/mod.ts";
+import type { Field } from "../../gen/mod.ts";
+import { ABORT, FlatMemory } from "../core/memory.ts";
+import type { GuestMemory } from "../core/memory.ts";
+import { ACCESS } from "../core/types.ts";
 
 /** How to walk one set of tables: a TTB range of a CD (stage 1) or an STE's stage 2. Immutable once decoded. */
 export interface Regime {

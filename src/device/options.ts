@@ -8,13 +8,13 @@
  * deciding how to check it fails `deno check`.
  * @module
  */
-import type { SmmuFeatures } from "./features.ts";
-import type { SmmuOptions } from "./device.ts";
+import type { SmmuFeatures } from "../registers/features.ts";
+import type { SmmuOptions } from "./smmu.ts";
 import type { InterruptSinks } from "./irq.ts";
 import type { EndpointHooks } from "./commands.ts";
-import type { CacheLimits } from "./tlb.ts";
-import type { Access, SmmuObserver } from "./types.ts";
-import { HostError, OptionsError } from "./errors.ts";
+import type { CacheLimits } from "../translation/tlb.ts";
+import type { Access, SmmuObserver } from "../core/types.ts";
+import { HostError, OptionsError } from "../core/errors.ts";
 
 /** Checks `v`, found at `path`; throws `E` naming the path. */
 type Check = (v: unknown, path: string, E: typeof HostError) => void;

@@ -20,7 +20,7 @@
  * @module
  */
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import { IdRegisters, SavedState } from "../gen/proto/smmuv3/v1/saved_state.ts";
+import { IdRegisters, SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import {
   decode,
   GATOS_PAR,
@@ -31,12 +31,12 @@ import {
   REG,
   REGISTERS,
   SCHEMA_VERSION,
-} from "../gen/mod.ts";
-import type { Layout, RegisterInfo } from "../gen/mod.ts";
-import { SavedStateError } from "./errors.ts";
-import { oasBits } from "./features.ts";
-import { sanitize } from "./reg_rules.ts";
-import { type RegisterFile, word } from "./regfile.ts";
+} from "../../gen/mod.ts";
+import type { Layout, RegisterInfo } from "../../gen/mod.ts";
+import { SavedStateError } from "../core/errors.ts";
+import { oasBits } from "../registers/features.ts";
+import { sanitize } from "../registers/rules.ts";
+import { type RegisterFile, word } from "../registers/regfile.ts";
 
 // ---------------------------------------------------------------- the mapping, exhaustive by construction
 

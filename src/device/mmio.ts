@@ -4,13 +4,13 @@
  * acknowledgement, queue geometry, and the command queue. Stored values obey {@link sanitize}.
  * @module
  */
-import { CMDQ_CONS, CR0, GBPA, GERROR, IRQ_CTRL, REG } from "../gen/mod.ts";
-import type { Field, RegisterInfo } from "../gen/mod.ts";
-import { registerAt, type RegisterFile, word } from "./regfile.ts";
-import type { SmmuObserver, TranslationEngine } from "./types.ts";
+import { CMDQ_CONS, CR0, GBPA, GERROR, IRQ_CTRL, REG } from "../../gen/mod.ts";
+import type { Field, RegisterInfo } from "../../gen/mod.ts";
+import { registerAt, type RegisterFile, word } from "../registers/regfile.ts";
+import type { SmmuObserver, TranslationEngine } from "../core/types.ts";
 import type { CommandQueue } from "./commands.ts";
 import type { Interrupts } from "./irq.ts";
-import { ALIASES, queueIndexMask, QUEUES, sanitize } from "./reg_rules.ts";
+import { ALIASES, queueIndexMask, QUEUES, sanitize } from "../registers/rules.ts";
 
 const W_CR0 = word(REG.CR0);
 const W_CR0ACK = word(REG.CR0ACK);

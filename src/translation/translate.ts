@@ -4,12 +4,22 @@
  * changes through {@link Translator.flushAll}.
  * @module
  */
-import { CR0, EVENT_TYPE, EVT_CLASS, GBPA, REG, STE_CONFIG, STE_INSTCFG, STE_PRIVCFG, STE_S1DSS } from "../gen/mod.ts";
-import type { GuestMemory } from "./memory.ts";
-import type { RegisterFile } from "./regfile.ts";
-import { word } from "./regfile.ts";
-import { ACCESS, newFault } from "./types.ts";
-import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "./types.ts";
+import {
+  CR0,
+  EVENT_TYPE,
+  EVT_CLASS,
+  GBPA,
+  REG,
+  STE_CONFIG,
+  STE_INSTCFG,
+  STE_PRIVCFG,
+  STE_S1DSS,
+} from "../../gen/mod.ts";
+import type { GuestMemory } from "../core/memory.ts";
+import type { RegisterFile } from "../registers/regfile.ts";
+import { word } from "../registers/regfile.ts";
+import { ACCESS, newFault } from "../core/types.ts";
+import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "../core/types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND, WalkCacheView } from "./tlb.ts";

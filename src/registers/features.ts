@@ -21,9 +21,9 @@ import {
   IDR5_LAYOUT,
   IDR5_OAS,
   IDR5_VAX,
-} from "../gen/mod.ts";
-import type { Field, Layout } from "../gen/mod.ts";
-import { OptionsError } from "./errors.ts";
+} from "../../gen/mod.ts";
+import type { Field, Layout } from "../../gen/mod.ts";
+import { OptionsError } from "../core/errors.ts";
 
 /** Raw ID register values, as a VMM copies them from a host or another model. */
 export interface IdRegisterValues {

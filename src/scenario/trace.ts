@@ -6,13 +6,13 @@
  * @module
  */
 import { EVENTQ_BASE, EVENTQ_PROD, EVT_F_UUT_LAYOUT, IDR1, REG, REGISTERS } from "../../gen/mod.ts";
-import type { Smmu, TranslationResult } from "../device.ts";
-import type { DmaResult } from "../dma.ts";
-import type { IdRegisterValues } from "../features.ts";
-import type { GuestMemory } from "../memory.ts";
-import type { WalkStep } from "../translate.ts";
+import type { Smmu, TranslationResult } from "../device/smmu.ts";
+import type { DmaResult } from "../translation/dma.ts";
+import type { IdRegisterValues } from "../registers/features.ts";
+import type { GuestMemory } from "../core/memory.ts";
+import type { WalkStep } from "../translation/translate.ts";
 import { accept, type Applied, type Context, type Observation, same, type ScenarioDeviations } from "./deviations.ts";
-import { InputError } from "./io.ts";
+import { InputError } from "../cli/io.ts";
 import type { RecordingDevice } from "./recorded.ts";
 import { type CallbackName, firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
 

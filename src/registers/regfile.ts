@@ -4,8 +4,8 @@
  * here. The device owns the access semantics; save/restore reads and writes the saved registers directly.
  * @module
  */
-import { REGISTERS } from "../gen/mod.ts";
-import type { RegisterInfo } from "../gen/mod.ts";
+import { REGISTERS } from "../../gen/mod.ts";
+import type { RegisterInfo } from "../../gen/mod.ts";
 
 const FRAME_BYTES = 0x20000;
 

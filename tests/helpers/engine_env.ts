@@ -34,12 +34,12 @@ import {
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
 } from "../../gen/mod.ts";
-import { type GuestMemory, SparseMemory } from "../memory.ts";
-import { RegisterFile, word } from "../regfile.ts";
-import { type CacheLimits, Translator } from "../translate.ts";
-import type { Fault, Invalidation, SmmuObserver } from "../types.ts";
-import { stage1StartLevel } from "../walk.ts";
-import { Allocator, cdAt, type Fields, PageTable, steAt, type Values, writeStruct } from "./tables.ts";
+import { type GuestMemory, SparseMemory } from "../../src/core/memory.ts";
+import { RegisterFile, word } from "../../src/registers/regfile.ts";
+import { type CacheLimits, Translator } from "../../src/translation/translate.ts";
+import type { Fault, Invalidation, SmmuObserver } from "../../src/core/types.ts";
+import { stage1StartLevel } from "../../src/translation/walk.ts";
+import { Allocator, cdAt, type Fields, PageTable, steAt, type Values, writeStruct } from "../../src/guest/tables.ts";
 
 export { RegisterFile };
 export type { Invalidation };

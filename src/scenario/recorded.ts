@@ -8,8 +8,8 @@
  * here whenever a scenario has `qemu_version` and no `id_registers` of its own.
  * @module
  */
-import type { IdRegisterValues } from "../features.ts";
-import { InputError } from "./io.ts";
+import type { IdRegisterValues } from "../registers/features.ts";
+import { InputError } from "../cli/io.ts";
 
 /** The SMMU stages a QEMU 10 recording was made with (`-global arm-smmuv3.stage=…`); QEMU 7.2 has stage 1 only. */
 export const SMMU_STAGES = ["1", "2", "nested"] as const;

@@ -3,8 +3,8 @@
  * view through which a walker reads and fills its walk caches. The caches that hold contexts are in tlb.ts.
  * @module
  */
-import { CMD_TLBI_TG } from "../gen/mod.ts";
-import type { TlbRange } from "./types.ts";
+import { CMD_TLBI_TG } from "../../gen/mod.ts";
+import type { TlbRange } from "../core/types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
 import type { Regime, WalkCache } from "./walk.ts";

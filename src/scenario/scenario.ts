@@ -20,15 +20,15 @@
  */
 import { load as parseYaml } from "js-yaml";
 import { z } from "zod";
-import { Smmu, type TranslationResult } from "../device.ts";
-import type { DmaResult, DmaView } from "../dma.ts";
-import type { InterruptSinks } from "../irq.ts";
-import type { Access } from "../types.ts";
-import type { EndpointHooks } from "../commands.ts";
-import type { IdRegisterValues } from "../features.ts";
-import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../memory.ts";
-import type { CacheLimits } from "../tlb.ts";
-import { InputError } from "./io.ts";
+import { Smmu, type TranslationResult } from "../device/smmu.ts";
+import type { DmaResult, DmaView } from "../translation/dma.ts";
+import type { InterruptSinks } from "../device/irq.ts";
+import type { Access } from "../core/types.ts";
+import type { EndpointHooks } from "../device/commands.ts";
+import type { IdRegisterValues } from "../registers/features.ts";
+import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../core/memory.ts";
+import type { CacheLimits } from "../translation/tlb.ts";
+import { InputError } from "../cli/io.ts";
 import { type RecordingDevice, recordingDevice, SMMU_STAGES } from "./recorded.ts";
 
 const num = z.union([

@@ -9,12 +9,12 @@
  * raised, the host hears of it when the device call ends, in order.
  * @module
  */
-import { GERROR, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, IDR0, IRQ_CTRLACK, REG } from "../gen/mod.ts";
-import type { Field } from "../gen/mod.ts";
-import { HostCalls } from "./host_calls.ts";
-import type { GuestMemory } from "./memory.ts";
-import type { RegisterFile } from "./regfile.ts";
-import { word } from "./regfile.ts";
+import { GERROR, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, IDR0, IRQ_CTRLACK, REG } from "../../gen/mod.ts";
+import type { Field } from "../../gen/mod.ts";
+import { HostCalls } from "../core/host_calls.ts";
+import type { GuestMemory } from "../core/memory.ts";
+import type { RegisterFile } from "../registers/regfile.ts";
+import { word } from "../registers/regfile.ts";
 
 /** The host's interrupt sinks: one edge callback per wired interrupt kind (IHI 0070 3.18.2). */
 export interface InterruptSinks {

@@ -4,15 +4,15 @@
  * the event queue interrupt. No allocation per event: one scratch record is reused.
  * @module
  */
-import { CR0ACK, EVENTQ_CONS, EVENTQ_PROD, EVENTS, EVT_CLASS, GERROR, REG } from "../gen/mod.ts";
-import type { Field, Layout } from "../gen/mod.ts";
-import type { GuestMemory } from "./memory.ts";
-import type { RegisterFile } from "./regfile.ts";
-import { word } from "./regfile.ts";
-import { TAG_SHIFT } from "./types.ts";
-import type { EventSink, Fault } from "./types.ts";
+import { CR0ACK, EVENTQ_CONS, EVENTQ_PROD, EVENTS, EVT_CLASS, GERROR, REG } from "../../gen/mod.ts";
+import type { Field, Layout } from "../../gen/mod.ts";
+import type { GuestMemory } from "../core/memory.ts";
+import type { RegisterFile } from "../registers/regfile.ts";
+import { word } from "../registers/regfile.ts";
+import { TAG_SHIFT } from "../core/types.ts";
+import type { EventSink, Fault } from "../core/types.ts";
 import { EVENTQ_IRQ, type Interrupts } from "./irq.ts";
-import { EVENTQ, queueEntries, queueIndexMask } from "./reg_rules.ts";
+import { EVENTQ, queueEntries, queueIndexMask } from "../registers/rules.ts";
 
 /** The fields of one event layout that a Fault can fill, looked up once by name (absent where the type has none). */
 interface RecordFields {

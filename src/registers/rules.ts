@@ -34,8 +34,8 @@ import {
   STRTAB_BASE_CFG_FMT,
   STRTAB_BASE_CFG_FMT_EFFECTIVE,
   STRTAB_BASE_CFG_SPLIT,
-} from "../gen/mod.ts";
-import type { Field } from "../gen/mod.ts";
+} from "../../gen/mod.ts";
+import type { Field } from "../../gen/mod.ts";
 import { fieldMask, registerAt, word } from "./regfile.ts";
 import { oasBits } from "./features.ts";
 

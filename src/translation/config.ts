@@ -35,11 +35,11 @@ import {
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
   STRTAB_BASE_CFG_SPLIT,
-} from "../gen/mod.ts";
-import { ABORT } from "./memory.ts";
-import type { GuestMemory } from "./memory.ts";
-import { word } from "./regfile.ts";
-import type { Fault } from "./types.ts";
+} from "../../gen/mod.ts";
+import { ABORT } from "../core/memory.ts";
+import type { GuestMemory } from "../core/memory.ts";
+import { word } from "../registers/regfile.ts";
+import type { Fault } from "../core/types.ts";
 import { stage1StartLevel, stage2StartLevel } from "./walk.ts";
 import type { Regime, Walker } from "./walk.ts";
 

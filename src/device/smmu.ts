@@ -4,27 +4,27 @@
  * save/restore. The register semantics live in src/mmio.ts; this file is the public face.
  * @module
  */
-import { EVENT_TYPE, REG, REGISTERS } from "../gen/mod.ts";
-import { HostError, OptionsError } from "./errors.ts";
-import { guardMemory, type GuestMemory } from "./memory.ts";
-import { HostCalls } from "./host_calls.ts";
+import { EVENT_TYPE, REG, REGISTERS } from "../../gen/mod.ts";
+import { HostError, OptionsError } from "../core/errors.ts";
+import { guardMemory, type GuestMemory } from "../core/memory.ts";
+import { HostCalls } from "../core/host_calls.ts";
 import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, shown } from "./options.ts";
-import { RegisterFile, word } from "./regfile.ts";
-import { ACCESS, TAG_SHIFT } from "./types.ts";
-import type { Access, SmmuObserver } from "./types.ts";
-import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "./features.ts";
-import type { IdRegisterValues, SmmuFeatures } from "./features.ts";
+import { RegisterFile, word } from "../registers/regfile.ts";
+import { ACCESS, TAG_SHIFT } from "../core/types.ts";
+import type { Access, SmmuObserver } from "../core/types.ts";
+import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "../registers/features.ts";
+import type { IdRegisterValues, SmmuFeatures } from "../registers/features.ts";
 import { Interrupts } from "./irq.ts";
 import type { InterruptSinks, MsiSink } from "./irq.ts";
 import { EventQueue } from "./events.ts";
 import { COMMAND_BUDGET, CommandQueue } from "./commands.ts";
 import type { EndpointHooks } from "./commands.ts";
 import { RegisterSemantics } from "./mmio.ts";
-import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "./translate.ts";
-import { DmaView } from "./dma.ts";
-import type { ConfigFault, StreamConfig } from "./config.ts";
-import { restoreState, saveState } from "./save_restore.ts";
-import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
+import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "../translation/translate.ts";
+import { DmaView } from "../translation/dma.ts";
+import type { ConfigFault, StreamConfig } from "../translation/config.ts";
+import { restoreState, saveState } from "../state/save_restore.ts";
+import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "../translation/explain.ts";
 
 /** A transaction explained (see {@link Smmu.explain}). */
 export interface Explanation extends ExplainedProbe {
