@@ -17,7 +17,7 @@
  * - walks: a hardware update of a stage-1 descriptor that stage 2 translated is a write stage 2 permits; a stage-1
  *   fault records CLASS IN (F_WALK_EABT: TT), S2 = 1 only with stage 2, CLASS CD/TT only where stage 2 translated for
  *   stage 1, TTRnW the failing table access (read, or the write of an update); an input beyond the IAS where stage 1
- *   is bypassed is a recorded F_ADDR_SIZE;
+ *   is bypassed is a recorded F_ADDR_SIZE; all judged by the STE the transaction used (`explain`: cached or read);
  * - interrupts: every signal (MSI or wired) has a cause in the call (a record, an activated error, a CMD_SYNC), and
  *   every cause signals when its interrupt is enabled: on its wired line, and by MSI too when an address is programmed
  *   (or its abort error);
@@ -31,7 +31,8 @@
  * - caches are coherent: while nothing the device read has been written since its caches were last emptied, a TLB
  *   hit answers as a walk of the tables does (a misprogrammed contiguous set aside); after a completed full
  *   invalidation (CFGI_ALL, TLBI_NSNH_ALL, TLBI_EL2_ALL with Hyp, CMD_SYNC) recent transactions probe as on a device
- *   with the same state and empty caches;
+ *   with the same state and empty caches; a cached STE equals the one in memory unless something wrote it after the
+ *   last CFGI covering its StreamID that a CMD_SYNC completed (tests/fuzz/stale_stes.ts);
  * - reset gives the state of a new device; a restore is deterministic (a fresh device restoring the same blob from
  *   the same memory ends alike, writing alike) and drops every cache (recent transactions probe as on a fresh one);
  * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run.
@@ -51,10 +52,11 @@ import {
 import type { FlatMemory, GuestMemory, TranslationResult } from "../../mod.ts";
 import { type Scenario, ScenarioRunner, type Step, type StepOutcome, transactionOf } from "../../src/cli/scenario.ts";
 import { Coverage } from "./coverage.ts";
-import { consumedCommands, describe, distance, readRegs, ring, sameBytes, syncOf } from "./device_state.ts";
+import { consumedCommands, describe, distance, readRegs, ring, sameBytes, steUsed, syncOf } from "./device_state.ts";
 import {
   activated,
   checkAcknowledgements,
+  checkCachedSte,
   checkCoherence,
   checkGlobalErrors,
   checkInterrupts,
@@ -73,6 +75,7 @@ import {
   touchesRead,
 } from "./invariants.ts";
 import { RecordingMemory, RUNAWAY, Runaway } from "./recording.ts";
+import { StaleStes } from "./stale_stes.ts";
 
 /** A broken invariant: which, and where. */
 export class InvariantError extends Error {
@@ -92,13 +95,16 @@ export function checkScenario(scenario: Scenario, coverage: Coverage = new Cover
     wrapMemory: (m, ram) => (recorder = new RecordingMemory(m, ram)),
   });
   coverage.cases++;
-  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true };
+  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true, stes: new StaleStes() };
   const outcomes: string[] = [];
   scenario.steps.forEach((step, i) => {
     if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment") {
       runner.run(step); // the guest CPU's own accesses: the device is not involved
       coverage.steps++;
-      if (step.op === "mem_write" && touchesRead(seen, Number(step.addr), step.hex.length / 2)) seen.clean = false;
+      if (step.op === "mem_write") {
+        if (touchesRead(seen, Number(step.addr), step.hex.length / 2)) seen.clean = false;
+        seen.stes.written(Number(step.addr), step.hex.length / 2);
+      }
       return;
     }
     try {
@@ -195,8 +201,18 @@ function checkStep(
     blob,
     coherent: false,
     flagUpdates: 0,
+    ste: null,
   };
   count(v);
+  // The STE the step's transaction used, then what the step wrote and invalidated: what a cached STE may be.
+  if (step.op === "dma") {
+    const t = transactionOf(step, runner.privilegedDma);
+    v.ste = steUsed(runner.smmu, t);
+    if (v.ste !== null) seen.stes.used(t.sid, v.ste.addr);
+  }
+  for (const w of mem.writes) seen.stes.written(w.addr, w.len);
+  seen.stes.ran(ran);
+  if (step.op === "reset" || step.op === "save_restore") seen.stes.emptied();
 
   checkWork(v);
   const flagUpdates = checkWrites(v);
@@ -207,6 +223,7 @@ function checkStep(
   v.coherent = seen.clean && !dirtied;
   v.flagUpdates = flagUpdates.size;
   checkRecords(v);
+  checkCachedSte(v);
   checkWalkFaults(v);
   checkInterrupts(v);
   checkQueues(v);

@@ -94,6 +94,13 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC/,
   },
   {
+    name: "CMD_CFGI_STE drops the cached STE but not the contexts built from it",
+    file: "src/tlb.ts",
+    find: '      case "ste":\n        this.#dropSid(scope.sid, false);',
+    replace: '      case "ste":\n        this.#streams.delete(scope.sid);',
+    expect: /used a cached STE unlike the one at 0x[0-9a-f]+, which nothing wrote since its last invalidation/,
+  },
+  {
     name: "a TLB hit on the fast path ignores the access's permissions",
     file: "src/tlb_pages.ts",
     find: "if (!(off >= 0 && off < data[at + SIZE]) || ((data[at + ALLOW] >> access) & 1) === 0) return -1;",
