@@ -11,20 +11,24 @@
  *   "write back what PROD says", GERRORN ← GERROR);
  * - `dma`: one transaction (`translate`), or with `view` a copy through a DmaView (`len` bytes read, or `hex` written);
  * - `save_restore`: save, then restore into the `same` device or a `fresh` one on the same memory;
- * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset.
+ * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset;
+ * - `reenter`: arms a host callback (an interrupt sink, `onMsi`, an observer method, an endpoint hook: {@link
+ *   CALLBACKS}) to run `steps` (memory and register accesses, DMAs) the next time the device calls it, inside the
+ *   call, once: a host whose callbacks call back into the device (src/host_calls.ts). A guest's register write may
+ *   fire it, not the host's own save_restore or reset.
  * @module
  */
-import { parse as parseYaml } from "yaml";
+import { load as parseYaml } from "js-yaml";
 import { z } from "zod";
 import { Smmu, type TranslationResult } from "../device.ts";
 import type { DmaResult, DmaView } from "../dma.ts";
 import type { InterruptSinks } from "../irq.ts";
 import type { Access } from "../types.ts";
-import { COMMAND_BUDGET, type EndpointHooks } from "../commands.ts";
+import type { EndpointHooks } from "../commands.ts";
 import type { IdRegisterValues } from "../features.ts";
 import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../memory.ts";
 import type { CacheLimits } from "../tlb.ts";
-import { InputError } from "./hex.ts";
+import { InputError } from "./io.ts";
 
 /** The ID registers the vectors were recorded with (their README): replaying one advertises the same. */
 export const RECORDED_ID_REGISTERS: IdRegisterValues = { IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 };
@@ -33,43 +37,70 @@ const num = z.union([
   z.number().int().nonnegative().refine(Number.isSafeInteger, "above 2^53: quote it as hex"),
   z.string().regex(/^(0x[0-9a-fA-F_]+|[0-9_]+)$/, "not a number (decimal or 0x hex)"),
 ]).transform((v) => BigInt(typeof v === "number" ? v : v.replaceAll("_", "")));
+/** A number of at most `width` bits: a wider one names its step and field instead of being truncated. */
+const bits = (width: number) =>
+  num.refine((v) => v < 1n << BigInt(width), (v) => ({ message: `0x${v.toString(16)} does not fit in ${width} bits` }));
+const u32 = bits(32);
+const u64 = bits(64);
 const hexBytes = z.string().regex(/^([0-9a-fA-F]{2})*$/, "not hex bytes (two digits each, memory order)");
 const size = z.union([z.literal(4), z.literal(8)]);
 const count = z.number().int().positive();
-const stepSchema = z.discriminatedUnion("op", [
+/** The host callbacks a `reenter` step arms, by name: the interrupt sinks, `onMsi`, observers, endpoint hooks. */
+export const CALLBACKS = [
+  "eventq",
+  "gerror",
+  "priq",
+  "cmdqSync",
+  "sev",
+  "msi",
+  "invalidated",
+  "synced",
+  "globalChanged",
+  "atcInvalidate",
+  "priResponse",
+] as const;
+/** One of {@link CALLBACKS}. */
+export type CallbackName = typeof CALLBACKS[number];
+
+const guestSteps = [
   z.object({ op: z.literal("comment"), text: z.string() }),
-  z.object({ op: z.literal("mem_write"), addr: num, hex: hexBytes }),
-  z.object({ op: z.literal("mmio_write"), offset: num, size, value: num.optional(), value_from: num.optional() }),
-  z.object({ op: z.literal("mmio_read"), offset: num, size, observed: num.optional() }),
+  z.object({ op: z.literal("mem_write"), addr: u64, hex: hexBytes }),
+  z.object({ op: z.literal("mmio_write"), offset: u32, size, value: u64.optional(), value_from: u32.optional() }),
+  z.object({ op: z.literal("mmio_read"), offset: u32, size, observed: u64.optional() }),
   z.object({
     op: z.literal("dma"),
-    sid: num,
-    iova: num,
+    sid: u32,
+    iova: u64,
     len: count.optional(),
     dir: z.enum(["read", "write"]),
-    ssid: num.optional(),
+    ssid: bits(20).optional(),
     priv: z.boolean().optional(),
     exec: z.boolean().optional(),
     view: z.boolean().optional(),
     hex: hexBytes.optional(),
     /** The recorded outcome: a PA, or a fault (and whether it is recorded as an event). */
-    observed: z.union([z.object({ pa: num }), z.object({ fault: z.literal(true), event: z.boolean().optional() })])
+    observed: z.union([z.object({ pa: u64 }), z.object({ fault: z.literal(true), event: z.boolean().optional() })])
       .optional(),
   }).passthrough(),
-  z.object({ op: z.literal("mem_read"), addr: num, len: count, observed_hex: hexBytes.optional() }).passthrough(),
+  z.object({ op: z.literal("mem_read"), addr: u64, len: count, observed_hex: hexBytes.optional() }).passthrough(),
+] as const;
+const nestedStepSchema = z.discriminatedUnion("op", [...guestSteps]);
+const stepSchema = z.discriminatedUnion("op", [
+  ...guestSteps,
   z.object({ op: z.literal("save_restore"), into: z.enum(["same", "fresh"]) }),
   z.object({ op: z.literal("reset") }),
+  z.object({ op: z.literal("reenter"), from: z.enum(CALLBACKS), steps: z.array(nestedStepSchema) }),
 ]);
 const scenarioSchema = z.object({
   name: z.string().optional(),
   description: z.string().optional(),
   /** Present in recorded vectors: replay them as recorded (their ID registers, 4 GiB of RAM, privileged DMA). */
   qemu_version: z.string().optional(),
-  id_registers: z.object({ IDR0: num, IDR1: num, IDR3: num, IDR5: num }).optional(),
-  memory_size: num.optional(),
-  memory_holes: z.array(z.tuple([num, num])).optional(),
+  id_registers: z.object({ IDR0: u32, IDR1: u32, IDR3: u32, IDR5: u32 }).optional(),
+  memory_size: u64.optional(),
+  memory_holes: z.array(z.tuple([u64, u64])).optional(),
   /** Memory as one FlatMemory buffer of `size` bytes at `base` instead (exclusive with memory_size and memory_holes). */
-  flat_memory: z.object({ base: num, size: num }).strict().optional(),
+  flat_memory: z.object({ base: u64, size: u64 }).strict().optional(),
   /** "throw": the memory throws where it would abort, as a host's memory may (the device must turn it into an abort). */
   memory_aborts: z.enum(["return", "throw"]).optional(),
   cache_limits: z.object({ contexts: count.optional(), entries: count.optional(), streams: count.optional() })
@@ -90,6 +121,17 @@ const scenarioSchema = z.object({
     if (step.op === "mmio_write" && (step.value === undefined) === (step.value_from === undefined)) {
       ctx.addIssue({ code: "custom", path: ["steps", i], message: "give value or value_from, one of them" });
     }
+    // A register access carries `size` bytes: a wider value or observation is a mistake, not a value to truncate.
+    const fits = (v: bigint | undefined, bytes: number, key: string) => {
+      if (v === undefined || v < 1n << BigInt(8 * bytes)) return;
+      ctx.addIssue({
+        code: "custom",
+        path: ["steps", i, key],
+        message: `0x${v.toString(16)} does not fit ${bytes} bytes`,
+      });
+    };
+    if (step.op === "mmio_write") fits(step.value, step.size, "value");
+    if (step.op === "mmio_read") fits(step.observed, step.size, "observed");
   });
 });
 
@@ -97,24 +139,38 @@ const scenarioSchema = z.object({
 export type Scenario = z.infer<typeof scenarioSchema>;
 /** One step of a scenario, validated. */
 export type Step = z.infer<typeof stepSchema>;
+/** A step a `reenter` step runs inside a callback: a guest's or device's access, no host operation. */
+export type NestedStep = z.infer<typeof nestedStepSchema>;
 /** A scenario as written (JSON): numbers, or strings of decimal or 0x hex. */
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 
 /** Parses a scenario from JSON or YAML text; problems throw {@link InputError} naming the file and the path. */
 export function parseScenario(text: string, file: string): Scenario {
-  let raw: unknown;
+  return validateScenario(parseDataFile(text, file), file);
+}
+
+/**
+ * The value in a JSON or YAML file (by its name's extension); a syntax error throws {@link InputError}. YAML is read
+ * with the core schema (what JSON can say, plus comments, hex numbers and block style) by js-yaml, which needs no
+ * permission (the `yaml` package reads LOG_TOKENS from the environment on every parse).
+ */
+export function parseDataFile(text: string, file: string): unknown {
   const yaml = /\.ya?ml$/i.test(file);
   try {
-    raw = yaml ? parseYaml(text) : JSON.parse(text);
+    return yaml ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
     throw new InputError(`not valid ${yaml ? "YAML" : "JSON"} (${firstLine(e)})`, file);
   }
-  return validateScenario(raw, file);
 }
 
 /** Validates a scenario given as a value; problems throw {@link InputError}. */
 export function validateScenario(raw: unknown, file: string): Scenario {
-  const r = scenarioSchema.safeParse(raw);
+  return validate(scenarioSchema, raw, file);
+}
+
+/** `raw` checked against `schema`; the first problem throws {@link InputError} naming the file and the path in it. */
+export function validate<T extends z.ZodTypeAny>(schema: T, raw: unknown, file: string): z.output<T> {
+  const r = schema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
     const path = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${p}`).join("").replace(/^\./, "");
@@ -160,6 +216,8 @@ export type StepOutcome =
 export interface RunnerOptions {
   /** Wraps the memory the device sees (the fuzzer records and counts accesses this way); `ram` is the RAM behind. */
   wrapMemory?: (memory: GuestMemory, ram: GuestMemory) => GuestMemory;
+  /** Told of each step a `reenter` ran inside callback `from`, after it ran. */
+  onReentered?: (from: CallbackName, step: Step, outcome: StepOutcome) => void;
 }
 
 /**
@@ -182,8 +240,14 @@ export class ScenarioRunner {
   readonly #ids: IdRegisterValues | undefined;
   readonly #limits: CacheLimits | undefined;
   readonly #endpoints: EndpointHooks | undefined;
-  /** Most commands one MMIO access runs. */
+  /** Most commands one MMIO access runs (Infinity: the device's default, the whole queue). */
   readonly commandBudget: number;
+  readonly #budget: number | undefined;
+  /** Steps armed by `reenter`, by the callback that runs them. */
+  readonly #armed = new Map<CallbackName, Step[]>();
+  /** Whether the runner is doing a host operation itself (save_restore, reset): armed callbacks wait. */
+  #hostOp = false;
+  readonly #onReentered: RunnerOptions["onReentered"];
 
   /** Builds the memory and device the scenario names; their errors throw {@link InputError}. */
   constructor(scenario: Scenario, file: string, options: RunnerOptions = {}) {
@@ -193,7 +257,9 @@ export class ScenarioRunner {
     this.#ids = ids &&
       { IDR0: Number(ids.IDR0), IDR1: Number(ids.IDR1), IDR3: Number(ids.IDR3), IDR5: Number(ids.IDR5) };
     this.#limits = scenario.cache_limits;
-    this.commandBudget = scenario.command_budget ?? COMMAND_BUDGET;
+    this.#budget = scenario.command_budget;
+    this.#onReentered = options.onReentered;
+    this.commandBudget = scenario.command_budget ?? Infinity;
     const atc = scenario.atc_invalidations;
     this.#endpoints = atc === undefined ? undefined : { atcInvalidate: () => atc === "complete", priResponse() {} };
     const size = scenario.memory_size !== undefined ? Number(scenario.memory_size) : recorded ? 2 ** 32 : undefined;
@@ -220,18 +286,51 @@ export class ScenarioRunner {
     }
   }
 
-  /** A new device as the scenario names it, on the same memory. */
+  /** A new device as the scenario names it, on the same memory. Only the runner's current device fires `reenter`. */
   freshDevice(): Smmu {
-    return new Smmu({
+    const fire = (from: CallbackName) => {
+      if (smmu === this.smmu && !this.#hostOp) this.#fire(from);
+    };
+    const atc = this.#endpoints?.atcInvalidate;
+    const smmu: Smmu = new Smmu({
       memory: this.memory,
       idRegisters: this.#ids,
       cacheLimits: this.#limits,
-      commandBudget: this.commandBudget,
-      endpoints: this.#endpoints,
+      commandBudget: this.#budget,
+      endpoints: atc && {
+        atcInvalidate: (inv) => (fire("atcInvalidate"), atc(inv)),
+        priResponse: () => fire("priResponse"),
+      },
+      onMsi: () => fire("msi"),
       interrupts: Object.fromEntries(
-        Object.keys(this.interrupts).map((k) => [k, () => this.interrupts[k as keyof InterruptSinks]++]),
+        (Object.keys(this.interrupts) as (keyof InterruptSinks)[]).map((k) => [k, () => {
+          this.interrupts[k]++;
+          fire(k);
+        }]),
       ),
     });
+    smmu.observe({
+      invalidated: () => fire("invalidated"),
+      synced: () => fire("synced"),
+      globalChanged: () => fire("globalChanged"),
+    });
+    return smmu;
+  }
+
+  /** How many callbacks a `reenter` has armed and not yet run. */
+  get armed(): number {
+    return this.#armed.size;
+  }
+
+  /** Runs what a `reenter` armed for `from`, once. */
+  #fire(from: CallbackName): void {
+    const steps = this.#armed.get(from);
+    if (steps === undefined) return;
+    this.#armed.delete(from);
+    for (const step of steps) {
+      const outcome = this.run(step); // not in the optional call's arguments: they are skipped without a hook
+      this.#onReentered?.(from, step, outcome);
+    }
   }
 
   /** Executes one step. */
@@ -258,16 +357,29 @@ export class ScenarioRunner {
       case "dma":
         return this.#dma(step);
       case "save_restore": {
-        const blob = smmu.save();
-        if (step.into === "fresh") {
-          this.smmu = this.freshDevice();
-          this.#views.clear(); // views belong to their device
+        this.#hostOp = true;
+        try {
+          const blob = smmu.save();
+          if (step.into === "fresh") {
+            this.smmu = this.freshDevice();
+            this.#views.clear(); // views belong to their device
+          }
+          this.smmu.restore(blob);
+        } finally {
+          this.#hostOp = false;
         }
-        this.smmu.restore(blob);
         return { op: "other" };
       }
       case "reset":
-        smmu.reset();
+        this.#hostOp = true;
+        try {
+          smmu.reset();
+        } finally {
+          this.#hostOp = false;
+        }
+        return { op: "other" };
+      case "reenter":
+        this.#armed.set(step.from, step.steps);
         return { op: "other" };
     }
   }

@@ -8,7 +8,8 @@ import { CMDQ_BASE, CMDQ_CONS, CR0, IDR1, REG, REGISTERS } from "../../gen/mod.t
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import type { Smmu } from "../device.ts";
 import type { CacheContents } from "../explain.ts";
-import { eventSummary, latestEvents } from "../cli/trace.ts";
+import { latestEvents } from "../cli/trace.ts";
+import { eventSummary } from "../cli/trace_format.ts";
 import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../cli/scenario.ts";
 import type { DmaResult } from "../dma.ts";
 import {
@@ -161,6 +162,13 @@ export class Recorder {
         }, () => void this.runner.run(step));
       case "reset":
         return this.#record({ source, kind: "reset", title: "reset" }, () => void this.runner.run(step));
+      case "reenter": // arms a host callback: its steps run inside a later step (src/cli/scenario.ts)
+        return this.#record({
+          source,
+          kind: "comment",
+          title: `reenter: the next ${step.from} callback runs ${step.steps.length} steps inside it`,
+          status: "info",
+        }, () => void this.runner.run(step));
       case "dma":
         return this.#dma(step, source);
     }

@@ -33,9 +33,11 @@
  *   invalidation (CFGI_ALL, TLBI_NSNH_ALL, TLBI_EL2_ALL with Hyp, CMD_SYNC) recent transactions probe as on a device
  *   with the same state and empty caches; a cached STE equals the one in memory unless something wrote it after the
  *   last CFGI covering its StreamID that a CMD_SYNC completed (tests/fuzz/stale_stes.ts);
- * - reset gives the state of a new device; a restore is deterministic (a fresh device restoring the same blob from
- *   the same memory ends alike, writing alike) and drops every cache (recent transactions probe as on a fresh one);
- * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run.
+ * - reset gives the state of a new device; a restore only loads state (it touches no memory, runs no command, and
+ *   the device saves the very blob again) and drops every cache (recent transactions probe as on a fresh one);
+ * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run;
+ * - re-entrancy: steps a callback ran inside a step (`reenter`) count as part of it; across them no command runs twice
+ *   and CONS never moves backwards (commands run = entries CONS moved), and event records stay in order.
  * @module
  */
 import {
@@ -50,9 +52,26 @@ import {
   OPCODE,
 } from "../../gen/mod.ts";
 import type { FlatMemory, GuestMemory, TranslationResult } from "../../mod.ts";
-import { type Scenario, ScenarioRunner, type Step, type StepOutcome, transactionOf } from "../../src/cli/scenario.ts";
+import {
+  type CallbackName,
+  type Scenario,
+  ScenarioRunner,
+  type Step,
+  type StepOutcome,
+  transactionOf,
+} from "../../src/cli/scenario.ts";
 import { Coverage } from "./coverage.ts";
-import { consumedCommands, describe, distance, readRegs, ring, sameBytes, steUsed, syncOf } from "./device_state.ts";
+import {
+  commandsRead,
+  consumedCommands,
+  describe,
+  distance,
+  readRegs,
+  ring,
+  sameBytes,
+  steUsed,
+  syncOf,
+} from "./device_state.ts";
 import {
   activated,
   checkAcknowledgements,
@@ -91,15 +110,17 @@ export class InvariantError extends Error {
  */
 export function checkScenario(scenario: Scenario, coverage: Coverage = new Coverage()): void {
   let recorder!: RecordingMemory;
+  const nested: Reentered[] = [];
+  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true, stes: new StaleStes() };
   const runner = new ScenarioRunner(scenario, "fuzz case", {
     wrapMemory: (m, ram) => (recorder = new RecordingMemory(m, ram)),
+    onReentered: (from, step) => nested.push({ from, step }),
   });
   coverage.cases++;
-  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true, stes: new StaleStes() };
   const outcomes: string[] = [];
   scenario.steps.forEach((step, i) => {
-    if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment") {
-      runner.run(step); // the guest CPU's own accesses: the device is not involved
+    if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment" || step.op === "reenter") {
+      runner.run(step); // the guest CPU's own accesses, or a callback armed: the device is not involved
       coverage.steps++;
       if (step.op === "mem_write") {
         if (touchesRead(seen, Number(step.addr), step.hex.length / 2)) seen.clean = false;
@@ -108,7 +129,9 @@ export function checkScenario(scenario: Scenario, coverage: Coverage = new Cover
       return;
     }
     try {
-      outcomes[i] = outcomeKey(checkStep(runner, recorder, step, i, coverage, seen));
+      nested.length = 0;
+      recorder.logReads = runner.armed > 0; // the commands a step reads, should callbacks refill the ring
+      outcomes[i] = outcomeKey(checkStep(runner, recorder, step, i, coverage, seen, nested));
     } catch (e) {
       // The step itself, or a side-effect-free call the oracle made (peek, probe, save, restore elsewhere).
       if (e instanceof InvariantError) throw e;
@@ -124,6 +147,12 @@ export function checkScenario(scenario: Scenario, coverage: Coverage = new Cover
 /** Counters of a device that has done nothing yet (a save_restore into a fresh device counts from these). */
 const FRESH = { translation: { translations: 0, tlbHits: 0 }, commands: 0, eventsWritten: 0, eventsLost: 0, msis: 0 };
 
+/** A step a callback ran inside a device step, and from which callback. */
+interface Reentered {
+  from: CallbackName;
+  step: Step;
+}
+
 /** Runs one device step, gathers what it did, and checks every invariant (tests/fuzz/invariants.ts) in turn. */
 function checkStep(
   runner: ScenarioRunner,
@@ -132,6 +161,7 @@ function checkStep(
   i: number,
   coverage: Coverage,
   seen: Seen,
+  reentered: readonly Reentered[],
 ): StepOutcome {
   const fail = (message: string): never => {
     throw new InvariantError(i, `${step.op}: ${message}`);
@@ -164,7 +194,12 @@ function checkStep(
   const evq = ring(before.eventqBase, 32);
   const evqFrom = EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd));
   const ran = consumedCommands(mem, cmdRing, after.cmdqCons, commands);
-  const syncs = ran.filter((c) => CMD_SYNC.Opcode.get(c) === OPCODE.SYNC).map(syncOf);
+  const isSync = (c: Uint32Array) => CMD_SYNC.Opcode.get(c) === OPCODE.SYNC;
+  const syncs = ran.filter(isSync).map(syncOf);
+  // Steps run inside callbacks may have refilled the ring: every CMD_SYNC the step read may have run.
+  const nested = reentered.map((r) => r.step);
+  for (const r of reentered) coverage.add(`reentered from ${r.from}`);
+  if (nested.length > 0) syncs.push(...commandsRead(mem, cmdRing).filter(isSync).map(syncOf));
   const ids = runner.smmu.idRegisters;
   const v: StepView = {
     runner,
@@ -199,27 +234,22 @@ function checkStep(
     dma,
     predicted,
     blob,
+    nested,
     coherent: false,
     flagUpdates: 0,
     ste: null,
   };
   count(v);
-  // The STE the step's transaction used, then what the step wrote and invalidated: what a cached STE may be.
-  if (step.op === "dma") {
-    const t = transactionOf(step, runner.privilegedDma);
-    v.ste = steUsed(runner.smmu, t);
-    if (v.ste !== null) seen.stes.used(t.sid, v.ste.addr);
-  }
-  for (const w of mem.writes) seen.stes.written(w.addr, w.len);
-  seen.stes.ran(ran);
-  if (step.op === "reset" || step.op === "save_restore") seen.stes.emptied();
+  if (step.op === "dma") v.ste = steUsed(runner.smmu, transactionOf(step, runner.privilegedDma));
+  trackStes(v);
 
   checkWork(v);
   const flagUpdates = checkWrites(v);
   // What the device wrote over something it had read, in this call too (a flag update leaves translations as they
   // were). Only transactions fill the caches, so only their reads count (commands and the rest keep nothing).
-  if (step.op === "dma") { for (const a of mem.reads) seen.readEver.add(a); }
-  const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len));
+  if (step.op === "dma" || nested.some((s) => s.op === "dma")) { for (const a of mem.reads) seen.readEver.add(a); }
+  const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len)) ||
+    nested.some((s) => s.op === "mem_write" && touchesRead(seen, Number(s.addr), s.hex.length / 2));
   v.coherent = seen.clean && !dirtied;
   v.flagUpdates = flagUpdates.size;
   checkRecords(v);
@@ -238,9 +268,29 @@ function checkStep(
     seen.recent.push(transactionOf(step, runner.privilegedDma));
     if (seen.recent.length > 8) seen.recent.shift();
   }
-  const emptied = step.op === "reset" || step.op === "save_restore" || invalidatesEverything(ran, v.hyp);
+  const emptied = step.op === "reset" || step.op === "save_restore" ||
+    (nested.length === 0 && invalidatesEverything(ran, v.hyp));
   seen.clean = (seen.clean || emptied) && !dirtied;
   return outcome;
+}
+
+/**
+ * Tells `seen.stes` what the step did, in an order that errs towards stale: the STEs its transactions (and those of
+ * callbacks) used, then everything written, then the invalidations it ran (none where callbacks ran steps: they may
+ * have refilled the ring, so the commands run are not known).
+ */
+function trackStes(v: StepView): void {
+  const { seen, runner, step, nested } = v;
+  for (const s of [step, ...nested]) {
+    if (s.op !== "dma") continue;
+    const t = transactionOf(s, runner.privilegedDma);
+    const ste = s === step ? v.ste : steUsed(runner.smmu, t);
+    if (ste !== null) seen.stes.used(t.sid, ste.addr);
+  }
+  for (const w of v.mem.writes) seen.stes.written(w.addr, w.len);
+  for (const s of nested) if (s.op === "mem_write") seen.stes.written(Number(s.addr), s.hex.length / 2);
+  if (nested.length === 0) seen.stes.ran(v.ran);
+  if (step.op === "reset" || step.op === "save_restore") seen.stes.emptied();
 }
 
 /**
