@@ -618,8 +618,8 @@ export function checkCoherence(v: StepView): void {
 /**
  * A cached STE answers as the STE in memory unless it may be stale: the guest (or the device) wrote it since the
  * last CMD_CFGI_STE, CMD_CFGI_STE_RANGE or CMD_CFGI_ALL covering its StreamID that a CMD_SYNC completed (IHI 0070
- * 3.21.3, 4.3.1). Until then the SMMU may keep using the STE it cached, in its configuration cache or in a context
- * cached with a CD.
+ * 3.21.3, 4.3.1), or since a reset or restore emptied the caches. Until then the SMMU may keep using the STE it
+ * cached, in its configuration cache or in a context cached with a CD.
  */
 export function checkCachedSte(v: StepView): void {
   const { ste, runner, step } = v;
@@ -630,7 +630,7 @@ export function checkCachedSte(v: StepView): void {
     } else {
       v.fail(
         `StreamID ${step.sid} used a cached STE unlike the one at 0x${ste.addr.toString(16)}, which nothing wrote ` +
-          `since its last invalidation`,
+          `since its last invalidation (CFGI and CMD_SYNC, reset or restore)`,
       );
     }
   }
