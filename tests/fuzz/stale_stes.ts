@@ -5,10 +5,7 @@
  * as the one in memory. The oracle learns each STE's StreamID and address from the transactions that use it.
  * @module
  */
-import { CMD_CFGI_STE, CMD_CFGI_STE_RANGE, CMD_SYNC, OPCODE } from "../../gen/mod.ts";
-
-/** STE bytes (IHI 0070 5.2). */
-const STE_BYTES = 64;
+import { CMD_CFGI_STE, CMD_CFGI_STE_RANGE, CMD_SYNC, OPCODE, STE_BYTES } from "../../gen/mod.ts";
 
 /** One STE a transaction used: where, and what its cached copies may be. */
 interface Tracked {
