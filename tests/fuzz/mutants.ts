@@ -110,6 +110,13 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC/,
   },
   {
+    name: "CMD_CFGI_STE drops the cached STE but not the contexts built from it",
+    file: "src/translation/tlb.ts",
+    find: '      case "ste":\n        this.#dropSid(scope.sid, false);',
+    replace: '      case "ste":\n        this.#streams.delete(scope.sid);',
+    expect: /used a cached STE unlike the one at 0x[0-9a-f]+, which nothing wrote since its last invalidation/,
+  },
+  {
     name: "a TLB hit on the fast path ignores the access's permissions",
     file: "src/translation/tlb_pages.ts",
     find: "if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;",
@@ -163,7 +170,8 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/device/smmu.ts",
     find: "this.#sem.rederive();\n    this.#engine.flushAll();",
     replace: "this.#sem.rederive();",
-    expect: /after restore, sid/,
+    expect:
+      /after restore, sid|used a cached STE unlike the one at .*, which nothing wrote since its last invalidation/,
   },
   {
     name: "a nested hardware update skips stage 2's write permission (issue 12 item 1)",
