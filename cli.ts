@@ -5,7 +5,8 @@
  * @module
  */
 import { decodeCommand } from "./src/cli/decode_command.ts";
-import { type CliIo, InputError, oneOf } from "./src/cli/io.ts";
+import type { CliIo } from "./src/cli/io.ts";
+import { InputError, oneOf } from "./src/core/errors.ts";
 import { stateCommand } from "./src/cli/state.ts";
 import { traceCommand } from "./src/cli/trace_command.ts";
 import { VERSION } from "./src/cli/version.ts";

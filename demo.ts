@@ -6,7 +6,9 @@
  * printed is checked: the exit status is 0 only if all checks pass.
  * @module
  */
-import {
+import { type DmaView, FlatMemory, guest, Smmu, spec, type TranslationResult, type WalkStep } from "./mod.ts";
+
+const {
   CD_IPS,
   CD_TG0,
   CMD_TLBI_NH_VA,
@@ -26,15 +28,37 @@ import {
   TT_PAGE_S1,
   TT_S2AP,
   TT_TYPE,
-} from "./gen/mod.ts";
-import { type DmaView, FlatMemory, Smmu } from "./mod.ts";
-import { command, Driver, LINUX_CR2 } from "./src/guest/driver.ts";
-import { Allocator, cdAt, cdTable, PageTable } from "./src/guest/tables.ts";
-import { eventSummary, formatResult, formatWalkStep } from "./src/cli/trace_format.ts";
-import type { WalkStep } from "./src/translation/translate.ts";
+} = spec;
+const { Allocator, cdAt, cdTable, command, Driver, LINUX_CR2, PageTable } = guest;
 
 const RAM_BASE = 0x4000_0000, RAM_SIZE = 0x800_0000; // 128 MiB of guest RAM
-const hex = (v: number) => `0x${v.toString(16)}`;
+const hex = (v: number | bigint) => `0x${v.toString(16)}`;
+/** An event record in one line, read through `spec`: its type, then its fields by name (RnW always, the others when
+ * not 0), enumerated values by name, an address split into _LO and _HI halves joined. */
+function eventSummary(record: Uint32Array): string {
+  const layout = spec.EVENTS.get(EVT_F_UUT.Type.get(record));
+  if (layout === undefined) return `event type ${hex(EVT_F_UUT.Type.get(record))}`;
+  const parts = [layout.name.replace(/^EVT_/, "")];
+  for (const f of layout.fields) {
+    if (f.name === "Type" || f.name.endsWith("_LO")) continue;
+    const lo = f.name.endsWith("_HI") ? layout.fields.find((x) => x.name === f.name.replace(/_HI$/, "_LO")) : undefined;
+    const value = lo !== undefined
+      ? (BigInt(f.get(record)) << BigInt(lo.width)) | BigInt(lo.get(record))
+      : BigInt(f.get(record)) << BigInt(f.shift ?? 0);
+    if (value === 0n && f.name !== "RnW") continue;
+    const name = lo !== undefined ? f.name.slice(0, -3) : f.name;
+    parts.push(`${name}=${f.enumValues?.[Number(value)] ?? hex(value)}`);
+  }
+  return parts.join(" ");
+}
+/** A translation's outcome in one line. */
+const formatResult = (r: TranslationResult) =>
+  r.ok ? `pa ${hex(r.pa)}` : `fault ${r.fault}${r.event ? "" : " (no event)"}`;
+/** A descriptor read of a walk in one line: stage, level, where, what, and the walker's decision. */
+const formatWalkStep = (s: WalkStep) =>
+  `S${s.stage} L${s.level}  table ${hex(s.tableAddr)}  desc @${hex(s.descAddr)} = 0x${
+    ((BigInt(s.descHi >>> 0) << 32n) | BigInt(s.descLo >>> 0)).toString(16).padStart(16, "0")
+  }  ${s.decision}`;
 const EVENT_NAMES: Record<number, string> = Object.fromEntries(Object.entries(EVENT_TYPE).map(([k, v]) => [v, k]));
 const failures: string[] = [];
 let checks = 0;

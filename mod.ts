@@ -17,7 +17,8 @@
  * @module
  */
 export { Smmu } from "./src/device/smmu.ts";
-export type { CacheOccupancy, Explanation, SmmuOptions, SmmuStats, TranslationResult } from "./src/device/smmu.ts";
+export type { CacheOccupancy, Explanation, SmmuStats, TranslationResult } from "./src/device/smmu.ts";
+export type { SmmuOptions } from "./src/device/options.ts";
 export type {
   CacheContents,
   CachedContext,

@@ -1,12 +1,12 @@
 /**
- * Deviation lists (src/cli/deviations.ts) and their event-record rules (src/cli/record_rules.ts): read against the
+ * Deviation lists (src/scenario/deviations.ts) and their event-record rules (src/scenario/record_rules.ts): read against the
  * generated spec, exact about the bits they explain, and applied by `trace --allow-deviations` as by the vectors test.
  * Records are built with the generated accessors from the layouts of IHI 0070 7.3.13 (F_TRANSLATION) and 7.3.12.
  */
 import assert from "node:assert/strict";
 import { EVENT_TYPE, EVT_CLASS, EVT_F_TRANSLATION, EVT_F_WALK_EABT, EVT_PNU, EVT_STAGE } from "../gen/mod.ts";
 import { accept, type Applied, deviationsFor, parseDeviations } from "../src/scenario/deviations.ts";
-import { InputError } from "../src/cli/io.ts";
+import { InputError } from "../src/core/errors.ts";
 import { explainRecords, type RecordRule } from "../src/scenario/record_rules.ts";
 import { assertJsonRule, runMain } from "./helpers/cli.ts";
 

@@ -1,5 +1,5 @@
 /**
- * src/cli/recorded.ts: the device each recording ran on, from the vector's metadata. The expected ID registers are
+ * src/scenario/recorded.ts: the device each recording ran on, from the vector's metadata. The expected ID registers are
  * read from the recording folders' READMEs (what the recording advertised) and the recordings' own IDR reads.
  */
 import assert from "node:assert/strict";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decode as decodeAll, type DecodedRecord, type DecodeRequest, KINDS } from "../src/decode/records.ts";
 import { formatJson, formatText } from "../src/cli/format.ts";
-import { InputError } from "../src/cli/io.ts";
+import { InputError } from "../src/core/errors.ts";
 import { runMain } from "./helpers/cli.ts";
 
 // Records below are built by hand from the bit positions in IHI 0070 (not with the generated setters), so a wrong

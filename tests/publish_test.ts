@@ -24,7 +24,8 @@ async function publishedFiles(): Promise<string[]> {
 
 Deno.test("deno publish --dry-run: the emulator, gen/, proto/ and the CLI; no dev-only file", async () => {
   const files = await publishedFiles();
-  const allowed = /^(LICENSE|README\.md|deno\.json|mod\.ts|cli\.ts|src\/.+\.ts|gen\/.+\.ts|proto\/.+\.proto)$/;
+  const allowed =
+    /^(LICENSE|README\.md|ARCHITECTURE\.md|deno\.json|mod\.ts|cli\.ts|src\/.+\.ts|gen\/.+\.ts|proto\/.+\.proto)$/;
   assert.deepEqual(files.filter((f) => !allowed.test(f)), [], "published files outside the package's roots");
   for (const f of ["mod.ts", "cli.ts", "deno.json", "README.md", "LICENSE", "gen/mod.ts", "src/device/smmu.ts"]) {
     assert.ok(files.includes(f), `${f} is published`);

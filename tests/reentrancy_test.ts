@@ -1,5 +1,5 @@
 /**
- * Re-entrancy (src/host_calls.ts): host callbacks that call back into the device. The architecture's promises must
+ * Re-entrancy (src/core/host_calls.ts): host callbacks that call back into the device. The architecture's promises must
  * hold whatever the host does inside a callback: each command is consumed once and CONS only moves forwards
  * (IHI 0070 3.5.1: CONS is the index of the next entry to consume), CMD_SYNC completes after every earlier command
  * (IHI 0070 4.7.3), event records are written in order at EVENTQ_PROD (IHI 0070 7.2), and a transaction's fault is

@@ -26,7 +26,8 @@ import {
   REGISTERS,
 } from "../gen/mod.ts";
 import type { Layout } from "../gen/mod.ts";
-import { Smmu, type SmmuOptions } from "../src/device/smmu.ts";
+import { Smmu } from "../src/device/smmu.ts";
+import type { SmmuOptions } from "../src/device/options.ts";
 import { type GuestMemory, SparseMemory } from "../src/core/memory.ts";
 import type { DmaView } from "../src/translation/dma.ts";
 

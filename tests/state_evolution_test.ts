@@ -1,6 +1,6 @@
 /**
  * Schema evolution of the saved state: the first-schema fixture keeps restoring, newer schemas and unknown fields are
- * refused (the rule is stated in src/save_restore.ts), and a register added to the spec is saved and restored by
+ * refused (the rule is stated in src/state/save_restore.ts), and a register added to the spec is saved and restored by
  * construction, while a SavedState key save/restore cannot handle fails `deno check`.
  */
 import assert from "node:assert/strict";

@@ -2,7 +2,7 @@
  * Command-line arguments of a CLI command: options (`--name`, `--name value`, `--name=value`) and positional ones.
  * @module
  */
-import { InputError, oneOf } from "./io.ts";
+import { InputError, oneOf } from "../core/errors.ts";
 
 /** The options a command takes: a flag, or an option that takes a value (named in help and errors). */
 export type OptionSpec = Readonly<Record<string, "flag" | "value">>;

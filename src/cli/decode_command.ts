@@ -6,7 +6,8 @@ import { type Args, choice, flag, parseArgs, value } from "./args.ts";
 import { decode, type Kind, KINDS, type PteOptions, REGISTER_NAMES } from "../decode/records.ts";
 import { formatJson, formatText } from "./format.ts";
 import type { WordWidth } from "../decode/hex.ts";
-import { type CliIo, InputError, oneOf, readInput } from "./io.ts";
+import { type CliIo, readInput } from "./io.ts";
+import { InputError, oneOf } from "../core/errors.ts";
 
 const OPTIONS = {
   "--json": "flag",

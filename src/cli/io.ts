@@ -1,7 +1,9 @@
 /**
- * What the CLI commands need from the outside world (replaced in tests), and how they report bad input.
+ * What the CLI commands need from the outside world (replaced in tests); a file that cannot be read or written is
+ * an {@link InputError} naming it.
  * @module
  */
+import { InputError } from "../core/errors.ts";
 
 /** The outside world of a command: output, diagnostics and input. */
 export interface CliIo {
@@ -17,15 +19,6 @@ export interface CliIo {
   readBytes(path: string): Promise<Uint8Array>;
   /** Writes a text file (trace --html). */
   writeFile(path: string, text: string): Promise<void>;
-}
-
-/** Bad input: `what` is wrong `where` (a token, a line, an argument). Reported as one line, never a stack trace. */
-export class InputError extends Error {
-  /** `what` says what is wrong, `where` points at it. */
-  constructor(readonly what: string, readonly where: string) {
-    super(`${what} at ${where}`);
-    this.name = "InputError";
-  }
 }
 
 /** A file's contents, or an {@link InputError} naming the file and why it cannot be read. */
@@ -47,9 +40,4 @@ export async function writeOutput(where: string, writer: () => Promise<void>): P
     const why = (e instanceof Error ? e.message : String(e)).split("\n")[0].replace(/: \w+ '.*'$/, "");
     throw new InputError(`cannot write (${why})`, where);
   }
-}
-
-/** The names a value may take, for "unknown X" errors: `one of a, b, c`. */
-export function oneOf(names: Iterable<string>): string {
-  return `one of ${[...names].join(", ")}`;
 }

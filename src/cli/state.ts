@@ -4,10 +4,10 @@
  * name); the only number is the schema version.
  * @module
  */
-import { SavedStateError } from "../core/errors.ts";
 import { stateToJson } from "../state/save_restore.ts";
 import { parseArgs } from "./args.ts";
-import { type CliIo, InputError, readInput } from "./io.ts";
+import { type CliIo, readInput } from "./io.ts";
+import { InputError, SavedStateError } from "../core/errors.ts";
 
 /** `smmuv3 state <blob file>`: prints the JSON; returns the exit code; bad input throws {@link InputError}. */
 export async function stateCommand(argv: readonly string[], io: CliIo): Promise<number> {

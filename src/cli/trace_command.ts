@@ -6,7 +6,8 @@
  */
 import { flag, parseArgs, value } from "./args.ts";
 import { deviationsFor, parseDeviations, type ScenarioDeviations, scenarioKey } from "../scenario/deviations.ts";
-import { type CliIo, InputError, readInput, writeOutput } from "./io.ts";
+import { type CliIo, readInput, writeOutput } from "./io.ts";
+import { InputError } from "../core/errors.ts";
 import { parseScenario, type Scenario } from "../scenario/scenario.ts";
 import { Tracer, type TraceTotals } from "../scenario/trace.ts";
 import { appliedText, headerText, stepText, totalsText, traceJson } from "./trace_format.ts";

@@ -4,11 +4,11 @@
  * only count or index things (step, stage, level, size in bytes).
  * @module
  */
-import { EVENTS, EVT_F_UUT } from "../../gen/mod.ts";
+import { EVENTS } from "../../gen/mod.ts";
 import type { TranslationResult } from "../device/smmu.ts";
 import type { DmaResult } from "../translation/dma.ts";
 import type { WalkStep } from "../translation/translate.ts";
-import { decodeRecord } from "../decode/records.ts";
+import { eventFields, eventSummary } from "../decode/events.ts";
 import type { Applied, Observation } from "../scenario/deviations.ts";
 import type { Check, RegisterRef, TraceDevice, TraceStep, TraceTotals } from "../scenario/trace.ts";
 
@@ -22,29 +22,6 @@ export function formatWalkStep(s: WalkStep): string {
   return `S${s.stage} L${s.level}  table ${hex(s.tableAddr)}  desc @${hex(s.descAddr)} = ${
     desc64(s.descHi, s.descLo)
   }  ${s.decision}`;
-}
-
-/** An event record's fields, 64-bit halves joined: the value, and as shown (an enumerated value's name, or "0x…"). */
-export function eventFields(
-  record: Uint32Array,
-): { type: string; fields: { name: string; value: number | bigint; shown: string }[] } {
-  const layout = EVENTS.get(EVT_F_UUT.Type.get(record));
-  if (layout === undefined) return { type: hex(EVT_F_UUT.Type.get(record)), fields: [] };
-  const fields = decodeRecord(layout, record).fields
-    .filter((f) => f.name !== "Type" && !/_(LO|HI)$/.test(f.name))
-    .map((f) => ({
-      name: f.name,
-      value: f.value,
-      shown: f.meaning ? f.meaning.replace(/^address /, "") : hex(f.value),
-    }));
-  return { type: layout.name.replace(/^EVT_/, ""), fields };
-}
-
-/** An event record in one line: its type name, then its fields by name: the direction (RnW) always, others if not 0. */
-export function eventSummary(record: Uint32Array): string {
-  const { type, fields } = eventFields(record);
-  const shown = fields.filter((f) => f.name === "RnW" || (f.value !== 0 && f.value !== 0n));
-  return [type, ...shown.map((f) => `${f.name}=${f.shown}`)].join(" ");
 }
 
 /** A translation result in one line. */

@@ -11,7 +11,7 @@
  * - Byte mode: the input is bytes in memory order (little-endian), as `xxd -p` or `bytes.hex()` print them.
  * @module
  */
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 
 /** How tokens map to words. */
 export type WordWidth = "auto" | 32 | 64;

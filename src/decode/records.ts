@@ -34,7 +34,7 @@ import {
   TT_TYPE,
 } from "../../gen/mod.ts";
 import { countTokens, parseNumber, parseWords, type WordWidth } from "./hex.ts";
-import { InputError, oneOf } from "../cli/io.ts";
+import { InputError, oneOf } from "../core/errors.ts";
 import { type LogRecord, parseLinuxLog } from "./linux_log.ts";
 
 /** The kinds of record `decode` knows. */

@@ -7,7 +7,7 @@
  * (`onBacklog`), and by the next access that can make progress (a PROD write, a CONS read, the GERRORN
  * acknowledgement, a CR0 write).
  *
- * Re-entrancy (src/host_calls.ts): observers and endpoint hooks run in the middle of a command and may write the
+ * Re-entrancy (src/core/host_calls.ts): observers and endpoint hooks run in the middle of a command and may write the
  * queue's registers. A batch is never nested in another: a PROD write from a callback is taken up by the running
  * batch. The registers are re-read for every command, and CONS advances past a command only if it still points at
  * it (a guest's CONS write during the command wins), so no command runs twice and CONS never moves backwards.

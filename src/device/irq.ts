@@ -5,7 +5,7 @@
  * describes them as rising-edge), and an MSI is by nature a single write. So each notification is one call of the
  * host's sink, and there is no line level to keep or to restore.
  *
- * The sinks and `onMsi` are deferred callbacks (src/host_calls.ts): an MSI's write to guest memory happens when it is
+ * The sinks and `onMsi` are deferred callbacks (src/core/host_calls.ts): an MSI's write to guest memory happens when it is
  * raised, the host hears of it when the device call ends, in order.
  * @module
  */

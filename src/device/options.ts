@@ -2,40 +2,67 @@
  * The shapes of the host's arguments: every `Smmu` option, and the objects the public calls take (access flags,
  * observers), checked before anything changes. A wrong shape throws {@link OptionsError} (options) or
  * {@link HostError} (calls) naming the argument by its path, `options.features.granules` say. Values within a right
- * shape are the business of their owners (src/features.ts for features and ID registers).
+ * shape are the business of their owners (src/registers/features.ts for features and ID registers).
  *
  * Exhaustive by construction: each table below has a key for every field of its type, so adding an option without
  * deciding how to check it fails `deno check`.
  * @module
  */
-import type { SmmuFeatures } from "../registers/features.ts";
-import type { SmmuOptions } from "./smmu.ts";
-import type { InterruptSinks } from "./irq.ts";
+import type { GuestMemory } from "../core/memory.ts";
+import type { IdRegisterValues, SmmuFeatures } from "../registers/features.ts";
+import type { InterruptSinks, MsiSink } from "./irq.ts";
 import type { EndpointHooks } from "./commands.ts";
 import type { CacheLimits } from "../translation/tlb.ts";
 import type { Access, SmmuObserver } from "../core/types.ts";
-import { HostError, OptionsError } from "../core/errors.ts";
+import { HostError, OptionsError, shown } from "../core/errors.ts";
+
+/**
+ * Options of `Smmu`, checked at construction (a wrong shape, a callback that is not a function, an unknown
+ * option: {@link OptionsError} naming it).
+ *
+ * Callbacks and re-entrancy: the interrupt sinks, `onMsi` and `schedule` are deferred: they run, in the order raised,
+ * when the device call that raised them has finished its work, just before it returns; from them the host may call
+ * anything (register accesses, DMA, save, restore, reset). Observers and endpoint hooks run in the middle of a
+ * command: they may access registers, translate and DMA, but `save`, `restore` and `reset` throw {@link HostError}
+ * there. GuestMemory methods must not call the device (a call throws HostError).
+ */
+export interface SmmuOptions {
+  /** Guest physical memory: tables, queues, MSI targets and DMA data. Called in the middle of accesses: it must
+   * not call back into the device. */
+  memory: GuestMemory;
+  /** Features to advertise, in plain words (defaults suit a Linux guest). Exclusive with `idRegisters`. */
+  features?: SmmuFeatures;
+  /**
+   * Exact ID register values to advertise (to match a host or another model). Values this emulator cannot honour
+   * are refused with an {@link OptionsError}. Exclusive with `features`.
+   */
+  idRegisters?: IdRegisterValues;
+  /** Wired interrupt sinks, one edge callback per interrupt kind. */
+  interrupts?: InterruptSinks;
+  /** Told of every MSI, after its 32-bit write to guest memory. */
+  onMsi?: MsiSink;
+  /** Host models of ATS/PRI endpoints, for CMD_ATC_INV and CMD_PRI_RESP. */
+  endpoints?: EndpointHooks;
+  /**
+   * Most commands one access (or one `schedule` continuation) runs. Default: with `schedule`, 1024; without it, the
+   * whole queue (its 2^CMDQ_BASE.LOG2SIZE entries, at most 2^19), so that a guest that publishes a full ring and then
+   * only polls memory for its CMD_SYNC completion finishes. Commands beyond the budget run in the continuation, or
+   * on the guest's next PROD write, CMDQ_CONS read, GERRORN acknowledgement or CR0 write.
+   */
+  commandBudget?: number;
+  /**
+   * The host's way to run work later (`queueMicrotask`, a timer, its event loop): when a batch stops at
+   * `commandBudget` with commands left, the device calls `schedule(resume)` once; the host calls `resume()` later
+   * (a deferred callback: never in the middle of an access), which runs the next batch and schedules again while
+   * commands remain. A `resume` from before a restore or reset does nothing.
+   */
+  schedule?: (resume: () => void) => void;
+  /** Bounds of the configuration cache and TLBs (host memory use); the defaults suit 65,536 streams. */
+  cacheLimits?: CacheLimits;
+}
 
 /** Checks `v`, found at `path`; throws `E` naming the path. */
 type Check = (v: unknown, path: string, E: typeof HostError) => void;
-
-/** A short, safe rendering of a wrong value for a message. */
-export function shown(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  switch (typeof v) {
-    case "string":
-      return JSON.stringify(v.length > 20 ? v.slice(0, 20) + "…" : v);
-    case "bigint":
-      return `${v}n`;
-    case "object":
-      return "an object";
-    case "function":
-      return "a function";
-    default:
-      return String(v);
-  }
-}
 
 const fail = (E: typeof HostError, path: string, want: string, v: unknown): never => {
   throw new E(`${path} must be ${want}, got ${shown(v)}`);

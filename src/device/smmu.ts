@@ -1,24 +1,21 @@
 /**
  * `Smmu`: the device model. The 128 KiB register frame (pages 0 and 1) with the architecture's access semantics
  * (IHI 0070 chapter 6), and the wiring of the command queue, event queue, interrupts, translation engine and
- * save/restore. The register semantics live in src/mmio.ts; this file is the public face.
+ * save/restore. The register semantics live in src/device/mmio.ts; this file is the public face.
  * @module
  */
 import { EVENT_TYPE, REG, REGISTERS } from "../../gen/mod.ts";
-import { HostError, OptionsError } from "../core/errors.ts";
+import { HostError, OptionsError, shown } from "../core/errors.ts";
 import { guardMemory, type GuestMemory } from "../core/memory.ts";
 import { HostCalls } from "../core/host_calls.ts";
-import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, shown } from "./options.ts";
+import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, type SmmuOptions } from "./options.ts";
 import { RegisterFile, word } from "../registers/regfile.ts";
 import { ACCESS, TAG_SHIFT } from "../core/types.ts";
 import type { Access, SmmuObserver } from "../core/types.ts";
 import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "../registers/features.ts";
-import type { IdRegisterValues, SmmuFeatures } from "../registers/features.ts";
 import { Interrupts } from "./irq.ts";
-import type { InterruptSinks, MsiSink } from "./irq.ts";
 import { EventQueue } from "./events.ts";
 import { COMMAND_BUDGET, CommandQueue } from "./commands.ts";
-import type { EndpointHooks } from "./commands.ts";
 import { RegisterSemantics } from "./mmio.ts";
 import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "../translation/translate.ts";
 import { DmaView } from "../translation/dma.ts";
@@ -30,51 +27,6 @@ import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } 
 export interface Explanation extends ExplainedProbe {
   /** The answer, as `probe` gives it. */
   readonly result: TranslationResult;
-}
-
-/**
- * Options of {@link Smmu}, checked at construction (a wrong shape, a callback that is not a function, an unknown
- * option: {@link OptionsError} naming it).
- *
- * Callbacks and re-entrancy: the interrupt sinks, `onMsi` and `schedule` are deferred: they run, in the order raised,
- * when the device call that raised them has finished its work, just before it returns; from them the host may call
- * anything (register accesses, DMA, save, restore, reset). Observers and endpoint hooks run in the middle of a
- * command: they may access registers, translate and DMA, but `save`, `restore` and `reset` throw {@link HostError}
- * there. GuestMemory methods must not call the device (a call throws HostError).
- */
-export interface SmmuOptions {
-  /** Guest physical memory: tables, queues, MSI targets and DMA data. Called in the middle of accesses: it must
-   * not call back into the device. */
-  memory: GuestMemory;
-  /** Features to advertise, in plain words (defaults suit a Linux guest). Exclusive with `idRegisters`. */
-  features?: SmmuFeatures;
-  /**
-   * Exact ID register values to advertise (to match a host or another model). Values this emulator cannot honour
-   * are refused with an {@link OptionsError}. Exclusive with `features`.
-   */
-  idRegisters?: IdRegisterValues;
-  /** Wired interrupt sinks, one edge callback per interrupt kind. */
-  interrupts?: InterruptSinks;
-  /** Told of every MSI, after its 32-bit write to guest memory. */
-  onMsi?: MsiSink;
-  /** Host models of ATS/PRI endpoints, for CMD_ATC_INV and CMD_PRI_RESP. */
-  endpoints?: EndpointHooks;
-  /**
-   * Most commands one access (or one `schedule` continuation) runs. Default: with `schedule`, 1024; without it, the
-   * whole queue (its 2^CMDQ_BASE.LOG2SIZE entries, at most 2^19), so that a guest that publishes a full ring and then
-   * only polls memory for its CMD_SYNC completion finishes. Commands beyond the budget run in the continuation, or
-   * on the guest's next PROD write, CMDQ_CONS read, GERRORN acknowledgement or CR0 write.
-   */
-  commandBudget?: number;
-  /**
-   * The host's way to run work later (`queueMicrotask`, a timer, its event loop): when a batch stops at
-   * `commandBudget` with commands left, the device calls `schedule(resume)` once; the host calls `resume()` later
-   * (a deferred callback: never in the middle of an access), which runs the next batch and schedules again while
-   * commands remain. A `resume` from before a restore or reset does nothing.
-   */
-  schedule?: (resume: () => void) => void;
-  /** Bounds of the configuration cache and TLBs (host memory use); the defaults suit 65,536 streams. */
-  cacheLimits?: CacheLimits;
 }
 
 /** The outcome of one transaction: the physical address, or the fault that aborted it. */

@@ -6,7 +6,7 @@
  */
 import { CMD_SYNC_LAYOUT, EVT_F_UUT_LAYOUT } from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 import { parseLinuxLog } from "../decode/linux_log.ts";
 import { firstLine, parseScenario, type Scenario, ScenarioRunner, transactionOf } from "../scenario/scenario.ts";
 import type { ExploreModel } from "./model.ts";

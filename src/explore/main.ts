@@ -8,7 +8,7 @@
  * ```
  * @module
  */
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 import { firstLine } from "../scenario/scenario.ts";
 import { buildModel } from "./inputs.ts";
 import { inputOf, type LoadRequest, serveExplorer } from "./server.ts";

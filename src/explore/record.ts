@@ -9,7 +9,7 @@ import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import type { Smmu } from "../device/smmu.ts";
 import type { CacheContents } from "../translation/explain.ts";
 import { latestEvents } from "../scenario/trace.ts";
-import { eventSummary } from "../cli/trace_format.ts";
+import { eventSummary } from "../decode/events.ts";
 import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../scenario/scenario.ts";
 import type { DmaResult } from "../translation/dma.ts";
 import {
@@ -162,7 +162,7 @@ export class Recorder {
         }, () => void this.runner.run(step));
       case "reset":
         return this.#record({ source, kind: "reset", title: "reset" }, () => void this.runner.run(step));
-      case "reenter": // arms a host callback: its steps run inside a later step (src/cli/scenario.ts)
+      case "reenter": // arms a host callback: its steps run inside a later step (src/scenario/scenario.ts)
         return this.#record({
           source,
           kind: "comment",

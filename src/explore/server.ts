@@ -5,7 +5,7 @@
  * @module
  */
 import { DEVIATIONS_FILE } from "../scenario/deviations.ts";
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 import { firstLine } from "../scenario/scenario.ts";
 import { buildModel, type ExploreInput, type ProbeRequest } from "./inputs.ts";
 import type { ExploreModel } from "./model.ts";

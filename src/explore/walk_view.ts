@@ -5,7 +5,8 @@
  * holding the stage-2 walk of that access's IPA across the stage-2 columns, then the stage-1 read in the last column.
  * @module
  */
-import type { Explanation, WalkStep } from "../../mod.ts";
+import type { Explanation } from "../device/smmu.ts";
+import type { WalkStep } from "../translation/translate.ts";
 import type { CachedTranslation, ConfigRead } from "../translation/explain.ts";
 import type { WalkEdge, WalkNode, WalkView } from "./model.ts";
 import { addressIn, hex, hex64, meaningOf, type Records } from "./records.ts";

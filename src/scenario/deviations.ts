@@ -26,7 +26,7 @@
  */
 import { z } from "zod";
 import { compileRecordRule, explainRecords, type RecordRule, recordRuleSchema } from "./record_rules.ts";
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 import { parseDataFile, validate } from "./scenario.ts";
 
 /** The name of a recording folder's deviation list, beside its vectors (tests/vectors/qemu-7.2/deviations.json). */

@@ -18,7 +18,7 @@
  */
 import { EVENT_TYPE, EVENTS, EVT_F_UUT, EVT_F_UUT_LAYOUT, type Field, type Layout } from "../../gen/mod.ts";
 import { z } from "zod";
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 
 const value = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 

@@ -9,7 +9,7 @@
  * @module
  */
 import type { IdRegisterValues } from "../registers/features.ts";
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 
 /** The SMMU stages a QEMU 10 recording was made with (`-global arm-smmuv3.stage=…`); QEMU 7.2 has stage 1 only. */
 export const SMMU_STAGES = ["1", "2", "nested"] as const;

@@ -14,7 +14,7 @@
  * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset;
  * - `reenter`: arms a host callback (an interrupt sink, `onMsi`, an observer method, an endpoint hook: {@link
  *   CALLBACKS}) to run `steps` (memory and register accesses, DMAs) the next time the device calls it, inside the
- *   call, once: a host whose callbacks call back into the device (src/host_calls.ts). A guest's register write may
+ *   call, once: a host whose callbacks call back into the device (src/core/host_calls.ts). A guest's register write may
  *   fire it, not the host's own save_restore or reset.
  * @module
  */
@@ -28,7 +28,7 @@ import type { EndpointHooks } from "../device/commands.ts";
 import type { IdRegisterValues } from "../registers/features.ts";
 import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../core/memory.ts";
 import type { CacheLimits } from "../translation/tlb.ts";
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 import { type RecordingDevice, recordingDevice, SMMU_STAGES } from "./recorded.ts";
 
 const num = z.union([

@@ -12,7 +12,7 @@ import type { IdRegisterValues } from "../registers/features.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import type { WalkStep } from "../translation/translate.ts";
 import { accept, type Applied, type Context, type Observation, same, type ScenarioDeviations } from "./deviations.ts";
-import { InputError } from "../cli/io.ts";
+import { InputError } from "../core/errors.ts";
 import type { RecordingDevice } from "./recorded.ts";
 import { type CallbackName, firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
 

@@ -6,7 +6,7 @@
  * {@link restoreState}; it then commits the returned frame in one step and re-derives derived state itself.
  *
  * The line between accepted and refused: a blob is accepted iff save() could have produced it on this device. Every
- * guest-writable register must hold what the device's own `sanitize` (src/reg_rules.ts) stores for a guest write of
+ * guest-writable register must hold what the device's own `sanitize` (src/registers/rules.ts) stores for a guest write of
  * that value; GERROR and GATOS_PAR, which only the SMMU writes, get the checks in `checkSmmuWritten`.
  *
  * Evolution rule (the blob's `schema_version` against ours, {@link SCHEMA_VERSION}):
@@ -236,7 +236,7 @@ function validate(w: Uint32Array): void {
     if (f.reg.access === "RW") mustStore(f, layout, w, f.reg.offset);
     else checkSmmuWritten(f, layout, w);
   }
-  // The SMMU completes a GBPA update at once (src/mmio.ts), so Update never reads 1 between two accesses.
+  // The SMMU completes a GBPA update at once (src/device/mmio.ts), so Update never reads 1 between two accesses.
   if (GBPA.Update.get(w, word(REG.GBPA))) throw new SavedStateError("GBPA.Update", "an update never stays pending");
 }
 

@@ -4,14 +4,13 @@
  * MSI writes from a device are ordinary writes through a view.
  * @module
  */
-import { HostError } from "../core/errors.ts";
+import { HostError, shown } from "../core/errors.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import { FlatMemory } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { ACCESS, newFault } from "../core/types.ts";
 import type { Fault } from "../core/types.ts";
 import type { Translator } from "./translate.ts";
-import { shown } from "../device/options.ts";
 
 /** Outcome of a DMA copy: `done` bytes were copied before the fault (a copy of the engine's fault). */
 export type DmaResult = { ok: true } | { ok: false; done: number; iova: number; fault: Fault };

@@ -16,7 +16,7 @@ import { blockKey, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";
 import type { RowData } from "./tlb_pages.ts";
 import { CLASS, type Context, contextKey, NESTED, rangeEnd, rawAllow, Tagged, tagKey } from "./tlb_context.ts";
 
-export { Context, contextKey, KIND, rangeOf, WalkCacheView } from "./tlb_context.ts";
+export { Context, contextKey, KIND, rangeOf } from "./tlb_context.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
 /** Cache bounds. */

@@ -1,15 +1,14 @@
 /**
- * A context (the decoded configuration of one (StreamID, SubstreamID) pair), its TLB tags (IHI 0070 §3.17), and the
- * view through which a walker reads and fills its walk caches. The caches that hold contexts are in tlb.ts.
+ * A context (the decoded configuration of one (StreamID, SubstreamID) pair) and its TLB tags (IHI 0070 §3.17). The
+ * caches that hold contexts are in tlb.ts; a walker's view of their walk caches in walk_cache.ts.
  * @module
  */
 import { CMD_TLBI_TG } from "../../gen/mod.ts";
 import type { TlbRange } from "../core/types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
-import type { Regime, WalkCache } from "./walk.ts";
+import type { Regime } from "./walk.ts";
 import { NONE } from "./tlb_pages.ts";
-import type { Caches } from "./tlb.ts";
 
 /** What a context does with a transaction. */
 export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
@@ -17,7 +16,7 @@ export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
 /** TLB tag classes: the translation regimes of §3.17 (stage-1 StreamWorlds, and stage 2 alone). */
 export const CLASS = { EL1: 0, EL2: 1, EL2_E2H: 2, S2: 3, NONE: -1 } as const;
 
-/** Decoded configuration of one (StreamID, SubstreamID) pair; its TLB rows live in {@link Caches.rows}. */
+/** Decoded configuration of one (StreamID, SubstreamID) pair; its TLB rows live in the rows of the Caches that hold it. */
 export class Context {
   /** Owner id of its rows while cached (NONE for a probe's context, which is never cached). */
   id = NONE;
@@ -68,56 +67,6 @@ export class Context {
   }
 }
 
-/** One context's walk cache of one regime, as a walker reads and fills it: a reusable view, pointed per walk. */
-export class WalkCacheView implements WalkCache {
-  attrs = 0;
-  ipa = 0;
-  #ctx: Context | null = null;
-  #space = 0;
-  #fill = false;
-  /** The last entry found (misses walk through pages in order, so mostly the same region as before). */
-  #lastCtx: Context | null = null;
-  #lastSpace = 0;
-  #lastRegion = 0;
-  #lastRow = NONE;
-  #lastRemovals = -1;
-
-  constructor(readonly caches: Caches) {}
-
-  /** Points the view at the walk cache of `ctx` (a cached context) in `space`; `fill`: a transaction's walk. */
-  use(ctx: Context, space: number, fill: boolean): this {
-    this.#ctx = ctx;
-    this.#space = space;
-    this.#fill = fill;
-    return this;
-  }
-
-  lookup(region: number): number {
-    const caches = this.caches, walks = caches.walks;
-    let r: number;
-    if (
-      region === this.#lastRegion && this.#ctx === this.#lastCtx && this.#space === this.#lastSpace &&
-      walks.removals === this.#lastRemovals // nothing removed since: the row is as it was
-    ) r = this.#lastRow;
-    else {
-      r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
-      if (r === NONE) return -1;
-      this.#lastCtx = this.#ctx;
-      this.#lastSpace = this.#space;
-      this.#lastRegion = region;
-      this.#lastRow = r;
-      this.#lastRemovals = walks.removals;
-    }
-    this.attrs = walks.allow(r);
-    this.ipa = walks.ipaBase(r);
-    return walks.outBase(r);
-  }
-
-  fill(region: number, regionShift: number, pa: number, ipa: number, attrs: number): void {
-    if (this.#fill) this.caches.fillWalk(this.#ctx!, this.#space, region, regionShift, pa, ipa, attrs); // not a probe
-  }
-}
-
 /** Key of a context: SubstreamIDs are 20 bits, -1 for none. */
 export function contextKey(sid: number, ssid: number): number {
   return sid * 0x200000 + (ssid + 1);
@@ -131,7 +80,7 @@ export class Tagged {
   readonly globals = new Set<Context>();
 }
 
-/** Key of a class and VMID in {@link Caches} tags: a small integer. */
+/** Key of a class and VMID in the Caches' tags: a small integer. */
 export function tagKey(cls: number, vmid: number): number {
   return cls * 0x10000 + vmid;
 }

@@ -215,7 +215,7 @@ export type Action =
   | { kind: "saveRestore"; fresh: boolean }
   /** The host resets the device; with `reinit`, the guest then brings it up again as it did last. */
   | { kind: "reset"; reinit: boolean }
-  /** The next time host callback `from` (an index into CALLBACKS of src/cli/scenario.ts) is called, the guest (an
+  /** The next time host callback `from` (an index into CALLBACKS of src/scenario/scenario.ts) is called, the guest (an
    * interrupt handler) or the host does `then` inside it: the device re-entered from its own callback. */
   | { kind: "reenter"; from: number; then: NestedAction[] };
 

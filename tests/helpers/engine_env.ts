@@ -1,7 +1,7 @@
 /**
  * A test bench for the translation engine without the device model: ID and control registers set directly in a
  * {@link RegisterFile}, stream tables pointed at from it, and a {@link Translator} over sparse memory. For tests and
- * benchmarks of src/translate.ts and below; a guest goes through `Smmu` and src/guest/driver.ts instead.
+ * benchmarks of src/translation/translate.ts and below; a guest goes through `Smmu` and src/guest/driver.ts instead.
  * @module
  */
 import {

@@ -1,12 +1,12 @@
 /**
  * The explorer page's application: the timeline, the selected step's detail (walk picture, events, commands,
- * registers, caches), the keyboard, and in server mode the load and probe forms. State lives in one {@link App}.
+ * registers, caches) and the keyboard. State lives in one {@link App}; start.ts starts the page, load.ts holds the
+ * server mode's forms.
  * @module
  */
 import type { ExploreModel, StepView, WalkNode, WalkView } from "../model.ts";
 import { h } from "./dom.ts";
 import { cachesAt, cachesPanel, eventsPanel, nodeDetail, recordTable, registersPanel } from "./panels.ts";
-import { serverInit } from "./load.ts";
 import { drawWalk } from "./walk_svg.ts";
 
 /** The page's state. */
@@ -22,21 +22,6 @@ export interface App {
   allRegisters: boolean;
   /** The last load request (server mode), to add probes to. */
   request: Record<string, unknown> | null;
-}
-
-/** Starts the page: the embedded model (a static export) or, served, the load form. */
-export function explorerMain(): void {
-  const app: App = { model: null, selected: 0, node: null, filter: "all", allRegisters: false, request: null };
-  const filter = document.getElementById("filter") as HTMLSelectElement;
-  filter.addEventListener("change", () => {
-    app.filter = filter.value;
-    renderTimeline(app);
-  });
-  document.getElementById("steps")!.addEventListener("keydown", (e) => timelineKey(app, e));
-  document.addEventListener("keydown", (e) => globalKey(app, e));
-  const embedded = document.getElementById("model");
-  if (embedded?.textContent) show(app, JSON.parse(embedded.textContent) as ExploreModel);
-  else serverInit(app);
 }
 
 /** Shows a model: title, timeline, and the step named in the URL (#step-N) or the first DMA. */

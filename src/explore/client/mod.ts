@@ -9,7 +9,6 @@ import { loadFiles, loadRequest, serverInit, setStatus, toBase64 } from "./load.
 import {
   defaultNode,
   dmaSection,
-  explorerMain,
   globalKey,
   renderDetail,
   renderTimeline,
@@ -21,6 +20,7 @@ import {
   visibleSteps,
 } from "./main.ts";
 import { cachesAt, cachesPanel, eventsPanel, nodeDetail, recordTable, registersAt, registersPanel } from "./panels.ts";
+import { explorerMain } from "./start.ts";
 import { drawWalk, nodeKey } from "./walk_svg.ts";
 
 /** Every function the page's script holds. */

@@ -1,0 +1,59 @@
+/**
+ * The walk caches as a walker sees them: one context's cache of one regime, a reusable view pointed at the context
+ * of each walk (src/translation/walk.ts reads and fills it through its WalkCache interface).
+ * @module
+ */
+import type { Caches } from "./tlb.ts";
+import type { Context } from "./tlb_context.ts";
+import { NONE } from "./tlb_pages.ts";
+import type { WalkCache } from "./walk.ts";
+
+/** One context's walk cache of one regime, as a walker reads and fills it: a reusable view, pointed per walk. */
+export class WalkCacheView implements WalkCache {
+  attrs = 0;
+  ipa = 0;
+  #ctx: Context | null = null;
+  #space = 0;
+  #fill = false;
+  /** The last entry found (misses walk through pages in order, so mostly the same region as before). */
+  #lastCtx: Context | null = null;
+  #lastSpace = 0;
+  #lastRegion = 0;
+  #lastRow = NONE;
+  #lastRemovals = -1;
+
+  constructor(readonly caches: Caches) {}
+
+  /** Points the view at the walk cache of `ctx` (a cached context) in `space`; `fill`: a transaction's walk. */
+  use(ctx: Context, space: number, fill: boolean): this {
+    this.#ctx = ctx;
+    this.#space = space;
+    this.#fill = fill;
+    return this;
+  }
+
+  lookup(region: number): number {
+    const caches = this.caches, walks = caches.walks;
+    let r: number;
+    if (
+      region === this.#lastRegion && this.#ctx === this.#lastCtx && this.#space === this.#lastSpace &&
+      walks.removals === this.#lastRemovals // nothing removed since: the row is as it was
+    ) r = this.#lastRow;
+    else {
+      r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
+      if (r === NONE) return -1;
+      this.#lastCtx = this.#ctx;
+      this.#lastSpace = this.#space;
+      this.#lastRegion = region;
+      this.#lastRow = r;
+      this.#lastRemovals = walks.removals;
+    }
+    this.attrs = walks.allow(r);
+    this.ipa = walks.ipaBase(r);
+    return walks.outBase(r);
+  }
+
+  fill(region: number, regionShift: number, pa: number, ipa: number, attrs: number): void {
+    if (this.#fill) this.caches.fillWalk(this.#ctx!, this.#space, region, regionShift, pa, ipa, attrs); // not a probe
+  }
+}
