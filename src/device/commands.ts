@@ -51,7 +51,7 @@ import { word } from "../registers/regfile.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "../core/types.ts";
 import type { Interrupts } from "./irq.ts";
 import { HostCalls } from "../core/host_calls.ts";
-import { CMDQ, queueEntries, queueIndexMask } from "../registers/rules.ts";
+import { CMDQ, Ring } from "../registers/ring.ts";
 
 /** An ATS invalidation for an endpoint (CMD_ATC_INV), as the host's ATS model receives it. */
 export interface AtcInvalidation {
@@ -131,11 +131,8 @@ export class CommandQueue {
   readonly #cmd = new Uint32Array(4);
   /** Whether a batch is running (a callback's queue write must not start another inside it). */
   #running = false;
-  /** The queue as the registers described it when last read (#load): index mask, size (and its log2), base. */
-  #mask = 0;
-  #log2 = 0;
-  #size = 0;
-  #base = 0;
+  /** The queue as its registers described it when last read (#load). */
+  readonly #ring = new Ring(CMDQ.entryBytes);
 
   constructor(
     private readonly regs: RegisterFile,
@@ -159,14 +156,7 @@ export class CommandQueue {
   #load(): boolean {
     const w = this.regs.words;
     if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return false;
-    this.#mask = queueIndexMask(w, CMDQ);
-    this.#log2 = CMDQ.log2.get(w, word(CMDQ.base));
-    this.#size = 2 ** this.#log2;
-    const bytes = this.#size * CMDQ.entryBytes;
-    const base = CMDQ.addr.getAddress(w, word(CMDQ.base));
-    this.#base = base - (base % bytes); // IHI 0070 6.3.26: the base is aligned to the queue size
-    const prod = CMDQ_PROD.WR.get(w, W_PROD) & this.#mask;
-    const published = queueEntries(prod, CMDQ_CONS.RD.get(w, W_CONS) & this.#mask, this.#log2);
+    const published = this.#ring.load(CMDQ, w).entries(CMDQ_PROD.WR.get(w, W_PROD), CMDQ_CONS.RD.get(w, W_CONS));
     return published >= 0;
   }
 
@@ -177,19 +167,20 @@ export class CommandQueue {
   consume(): void {
     if (this.#running || !this.#load()) return;
     this.#running = true;
+    const ring = this.#ring;
     try {
-      const limit = Math.min(this.budget, this.#size);
+      const limit = Math.min(this.budget, ring.size);
       for (let n = 0; n < limit; n++) {
         const w = this.regs.words;
-        const cons = CMDQ_CONS.RD.get(w, W_CONS) & this.#mask;
-        if ((CMDQ_PROD.WR.get(w, W_PROD) & this.#mask) === cons) return;
+        const cons = ring.index(CMDQ_CONS.RD.get(w, W_CONS));
+        if (ring.empty(CMDQ_PROD.WR.get(w, W_PROD), cons)) return;
         const entered = this.calls.entered;
         if (!this.#step(cons)) return;
         // A callback called the device: it may have disabled the queue, raised an error or moved its base or PROD.
         if (this.calls.entered !== entered && !this.#load()) return;
       }
       const w = this.regs.words;
-      if ((CMDQ_PROD.WR.get(w, W_PROD) & this.#mask) !== (CMDQ_CONS.RD.get(w, W_CONS) & this.#mask)) this.onBacklog();
+      if (!ring.empty(CMDQ_PROD.WR.get(w, W_PROD), CMDQ_CONS.RD.get(w, W_CONS))) this.onBacklog();
     } finally {
       this.#running = false;
     }
@@ -198,8 +189,7 @@ export class CommandQueue {
   /** Runs the command at `cons`; false when it failed (the queue stops there). */
   #step(cons: number): boolean {
     const w = this.regs.words;
-    const mask = this.#mask;
-    const at = this.#base + (cons & (this.#size - 1)) * CMDQ.entryBytes;
+    const at = this.#ring.slot(cons);
     let err: number = CMDQ_CONS_ERR.CERROR_NONE;
     for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
       const v = this.memory.read32(at + 4 * i);
@@ -210,7 +200,7 @@ export class CommandQueue {
       try {
         err = this.#execute(this.#cmd);
       } catch (e) {
-        this.#complete(cons, mask); // a host callback threw: the command itself was carried out
+        this.#complete(cons); // a host callback threw: the command itself was carried out
         throw e;
       }
     }
@@ -220,15 +210,16 @@ export class CommandQueue {
       this.irq.raise(GERROR.CMDQ_ERR);
       return false;
     }
-    this.#complete(cons, mask);
+    this.#complete(cons);
     return true;
   }
 
   /** The command at `cons` ran: CONS moves past it, unless the guest wrote CONS meanwhile (its write wins). */
-  #complete(cons: number, mask: number): void {
+  #complete(cons: number): void {
     const w = this.regs.words;
+    const ring = this.#ring;
     this.executed++;
-    if ((CMDQ_CONS.RD.get(w, W_CONS) & mask) === cons) CMDQ_CONS.RD.set(w, (cons + 1) & mask, W_CONS);
+    if (ring.index(CMDQ_CONS.RD.get(w, W_CONS)) === cons) CMDQ_CONS.RD.set(w, ring.next(cons), W_CONS);
   }
 
   #feature(f: { get(w: Uint32Array, o?: number): number }, w: number): boolean {

@@ -12,7 +12,7 @@ import { word } from "../registers/regfile.ts";
 import { TAG_SHIFT } from "../core/types.ts";
 import type { EventSink, Fault } from "../core/types.ts";
 import { EVENTQ_IRQ, type Interrupts } from "./irq.ts";
-import { EVENTQ, queueEntries, queueIndexMask } from "../registers/rules.ts";
+import { EVENTQ, Ring } from "../registers/ring.ts";
 
 /** The fields of one event layout that a Fault can fill, looked up once by name (absent where the type has none). */
 interface RecordFields {
@@ -93,6 +93,7 @@ export class EventQueue implements EventSink {
   /** Records written to guest memory, and records lost (queue full or write aborted), for tests and tools. */
   readonly counts = { written: 0, lost: 0 };
   readonly #record = new Uint32Array(8);
+  readonly #ring = new Ring(EVENTQ.entryBytes);
 
   constructor(
     private readonly regs: RegisterFile,
@@ -105,14 +106,11 @@ export class EventQueue implements EventSink {
     const w = this.regs.words;
     if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
     if (!encodeEvent(fault, this.#record)) return;
-    const mask = queueIndexMask(w, EVENTQ);
-    const log2 = EVENTQ.log2.get(w, word(EVENTQ.base));
-    const size = 2 ** log2;
-    const prod = EVENTQ_PROD.WR.get(w, W_PROD) & mask;
-    const cons = EVENTQ_CONS.RD.get(w, W_CONS) & mask;
-    const used = queueEntries(prod, cons, log2);
-    if (used < 0) return this.#lose(); // CONS inconsistent with PROD: nothing is produced
-    if (used === size) {
+    const ring = this.#ring.load(EVENTQ, w);
+    const prod = ring.index(EVENTQ_PROD.WR.get(w, W_PROD));
+    const cons = EVENTQ_CONS.RD.get(w, W_CONS);
+    if (ring.entries(prod, cons) < 0) return this.#lose(); // CONS inconsistent with PROD: nothing is produced
+    if (ring.full(prod, cons)) {
       // Full (same index, different wrap). IHI 0070 7.4: the record is lost and OVFLG toggles, once per
       // acknowledged overflow (only while OVFLG equals CONS.OVACKFLG).
       if (EVENTQ_PROD.OVFLG.get(w, W_PROD) === EVENTQ_CONS.OVACKFLG.get(w, W_CONS)) {
@@ -121,17 +119,14 @@ export class EventQueue implements EventSink {
       }
       return this.#lose();
     }
-    // The effective base is aligned to the queue size (IHI 0070 6.3.29: low ADDR bits are ignored).
-    const bytes = size * EVENTQ.entryBytes;
-    const base = EVENTQ.addr.getAddress(w, word(EVENTQ.base));
-    const at = base - (base % bytes) + (prod & (size - 1)) * EVENTQ.entryBytes;
+    const at = ring.slot(prod);
     for (let i = 0; i < 8; i++) {
       if (!this.memory.write32(at + 4 * i, this.#record[i])) {
         this.irq.raise(GERROR.EVENTQ_ABT_ERR);
         return this.#lose();
       }
     }
-    EVENTQ_PROD.WR.set(w, (prod + 1) & mask, W_PROD);
+    EVENTQ_PROD.WR.set(w, ring.next(prod), W_PROD);
     this.#mirror();
     this.counts.written++;
     this.irq.signal(EVENTQ_IRQ);

@@ -4,11 +4,12 @@
  * consumed, the event records it wrote, the registers that changed and what the caches hold.
  * @module
  */
-import { CMDQ_BASE, CMDQ_CONS, CR0, IDR1, REG, REGISTERS } from "../../gen/mod.ts";
+import { CMDQ_CONS, COMMAND_LAYOUT, CR0, REG, REGISTERS } from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import type { Smmu } from "../device/smmu.ts";
 import type { CacheContents } from "../translation/explain.ts";
-import { latestEvents } from "../scenario/trace.ts";
+import { latestEvents, queueRing } from "../scenario/trace.ts";
+import { CMDQ } from "../registers/ring.ts";
 import { eventSummary } from "../decode/events.ts";
 import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../scenario/scenario.ts";
 import type { DmaResult } from "../translation/dma.ts";
@@ -302,20 +303,15 @@ export class Recorder {
   /** The commands consumed since CMDQ_CONS was `before` (IHI 0070 3.5: CONS counts consumed entries, with a wrap). */
   #commands(before: bigint): RecordView[] {
     const smmu = this.runner.smmu;
-    const base = smmu.mmioPeek(REG.CMDQ_BASE, 8);
-    const w = Uint32Array.of(Number(base & 0xffff_ffffn), Number(base >> 32n));
-    const idr1 = Uint32Array.of(Number(smmu.mmioPeek(REG.IDR1, 4)));
-    const log2 = Math.min(CMDQ_BASE.LOG2SIZE.get(w), IDR1.CMDQS.get(idr1));
-    const span = 2 ** (log2 + 1); // index and wrap bit
-    const rd = (v: bigint) => CMDQ_CONS.RD.get(Uint32Array.of(Number(v))) % span;
+    const ring = queueRing(smmu, CMDQ);
+    const rd = (v: bigint) => ring.index(CMDQ_CONS.RD.get(Uint32Array.of(Number(v))));
     const first = rd(before);
-    const count = Math.min((rd(smmu.mmioPeek(REG.CMDQ_CONS, 4)) - first + span) % span, MAX_COMMANDS);
+    const count = Math.min(ring.distance(rd(smmu.mmioPeek(REG.CMDQ_CONS, 4)), first), MAX_COMMANDS);
     const out: RecordView[] = [];
     for (let i = 0; i < count; i++) {
-      const slot = (first + i) % 2 ** log2;
-      const at = CMDQ_BASE.ADDR.getAddress(w) + slot * 16;
-      const words = new Uint32Array(4);
-      for (let k = 0; k < 4; k++) words[k] = this.runner.ram.read32(at + 4 * k) >>> 0;
+      const at = ring.slot(first + i);
+      const words = new Uint32Array(COMMAND_LAYOUT.words);
+      for (let k = 0; k < words.length; k++) words[k] = this.runner.ram.read32(at + 4 * k) >>> 0;
       const record = this.records.command(words);
       if (record) out.push(record);
     }

@@ -13,11 +13,9 @@ import {
   CMDQ_CONS,
   CMDQ_PROD,
   COMMAND,
-  COMMAND_BYTES,
   COMMAND_LAYOUT,
   CR0,
   CR2,
-  EVENT_BYTES,
   EVENT_LAYOUT,
   EVENTQ_BASE,
   EVENTQ_CONS,
@@ -37,6 +35,7 @@ import {
 import type { Smmu } from "../device/smmu.ts";
 import { HostError } from "../core/errors.ts";
 import type { GuestMemory } from "../core/memory.ts";
+import { CMDQ, EVENTQ, Ring } from "../registers/ring.ts";
 
 /** Where the driver puts its structures in guest memory. */
 export interface DriverLayout {
@@ -94,6 +93,8 @@ export class Driver {
   cmdqLog2 = 0;
   /** Log2 of the event queue entries in use (after {@link probe}). */
   eventqLog2 = 0;
+  readonly #cmdq = new Ring(CMDQ.entryBytes);
+  readonly #eventq = new Ring(EVENTQ.entryBytes);
 
   /** A driver for `smmu` (or anything that takes its register accesses, a VMM's MMIO trap), whose guest memory is
    * `memory`. */
@@ -199,17 +200,18 @@ export class Driver {
 
   /** Places one command at PROD and publishes PROD (with its wrap bit). */
   issue(cmd: Uint32Array): void {
-    const size = 2 ** this.cmdqLog2;
-    const prod = CMDQ_PROD.WR.get(new Uint32Array([this.read(REG.CMDQ_PROD)]));
-    const at = this.layout.cmdq + (prod & (size - 1)) * COMMAND_BYTES;
+    const ring = this.#cmdq.set(this.cmdqLog2, this.layout.cmdq);
+    const prod = ring.index(CMDQ_PROD.WR.get(new Uint32Array([this.read(REG.CMDQ_PROD)])));
+    const at = ring.slot(prod);
     for (let i = 0; i < COMMAND_LAYOUT.words; i++) this.memory.write32(at + 4 * i, cmd[i]);
-    this.write(REG.CMDQ_PROD, (prod + 1) & (2 * size - 1));
+    this.write(REG.CMDQ_PROD, ring.next(prod));
   }
 
   /** Issues CMD_SYNC (optionally with fields) and returns whether CONS caught up with PROD. */
   sync(fill?: (w: Uint32Array) => void): boolean {
     this.issue(command(OPCODE.SYNC, fill));
-    return this.consIndex() === (this.read(REG.CMDQ_PROD) & (2 ** (this.cmdqLog2 + 1) - 1));
+    const prod = CMDQ_PROD.WR.get(new Uint32Array([this.read(REG.CMDQ_PROD)]));
+    return this.#cmdq.empty(prod, this.consIndex());
   }
 
   /** CMD_CFGI_ALL, CMD_TLBI_NSNH_ALL, CMD_SYNC: forget every cached configuration and translation. */
@@ -246,20 +248,19 @@ export class Driver {
 
   /** Reads every pending event record and advances EVENTQ_CONS past them (arm_smmu_evtq_thread). */
   events(): Uint32Array[] {
-    const size = 2 ** this.eventqLog2;
-    const mask = 2 * size - 1;
+    const ring = this.#eventq.set(this.eventqLog2, this.layout.eventq);
     const out: Uint32Array[] = [];
     const regs = new Uint32Array(2);
     regs[0] = this.read(REG.EVENTQ_PROD);
     regs[1] = this.read(REG.EVENTQ_CONS);
-    let cons = EVENTQ_CONS.RD.get(regs, 1) & mask;
-    const prod = EVENTQ_PROD.WR.get(regs, 0) & mask;
-    while (cons !== prod) {
+    let cons = ring.index(EVENTQ_CONS.RD.get(regs, 1));
+    const prod = ring.index(EVENTQ_PROD.WR.get(regs, 0));
+    while (!ring.empty(prod, cons)) {
       const rec = new Uint32Array(EVENT_LAYOUT.words);
-      const at = this.layout.eventq + (cons & (size - 1)) * EVENT_BYTES;
+      const at = ring.slot(cons);
       for (let i = 0; i < rec.length; i++) rec[i] = this.memory.read32(at + 4 * i);
       out.push(rec);
-      cons = (cons + 1) & mask;
+      cons = ring.next(cons);
     }
     // Acknowledge any overflow by copying OVFLG into OVACKFLG, as Linux does.
     EVENTQ_CONS.RD.set(regs, cons, 1);

@@ -6,17 +6,10 @@
  * @module
  */
 import {
-  CMDQ_BASE,
   CMDQ_CONS,
   CMDQ_CONS_ERR,
-  CMDQ_PROD,
-  COMMAND_BYTES,
   CR0,
   CR2,
-  EVENT_BYTES,
-  EVENTQ_BASE,
-  EVENTQ_CONS,
-  EVENTQ_PROD,
   GERROR,
   GERROR_IRQ_CFG0,
   IDR0,
@@ -24,10 +17,6 @@ import {
   IDR1,
   IDR5,
   IRQ_CTRL,
-  PRI_RECORD_BYTES,
-  PRIQ_BASE,
-  PRIQ_CONS,
-  PRIQ_PROD,
   REG,
   STRTAB_BASE,
   STRTAB_BASE_CFG,
@@ -38,61 +27,7 @@ import {
 import type { Field } from "../../gen/mod.ts";
 import { fieldMask, registerAt, word } from "./regfile.ts";
 import { oasBits } from "./features.ts";
-
-/** One circular queue's registers and limits (IHI 0070 3.5). */
-export interface QueueRegs {
-  readonly name: "CMDQ" | "EVENTQ" | "PRIQ";
-  readonly base: number;
-  readonly prod: number;
-  readonly cons: number;
-  /** Bytes per entry. */
-  readonly entryBytes: number;
-  /** IDR1 field holding the largest LOG2SIZE. */
-  readonly maxLog2: Field;
-  readonly log2: Field;
-  readonly addr: Field & { getAddress(w: Uint32Array, o?: number): number };
-  /** Index+wrap field of PROD and of CONS. */
-  readonly wr: Field;
-  readonly rd: Field;
-}
-
-export const CMDQ: QueueRegs = {
-  name: "CMDQ",
-  base: REG.CMDQ_BASE,
-  prod: REG.CMDQ_PROD,
-  cons: REG.CMDQ_CONS,
-  entryBytes: COMMAND_BYTES,
-  maxLog2: IDR1.CMDQS,
-  log2: CMDQ_BASE.LOG2SIZE,
-  addr: CMDQ_BASE.ADDR,
-  wr: CMDQ_PROD.WR,
-  rd: CMDQ_CONS.RD,
-};
-export const EVENTQ: QueueRegs = {
-  name: "EVENTQ",
-  base: REG.EVENTQ_BASE,
-  prod: REG.EVENTQ_PROD,
-  cons: REG.EVENTQ_CONS,
-  entryBytes: EVENT_BYTES,
-  maxLog2: IDR1.EVENTQS,
-  log2: EVENTQ_BASE.LOG2SIZE,
-  addr: EVENTQ_BASE.ADDR,
-  wr: EVENTQ_PROD.WR,
-  rd: EVENTQ_CONS.RD,
-};
-export const PRIQ: QueueRegs = {
-  name: "PRIQ",
-  base: REG.PRIQ_BASE,
-  prod: REG.PRIQ_PROD,
-  cons: REG.PRIQ_CONS,
-  entryBytes: PRI_RECORD_BYTES,
-  maxLog2: IDR1.PRIQS,
-  log2: PRIQ_BASE.LOG2SIZE,
-  addr: PRIQ_BASE.ADDR,
-  wr: PRIQ_PROD.WR,
-  rd: PRIQ_CONS.RD,
-};
-export const QUEUES: readonly QueueRegs[] = [CMDQ, EVENTQ, PRIQ];
+import { indexMask, type QueueRegs, QUEUES } from "./ring.ts";
 
 /** Page-0 aliases of the page-1 PROD/CONS registers (the model aliases them, IHI 0070 6.2.1). */
 export const ALIASES: ReadonlyMap<number, number> = new Map([
@@ -109,17 +44,7 @@ const has = (words: Uint32Array, f: Field, w: number) => f.get(words, w) !== 0;
 
 /** Index+wrap mask of a queue's PROD/CONS for its current LOG2SIZE. */
 export function queueIndexMask(words: Uint32Array, q: QueueRegs): number {
-  return 2 ** (q.log2.get(words, word(q.base)) + 1) - 1;
-}
-
-/**
- * Entries from `cons` to `prod` (index+wrap values) of a queue of 2^`log2` entries, or -1 when the two are
- * inconsistent: more entries than the queue holds (IHI 0070 3.5.1). The SMMU may then consume or produce at UNKNOWN
- * positions, or not at all; this model does not.
- */
-export function queueEntries(prod: number, cons: number, log2: number): number {
-  const n = (prod - cons) & (2 ** (log2 + 1) - 1);
-  return n <= 2 ** log2 ? n : -1;
+  return indexMask(q.log2.get(words, word(q.base)));
 }
 
 /** Registers that exist only with a feature; without it they are RES0 (stored as 0). */

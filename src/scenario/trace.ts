@@ -5,10 +5,11 @@
  * that into text or JSON (trace_format.ts); trace_command.ts is the command.
  * @module
  */
-import { EVENTQ_BASE, EVENTQ_PROD, EVT_F_UUT_LAYOUT, IDR1, REG, REGISTERS } from "../../gen/mod.ts";
+import { EVENTQ_PROD, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
 import type { Smmu, TranslationResult } from "../device/smmu.ts";
 import type { DmaResult } from "../translation/dma.ts";
 import type { IdRegisterValues } from "../registers/features.ts";
+import { EVENTQ, type QueueRegs, Ring } from "../registers/ring.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import type { WalkStep } from "../translation/translate.ts";
 import { accept, type Applied, type Context, type Observation, same, type ScenarioDeviations } from "./deviations.ts";
@@ -265,31 +266,27 @@ function registerRef(offset: number): RegisterRef {
   return { offset, name: REG_NAMES.get(offset) };
 }
 
-/** The event queue as the guest programmed it: its base address and number of slots (at most IDR1.EVENTQS). */
-function eventQueue(smmu: Smmu): { base: number; slots: number } {
-  const base = new Uint32Array(2);
-  const b = smmu.mmioPeek(REG.EVENTQ_BASE, 8);
-  base[0] = Number(b & 0xffff_ffffn);
-  base[1] = Number(b >> 32n);
-  const max = IDR1.EVENTQS.get(Uint32Array.of(Number(smmu.mmioPeek(REG.IDR1, 4))));
-  return { base: EVENTQ_BASE.ADDR.getAddress(base), slots: 2 ** Math.min(EVENTQ_BASE.LOG2SIZE.get(base), max) };
+/** Queue `q` as the guest programmed it (its BASE register, read without side effects). */
+export function queueRing(smmu: Smmu, q: QueueRegs): Ring {
+  const base = smmu.mmioPeek(q.base, 8);
+  return new Ring(q.entryBytes).load(q, Uint32Array.of(Number(base & 0xffff_ffffn), Number(base >> 32n)), 0);
 }
 
 /** Whether `len` bytes at `addr` are whole slots of the event queue: event records, as a driver reads them. */
 function holdsEventRecords(smmu: Smmu, addr: number, len: number): boolean {
-  const q = eventQueue(smmu), bytes = EVT_F_UUT_LAYOUT.bytes;
-  const at = addr - q.base;
-  return len > 0 && at >= 0 && at % bytes === 0 && len % bytes === 0 && at + len <= q.slots * bytes;
+  const ring = queueRing(smmu, EVENTQ), bytes = ring.entryBytes;
+  const at = addr - ring.base;
+  return len > 0 && at >= 0 && at % bytes === 0 && len % bytes === 0 && at + len <= ring.size * bytes;
 }
 
 /** The `count` most recent records of the event queue, read through the registers the guest programmed. */
 export function latestEvents(smmu: Smmu, memory: GuestMemory, count: number): Uint32Array[] {
-  const { base, slots } = eventQueue(smmu);
+  const ring = queueRing(smmu, EVENTQ);
   const prod = EVENTQ_PROD.WR.get(Uint32Array.of(Number(smmu.mmioPeek(REG.EVENTQ_PROD, 4))));
   const out: Uint32Array[] = [];
   const words = EVT_F_UUT_LAYOUT.words;
-  for (let i = Math.min(count, slots); i > 0; i--) {
-    const at = base + ((prod - i) & (slots - 1)) * 4 * words;
+  for (let i = Math.min(count, ring.size); i > 0; i--) {
+    const at = ring.slot(prod - i);
     const rec = new Uint32Array(words);
     for (let w = 0; w < words; w++) rec[w] = memory.read32(at + 4 * w);
     out.push(rec);

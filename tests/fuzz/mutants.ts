@@ -19,14 +19,14 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "event queue overwrites unread records when full",
     file: "src/device/events.ts",
-    find: "if (used === size) {",
+    find: "if (ring.full(prod, cons)) {",
     replace: "if (false) {",
     expect: /records into \d+ free slots|EVENTQ_PROD moved/,
   },
   {
     name: "command queue ignores the command budget",
     file: "src/device/commands.ts",
-    find: "const limit = Math.min(this.budget, this.#size);",
+    find: "const limit = Math.min(this.budget, ring.size);",
     replace: "const limit = 1e9;",
     expect: /commands in \d+ access/,
   },
