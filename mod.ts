@@ -20,6 +20,7 @@ export type { CacheLimits } from "./src/tlb.ts";
 export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/features.ts";
 export type { InterruptSinks, MsiSink } from "./src/irq.ts";
 export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/commands.ts";
+export type { PageRequest, PageRequestOutcome, Pri } from "./src/priq.ts";
 export { DmaView } from "./src/dma.ts";
 export type { DmaResult } from "./src/dma.ts";
 export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/config.ts";

@@ -15,6 +15,7 @@ import {
   CMD_PREFETCH_CONFIG,
   CMD_PRI_RESP,
   CMD_PRI_RESP_RESP,
+  CMD_PRI_RESP_RESP_CODE,
   CMD_SYNC,
   CMD_SYNC_CS,
   CMD_TLBI_EL2_ASID,
@@ -66,15 +67,19 @@ export interface PriResponse {
   ssid: number;
   /** Page request group index. */
   prgIndex: number;
-  /** Response code (gen/ CMD_PRI_RESP_RESP). */
+  /** Response code as CMD_PRI_RESP encodes it (gen/ CMD_PRI_RESP_RESP). */
   resp: number;
+  /** The PRG Response Message's ResponseCode the endpoint receives (gen/ PRG_RESPONSE_CODE, IHI 0070 8.3). */
+  code: number;
+  /** Sent by the SMMU itself (IHI 0070 8.1, 8.2: the PRI queue could not take the request), not by CMD_PRI_RESP. */
+  auto: boolean;
 }
 
 /** Host models of the endpoints behind the SMMU, for the commands that reach them. */
 export interface EndpointHooks {
   /** CMD_ATC_INV: return false when the endpoint did not complete it (the next CMD_SYNC fails, CERROR_ATC_INV_SYNC). */
   atcInvalidate?(inv: AtcInvalidation): boolean | void;
-  /** CMD_PRI_RESP. */
+  /** A PRG response: CMD_PRI_RESP, or an automatic response to a request the PRI queue could not take. */
   priResponse?(resp: PriResponse): void;
 }
 
@@ -268,11 +273,15 @@ export class CommandQueue {
       case OPCODE.PRI_RESP: {
         const resp = CMD_PRI_RESP.Resp.get(c);
         if (!this.#feature(IDR0.PRI, W_ID0) || !(resp in CMD_PRI_RESP_RESP_VALUES)) return ILL;
+        // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
+        if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
         this.hooks.priResponse?.({
           sid: CMD_PRI_RESP.StreamID.get(c),
           ssid: CMD_PRI_RESP.SSV.get(c) ? CMD_PRI_RESP.SubstreamID.get(c) : -1,
           prgIndex: CMD_PRI_RESP.PRGIndex.get(c),
           resp,
+          code: CMD_PRI_RESP_RESP_CODE[resp]!,
+          auto: false,
         });
         return CMDQ_CONS_ERR.CERROR_NONE;
       }
@@ -324,6 +333,8 @@ export class CommandQueue {
   }
 
   #atcInv(c: Uint32Array): number {
+    // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
+    if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
     const ok = this.hooks.atcInvalidate?.({
       sid: CMD_ATC_INV.StreamID.get(c),
       ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : -1,

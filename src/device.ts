@@ -22,6 +22,7 @@ import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } fro
 import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
+import { type Pri, PriQueue } from "./priq.ts";
 import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
 
 /** A transaction explained (see {@link Smmu.explain}). */
@@ -125,6 +126,9 @@ export class Smmu {
   readonly #engine: Translator;
   readonly #cmdq: CommandQueue;
   readonly #sem: RegisterSemantics;
+  readonly #priq: PriQueue;
+  /** PCIe PRI (IDR0.PRI): endpoints' page requests become PRI queue records (IHI 0070 chapter 8). */
+  readonly pri: Pri;
 
   /** A device at reset. Throws {@link OptionsError} for options it cannot honour. */
   constructor(options: SmmuOptions) {
@@ -167,6 +171,14 @@ export class Smmu {
       budget,
     );
     this.#sem = new RegisterSemantics(this.#regs, this.#engine, this.#cmdq, this.#irq, this.#observers);
+    this.#priq = new PriQueue(
+      this.#regs,
+      this.#memory,
+      this.#irq,
+      options.endpoints ?? {},
+      (sid) => this.#engine.streamConfig(sid),
+    );
+    this.pri = { request: (r) => this.#priq.request(r) };
   }
 
   /** Identification registers take the configured values; PIDR/CIDR their spec values (RegisterFile skips them). */

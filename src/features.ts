@@ -238,7 +238,8 @@ const IDR3_OK: Allowed = {
   RIL: any,
   BBML: (v) => v <= 2, // no TLB conflicts are ever raised, which every level permits
   E0PD: any, // CD.E0PD0/E0PD1 fault unprivileged accesses
-  // Refused: PBHA (no hardware-use bits), PPS, MPAM, FWB (no STE.S2FWB attribute model).
+  PPS: any, // automatic PRI responses on overflow keep the PASID without reading STE.PPAR (src/priq.ts)
+  // Refused: PBHA (no hardware-use bits), MPAM, FWB (no STE.S2FWB attribute model).
 };
 const IDR5_OK: Allowed = {
   OAS: (v) => v in OAS_BITS,

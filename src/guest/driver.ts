@@ -9,6 +9,7 @@ import {
   CMD_CFGI_CD,
   CMD_CFGI_STE,
   CMD_CFGI_STE_RANGE,
+  CMD_PRI_RESP,
   CMDQ_BASE,
   CMDQ_CONS,
   CMDQ_PROD,
@@ -23,8 +24,14 @@ import {
   EVENTQ_CONS,
   EVENTQ_PROD,
   GBPA,
+  IDR0,
   IDR1,
   OPCODE,
+  PRI_RECORD_BYTES,
+  PRI_RECORD_LAYOUT,
+  PRIQ_BASE,
+  PRIQ_CONS,
+  PRIQ_PROD,
   REG,
   STE,
   STE_BYTES,
@@ -52,6 +59,10 @@ export interface DriverLayout {
   eventqLog2: number;
   /** StreamID bits of the linear stream table. */
   sidBits: number;
+  /** Base of the PRI queue (used when the SMMU advertises PRI). */
+  priq: number;
+  /** Log2 of the PRI queue entries the driver asks for (clamped to IDR1.PRIQS). */
+  priqLog2: number;
 }
 
 /** The layout {@link Driver} uses unless told otherwise. */
@@ -62,6 +73,8 @@ export const DEFAULT_LAYOUT: DriverLayout = {
   cmdqLog2: 8,
   eventqLog2: 5,
   sidBits: 8,
+  priq: 0x4220_0000,
+  priqLog2: 5,
 };
 
 /** SMMU_CR2 as Linux programs it: record invalid StreamIDs (C_BAD_STREAMID), no broadcast TLB maintenance. */
@@ -94,6 +107,8 @@ export class Driver {
   cmdqLog2 = 0;
   /** Log2 of the event queue entries in use (after {@link probe}). */
   eventqLog2 = 0;
+  /** Log2 of the PRI queue entries in use (after {@link probe}; meaningful with PRI). */
+  priqLog2 = 0;
 
   /** A driver for `smmu`, whose guest memory is `memory`. */
   constructor(readonly smmu: Smmu, readonly memory: GuestMemory, layout: Partial<DriverLayout> = {}) {
@@ -120,6 +135,12 @@ export class Driver {
     const id = new Uint32Array([this.idr0, this.idr1]);
     this.cmdqLog2 = Math.min(this.layout.cmdqLog2, IDR1.CMDQS.get(id, 1));
     this.eventqLog2 = Math.min(this.layout.eventqLog2, IDR1.EVENTQS.get(id, 1));
+    this.priqLog2 = Math.min(this.layout.priqLog2, IDR1.PRIQS.get(id, 1));
+  }
+
+  /** Whether the probed SMMU advertises `feature` (an IDR0 field, e.g. IDR0.PRI). */
+  has(feature: { get(w: Uint32Array): number }): boolean {
+    return feature.get(new Uint32Array([this.idr0])) !== 0;
   }
 
   /** The address of STE `sid` in the linear stream table. */
@@ -165,11 +186,23 @@ export class Driver {
     this.write64(REG.EVENTQ_BASE, r[0], r[1]);
     this.write(REG.EVENTQ_PROD, 0);
     this.write(REG.EVENTQ_CONS, 0);
+    const pri = this.has(IDR0.PRI);
+    if (pri) {
+      r.fill(0);
+      PRIQ_BASE.ADDR.setAddress(r, this.layout.priq);
+      PRIQ_BASE.LOG2SIZE.set(r, this.priqLog2);
+      this.write64(REG.PRIQ_BASE, r[0], r[1]);
+      this.write(REG.PRIQ_PROD, 0);
+      this.write(REG.PRIQ_CONS, 0);
+    }
     const cr0 = new Uint32Array(1);
     CR0.CMDQEN.set(cr0, 1);
     this.enable(cr0[0]);
     this.invalidateAll();
     CR0.EVENTQEN.set(cr0, 1);
+    // Linux enables the PRI queue with the event queue, and ATS checking (safe mode) whenever ATS is offered.
+    if (pri) CR0.PRIQEN.set(cr0, 1);
+    if (this.has(IDR0.ATS)) CR0.ATSCHK.set(cr0, 1);
     this.enable(cr0[0]);
     this.write(REG.IRQ_CTRL, options.irqs ?? 0);
     if (options.smmuen ?? true) {
@@ -261,6 +294,41 @@ export class Driver {
     EVENTQ_CONS.OVACKFLG.set(regs, EVENTQ_PROD.OVFLG.get(regs, 0), 1);
     this.write(REG.EVENTQ_CONS, regs[1]);
     return out;
+  }
+
+  /**
+   * Reads every pending PRI queue record and advances PRIQ_CONS past them, acknowledging an overflow
+   * (arm_smmu_priq_thread).
+   */
+  pageRequests(): Uint32Array[] {
+    const size = 2 ** this.priqLog2;
+    const mask = 2 * size - 1;
+    const out: Uint32Array[] = [];
+    const regs = new Uint32Array([this.read(REG.PRIQ_PROD), this.read(REG.PRIQ_CONS)]);
+    let cons = PRIQ_CONS.RD.get(regs, 1) & mask;
+    const prod = PRIQ_PROD.WR.get(regs, 0) & mask;
+    while (cons !== prod) {
+      const rec = new Uint32Array(PRI_RECORD_LAYOUT.words);
+      const at = this.layout.priq + (cons & (size - 1)) * PRI_RECORD_BYTES;
+      for (let i = 0; i < rec.length; i++) rec[i] = this.memory.read32(at + 4 * i);
+      out.push(rec);
+      cons = (cons + 1) & mask;
+    }
+    PRIQ_CONS.RD.set(regs, cons, 1);
+    PRIQ_CONS.OVACKFLG.set(regs, PRIQ_PROD.OVFLG.get(regs, 0), 1);
+    this.write(REG.PRIQ_CONS, regs[1]);
+    return out;
+  }
+
+  /** CMD_PRI_RESP for page request group `group` of `sid` (and `ssid`, -1 for none) with `resp`, then CMD_SYNC. */
+  priResponse(sid: number, ssid: number, group: number, resp: number): boolean {
+    this.issue(command(OPCODE.PRI_RESP, (w) => {
+      CMD_PRI_RESP.StreamID.set(w, sid);
+      if (ssid >= 0) CMD_PRI_RESP.SSV.set(w, 1), CMD_PRI_RESP.SubstreamID.set(w, ssid);
+      CMD_PRI_RESP.PRGIndex.set(w, group);
+      CMD_PRI_RESP.Resp.set(w, resp);
+    }));
+    return this.sync();
   }
 
   /** The GERROR bits that are active (GERROR xor GERRORN). */
