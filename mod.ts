@@ -21,6 +21,9 @@ export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/featur
 export type { InterruptSinks, MsiSink } from "./src/irq.ts";
 export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/commands.ts";
 export type { PageRequest, PageRequestOutcome, Pri } from "./src/priq.ts";
+export type { Ats, AtsCompletion, AtsRequest, TranslatedAccess, TranslatedResult } from "./src/ats.ts";
+export { Atc } from "./src/atc.ts";
+export type { AtcAccess, AtcDmaResult, AtcResult } from "./src/atc.ts";
 export { DmaView } from "./src/dma.ts";
 export type { DmaResult } from "./src/dma.ts";
 export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/config.ts";

@@ -23,6 +23,7 @@ import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
 import { type Pri, PriQueue } from "./priq.ts";
+import { type Ats, AtsPort } from "./ats.ts";
 import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
 
 /** A transaction explained (see {@link Smmu.explain}). */
@@ -129,6 +130,8 @@ export class Smmu {
   readonly #priq: PriQueue;
   /** PCIe PRI (IDR0.PRI): endpoints' page requests become PRI queue records (IHI 0070 chapter 8). */
   readonly pri: Pri;
+  /** PCIe ATS (IDR0.ATS): Translation Requests and Translated transactions (IHI 0070 3.9.1). */
+  readonly ats: Ats;
 
   /** A device at reset. Throws {@link OptionsError} for options it cannot honour. */
   constructor(options: SmmuOptions) {
@@ -179,6 +182,7 @@ export class Smmu {
       (sid) => this.#engine.streamConfig(sid),
     );
     this.pri = { request: (r) => this.#priq.request(r) };
+    this.ats = new AtsPort(this.#regs, this.#engine, this.#events);
   }
 
   /** Identification registers take the configured values; PIDR/CIDR their spec values (RegisterFile skips them). */

@@ -15,7 +15,7 @@ import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND } from "./tlb.ts";
 import { covers, pageKey, TlbEntry } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
-import { modPow2, normalize, pow2, Walker } from "./walk.ts";
+import { atsGrantsAny, modPow2, normalize, pow2, Walker } from "./walk.ts";
 import type { StepRecord } from "./walk.ts";
 
 export type { CacheLimits } from "./tlb.ts";
@@ -61,6 +61,10 @@ export class Translator implements TranslationEngine {
   inputTag = -1;
   /** The tag the current transaction's faults report, or -1 for an untagged address. */
   #tag = -1;
+  /** After a successful {@link atsRequest}: the TLB entry that answered, or null when both stages were bypassed. */
+  atsEntry: TlbEntry | null = null;
+  /** Faults are not recorded (an ATS request: IHI 0070 3.9.1 "the SMMU does not record fault events"). */
+  #quiet = false;
   readonly caches: Caches;
   readonly #regs: RegisterFile;
   readonly #events: EventSink;
@@ -164,7 +168,7 @@ export class Translator implements TranslationEngine {
       this.#lastSsid = ssid;
       this.#last = ctx;
     }
-    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & ACCESS.TAGGED);
+    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & (ACCESS.TAGGED | ACCESS.ATS));
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
     // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.
@@ -200,6 +204,7 @@ export class Translator implements TranslationEngine {
     }
     // Stored under each 4 KiB key it is hit through, lazily: this one now, others on their first miss.
     if (effects) this.caches.insert(ctx, pageKey(iova), entry);
+    if ((flags & ACCESS.ATS) !== 0) this.atsEntry = entry;
     const off = iova - entry.inBase;
     this.span = entry.size - off;
     return entry.outBase + off;
@@ -335,6 +340,12 @@ export class Translator implements TranslationEngine {
       allow = s1w.allow;
       if (upper ? cd.e0pd1 : cd.e0pd0) allow &= ~UNPRIV_BITS;
       global = s1w.global;
+      // An ATS request stops where stage 1 grants nothing: the IPA is not translated at stage 2 (IHI 0070 3.9.1.2).
+      if ((flags & ACCESS.ATS) !== 0 && !atsGrantsAny(allow, flags)) {
+        this.#fill(EVENT_TYPE.F_PERMISSION, ctx.sid, ssid, iova, flags).class = EVT_CLASS.IN;
+        this.#report(true, effects);
+        return false;
+      }
       if (ctx.s2 === null) {
         // Stage 1 alone: returning here keeps the IPA (a double) out of this path, so nothing gets boxed.
         this.#walkIn = inBase;
@@ -458,10 +469,10 @@ export class Translator implements TranslationEngine {
   }
 
   #report(record: boolean, effects: boolean): void {
-    this.recorded = record;
+    this.recorded = record && !this.#quiet;
     if (!effects) return;
     this.#stats.faults++;
-    if (record) this.#events.report(this.fault);
+    if (this.recorded) this.#events.report(this.fault);
   }
 
   /** An abort without an event (STE.Config abort, GBPA abort, bypass out of range): fault.type is 0. */
@@ -469,6 +480,44 @@ export class Translator implements TranslationEngine {
     this.#fill(type, sid, ssid, iova, flags);
     this.recorded = false;
     if (effects) this.#stats.faults++;
+    return -1;
+  }
+
+  /**
+   * An ATS Translation Request of stream `sid` for `iova` (IHI 0070 3.9.1.2): translated as a transaction with
+   * `flags` (WRITE when the request has NW clear), with its effects (TLB fill, HTTU) but no event record and no
+   * Permission fault. The output address, or -1 with `fault` describing why; on success {@link atsEntry} holds the
+   * mapping and the permissions found (null when both stages were bypassed: an identity mapping).
+   */
+  atsRequest(sid: number, ssid: number, iova: number, flags: number): number {
+    this.#quiet = true;
+    this.atsEntry = null;
+    try {
+      return this.#slow(sid, ssid, iova, flags | ACCESS.ATS, true, null);
+    } finally {
+      this.#quiet = false;
+    }
+  }
+
+  /**
+   * An ATS Translated transaction of a split-stage stream (STE.EATS 0b10, IHI 0070 13.6.3): its address is an IPA,
+   * translated by stage 2 alone with the faults and events of an ordinary transaction (PnU = InD = SSV = 0, 3.9.1.3).
+   * Not cached in the TLB. The PA, or -1 with `fault` describing why.
+   */
+  translatedIpa(stream: StreamConfig, ipa: number, flags: number): number {
+    const caps = this.#caps ?? this.#derive();
+    this.#tag = -1;
+    // "F_ADDR_SIZE arising from the check of the input address against IAS ... is reported as a stage 1 fault."
+    if (!(ipa >= 0 && ipa < pow2(caps.oasBits))) return this.#inputAddressSize(stream.sid, -1, ipa, flags, true);
+    const w = this.#s2;
+    w.trace = null;
+    if (w.walk(stream.s2!, ipa, flags, true)) return w.outBase + (ipa - w.inBase);
+    const f = this.#fill(w.faultType, stream.sid, -1, ipa, flags);
+    f.s2 = true;
+    f.class = EVT_CLASS.IN;
+    f.ipa = ipa;
+    if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
+    this.#report(!translationRelated(w.faultType) || stream.s2Record, true);
     return -1;
   }
 

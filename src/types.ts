@@ -17,6 +17,9 @@ export const ACCESS = {
   /** The address carries a tag: its top byte is not the sign extension of bit 55, so only a stage-1 range with
    * TBI (Top Byte Ignore) can translate it. The tag itself travels in the translator's `inputTag`. */
   TAGGED: 8,
+  /** An ATS Translation Request (IHI 0070 3.9.1.2): the walk reports the permissions it finds instead of a
+   * Permission fault, and no fault is recorded. */
+  ATS: 16,
 } as const;
 
 /** VMSAv8-64 Top Byte Ignore: the tag is address bits [63:56] (DDI 0487 D8.8). */

@@ -6,6 +6,7 @@
  */
 import {
   CFGI_RANGE,
+  CMD_ATC_INV,
   CMD_CFGI_CD,
   CMD_CFGI_STE,
   CMD_CFGI_STE_RANGE,
@@ -327,6 +328,20 @@ export class Driver {
       if (ssid >= 0) CMD_PRI_RESP.SSV.set(w, 1), CMD_PRI_RESP.SubstreamID.set(w, ssid);
       CMD_PRI_RESP.PRGIndex.set(w, group);
       CMD_PRI_RESP.Resp.set(w, resp);
+    }));
+    return this.sync();
+  }
+
+  /**
+   * CMD_ATC_INV for endpoint `sid` (PASID `ssid`, -1 for none) over 4096 * 2^`size` bytes at `addr` (52: all), then
+   * CMD_SYNC (arm_smmu_atc_inv_domain); false when the CMD_SYNC did not complete (CERROR_ATC_INV_SYNC).
+   */
+  atcInvalidate(sid: number, ssid: number, addr: number, size: number): boolean {
+    this.issue(command(OPCODE.ATC_INV, (w) => {
+      CMD_ATC_INV.StreamID.set(w, sid);
+      if (ssid >= 0) CMD_ATC_INV.SSV.set(w, 1), CMD_ATC_INV.SubstreamID.set(w, ssid);
+      CMD_ATC_INV.Address.setAddress(w, addr);
+      CMD_ATC_INV.Size.set(w, size);
     }));
     return this.sync();
   }
