@@ -30,7 +30,7 @@ import {
 import { type DmaView, FlatMemory, Smmu } from "./mod.ts";
 import { command, Driver, LINUX_CR2 } from "./src/guest/driver.ts";
 import { Allocator, cdAt, cdTable, PageTable } from "./src/guest/tables.ts";
-import { eventSummary, formatResult, formatWalkStep } from "./src/cli/trace.ts";
+import { eventSummary, formatResult, formatWalkStep } from "./src/cli/trace_format.ts";
 import type { WalkStep } from "./src/translate.ts";
 
 const RAM_BASE = 0x4000_0000, RAM_SIZE = 0x800_0000; // 128 MiB of guest RAM

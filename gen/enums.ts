@@ -1595,6 +1595,38 @@ export const EVT_TYPE = {
   E_PAGE_REQUEST: 0x24,
   /** External abort on VMS fetch. */
   F_VMS_FETCH: 0x25,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E0: 0xe0,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E1: 0xe1,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E2: 0xe2,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E3: 0xe3,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E4: 0xe4,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E5: 0xe5,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E6: 0xe6,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E7: 0xe7,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E8: 0xe8,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_E9: 0xe9,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_EA: 0xea,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_EB: 0xeb,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_EC: 0xec,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_ED: 0xed,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_EE: 0xee,
+  /** IMPLEMENTATION DEFINED event (IHI 0070 7.3.21). */
+  IMPDEF_EF: 0xef,
 } as const;
 
 /** Names of the values of {@link EVT_TYPE}, by value. */
@@ -1618,6 +1650,22 @@ export const EVT_TYPE_NAMES: Readonly<Record<number, string>> = {
   0x21: "F_CFG_CONFLICT",
   0x24: "E_PAGE_REQUEST",
   0x25: "F_VMS_FETCH",
+  0xe0: "IMPDEF_E0",
+  0xe1: "IMPDEF_E1",
+  0xe2: "IMPDEF_E2",
+  0xe3: "IMPDEF_E3",
+  0xe4: "IMPDEF_E4",
+  0xe5: "IMPDEF_E5",
+  0xe6: "IMPDEF_E6",
+  0xe7: "IMPDEF_E7",
+  0xe8: "IMPDEF_E8",
+  0xe9: "IMPDEF_E9",
+  0xea: "IMPDEF_EA",
+  0xeb: "IMPDEF_EB",
+  0xec: "IMPDEF_EC",
+  0xed: "IMPDEF_ED",
+  0xee: "IMPDEF_EE",
+  0xef: "IMPDEF_EF",
 };
 
 /** Kind of access that faulted (CLASS field of translation-related events). */
@@ -1635,4 +1683,60 @@ export const EVT_CLASS_NAMES: Readonly<Record<number, string>> = {
   0x0: "CD",
   0x1: "TT",
   0x2: "IN",
+};
+
+/** Direction of the access that led to the event (IHI 0070 7.3: RnW, and TTRnW for a table walk). */
+export const EVT_RNW = {
+  /** A write. */
+  WRITE: 0x0,
+  /** A read. */
+  READ: 0x1,
+} as const;
+
+/** Names of the values of {@link EVT_RNW}, by value. */
+export const EVT_RNW_NAMES: Readonly<Record<number, string>> = {
+  0x0: "WRITE",
+  0x1: "READ",
+};
+
+/** Privilege of the transaction that led to the event, after the STE's override (IHI 0070 7.3). */
+export const EVT_PNU = {
+  /** An unprivileged transaction. */
+  UNPRIVILEGED: 0x0,
+  /** A privileged transaction. */
+  PRIVILEGED: 0x1,
+} as const;
+
+/** Names of the values of {@link EVT_PNU}, by value. */
+export const EVT_PNU_NAMES: Readonly<Record<number, string>> = {
+  0x0: "UNPRIVILEGED",
+  0x1: "PRIVILEGED",
+};
+
+/** Instruction fetch or data access, after the STE's override (IHI 0070 7.3). */
+export const EVT_IND = {
+  /** A data access. */
+  DATA: 0x0,
+  /** An instruction fetch. */
+  INSTRUCTION: 0x1,
+} as const;
+
+/** Names of the values of {@link EVT_IND}, by value. */
+export const EVT_IND_NAMES: Readonly<Record<number, string>> = {
+  0x0: "DATA",
+  0x1: "INSTRUCTION",
+};
+
+/** Stage of translation at which the fault occurred (S2, IHI 0070 7.3). */
+export const EVT_STAGE = {
+  /** A stage 1 fault. */
+  STAGE_1: 0x0,
+  /** A stage 2 fault. */
+  STAGE_2: 0x1,
+} as const;
+
+/** Names of the values of {@link EVT_STAGE}, by value. */
+export const EVT_STAGE_NAMES: Readonly<Record<number, string>> = {
+  0x0: "STAGE_1",
+  0x1: "STAGE_2",
 };

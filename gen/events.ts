@@ -2,7 +2,14 @@
 // Event queue records, one layout per event type, and the fieldsets they share.
 
 import type { Layout } from "./runtime.ts";
-import { EVT_CLASS_NAMES, EVT_TYPE_NAMES } from "./enums.ts";
+import {
+  EVT_CLASS_NAMES,
+  EVT_IND_NAMES,
+  EVT_PNU_NAMES,
+  EVT_RNW_NAMES,
+  EVT_STAGE_NAMES,
+  EVT_TYPE_NAMES,
+} from "./enums.ts";
 
 /** What every event record shares (32 bytes). (IHI 0070 7.3) Field accessors over 8 32-bit words. */
 export const EVENT = {
@@ -188,6 +195,8 @@ export const EVT_TRANSLATION = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -199,6 +208,8 @@ export const EVT_TRANSLATION = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -210,6 +221,8 @@ export const EVT_TRANSLATION = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -232,6 +245,8 @@ export const EVT_TRANSLATION = {
     lsb: 103,
     width: 1,
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
+    enumName: "EVT_STAGE",
+    enumValues: EVT_STAGE_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -256,6 +271,8 @@ export const EVT_TRANSLATION = {
     lsb: 108,
     width: 1,
     description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
@@ -360,6 +377,8 @@ export const EVT_F_UUT = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -371,6 +390,8 @@ export const EVT_F_UUT = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -382,6 +403,8 @@ export const EVT_F_UUT = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -590,6 +613,8 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -758,6 +783,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -769,6 +796,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -780,6 +809,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -791,6 +822,8 @@ export const EVT_F_WALK_EABT = {
     lsb: 103,
     width: 1,
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
+    enumName: "EVT_STAGE",
+    enumValues: EVT_STAGE_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1170,6 +1203,8 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 97,
     width: 1,
     description: "Transaction was privileged (1) or unprivileged (0).",
+    enumName: "EVT_PNU",
+    enumValues: EVT_PNU_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1181,6 +1216,8 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 98,
     width: 1,
     description: "Transaction was an instruction fetch (1) or data access (0).",
+    enumName: "EVT_IND",
+    enumValues: EVT_IND_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1192,6 +1229,8 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 99,
     width: 1,
     description: "Transaction was a read (1) or write (0).",
+    enumName: "EVT_RNW",
+    enumValues: EVT_RNW_NAMES,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);

@@ -18,7 +18,7 @@ Deno.test("the demo runs, every check passes, and it shows translations, events 
       /vm-gpu sid 4 +write iova 0x4080 +→ pa 0x45100080 +✓/,
       /accel sid 5 ssid 2 +write iova 0x100100 +→ pa 0x47100100 +✓/,
       /→ fault C_BAD_STREAMID +✓/,
-      /^ {2}F_TRANSLATION StreamID=0x4 RnW=0x1 S2=0x1 CLASS=IN InputAddr=0x5000 IPA=0x200000000$/m,
+      /^ {2}F_TRANSLATION StreamID=0x4 RnW=READ S2=STAGE_2 CLASS=IN InputAddr=0x5000 IPA=0x200000000$/m,
       /7 records, in order ✓/,
       /^ {2}S2 L2 .* block$/m,
       /original and restored: \d+ observations, guest memory and saved state identical ✓/,

@@ -11,6 +11,7 @@ import {
   EVENTS,
   EVT_F_UUT,
   EVT_F_UUT_LAYOUT,
+  EVT_TYPE_NAMES,
   GATOS_PAR_FAULT,
   GATOS_PAR_FAULT_LAYOUT,
   L1CD,
@@ -32,8 +33,9 @@ import {
   TT_TABLE_LAYOUT,
   TT_TYPE,
 } from "../../gen/mod.ts";
-import { formatJson, formatText } from "./format.ts";
-import { countTokens, InputError, type LogBlock, parseLog, parseNumber, parseWords, type WordWidth } from "./hex.ts";
+import { countTokens, parseNumber, parseWords, type WordWidth } from "./hex.ts";
+import { InputError, oneOf } from "./io.ts";
+import { type LogRecord, parseLinuxLog } from "./linux_log.ts";
 
 /** The kinds of record `decode` knows. */
 export const KINDS = ["ste", "cd", "l1std", "l1cd", "cmd", "event", "pte", "pri", "reg"] as const;
@@ -77,6 +79,8 @@ export interface DecodedRecord {
   description: string;
   /** Where the record came from (record number or log line). */
   source: string;
+  /** For a record from a Linux log: what the log says about it. */
+  log?: LogOrigin;
   words: number[];
   fields: DecodedField[];
   /** Bits set that no field covers, as absolute bit ranges like "[40]" or "[102:100]". */
@@ -85,18 +89,60 @@ export interface DecodedRecord {
   notes: string[];
 }
 
+/** Where a record from a Linux log was printed: line, time, SMMU (driver and instance), client, context line. */
+export type LogOrigin = Pick<LogRecord, "line" | "time" | "driver" | "device" | "client" | "context">;
+
+/** A part of the input that gave no record, and why (reported as a warning; the rest is decoded). */
+export interface Skipped {
+  what: string;
+  where: string;
+}
+
+/** What `decode` found: the records, and (in a Linux log) the blocks it had to skip. */
+export interface Decoded {
+  records: DecodedRecord[];
+  skipped: Skipped[];
+  /** Whether the input was a Linux log (else hex words). */
+  fromLog: boolean;
+}
+
 const EVENT_WORDS = EVT_F_UUT_LAYOUT.words;
 const COMMAND_WORDS = CMD_SYNC_LAYOUT.words;
 
-/** Decodes the request into records; bad input throws {@link InputError}. */
-export function decode(req: DecodeRequest): DecodedRecord[] {
-  if (req.kind === "reg") return [decodeRegister(req.register ?? "", req.text)];
-  const log = parseLog(req.text, { event: EVENT_WORDS / 2, cmd: COMMAND_WORDS / 2 });
-  if (log) return log.map((block) => decodeLogBlock(req.kind, block));
+/**
+ * Decodes the request. Hex input is all or nothing: bad input throws {@link InputError}. A Linux log gives every
+ * complete record it holds; each block that gives none is listed in `skipped`.
+ */
+export function decode(req: DecodeRequest): Decoded {
+  if (req.kind === "reg") {
+    return { records: [decodeRegister(req.register ?? "", req.text)], skipped: [], fromLog: false };
+  }
+  const log = parseLinuxLog(req.text, { event: EVENT_WORDS / 2, cmd: COMMAND_WORDS / 2 });
+  if (log) {
+    const skipped = log.problems.map((p) => ({ what: p.what, where: `line ${p.line}` }));
+    const records: DecodedRecord[] = [];
+    for (const block of log.records) {
+      try {
+        records.push(decodeLogRecord(req.kind, block));
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        skipped.push({ what: e.what, where: e.where });
+      }
+    }
+    skipped.sort((a, b) => lineOf(a.where) - lineOf(b.where));
+    return { records, skipped, fromLog: true };
+  }
   const size = recordWords(req.kind);
   // A one-dword record pasted as one number is that number, even when it has 8 digits or fewer.
   const oneNumber = size === 2 && (req.width ?? "auto") === "auto" && countTokens(req.text) === 1;
-  const words = parseWords(req.text, { width: oneNumber ? 64 : req.width, bytes: req.bytes });
+  let words: Uint32Array;
+  try {
+    words = parseWords(req.text, { width: oneNumber ? 64 : req.width, bytes: req.bytes });
+  } catch (e) {
+    const header = req.kind === "event" || req.kind === "cmd" ? LOG_HEADERS[req.kind] : undefined;
+    if (!(e instanceof InputError) || !header || !/^not a hex number/.test(e.what)) throw e;
+    throw new InputError(`${e.what} (and no arm-smmu-v3 "${header}" line either)`, e.where);
+  }
   if (words.length % size !== 0) {
     const what = words.length < size ? "too few words" : "words left over";
     const hint = (req.width ?? "auto") === "auto" && !req.bytes
@@ -112,8 +158,11 @@ export function decode(req: DecodeRequest): DecodedRecord[] {
     const source = words.length > size ? `record ${o / size + 1}` : "input";
     records.push(decodeKind(req.kind, words, o, source, req.pte));
   }
-  return records;
+  return { records, skipped: [], fromLog: false };
 }
+
+const LOG_HEADERS = { event: "event 0x.. received:", cmd: "skipping command in error state:" } as const;
+const lineOf = (where: string) => Number(/^line (\d+)/.exec(where)?.[1] ?? 0);
 
 function recordWords(kind: Exclude<Kind, "reg">): number {
   switch (kind) {
@@ -136,20 +185,46 @@ function recordWords(kind: Exclude<Kind, "reg">): number {
   }
 }
 
-function decodeLogBlock(kind: Kind, block: LogBlock): DecodedRecord {
+function decodeLogRecord(kind: Kind, block: LogRecord): DecodedRecord {
   const where = `line ${block.line}`;
   if (kind !== block.kind) {
-    throw new InputError(
-      `the log block holds ${block.kind === "event" ? "an event" : "a command"}, not ${kind}`,
-      where,
-    );
+    const holds = block.kind === "event" ? "an event record (decode event)" : "a command (decode cmd)";
+    throw new InputError(`the block holds ${holds}, not ${kind}`, where);
   }
   const type = EVT_F_UUT.Type.get(block.words); // every event record has its type in the same place
   if (block.id !== undefined && block.id !== type) {
-    const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
-    throw new InputError(`header says event ${hex(block.id)} but the first word holds type ${hex(type)}`, where);
+    throw new InputError(`header says event ${hex2(block.id)} but the first word holds type ${hex2(type)}`, where);
   }
-  return decodeKind(kind, block.words, 0, where);
+  const { line, time, driver, device, client, context } = block;
+  return { ...decodeKind(kind, block.words, 0, where), log: { line, time, driver, device, client, context } };
+}
+
+const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+
+/**
+ * IHI 0070 7.3.21: event numbers 0xE0 to 0xEF are IMPLEMENTATION DEFINED (registers.yaml names them IMPDEF_Ex). Only
+ * the type is architected, so the record is shown by its type and words, with no field or bit called reserved.
+ */
+const IMPDEF_EVENT: Layout = {
+  ...EVT_F_UUT_LAYOUT, // an event record's size
+  name: "EVT_IMPDEF",
+  description: "An IMPLEMENTATION DEFINED event (IHI 0070 7.3.21): only its type is architected.",
+  code: undefined,
+  fields: [EVT_F_UUT.Type],
+  reserved: EVT_F_UUT_LAYOUT.reserved.map(() => 0),
+};
+
+function eventLayout(type: number, source: string): Layout {
+  const layout = EVENTS.get(type);
+  if (layout) return layout;
+  if (/^IMPDEF_/.test(EVT_TYPE_NAMES[type] ?? "")) return IMPDEF_EVENT;
+  const known = Object.entries(EVT_TYPE_NAMES).filter(([, n]) => !/^IMPDEF_/.test(n))
+    .map(([v, n]) => `${hex2(Number(v))} ${n}`);
+  throw new InputError(
+    `event type ${hex2(type)} in ${bits(EVT_F_UUT.Type)} is reserved (IHI 0070 7.3.21); ` +
+      `${oneOf([...known, "0xe0-0xef IMPLEMENTATION DEFINED"])}`,
+    source,
+  );
 }
 
 function decodeKind(kind: Kind, w: Uint32Array, o: number, source: string, pte?: PteOptions): DecodedRecord {
@@ -174,15 +249,18 @@ function decodeKind(kind: Kind, w: Uint32Array, o: number, source: string, pte?:
       const opcode = CMD_SYNC.Opcode.get(w, o); // every command has its opcode in the same place
       const layout = COMMANDS.get(opcode);
       if (!layout) {
-        throw new InputError(`unknown command opcode 0x${opcode.toString(16)} in ${bits(CMD_SYNC.Opcode)}`, source);
+        const known = [...COMMANDS].map(([op, l]) => `${hex2(op)} ${l.name.replace(/^CMD_/, "")}`);
+        throw new InputError(
+          `unknown command opcode ${hex2(opcode)} in ${bits(CMD_SYNC.Opcode)}; ${oneOf(known)}`,
+          source,
+        );
       }
       return decodeRecord(layout, w, o, source);
     }
     case "event": {
-      const type = EVT_F_UUT.Type.get(w, o);
-      const layout = EVENTS.get(type);
-      if (!layout) throw new InputError(`unknown event type 0x${type.toString(16)} in ${bits(EVT_F_UUT.Type)}`, source);
-      return decodeRecord(layout, w, o, source);
+      const layout = eventLayout(EVT_F_UUT.Type.get(w, o), source);
+      const notes = layout === IMPDEF_EVENT ? ["an IMPLEMENTATION DEFINED event: see the SMMU's documentation"] : [];
+      return decodeRecord(layout, w, o, source, notes);
     }
     case "pte":
       return decodeDescriptor(w, o, source, pte ?? { stage: 1, level: 3, granule: 4 });
@@ -191,9 +269,12 @@ function decodeKind(kind: Kind, w: Uint32Array, o: number, source: string, pte?:
   }
 }
 
+/** The register names `decode reg` takes. */
+export const REGISTER_NAMES: readonly string[] = REGISTERS.map((r) => r.name);
+
 function decodeRegister(name: string, text: string): DecodedRecord {
   const info = REGISTERS.find((r) => r.name === name.toUpperCase());
-  if (!info) throw new InputError(`unknown register "${name}"`, "the register name");
+  if (!info) throw new InputError(`unknown register "${name}" (${oneOf(REGISTER_NAMES)})`, "the register name");
   const [lo, hi] = parseNumber(text);
   if (info.width === 32 && hi !== 0) {
     throw new InputError(`value does not fit 32-bit register ${info.name}`, "the register value");
@@ -328,79 +409,4 @@ function bitRanges(masks: number[]): string[] {
     }
   });
   return ranges;
-}
-
-/** What the CLI commands need from the outside world (replaced in tests). */
-export interface CliIo {
-  /** Writes output text (the decoded records). */
-  out(text: string): void;
-  /** Reads all of stdin. */
-  readStdin(): Promise<string>;
-  /** Reads a text file. */
-  readFile(path: string): Promise<string>;
-}
-
-/** `smmuv3 decode <kind> [NAME] [options] <hex…> | - | --file PATH`: returns the exit code; bad input throws. */
-export async function decodeCommand(args: readonly string[], io: CliIo): Promise<number> {
-  let json = false, bytes = false, file: string | undefined;
-  let width: WordWidth = "auto";
-  const pte: PteOptions = { stage: 1, level: 3, granule: 4 };
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    const where = `argument ${i + 2}`; // argument 1 is "decode"
-    if (arg === "-" || !arg.startsWith("--")) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const flag = eq < 0 ? arg : arg.slice(0, eq);
-    const value = (): string => {
-      const v = eq < 0 ? args[++i] : arg.slice(eq + 1);
-      if (v === undefined) throw new InputError(`${flag} needs a value`, where);
-      return v;
-    };
-    const choice = <T>(allowed: Record<string, T>): T => {
-      const v = value();
-      if (!(v in allowed)) throw new InputError(`${flag} must be one of ${Object.keys(allowed).join(", ")}`, where);
-      return allowed[v];
-    };
-    if (flag === "--json") json = true;
-    else if (flag === "--bytes") bytes = true;
-    else if (flag === "--file") file = value();
-    else if (flag === "--width") width = choice({ auto: "auto", 32: 32, 64: 64 } as Record<string, WordWidth>);
-    else if (flag === "--stage") pte.stage = choice({ 1: 1, 2: 2 } as const);
-    else if (flag === "--level") pte.level = choice({ 0: 0, 1: 1, 2: 2, 3: 3 });
-    else if (flag === "--granule") pte.granule = choice({ "4k": 4, "16k": 16, "64k": 64 } as const);
-    else throw new InputError(`unknown option ${flag}`, where);
-  }
-  const kind = positional.shift();
-  if (!kind) throw new InputError(`missing kind (one of ${KINDS.join(", ")})`, "argument 2");
-  if (!(KINDS as readonly string[]).includes(kind)) {
-    throw new InputError(`unknown kind "${kind}" (one of ${KINDS.join(", ")})`, "argument 2");
-  }
-  const register = kind === "reg" ? positional.shift() : undefined;
-  if (kind === "reg" && !register) throw new InputError("reg needs a register name", "argument 3");
-  const text = await inputText(positional, file, io);
-  const records = decode({ kind: kind as Kind, register, text, width, bytes, pte });
-  io.out(json ? formatJson(records) : formatText(records));
-  return 0;
-}
-
-async function inputText(hex: string[], file: string | undefined, io: CliIo): Promise<string> {
-  if (file !== undefined && hex.length) throw new InputError("give hex words or --file, not both", "--file");
-  if (hex.length === 0 && file === undefined) throw new InputError("no hex words given", "end of arguments");
-  const read = async (where: string, reader: () => Promise<string>): Promise<string> => {
-    try {
-      return await reader();
-    } catch (e) {
-      // Deno's message ends with the call and path, which `where` already gives.
-      const why = (e instanceof Error ? e.message : String(e)).replace(/: \w+ '.*'$/, "");
-      throw new InputError(`cannot read input (${why})`, where);
-    }
-  };
-  if (file !== undefined) return await read(`--file ${file}`, () => io.readFile(file));
-  if (hex.length === 1 && hex[0] === "-") return await read("stdin", io.readStdin);
-  if (hex.includes("-")) throw new InputError('"-" (stdin) must be the only input', `input ${hex.indexOf("-") + 1}`);
-  return hex.join(" ");
 }

@@ -2,7 +2,7 @@
  * Output of `smmuv3 decode`: aligned text for people, JSON for programs.
  * @module
  */
-import type { DecodedField, DecodedRecord } from "./decode.ts";
+import type { DecodedField, DecodedRecord, LogOrigin } from "./decode.ts";
 
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 const bits = (f: DecodedField): string => f.lsb === f.msb ? `[${f.lsb}]` : `[${f.msb}:${f.lsb}]`;
@@ -22,6 +22,7 @@ function formatRecord(r: DecodedRecord): string {
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
   const lines = [
     `${r.layout} (${r.source}): ${r.description}`,
+    ...(r.log ? [`  logged: ${logged(r.log)}`] : []),
     `  ${r.words.length === 1 ? "word" : "64-bit words"}: ${dwords.join(" ")}`,
     ...rows.map((row) => "  " + row.map((cell, c) => c < 4 ? cell.padEnd(widths[c]) : cell).join("  ")),
     r.reservedSet.length ? `  reserved bits set: ${r.reservedSet.join(", ")}` : "  reserved bits: clear",
@@ -30,20 +31,34 @@ function formatRecord(r: DecodedRecord): string {
   return lines.join("\n");
 }
 
-/** The records as JSON: values that fit a double exactly are numbers, wider ones hex strings; `hex` always. */
+/** Where a log printed a record, in one line: time, SMMU, client, and the line that explains it. */
+function logged(l: LogOrigin): string {
+  const parts = [
+    l.time,
+    l.device && (l.driver ? `${l.driver} ${l.device}` : l.device),
+    l.client && `client ${l.client}`,
+    l.context && `after "${l.context}"`,
+  ];
+  return parts.filter((p) => p).join(", ") || `line ${l.line}`;
+}
+
+/**
+ * The records as JSON. Every field value is a "0x…" string (numbers only count things: bit positions), so a value
+ * keeps its type however wide it is; `meaning` names an enumerated value or spells out an address.
+ */
 export function formatJson(records: readonly DecodedRecord[]): string {
   const out = records.map((r) => ({
     layout: r.layout,
     description: r.description,
     source: r.source,
+    ...(r.log ? { log: r.log } : {}),
     words: r.words.map(hex32),
     fields: r.fields.map((f) => ({
       name: f.name,
       bits: bits(f),
       lsb: f.lsb,
       msb: f.msb,
-      value: typeof f.value === "bigint" && f.value > BigInt(Number.MAX_SAFE_INTEGER) ? hex(f.value) : Number(f.value),
-      hex: hex(f.value),
+      value: hex(f.value),
       meaning: f.meaning,
       description: f.description,
     })),

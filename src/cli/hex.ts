@@ -1,5 +1,5 @@
 /**
- * Input parsing for `smmuv3 decode`: hex words in the forms people paste, and Linux arm-smmu-v3 log blocks.
+ * Input parsing for `smmuv3 decode`: hex words in the forms people paste (Linux logs: linux_log.ts).
  *
  * Rules (also in `smmuv3 --help`):
  * - Tokens are separated by spaces, commas or semicolons; `0x` prefixes and `_` digit separators are optional.
@@ -11,15 +11,7 @@
  * - Byte mode: the input is bytes in memory order (little-endian), as `xxd -p` or `bytes.hex()` print them.
  * @module
  */
-
-/** Bad input: `what` is wrong `where` (a token, a line, an argument). Reported as one line, never a stack trace. */
-export class InputError extends Error {
-  /** `what` says what is wrong, `where` points at it. */
-  constructor(readonly what: string, readonly where: string) {
-    super(`${what} at ${where}`);
-    this.name = "InputError";
-  }
-}
+import { InputError } from "./io.ts";
 
 /** How tokens map to words. */
 export type WordWidth = "auto" | 32 | 64;
@@ -32,54 +24,12 @@ export interface ParseOptions {
   bytes?: boolean;
 }
 
-/** One record printed by the Linux driver: a header line and the 64-bit words after it. */
-export interface LogBlock {
-  /** What the header announced. */
-  kind: "event" | "cmd";
-  /** The event id printed in the header (events only). */
-  id?: number;
-  /** 1-based line number of the header. */
-  line: number;
-  /** The record, low 32-bit word first. */
-  words: Uint32Array;
-}
-
 const TOKEN_SEPARATOR = /[\s,;]+/;
 const DWORD_DIGITS = 16;
 const WORD_DIGITS = 8;
 
-// Linux: dev_err(dev, "event 0x%02x received:\n", id) then one "\t0x%016llx" line per dword (EVTQ_ENT_DWORDS);
-// on a CMDQ error, "skipping command in error state:" then the command's dwords the same way.
-const EVENT_HEADER = /\bevent 0x([0-9a-f]+) received:/i;
-const CMD_HEADER = /\bskipping command in error state:/i;
-// A word line: an optional "prefix:" (timestamp, driver and device name), then one 0x number and nothing else.
-const LOG_WORD = /^(?:.*:)?\s*0x([0-9a-f]{16})\s*$/i;
 // The same word line in token input: a prefix carrying text that is not hex, then a colon.
 const PREFIXED_WORD = /^(.*[^0-9a-fx,;\s_].*):\s+(0x[0-9a-f_]+)\s*$/i;
-
-/** Finds Linux log blocks; `undefined` when the text has no header line (then it is plain hex). */
-export function parseLog(text: string, dwordsPer: { event: number; cmd: number }): LogBlock[] | undefined {
-  const lines = text.split(/\r?\n/);
-  const blocks: LogBlock[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const event = EVENT_HEADER.exec(lines[i]);
-    const kind = event ? "event" : CMD_HEADER.test(lines[i]) ? "cmd" : undefined;
-    if (!kind) continue; // decoded summaries and unrelated log lines are skipped
-    const want = dwordsPer[kind];
-    const words = new Uint32Array(want * 2);
-    for (let d = 0; d < want; d++) {
-      const m = LOG_WORD.exec(lines[i + 1 + d] ?? "");
-      if (!m) {
-        const what = `${kind === "event" ? "event" : "command"} block ends after ${d} of ${want} 64-bit words`;
-        throw new InputError(what, `line ${i + 2 + d}`);
-      }
-      putDword(words, d, m[1]);
-    }
-    blocks.push({ kind, id: event ? parseInt(event[1], 16) : undefined, line: i + 1, words });
-    i += want;
-  }
-  return blocks.length ? blocks : undefined;
-}
 
 /** Parses hex tokens into 32-bit words (low word first). */
 export function parseWords(text: string, options: ParseOptions = {}): Uint32Array {
@@ -173,7 +123,7 @@ function fromBytes(tokens: Token[]): Uint32Array {
 }
 
 /** Writes a hex number of up to 16 digits as dword `d` of `words` (low word at 2d). */
-function putDword(words: Uint32Array, d: number, digits: string): void {
+export function putDword(words: Uint32Array, d: number, digits: string): void {
   const padded = digits.padStart(DWORD_DIGITS, "0");
   words[2 * d] = parseInt(padded.slice(WORD_DIGITS), 16);
   words[2 * d + 1] = parseInt(padded.slice(0, WORD_DIGITS), 16);

@@ -14,7 +14,7 @@
  * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset.
  * @module
  */
-import { parse as parseYaml } from "yaml";
+import { load as parseYaml } from "js-yaml";
 import { z } from "zod";
 import { Smmu, type TranslationResult } from "../device.ts";
 import type { DmaResult, DmaView } from "../dma.ts";
@@ -24,7 +24,7 @@ import { COMMAND_BUDGET, type EndpointHooks } from "../commands.ts";
 import type { IdRegisterValues } from "../features.ts";
 import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../memory.ts";
 import type { CacheLimits } from "../tlb.ts";
-import { InputError } from "./hex.ts";
+import { InputError } from "./io.ts";
 
 /** The ID registers the vectors were recorded with (their README): replaying one advertises the same. */
 export const RECORDED_ID_REGISTERS: IdRegisterValues = { IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 };
@@ -33,30 +33,35 @@ const num = z.union([
   z.number().int().nonnegative().refine(Number.isSafeInteger, "above 2^53: quote it as hex"),
   z.string().regex(/^(0x[0-9a-fA-F_]+|[0-9_]+)$/, "not a number (decimal or 0x hex)"),
 ]).transform((v) => BigInt(typeof v === "number" ? v : v.replaceAll("_", "")));
+/** A number of at most `width` bits: a wider one names its step and field instead of being truncated. */
+const bits = (width: number) =>
+  num.refine((v) => v < 1n << BigInt(width), (v) => ({ message: `0x${v.toString(16)} does not fit in ${width} bits` }));
+const u32 = bits(32);
+const u64 = bits(64);
 const hexBytes = z.string().regex(/^([0-9a-fA-F]{2})*$/, "not hex bytes (two digits each, memory order)");
 const size = z.union([z.literal(4), z.literal(8)]);
 const count = z.number().int().positive();
 const stepSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("comment"), text: z.string() }),
-  z.object({ op: z.literal("mem_write"), addr: num, hex: hexBytes }),
-  z.object({ op: z.literal("mmio_write"), offset: num, size, value: num.optional(), value_from: num.optional() }),
-  z.object({ op: z.literal("mmio_read"), offset: num, size, observed: num.optional() }),
+  z.object({ op: z.literal("mem_write"), addr: u64, hex: hexBytes }),
+  z.object({ op: z.literal("mmio_write"), offset: u32, size, value: u64.optional(), value_from: u32.optional() }),
+  z.object({ op: z.literal("mmio_read"), offset: u32, size, observed: u64.optional() }),
   z.object({
     op: z.literal("dma"),
-    sid: num,
-    iova: num,
+    sid: u32,
+    iova: u64,
     len: count.optional(),
     dir: z.enum(["read", "write"]),
-    ssid: num.optional(),
+    ssid: bits(20).optional(),
     priv: z.boolean().optional(),
     exec: z.boolean().optional(),
     view: z.boolean().optional(),
     hex: hexBytes.optional(),
     /** The recorded outcome: a PA, or a fault (and whether it is recorded as an event). */
-    observed: z.union([z.object({ pa: num }), z.object({ fault: z.literal(true), event: z.boolean().optional() })])
+    observed: z.union([z.object({ pa: u64 }), z.object({ fault: z.literal(true), event: z.boolean().optional() })])
       .optional(),
   }).passthrough(),
-  z.object({ op: z.literal("mem_read"), addr: num, len: count, observed_hex: hexBytes.optional() }).passthrough(),
+  z.object({ op: z.literal("mem_read"), addr: u64, len: count, observed_hex: hexBytes.optional() }).passthrough(),
   z.object({ op: z.literal("save_restore"), into: z.enum(["same", "fresh"]) }),
   z.object({ op: z.literal("reset") }),
 ]);
@@ -65,11 +70,11 @@ const scenarioSchema = z.object({
   description: z.string().optional(),
   /** Present in recorded vectors: replay them as recorded (their ID registers, 4 GiB of RAM, privileged DMA). */
   qemu_version: z.string().optional(),
-  id_registers: z.object({ IDR0: num, IDR1: num, IDR3: num, IDR5: num }).optional(),
-  memory_size: num.optional(),
-  memory_holes: z.array(z.tuple([num, num])).optional(),
+  id_registers: z.object({ IDR0: u32, IDR1: u32, IDR3: u32, IDR5: u32 }).optional(),
+  memory_size: u64.optional(),
+  memory_holes: z.array(z.tuple([u64, u64])).optional(),
   /** Memory as one FlatMemory buffer of `size` bytes at `base` instead (exclusive with memory_size and memory_holes). */
-  flat_memory: z.object({ base: num, size: num }).strict().optional(),
+  flat_memory: z.object({ base: u64, size: u64 }).strict().optional(),
   /** "throw": the memory throws where it would abort, as a host's memory may (the device must turn it into an abort). */
   memory_aborts: z.enum(["return", "throw"]).optional(),
   cache_limits: z.object({ contexts: count.optional(), entries: count.optional(), streams: count.optional() })
@@ -90,6 +95,17 @@ const scenarioSchema = z.object({
     if (step.op === "mmio_write" && (step.value === undefined) === (step.value_from === undefined)) {
       ctx.addIssue({ code: "custom", path: ["steps", i], message: "give value or value_from, one of them" });
     }
+    // A register access carries `size` bytes: a wider value or observation is a mistake, not a value to truncate.
+    const fits = (v: bigint | undefined, bytes: number, key: string) => {
+      if (v === undefined || v < 1n << BigInt(8 * bytes)) return;
+      ctx.addIssue({
+        code: "custom",
+        path: ["steps", i, key],
+        message: `0x${v.toString(16)} does not fit ${bytes} bytes`,
+      });
+    };
+    if (step.op === "mmio_write") fits(step.value, step.size, "value");
+    if (step.op === "mmio_read") fits(step.observed, step.size, "observed");
   });
 });
 
@@ -102,19 +118,31 @@ export type ScenarioInput = z.input<typeof scenarioSchema>;
 
 /** Parses a scenario from JSON or YAML text; problems throw {@link InputError} naming the file and the path. */
 export function parseScenario(text: string, file: string): Scenario {
-  let raw: unknown;
+  return validateScenario(parseDataFile(text, file), file);
+}
+
+/**
+ * The value in a JSON or YAML file (by its name's extension); a syntax error throws {@link InputError}. YAML is read
+ * with the core schema (what JSON can say, plus comments, hex numbers and block style) by js-yaml, which needs no
+ * permission (the `yaml` package reads LOG_TOKENS from the environment on every parse).
+ */
+export function parseDataFile(text: string, file: string): unknown {
   const yaml = /\.ya?ml$/i.test(file);
   try {
-    raw = yaml ? parseYaml(text) : JSON.parse(text);
+    return yaml ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
     throw new InputError(`not valid ${yaml ? "YAML" : "JSON"} (${firstLine(e)})`, file);
   }
-  return validateScenario(raw, file);
 }
 
 /** Validates a scenario given as a value; problems throw {@link InputError}. */
 export function validateScenario(raw: unknown, file: string): Scenario {
-  const r = scenarioSchema.safeParse(raw);
+  return validate(scenarioSchema, raw, file);
+}
+
+/** `raw` checked against `schema`; the first problem throws {@link InputError} naming the file and the path in it. */
+export function validate<T extends z.ZodTypeAny>(schema: T, raw: unknown, file: string): z.output<T> {
+  const r = schema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
     const path = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${p}`).join("").replace(/^\./, "");

@@ -1,36 +1,30 @@
 /**
  * `smmuv3 state <blob>`: a saved-state blob (from `Smmu.save()`) as JSON, every saved register by its spec name
- * with its fields decoded.
+ * with its fields decoded. As in every command's JSON, values are "0x…" strings (an enumerated field gives its value's
+ * name); the only number is the schema version.
  * @module
  */
 import { SavedStateError } from "../errors.ts";
 import { stateToJson } from "../save_restore.ts";
-import { InputError } from "./hex.ts";
+import { parseArgs } from "./args.ts";
+import { type CliIo, InputError, readInput } from "./io.ts";
 
-/** Reads a whole file as bytes (replaced in tests). */
-export type ReadBytes = (path: string) => Promise<Uint8Array>;
-
-/** `smmuv3 state <blob file>`: prints the JSON with `out`; returns the exit code; bad input throws InputError. */
-export async function stateCommand(
-  args: readonly string[],
-  out: (text: string) => void,
-  readBytes: ReadBytes,
-): Promise<number> {
-  if (args.length !== 1 || args[0].startsWith("-")) {
-    throw new InputError("expected one saved-state blob file", `argument ${args.length === 0 ? 2 : 3}`);
+/** `smmuv3 state <blob file>`: prints the JSON; returns the exit code; bad input throws {@link InputError}. */
+export async function stateCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { positional } = parseArgs(argv, {});
+  if (positional.length !== 1) {
+    throw new InputError("expected one saved-state blob file", positional[1]?.where ?? "argument 2");
   }
-  const file = args[0];
-  let bytes: Uint8Array;
+  const file = positional[0].value;
+  const bytes = await readInput(file, () => io.readBytes(file));
   try {
-    bytes = await readBytes(file);
-  } catch (e) {
-    throw new InputError(
-      `cannot read (${(e instanceof Error ? e.message : String(e)).replace(/: \w+ '.*'$/, "")})`,
-      file,
+    io.out(
+      JSON.stringify(
+        stateToJson(bytes),
+        (key, v) => typeof v === "number" && key !== "schema_version" ? `0x${v.toString(16)}` : v,
+        2,
+      ) + "\n",
     );
-  }
-  try {
-    out(JSON.stringify(stateToJson(bytes), null, 2) + "\n");
   } catch (e) {
     if (!(e instanceof SavedStateError)) throw e;
     throw new InputError(`not a saved state: ${e.message}`, file);

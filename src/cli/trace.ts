@@ -1,44 +1,243 @@
 /**
- * `smmuv3 trace <scenario>`: runs a scenario (the step kinds of the recorded vectors: register writes and reads,
- * memory writes and reads, DMAs) on a fresh device and prints, for every DMA, the table walk that the side-effect-free
- * `probe` sees (each level: table, descriptor, decision), then the real translation and the events it raised.
+ * `smmuv3 trace`: runs a scenario on a fresh device and tells, step by step, what happened. {@link Tracer} gives each
+ * step as data ({@link TraceStep}: for a DMA the table walk the side-effect-free `probe` sees, the real outcome, the
+ * events it raised; for a read, the value; for a recorded observation, whether this model agrees); the writers turn
+ * that into text or JSON (trace_format.ts); trace_command.ts is the command.
  * @module
  */
-import { EVENTQ_BASE, EVENTQ_PROD, EVENTS, EVT_F_UUT, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
+import { EVENTQ_BASE, EVENTQ_PROD, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
 import type { Smmu, TranslationResult } from "../device.ts";
 import type { DmaResult } from "../dma.ts";
+import type { IdRegisterValues } from "../features.ts";
 import type { GuestMemory } from "../memory.ts";
 import type { WalkStep } from "../translate.ts";
-import type { CliIo } from "./decode.ts";
-import { decodeRecord } from "./decode.ts";
-import { InputError } from "./hex.ts";
-import { firstLine, parseScenario, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
+import type { Deviations, Observation } from "./deviations.ts";
+import { InputError } from "./io.ts";
+import { firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
 
-export { parseScenario, RECORDED_ID_REGISTERS, type Scenario } from "./scenario.ts";
+/** A recorded observation, checked: what the recording says, what this model gives, and the verdict. */
+export interface Check {
+  recorded: Observation;
+  ours: Observation;
+  matches: boolean;
+  /** Why a difference is accepted: the documented deviation's reason. */
+  accepted?: string;
+}
+
+/** What a `dma` step did: one transaction (`translate`), or a copy through a DmaView. */
+export type DmaOutcome =
+  | { kind: "translate"; result: TranslationResult; /** what `probe` answered first */ probe: TranslationResult }
+  | { kind: "copy"; result: DmaResult };
+
+/** A register: its offset and, where the frame has one there, its name. */
+export interface RegisterRef {
+  offset: number;
+  name?: string;
+}
+
+/** One step of a trace, as data. `step` is its index in the scenario. */
+export type TraceStep =
+  | { step: number; op: "comment"; text: string }
+  | { step: number; op: "mem_write"; addr: bigint; bytes: number }
+  | { step: number; op: "mmio_write"; register: RegisterRef; size: number; value: bigint; from?: RegisterRef }
+  | { step: number; op: "mmio_read"; register: RegisterRef; size: number; value: bigint; check?: Check }
+  | { step: number; op: "mem_read"; addr: bigint; hex: string; check?: Check }
+  | { step: number; op: "save_restore"; into: "same" | "fresh" }
+  | { step: number; op: "reset" }
+  | {
+    step: number;
+    op: "dma";
+    sid: number;
+    ssid?: number;
+    dir: "read" | "write";
+    /** The input address as the scenario gives it (64 bits, unsigned). */
+    iova: bigint;
+    /** Bytes copied through a DmaView (`view`), or the transaction's declared length. */
+    len?: number;
+    view: boolean;
+    /** The walk `probe` saw before the step ran: one entry per descriptor read. */
+    walk: WalkStep[];
+    /** The step was answered from the TLB. */
+    tlbHit: boolean;
+    outcome: DmaOutcome;
+    /** The event records the step wrote, oldest first. */
+    events: Uint32Array[];
+    check?: Check;
+  };
+
+/** The device a trace ran on. */
+export interface TraceDevice {
+  idRegisters: IdRegisterValues;
+  /** A recorded vector (it has qemu_version) replays as recorded: its ID registers, 4 GiB of RAM, privileged DMA. */
+  recordedVector: boolean;
+  privilegedDma: boolean;
+}
+
+/** What the whole run did. */
+export interface TraceTotals {
+  translations: number;
+  eventsWritten: number;
+  commands: number;
+  /** Recorded observations compared, those that differ, and those of them a deviation list accepts. */
+  checked: number;
+  differences: number;
+  accepted: number;
+  /** The steps whose observation differs and no deviation accepts. */
+  unexplained: number[];
+}
+
+/** Runs a scenario step by step; `steps()` yields each step's {@link TraceStep} as it runs. */
+export class Tracer {
+  readonly device: TraceDevice;
+  readonly #runner: ScenarioRunner;
+  readonly #counts = { checked: 0, differences: 0, accepted: 0, unexplained: [] as number[] };
+  /** The steps a documented deviation was accepted at. */
+  readonly acceptedSteps = new Set<number>();
+
+  /** `deviations`: recorded observations this model is known to differ from, and why (accepted, counted apart). */
+  constructor(readonly scenario: Scenario, readonly file: string, readonly deviations?: Deviations[string]) {
+    this.#runner = new ScenarioRunner(scenario, file);
+    this.device = {
+      idRegisters: this.#runner.smmu.idRegisters,
+      recordedVector: scenario.qemu_version !== undefined,
+      privilegedDma: this.#runner.privilegedDma,
+    };
+  }
+
+  /** Runs every step. A step the host could not make (an offset outside the frame…) throws InputError naming it. */
+  *steps(): Generator<TraceStep> {
+    for (const [i, step] of this.scenario.steps.entries()) {
+      let traced: TraceStep;
+      try {
+        traced = this.#run(step, i);
+      } catch (e) {
+        if (e instanceof InputError) throw e;
+        throw new InputError(firstLine(e), `${this.file} steps[${i}]`);
+      }
+      yield traced;
+    }
+  }
+
+  /** Totals so far (all of them once `steps()` is done). */
+  totals(): TraceTotals {
+    const s = this.#runner.smmu.stats;
+    const c = this.#counts;
+    return {
+      translations: s.translation.translations,
+      eventsWritten: s.eventsWritten,
+      commands: s.commands,
+      ...c,
+      unexplained: [...c.unexplained],
+    };
+  }
+
+  #run(step: Step, i: number): TraceStep {
+    const runner = this.#runner, smmu = runner.smmu;
+    switch (step.op) {
+      case "comment":
+        return { step: i, op: "comment", text: step.text };
+      case "mem_write":
+        runner.run(step);
+        return { step: i, op: "mem_write", addr: step.addr, bytes: step.hex.length / 2 };
+      case "mmio_write": {
+        const from = step.value_from === undefined ? undefined : registerRef(Number(step.value_from));
+        const value = step.value ?? smmu.mmioRead(Number(step.value_from), step.size);
+        runner.run(step);
+        return { step: i, op: "mmio_write", register: registerRef(Number(step.offset)), size: step.size, value, from };
+      }
+      case "mmio_read": {
+        const r = runner.run(step);
+        const value = r.op === "mmio_read" ? r.value : 0n;
+        const check = this.#check(i, step.observed === undefined ? undefined : hex(step.observed), hex(value));
+        return { step: i, op: "mmio_read", register: registerRef(Number(step.offset)), size: step.size, value, check };
+      }
+      case "mem_read": {
+        const r = runner.run(step);
+        const got = r.op === "mem_read" ? [...r.bytes].map((x) => x.toString(16).padStart(2, "0")).join("") : "";
+        return { step: i, op: "mem_read", addr: step.addr, hex: got, check: this.#check(i, step.observed_hex, got) };
+      }
+      case "save_restore":
+        runner.run(step);
+        return { step: i, op: "save_restore", into: step.into };
+      case "reset":
+        runner.run(step);
+        return { step: i, op: "reset" };
+      case "dma":
+        return this.#dma(step, i);
+    }
+  }
+
+  #dma(step: Step & { op: "dma" }, i: number): TraceStep {
+    const smmu = this.#runner.smmu;
+    const walk: WalkStep[] = [];
+    const t = transactionOf(step, this.#runner.privilegedDma);
+    const probe = smmu.probe(t.sid, t.iova, t.access, walk);
+    const before = smmu.stats.eventsWritten, hits = smmu.stats.translation.tlbHits;
+    const r = this.#runner.run(step);
+    const tlbHit = smmu.stats.translation.tlbHits > hits;
+    const events = latestEvents(smmu, this.#runner.memory, smmu.stats.eventsWritten - before);
+    const outcome: DmaOutcome = r.op === "translate"
+      ? { kind: "translate", result: r.result, probe }
+      : { kind: "copy", result: r.op === "copy" ? r.result : { ok: true } };
+    let check: Check | undefined;
+    const o = step.observed;
+    if (o !== undefined && outcome.kind === "translate") {
+      const res = outcome.result;
+      const recorded: Observation = "pa" in o ? { pa: hex(o.pa) } : o;
+      const ours: Observation = res.ok
+        ? { pa: hex(res.pa) }
+        : "event" in recorded && recorded.event !== undefined
+        ? { fault: true, event: res.event }
+        : { fault: true };
+      check = this.#check(i, recorded, ours);
+    }
+    const len = step.hex ? step.hex.length / 2 : step.len;
+    const ssid = step.ssid === undefined ? undefined : Number(step.ssid);
+    const view = step.view ?? false;
+    return {
+      step: i,
+      op: "dma",
+      sid: t.sid,
+      ssid,
+      dir: step.dir,
+      iova: step.iova,
+      len,
+      view,
+      walk,
+      tlbHit,
+      outcome,
+      events,
+      check,
+    };
+  }
+
+  #check(i: number, recorded: Observation | undefined, ours: Observation): Check | undefined {
+    if (recorded === undefined) return undefined;
+    this.#counts.checked++;
+    if (same(recorded, ours)) return { recorded, ours, matches: true };
+    this.#counts.differences++;
+    const deviation = this.deviations?.[String(i)];
+    if (deviation === undefined || !same(deviation.ours, ours)) {
+      this.#counts.unexplained.push(i);
+      return { recorded, ours, matches: false };
+    }
+    this.#counts.accepted++;
+    this.acceptedSteps.add(i);
+    return { recorded, ours, matches: false, accepted: deviation.reason };
+  }
+}
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
-const short = (s: string) => s.length > 40 ? s.slice(0, 40) + "…" : s;
+
+/** Two observations are the same when their JSON is (hex digits compared case-blind). */
+function same(a: Observation, b: Observation): boolean {
+  return JSON.stringify(a).toLowerCase() === JSON.stringify(b).toLowerCase();
+}
+
 const REG_NAMES = new Map(REGISTERS.map((r) => [r.offset, r.name]));
 
-/** One walk step as a line: stage and level, table address, descriptor address and value, the walker's decision. */
-export function formatWalkStep(s: WalkStep): string {
-  const desc = `0x${(s.descHi >>> 0).toString(16).padStart(8, "0")}${(s.descLo >>> 0).toString(16).padStart(8, "0")}`;
-  return `S${s.stage} L${s.level}  table ${hex(s.tableAddr)}  desc @${hex(s.descAddr)} = ${desc}  ${s.decision}`;
-}
-
-/** An event record in one line: its type name, then every non-zero field by name (64-bit halves joined). */
-export function eventSummary(record: Uint32Array): string {
-  const layout = EVENTS.get(EVT_F_UUT.Type.get(record));
-  if (layout === undefined) return `unknown event type ${hex(EVT_F_UUT.Type.get(record))}`;
-  const fields = decodeRecord(layout, record).fields
-    .filter((f) => f.name !== "Type" && !/_(LO|HI)$/.test(f.name) && f.value !== 0 && f.value !== 0n)
-    .map((f) => `${f.name}=${f.meaning ? f.meaning.replace(/^address /, "") : hex(f.value)}`);
-  return [layout.name.replace(/^EVT_/, ""), ...fields].join(" ");
-}
-
-/** A translation result in one line. */
-export function formatResult(r: TranslationResult): string {
-  return r.ok ? `pa ${hex(r.pa)}` : `fault ${r.fault}${r.event ? "" : " (no event)"}`;
+function registerRef(offset: number): RegisterRef {
+  return { offset, name: REG_NAMES.get(offset) };
 }
 
 /** The `count` most recent records of the event queue, read through the registers the guest programmed. */
@@ -58,139 +257,4 @@ export function latestEvents(smmu: Smmu, memory: GuestMemory, count: number): Ui
     out.push(rec);
   }
   return out;
-}
-
-/** Runs `scenario`, writing the trace with `out`. Step problems (an offset outside the frame…) throw InputError. */
-export function runTrace(scenario: Scenario, file: string, out: (line: string) => void): void {
-  const runner = new ScenarioRunner(scenario, file);
-  if (scenario.name) out(`scenario ${scenario.name}${scenario.description ? `: ${scenario.description}` : ""}`);
-  const idr = runner.smmu.idRegisters;
-  out(
-    `device: IDR0 ${hex(idr.IDR0)} IDR1 ${hex(idr.IDR1)} IDR3 ${hex(idr.IDR3)} IDR5 ${hex(idr.IDR5)}` +
-      (runner.privilegedDma ? " (the recording's), privileged DMA" : ""),
-  );
-  scenario.steps.forEach((step, i) => {
-    try {
-      traceStep(runner, step, `step ${i}`.padEnd(9), out);
-    } catch (e) {
-      if (e instanceof InputError) throw e;
-      throw new InputError(firstLine(e), `${file} steps[${i}]`);
-    }
-  });
-  const s = runner.smmu.stats;
-  out(`done: ${s.translation.translations} translations, ${s.eventsWritten} events, ${s.commands} commands`);
-}
-
-/** Runs one step, printing what it did (a DMA: the walk `probe` sees first, then the outcome and its events). */
-function traceStep(runner: ScenarioRunner, step: Step, tag: string, out: (s: string) => void) {
-  const note = (want: string | undefined, got: string) =>
-    want === undefined ? "" : want === got ? "  (as recorded)" : `  (recorded: ${short(want)}; differs)`;
-  const smmu = runner.smmu;
-  switch (step.op) {
-    case "comment":
-      return out(`${tag}# ${step.text}`);
-    case "mem_write":
-      runner.run(step);
-      return out(`${tag}mem_write ${hex(step.addr)} (${step.hex.length / 2} bytes)`);
-    case "mmio_write": {
-      const from = step.value_from === undefined ? "" : ` (from ${regName(Number(step.value_from))})`;
-      const value = step.value ?? smmu.mmioRead(Number(step.value_from), step.size);
-      runner.run(step);
-      return out(`${tag}mmio_write ${regName(Number(step.offset))} = ${hex(value)}${from}`);
-    }
-    case "mmio_read": {
-      const r = runner.run(step);
-      const v = r.op === "mmio_read" ? hex(r.value) : "";
-      const want = step.observed === undefined ? undefined : hex(step.observed);
-      return out(`${tag}mmio_read ${regName(Number(step.offset))} = ${v}${note(want, v)}`);
-    }
-    case "mem_read": {
-      const r = runner.run(step);
-      const got = r.op === "mem_read" ? [...r.bytes].map((x) => x.toString(16).padStart(2, "0")).join("") : "";
-      return out(`${tag}mem_read ${hex(step.addr)} (${step.len} bytes) = ${short(got)}${note(step.observed_hex, got)}`);
-    }
-    case "save_restore":
-      runner.run(step);
-      return out(`${tag}save, restore into ${step.into === "same" ? "the same device" : "a fresh device"}`);
-    case "reset":
-      runner.run(step);
-      return out(`${tag}reset (every register at its reset value, every cache empty)`);
-    case "dma": {
-      const sid = Number(step.sid);
-      const ssid = step.ssid === undefined ? "" : ` ssid ${step.ssid}`;
-      const len = step.hex ? step.hex.length / 2 : step.len;
-      out(
-        `${tag}dma sid ${sid}${ssid} ${step.dir} iova ${hex(step.iova)}${len ? ` (${len} bytes)` : ""}` +
-          (step.view ? " through a DmaView" : ""),
-      );
-      const walk: WalkStep[] = [];
-      const t = transactionOf(step, runner.privilegedDma);
-      const probed = smmu.probe(t.sid, t.iova, t.access, walk);
-      for (const s of walk) out(`           ${formatWalkStep(s)}`);
-      const before = smmu.stats.eventsWritten, hits = smmu.stats.translation.tlbHits;
-      const r = runner.run(step);
-      if (smmu.stats.translation.tlbHits > hits) out("           TLB hit");
-      const want = step.observed && ("pa" in step.observed ? `pa ${hex(step.observed.pa)}` : "fault");
-      if (r.op === "translate") {
-        out(`           → ${formatResult(r.result)}${note(want, r.result.ok ? formatResult(r.result) : "fault")}`);
-        if (formatResult(probed) !== formatResult(r.result)) out(`           (probe said ${formatResult(probed)})`);
-      } else if (r.op === "copy") out(`           → ${formatCopy(r.result)}`);
-      const raised = smmu.stats.eventsWritten - before;
-      for (const e of latestEvents(smmu, runner.memory, raised)) out(`           event ${eventSummary(e)}`);
-      return;
-    }
-  }
-}
-
-/** A DmaView copy's outcome in one line: done, or where it stopped and why. */
-function formatCopy(r: DmaResult): string {
-  if (r.ok) return "copied";
-  const name = r.fault.type === 0 ? "ABORT" : EVENTS.get(r.fault.type)?.name.replace(/^EVT_/, "") ?? hex(r.fault.type);
-  return `stopped after ${r.done} bytes at iova ${hex(r.iova)}: ${name}`;
-}
-
-function regName(offset: number): string {
-  const name = REG_NAMES.get(offset);
-  return name ? `${name} (${hex(offset)})` : hex(offset);
-}
-
-/** `smmuv3 trace <scenario.json|yaml>`: returns the exit code; bad input throws {@link InputError}. */
-export async function traceCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const [html, rest] = htmlOption(args);
-  args = rest;
-  if (args.length !== 1 || args[0].startsWith("-")) {
-    throw new InputError("expected one scenario file (JSON or YAML)", `argument ${args.length === 0 ? 2 : 3}`);
-  }
-  const file = args[0];
-  let text: string;
-  try {
-    text = await io.readFile(file);
-  } catch (e) {
-    throw new InputError(`cannot read (${firstLine(e).replace(/: \w+ '.*'$/, "")})`, file);
-  }
-  runTrace(parseScenario(text, file), file, (line) => io.out(line + "\n"));
-  if (html !== undefined) {
-    // Loaded only here, so that the demo and plain traces do not load the explorer's page.
-    const { scenarioHtml } = await import("../explore/export.ts");
-    try {
-      await Deno.writeTextFile(html, scenarioHtml(text, file));
-    } catch (e) {
-      if (e instanceof InputError) throw e;
-      throw new InputError(`cannot write (${firstLine(e).replace(/: \w+ '.*'$/, "")})`, `--html ${html}`);
-    }
-    io.out(`wrote ${html}: the explorer's view of every step (open it in a browser)\n`);
-  }
-  return 0;
-}
-
-/** `--html FILE` (or `--html=FILE`): where to write the explorer's page too; the other arguments. */
-function htmlOption(args: readonly string[]): [string | undefined, string[]] {
-  const at = args.findIndex((a) => a === "--html" || a.startsWith("--html="));
-  if (at < 0) return [undefined, [...args]];
-  const inline = args[at].startsWith("--html=");
-  const file = inline ? args[at].slice("--html=".length) : args[at + 1];
-  if (!file || (!inline && file.startsWith("-"))) {
-    throw new InputError("--html needs a file name", `argument ${at + 2}`);
-  }
-  return [file, [...args.slice(0, at), ...args.slice(at + (inline ? 1 : 2))]];
 }

@@ -6,7 +6,8 @@
  */
 import { CMD_SYNC_LAYOUT, EVT_F_UUT_LAYOUT } from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
-import { InputError, parseLog } from "../cli/hex.ts";
+import { InputError } from "../cli/io.ts";
+import { parseLinuxLog } from "../cli/linux_log.ts";
 import { firstLine, parseScenario, type Scenario, ScenarioRunner, transactionOf } from "../cli/scenario.ts";
 import type { ExploreModel } from "./model.ts";
 import { Recorder } from "./record.ts";
@@ -118,19 +119,13 @@ export function buildModel(input: ExploreInput): ExploreModel {
 
 /** Each event record of a Linux log, decoded; a record that names a transaction is explained by its walk now. */
 function explainLog(recorder: Recorder, log: string): void {
-  let blocks;
-  try {
-    blocks = parseLog(log, { event: EVT_F_UUT_LAYOUT.words / 2, cmd: CMD_SYNC_LAYOUT.words / 2 });
-  } catch (e) {
-    if (!(e instanceof InputError)) throw e;
-    recorder.warnings.push(`Linux log: ${e.message}`);
-    return;
-  }
-  if (!blocks) {
+  const parsed = parseLinuxLog(log, { event: EVT_F_UUT_LAYOUT.words / 2, cmd: CMD_SYNC_LAYOUT.words / 2 });
+  if (!parsed) {
     recorder.warnings.push('Linux log: no "event 0x.. received:" block found');
     return;
   }
-  for (const block of blocks) {
+  for (const p of parsed.problems) recorder.warnings.push(`Linux log: ${p.what} at line ${p.line}`);
+  for (const block of parsed.records) {
     const source = `log line ${block.line}`;
     if (block.kind !== "event") {
       const record = recorder.records.command(block.words) ?? undefined;

@@ -8,7 +8,7 @@
  * ```
  * @module
  */
-import { InputError } from "../cli/hex.ts";
+import { InputError } from "../cli/io.ts";
 import { firstLine } from "../cli/scenario.ts";
 import { buildModel } from "./inputs.ts";
 import { inputOf, type LoadRequest, serveExplorer } from "./server.ts";

@@ -8,7 +8,8 @@ import { CMDQ_BASE, CMDQ_CONS, CR0, IDR1, REG, REGISTERS } from "../../gen/mod.t
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import type { Smmu } from "../device.ts";
 import type { CacheContents } from "../explain.ts";
-import { eventSummary, latestEvents } from "../cli/trace.ts";
+import { latestEvents } from "../cli/trace.ts";
+import { eventSummary } from "../cli/trace_format.ts";
 import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../cli/scenario.ts";
 import type { DmaResult } from "../dma.ts";
 import {

@@ -80,7 +80,7 @@ export class Records {
   descriptor(stage: 1 | 2, level: number, granuleShift: number, lo: number, hi: number): RecordView {
     const granule = GRANULE_KIB[granuleShift as keyof typeof GRANULE_KIB] ?? 4;
     try {
-      const [d] = decode({ kind: "pte", text: hex64(lo, hi), pte: { stage, level, granule } });
+      const [d] = decode({ kind: "pte", text: hex64(lo, hi), pte: { stage, level, granule } }).records;
       return this.view(d);
     } catch {
       // A level no walk of this granule has (cannot come from the walker): the bare descriptor.

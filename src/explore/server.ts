@@ -4,7 +4,7 @@
  * with each new probe.
  * @module
  */
-import { InputError } from "../cli/hex.ts";
+import { InputError } from "../cli/io.ts";
 import { firstLine } from "../cli/scenario.ts";
 import { buildModel, type ExploreInput, type ProbeRequest } from "./inputs.ts";
 import type { ExploreModel } from "./model.ts";

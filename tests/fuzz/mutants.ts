@@ -1,6 +1,6 @@
 /**
  * Mutants: realistic bugs planted in a copy of the device, one at a time, that the fuzzer must catch. Each is a
- * one-line source change and the invariant that should report it; tests/fuzz_test.ts runs the fuzzer on every
+ * one-line source change and the invariant that should report it; tests/fuzz/long.ts runs the fuzzer on every
  * mutant and fails if one survives. They show that the oracle can fail, and how fast it does.
  * @module
  */

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * DOM helpers of the explorer page. Like every module under client/, its functions are sent to the browser as their
  * source text (see client/mod.ts): they use only their parameters, browser globals and other client functions.

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Server mode: the forms that load a recorded vector, a scenario file, a saved state with a memory image, or a Linux
  * log, and that probe a transaction; each posts one request to the explorer's server and shows the model it returns.

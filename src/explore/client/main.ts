@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The explorer page's application: the timeline, the selected step's detail (walk picture, events, commands,
  * registers, caches), the keyboard, and in server mode the load and probe forms. State lives in one {@link App}.

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The page's panels: decoded records, the selected box of a walk, event records, the register file and the caches.
  * @module

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The walk picture: a {@link WalkView}'s grid as SVG. Every box is focusable; Enter or Space selects it, the arrow
  * keys move between boxes by row and column.
