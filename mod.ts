@@ -24,6 +24,7 @@ export type { PageRequest, PageRequestOutcome, Pri } from "./src/priq.ts";
 export type { Ats, AtsCompletion, AtsRequest, TranslatedAccess, TranslatedResult } from "./src/ats.ts";
 export { Atc } from "./src/atc.ts";
 export type { AtcAccess, AtcDmaResult, AtcResult } from "./src/atc.ts";
+export type { Stall } from "./src/stall.ts";
 export { DmaView } from "./src/dma.ts";
 export type { DmaResult } from "./src/dma.ts";
 export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/config.ts";

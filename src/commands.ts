@@ -16,6 +16,9 @@ import {
   CMD_PRI_RESP,
   CMD_PRI_RESP_RESP,
   CMD_PRI_RESP_RESP_CODE,
+  CMD_RESUME,
+  CMD_RESUME_AC,
+  CMD_STALL_TERM,
   CMD_SYNC,
   CMD_SYNC_CS,
   CMD_TLBI_EL2_ASID,
@@ -33,6 +36,7 @@ import {
   CR2,
   GERROR,
   IDR0,
+  IDR0_STALL_MODEL,
   IDR3,
   IMPL_STATE,
   OPCODE,
@@ -44,6 +48,7 @@ import { word } from "./regfile.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "./types.ts";
 import type { Interrupts } from "./irq.ts";
 import { CMDQ, queueEntries, queueIndexMask } from "./reg_rules.ts";
+import type { Stalls } from "./stall.ts";
 
 /** An ATS invalidation for an endpoint (CMD_ATC_INV), as the host's ATS model receives it. */
 export interface AtcInvalidation {
@@ -124,6 +129,8 @@ export const COMMAND_BUDGET = 1024;
 export class CommandQueue {
   /** Commands executed, for tests and tools. */
   executed = 0;
+  /** The stall model's transactions, for CMD_RESUME and CMD_STALL_TERM (set by the device). */
+  stalls: Stalls | null = null;
   readonly #cmd = new Uint32Array(4);
 
   constructor(
@@ -285,11 +292,24 @@ export class CommandQueue {
         });
         return CMDQ_CONS_ERR.CERROR_NONE;
       }
+      case OPCODE.RESUME:
+      case OPCODE.STALL_TERM: {
+        // IHI 0070 4.7.1, 4.7.2: CERROR_ILL with STALL_MODEL 0b01, and for SSec 1 on the Non-secure queue (4.1.6).
+        const terminateOnly = IDR0.STALL_MODEL.get(this.regs.words, W_ID0) === IDR0_STALL_MODEL.TERMINATE_ONLY;
+        const ssec = op === OPCODE.RESUME ? CMD_RESUME.SSec : CMD_STALL_TERM.SSec;
+        if (terminateOnly || ssec.get(c)) return ILL;
+        // Both take effect as they are consumed; the transactions end when this batch is over (src/stall.ts).
+        if (op === OPCODE.STALL_TERM) this.stalls?.terminateStream(CMD_STALL_TERM.StreamID.get(c));
+        else {
+          const retry = CMD_RESUME.Ac.get(c) === CMD_RESUME_AC.RETRY; // Ab is IGNORED: TERM_MODEL 1 always aborts
+          this.stalls?.resume(CMD_RESUME.StreamID.get(c), CMD_RESUME.STAG.get(c), retry);
+        }
+        return CMDQ_CONS_ERR.CERROR_NONE;
+      }
       case OPCODE.SYNC:
         return this.#sync(c);
-      // CFGI_VMS_PIDM needs IDR3.MPAM; RESUME and STALL_TERM need a stall model; TLBI_EL3_* belong to the Secure
-      // queue: none is available here, so each is CERROR_ILL (IHI 0070 4.3.5, 4.7.1, 4.7.2, 4.4.2.5). So is every
-      // opcode the architecture does not define.
+      // CFGI_VMS_PIDM needs IDR3.MPAM; TLBI_EL3_* belong to the Secure queue: neither is available here, so each is
+      // CERROR_ILL (IHI 0070 4.3.5, 4.4.2.5). So is every opcode the architecture does not define.
       default:
         return ILL;
     }

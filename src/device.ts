@@ -4,7 +4,7 @@
  * save/restore. The register semantics live in src/mmio.ts; this file is the public face.
  * @module
  */
-import { EVENT_TYPE, REG, REGISTERS } from "../gen/mod.ts";
+import { CR0ACK, EVENT_TYPE, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS } from "../gen/mod.ts";
 import { HostError, OptionsError } from "./errors.ts";
 import { guardMemory, type GuestMemory } from "./memory.ts";
 import { RegisterFile, word } from "./regfile.ts";
@@ -24,6 +24,7 @@ import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
 import { type Pri, PriQueue } from "./priq.ts";
 import { type Ats, AtsPort } from "./ats.ts";
+import { type Pending, type Stall, Stalls } from "./stall.ts";
 import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
 
 /** A transaction explained (see {@link Smmu.explain}). */
@@ -55,7 +56,10 @@ export interface SmmuOptions {
   cacheLimits?: CacheLimits;
 }
 
-/** The outcome of one transaction: the physical address, or the fault that aborted it. */
+/**
+ * The outcome of one transaction: the physical address, or the fault that aborted it, or (with `stall`) the fault
+ * that stalled it: the transaction is then not over, and `stall.onEnd` gets its final result (IHI 0070 3.12.2).
+ */
 export type TranslationResult =
   | { ok: true; pa: number }
   | {
@@ -67,6 +71,8 @@ export type TranslationResult =
      * that CD.R or STE.S2R keep quiet. It lands in the queue if the queue is enabled and has room.
      */
     event: boolean;
+    /** Present when a stalling configuration holds the transaction (STAG, state, the callback when it ends). */
+    stall?: Stall<TranslationResult>;
   };
 
 /** Counters of the device's work. */
@@ -99,6 +105,7 @@ export interface CacheOccupancy {
 }
 
 const FRAME_BYTES = 0x20000;
+const W_CR0ACK = word(REG.CR0ACK);
 /** Smallest accepted cache limits: the TLB needs room for one context's pages. */
 const CACHE_LIMIT_MINIMA: Readonly<Required<CacheLimits>> = { contexts: 1, streams: 1, entries: 16 };
 const TWO_32 = 0x1_0000_0000n;
@@ -128,6 +135,7 @@ export class Smmu {
   readonly #cmdq: CommandQueue;
   readonly #sem: RegisterSemantics;
   readonly #priq: PriQueue;
+  readonly #stalls: Stalls;
   /** PCIe PRI (IDR0.PRI): endpoints' page requests become PRI queue records (IHI 0070 chapter 8). */
   readonly pri: Pri;
   /** PCIe ATS (IDR0.ATS): Translation Requests and Translated transactions (IHI 0070 3.9.1). */
@@ -183,6 +191,43 @@ export class Smmu {
     );
     this.pri = { request: (r) => this.#priq.request(r) };
     this.ats = new AtsPort(this.#regs, this.#engine, this.#events);
+    this.#stalls = new Stalls(
+      (f) => this.#events.recordStall(f),
+      (p) => this.#bareStall(p),
+      () => this.#events.writable(),
+    );
+    const w = this.#regs.words;
+    if (IDR0.STALL_MODEL.get(w, word(REG.IDR0)) !== IDR0_STALL_MODEL.TERMINATE_ONLY) {
+      this.#stalls.resize(IDR5.STALL_MAX.get(w, word(REG.IDR5)));
+      this.#engine.stalls = this.#stalls;
+      this.#cmdq.stalls = this.#stalls;
+    }
+  }
+
+  /** Re-issues a held transaction as `translate` does: for one that `translate` made, or that restore brought. */
+  #bareStall(p: Pending): { run: () => TranslationResult; abort: () => TranslationResult } {
+    const fault = { ok: false as const, fault: "ABORT", event: false };
+    return {
+      run: () => {
+        if (p.tag >= 0) this.#engine.inputTag = p.tag;
+        const pa = this.#engine.translate(p.sid, p.ssid, p.iova, p.flags | (p.tag >= 0 ? ACCESS.TAGGED : 0));
+        return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+      },
+      abort: () => fault,
+    };
+  }
+
+  /**
+   * The transactions held stalled now (IHI 0070 3.12.2), by STAG: for a VMM that must find its devices' stalled
+   * accesses again after a restore (set their `onEnd` and carry on when they end).
+   */
+  stalls(): Stall[] {
+    return this.#stalls.held;
+  }
+
+  /** After a device call's work: stalls that commands (or SMMUEN) ended, and their callbacks (src/stall.ts). */
+  #settle(): void {
+    if (this.#stalls.unsettled) this.#stalls.settle();
   }
 
   /** Identification registers take the configured values; PIDR/CIDR their spec values (RegisterFile skips them). */
@@ -209,7 +254,9 @@ export class Smmu {
    */
   mmioRead(offset: number, size: 4 | 8): bigint {
     this.#checkAccess(offset, size);
-    return value(this.#sem.read(offset, size), size);
+    const v = value(this.#sem.read(offset, size), size);
+    this.#settle();
+    return v;
   }
 
   /**
@@ -230,7 +277,12 @@ export class Smmu {
     if (typeof value !== "bigint" || value < 0n || value >= (size === 8 ? TWO_32 * TWO_32 : TWO_32)) {
       throw new HostError(`mmioWrite: value ${String(value)} does not fit ${size} bytes`);
     }
+    const w = this.#regs.words;
+    const wasEnabled = CR0ACK.SMMUEN.get(w, W_CR0ACK) === 1;
     this.#sem.write(offset, size, Number(value & 0xffff_ffffn), Number(value >> 32n));
+    // IHI 0070 6.3.9.6: SMMUEN 1 to 0 marks every stalled transaction "to be terminated with an abort".
+    if (wasEnabled && CR0ACK.SMMUEN.get(w, W_CR0ACK) === 0) this.#stalls.terminateAll();
+    this.#settle();
   }
 
   #checkAccess(offset: number, size: number): void {
@@ -249,7 +301,12 @@ export class Smmu {
     const ssid = this.#checkTransaction(sid, access);
     const [addr, flags] = this.#address(iova, accessFlags(access));
     const pa = this.#engine.translate(sid, ssid, addr, flags);
-    return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+    if (pa >= 0) return { ok: true, pa };
+    const result = this.#faultResult();
+    if (!this.#engine.stalled) return result;
+    const stall = this.#stalls.get(this.#engine.stag) as Pending<TranslationResult>;
+    stall.abort = () => ({ ...result, stall: undefined });
+    return { ...result, stall };
   }
 
   /** The answer `translate` would give, without side effects; `trace` collects the walk's descriptor reads. */
@@ -297,7 +354,7 @@ export class Smmu {
     return [addr, flags | ACCESS.TAGGED];
   }
 
-  #faultResult(): TranslationResult {
+  #faultResult(): Extract<TranslationResult, { ok: false }> {
     const type = this.#engine.fault.type;
     return {
       ok: false,
@@ -359,11 +416,13 @@ export class Smmu {
 
   /** Every register back to its reset value, every cache emptied (IHI 0070 6.2.2). */
   reset(): void {
+    this.#stalls.terminateAll();
     this.#regs.reset();
     this.#writeIdRegisters();
     this.#sem.rederive();
     this.#engine.flushAll();
     for (const o of this.#observers) o.globalChanged?.();
+    this.#settle();
   }
 
   /** The architectural state, encoded (the ts-proto SavedState message). */

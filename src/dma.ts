@@ -8,9 +8,20 @@ import type { GuestMemory } from "./memory.ts";
 import { ACCESS, newFault } from "./types.ts";
 import type { Fault } from "./types.ts";
 import type { Translator } from "./translate.ts";
+import type { Pending, Stall, Stalls } from "./stall.ts";
 
-/** Outcome of a DMA copy: `done` bytes were copied before the fault (a copy of the engine's fault). */
-export type DmaResult = { ok: true } | { ok: false; done: number; iova: number; fault: Fault };
+/**
+ * Outcome of a DMA copy: `done` bytes were copied before the fault (a copy of the engine's fault). With `stall`, the
+ * fault stalled the access at `iova` (IHI 0070 3.12.2): the copy is not over but waits, and continues from there when
+ * a CMD_RESUME retries it; `stall.onEnd` then gets the copy's final result. The buffer must stay as it is meanwhile.
+ */
+export type DmaResult = { ok: true } | {
+  ok: false;
+  done: number;
+  iova: number;
+  fault: Fault;
+  stall?: Stall<DmaResult>;
+};
 
 const OK: DmaResult = Object.freeze({ ok: true });
 
@@ -44,14 +55,17 @@ export class DmaView {
     return this.#copy(iova, src, (this.flags & ~ACCESS.EXEC) | ACCESS.WRITE, true);
   }
 
-  #copy(iova: number, buf: Uint8Array, flags: number, write: boolean): DmaResult {
+  /** Copies from byte `done` of `buf` on (a stalled copy continues where it stopped). */
+  #copy(iova: number, buf: Uint8Array, flags: number, write: boolean, done = 0): DmaResult {
     const t = this.#translator;
     const len = buf.length;
-    let done = 0;
     while (done < len) {
       const at = iova + done;
       const pa = t.translate(this.sid, this.ssid, at, flags);
-      if (pa < 0) return { ok: false, done, iova: at, fault: { ...t.fault } };
+      if (pa < 0) {
+        if (t.stalled) return this.#stalled(iova, buf, flags, write, done);
+        return { ok: false, done, iova: at, fault: { ...t.fault } };
+      }
       // One physical range per mapping: `span` is what is left of this page, block or bypassed page.
       const n = Math.min(len - done, t.span);
       const piece = n === len ? buf : buf.subarray(done, done + n);
@@ -65,5 +79,15 @@ export class DmaView {
       done += n;
     }
     return OK;
+  }
+
+  /** The copy stalled at byte `done`: its retry continues the copy, its termination aborts it there. */
+  #stalled(iova: number, buf: Uint8Array, flags: number, write: boolean, done: number): DmaResult {
+    const t = this.#translator;
+    const stall = (t.stalls as Stalls).get(t.stag) as Pending<DmaResult>;
+    const fault = { ...t.fault };
+    stall.run = () => this.#copy(iova, buf, flags, write, done);
+    stall.abort = () => ({ ok: false, done, iova: iova + done, fault });
+    return { ok: false, done, iova: iova + done, fault, stall };
   }
 }

@@ -30,6 +30,8 @@ interface RecordFields {
   readonly inHi?: Field;
   readonly fetch?: Field;
   readonly ipa?: Field;
+  readonly stall?: Field;
+  readonly stag?: Field;
 }
 
 function fieldsOf(layout: Layout): RecordFields {
@@ -49,6 +51,8 @@ function fieldsOf(layout: Layout): RecordFields {
     inHi: f.get("InputAddr_HI"),
     fetch: f.get("FetchAddr"),
     ipa: f.get("IPA"),
+    stall: f.get("Stall"),
+    stag: f.get("STAG"),
   };
 }
 
@@ -85,6 +89,10 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);
   if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
   if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
+  if (fault.stall && r.stall !== undefined) {
+    r.stall.set(out, 1);
+    r.stag?.set(out, fault.stag);
+  }
   return true;
 }
 
@@ -99,6 +107,30 @@ export class EventQueue implements EventSink {
     private readonly memory: GuestMemory,
     private readonly irq: Interrupts,
   ) {}
+
+  /**
+   * Whether the queue is writable (IHI 0070 7.2.1): enabled, not full, no unacknowledged EVENTQ_ABT_ERR (and, in this
+   * model, PROD and CONS consistent).
+   */
+  writable(): boolean {
+    const w = this.regs.words;
+    if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.EVENTQ_ABT_ERR)) return false;
+    const mask = queueIndexMask(w, EVENTQ);
+    const log2 = EVENTQ.log2.get(w, word(EVENTQ.base));
+    const used = queueEntries(EVENTQ_PROD.WR.get(w, W_PROD) & mask, EVENTQ_CONS.RD.get(w, W_CONS) & mask, log2);
+    return used >= 0 && used < 2 ** log2;
+  }
+
+  /**
+   * A stalled transaction's record (IHI 0070 7.2.1, 7.4): written only into a writable queue, and never lost: while
+   * the queue is not writable the record waits (the transaction is retried later), with no overflow. True if written.
+   */
+  recordStall(fault: Fault): boolean {
+    if (!this.writable()) return false;
+    const before = this.counts.written;
+    this.report(fault);
+    return this.counts.written !== before;
+  }
 
   /** Records one event; nothing when the queue is disabled; OVFLG and a lost record when it is full. */
   report(fault: Fault): void {

@@ -17,6 +17,7 @@ import { covers, pageKey, TlbEntry } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
 import { atsGrantsAny, modPow2, normalize, pow2, Walker } from "./walk.ts";
 import type { StepRecord } from "./walk.ts";
+import type { StallSink } from "./stall.ts";
 
 export type { CacheLimits } from "./tlb.ts";
 
@@ -65,6 +66,12 @@ export class Translator implements TranslationEngine {
   atsEntry: TlbEntry | null = null;
   /** Faults are not recorded (an ATS request: IHI 0070 3.9.1 "the SMMU does not record fault events"). */
   #quiet = false;
+  /** The stall model, when the device offers it: where stalling faults go (IHI 0070 3.12.2). */
+  stalls: StallSink | null = null;
+  /** The last transaction that returned -1 is stalled, under {@link stag}, rather than terminated. */
+  stalled = false;
+  /** The STAG of the last stalled transaction. */
+  stag = -1;
   readonly caches: Caches;
   readonly #regs: RegisterFile;
   readonly #events: EventSink;
@@ -396,8 +403,9 @@ export class Translator implements TranslationEngine {
       f.ttRead = w.faultTtRead;
     } else f.class = type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN; // IHI 0070 7.3.12, 7.3.13
     if (type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
-    const record = !translationRelated(type) || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
-    this.#report(record, effects);
+    const related = translationRelated(type);
+    const record = !related || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
+    this.#report(record, effects, related && (s2 ? ctx.stream.s2Stall : ctx.cd!.stall));
     return false;
   }
 
@@ -408,7 +416,8 @@ export class Translator implements TranslationEngine {
     f.class = EVT_CLASS.IN;
     f.ipa = ipa;
     if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
-    this.#report(!translationRelated(w.faultType) || ctx.stream.s2Record, effects);
+    const related = translationRelated(w.faultType);
+    this.#report(!related || ctx.stream.s2Record, effects, related && ctx.stream.s2Stall);
     return false;
   }
 
@@ -424,7 +433,8 @@ export class Translator implements TranslationEngine {
       f.ipa = r.ipa;
       if (r.type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = r.fetchAddr;
       const stream = this.caches.stream(sid);
-      this.#report(!translationRelated(r.type) || (stream?.s2Record ?? true), effects);
+      const related = translationRelated(r.type);
+      this.#report(!related || (stream?.s2Record ?? true), effects, related && (stream?.s2Stall ?? false));
       return null;
     }
     f.fetchAddr = r.fetchAddr;
@@ -450,6 +460,8 @@ export class Translator implements TranslationEngine {
       f.ttRead =
         false;
     f.class = 0;
+    f.stall = false;
+    this.stalled = false;
     if (type === EVENT_TYPE.F_STREAM_DISABLED || type === 0) return f;
     if (type === EVENT_TYPE.C_BAD_SUBSTREAMID) {
       // Always valid: a transaction without one that reached a bad L1CD through S1DSS = 0b10 records 0 (IHI 0070 7.3.9).
@@ -468,10 +480,23 @@ export class Translator implements TranslationEngine {
     return f;
   }
 
-  #report(record: boolean, effects: boolean): void {
+  /**
+   * The fault in `fault` ends the transaction: recorded if `record`; with `stall` (a stalling configuration) it is
+   * held instead, its record written with Stall = 1, unless STALL_MAX transactions are held (then it terminates).
+   */
+  #report(record: boolean, effects: boolean, stall = false): void {
     this.recorded = record && !this.#quiet;
     if (!effects) return;
     this.#stats.faults++;
+    if (stall && this.stalls !== null && !this.#quiet) {
+      const stag = this.stalls.hold(this.fault);
+      if (stag >= 0) {
+        this.stalled = true;
+        this.stag = stag;
+        this.recorded = true; // "The SMMU always records the details of the access" (IHI 0070 3.12.2)
+        return;
+      }
+    }
     if (this.recorded) this.#events.report(this.fault);
   }
 

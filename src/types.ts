@@ -71,6 +71,10 @@ export interface Fault {
   class: number;
   /** For a stage-2 fault of CLASS TT: the table access was a read (TTRnW = 1), not an HTTU write. */
   ttRead: boolean;
+  /** The transaction is stalled (Stall = 1) under `stag` (IHI 0070 3.12.2). */
+  stall: boolean;
+  /** The STAG of a stalled transaction. */
+  stag: number;
 }
 
 /** A fresh, zeroed fault record. */
@@ -90,6 +94,8 @@ export function newFault(): Fault {
     s2: false,
     class: 0,
     ttRead: false,
+    stall: false,
+    stag: 0,
   };
 }
 

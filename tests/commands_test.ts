@@ -6,6 +6,8 @@ import {
   CMD_CFGI_STE_RANGE,
   CMD_PREFETCH_CONFIG,
   CMD_PRI_RESP,
+  CMD_RESUME,
+  CMD_STALL_TERM,
   CMD_SYNC,
   CMD_SYNC_CS,
   CMD_TLBI_EL2_VA,
@@ -188,8 +190,10 @@ const ILLEGAL: [string, SmmuFeatures, Uint32Array][] = [
   ["ATC_INV without ATS", {}, command(OPCODE.ATC_INV)],
   ["PRI_RESP without PRI", {}, command(OPCODE.PRI_RESP)],
   ["PRI_RESP with Resp = 0b11", ALL, command(OPCODE.PRI_RESP, (w) => CMD_PRI_RESP.Resp.set(w, 3))],
-  ["RESUME without stalls", ALL, command(OPCODE.RESUME)],
-  ["STALL_TERM without stalls", ALL, command(OPCODE.STALL_TERM)],
+  ["RESUME without stalls", { ...ALL, stalls: "terminate-only" }, command(OPCODE.RESUME)],
+  ["STALL_TERM without stalls", { ...ALL, stalls: "terminate-only" }, command(OPCODE.STALL_TERM)],
+  ["RESUME with SSec", ALL, command(OPCODE.RESUME, (w) => CMD_RESUME.SSec.set(w, 1))],
+  ["STALL_TERM with SSec", ALL, command(OPCODE.STALL_TERM, (w) => CMD_STALL_TERM.SSec.set(w, 1))],
   ["SYNC with CS = 0b11", ALL, command(OPCODE.SYNC, (w) => CMD_SYNC.CS.set(w, 3))],
 ];
 for (const [name, features, cmd] of ILLEGAL) {

@@ -11,6 +11,9 @@ import {
   CMD_CFGI_STE,
   CMD_CFGI_STE_RANGE,
   CMD_PRI_RESP,
+  CMD_RESUME,
+  CMD_RESUME_AC,
+  CMD_STALL_TERM,
   CMDQ_BASE,
   CMDQ_CONS,
   CMDQ_PROD,
@@ -343,6 +346,26 @@ export class Driver {
       CMD_ATC_INV.Address.setAddress(w, addr);
       CMD_ATC_INV.Size.set(w, size);
     }));
+    return this.sync();
+  }
+
+  /**
+   * CMD_RESUME for the stalled transaction `stag` of `sid`: retry, or terminate (abort), then CMD_SYNC
+   * (arm_smmu_page_response for a stall-capable master).
+   */
+  resume(sid: number, stag: number, retry: boolean): boolean {
+    this.issue(command(OPCODE.RESUME, (w) => {
+      CMD_RESUME.StreamID.set(w, sid);
+      CMD_RESUME.STAG.set(w, stag);
+      CMD_RESUME.Ac.set(w, retry ? CMD_RESUME_AC.RETRY : CMD_RESUME_AC.TERMINATE);
+      if (!retry) CMD_RESUME.Ab.set(w, 1);
+    }));
+    return this.sync();
+  }
+
+  /** CMD_STALL_TERM for `sid`, then CMD_SYNC. */
+  stallTerm(sid: number): boolean {
+    this.issue(command(OPCODE.STALL_TERM, (w) => CMD_STALL_TERM.StreamID.set(w, sid)));
     return this.sync();
   }
 
