@@ -15,7 +15,7 @@ import {
   STE,
   STE_CONFIG,
 } from "../gen/mod.ts";
-import { type DmaResult, type TranslationResult } from "../mod.ts";
+import type { DmaResult, TranslationResult } from "../mod.ts";
 import { command } from "../src/guest/driver.ts";
 import { sva } from "./helpers/sva.ts";
 
