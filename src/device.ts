@@ -24,7 +24,7 @@ import type { ConfigFault, StreamConfig } from "./config.ts";
 import { restoreState, saveState } from "./save_restore.ts";
 import { type Pri, PriQueue } from "./priq.ts";
 import { type Ats, AtsPort } from "./ats.ts";
-import { type Pending, type Stall, Stalls } from "./stall.ts";
+import { decodeStalls, encodeStall, type Pending, type Stall, Stalls } from "./stall.ts";
 import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "./explain.ts";
 
 /** A transaction explained (see {@link Smmu.explain}). */
@@ -427,19 +427,24 @@ export class Smmu {
 
   /** The architectural state, encoded (the ts-proto SavedState message). */
   save(): Uint8Array {
-    return saveState(this.#regs);
+    return saveState(this.#regs, { STALLS: this.#stalls.save().map(encodeStall) });
   }
 
   /**
    * Restores a blob from `save()`: validated in full first (throws SavedStateError, device unchanged), then committed
-   * in one step; derived state is recomputed and caches dropped.
+   * in one step; derived state is recomputed and caches dropped. Stalled transactions are restored with their STAGs
+   * (find them with {@link stalls}); those of the state replaced are abandoned without a callback.
    */
   restore(blob: Uint8Array): void {
-    const words = restoreState(this.#regs, blob);
+    const records: Record<string, Uint32Array[]> = {};
+    const words = restoreState(this.#regs, blob, records);
+    const stalls = decodeStalls(words, records.STALLS ?? []);
     this.#regs.words.set(words);
+    this.#stalls.load(stalls);
     this.#sem.rederive();
     this.#engine.flushAll();
     for (const o of this.#observers) o.globalChanged?.();
     this.#cmdq.consume(); // commands the saved device had yet to run
+    this.#settle();
   }
 }

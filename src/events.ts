@@ -62,6 +62,8 @@ const TWO_32 = 0x1_0000_0000;
 const W_CR0ACK = word(REG.CR0ACK);
 const W_PROD = word(REG.EVENTQ_PROD);
 const W_CONS = word(REG.EVENTQ_CONS);
+const W_GERROR = word(REG.GERROR);
+const W_GERRORN = word(REG.GERRORN);
 const bit = (b: boolean) => (b ? 1 : 0);
 const shifted = (f: Field, v: number) => Math.floor(v / 2 ** (f.shift ?? 0));
 
@@ -96,6 +98,19 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   return true;
 }
 
+/**
+ * Whether the event queue of register frame `w` is writable (IHI 0070 7.2.1): enabled, not full, no unacknowledged
+ * EVENTQ_ABT_ERR (and, in this model, PROD and CONS consistent).
+ */
+export function eventQueueWritable(w: Uint32Array): boolean {
+  if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return false;
+  if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return false;
+  const mask = queueIndexMask(w, EVENTQ);
+  const log2 = EVENTQ.log2.get(w, word(EVENTQ.base));
+  const used = queueEntries(EVENTQ_PROD.WR.get(w, W_PROD) & mask, EVENTQ_CONS.RD.get(w, W_CONS) & mask, log2);
+  return used >= 0 && used < 2 ** log2;
+}
+
 /** The event queue: the engine's EventSink. */
 export class EventQueue implements EventSink {
   /** Records written to guest memory, and records lost (queue full or write aborted), for tests and tools. */
@@ -113,12 +128,7 @@ export class EventQueue implements EventSink {
    * model, PROD and CONS consistent).
    */
   writable(): boolean {
-    const w = this.regs.words;
-    if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.EVENTQ_ABT_ERR)) return false;
-    const mask = queueIndexMask(w, EVENTQ);
-    const log2 = EVENTQ.log2.get(w, word(EVENTQ.base));
-    const used = queueEntries(EVENTQ_PROD.WR.get(w, W_PROD) & mask, EVENTQ_CONS.RD.get(w, W_CONS) & mask, log2);
-    return used >= 0 && used < 2 ** log2;
+    return eventQueueWritable(this.regs.words);
   }
 
   /**

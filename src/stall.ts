@@ -10,8 +10,21 @@
  * finished its commands ({@link Stalls.settle}), and each host's `onEnd` callback runs after that.
  * @module
  */
-import { EVENT_TYPE, EVT_TYPE_NAMES } from "../gen/mod.ts";
-import { HostError } from "./errors.ts";
+import {
+  CR0,
+  EVENT_TYPE,
+  EVT_TYPE_NAMES,
+  IDR0,
+  IDR0_STALL_MODEL,
+  IDR1,
+  IDR5,
+  REG,
+  STALL_STATE,
+  STALL_STATE_LAYOUT,
+} from "../gen/mod.ts";
+import { HostError, SavedStateError } from "./errors.ts";
+import { eventQueueWritable } from "./events.ts";
+import { word } from "./regfile.ts";
 import { ACCESS } from "./types.ts";
 import type { Fault } from "./types.ts";
 
@@ -307,6 +320,72 @@ export class Stalls implements StallSink {
       this.#free.splice(this.#free.indexOf(s.stag), 1);
     }
   }
+}
+
+const TWO_32 = 2 ** 32;
+const TAG_AT = 2 ** 24; // the tag is address bits [63:56]: bits [31:24] of the high word
+
+/** A held transaction as its saved record (STALL_STATE): the input address as the event record gives it. */
+export function encodeStall(s: SavedStall): Uint32Array {
+  const w = new Uint32Array(STALL_STATE_LAYOUT.words);
+  STALL_STATE.StreamID.set(w, s.sid >>> 0);
+  if (s.ssid >= 0) STALL_STATE.SSV.set(w, 1), STALL_STATE.SubstreamID.set(w, s.ssid);
+  STALL_STATE.STAG.set(w, s.stag);
+  STALL_STATE.PnU.set(w, (s.flags & ACCESS.PRIV) !== 0 ? 1 : 0);
+  STALL_STATE.InD.set(w, (s.flags & ACCESS.EXEC) !== 0 ? 1 : 0);
+  STALL_STATE.RnW.set(w, (s.flags & ACCESS.WRITE) !== 0 ? 0 : 1);
+  STALL_STATE.Recorded.set(w, s.recorded ? 1 : 0);
+  const hi = Math.floor(s.iova / TWO_32);
+  STALL_STATE.InputAddr_LO.set(w, (s.iova - hi * TWO_32) >>> 0);
+  STALL_STATE.InputAddr_HI.set(w, s.tag < 0 ? hi >>> 0 : ((hi >>> 0) % TAG_AT) + s.tag * TAG_AT);
+  return w;
+}
+
+/**
+ * The saved records of held transactions, checked against the frame `w` they are restored with: a list is accepted
+ * iff save() could have produced it there (throws SavedStateError naming the record and field). Transactions are held
+ * only with the stall model, while SMMUEN is 1 (clearing it terminates them), at most IDR5.STALL_MAX of them, each
+ * under its own STAG below it, with a StreamID and SubstreamID the SMMU takes, never a write marked instruction; one
+ * whose record is not written only while the event queue is not writable (else it would have been retried).
+ */
+export function decodeStalls(w: Uint32Array, records: readonly Uint32Array[]): SavedStall[] {
+  const stalls = IDR0.STALL_MODEL.get(w, word(REG.IDR0)) !== IDR0_STALL_MODEL.TERMINATE_ONLY;
+  const max = stalls ? IDR5.STALL_MAX.get(w, word(REG.IDR5)) : 0;
+  if (records.length > max) throw new SavedStateError("STALLS", `${records.length} held, more than STALL_MAX ${max}`);
+  if (records.length > 0 && CR0.SMMUEN.get(w, word(REG.CR0)) === 0) {
+    throw new SavedStateError("STALLS", "transactions held with SMMUEN 0 (clearing SMMUEN terminates them)");
+  }
+  const sidBits = IDR1.SIDSIZE.get(w, word(REG.IDR1));
+  const ssidBits = IDR1.SSIDSIZE.get(w, word(REG.IDR1));
+  const stags = new Set<number>();
+  // CR0ACK is derived: once restored it acknowledges the saved CR0.
+  const acked = w.slice();
+  acked[word(REG.CR0ACK)] = acked[word(REG.CR0)];
+  return records.map((r, i) => {
+    const bad = (field: string, why: string) => new SavedStateError(`STALLS[${i}].${field}`, why);
+    const stag = STALL_STATE.STAG.get(r);
+    if (stag >= max) throw bad("STAG", `${stag} is not below STALL_MAX ${max}`);
+    if (stags.has(stag)) throw bad("STAG", `${stag} is held twice`);
+    stags.add(stag);
+    const sid = STALL_STATE.StreamID.get(r);
+    if (sidBits < 32 && sid >= 2 ** sidBits) throw bad("StreamID", `beyond IDR1.SIDSIZE ${sidBits}`);
+    const ssv = STALL_STATE.SSV.get(r) === 1;
+    const ssid = STALL_STATE.SubstreamID.get(r);
+    if (ssv ? ssid >= 2 ** ssidBits : ssid !== 0) throw bad("SubstreamID", ssv ? "beyond SSIDSIZE" : "set without SSV");
+    const write = STALL_STATE.RnW.get(r) === 0;
+    if (write && STALL_STATE.InD.get(r) === 1) throw bad("InD", "a write is never an instruction fetch");
+    const recorded = STALL_STATE.Recorded.get(r) === 1;
+    if (!recorded && eventQueueWritable(acked)) throw bad("Recorded", "0 while the event queue is writable");
+    const lo = STALL_STATE.InputAddr_LO.get(r), hi = STALL_STATE.InputAddr_HI.get(r);
+    // Bits [55:0] sign-extended from bit 55 (the engine's address); a top byte that is not that extension is a tag.
+    const top = hi >>> 24, low = hi % TAG_AT;
+    const negative = low >= TAG_AT / 2;
+    const iova = (negative ? low - TAG_AT : low) * TWO_32 + lo;
+    const tag = top === (negative ? 0xff : 0) ? -1 : top;
+    const flags = (write ? ACCESS.WRITE : 0) | (STALL_STATE.InD.get(r) === 1 ? ACCESS.EXEC : 0) |
+      (STALL_STATE.PnU.get(r) === 1 ? ACCESS.PRIV : 0);
+    return { sid, ssid: ssv ? ssid : -1, iova, tag, flags, stag, recorded };
+  });
 }
 
 const noop = (): unknown => {

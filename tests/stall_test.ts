@@ -245,3 +245,81 @@ Deno.test("a callback may call the device: onEnd translates and resumes another 
   b.driver.resume(1, a.stall.stag, false);
   assert.deepEqual(log, ["a", "a done", "c"]);
 });
+
+// ---------------------------------------------------------------- saved state
+
+Deno.test("save/restore migrates stalled transactions: the guest's STAGs resume them on the new device", () => {
+  const b = stalling();
+  const r = b.smmu.translate(1, 0x7ff0_5008, { priv: true });
+  assert.ok(!r.ok && r.stall);
+  const [e] = b.driver.events();
+  const blob = b.smmu.save();
+  // The destination: the same guest memory, a new device restored from the blob.
+  const c = sva({ memory: b.memory });
+  c.smmu.restore(blob);
+  const [held] = c.smmu.stalls() as import("../mod.ts").Stall<TranslationResult>[];
+  assert.deepEqual(
+    [held.sid, held.ssid, held.iova, held.stag, held.write, held.priv, held.recorded, held.state],
+    [1, -1, 0x7ff0_5008, rec(e).stag, false, true, true, "stalled"],
+  );
+  let ended: TranslationResult | null = null;
+  held.onEnd = (x) => void (ended = x);
+  b.tables.map(0x7ff0_5000, DATA + 0x5000); // the guest's handler, on the destination (same memory and queues)
+  c.driver.resume(1, rec(e).stag, true);
+  assert.deepEqual(ended, { ok: true, pa: DATA + 0x5008 });
+  // And the source's own transaction is untouched by the destination's work.
+  assert.equal(r.stall.state, "stalled");
+});
+
+Deno.test("an unrecorded stall is saved as such and retried once the restored queue is writable", () => {
+  const b = stalling();
+  const d = b.driver;
+  d.enable(d.read(REG.CR0) & ~(1 << 2)); // EVENTQEN 0: the record cannot be written
+  const r = b.smmu.translate(1, 0x5000);
+  assert.ok(!r.ok && r.stall && !r.stall.recorded);
+  const c = sva({ memory: b.memory });
+  c.smmu.restore(b.smmu.save());
+  assert.equal(c.smmu.stalls()[0].recorded, false);
+  c.driver.enable(c.driver.read(REG.CR0) | 1 << 2); // the guest enables the queue: the stall retries and records
+  const [e] = c.driver.events();
+  assert.deepEqual([rec(e).stall, rec(e).addr], [1, 0x5000]);
+  assert.equal(c.smmu.stalls()[0].recorded, true);
+});
+
+Deno.test("restore refuses saved stalls save() could not have produced, naming the field", async () => {
+  const { SavedState } = await import("../gen/proto/smmuv3/v1/saved_state.ts");
+  const { STALL_STATE } = await import("../gen/mod.ts");
+  const b = stalling({ stallMax: 4 });
+  b.smmu.translate(1, 0x5000);
+  b.smmu.translate(1, 0x6000);
+  const good = SavedState.decode(b.smmu.save());
+  const edit = (i: number, f: (w: Uint32Array) => void) => {
+    const stalls = good.stalls.map((x) => x.slice());
+    const w = new Uint32Array(stalls[i].buffer.slice(0));
+    f(w);
+    stalls[i] = new Uint8Array(w.buffer);
+    return stalls;
+  };
+  const cases: [string, Partial<typeof good>, RegExp][] = [
+    ["a duplicate STAG", { stalls: edit(1, (w) => STALL_STATE.STAG.set(w, STALL_STATE.STAG.get(w) ^ 1)) }, /STAG/],
+    ["a STAG beyond STALL_MAX", { stalls: edit(0, (w) => STALL_STATE.STAG.set(w, 4)) }, /STALLS\[0\]\.STAG/],
+    [
+      "a write instruction fetch",
+      { stalls: edit(0, (w) => (STALL_STATE.RnW.set(w, 0), STALL_STATE.InD.set(w, 1))) },
+      /InD/,
+    ],
+    ["unrecorded with a writable queue", { stalls: edit(0, (w) => STALL_STATE.Recorded.set(w, 0)) }, /Recorded/],
+    ["SubstreamID without SSV", { stalls: edit(0, (w) => STALL_STATE.SubstreamID.set(w, 3)) }, /SubstreamID/],
+    ["a reserved bit", { stalls: edit(0, (w) => (w[7] = 1)) }, /reserved/],
+    ["a short record", { stalls: [good.stalls[0].slice(0, 16)] }, /bytes/],
+    ["stalls with SMMUEN 0", { cr0: good.cr0! & ~1 }, /SMMUEN/],
+  ];
+  for (const [what, change, message] of cases) {
+    const c = sva({ memory: b.memory, features: { ats: true, pri: true, stallMax: 4 } });
+    const before = c.smmu.save();
+    assert.throws(() => c.smmu.restore(SavedState.encode({ ...good, ...change }).finish()), message, what);
+    assert.deepEqual(c.smmu.save(), before, `${what}: nothing changed`);
+  }
+  const plain = sva({ memory: b.memory, features: { ats: true, pri: true, stalls: "terminate-only" } });
+  assert.throws(() => plain.smmu.restore(SavedState.encode(good).finish()), /id_registers|STALL/);
+});
