@@ -11,6 +11,9 @@
  * smmu.mmioWrite(0x20, 4, 0x1n); // CR0.SMMUEN
  * const t = smmu.translate(0x8, 0x1000, { write: true });
  * ```
+ *
+ * Callbacks may call back into the device: interrupt sinks, `onMsi` and `schedule` run when the call that raised
+ * them has finished its work; observers and endpoint hooks run in the middle of a command (see {@link SmmuOptions}).
  * @module
  */
 export { Smmu } from "./src/device.ts";

@@ -1,8 +1,16 @@
 /**
  * The command queue consumer (IHI 0070 chapter 4, 3.5): reads commands from CMDQ_CONS up to CMDQ_PROD while
  * CR0.CMDQEN is set, decodes each through gen/, and stops at the first error with CMDQ_CONS.ERR and GERROR.CMDQ_ERR.
- * Work per MMIO access is bounded by a command budget; what is left is resumed by the next access that can make
- * progress (a PROD write, a CONS read, the GERRORN acknowledgement, enabling the queue).
+ *
+ * One batch runs at most min(budget, queue entries) commands, so every access's work is bounded by the ring size
+ * (2^CMDQS entries at most, IHI 0070 6.3.2). What is left is resumed by the host's continuation, when it gave one
+ * (`onBacklog`), and by the next access that can make progress (a PROD write, a CONS read, the GERRORN
+ * acknowledgement, a CR0 write).
+ *
+ * Re-entrancy (src/host_calls.ts): observers and endpoint hooks run in the middle of a command and may write the
+ * queue's registers. A batch is never nested in another: a PROD write from a callback is taken up by the running
+ * batch. The registers are re-read for every command, and CONS advances past a command only if it still points at
+ * it (a guest's CONS write during the command wins), so no command runs twice and CONS never moves backwards.
  * @module
  */
 import {
@@ -47,6 +55,7 @@ import type { RegisterFile } from "./regfile.ts";
 import { word } from "./regfile.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "./types.ts";
 import type { Interrupts } from "./irq.ts";
+import { HostCalls } from "./host_calls.ts";
 import { CMDQ, queueEntries, queueIndexMask } from "./reg_rules.ts";
 import type { Stalls } from "./stall.ts";
 
@@ -122,7 +131,7 @@ const W_CONS = word(REG.CMDQ_CONS);
 const TWO_52 = 2 ** 52;
 const PAGE = 4096;
 
-/** Default number of commands one MMIO access may execute. */
+/** Default number of commands one access or continuation may execute when the host gives a continuation hook. */
 export const COMMAND_BUDGET = 1024;
 
 /** The command queue consumer. */
@@ -132,6 +141,13 @@ export class CommandQueue {
   /** The stall model's transactions, for CMD_RESUME and CMD_STALL_TERM (set by the device). */
   stalls: Stalls | null = null;
   readonly #cmd = new Uint32Array(4);
+  /** Whether a batch is running (a callback's queue write must not start another inside it). */
+  #running = false;
+  /** The queue as the registers described it when last read (#load): index mask, size (and its log2), base. */
+  #mask = 0;
+  #log2 = 0;
+  #size = 0;
+  #base = 0;
 
   constructor(
     private readonly regs: RegisterFile,
@@ -140,42 +156,91 @@ export class CommandQueue {
     private readonly irq: Interrupts,
     private readonly observers: readonly SmmuObserver[],
     private readonly hooks: EndpointHooks = {},
-    private readonly budget = COMMAND_BUDGET,
+    /** Most commands one batch runs (beside the ring size). */
+    private readonly budget = Infinity,
+    /** Told when a batch stopped at its bound with commands still published. */
+    private readonly onBacklog: () => void = () => {},
+    /** The device's calls: a callback that called the device may have changed the queue's registers. */
+    private readonly calls: HostCalls = new HostCalls(),
   ) {}
 
-  /** Consumes commands from CONS towards PROD, at most `budget` of them, stopping at the first error. */
-  consume(): void {
+  /**
+   * Reads the queue's geometry from its registers; false when no batch can run: the queue disabled, CMDQ_ERR active,
+   * or PROD more than a queue ahead of CONS, which is inconsistent (IHI 0070 3.5.1): nothing runs until it is not.
+   */
+  #load(): boolean {
     const w = this.regs.words;
-    if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return;
-    const mask = queueIndexMask(w, CMDQ);
-    const log2 = CMDQ.log2.get(w, word(CMDQ.base));
-    // PROD more than a queue ahead of CONS: nothing is consumed until the two are consistent again.
-    if (queueEntries(CMDQ_PROD.WR.get(w, W_PROD) & mask, CMDQ_CONS.RD.get(w, W_CONS) & mask, log2) < 0) return;
-    const size = 2 ** log2;
-    const bytes = size * CMDQ.entryBytes;
-    const base0 = CMDQ.addr.getAddress(w, word(CMDQ.base));
-    const base = base0 - (base0 % bytes); // IHI 0070 6.3.26: the base is aligned to the queue size
-    for (let n = 0; n < this.budget; n++) {
-      const prod = CMDQ_PROD.WR.get(w, W_PROD) & mask;
-      const cons = CMDQ_CONS.RD.get(w, W_CONS) & mask;
-      if (prod === cons) return;
-      const at = base + (cons & (size - 1)) * CMDQ.entryBytes;
-      let err: number = CMDQ_CONS_ERR.CERROR_NONE;
-      for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
-        const v = this.memory.read32(at + 4 * i);
-        if (v === ABORT) err = CMDQ_CONS_ERR.CERROR_ABT;
-        else this.#cmd[i] = v;
+    if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return false;
+    this.#mask = queueIndexMask(w, CMDQ);
+    this.#log2 = CMDQ.log2.get(w, word(CMDQ.base));
+    this.#size = 2 ** this.#log2;
+    const bytes = this.#size * CMDQ.entryBytes;
+    const base = CMDQ.addr.getAddress(w, word(CMDQ.base));
+    this.#base = base - (base % bytes); // IHI 0070 6.3.26: the base is aligned to the queue size
+    const prod = CMDQ_PROD.WR.get(w, W_PROD) & this.#mask;
+    const published = queueEntries(prod, CMDQ_CONS.RD.get(w, W_CONS) & this.#mask, this.#log2);
+    return published >= 0;
+  }
+
+  /**
+   * Runs a batch: commands from CONS towards PROD, stopping at the first error, at most min(budget, queue entries).
+   * From inside a running batch (a callback's register write) it does nothing: the running batch goes on.
+   */
+  consume(): void {
+    if (this.#running || !this.#load()) return;
+    this.#running = true;
+    try {
+      const limit = Math.min(this.budget, this.#size);
+      for (let n = 0; n < limit; n++) {
+        const w = this.regs.words;
+        const cons = CMDQ_CONS.RD.get(w, W_CONS) & this.#mask;
+        if ((CMDQ_PROD.WR.get(w, W_PROD) & this.#mask) === cons) return;
+        const entered = this.calls.entered;
+        if (!this.#step(cons)) return;
+        // A callback called the device: it may have disabled the queue, raised an error or moved its base or PROD.
+        if (this.calls.entered !== entered && !this.#load()) return;
       }
-      if (err === CMDQ_CONS_ERR.CERROR_NONE) err = this.#execute(this.#cmd);
-      if (err !== CMDQ_CONS_ERR.CERROR_NONE) {
-        // IHI 0070 4.1.3: CONS stays at the failed command; ERR says why; CMDQ_ERR becomes active.
-        CMDQ_CONS.ERR.set(w, err, W_CONS);
-        this.irq.raise(GERROR.CMDQ_ERR);
-        return;
-      }
-      this.executed++;
-      CMDQ_CONS.RD.set(w, (cons + 1) & mask, W_CONS);
+      const w = this.regs.words;
+      if ((CMDQ_PROD.WR.get(w, W_PROD) & this.#mask) !== (CMDQ_CONS.RD.get(w, W_CONS) & this.#mask)) this.onBacklog();
+    } finally {
+      this.#running = false;
     }
+  }
+
+  /** Runs the command at `cons`; false when it failed (the queue stops there). */
+  #step(cons: number): boolean {
+    const w = this.regs.words;
+    const mask = this.#mask;
+    const at = this.#base + (cons & (this.#size - 1)) * CMDQ.entryBytes;
+    let err: number = CMDQ_CONS_ERR.CERROR_NONE;
+    for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
+      const v = this.memory.read32(at + 4 * i);
+      if (v === ABORT) err = CMDQ_CONS_ERR.CERROR_ABT;
+      else this.#cmd[i] = v;
+    }
+    if (err === CMDQ_CONS_ERR.CERROR_NONE) {
+      try {
+        err = this.#execute(this.#cmd);
+      } catch (e) {
+        this.#complete(cons, mask); // a host callback threw: the command itself was carried out
+        throw e;
+      }
+    }
+    if (err !== CMDQ_CONS_ERR.CERROR_NONE) {
+      // IHI 0070 4.1.3: CONS stays at the failed command; ERR says why; CMDQ_ERR becomes active.
+      CMDQ_CONS.ERR.set(w, err, W_CONS);
+      this.irq.raise(GERROR.CMDQ_ERR);
+      return false;
+    }
+    this.#complete(cons, mask);
+    return true;
+  }
+
+  /** The command at `cons` ran: CONS moves past it, unless the guest wrote CONS meanwhile (its write wins). */
+  #complete(cons: number, mask: number): void {
+    const w = this.regs.words;
+    this.executed++;
+    if ((CMDQ_CONS.RD.get(w, W_CONS) & mask) === cons) CMDQ_CONS.RD.set(w, (cons + 1) & mask, W_CONS);
   }
 
   #feature(f: { get(w: Uint32Array, o?: number): number }, w: number): boolean {

@@ -7,6 +7,8 @@
 import { CR0ACK, EVENT_TYPE, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS } from "../gen/mod.ts";
 import { HostError, OptionsError } from "./errors.ts";
 import { guardMemory, type GuestMemory } from "./memory.ts";
+import { HostCalls } from "./host_calls.ts";
+import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, shown } from "./options.ts";
 import { RegisterFile, word } from "./regfile.ts";
 import { ACCESS, TAG_SHIFT } from "./types.ts";
 import type { Access, SmmuObserver } from "./types.ts";
@@ -15,7 +17,7 @@ import type { IdRegisterValues, SmmuFeatures } from "./features.ts";
 import { Interrupts } from "./irq.ts";
 import type { InterruptSinks, MsiSink } from "./irq.ts";
 import { EventQueue } from "./events.ts";
-import { CommandQueue } from "./commands.ts";
+import { COMMAND_BUDGET, CommandQueue } from "./commands.ts";
 import type { EndpointHooks } from "./commands.ts";
 import { RegisterSemantics } from "./mmio.ts";
 import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "./translate.ts";
@@ -33,9 +35,21 @@ export interface Explanation extends ExplainedProbe {
   readonly result: TranslationResult;
 }
 
-/** Options of {@link Smmu}. */
+/**
+ * Options of {@link Smmu}, checked at construction (a wrong shape, a callback that is not a function, an unknown
+ * option: {@link OptionsError} naming it).
+ *
+ * Callbacks and re-entrancy: the interrupt sinks, `onMsi`, `schedule` and a stalled transaction's `onEnd` (with the
+ * retry or termination that ends it) are deferred: they run, in the order raised, when the device call that raised
+ * them has finished its work, just before it returns; from them the host may call anything (register accesses, DMA,
+ * save, restore, reset). Observers and endpoint hooks (CMD_ATC_INV, CMD_PRI_RESP and the automatic responses of
+ * `pri.request`) run in the middle of a command or request: they may access registers, translate and DMA, but `save`,
+ * `restore` and `reset` throw {@link HostError} there. GuestMemory methods must not call the device (a call throws
+ * HostError).
+ */
 export interface SmmuOptions {
-  /** Guest physical memory: tables, queues, MSI targets and DMA data. */
+  /** Guest physical memory: tables, queues, MSI targets and DMA data. Called in the middle of accesses: it must
+   * not call back into the device. */
   memory: GuestMemory;
   /** Features to advertise, in plain words (defaults suit a Linux guest). Exclusive with `idRegisters`. */
   features?: SmmuFeatures;
@@ -50,8 +64,20 @@ export interface SmmuOptions {
   onMsi?: MsiSink;
   /** Host models of ATS/PRI endpoints, for CMD_ATC_INV and CMD_PRI_RESP. */
   endpoints?: EndpointHooks;
-  /** Most commands one MMIO access may execute (default 1024); the rest continue on later accesses. */
+  /**
+   * Most commands one access (or one `schedule` continuation) runs. Default: with `schedule`, 1024; without it, the
+   * whole queue (its 2^CMDQ_BASE.LOG2SIZE entries, at most 2^19), so that a guest that publishes a full ring and then
+   * only polls memory for its CMD_SYNC completion finishes. Commands beyond the budget run in the continuation, or
+   * on the guest's next PROD write, CMDQ_CONS read, GERRORN acknowledgement or CR0 write.
+   */
   commandBudget?: number;
+  /**
+   * The host's way to run work later (`queueMicrotask`, a timer, its event loop): when a batch stops at
+   * `commandBudget` with commands left, the device calls `schedule(resume)` once; the host calls `resume()` later
+   * (a deferred callback: never in the middle of an access), which runs the next batch and schedules again while
+   * commands remain. A `resume` from before a restore or reset does nothing.
+   */
+  schedule?: (resume: () => void) => void;
   /** Bounds of the configuration cache and TLBs (host memory use); the defaults suit 65,536 streams. */
   cacheLimits?: CacheLimits;
 }
@@ -106,8 +132,11 @@ export interface CacheOccupancy {
 
 const FRAME_BYTES = 0x20000;
 const W_CR0ACK = word(REG.CR0ACK);
-/** Smallest accepted cache limits: the TLB needs room for one context's pages. */
-const CACHE_LIMIT_MINIMA: Readonly<Required<CacheLimits>> = { contexts: 1, streams: 1, entries: 16 };
+/** An unsubscribed observer's place while a notification may be walking the list. */
+const GONE: SmmuObserver = Object.freeze({});
+const compact = (list: SmmuObserver[]) => {
+  for (let i = list.length - 1; i >= 0; i--) if (list[i] === GONE) list.splice(i, 1);
+};
 const TWO_32 = 0x1_0000_0000n;
 const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(EVENT_TYPE).map(([name, code]) => [code, name]),
@@ -119,6 +148,7 @@ function value([lo, hi]: [number, number], size: 4 | 8): bigint {
 }
 
 function accessFlags(a: Access | undefined): number {
+  // checkAccess has made sure every flag is a boolean or undefined.
   if (a === undefined) return 0;
   return (a.write ? ACCESS.WRITE : 0) | (a.exec ? ACCESS.EXEC : 0) | (a.priv ? ACCESS.PRIV : 0);
 }
@@ -129,68 +159,75 @@ export class Smmu {
   readonly #regs = new RegisterFile();
   readonly #ids: IdRegisterSet;
   readonly #observers: SmmuObserver[] = [];
+  readonly #calls = new HostCalls();
   readonly #irq: Interrupts;
   readonly #events: EventQueue;
   readonly #engine: Translator;
   readonly #cmdq: CommandQueue;
   readonly #sem: RegisterSemantics;
+  readonly #schedule: ((resume: () => void) => void) | undefined;
   readonly #priq: PriQueue;
   readonly #stalls: Stalls;
+  /** Settles the stall model once the device call ends (a deferred callback, bound once). */
+  readonly #settleStalls = () => this.#stalls.settle();
   /** PCIe PRI (IDR0.PRI): endpoints' page requests become PRI queue records (IHI 0070 chapter 8). */
   readonly pri: Pri;
   /** PCIe ATS (IDR0.ATS): Translation Requests and Translated transactions (IHI 0070 3.9.1). */
   readonly ats: Ats;
+  /** Bumped by reset and restore: a continuation scheduled before does nothing. */
+  #epoch = 0;
+  #scheduled = false;
 
-  /** A device at reset. Throws {@link OptionsError} for options it cannot honour. */
+  /** A device at reset. Throws {@link OptionsError} for options of a wrong shape or that it cannot honour. */
   constructor(options: SmmuOptions) {
-    if (options === null || typeof options !== "object" || options.memory === undefined) {
-      throw new OptionsError("Smmu: options.memory is required");
-    }
+    checkOptions(options);
     if (options.features !== undefined && options.idRegisters !== undefined) {
       throw new OptionsError("Smmu: give either features or idRegisters, not both");
-    }
-    const budget = options.commandBudget ?? undefined;
-    if (budget !== undefined && !(Number.isInteger(budget) && budget >= 1)) {
-      throw new OptionsError(`Smmu: commandBudget must be a positive integer, got ${budget}`);
-    }
-    for (const [name, v] of Object.entries(options.cacheLimits ?? {})) {
-      if (!(name in CACHE_LIMIT_MINIMA)) throw new OptionsError(`Smmu: cacheLimits.${name} is not a cache`);
-      const min = CACHE_LIMIT_MINIMA[name as keyof CacheLimits];
-      if (v !== undefined && !(Number.isSafeInteger(v) && v >= min)) {
-        throw new OptionsError(`Smmu: cacheLimits.${name} must be an integer of at least ${min}, got ${v}`);
-      }
     }
     this.#ids = options.idRegisters !== undefined
       ? idRegistersFrom(options.idRegisters)
       : idRegistersFor(options.features);
     try {
-      this.#memory = guardMemory(options.memory);
+      this.#memory = guardMemory(options.memory, this.#calls);
     } catch (e) {
       throw new OptionsError(`Smmu: options.memory is not a GuestMemory (${(e as Error).message})`);
     }
     this.#writeIdRegisters();
-    this.#irq = new Interrupts(this.#regs, this.#memory, options.interrupts ?? {}, options.onMsi);
+    // The callbacks as they are now: a later change to the host's objects cannot make them non-functions.
+    const sinks = options.interrupts ?? {};
+    const sinkCopy = Object.fromEntries(INTERRUPT_KINDS.map((k) => [k, sinks[k]]));
+    this.#irq = new Interrupts(this.#regs, this.#memory, sinkCopy, options.onMsi, this.#calls, sinks);
     this.#events = new EventQueue(this.#regs, this.#memory, this.#irq);
     this.#engine = new Translator(this.#regs, this.#memory, this.#events, this.#observers, options.cacheLimits);
+    const hooks = options.endpoints;
+    const [atc, pri] = [hooks?.atcInvalidate, hooks?.priResponse];
+    this.#schedule = options.schedule;
+    const endpoints: EndpointHooks = {
+      atcInvalidate: atc && ((inv) => atc.call(hooks, inv)),
+      priResponse: pri && ((r) => pri.call(hooks, r)),
+    };
     this.#cmdq = new CommandQueue(
       this.#regs,
       this.#memory,
       this.#engine,
       this.#irq,
       this.#observers,
-      options.endpoints,
-      budget,
+      endpoints,
+      options.commandBudget ?? (options.schedule !== undefined ? COMMAND_BUDGET : Infinity),
+      () => this.#backlog(),
+      this.#calls,
     );
     this.#sem = new RegisterSemantics(this.#regs, this.#engine, this.#cmdq, this.#irq, this.#observers);
-    this.#priq = new PriQueue(
-      this.#regs,
-      this.#memory,
-      this.#irq,
-      options.endpoints ?? {},
-      (sid) => this.#engine.streamConfig(sid),
-    );
-    this.pri = { request: (r) => this.#priq.request(r) };
-    this.ats = new AtsPort(this.#regs, this.#engine, this.#events);
+    this.#priq = new PriQueue(this.#regs, this.#memory, this.#irq, endpoints, (sid) => this.#engine.streamConfig(sid));
+    const port = new AtsPort(this.#regs, this.#engine, this.#events);
+    this.pri = { request: (r) => this.#call("pri.request", () => this.#priq.request(r)) };
+    this.ats = {
+      translate: (r) => this.#call("ats.translate", () => port.translate(r)),
+      translated: (a) => this.#call("ats.translated", () => port.translated(a)),
+      get stu() {
+        return port.stu;
+      },
+    };
     this.#stalls = new Stalls(
       (f) => this.#events.recordStall(f),
       (p) => this.#bareStall(p),
@@ -201,6 +238,16 @@ export class Smmu {
       this.#stalls.resize(IDR5.STALL_MAX.get(w, word(REG.IDR5)));
       this.#engine.stalls = this.#stalls;
       this.#cmdq.stalls = this.#stalls;
+    }
+  }
+
+  /** `fn` as a device call (its interrupts and other deferred callbacks run when it ends). */
+  #call<T>(what: string, fn: () => T): T {
+    this.#calls.enter(what);
+    try {
+      return fn();
+    } finally {
+      this.#calls.leave();
     }
   }
 
@@ -225,9 +272,29 @@ export class Smmu {
     return this.#stalls.held;
   }
 
-  /** After a device call's work: stalls that commands (or SMMUEN) ended, and their callbacks (src/stall.ts). */
-  #settle(): void {
-    if (this.#stalls.unsettled) this.#stalls.settle();
+  /** Within a device call: what commands (or SMMUEN) ended settles when the call ends (src/stall.ts). */
+  #settleLater(): void {
+    if (this.#stalls.unsettled) this.#calls.defer(this.#settleStalls, undefined);
+  }
+
+  /** A batch stopped at its budget with commands left: ask the host to continue later, once. */
+  #backlog(): void {
+    if (this.#schedule === undefined || this.#scheduled) return;
+    this.#scheduled = true;
+    const epoch = this.#epoch;
+    this.#calls.defer(this.#schedule, undefined, () => this.#resume(epoch));
+  }
+
+  #resume(epoch: number): void {
+    if (epoch !== this.#epoch) return; // a restore or reset since: the backlog waits for the guest
+    this.#scheduled = false;
+    this.#calls.enter("schedule: resume");
+    try {
+      this.#cmdq.consume();
+      this.#settleLater();
+    } finally {
+      this.#calls.leave();
+    }
   }
 
   /** Identification registers take the configured values; PIDR/CIDR their spec values (RegisterFile skips them). */
@@ -254,9 +321,14 @@ export class Smmu {
    */
   mmioRead(offset: number, size: 4 | 8): bigint {
     this.#checkAccess(offset, size);
-    const v = value(this.#sem.read(offset, size), size);
-    this.#settle();
-    return v;
+    this.#calls.enter("mmioRead");
+    try {
+      const v = value(this.#sem.read(offset, size), size);
+      this.#settleLater(); // a CMDQ_CONS read runs commands
+      return v;
+    } finally {
+      this.#calls.leave();
+    }
   }
 
   /**
@@ -275,20 +347,25 @@ export class Smmu {
   mmioWrite(offset: number, size: 4 | 8, value: bigint): void {
     this.#checkAccess(offset, size);
     if (typeof value !== "bigint" || value < 0n || value >= (size === 8 ? TWO_32 * TWO_32 : TWO_32)) {
-      throw new HostError(`mmioWrite: value ${String(value)} does not fit ${size} bytes`);
+      throw new HostError(`mmioWrite: value ${shown(value)} does not fit ${size} bytes (a bigint is required)`);
     }
-    const w = this.#regs.words;
-    const wasEnabled = CR0ACK.SMMUEN.get(w, W_CR0ACK) === 1;
-    this.#sem.write(offset, size, Number(value & 0xffff_ffffn), Number(value >> 32n));
-    // IHI 0070 6.3.9.6: SMMUEN 1 to 0 marks every stalled transaction "to be terminated with an abort".
-    if (wasEnabled && CR0ACK.SMMUEN.get(w, W_CR0ACK) === 0) this.#stalls.terminateAll();
-    this.#settle();
+    this.#calls.enter("mmioWrite");
+    try {
+      const w = this.#regs.words;
+      const wasEnabled = CR0ACK.SMMUEN.get(w, W_CR0ACK) === 1;
+      this.#sem.write(offset, size, Number(value & 0xffff_ffffn), Number(value >> 32n));
+      // IHI 0070 6.3.9.6: SMMUEN 1 to 0 marks every stalled transaction "to be terminated with an abort".
+      if (wasEnabled && CR0ACK.SMMUEN.get(w, W_CR0ACK) === 0) this.#stalls.terminateAll();
+      this.#settleLater(); // commands run, and the event queue may have become writable
+    } finally {
+      this.#calls.leave();
+    }
   }
 
   #checkAccess(offset: number, size: number): void {
-    if (size !== 4 && size !== 8) throw new HostError(`MMIO access size must be 4 or 8, got ${size}`);
+    if (size !== 4 && size !== 8) throw new HostError(`MMIO access size must be 4 or 8, got ${shown(size)}`);
     if (!Number.isInteger(offset) || offset < 0 || offset >= FRAME_BYTES) {
-      throw new HostError(`MMIO offset ${offset} is outside the 128 KiB register frame`);
+      throw new HostError(`MMIO offset ${shown(offset)} is outside the 128 KiB register frame`);
     }
   }
 
@@ -298,23 +375,47 @@ export class Smmu {
    * full 64-bit address, for tagged pointers (a top byte that CD.TBI0/TBI1 ignores).
    */
   translate(sid: number, iova: number | bigint, access?: Access): TranslationResult {
-    const ssid = this.#checkTransaction(sid, access);
+    const ssid = this.#checkTransaction(sid, access, "translate");
+    this.#checkIova(iova, "translate");
+    this.#calls.enter("translate");
+    // Nothing in a translation throws (memories are guarded, callbacks deferred): no finally on this path.
     const [addr, flags] = this.#address(iova, accessFlags(access));
     const pa = this.#engine.translate(sid, ssid, addr, flags);
-    if (pa >= 0) return { ok: true, pa };
-    const result = this.#faultResult();
-    if (!this.#engine.stalled) return result;
-    const stall = this.#stalls.get(this.#engine.stag) as Pending<TranslationResult>;
-    stall.abort = () => ({ ...result, stall: undefined });
-    return { ...result, stall };
+    let result: TranslationResult;
+    if (pa >= 0) result = { ok: true, pa };
+    else {
+      // Read before leave(): the callbacks it runs may translate again.
+      const fault = this.#faultResult();
+      const stall = this.#engine.stalled ? this.#stalls.get(this.#engine.stag) as Pending<TranslationResult> : null;
+      if (stall !== null) stall.abort = () => fault;
+      result = stall === null ? fault : { ...fault, stall };
+    }
+    this.#calls.leave();
+    return result;
   }
 
   /** The answer `translate` would give, without side effects; `trace` collects the walk's descriptor reads. */
   probe(sid: number, iova: number | bigint, access?: Access, trace?: WalkStep[]): TranslationResult {
-    const ssid = this.#checkTransaction(sid, access);
+    const ssid = this.#checkTransaction(sid, access, "probe");
+    this.#checkIova(iova, "probe");
+    if (trace !== undefined && !Array.isArray(trace)) {
+      throw new HostError(`probe: trace must be an array, got ${shown(trace)}`);
+    }
+    this.#calls.enter("probe");
     const [addr, flags] = this.#address(iova, accessFlags(access));
     const pa = this.#engine.probe(sid, ssid, addr, flags, trace);
-    return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+    const result: TranslationResult = pa >= 0 ? { ok: true, pa } : this.#faultResult();
+    this.#calls.leave();
+    return result;
+  }
+
+  #checkIova(iova: unknown, what: string): void {
+    if (typeof iova === "number" ? !Number.isSafeInteger(iova) : typeof iova !== "bigint") {
+      throw new HostError(`${what}: iova must be a safe integer or a bigint, got ${shown(iova)}`);
+    }
+    if (typeof iova === "bigint" && (iova < -(1n << 63n) || iova >= 1n << 64n)) {
+      throw new HostError(`${what}: iova ${iova} is not a 64-bit address`);
+    }
   }
 
   /**
@@ -323,10 +424,16 @@ export class Smmu {
    * translates), why a configuration was refused, and the TLB entry that answered. No side effects.
    */
   explain(sid: number, iova: number | bigint, access?: Access): Explanation {
-    const ssid = this.#checkTransaction(sid, access);
-    const [addr, flags] = this.#address(iova, accessFlags(access));
-    const e = explainProbe(this.#engine, sid, ssid, addr, flags);
-    return { ...e, result: e.pa >= 0 ? { ok: true, pa: e.pa } : this.#faultResult() };
+    const ssid = this.#checkTransaction(sid, access, "explain");
+    this.#checkIova(iova, "explain");
+    this.#calls.enter("explain");
+    try {
+      const [addr, flags] = this.#address(iova, accessFlags(access));
+      const e = explainProbe(this.#engine, sid, ssid, addr, flags);
+      return { ...e, result: e.pa >= 0 ? { ok: true, pa: e.pa } : this.#faultResult() };
+    } finally {
+      this.#calls.leave();
+    }
   }
 
   /** What the configuration cache and the TLBs hold now, per context (for tools; no side effects). */
@@ -340,11 +447,7 @@ export class Smmu {
    * top byte is not that sign extension. Not the DMA hot path: DmaViews hand numbers to the engine directly.
    */
   #address(iova: number | bigint, flags: number): [number, number] {
-    if (typeof iova === "number") {
-      if (!Number.isSafeInteger(iova)) throw new HostError(`IOVA ${iova} is not a safe integer (give a bigint)`);
-      return [iova, flags];
-    }
-    if (iova < -(1n << 63n) || iova >= 1n << 64n) throw new HostError(`IOVA ${iova} is not a 64-bit address`);
+    if (typeof iova === "number") return [iova, flags];
     const tagShift = BigInt(TAG_SHIFT);
     const addr = Number(BigInt.asIntN(TAG_SHIFT, iova));
     const tag = Number(BigInt.asUintN(64, iova) >> tagShift);
@@ -363,13 +466,13 @@ export class Smmu {
     };
   }
 
-  #checkTransaction(sid: number, access: Access | undefined): number {
-    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) throw new HostError(`StreamID ${sid} is not 32-bit`);
-    const ssid = access?.ssid ?? -1;
-    if (ssid !== -1 && !(Number.isInteger(ssid) && ssid >= 0 && ssid < 2 ** 20)) {
-      throw new HostError(`SubstreamID ${ssid} is not a 20-bit value`);
+  /** Checks a transaction's StreamID and access flags (HostError naming them); returns the SubstreamID or -1. */
+  #checkTransaction(sid: number, access: Access | undefined, what: string, accessName = "access"): number {
+    if (!(Number.isInteger(sid) && sid >= 0 && sid <= 0xffff_ffff)) {
+      throw new HostError(`${what}: sid must be a 32-bit StreamID, got ${shown(sid)}`);
     }
-    return ssid;
+    checkAccess(access, `${what}: ${accessName}`);
+    return access?.ssid ?? -1;
   }
 
   /**
@@ -377,23 +480,42 @@ export class Smmu {
    * SubstreamID `ssid` (default none), and are privileged or instruction fetches (reads only) as `priv` and `exec` say.
    */
   dmaView(sid: number, options: { ssid?: number; priv?: boolean; exec?: boolean } = {}): DmaView {
-    const ssid = this.#checkTransaction(sid, options);
-    return new DmaView(this.#engine, this.#memory, sid, ssid, accessFlags(options));
+    const ssid = this.#checkTransaction(sid, options, "dmaView", "options");
+    return new DmaView(this.#engine, this.#memory, sid, ssid, accessFlags(options), this.#calls);
   }
 
-  /** Subscribes `observer` to invalidations, CMD_SYNC completions and global changes; returns the unsubscribe. */
+  /**
+   * Subscribes `observer` to invalidations, CMD_SYNC completions and global changes; returns the unsubscribe (which
+   * may be called any number of times). Inside a device call (from an observer, say), a subscription takes effect
+   * when that call returns; an unsubscribed observer is never called again.
+   */
   observe(observer: SmmuObserver): () => void {
-    this.#observers.push(observer);
+    checkObserver(observer);
+    const list = this.#observers;
+    const add = () => list.push(observer);
+    if (this.#calls.busy) this.#calls.defer(add, undefined);
+    else add();
+    let done = false;
     return () => {
-      const i = this.#observers.indexOf(observer);
-      if (i >= 0) this.#observers.splice(i, 1);
+      if (done) return;
+      done = true;
+      // Replaced in place (a notification may be walking the list), then dropped when no call is in progress.
+      const i = list.indexOf(observer);
+      if (i >= 0) list[i] = GONE;
+      if (this.#calls.busy) this.#calls.defer(compact, undefined, list);
+      else compact(list);
     };
   }
 
   /** The decoded configuration of stream `sid` (or why it is invalid), for tools and mirrors. */
   streamConfig(sid: number): StreamConfig | ConfigFault {
-    this.#checkTransaction(sid, undefined);
-    return this.#engine.streamConfig(sid);
+    this.#checkTransaction(sid, undefined, "streamConfig");
+    this.#calls.enter("streamConfig");
+    try {
+      return this.#engine.streamConfig(sid);
+    } finally {
+      this.#calls.leave();
+    }
   }
 
   /** Counters of the device's work. */
@@ -414,37 +536,60 @@ export class Smmu {
     };
   }
 
-  /** Every register back to its reset value, every cache emptied (IHI 0070 6.2.2). */
+  /**
+   * Every register back to its reset value, every cache emptied (IHI 0070 6.2.2); interrupts not yet delivered and a
+   * scheduled continuation are dropped. Throws {@link HostError} from a callback made in the middle of an access.
+   */
   reset(): void {
-    this.#stalls.terminateAll();
+    this.#calls.exclusive("reset");
     this.#regs.reset();
     this.#writeIdRegisters();
-    this.#sem.rederive();
-    this.#engine.flushAll();
-    for (const o of this.#observers) o.globalChanged?.();
-    this.#settle();
+    this.#forget();
+    // The transactions held stalled end with an abort; their callbacks run now (reset is no device access).
+    this.#stalls.terminateAll();
+    this.#calls.defer(this.#settleStalls, undefined);
   }
 
-  /** The architectural state, encoded (the ts-proto SavedState message). */
+  /**
+   * The architectural state, encoded (the ts-proto SavedState message). Reads only. Throws {@link HostError} from a
+   * callback made in the middle of an access (a command half done is no state to save).
+   */
   save(): Uint8Array {
+    this.#calls.exclusive("save");
     return saveState(this.#regs, { STALLS: this.#stalls.save().map(encodeStall) });
   }
 
   /**
    * Restores a blob from `save()`: validated in full first (throws SavedStateError, device unchanged), then committed
-   * in one step; derived state is recomputed and caches dropped. Stalled transactions are restored with their STAGs
-   * (find them with {@link stalls}); those of the state replaced are abandoned without a callback.
+   * in one step; derived state is recomputed and caches dropped. It only loads state: no command runs and no memory
+   * is touched; commands the saved device had yet to run resume on the next guest access that would run them (a
+   * PROD write, a CMDQ_CONS read, the GERRORN acknowledgement, a CR0 write). Throws {@link HostError} for a blob that
+   * is not a Uint8Array, or from a callback made in the middle of an access. Stalled transactions are restored with
+   * their STAGs (find them with {@link stalls}); those of the state replaced are abandoned, with no callback.
    */
   restore(blob: Uint8Array): void {
+    this.#calls.exclusive("restore");
+    if (!(blob instanceof Uint8Array)) throw new HostError(`restore: blob must be a Uint8Array, got ${shown(blob)}`);
     const records: Record<string, Uint32Array[]> = {};
     const words = restoreState(this.#regs, blob, records);
     const stalls = decodeStalls(words, records.STALLS ?? []);
     this.#regs.words.set(words);
     this.#stalls.load(stalls);
+    this.#forget();
+  }
+
+  /** After a new state (reset, restore): derived state, caches, pending callbacks and continuations start afresh. */
+  #forget(): void {
+    this.#epoch++;
+    this.#scheduled = false;
+    this.#calls.discard();
     this.#sem.rederive();
     this.#engine.flushAll();
-    for (const o of this.#observers) o.globalChanged?.();
-    this.#cmdq.consume(); // commands the saved device had yet to run
-    this.#settle();
+    this.#calls.enter("globalChanged");
+    try {
+      for (const o of this.#observers) o.globalChanged?.();
+    } finally {
+      this.#calls.leave();
+    }
   }
 }

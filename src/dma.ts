@@ -4,10 +4,13 @@
  * MSI writes from a device are ordinary writes through a view.
  * @module
  */
+import { HostError } from "./errors.ts";
+import { HostCalls } from "./host_calls.ts";
 import type { GuestMemory } from "./memory.ts";
 import { ACCESS, newFault } from "./types.ts";
 import type { Fault } from "./types.ts";
 import type { Translator } from "./translate.ts";
+import { shown } from "./options.ts";
 import type { Pending, Stall, Stalls } from "./stall.ts";
 
 /**
@@ -29,6 +32,7 @@ const OK: DmaResult = Object.freeze({ ok: true });
 export class DmaView {
   readonly #translator: Translator;
   readonly #memory: GuestMemory;
+  readonly #calls: HostCalls;
   /** StreamID of the device. */
   readonly sid: number;
   /** SubstreamID of its accesses, or -1 for none. */
@@ -37,26 +41,58 @@ export class DmaView {
   readonly flags: number;
 
   /** A view for StreamID `sid` (and SubstreamID `ssid`, -1 for none); `Smmu.dmaView` makes these. */
-  constructor(translator: Translator, memory: GuestMemory, sid: number, ssid: number, flags = 0) {
+  constructor(
+    translator: Translator,
+    memory: GuestMemory,
+    sid: number,
+    ssid: number,
+    flags = 0,
+    calls: HostCalls = new HostCalls(),
+  ) {
     this.#translator = translator;
     this.#memory = memory;
+    this.#calls = calls;
     this.sid = sid;
     this.ssid = ssid;
     this.flags = flags & (ACCESS.EXEC | ACCESS.PRIV);
   }
 
-  /** Copies guest memory at `iova` into `dst`. */
+  /**
+   * Copies guest memory at `iova` into `dst`. Throws {@link HostError} unless `iova` and the end of the copy are safe
+   * integers (a signed address: negative for the upper, TTB1 range) and `dst` is a Uint8Array.
+   */
   read(iova: number, dst: Uint8Array): DmaResult {
+    if (!(Number.isSafeInteger(iova) && dst instanceof Uint8Array && Number.isSafeInteger(iova + dst.length))) {
+      this.#refuse("read", iova, dst, "dst");
+    }
     return this.#copy(iova, dst, this.flags & ~ACCESS.WRITE, false);
   }
 
-  /** Copies `src` to guest memory at `iova`. */
+  /** Copies `src` to guest memory at `iova`. Throws {@link HostError} for arguments as {@link read} does. */
   write(iova: number, src: Uint8Array): DmaResult {
+    if (!(Number.isSafeInteger(iova) && src instanceof Uint8Array && Number.isSafeInteger(iova + src.length))) {
+      this.#refuse("write", iova, src, "src");
+    }
     return this.#copy(iova, src, (this.flags & ~ACCESS.EXEC) | ACCESS.WRITE, true);
+  }
+
+  #refuse(what: string, iova: unknown, buf: unknown, name: string): never {
+    if (!(buf instanceof Uint8Array)) {
+      throw new HostError(`DmaView.${what}: ${name} must be a Uint8Array, got ${shown(buf)}`);
+    }
+    throw new HostError(`DmaView.${what}: iova must be a safe integer and so must the copy's end, got ${shown(iova)}`);
   }
 
   /** Copies from byte `done` of `buf` on (a stalled copy continues where it stopped). */
   #copy(iova: number, buf: Uint8Array, flags: number, write: boolean, done = 0): DmaResult {
+    // Nothing in a copy throws (memories are guarded, callbacks deferred): no finally on this path.
+    this.#calls.enter("DmaView");
+    const result = this.#pieces(iova, buf, flags, write, done);
+    this.#calls.leave();
+    return result;
+  }
+
+  #pieces(iova: number, buf: Uint8Array, flags: number, write: boolean, done: number): DmaResult {
     const t = this.#translator;
     const len = buf.length;
     while (done < len) {

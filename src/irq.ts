@@ -4,10 +4,14 @@
  * Why edge callbacks: the SMMU's wired interrupt outputs are edge-triggered (IHI 0070 3.18.2; the Linux binding
  * describes them as rising-edge), and an MSI is by nature a single write. So each notification is one call of the
  * host's sink, and there is no line level to keep or to restore.
+ *
+ * The sinks and `onMsi` are deferred callbacks (src/host_calls.ts): an MSI's write to guest memory happens when it is
+ * raised, the host hears of it when the device call ends, in order.
  * @module
  */
 import { GERROR, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, IDR0, IRQ_CTRLACK, REG } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
+import { HostCalls } from "./host_calls.ts";
 import type { GuestMemory } from "./memory.ts";
 import type { RegisterFile } from "./regfile.ts";
 import { word } from "./regfile.ts";
@@ -72,8 +76,12 @@ export class Interrupts {
   constructor(
     private readonly regs: RegisterFile,
     private readonly memory: GuestMemory,
-    private readonly sinks: InterruptSinks,
+    private readonly sinks: Readonly<InterruptSinks>,
     private readonly onMsi: MsiSink | undefined,
+    /** The device's calls, which run the deferred sinks (alone: no device call, so at once). */
+    private readonly calls: HostCalls = new HostCalls(),
+    /** The object the sinks are called on (the host's, of which `sinks` is a copy taken at construction). */
+    private readonly sinksThis: unknown = sinks,
   ) {}
 
   /** Whether global error `f` is active (GERROR and GERRORN differ in its bit). */
@@ -101,7 +109,7 @@ export class Interrupts {
   #signal(src: IrqSource): void {
     if (src === GERROR_IRQ && !src.enable.get(this.regs.words, W_IRQ_ACK)) return;
     const w = this.regs.words;
-    this.sinks[src.wired]?.();
+    this.pulse(src.wired);
     const addr = this.msiSupported() ? GERROR_IRQ_CFG0.ADDR.getAddress(w, word(src.cfg0)) : 0;
     if (addr === 0) return;
     if (!this.sendMsi(addr, GERROR_IRQ_CFG1.DATA.get(w, word(src.cfg1)))) {
@@ -123,12 +131,13 @@ export class Interrupts {
   sendMsi(addr: number, data: number): boolean {
     if (!this.memory.write32(addr, data >>> 0)) return false;
     this.msiCount++;
-    this.onMsi?.(addr, data >>> 0);
+    if (this.onMsi !== undefined) this.calls.defer(this.onMsi, undefined, addr, data >>> 0);
     return true;
   }
 
   /** A wired notification with no gating (CMD_SYNC completion, SEV). */
   pulse(kind: keyof InterruptSinks): void {
-    this.sinks[kind]?.();
+    const sink = this.sinks[kind];
+    if (sink !== undefined) this.calls.defer(sink, this.sinksThis);
   }
 }

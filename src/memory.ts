@@ -6,6 +6,7 @@
  * @module
  */
 import { HostError } from "./errors.ts";
+import type { HostCalls } from "./host_calls.ts";
 
 /** Result of {@link GuestMemory.read32} when the access aborts (no 32-bit value is negative). */
 export const ABORT: number = -1;
@@ -28,58 +29,97 @@ const MAX_ADDRESS = 2 ** 52;
 const SMALL_COPY = 32; // FlatMemory reads up to this many bytes with a loop: faster than set() of a subarray
 
 /**
- * The memory the device works through. Our own memories never throw and return well-formed values, so they are used
- * as they are; any other implementation is wrapped so that a thrown exception or a malformed value becomes an
- * external abort of that one access: a host memory's failure is the guest's architected abort (F_WALK_EABT,
- * CERROR_ABT, EVTQ_ABT_ERR…), never an exception out of the device. Throws {@link HostError} when `memory` lacks
- * a method.
+ * The instances of our own memories, exactly as their constructors built them (frozen, of an unpatchable class):
+ * known by identity, not by constructor name, so that neither a Proxy, a subclass nor a look-alike passes for one.
  */
-export function guardMemory(memory: GuestMemory): GuestMemory {
+const OWN = new WeakSet<GuestMemory>();
+
+/**
+ * The memory the device works through. Our own memories (by identity: {@link OWN}) never throw and return
+ * well-formed values, so they are used as they are; any other memory is wrapped so that a thrown exception or a
+ * malformed value becomes an external abort of that one access: a host memory's failure is the guest's architected
+ * abort (F_WALK_EABT, CERROR_ABT, EVTQ_ABT_ERR…), never an exception out of the device. While a host memory's
+ * method runs, `calls` knows it (the device refuses to be called from there). Throws {@link HostError} when `memory`
+ * lacks a method.
+ */
+export function guardMemory(memory: GuestMemory, calls: HostCalls): GuestMemory {
+  if (OWN.has(memory)) return memory;
   for (const m of ["read32", "write32", "read", "write"] as const) {
     if (typeof (memory as Partial<GuestMemory> | null)?.[m] !== "function") {
       throw new HostError(`GuestMemory: ${m}() is missing`);
     }
   }
-  const ctor = (memory as object).constructor;
-  return ctor === SparseMemory || ctor === FlatMemory ? memory : new GuardedMemory(memory);
+  return new GuardedMemory(memory, calls);
 }
 
 /** A host memory behind a guard: exceptions and malformed results are aborts. */
 class GuardedMemory implements GuestMemory {
-  constructor(private readonly inner: GuestMemory) {}
+  constructor(private readonly inner: GuestMemory, private readonly calls: HostCalls) {}
 
   read32(addr: number): number {
+    const outer = this.calls.inMemory;
+    this.calls.inMemory = true;
     try {
       const v = this.inner.read32(addr);
       return v === (v >>> 0) ? v : ABORT; // a 32-bit value, or an abort (ABORT, or anything else)
     } catch {
       return ABORT;
+    } finally {
+      this.calls.inMemory = outer;
     }
   }
 
   write32(addr: number, value: number): boolean {
+    const outer = this.calls.inMemory;
+    this.calls.inMemory = true;
     try {
       return this.inner.write32(addr, value) === true;
     } catch {
       return false;
+    } finally {
+      this.calls.inMemory = outer;
     }
   }
 
   read(addr: number, dst: Uint8Array): boolean {
+    const outer = this.calls.inMemory;
+    this.calls.inMemory = true;
     try {
       return this.inner.read(addr, dst) === true;
     } catch {
       return false;
+    } finally {
+      this.calls.inMemory = outer;
     }
   }
 
   write(addr: number, src: Uint8Array): boolean {
+    const outer = this.calls.inMemory;
+    this.calls.inMemory = true;
     try {
       return this.inner.write(addr, src) === true;
     } catch {
       return false;
+    } finally {
+      this.calls.inMemory = outer;
     }
   }
+}
+
+/** Refuses (HostError naming it) a SparseMemory option of a wrong shape. */
+function checkSparseOptions(options: unknown): asserts options is SparseMemoryOptions {
+  const bad = (what: string) => {
+    throw new HostError(`SparseMemory: ${what}`);
+  };
+  if (typeof options !== "object" || options === null || Array.isArray(options)) bad("options must be an object");
+  const o = options as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== "size" && k !== "holes") bad(`options.${k} is not known (size, holes)`);
+  if (o.size !== undefined && typeof o.size !== "number") bad(`options.size must be a number`);
+  if (o.holes === undefined) return;
+  if (!Array.isArray(o.holes)) bad("options.holes must be an array of [start, end] pairs");
+  (o.holes as unknown[]).forEach((h, i) => {
+    if (!Array.isArray(h) || h.length !== 2) bad(`options.holes[${i}] must be a [start, end] pair`);
+  });
 }
 
 /** Options of {@link SparseMemory}. */
@@ -104,6 +144,7 @@ export class SparseMemory implements GuestMemory {
 
   /** An empty (all-zero) memory; throws {@link HostError} on a bad size or hole. */
   constructor(options: SparseMemoryOptions = {}) {
+    checkSparseOptions(options);
     const size = options.size ?? MAX_ADDRESS;
     if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_ADDRESS) {
       throw new HostError(`SparseMemory: size must be an integer in (0, 2^52], got ${size}`);
@@ -114,7 +155,8 @@ export class SparseMemory implements GuestMemory {
       }
     }
     this.size = size;
-    this.#holes = options.holes ?? [];
+    this.#holes = (options.holes ?? []).map(([start, end]) => [start, end] as const); // the host's array may change
+    if (new.target === SparseMemory) OWN.add(Object.freeze(this));
   }
 
   #aborts(addr: number, len: number): boolean {
@@ -196,6 +238,7 @@ export class FlatMemory implements GuestMemory {
     this.base = base;
     this.bytes = new Uint8Array(size);
     this.#words = new Uint32Array(this.bytes.buffer);
+    if (new.target === FlatMemory) OWN.add(Object.freeze(this));
   }
 
   /** The memory as 32-bit words, `words[i]` being what `read32(base + 4 * i)` returns: for readers on hot paths. */
@@ -235,3 +278,7 @@ export class FlatMemory implements GuestMemory {
     return true;
   }
 }
+
+// Our memories' methods cannot be replaced: an instance in OWN behaves as this file says.
+Object.freeze(SparseMemory.prototype);
+Object.freeze(FlatMemory.prototype);

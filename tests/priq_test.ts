@@ -216,7 +216,7 @@ Deno.test("8.1: with IDR3.PPS the overflow auto-response keeps the PASID without
   const responses: PriResponse[] = [];
   const smmu = new Smmu({
     memory,
-    idRegisters: { ...ids, IDR3: ids.IDR3 | 1 << 5 },
+    idRegisters: { IDR0: ids.IDR0, IDR1: ids.IDR1, IDR3: ids.IDR3 | 1 << 5, IDR5: ids.IDR5 },
     endpoints: { priResponse: (r) => void responses.push(r) },
   });
   const d = new Driver(smmu, memory, { priqLog2: 0 });

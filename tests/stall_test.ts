@@ -111,7 +111,7 @@ Deno.test("4.7.1: CMD_RESUME(Terminate) aborts to the client; a STAG of another 
     CMD_RESUME.StreamID.set(w, 1);
     CMD_RESUME.STAG.set(w, a.stall!.stag);
   })); // Ac 0, Ab 0
-  assert.deepEqual(ends, [{ ok: false, fault: "F_TRANSLATION", event: true, stall: undefined }]);
+  assert.deepEqual(ends, [{ ok: false, fault: "F_TRANSLATION", event: true }]);
   assert.equal(a.stall.state, "terminated");
   assert.equal(c.stall.state, "stalled");
   // "The STAG value of a stall event record matched by CMD_RESUME is returned to the set of values that the SMMU
@@ -140,7 +140,7 @@ Deno.test("6.3.9.6: clearing SMMUEN terminates every stalled transaction with an
   let ended: TranslationResult | null = null;
   if (!r.ok && r.stall) r.stall.onEnd = (x) => void (ended = x);
   b.driver.enable(b.driver.read(REG.CR0) & ~1);
-  assert.deepEqual(ended, { ok: false, fault: "F_TRANSLATION", event: true, stall: undefined });
+  assert.deepEqual(ended, { ok: false, fault: "F_TRANSLATION", event: true });
   assert.deepEqual(b.smmu.stalls(), []);
 });
 
@@ -239,6 +239,7 @@ Deno.test("a callback may call the device: onEnd translates and resumes another 
     log.push("a");
     assert.equal(b.smmu.translate(1, 0x1000).ok, true);
     b.driver.resume(1, c.stall!.stag, false); // from the callback: a nested device call
+    b.smmu.save(); // deferred like an interrupt sink: the device is between accesses, so save works
     log.push("a done");
   };
   c.stall.onEnd = () => void log.push("c");

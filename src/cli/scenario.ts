@@ -11,7 +11,11 @@
  *   "write back what PROD says", GERRORN ← GERROR);
  * - `dma`: one transaction (`translate`), or with `view` a copy through a DmaView (`len` bytes read, or `hex` written);
  * - `save_restore`: save, then restore into the `same` device or a `fresh` one on the same memory;
- * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset.
+ * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset;
+ * - `reenter`: arms a host callback (an interrupt sink, `onMsi`, an observer method, an endpoint hook: {@link
+ *   CALLBACKS}) to run `steps` (memory and register accesses, DMAs) the next time the device calls it, inside the
+ *   call, once: a host whose callbacks call back into the device (src/host_calls.ts). A guest's register write may
+ *   fire it, not the host's own save_restore or reset.
  * @module
  */
 import { load as parseYaml } from "js-yaml";
@@ -20,7 +24,7 @@ import { Smmu, type TranslationResult } from "../device.ts";
 import type { DmaResult, DmaView } from "../dma.ts";
 import type { InterruptSinks } from "../irq.ts";
 import type { Access } from "../types.ts";
-import { COMMAND_BUDGET, type EndpointHooks } from "../commands.ts";
+import type { EndpointHooks } from "../commands.ts";
 import type { IdRegisterValues } from "../features.ts";
 import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../memory.ts";
 import type { CacheLimits } from "../tlb.ts";
@@ -41,7 +45,24 @@ const u64 = bits(64);
 const hexBytes = z.string().regex(/^([0-9a-fA-F]{2})*$/, "not hex bytes (two digits each, memory order)");
 const size = z.union([z.literal(4), z.literal(8)]);
 const count = z.number().int().positive();
-const stepSchema = z.discriminatedUnion("op", [
+/** The host callbacks a `reenter` step arms, by name: the interrupt sinks, `onMsi`, observers, endpoint hooks. */
+export const CALLBACKS = [
+  "eventq",
+  "gerror",
+  "priq",
+  "cmdqSync",
+  "sev",
+  "msi",
+  "invalidated",
+  "synced",
+  "globalChanged",
+  "atcInvalidate",
+  "priResponse",
+] as const;
+/** One of {@link CALLBACKS}. */
+export type CallbackName = typeof CALLBACKS[number];
+
+const guestSteps = [
   z.object({ op: z.literal("comment"), text: z.string() }),
   z.object({ op: z.literal("mem_write"), addr: u64, hex: hexBytes }),
   z.object({ op: z.literal("mmio_write"), offset: u32, size, value: u64.optional(), value_from: u32.optional() }),
@@ -62,8 +83,13 @@ const stepSchema = z.discriminatedUnion("op", [
       .optional(),
   }).passthrough(),
   z.object({ op: z.literal("mem_read"), addr: u64, len: count, observed_hex: hexBytes.optional() }).passthrough(),
+] as const;
+const nestedStepSchema = z.discriminatedUnion("op", [...guestSteps]);
+const stepSchema = z.discriminatedUnion("op", [
+  ...guestSteps,
   z.object({ op: z.literal("save_restore"), into: z.enum(["same", "fresh"]) }),
   z.object({ op: z.literal("reset") }),
+  z.object({ op: z.literal("reenter"), from: z.enum(CALLBACKS), steps: z.array(nestedStepSchema) }),
 ]);
 const scenarioSchema = z.object({
   name: z.string().optional(),
@@ -113,6 +139,8 @@ const scenarioSchema = z.object({
 export type Scenario = z.infer<typeof scenarioSchema>;
 /** One step of a scenario, validated. */
 export type Step = z.infer<typeof stepSchema>;
+/** A step a `reenter` step runs inside a callback: a guest's or device's access, no host operation. */
+export type NestedStep = z.infer<typeof nestedStepSchema>;
 /** A scenario as written (JSON): numbers, or strings of decimal or 0x hex. */
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 
@@ -188,6 +216,8 @@ export type StepOutcome =
 export interface RunnerOptions {
   /** Wraps the memory the device sees (the fuzzer records and counts accesses this way); `ram` is the RAM behind. */
   wrapMemory?: (memory: GuestMemory, ram: GuestMemory) => GuestMemory;
+  /** Told of each step a `reenter` ran inside callback `from`, after it ran. */
+  onReentered?: (from: CallbackName, step: Step, outcome: StepOutcome) => void;
 }
 
 /**
@@ -210,8 +240,14 @@ export class ScenarioRunner {
   readonly #ids: IdRegisterValues | undefined;
   readonly #limits: CacheLimits | undefined;
   readonly #endpoints: EndpointHooks | undefined;
-  /** Most commands one MMIO access runs. */
+  /** Most commands one MMIO access runs (Infinity: the device's default, the whole queue). */
   readonly commandBudget: number;
+  readonly #budget: number | undefined;
+  /** Steps armed by `reenter`, by the callback that runs them. */
+  readonly #armed = new Map<CallbackName, Step[]>();
+  /** Whether the runner is doing a host operation itself (save_restore, reset): armed callbacks wait. */
+  #hostOp = false;
+  readonly #onReentered: RunnerOptions["onReentered"];
 
   /** Builds the memory and device the scenario names; their errors throw {@link InputError}. */
   constructor(scenario: Scenario, file: string, options: RunnerOptions = {}) {
@@ -221,7 +257,9 @@ export class ScenarioRunner {
     this.#ids = ids &&
       { IDR0: Number(ids.IDR0), IDR1: Number(ids.IDR1), IDR3: Number(ids.IDR3), IDR5: Number(ids.IDR5) };
     this.#limits = scenario.cache_limits;
-    this.commandBudget = scenario.command_budget ?? COMMAND_BUDGET;
+    this.#budget = scenario.command_budget;
+    this.#onReentered = options.onReentered;
+    this.commandBudget = scenario.command_budget ?? Infinity;
     const atc = scenario.atc_invalidations;
     this.#endpoints = atc === undefined ? undefined : { atcInvalidate: () => atc === "complete", priResponse() {} };
     const size = scenario.memory_size !== undefined ? Number(scenario.memory_size) : recorded ? 2 ** 32 : undefined;
@@ -248,18 +286,51 @@ export class ScenarioRunner {
     }
   }
 
-  /** A new device as the scenario names it, on the same memory. */
+  /** A new device as the scenario names it, on the same memory. Only the runner's current device fires `reenter`. */
   freshDevice(): Smmu {
-    return new Smmu({
+    const fire = (from: CallbackName) => {
+      if (smmu === this.smmu && !this.#hostOp) this.#fire(from);
+    };
+    const atc = this.#endpoints?.atcInvalidate;
+    const smmu: Smmu = new Smmu({
       memory: this.memory,
       idRegisters: this.#ids,
       cacheLimits: this.#limits,
-      commandBudget: this.commandBudget,
-      endpoints: this.#endpoints,
+      commandBudget: this.#budget,
+      endpoints: atc && {
+        atcInvalidate: (inv) => (fire("atcInvalidate"), atc(inv)),
+        priResponse: () => fire("priResponse"),
+      },
+      onMsi: () => fire("msi"),
       interrupts: Object.fromEntries(
-        Object.keys(this.interrupts).map((k) => [k, () => this.interrupts[k as keyof InterruptSinks]++]),
+        (Object.keys(this.interrupts) as (keyof InterruptSinks)[]).map((k) => [k, () => {
+          this.interrupts[k]++;
+          fire(k);
+        }]),
       ),
     });
+    smmu.observe({
+      invalidated: () => fire("invalidated"),
+      synced: () => fire("synced"),
+      globalChanged: () => fire("globalChanged"),
+    });
+    return smmu;
+  }
+
+  /** How many callbacks a `reenter` has armed and not yet run. */
+  get armed(): number {
+    return this.#armed.size;
+  }
+
+  /** Runs what a `reenter` armed for `from`, once. */
+  #fire(from: CallbackName): void {
+    const steps = this.#armed.get(from);
+    if (steps === undefined) return;
+    this.#armed.delete(from);
+    for (const step of steps) {
+      const outcome = this.run(step); // not in the optional call's arguments: they are skipped without a hook
+      this.#onReentered?.(from, step, outcome);
+    }
   }
 
   /** Executes one step. */
@@ -286,16 +357,29 @@ export class ScenarioRunner {
       case "dma":
         return this.#dma(step);
       case "save_restore": {
-        const blob = smmu.save();
-        if (step.into === "fresh") {
-          this.smmu = this.freshDevice();
-          this.#views.clear(); // views belong to their device
+        this.#hostOp = true;
+        try {
+          const blob = smmu.save();
+          if (step.into === "fresh") {
+            this.smmu = this.freshDevice();
+            this.#views.clear(); // views belong to their device
+          }
+          this.smmu.restore(blob);
+        } finally {
+          this.#hostOp = false;
         }
-        this.smmu.restore(blob);
         return { op: "other" };
       }
       case "reset":
-        smmu.reset();
+        this.#hostOp = true;
+        try {
+          smmu.reset();
+        } finally {
+          this.#hostOp = false;
+        }
+        return { op: "other" };
+      case "reenter":
+        this.#armed.set(step.from, step.steps);
         return { op: "other" };
     }
   }

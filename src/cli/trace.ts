@@ -13,7 +13,7 @@ import type { GuestMemory } from "../memory.ts";
 import type { WalkStep } from "../translate.ts";
 import type { Deviations, Observation } from "./deviations.ts";
 import { InputError } from "./io.ts";
-import { firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
+import { type CallbackName, firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
 
 /** A recorded observation, checked: what the recording says, what this model gives, and the verdict. */
 export interface Check {
@@ -44,6 +44,8 @@ export type TraceStep =
   | { step: number; op: "mem_read"; addr: bigint; hex: string; check?: Check }
   | { step: number; op: "save_restore"; into: "same" | "fresh" }
   | { step: number; op: "reset" }
+  /** A host callback armed: the next time the device calls `from`, `steps` steps run inside it. */
+  | { step: number; op: "reenter"; from: CallbackName; steps: number }
   | {
     step: number;
     op: "dma";
@@ -162,6 +164,9 @@ export class Tracer {
       case "reset":
         runner.run(step);
         return { step: i, op: "reset" };
+      case "reenter":
+        runner.run(step);
+        return { step: i, op: "reenter", from: step.from, steps: step.steps.length };
       case "dma":
         return this.#dma(step, i);
     }

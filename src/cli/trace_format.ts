@@ -100,6 +100,8 @@ export function stepText(s: TraceStep): string[] {
       return [`${tag}save, restore into ${s.into === "same" ? "the same device" : "a fresh device"}`];
     case "reset":
       return [`${tag}reset (every register at its reset value, every cache empty)`];
+    case "reenter":
+      return [`${tag}reenter: the next ${s.from} callback runs ${s.steps} steps inside it`];
     case "dma": {
       const ssid = s.ssid === undefined ? "" : ` ssid ${s.ssid}`;
       const lines = [
@@ -159,6 +161,7 @@ export function stepJson(s: TraceStep): Record<string, unknown> {
     case "comment":
     case "save_restore":
     case "reset":
+    case "reenter":
       return s;
     case "mem_write":
       return { ...s, addr: hex(s.addr) };

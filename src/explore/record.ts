@@ -162,6 +162,13 @@ export class Recorder {
         }, () => void this.runner.run(step));
       case "reset":
         return this.#record({ source, kind: "reset", title: "reset" }, () => void this.runner.run(step));
+      case "reenter": // arms a host callback: its steps run inside a later step (src/cli/scenario.ts)
+        return this.#record({
+          source,
+          kind: "comment",
+          title: `reenter: the next ${step.from} callback runs ${step.steps.length} steps inside it`,
+          status: "info",
+        }, () => void this.runner.run(step));
       case "dma":
         return this.#dma(step, source);
     }

@@ -114,8 +114,13 @@ export class Driver {
   /** Log2 of the PRI queue entries in use (after {@link probe}; meaningful with PRI). */
   priqLog2 = 0;
 
-  /** A driver for `smmu`, whose guest memory is `memory`. */
-  constructor(readonly smmu: Smmu, readonly memory: GuestMemory, layout: Partial<DriverLayout> = {}) {
+  /** A driver for `smmu` (or anything that takes its register accesses, a VMM's MMIO trap), whose guest memory is
+   * `memory`. */
+  constructor(
+    readonly smmu: Pick<Smmu, "mmioRead" | "mmioWrite">,
+    readonly memory: GuestMemory,
+    layout: Partial<DriverLayout> = {},
+  ) {
     this.layout = { ...DEFAULT_LAYOUT, ...layout };
   }
 

@@ -18,11 +18,13 @@ import type {
   IovaRef,
   LeafParams,
   MapAction,
+  NestedAction,
   SpaceParams,
   SteAction,
   TlbiAction,
 } from "./program.ts";
 import { WRITTEN_REGISTERS } from "./program.ts";
+import { type CallbackName, CALLBACKS } from "../../src/cli/scenario.ts";
 
 /** Mostly 0, then small, then anything of 32 bits: field values where 0 is the ordinary choice. */
 const fieldValue = fc.oneof(
@@ -265,15 +267,92 @@ const cmd: fc.Arbitrary<Cmd> = fc.record({
   vals,
   flips: flips(128),
 });
-const sync: fc.Arbitrary<Cmd> = fc.record({
-  op: fc.constant(0x46),
-  sid: fc.constant(0),
-  ssid: fc.constant(0),
-  addr: fc.constant({ at: "page" as const, i: 0, off: 0 }),
-  msi: addrRef,
-  vals,
-  flips: flips(128),
+/** A CMD_SYNC: any, or one that signals on the wired line (CS = SIG_IRQ, no MSI address), as a driver without MSIs
+ * issues it, whose interrupt handler may publish more commands. */
+const sync: fc.Arbitrary<Cmd> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant(0x46),
+      sid: fc.constant(0),
+      ssid: fc.constant(0),
+      addr: fc.constant({ at: "page" as const, i: 0, off: 0 }),
+      msi: addrRef,
+      vals,
+      flips: flips(128),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constant<Cmd>({
+      op: 0x46,
+      sid: 0,
+      ssid: 0,
+      addr: { at: "page" as const, i: 0, off: 0 },
+      msi: { at: "wild" as const, v: 0 },
+      vals: [1], // CS = SIG_IRQ (and MSIData 1, unused)
+      flips: [],
+    }),
+  },
+);
+
+const dmaAction: fc.Arbitrary<Action & { kind: "dma" }> = fc.record({
+  kind: fc.constant("dma" as const),
+  sid: sidIndex,
+  ssid: fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: small(3, 20) }, {
+    weight: 1,
+    arbitrary: fc.constant(-1),
+  }),
+  iova: dmaIova,
+  write: fc.boolean(),
+  priv: fc.boolean(),
+  exec: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  view: fc.boolean(),
+  len: fc.oneof({ weight: 8, arbitrary: fc.nat(64) }, { weight: 2, arbitrary: fc.nat(0x4000) }, {
+    weight: 1,
+    arbitrary: fc.nat(0x40000), // a sweep over many pages: TLB eviction
+  }),
+  repeat: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.nat(4) }),
+  stride: fc.constantFrom(0, 8, 64, 0x1000, 0x2000, 0x20_0000),
+  mixed: fc.boolean(),
 });
+
+const commandsAction: fc.Arbitrary<Action & { kind: "commands" }> = fc.record({
+  kind: fc.constant("commands" as const),
+  cmds: fc.array(cmd, { maxLength: 6 }),
+  sync: usually(sync, 2),
+  publish: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, {
+    weight: 1,
+    arbitrary: fc.integer({ min: -3, max: 600 }),
+  }),
+});
+
+const msiAction: fc.Arbitrary<Action & { kind: "msi" }> = fc.record({
+  kind: fc.constant("msi" as const),
+  sid: sidIndex,
+  at: addrRef,
+  data: fc.nat(0xffff_ffff),
+});
+
+/** What an interrupt handler does inside its callback: commands and their completion, event consumption, error
+ * acknowledgement, polls, DMA. */
+const nestedAction: fc.Arbitrary<NestedAction> = fc.oneof(
+  { weight: 4, arbitrary: commandsAction },
+  { weight: 2, arbitrary: tlbi },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constantFrom(
+        "consumeEvents" as const,
+        "ackErrors" as const,
+        "pollCons" as const,
+        "invalidateAll" as const,
+      ),
+    }),
+  },
+  { weight: 2, arbitrary: dmaAction },
+  { weight: 1, arbitrary: msiAction },
+);
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: bringUp.map((p) => ({ kind: "bringUp" as const, p })) },
@@ -289,41 +368,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       reinit: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
     }),
   },
-  {
-    weight: 12,
-    arbitrary: fc.record({
-      kind: fc.constant("dma" as const),
-      sid: sidIndex,
-      ssid: fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: small(3, 20) }, {
-        weight: 1,
-        arbitrary: fc.constant(-1),
-      }),
-      iova: dmaIova,
-      write: fc.boolean(),
-      priv: fc.boolean(),
-      exec: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-      view: fc.boolean(),
-      len: fc.oneof({ weight: 8, arbitrary: fc.nat(64) }, { weight: 2, arbitrary: fc.nat(0x4000) }, {
-        weight: 1,
-        arbitrary: fc.nat(0x40000), // a sweep over many pages: TLB eviction
-      }),
-      repeat: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.nat(4) }),
-      stride: fc.constantFrom(0, 8, 64, 0x1000, 0x2000, 0x20_0000),
-      mixed: fc.boolean(),
-    }),
-  },
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      kind: fc.constant("commands" as const),
-      cmds: fc.array(cmd, { maxLength: 6 }),
-      sync: usually(sync, 2),
-      publish: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, {
-        weight: 1,
-        arbitrary: fc.integer({ min: -3, max: 600 }),
-      }),
-    }),
-  },
+  { weight: 12, arbitrary: dmaAction },
+  { weight: 6, arbitrary: commandsAction },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -345,15 +391,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       to: fc.oneof(fc.constant("self" as const), addrRef),
     }),
   },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant("msi" as const),
-      sid: sidIndex,
-      at: addrRef,
-      data: fc.nat(0xffff_ffff),
-    }),
-  },
+  { weight: 1, arbitrary: msiAction },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -409,6 +447,24 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("saveRestore" as const), fresh: fc.boolean() }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("reenter" as const),
+      // The callbacks that fire most, and where re-entry is most delicate, first: event queue and CMD_SYNC interrupts
+      // and observers of CMD_SYNC (in the middle of a batch); any of them sometimes.
+      from: fc.oneof(
+        {
+          weight: 3,
+          arbitrary: fc.constantFrom(
+            ...["eventq", "cmdqSync", "synced", "invalidated"].map((n) => CALLBACKS.indexOf(n as CallbackName)),
+          ),
+        },
+        { weight: 1, arbitrary: fc.nat(CALLBACKS.length - 1) },
+      ),
+      then: fc.array(nestedAction, { minLength: 1, maxLength: 2 }),
+    }),
+  },
 );
 
 /** One feature changed from the defaults. */

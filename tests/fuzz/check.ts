@@ -32,9 +32,11 @@
  *   hit answers as a walk of the tables does (a misprogrammed contiguous set aside); after a completed full
  *   invalidation (CFGI_ALL, TLBI_NSNH_ALL, TLBI_EL2_ALL with Hyp, CMD_SYNC) recent transactions probe as on a device
  *   with the same state and empty caches;
- * - reset gives the state of a new device; a restore is deterministic (a fresh device restoring the same blob from
- *   the same memory ends alike, writing alike) and drops every cache (recent transactions probe as on a fresh one);
- * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run.
+ * - reset gives the state of a new device; a restore only loads state (it touches no memory, runs no command, and
+ *   the device saves the very blob again) and drops every cache (recent transactions probe as on a fresh one);
+ * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run;
+ * - re-entrancy: steps a callback ran inside a step (`reenter`) count as part of it; across them no command runs twice
+ *   and CONS never moves backwards (commands run = entries CONS moved), and event records stay in order.
  * @module
  */
 import {
@@ -49,9 +51,25 @@ import {
   OPCODE,
 } from "../../gen/mod.ts";
 import type { FlatMemory, GuestMemory, TranslationResult } from "../../mod.ts";
-import { type Scenario, ScenarioRunner, type Step, type StepOutcome, transactionOf } from "../../src/cli/scenario.ts";
+import {
+  type CallbackName,
+  type Scenario,
+  ScenarioRunner,
+  type Step,
+  type StepOutcome,
+  transactionOf,
+} from "../../src/cli/scenario.ts";
 import { Coverage } from "./coverage.ts";
-import { consumedCommands, describe, distance, readRegs, ring, sameBytes, syncOf } from "./device_state.ts";
+import {
+  commandsRead,
+  consumedCommands,
+  describe,
+  distance,
+  readRegs,
+  ring,
+  sameBytes,
+  syncOf,
+} from "./device_state.ts";
 import {
   activated,
   checkAcknowledgements,
@@ -88,21 +106,25 @@ export class InvariantError extends Error {
  */
 export function checkScenario(scenario: Scenario, coverage: Coverage = new Coverage()): void {
   let recorder!: RecordingMemory;
+  const nested: Reentered[] = [];
+  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true };
   const runner = new ScenarioRunner(scenario, "fuzz case", {
     wrapMemory: (m, ram) => (recorder = new RecordingMemory(m, ram)),
+    onReentered: (from, step) => nested.push({ from, step }),
   });
   coverage.cases++;
-  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true };
   const outcomes: string[] = [];
   scenario.steps.forEach((step, i) => {
-    if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment") {
-      runner.run(step); // the guest CPU's own accesses: the device is not involved
+    if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment" || step.op === "reenter") {
+      runner.run(step); // the guest CPU's own accesses, or a callback armed: the device is not involved
       coverage.steps++;
       if (step.op === "mem_write" && touchesRead(seen, Number(step.addr), step.hex.length / 2)) seen.clean = false;
       return;
     }
     try {
-      outcomes[i] = outcomeKey(checkStep(runner, recorder, step, i, coverage, seen));
+      nested.length = 0;
+      recorder.logReads = runner.armed > 0; // the commands a step reads, should callbacks refill the ring
+      outcomes[i] = outcomeKey(checkStep(runner, recorder, step, i, coverage, seen, nested));
     } catch (e) {
       // The step itself, or a side-effect-free call the oracle made (peek, probe, save, restore elsewhere).
       if (e instanceof InvariantError) throw e;
@@ -118,6 +140,12 @@ export function checkScenario(scenario: Scenario, coverage: Coverage = new Cover
 /** Counters of a device that has done nothing yet (a save_restore into a fresh device counts from these). */
 const FRESH = { translation: { translations: 0, tlbHits: 0 }, commands: 0, eventsWritten: 0, eventsLost: 0, msis: 0 };
 
+/** A step a callback ran inside a device step, and from which callback. */
+interface Reentered {
+  from: CallbackName;
+  step: Step;
+}
+
 /** Runs one device step, gathers what it did, and checks every invariant (tests/fuzz/invariants.ts) in turn. */
 function checkStep(
   runner: ScenarioRunner,
@@ -126,6 +154,7 @@ function checkStep(
   i: number,
   coverage: Coverage,
   seen: Seen,
+  reentered: readonly Reentered[],
 ): StepOutcome {
   const fail = (message: string): never => {
     throw new InvariantError(i, `${step.op}: ${message}`);
@@ -158,7 +187,12 @@ function checkStep(
   const evq = ring(before.eventqBase, 32);
   const evqFrom = EVENTQ_PROD.WR.get(Uint32Array.of(before.eventqProd));
   const ran = consumedCommands(mem, cmdRing, after.cmdqCons, commands);
-  const syncs = ran.filter((c) => CMD_SYNC.Opcode.get(c) === OPCODE.SYNC).map(syncOf);
+  const isSync = (c: Uint32Array) => CMD_SYNC.Opcode.get(c) === OPCODE.SYNC;
+  const syncs = ran.filter(isSync).map(syncOf);
+  // Steps run inside callbacks may have refilled the ring: every CMD_SYNC the step read may have run.
+  const nested = reentered.map((r) => r.step);
+  for (const r of reentered) coverage.add(`reentered from ${r.from}`);
+  if (nested.length > 0) syncs.push(...commandsRead(mem, cmdRing).filter(isSync).map(syncOf));
   const ids = runner.smmu.idRegisters;
   const v: StepView = {
     runner,
@@ -193,6 +227,7 @@ function checkStep(
     dma,
     predicted,
     blob,
+    nested,
     coherent: false,
     flagUpdates: 0,
   };
@@ -202,8 +237,9 @@ function checkStep(
   const flagUpdates = checkWrites(v);
   // What the device wrote over something it had read, in this call too (a flag update leaves translations as they
   // were). Only transactions fill the caches, so only their reads count (commands and the rest keep nothing).
-  if (step.op === "dma") { for (const a of mem.reads) seen.readEver.add(a); }
-  const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len));
+  if (step.op === "dma" || nested.some((s) => s.op === "dma")) { for (const a of mem.reads) seen.readEver.add(a); }
+  const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len)) ||
+    nested.some((s) => s.op === "mem_write" && touchesRead(seen, Number(s.addr), s.hex.length / 2));
   v.coherent = seen.clean && !dirtied;
   v.flagUpdates = flagUpdates.size;
   checkRecords(v);
@@ -221,7 +257,8 @@ function checkStep(
     seen.recent.push(transactionOf(step, runner.privilegedDma));
     if (seen.recent.length > 8) seen.recent.shift();
   }
-  const emptied = step.op === "reset" || step.op === "save_restore" || invalidatesEverything(ran, v.hyp);
+  const emptied = step.op === "reset" || step.op === "save_restore" ||
+    (nested.length === 0 && invalidatesEverything(ran, v.hyp));
   seen.clean = (seen.clean || emptied) && !dirtied;
   return outcome;
 }

@@ -35,7 +35,7 @@ import type { Field } from "../../gen/mod.ts";
 import type { IdRegisterSet } from "../../mod.ts";
 import { command } from "../../src/guest/driver.ts";
 import { Allocator, PageTable, type Values } from "../../src/guest/tables.ts";
-import type { Scenario, Step } from "../../src/cli/scenario.ts";
+import { CALLBACKS, type NestedStep, type Scenario, type Step } from "../../src/cli/scenario.ts";
 import { stage1StartLevel, stage2StartLevel } from "../../src/walk.ts";
 import { GuestWrites } from "./guest_writes.ts";
 import {
@@ -67,6 +67,7 @@ import type {
   FuzzCase,
   IovaRef,
   MapAction,
+  NestedAction,
   SpaceParams,
   SteAction,
   TlbiAction,
@@ -115,6 +116,8 @@ export function compile(c: FuzzCase): Scenario {
 
 class Compiler {
   readonly steps: Step[] = [];
+  /** Where steps go: the scenario's, or a `reenter` step's while its actions compile. */
+  #out: Step[] = this.steps;
   readonly guest = new GuestWrites(this.steps);
   readonly ids: IdRegisterSet;
   readonly memSize: number;
@@ -208,7 +211,19 @@ class Compiler {
 
   #emit(step: Step): void {
     this.guest.flush();
-    this.steps.push(step);
+    this.#out.push(step);
+  }
+
+  /** A `reenter` step: `then` compiled into its steps (the guest believes they ran, as a driver would). */
+  #reenter(from: number, then: readonly NestedAction[]): void {
+    this.guest.flush();
+    const inner: Step[] = [];
+    this.#out = this.guest.steps = inner;
+    for (const a of then) this.#action(a);
+    this.guest.flush();
+    this.#out = this.guest.steps = this.steps;
+    // NestedAction compiles to guest steps only (memory and register accesses, DMA).
+    this.#emit({ op: "reenter", from: CALLBACKS[from % CALLBACKS.length], steps: inner as NestedStep[] });
   }
   #mmio(offset: number, size: 4 | 8, value: number | bigint): void {
     const v = BigInt.asUintN(size * 8, BigInt(value));
@@ -326,7 +341,8 @@ class Compiler {
         this.#lastDma = { sid, ssid, iova };
         for (let k = 0; k <= a.repeat; k++) {
           const at = typeof iova === "number" ? iova + k * a.stride : iova;
-          const view = a.view && typeof at === "number" && Number.isSafeInteger(at);
+          // A DmaView takes a copy whose first and last byte have safe-integer addresses.
+          const view = a.view && typeof at === "number" && Number.isSafeInteger(at + 1 + a.len);
           this.#emit({
             op: "dma",
             sid: BigInt(sid),
@@ -387,6 +403,8 @@ class Compiler {
         return;
       case "tlbi":
         return this.#tlbi(a);
+      case "reenter":
+        return this.#reenter(a.from, a.then);
     }
   }
 

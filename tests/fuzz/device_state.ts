@@ -91,6 +91,24 @@ export function consumedCommands(mem: RecordingMemory, r: Ring, consAfter: numbe
   });
 }
 
+/**
+ * Every command a call read from the ring (needs `mem.logReads`): four words read in a row from a slot, as read. A
+ * superset of what it ran, for a call whose callbacks may have refilled the ring.
+ */
+export function commandsRead(mem: RecordingMemory, r: Ring): Uint32Array[] {
+  const log = mem.readLog;
+  const end = r.base + 2 ** r.log2 * r.entryBytes;
+  const out: Uint32Array[] = [];
+  for (let i = 0; i + 7 < log.length; i += 2) {
+    const at = log[i];
+    if (at < r.base || at >= end || (at - r.base) % r.entryBytes !== 0) continue;
+    if (log[i + 2] === at + 4 && log[i + 4] === at + 8 && log[i + 6] === at + 12) {
+      out.push(Uint32Array.of(log[i + 1], log[i + 3], log[i + 5], log[i + 7]));
+    }
+  }
+  return out;
+}
+
 /** A CMD_SYNC a call ran: its completion signal and MSI. */
 export interface Sync {
   cs: number;

@@ -14,7 +14,8 @@ export class GuestWrites implements GuestMemory {
   readonly #shadow = new Map<number, number>();
   #at = -1;
   #bytes: number[] = [];
-  constructor(private readonly steps: Step[]) {}
+  /** `steps`: where mem_write steps go (the compiler points it at a `reenter` step's steps while compiling them). */
+  constructor(public steps: Step[]) {}
 
   read32(addr: number): number {
     return this.#shadow.get(addr) ?? 0;

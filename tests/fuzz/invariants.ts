@@ -108,6 +108,9 @@ export interface StepView {
   readonly dma: Transaction | null;
   readonly predicted: string | null;
   readonly blob: Uint8Array | null;
+  /** Steps host callbacks ran inside this one (`reenter`): their work counts as the step's. Where they make the
+   * step's parts impossible to tell apart, the invariants about one call are left to the steps without them. */
+  readonly nested: readonly Step[];
   /** Whether the caches can hold nothing stale: nothing a transaction read has been written since they were last
    * emptied, before or during the step (set once the step's writes are known). */
   coherent: boolean;
@@ -135,11 +138,13 @@ const COMMAND_WORDS = 4;
 export function checkWork(v: StepView): void {
   const { commands, translations, written, cmdRing, fail } = v;
   const budget = v.runner.commandBudget;
-  if (commands > Math.min(budget, 2 ** cmdRing.log2) && v.step.op !== "save_restore") { // restore: a new ring
-    fail(`${commands} commands in one access (budget ${budget}, ring ${2 ** cmdRing.log2})`);
+  // Each access runs one batch at most (a callback's register write inside a batch joins it).
+  const accesses = 1 + v.nested.filter((s) => s.op === "mmio_write" || s.op === "mmio_read").length;
+  if (commands > accesses * Math.min(budget, 2 ** cmdRing.log2)) {
+    fail(`${commands} commands in ${accesses} access(es) (budget ${budget}, ring ${2 ** cmdRing.log2})`);
   }
   const allowed = translations * TRANSLATION_WORDS + (commands + 1) * (COMMAND_WORDS + STE_WORDS + CD_WORDS) +
-    8 * (written + 1) + 8;
+    8 * (written + 1) + 8 * (1 + v.nested.length);
   if (v.mem.words > allowed) fail(`${v.mem.words} memory accesses, more than the ${allowed} this work allows`);
 }
 
@@ -176,8 +181,10 @@ export function checkWrites(v: StepView): Set<Write> {
 /** Where `w` is (ok), or why it is not at an architected place. */
 function explainWrite(w: Write, v: StepView, msis: readonly [number, number][]): [ok: boolean, what: string] {
   const where = `0x${w.addr.toString(16)}`;
-  // An event record: slots from PROD before, up to the one a failed write stopped in.
-  for (let k = 0; k <= v.evqRecords; k++) {
+  // An event record: slots from PROD before, up to the one a failed write stopped in (all of them, when callbacks
+  // consumed records and the step wrote more than the ring holds).
+  const records = v.nested.length > 0 ? Math.min(Math.max(v.evqRecords, v.written), 2 ** v.evq.log2) : v.evqRecords;
+  for (let k = 0; k <= records; k++) {
     const slot = slotAddr(v.evq, v.evqFrom + k);
     if (w.addr >= slot && w.addr < slot + 32) return [true, "event record"];
   }
@@ -211,13 +218,14 @@ export const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
 export function checkRecords(v: StepView): void {
   const { outcome, written, lost, before, after, evq, fail, step } = v;
   if (written > v.translations) fail(`${written} event records for ${v.translations} transactions`);
+  const alone = v.nested.length === 0; // else callbacks' DMAs may add records after the step's own
   if (outcome.op === "translate" && !outcome.result.ok) {
     const on = CR0ACK.EVENTQEN.get(Uint32Array.of(before.cr0ack)) === 1 && outcome.result.event;
-    if (written + lost !== (on ? 1 : 0)) {
+    if (alone ? written + lost !== (on ? 1 : 0) : written + lost < (on ? 1 : 0)) {
       fail(`${outcome.result.fault} (event: ${outcome.result.event}) gave ${written} records and ${lost} lost`);
     }
     const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), v.evqFrom);
-    if (lost === 1 && used < 2 ** evq.log2 && ((after.gerror ^ after.gerrorn) & GERROR_EVENTQ_ABT) === 0) {
+    if (alone && lost === 1 && used < 2 ** evq.log2 && ((after.gerror ^ after.gerrorn) & GERROR_EVENTQ_ABT) === 0) {
       fail("a record lost in a queue with room, without EVENTQ_ABT_ERR");
     }
   }
@@ -226,8 +234,8 @@ export function checkRecords(v: StepView): void {
     : outcome.op === "copy" && !outcome.result.ok && outcome.result.fault.type !== 0
     ? outcome.result.fault.type
     : 0;
-  if (faulted === 0 || written === 0 || step.op !== "dma") return;
-  const rec = lastRecord(v);
+  if (faulted === 0 || written === 0 || step.op !== "dma" || (!alone && lost > 0)) return;
+  const rec = ownRecord(v);
   const [type, sid] = [EVT_F_UUT.Type.get(rec), EVT_F_UUT.StreamID.get(rec)];
   if (type !== faulted || sid !== Number(step.sid)) {
     fail(
@@ -242,11 +250,14 @@ export function checkRecords(v: StepView): void {
   if (wrong !== null) fail(`the ${EVENT_NAMES[type]} record's ${wrong}`);
 }
 
-/** The step's last event record as the device wrote it (an MSI may land on it afterwards): its eight words. */
-function lastRecord(v: StepView): Uint32Array {
-  const at = slotAddr(v.evq, v.evqFrom + v.written - 1);
+/**
+ * The step's own event record: the first it wrote (callbacks that re-enter run after it; without them a step writes
+ * one at most), as the device wrote it (an MSI may land on it afterwards): its eight words, in a row.
+ */
+function ownRecord(v: StepView): Uint32Array {
+  const at = slotAddr(v.evq, v.evqFrom);
   const ws = v.mem.writes;
-  const first = ws.findLastIndex((w, k) => w.addr === at && ws[k + 7]?.addr === at + 28);
+  const first = ws.findIndex((w, k) => w.addr === at && ws[k + 7]?.addr === at + 28);
   return Uint32Array.from({ length: 8 }, (_, k) => ws[first + k]?.value ?? 0);
 }
 
@@ -303,7 +314,7 @@ const isLeaf = (s: WalkStep) => s.decision === "page" || s.decision === "block";
  */
 export function checkWalkFaults(v: StepView): void {
   const { fail, runner, step } = v;
-  if (step.op !== "dma") return;
+  if (step.op !== "dma" || v.nested.length > 0) return; // callbacks' DMAs and writes would mix with the step's
   // A DMA copy (a view) is checked by its first piece, whose walk may have made the update.
   const t = v.dma ?? transactionOf(step, runner.privilegedDma);
   const walk: WalkStep[] = [];
@@ -345,7 +356,7 @@ export function checkWalkFaults(v: StepView): void {
   const at = outcome.op === "copy" && !outcome.result.ok ? outcome.result.iova : t.iova;
   runner.smmu.probe(t.sid, at, t.access, walk);
   if (!v.coherent && !walk.every((s) => v.mem.reads.has(s.descAddr))) walk.length = 0;
-  const rec = lastRecord(v);
+  const rec = ownRecord(v);
   const f = EVT_F_TRANSLATION;
   const type = EVT_F_UUT.Type.get(rec);
   if (!TRANSLATION_RELATED.has(type) && type !== EVENT_TYPE.F_WALK_EABT) return;
@@ -403,13 +414,18 @@ export function checkInterrupts(v: StepView): void {
   const syncIrq = v.syncs.filter((x) => x.cs === CMD_SYNC_CS.SIG_IRQ);
   const syncMsi = syncIrq.filter((x) => x.addr !== 0 && v.msiOn).length;
   if (msis > msiWrites) fail(`${msis} MSIs counted, ${msiWrites} MSI writes seen`);
-  if (msis > written + activations + syncIrq.length) fail(`${msis} MSIs for ${written} records, ${activations} errors`);
   if (pulses.eventq > written) fail(`${pulses.eventq} event queue interrupts for ${written} records`);
+  if (pulses.priq !== 0) fail("a PRI queue interrupt, with no PRI queue producer");
+  if (v.nested.length > 0) {
+    // Callbacks acknowledged errors or ran commands in between: what is left to tell is that each signal has a cause.
+    if (pulses.cmdqSync > v.commands) fail(`${pulses.cmdqSync} CMD_SYNC interrupts for ${v.commands} commands`);
+    return;
+  }
+  if (msis > written + activations + syncIrq.length) fail(`${msis} MSIs for ${written} records, ${activations} errors`);
   if (pulses.gerror > activations) fail(`${pulses.gerror} global error interrupts for ${activations} activations`);
   if (pulses.cmdqSync !== syncIrq.length) {
     fail(`${pulses.cmdqSync} CMD_SYNC interrupts for ${syncIrq.length} CMD_SYNCs with SIG_IRQ`);
   }
-  if (pulses.priq !== 0) fail("a PRI queue interrupt, with no PRI queue producer");
   const active = (f: Field) => f.get(Uint32Array.of((after.gerror ^ after.gerrorn) >>> 0)) === 1;
   const irqOn = (f: Field) => f.get(Uint32Array.of(after.irqCtrlAck)) === 1;
   const msiAddr = (k: number) => v.msiOn && after.msis[k][0] !== 0;
@@ -434,12 +450,21 @@ export function checkInterrupts(v: StepView): void {
 
 // --------------------------------------------------------------------------------------------- queues, errors
 
-/** Whether the step writes one of the registers (a save_restore or reset changes them all). */
-function writesRegister(step: Step, ...offsets: number[]): boolean {
-  if (step.op === "save_restore" || step.op === "reset") return true;
-  if (step.op !== "mmio_write") return false;
-  const at = Number(step.offset);
-  return offsets.some((o) => at >= o - 4 && at < o + 8);
+/** How many times the step (or a callback inside it) writes one of the registers (a save_restore or reset changes
+ * them all). */
+function writesRegister(v: StepView, ...offsets: number[]): number {
+  return writesIn([v.step, ...v.nested], ...offsets);
+}
+
+function writesIn(steps: readonly Step[], ...offsets: number[]): number {
+  let n = 0;
+  for (const step of steps) {
+    if (step.op === "save_restore" || step.op === "reset") return Infinity;
+    if (step.op !== "mmio_write") continue;
+    const at = Number(step.offset);
+    if (offsets.some((o) => at >= o - 4 && at < o + 8)) n++;
+  }
+  return n;
 }
 
 /**
@@ -447,20 +472,33 @@ function writesRegister(step: Step, ...offsets: number[]): boolean {
  * unread slots; OVFLG toggles only when a record is lost.
  */
 export function checkQueues(v: StepView): void {
-  const { step, before, after, cmdRing, evq, written, fail } = v;
-  if (!writesRegister(step, REG.CMDQ_CONS, REG.CMDQ_PROD, REG.CMDQ_BASE)) {
-    const cons0 = CMDQ_CONS.RD.get(Uint32Array.of(before.cmdqCons));
-    const moved = distance(cmdRing, cons0, CMDQ_CONS.RD.get(Uint32Array.of(after.cmdqCons)));
-    const pending = distance(cmdRing, cons0, CMDQ_PROD.WR.get(Uint32Array.of(after.cmdqProd)));
-    if (moved > pending && pending <= 2 ** cmdRing.log2) {
-      fail(`CMDQ_CONS moved ${moved} entries past PROD (${pending} pending)`);
+  const { before, after, cmdRing, evq, written, fail } = v;
+  const size = 2 ** cmdRing.log2;
+  const cons0 = CMDQ_CONS.RD.get(Uint32Array.of(before.cmdqCons));
+  const cons1 = CMDQ_CONS.RD.get(Uint32Array.of(after.cmdqCons));
+  const published = distance(cmdRing, cons0, CMDQ_PROD.WR.get(Uint32Array.of(after.cmdqProd)));
+  if (!writesRegister(v, REG.CMDQ_CONS, REG.CMDQ_PROD, REG.CMDQ_BASE)) {
+    const moved = distance(cmdRing, cons0, cons1);
+    if (moved > published && published <= size) {
+      fail(`CMDQ_CONS moved ${moved} entries past PROD (${published} pending)`);
     }
   }
-  const eventRegisters = [REG.EVENTQ_PROD, REG.EVENTQ_CONS, REG.EVENTQ_BASE, REG.EVENTQ_PROD_P0, REG.EVENTQ_CONS_P0];
-  if (writesRegister(step, ...eventRegisters)) return;
+  if (!writesRegister(v, REG.CMDQ_CONS, REG.CMDQ_BASE)) {
+    // Every command run moves CONS one entry on, once: none runs twice, and CONS never moves back (IHI 0070 3.5.1).
+    // (Across callbacks that refill the ring, modulo the index and wrap bits.)
+    if (v.commands % (2 * size) !== distance(cmdRing, cons0, cons1)) {
+      fail(`${v.commands} commands run, CMDQ_CONS moved ${distance(cmdRing, cons0, cons1)} entries`);
+    }
+    // PROD more than a queue ahead of CONS: the queue is inconsistent and no command runs (IHI 0070 3.5.1).
+    if (v.nested.length === 0 && published > size && v.commands > 0) {
+      fail(`${v.commands} commands of an inconsistent queue (PROD ${published} entries ahead of CONS)`);
+    }
+  }
+  if (writesRegister(v, REG.EVENTQ_PROD, REG.EVENTQ_BASE, REG.EVENTQ_PROD_P0)) return;
   if (v.evqRecords !== written % (2 * 2 ** evq.log2)) fail(`EVENTQ_PROD moved ${v.evqRecords} for ${written} records`);
   const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), v.evqFrom);
-  if (used <= 2 ** evq.log2 && written > 2 ** evq.log2 - used) {
+  const consWritten = writesRegister(v, REG.EVENTQ_CONS, REG.EVENTQ_CONS_P0) > 0; // more room then
+  if (!consWritten && used <= 2 ** evq.log2 && written > 2 ** evq.log2 - used) {
     fail(`${written} records into ${2 ** evq.log2 - used} free slots`);
   }
   const ovflg = EVENTQ_PROD.OVFLG.get(Uint32Array.of(before.eventqProd)) !==
@@ -476,7 +514,11 @@ export function checkQueues(v: StepView): void {
 export function checkGlobalErrors(v: StepView): void {
   const { step, before, after, fail } = v;
   if (step.op === "save_restore" || step.op === "reset") return;
-  if (!writesRegister(step, REG.GERRORN) && before.gerrorn !== after.gerrorn) fail("GERRORN changed by the device");
+  const acks = writesRegister(v, REG.GERRORN);
+  if (acks === 0 && before.gerrorn !== after.gerrorn) fail("GERRORN changed by the device");
+  // The rest reads the step as the guest's acknowledgement, then the device's work: not so when a callback
+  // acknowledged (after the work that called it) or acknowledged twice.
+  if (acks > 1 || writesIn(v.nested, REG.GERRORN) > 0) return;
   const changed = (before.gerror ^ after.gerror) >>> 0;
   const wasActive = (before.gerror ^ after.gerrorn) >>> 0;
   if ((changed & wasActive) !== 0) fail(`GERROR toggled active error bits 0x${(changed & wasActive).toString(16)}`);
@@ -504,21 +546,17 @@ export function checkReset(v: StepView): void {
 }
 
 /**
- * Restore is deterministic: into a fresh device, from the memory as it was, it ends in the same state with the same
- * memory writes (commands the saved device had yet to run) as the restore the step did; and it drops every cache:
- * recent transactions probe as on a device that never ran before the blob. (Leaves the memory as the step did.)
+ * Save and restore only read and load state: no memory access, no command run, and the restored device saves the
+ * very blob again. Restore drops every cache: recent transactions probe as on a device that never ran before the blob.
  */
 export function checkRestore(v: StepView): void {
   const { blob, mem, runner, fail } = v;
   if (blob === null) return;
-  const writes = mem.writes.slice();
-  for (const w of writes.toReversed()) if (w.value >= 0 && w.old !== ABORT) runner.ram.write32(w.addr, w.old);
-  mem.begin();
+  if (mem.words > 0) fail(`save and restore made ${mem.words} memory accesses`);
+  if (v.commands > 0 || v.written + v.lost > 0 || v.msis > 0) fail("restore ran commands or raised events or MSIs");
+  if (!sameBytes(runner.smmu.save(), blob)) fail("the restored device saves another blob than it was restored from");
   const other = runner.freshDevice();
   other.restore(blob);
-  const trail = (ws: readonly Write[]) => ws.map((w) => `${w.addr}:${w.value}`).join(" ");
-  if (trail(mem.writes) !== trail(writes)) fail("a second restore of the blob wrote memory differently");
-  if (!sameBytes(other.save(), runner.smmu.save())) fail("a second restore of the blob ends in another state");
   for (const t of v.seen.recent) {
     const [mine, fresh] = [runner.smmu.probe(t.sid, t.iova, t.access), other.probe(t.sid, t.iova, t.access)];
     if (describe(mine) !== describe(fresh)) {
@@ -560,7 +598,7 @@ export function checkCoherence(v: StepView): void {
       fail(`a TLB hit gave ${describe(outcome.result)}, the tables as they are give ${describe(walked)}`);
     }
   }
-  if (!invalidatesEverything(v.ran, v.hyp)) return;
+  if (v.nested.length > 0 || !invalidatesEverything(v.ran, v.hyp)) return;
   v.coverage.add("full invalidation completed");
   const fresh = twin(runner);
   for (const t of v.seen.recent) {
@@ -633,7 +671,8 @@ export function checkTranslation(v: StepView): void {
       fail(`translated to ${describe(outcome.result)} where probe said ${v.predicted}`);
     }
   }
-  const why = explainCopies(runner, v.step, v.copies, v.coherent);
+  // Callbacks' DMAs copy too, and their writes may change the mappings after the step's copy.
+  const why = v.nested.length > 0 ? null : explainCopies(runner, v.step, v.copies, v.coherent);
   if (why !== null) fail(why);
   if (v.copies.length > 1) v.coverage.add("write: DMA data split at mapping boundaries");
 }

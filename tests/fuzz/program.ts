@@ -214,7 +214,16 @@ export type Action =
   | TlbiAction
   | { kind: "saveRestore"; fresh: boolean }
   /** The host resets the device; with `reinit`, the guest then brings it up again as it did last. */
-  | { kind: "reset"; reinit: boolean };
+  | { kind: "reset"; reinit: boolean }
+  /** The next time host callback `from` (an index into CALLBACKS of src/cli/scenario.ts) is called, the guest (an
+   * interrupt handler) or the host does `then` inside it: the device re-entered from its own callback. */
+  | { kind: "reenter"; from: number; then: NestedAction[] };
+
+/** What a callback may do inside the device's call: what an interrupt handler does (commands, event consumption,
+ * error acknowledgement, polls, DMA). No reset, restore or register writes that move the queues. */
+export type NestedAction =
+  | Extract<Action, { kind: "commands" | "tlbi" | "dma" | "msi" | "mmioRead" }>
+  | { kind: "consumeEvents" | "ackErrors" | "pollCons" | "invalidateAll" };
 
 /** The device and memory a case runs on. */
 export interface CaseHeader {

@@ -29,6 +29,9 @@ export class RecordingMemory implements GuestMemory {
   runaway = false;
   /** Word addresses read in this call. */
   readonly reads = new Set<number>();
+  /** When set, every read32 of the call in order, as address and value pairs in `readLog`. */
+  logReads = false;
+  readonly readLog: number[] = [];
   readonly writes: Write[] = [];
   constructor(private readonly inner: GuestMemory, private readonly ram: GuestMemory) {}
 
@@ -37,6 +40,7 @@ export class RecordingMemory implements GuestMemory {
     this.words = 0;
     this.runaway = false;
     this.reads.clear();
+    this.readLog.length = 0;
     this.writes.length = 0;
   }
   #count(n: number): void {
@@ -49,7 +53,9 @@ export class RecordingMemory implements GuestMemory {
   read32(addr: number): number {
     this.#count(1);
     this.reads.add(addr);
-    return this.inner.read32(addr);
+    const v = this.inner.read32(addr);
+    if (this.logReads) this.readLog.push(addr, v);
+    return v;
   }
   write32(addr: number, value: number): boolean {
     this.#count(1);

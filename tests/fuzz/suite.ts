@@ -46,6 +46,10 @@ export const MUST_REACH = [
   "write: DMA data split at mapping boundaries",
   "full invalidation completed",
   "TLB hit checked against a walk",
+  "reentered from cmdqSync",
+  "reentered from eventq",
+  "reentered from synced",
+  "reentered from invalidated",
 ];
 
 /** A failed run as a report: what broke, how to run it again, and the shrunk case as a scenario. */
