@@ -517,6 +517,7 @@ export class Translator implements TranslationEngine {
   atsRequest(sid: number, ssid: number, iova: number, flags: number): number {
     this.#quiet = true;
     this.atsEntry = null;
+    this.#stats.translations++;
     try {
       return this.#slow(sid, ssid, iova, flags | ACCESS.ATS, true, null);
     } finally {
@@ -532,6 +533,7 @@ export class Translator implements TranslationEngine {
   translatedIpa(stream: StreamConfig, ipa: number, flags: number): number {
     const caps = this.#caps ?? this.#derive();
     this.#tag = -1;
+    this.#stats.translations++;
     // "F_ADDR_SIZE arising from the check of the input address against IAS ... is reported as a stage 1 fault."
     if (!(ipa >= 0 && ipa < pow2(caps.oasBits))) return this.#inputAddressSize(stream.sid, -1, ipa, flags, true);
     const w = this.#s2;

@@ -13,7 +13,15 @@ import type { GuestMemory } from "../memory.ts";
 import type { WalkStep } from "../translate.ts";
 import type { Deviations, Observation } from "./deviations.ts";
 import { InputError } from "./io.ts";
-import { type CallbackName, firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
+import {
+  type CallbackName,
+  endpointSummary,
+  firstLine,
+  type Scenario,
+  ScenarioRunner,
+  type Step,
+  transactionOf,
+} from "./scenario.ts";
 
 /** A recorded observation, checked: what the recording says, what this model gives, and the verdict. */
 export interface Check {
@@ -46,6 +54,8 @@ export type TraceStep =
   | { step: number; op: "reset" }
   /** A host callback armed: the next time the device calls `from`, `steps` steps run inside it. */
   | { step: number; op: "reenter"; from: CallbackName; steps: number }
+  /** A PCIe endpoint's page request or ATS step, and what came of it. */
+  | { step: number; op: "endpoint"; title: string; outcome: string }
   | {
     step: number;
     op: "dma";
@@ -169,6 +179,10 @@ export class Tracer {
         return { step: i, op: "reenter", from: step.from, steps: step.steps.length };
       case "dma":
         return this.#dma(step, i);
+      case "pri_request":
+      case "ats_translate":
+      case "ats_translated":
+        return { step: i, op: "endpoint", ...endpointSummary(step, runner.run(step)) };
     }
   }
 

@@ -102,6 +102,8 @@ export function stepText(s: TraceStep): string[] {
       return [`${tag}reset (every register at its reset value, every cache empty)`];
     case "reenter":
       return [`${tag}reenter: the next ${s.from} callback runs ${s.steps} steps inside it`];
+    case "endpoint":
+      return [`${tag}${s.title}`, `${PAD}→ ${s.outcome}`];
     case "dma": {
       const ssid = s.ssid === undefined ? "" : ` ssid ${s.ssid}`;
       const lines = [
@@ -162,6 +164,7 @@ export function stepJson(s: TraceStep): Record<string, unknown> {
     case "save_restore":
     case "reset":
     case "reenter":
+    case "endpoint":
       return s;
     case "mem_write":
       return { ...s, addr: hex(s.addr) };

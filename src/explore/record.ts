@@ -10,7 +10,14 @@ import type { Smmu } from "../device.ts";
 import type { CacheContents } from "../explain.ts";
 import { latestEvents } from "../cli/trace.ts";
 import { eventSummary } from "../cli/trace_format.ts";
-import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../cli/scenario.ts";
+import {
+  endpointSummary,
+  firstLine,
+  type ScenarioRunner,
+  type Step,
+  type Transaction,
+  transactionOf,
+} from "../cli/scenario.ts";
 import type { DmaResult } from "../dma.ts";
 import {
   type CacheView,
@@ -171,6 +178,14 @@ export class Recorder {
         }, () => void this.runner.run(step));
       case "dma":
         return this.#dma(step, source);
+      case "pri_request":
+      case "ats_translate":
+      case "ats_translated":
+        return this.#record({ source, kind: "comment", title: step.op, status: "info" }, (v) => {
+          const s = endpointSummary(step, this.runner.run(step));
+          v.title = s.title;
+          v.lines.push(`→ ${s.outcome}`);
+        });
     }
   }
 

@@ -91,6 +91,7 @@ import {
   touchesRead,
 } from "./invariants.ts";
 import { RecordingMemory, RUNAWAY, Runaway } from "./recording.ts";
+import { checkAts, checkPageRequests, checkPriqInterrupts, checkStalls, heldNow } from "./sva_invariants.ts";
 
 /** A broken invariant: which, and where. */
 export class InvariantError extends Error {
@@ -164,6 +165,8 @@ function checkStep(
   const blob = step.op === "save_restore" ? smmu.save() : null;
   const stats0 = seen.stats ?? smmu.stats;
   const dma = step.op === "dma" && !step.view ? transactionOf(step, runner.privilegedDma) : null;
+  const held = heldNow(smmu.stalls());
+  const responses = runner.responses.length;
   mem.begin();
   const predicted = dma === null ? null : describe(smmu.probe(dma.sid, dma.iova, dma.access));
   if (dma !== null) {
@@ -230,6 +233,7 @@ function checkStep(
     nested,
     coherent: false,
     flagUpdates: 0,
+    held,
   };
   count(v);
 
@@ -237,7 +241,9 @@ function checkStep(
   const flagUpdates = checkWrites(v);
   // What the device wrote over something it had read, in this call too (a flag update leaves translations as they
   // were). Only transactions fill the caches, so only their reads count (commands and the rest keep nothing).
-  if (step.op === "dma" || nested.some((s) => s.op === "dma")) { for (const a of mem.reads) seen.readEver.add(a); }
+  // An ATS Translation Request fills the caches as a transaction does; retried stalls are transactions too.
+  const fills = step.op === "dma" || step.op === "ats_translate" || held.stags.size > 0;
+  if (fills || nested.some((s) => s.op === "dma")) { for (const a of mem.reads) seen.readEver.add(a); }
   const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len)) ||
     nested.some((s) => s.op === "mem_write" && touchesRead(seen, Number(s.addr), s.hex.length / 2));
   v.coherent = seen.clean && !dirtied;
@@ -252,6 +258,10 @@ function checkStep(
   checkRestore(v);
   checkCoherence(v);
   checkTranslation(v);
+  checkStalls(v);
+  checkPageRequests(v, responses);
+  checkPriqInterrupts(v);
+  checkAts(v);
 
   if (step.op === "dma") {
     seen.recent.push(transactionOf(step, runner.privilegedDma));
@@ -291,6 +301,12 @@ function outcomeKey(o: StepOutcome): string {
       return o.result.ok ? "copied" : `${o.result.done} bytes, then ${o.result.fault.type}`;
     case "mmio_read":
       return `read 0x${o.value.toString(16)}`;
+    case "pri_request":
+      return o.result;
+    case "ats_translate":
+      return JSON.stringify(o.completion);
+    case "ats_translated":
+      return JSON.stringify(o.result);
     default:
       return o.op;
   }
