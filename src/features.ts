@@ -73,9 +73,9 @@ export interface SmmuFeatures {
   vmid16?: boolean;
   /** EL2 stage 1 contexts and the TLBI_EL2_* commands (IDR0.Hyp). Default false. */
   hyp?: boolean;
-  /** PCIe ATS and CMD_ATC_INV (IDR0.ATS). Default false. */
+  /** PCIe ATS: Translation Requests, Translated traffic, CMD_ATC_INV (IDR0.ATS; `Smmu.ats`). Default true. */
   ats?: boolean;
-  /** PCIe PRI, the PRI queue and CMD_PRI_RESP (IDR0.PRI). Default false. */
+  /** PCIe PRI: page requests, the PRI queue, CMD_PRI_RESP (IDR0.PRI; `Smmu.pri`; needs ATS). Default true. */
   pri?: boolean;
   /** WFE wake-up events from CMD_SYNC (IDR0.SEV). Default false. */
   sev?: boolean;
@@ -156,11 +156,12 @@ export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
   IDR0.HTTU.set(w, httu, i0);
   IDR0.COHACC.set(w, 1, i0);
   flag(IDR0.Hyp, f.hyp, false, i0);
-  flag(IDR0.ATS, f.ats, false, i0);
+  flag(IDR0.ATS, f.ats, true, i0);
   flag(IDR0.ASID16, f.asid16, true, i0);
   flag(IDR0.MSI, f.msi, true, i0);
   flag(IDR0.SEV, f.sev, false, i0);
-  flag(IDR0.PRI, f.pri, false, i0);
+  // "PRI requires ATS to be implemented" (IHI 0070 3.9.1): by default PRI comes with ATS.
+  flag(IDR0.PRI, f.pri, f.ats ?? true, i0);
   flag(IDR0.VMID16, f.vmid16, true, i0);
   flag(IDR0.CD2L, f.twoLevelCdTable, true, i0);
   IDR0.TTENDIAN.set(w, IDR0_TTENDIAN.LITTLE, i0);
@@ -228,12 +229,12 @@ const IDR0_OK: Allowed = {
   HTTU: (v) => v <= IDR0_HTTU.ACCESS_DIRTY, // the walker updates AF (HA) and dirty state through DBM (HD)
   DORMHINT: any, // STATUSR.DORMANT is computed
   Hyp: any,
-  ATS: any, // ATC invalidations are forwarded to the host
+  ATS: any, // Translation Requests and Translated traffic (src/ats.ts); ATC invalidations forwarded to the host
   NS1ATS: any,
   ASID16: any,
   MSI: any,
   SEV: any,
-  PRI: any, // the PRI queue exists; page requests come only from the host
+  PRI: any, // the PRI queue producer (src/priq.ts); page requests come from the host's endpoints
   VMID16: any,
   CD2L: any,
   TTENDIAN: (v) => v === IDR0_TTENDIAN.LITTLE, // no big-endian walks

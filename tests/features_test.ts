@@ -37,6 +37,14 @@ Deno.test("stall model features: STALL_MODEL and STALL_MAX (IHI 0070 3.12, 6.3.1
   assert.throws(() => idRegistersFor({ stalls: "sometimes" as never }), /features\.stalls/);
 });
 
+Deno.test("ATS and PRI are advertised by default; PRI follows ATS unless named (IHI 0070 3.9.1: PRI requires ATS)", () => {
+  const on = idRegistersFor().IDR0;
+  assert.deepEqual([field(IDR0.ATS, on), field(IDR0.PRI, on)], [1, 1]);
+  const noAts = idRegistersFor({ ats: false }).IDR0;
+  assert.deepEqual([field(IDR0.ATS, noAts), field(IDR0.PRI, noAts)], [0, 0]);
+  assert.equal(field(IDR0.PRI, idRegistersFor({ pri: false }).IDR0), 0);
+});
+
 Deno.test("the recording's ID registers (QEMU 7.2) are accepted and read back exactly", () => {
   assert.deepEqual({ ...idRegistersFrom(QEMU), IIDR: 0, AIDR: 0 }, { ...QEMU, IIDR: 0, AIDR: 0 });
   const smmu = new Smmu({ memory: new SparseMemory(), idRegisters: QEMU });

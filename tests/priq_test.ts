@@ -38,7 +38,7 @@ function setup(
   });
   const d = new Driver(smmu, memory, { priqLog2: opts.priqLog2 ?? 2 });
   d.probe();
-  d.reset({ irqs: opts.irqs ?? PRIQ_IRQEN });
+  d.reset({ irqs: opts.irqs ?? PRIQ_IRQEN, pri: true });
   return { smmu, d, memory, responses, irqs: () => priqIrqs, msis };
 }
 
@@ -221,7 +221,7 @@ Deno.test("8.1: with IDR3.PPS the overflow auto-response keeps the PASID without
   });
   const d = new Driver(smmu, memory, { priqLog2: 0 });
   d.probe();
-  d.reset();
+  d.reset({ pri: true });
   smmu.pri.request({ sid: 1, address: 0, read: true, group: 1 });
   smmu.pri.request({ sid: 200, ssid: 9, address: 0, read: true, group: 2, last: true });
   assert.deepEqual(responses.map((r) => [r.ssid, r.code]), [[9, PRG_RESPONSE_CODE.SUCCESS]]);

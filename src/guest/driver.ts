@@ -170,8 +170,10 @@ export class Driver {
   /**
    * The arm_smmu_device_reset sequence: disable, program tables and queues, enable queues, invalidate, enable.
    * `cr2` is written if given (Linux writes {@link LINUX_CR2}); `irqs` goes to IRQ_CTRL; `smmuen` (default true).
+   * With `pri` the PRI queue is programmed and enabled, with `atschk` ATS checking (safe mode) is on, as Linux does
+   * where the SMMU offers PRI and ATS (both need the feature advertised).
    */
-  reset(options: { smmuen?: boolean; irqs?: number; cr2?: number } = {}): void {
+  reset(options: { smmuen?: boolean; irqs?: number; cr2?: number; pri?: boolean; atschk?: boolean } = {}): void {
     const { strtab, cmdq, eventq, sidBits } = this.layout;
     this.write(REG.CR0, 0);
     if (options.cr2 !== undefined) this.write(REG.CR2, options.cr2);
@@ -195,7 +197,7 @@ export class Driver {
     this.write64(REG.EVENTQ_BASE, r[0], r[1]);
     this.write(REG.EVENTQ_PROD, 0);
     this.write(REG.EVENTQ_CONS, 0);
-    const pri = this.has(IDR0.PRI);
+    const pri = options.pri === true && this.has(IDR0.PRI);
     if (pri) {
       r.fill(0);
       PRIQ_BASE.ADDR.setAddress(r, this.layout.priq);
@@ -209,9 +211,9 @@ export class Driver {
     this.enable(cr0[0]);
     this.invalidateAll();
     CR0.EVENTQEN.set(cr0, 1);
-    // Linux enables the PRI queue with the event queue, and ATS checking (safe mode) whenever ATS is offered.
+    // Linux enables the PRI queue with the event queue, and ATS checking (safe mode) where ATS is offered.
     if (pri) CR0.PRIQEN.set(cr0, 1);
-    if (this.has(IDR0.ATS)) CR0.ATSCHK.set(cr0, 1);
+    if (options.atschk === true && this.has(IDR0.ATS)) CR0.ATSCHK.set(cr0, 1);
     this.enable(cr0[0]);
     this.write(REG.IRQ_CTRL, options.irqs ?? 0);
     if (options.smmuen ?? true) {

@@ -33,7 +33,7 @@ export function sva(options: Partial<SmmuOptions> = {}) {
   });
   const driver = new guest.Driver(smmu, memory);
   driver.probe();
-  driver.reset({ cr2: guest.LINUX_CR2, irqs: 0x7 });
+  driver.reset({ cr2: guest.LINUX_CR2, irqs: 0x7, pri: true, atschk: true });
   const alloc = new guest.Allocator(0x5000_0000);
   /** A stage-1 stream `sid` (4 KiB granule, 48-bit VA, ASID = sid): its tables, CD address and STE writer. */
   function stage1(sid: number, o: StreamOptions = {}) {
