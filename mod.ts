@@ -26,7 +26,7 @@ export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/commands
 export type { PageRequest, PageRequestOutcome, Pri } from "./src/priq.ts";
 export type { Ats, AtsCompletion, AtsRequest, TranslatedAccess, TranslatedResult } from "./src/ats.ts";
 export { Atc } from "./src/atc.ts";
-export type { AtcAccess, AtcDmaResult, AtcResult } from "./src/atc.ts";
+export type { AtcAccess, AtcDmaResult, AtcEntry, AtcResult } from "./src/atc.ts";
 export type { Stall } from "./src/stall.ts";
 export { DmaView } from "./src/dma.ts";
 export type { DmaResult } from "./src/dma.ts";

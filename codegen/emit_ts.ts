@@ -404,7 +404,10 @@ export function emitTypeScript(spec: Spec): Map<string, string> {
 /** Registers may borrow a plain fieldset's layout; import those from structs.ts. */
 function sharedLayoutImports(spec: Spec): string {
   const plain = new Set(spec.fieldsets.filter((f) => f.kind === "fieldset").map((f) => f.name));
-  const layouts = [...spec.registers.map((r) => r.layout), ...spec.saved.map((r) => r.layout)];
-  const used = [...new Set(layouts.filter((l) => plain.has(l)))].sort();
-  return used.length ? `import { ${used.flatMap((u) => [u, `${u}_LAYOUT`]).join(", ")} } from "./structs.ts";\n\n` : "";
+  // A register sharing a layout is exported as its accessors (NAME and NAME_LAYOUT); a saved record needs the layout.
+  const shared = new Set(spec.registers.map((r) => r.layout).filter((l) => plain.has(l)));
+  const names = new Set([...shared].flatMap((u) => [u, `${u}_LAYOUT`]));
+  for (const r of spec.saved) if (plain.has(r.layout)) names.add(`${r.layout}_LAYOUT`);
+  const used = [...names].sort();
+  return used.length ? `import { ${used.join(", ")} } from "./structs.ts";\n\n` : "";
 }

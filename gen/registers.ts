@@ -29,7 +29,7 @@ import {
   STRTAB_BASE_CFG_SPLIT_NAMES,
 } from "./enums.ts";
 
-import { STALL_STATE, STALL_STATE_LAYOUT } from "./structs.ts";
+import { STALL_STATE_LAYOUT } from "./structs.ts";
 
 /** Feature register 0; value chosen by the implementation (reset 0 here is a placeholder). (IHI 0070 6.3.1) Field accessors over one 32-bit word. */
 export const IDR0 = {

@@ -33,14 +33,23 @@ export type AtcResult =
 /** Outcome of an endpoint DMA: `done` bytes were copied before `address` could not be accessed. */
 export type AtcDmaResult = { ok: true } | ({ ok: false; done: number; address: number } & AtcResult);
 
-interface Entry {
+/** One cached Translation Completion. */
+export interface AtcEntry {
+  /** PASID it was requested with, or -1. */
   ssid: number;
+  /** The untranslated range's first address. */
   base: number;
+  /** The range's size in bytes. */
   size: number;
+  /** The translated address of `base`. */
   out: number;
+  /** Read granted. */
   read: boolean;
+  /** Write granted. */
   write: boolean;
+  /** Execute granted. */
   exec: boolean;
+  /** Whether it was requested as privileged. */
   priv: boolean;
 }
 
@@ -48,7 +57,7 @@ const SPAN_ALL = 52; // CMD_ATC_INV.Size 52: everything (IHI 0070 4.5.1)
 
 /** One endpoint's ATC: cached completions by PASID and address range. */
 export class Atc {
-  readonly #entries: Entry[] = [];
+  readonly #entries: AtcEntry[] = [];
   /** Translation Requests sent (misses), for tests and tools. */
   requests = 0;
   /** Invalidations received. */
@@ -65,15 +74,17 @@ export class Atc {
   }
 
   /** The cached translations (copies), for tests and tools. */
-  get entries(): readonly Readonly<Entry>[] {
+  get entries(): readonly Readonly<AtcEntry>[] {
     return this.#entries.map((e) => ({ ...e }));
   }
 
   /** The translation of `address` for `access`: from the cache, or by a Translation Request whose success it caches. */
   lookup(address: number, access: AtcAccess = {}): AtcResult {
+    if (!Number.isSafeInteger(address) || address < 0) throw new HostError(`Atc: address ${address} is not valid`);
+    if (access === null || typeof access !== "object") throw new HostError("Atc: access must be an object");
     const ssid = access.ssid ?? -1;
     const write = access.write === true, exec = access.exec === true, priv = access.priv === true;
-    let e = this.#entries.find((x) =>
+    let e: AtcEntry | undefined = this.#entries.find((x) =>
       x.ssid === ssid && x.priv === priv && address >= x.base && address < x.base + x.size &&
       (write ? x.write : x.read) && (!exec || x.exec)
     );
@@ -100,6 +111,7 @@ export class Atc {
   }
 
   #copy(address: number, buf: Uint8Array, access: AtcAccess): AtcDmaResult {
+    if (!(buf instanceof Uint8Array)) throw new HostError("Atc: the buffer must be a Uint8Array");
     let done = 0;
     while (done < buf.length) {
       const at = address + done;

@@ -83,7 +83,7 @@ export class Pending<R = unknown> implements Stall<R> {
   recorded = false;
   state: Stall["state"] = "stalled";
   result: R | null = null;
-  onEnd: ((result: R, stall: Stall<R>) => void) | null = null;
+  #onEnd: ((result: R, stall: Stall<R>) => void) | null = null;
   /** The input address's tag (bits [63:56]) when the address was tagged, else -1. */
   tag = -1;
   /** Marked by a command: retry or terminate at the next settle (0: none). */
@@ -103,6 +103,14 @@ export class Pending<R = unknown> implements Stall<R> {
   ) {
     this.run = run;
     this.abort = abort;
+  }
+
+  get onEnd(): ((result: R, stall: Stall<R>) => void) | null {
+    return this.#onEnd;
+  }
+  set onEnd(fn: ((result: R, stall: Stall<R>) => void) | null) {
+    if (fn !== null && typeof fn !== "function") throw new HostError("Stall.onEnd must be a function or null");
+    this.#onEnd = fn;
   }
 
   get write(): boolean {

@@ -324,3 +324,12 @@ Deno.test("restore refuses saved stalls save() could not have produced, naming t
   const plain = sva({ memory: b.memory, features: { ats: true, pri: true, stalls: "terminate-only" } });
   assert.throws(() => plain.smmu.restore(SavedState.encode(good).finish()), /id_registers|STALL/);
 });
+
+Deno.test("Stall.onEnd takes a function or null (a HostError otherwise, nothing changed)", async () => {
+  const { HostError } = await import("../mod.ts");
+  const b = stalling();
+  const r = b.smmu.translate(1, 0x5000);
+  assert.ok(!r.ok && r.stall);
+  assert.throws(() => (r.stall!.onEnd = 5 as never), HostError);
+  assert.equal(r.stall.onEnd, null);
+});
