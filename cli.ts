@@ -56,17 +56,20 @@ trace scenarios:
   The steps of the recorded vectors (tests/vectors/qemu-7.2, format in its README): comment, mem_write {addr, hex},
   mmio_write {offset, size, value}, mmio_read {offset, size, observed?}, dma {sid, iova, dir, ssid?, priv?, exec?,
   observed?}, mem_read {addr, len, observed_hex?}, save_restore {into}, reset. Numbers are decimal or "0x…" strings,
-  each within its field's width. A recorded vector (it has qemu_version) is replayed as recorded: the recording's ID
-  registers, 4 GiB of RAM, privileged DMA. Each DMA is one transaction: the walk as probe() sees it (stage, level,
-  table, descriptor, decision), then the real translation and any events it raised. Each recorded observation is
-  compared with this model's.
+  each within its field's width. A recorded vector (it has qemu_version) is replayed as recorded: the ID registers
+  that QEMU release advertised for its smmu_stage, 4 GiB of RAM, privileged DMA. Each DMA is one transaction: the
+  walk as probe() sees it (stage, level, table, descriptor, decision), then the real translation and any events it
+  raised. Each recorded observation is compared with this model's.
   --json                   one JSON document: the device, one object per step, the totals
-  --allow-deviations F     accept the differences F documents (JSON or YAML: {scenario: {step: {ours, reason}}})
+  --allow-deviations F     accept the differences F documents (JSON or YAML), e.g. a recorded folder's
+                           deviations.json: "steps" [{reason, ours: {scenario: {step: observation}}}], "records"
+                           [{field, events?, when?, recorded, ours, reason}] for event records, "stale_translations"
+                           {reason}; each accepted step names its deviation, the last line lists those applied
   --html out.html          also write the explorer's page of the run (one self-contained file)
 
 exit status:
   0  done (trace: every recorded observation as recorded, or a documented deviation)
-  1  decode: a log held no record it could decode; trace: an observation differs from the recording
+  1  decode: a log held no record it could decode; trace: an observation differs from the recording, undocumented
   2  usage error or bad input (one line on stderr saying what and where)
   3  internal error (a bug in smmuv3)`;
 

@@ -1,158 +1,160 @@
 /**
- * Translation engine benchmarks, each beside its floor so every run shows the ratio:
- * TLB hit vs a bare Map.get; walks vs four dependent 32-bit-pair reads through a 64 MiB buffer; a 4 KiB
- * DmaView.read vs a raw Uint8Array.set. Also: 65,536 streams through a 2-level table, with the heap growth printed.
+ * Translation speed, each group beside its floor measured in the same run (issue 14):
+ * - hit: a TLB hit through the public API against Map.get on the same number of small-integer keys;
+ * - miss: TLB misses (4-level stage 1 with its last-level table in the walk cache, on FlatMemory and SparseMemory;
+ *   the same with a cold walk cache; nested) against four dependent 32-bit-pair reads;
+ * - refill: misses into a TLB with room, against as many four-pair reads;
+ * - config: decoding an STE and its CD.
+ * Streams and working sets, whose big caches would slow every collection here, are in scale_bench.ts.
  */
-import { STE_CONFIG } from "../gen/mod.ts";
-import { DmaView } from "../src/dma.ts";
-import { FlatMemory } from "../src/memory.ts";
+import { ConfigReader, readCaps } from "../src/config.ts";
+import { FlatMemory, SparseMemory } from "../src/memory.ts";
 import { RegisterFile } from "../src/regfile.ts";
-import { pageKey } from "../src/tlb_pages.ts";
-import { Translator } from "../src/translate.ts";
+import { Walker } from "../src/walk.ts";
 import { ACCESS } from "../src/types.ts";
 import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
-import { enable, linearStreamTable, setupRegs, twoLevelStreamTable } from "../src/guest/engine_env.ts";
-
-const MiB = 2 ** 20;
-const mem = new FlatMemory(64 * MiB);
-const regs = new RegisterFile();
-setupRegs(regs);
-enable(regs);
-const alloc = new Allocator(0x10_0000);
-const ste = linearStreamTable(regs, alloc, 8);
-const t = new Translator(regs, mem, { report() {} }, []);
-
-// Stream 1: stage 1, 4 KiB granule, 4 levels, 4096 mapped pages.
-const s1 = new PageTable(mem, alloc, 12, 48, 0);
-const cd = alloc.alloc(64, 64);
-cdAt(mem, cd, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: s1.root, ASID: 1 });
-steAt(mem, ste(1), { V: 1, Config: STE_CONFIG.S1_TRANS, S1ContextPtr: cd });
-const PAGES = 4096;
-const DATA = 32 * MiB;
-for (let p = 0; p < PAGES; p++) s1.map(0x7f00_0000_0000 + p * 4096, DATA + ((p * 7919) % PAGES) * 4096);
-
-// Stream 2: nested, stage 2 identity over the first 64 MiB in 4 KiB pages (4 levels, 48-bit IPA).
-const s2 = new PageTable(mem, alloc, 12, 48, 0);
-for (let a = 0; a < 64 * MiB; a += 4096) s2.map(a, a, 3, {}, 2);
-steAt(mem, ste(2), {
-  V: 1,
-  Config: STE_CONFIG.NESTED,
-  S1ContextPtr: cd,
-  S2AA64: 1,
-  S2TG: 0,
-  S2T0SZ: 16,
-  S2SL0: 2,
-  S2PS: 5,
-  S2TTB: s2.root,
-  S2VMID: 1,
-  S2R: 1,
-});
-
-// Floors. The TLB keys pages by pageKey (a Smi), so the hit floor's keys are Smis of that range too: like with
-// like. The second map keeps raw page numbers (heap numbers above 2^30), the key an unfolded TLB would use.
-const map = new Map<number, object>();
-const firstKey = pageKey(0x7f00_0000_0000);
-for (let p = 0; p < PAGES; p++) map.set(firstKey + p, { p });
-const rawMap = new Map<number, object>();
-for (let p = 0; p < PAGES; p++) rawMap.set(0x7f00_0000_0 + p, { p });
-const words = new Uint32Array(64 * MiB / 4);
-for (let i = 0; i < 4; i++) words[(i * 16 * MiB + 0x1230) / 4] = ((i + 1) % 4) * 16 * MiB + 0x1230;
-const src = new Uint8Array(4096).fill(7);
-const dst = new Uint8Array(4096);
-const view = new DmaView(t, mem, 1, -1);
+import { enable, linearStreamTable, setupRegs } from "../src/guest/engine_env.ts";
+import { CMD_TLBI_NH_VA, CMD_TLBI_TG, OPCODE, STE_CONFIG } from "../gen/mod.ts";
+import { command } from "../src/guest/driver.ts";
+import {
+  bringUp,
+  bytesPerCall,
+  fourPairReads,
+  IOVA,
+  mapPages,
+  MiB,
+  nestedStream,
+  RAM_BASE,
+  RAM_BYTES,
+  stage1Stream,
+} from "./setup.ts";
 
 let sink = 0;
 let i = 0;
-Deno.bench("floor: Map.get on a page key (Smi, as the TLB's)", { group: "hit", baseline: true }, () => {
-  sink ^= map.get(firstKey + (i++ & (PAGES - 1))) ? 1 : 0;
+
+// --- hit: 4,096 cached pages of one stream, visited in turn.
+const PAGES = 4096;
+const hot = bringUp(new FlatMemory(RAM_BYTES, RAM_BASE));
+mapPages(stage1Stream(hot, 1), PAGES);
+for (let p = 0; p < PAGES; p++) hot.smmu.translateAddress(1, IOVA + p * 4096, ACCESS.WRITE);
+const PAGE_SCALE = 1 / 4096;
+const keys = new Map<number, object>();
+for (let p = 0; p < PAGES; p++) keys.set(p, { p });
+const hitAddress = () => hot.smmu.translateAddress(1, IOVA + (i++ & (PAGES - 1)) * 4096 + 8, ACCESS.WRITE);
+const write = { write: true };
+const hitFriendly = () => hot.smmu.translate(1, IOVA + (i++ & (PAGES - 1)) * 4096 + 8, write);
+console.log(
+  `TLB hit allocates: translateAddress ${bytesPerCall(hitAddress)} B/call, translate ${
+    bytesPerCall(hitFriendly)
+  } B/call (its result object)`,
+);
+
+// The floor derives its key from the same IOVA a translation gets (a page number within the 4,096), so both pay for
+// making the address: like with like.
+Deno.bench("floor: Map.get keyed by the IOVA's page (4,096 small integers)", { group: "hit", baseline: true }, () => {
+  sink ^= keys.get(((IOVA + (i++ & (PAGES - 1)) * 4096 + 8) * PAGE_SCALE) & (PAGES - 1)) ? 1 : 0;
 });
-Deno.bench("Map.get on a raw page number (heap number)", { group: "hit" }, () => {
-  sink ^= rawMap.get(0x7f00_0000_0 + (i++ & (PAGES - 1))) ? 1 : 0;
+Deno.bench("Map.get on 4,096 small integers, the key given (no address to make)", { group: "hit" }, () => {
+  sink ^= keys.get(i++ & (PAGES - 1)) ? 1 : 0;
 });
-Deno.bench("TLB-hit translate (stage 1)", { group: "hit" }, () => {
-  sink ^= t.translate(1, -1, 0x7f00_0000_0000 + (i++ & (PAGES - 1)) * 4096 + 8, ACCESS.WRITE);
+Deno.bench("Smmu.translateAddress, TLB hit", { group: "hit" }, () => {
+  sink ^= hitAddress();
+});
+Deno.bench("Smmu.translate, TLB hit (allocates its result)", { group: "hit" }, () => {
+  sink ^= hitFriendly().ok ? 1 : 0;
 });
 
-Deno.bench("floor: 4 dependent 32-bit-pair reads in 64 MiB", { group: "walk", baseline: true }, () => {
-  let a = 0x1230;
-  for (let l = 0; l < 4; l++) a = words[a >>> 2] + words[(a >>> 2) + 1] * 2 ** 32;
-  sink ^= a;
-});
-// A second engine whose contexts are cached but whose TLB holds only page 0: probe() of pages 1..4095 walks
-// every time (probe never fills the TLB), with the configuration already decoded.
-// Stream 2's first transaction in each 2 MiB region fills the nested walk cache with that region's stage-1 tables
-// (the steady state of a device that has touched its buffers); those pages are then TLB hits, so walks skip them.
-const tw = new Translator(regs, mem, { report() {} }, []);
-tw.translate(1, -1, 0x7f00_0000_0000, 0);
-for (let p = 0; p < PAGES; p += 512) tw.translate(2, -1, 0x7f00_0000_0000 + p * 4096, 0);
-const walkPage = () => {
-  const p = 1 + (i++ % (PAGES - 1));
-  return 0x7f00_0000_0000 + ((p & 511) === 0 ? p + 1 : p) * 4096;
-};
-Deno.bench("stage-1 4-level walk, cached config", { group: "walk" }, () => {
-  sink ^= tw.probe(1, -1, walkPage(), 0);
-});
-Deno.bench("nested 4+4-level walk, cached config", { group: "walk" }, () => {
-  sink ^= tw.probe(2, -1, walkPage(), 0);
-});
-Deno.bench("TLBI_NH_VA of one page + refill (4096 cached pages)", { group: "inval" }, () => {
-  t.invalidate({ kind: "nh_va", vmid: 0, asid: 1, addr: 0x7f00_0000_0000, leaf: true, range: null });
-  sink ^= t.translate(1, -1, 0x7f00_0000_0000 + 8, 0);
-});
-
-Deno.bench("floor: Uint8Array.set of 4 KiB", { group: "dma", baseline: true }, () => {
-  dst.set(src);
-});
-Deno.bench("DmaView.read of 4 KiB within one page", { group: "dma" }, () => {
-  view.read(0x7f00_0000_0000, dst);
-});
-
-// 65,536 StreamIDs through a 2-level stream table, every STE alike (stage 1, one page mapped), default cache
-// limits: touching them all must leave the heap bounded by the caches (4,096 contexts), not by the streams.
-// Built on the group's first call (outside the timed region) so its garbage does not disturb the groups above.
-let many: Translator | null = null;
-function touchAllStreams(): Translator {
-  const mem2 = new FlatMemory(16 * MiB);
-  const regs2 = new RegisterFile();
-  setupRegs(regs2);
-  enable(regs2);
-  const alloc2 = new Allocator(0x1000);
-  const ste2 = twoLevelStreamTable(regs2, mem2, alloc2, 16, 8);
-  const pt2 = new PageTable(mem2, alloc2, 12, 48, 0);
-  pt2.map(0x1000, 0x9000);
-  const cd2 = alloc2.alloc(64, 64);
-  cdAt(mem2, cd2, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: pt2.root, ASID: 1 });
-  for (let sid = 0; sid < 65536; sid++) {
-    steAt(mem2, ste2(sid), { V: 1, Config: STE_CONFIG.S1_TRANS, S1ContextPtr: cd2 });
-  }
-  const t2 = new Translator(regs2, mem2, { report() {} }, []);
-  // Retained heap needs a collection first (`deno bench --v8-flags=--expose-gc`); otherwise garbage is counted too.
-  const gc = (globalThis as { gc?: () => void }).gc;
-  const heap = () => (gc?.(), Deno.memoryUsage().heapUsed);
-  const touch = (from: number, to: number) => {
-    for (let sid = from; sid < to; sid++) sink ^= t2.translate(sid, -1, 0x1000, 0);
-  };
-  const heap0 = heap();
-  touch(0, 4096);
-  const heap4k = heap();
-  touch(4096, 65536);
-  const heap64k = heap();
-  const mb = (n: number) => `${n >= 0 ? "+" : ""}${(n / MiB).toFixed(1)} MiB`;
-  const c = t2.caches;
-  console.log(
-    `65,536 streams (${gc ? "after GC" : "no GC: includes garbage"}): heap ${mb(heap4k - heap0)} for the first ` +
-      `4,096, then ${mb(heap64k - heap4k)} for the other 61,440; caches hold ${c.contextCount} contexts, ` +
-      `${c.streamCount} STEs, ${c.entryCount} TLB keys`,
-  );
-  return t2;
+// --- miss: a 16-entry TLB, so every page of a cyclic sweep over 4,096 misses; their 8 last-level tables stay in
+// the walk cache. A cold walk sweeps one page per 2 MiB over 512 regions, more than the walk cache keeps.
+function missDevice(memory: FlatMemory | SparseMemory, nested: boolean) {
+  const dev = bringUp(memory, 8, { entries: 16 });
+  const tables = nested ? nestedStream(dev, 2) : stage1Stream(dev, 1);
+  mapPages(tables, PAGES);
+  const cold = stage1Stream(dev, 3, 3);
+  mapPages(cold, 512, 2 * MiB);
+  return dev.smmu;
 }
-let sid2 = 0;
-Deno.bench("translate on the next of 65,536 streams (STE + CD fetch, 2-level table)", { group: "streams" }, (b) => {
-  many ??= touchAllStreams();
+const flat = missDevice(new FlatMemory(RAM_BYTES, RAM_BASE), false);
+const sparse = missDevice(new SparseMemory(), false);
+const nested = missDevice(new FlatMemory(RAM_BYTES, RAM_BASE), true);
+const floorWalk = fourPairReads();
+const sweep = () => IOVA + (i++ & (PAGES - 1)) * 4096;
+const coldSweep = () => IOVA + (i++ & 511) * 2 * MiB;
+for (let p = 0; p < PAGES; p++) {
+  flat.translateAddress(1, sweep());
+  sparse.translateAddress(1, sweep());
+  nested.translateAddress(2, sweep());
+}
+for (let p = 0; p < 512; p++) flat.translateAddress(3, coldSweep());
+const missRate = (smmu: typeof flat, sid: number, next: () => number) => {
+  const before = smmu.stats.translation;
+  for (let n = 0; n < 8192; n++) smmu.translateAddress(sid, next());
+  const after = smmu.stats.translation;
+  return `${((after.walks - before.walks) / 8192 * 100).toFixed(0)}% walked`;
+};
+console.log(
+  `misses: stage 1 ${missRate(flat, 1, sweep)}, nested ${missRate(nested, 2, sweep)}, cold ${
+    missRate(flat, 3, coldSweep)
+  }; a stage-1 miss allocates ${bytesPerCall(() => flat.translateAddress(1, sweep()))} B`,
+);
+
+Deno.bench("floor: 4 dependent 32-bit-pair reads in 64 MiB", { group: "miss", baseline: true }, () => {
+  sink ^= floorWalk();
+});
+Deno.bench("stage-1 miss, 4 levels (last-level table cached), FlatMemory", { group: "miss" }, () => {
+  sink ^= flat.translateAddress(1, sweep());
+});
+Deno.bench("stage-1 miss, 4 levels (last-level table cached), SparseMemory", { group: "miss" }, () => {
+  sink ^= sparse.translateAddress(1, sweep());
+});
+Deno.bench("nested miss, 4+4 levels (both last-level tables cached), FlatMemory", { group: "miss" }, () => {
+  sink ^= nested.translateAddress(2, sweep());
+});
+Deno.bench("stage-1 miss, 4 levels, cold walk cache, FlatMemory", { group: "miss" }, () => {
+  sink ^= flat.translateAddress(3, coldSweep());
+});
+
+// --- refill: a TLB with room (the default 65,536 entries): each iteration invalidates the 4,096 pages (TLBI_NH_VA
+// with Leaf over their range, untimed: the walk cache stays) and translates them all again, 4,096 misses.
+const refill = bringUp(new FlatMemory(RAM_BYTES, RAM_BASE));
+mapPages(stage1Stream(refill, 1), PAGES);
+for (let p = 0; p < PAGES; p++) refill.smmu.translateAddress(1, IOVA + p * 4096);
+const rangeTlbi = command(OPCODE.TLBI_NH_VA, (w) => {
+  CMD_TLBI_NH_VA.ASID.set(w, 1);
+  CMD_TLBI_NH_VA.Leaf.set(w, 1);
+  CMD_TLBI_NH_VA.TG.set(w, CMD_TLBI_TG.GRAN_4K);
+  CMD_TLBI_NH_VA.SCALE.set(w, 8); // (15 + 1) × 2^8 = 4,096 pages
+  CMD_TLBI_NH_VA.NUM.set(w, 15);
+  CMD_TLBI_NH_VA.Address.setAddress(w, IOVA);
+});
+Deno.bench("floor: 4,096 × 4 dependent 32-bit-pair reads", { group: "refill", baseline: true }, () => {
+  for (let p = 0; p < PAGES; p++) sink ^= floorWalk();
+});
+Deno.bench("4,096 stage-1 misses into a TLB with room, FlatMemory", { group: "refill" }, (b) => {
+  refill.driver.issue(rangeTlbi);
+  refill.driver.sync();
   b.start();
-  sink ^= many.translate(sid2, -1, 0x1000, 0);
+  for (let p = 0; p < PAGES; p++) sink ^= refill.smmu.translateAddress(1, IOVA + p * 4096);
   b.end();
-  sid2 = (sid2 + 1) & 0xffff;
+});
+
+// --- config: an STE (linear table) and its CD fetched and decoded, as on a configuration cache miss.
+const cfgMem = new FlatMemory(16 * MiB);
+const cfgRegs = new RegisterFile();
+setupRegs(cfgRegs);
+enable(cfgRegs);
+const cfgAlloc = new Allocator(0x1000);
+const steOf = linearStreamTable(cfgRegs, cfgAlloc, 8);
+const cfgTables = new PageTable(cfgMem, cfgAlloc, 12, 48, 0);
+const cfgCd = cfgAlloc.alloc(64, 64);
+cdAt(cfgMem, cfgCd, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: cfgTables.root, ASID: 1 });
+steAt(cfgMem, steOf(5), { V: 1, Config: STE_CONFIG.S1_TRANS, S1ContextPtr: cfgCd });
+const reader = new ConfigReader(cfgMem);
+const caps = readCaps(cfgRegs.words);
+const cfgWalker = new Walker(cfgMem);
+Deno.bench("STE and CD fetched and decoded", { group: "config" }, () => {
+  const stream = reader.readStream(cfgRegs.words, caps, 5)!;
+  sink ^= reader.readContext(caps, stream, 0, cfgWalker, true)!.asid;
 });
 
 globalThis.addEventListener("unload", () => {

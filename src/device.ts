@@ -132,6 +132,8 @@ export interface CacheOccupancy {
 
 const FRAME_BYTES = 0x20000;
 const W_CR0ACK = word(REG.CR0ACK);
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const SSID_LIMIT = 2 ** 20; // SubstreamIDs have 20 bits
 /** An unsubscribed observer's place while a notification may be walking the list. */
 const GONE: SmmuObserver = Object.freeze({});
 const compact = (list: SmmuObserver[]) => {
@@ -392,6 +394,54 @@ export class Smmu {
     }
     this.#calls.leave();
     return result;
+  }
+
+  /**
+   * `translate` for hot paths: the PA, or -1 when the transaction aborts (then {@link lastFault} says why). `flags`
+   * are {@link ACCESS} bits (WRITE, EXEC, PRIV), `ssid` the SubstreamID or -1 for none; `iova` a signed number as
+   * for `translate` (a tagged address needs `translate`). A TLB hit allocates nothing. Throws {@link HostError} for
+   * bad arguments.
+   */
+  translateAddress(sid: number, iova: number, flags = 0, ssid = -1): number {
+    // Checks a hot path affords: integer compares, no calls (an IOVA that is not an integer has a fraction).
+    if (
+      (sid >>> 0) !== sid || !(iova >= -MAX_SAFE && iova <= MAX_SAFE && Math.floor(iova) === iova) ||
+      (flags & 7) !== flags || ((ssid >>> 0) !== ssid && ssid !== -1) || ssid >= SSID_LIMIT
+    ) {
+      this.#badAddressArgs(sid, iova, flags, ssid);
+    }
+    const calls = this.#calls;
+    if (!calls.inMemory) {
+      // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave.
+      const hit = this.#engine.hit(sid, ssid, iova, flags);
+      if (hit >= 0) return hit;
+    }
+    calls.enter("translateAddress");
+    const pa = this.#engine.translate(sid, ssid, iova, flags); // nothing here throws: no finally on the hot path
+    calls.leave();
+    return pa;
+  }
+
+  #badAddressArgs(sid: unknown, iova: unknown, flags: unknown, ssid: unknown): never {
+    const what = "translateAddress";
+    if (((sid as number) >>> 0) !== sid) throw new HostError(`${what}: StreamID ${shown(sid)} is not 32-bit`);
+    if (!Number.isSafeInteger(iova)) {
+      throw new HostError(`${what}: IOVA ${shown(iova)} is not a safe integer (translate takes a bigint)`);
+    }
+    if (((flags as number) & 7) !== flags) {
+      throw new HostError(`${what}: access flags ${shown(flags)} are not ACCESS.WRITE | EXEC | PRIV bits`);
+    }
+    throw new HostError(`${what}: SubstreamID ${shown(ssid)} is not -1 or a 20-bit value`);
+  }
+
+  /**
+   * Why the last transaction that aborted did (for {@link translateAddress}, which returns only -1); with `stall`
+   * when it is held stalled instead.
+   */
+  get lastFault(): TranslationResult {
+    const fault = this.#faultResult();
+    const stall = this.#engine.stalled ? this.#stalls.get(this.#engine.stag) : undefined;
+    return stall === undefined ? fault : { ...fault, stall: stall as Pending<TranslationResult> };
   }
 
   /** The answer `translate` would give, without side effects; `trace` collects the walk's descriptor reads. */

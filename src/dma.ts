@@ -6,6 +6,7 @@
  */
 import { HostError } from "./errors.ts";
 import { HostCalls } from "./host_calls.ts";
+import { FlatMemory } from "./memory.ts";
 import type { GuestMemory } from "./memory.ts";
 import { ACCESS, newFault } from "./types.ts";
 import type { Fault } from "./types.ts";
@@ -28,17 +29,34 @@ export type DmaResult = { ok: true } | {
 
 const OK: DmaResult = Object.freeze({ ok: true });
 
+/** `iova` and `iova + length` are safe integers: compares only (no call on the DMA path; NaN fails them all). */
+function safeRange(iova: number, length: number): boolean {
+  return iova >= -Number.MAX_SAFE_INTEGER && iova + length <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova;
+}
+const PAGE = 4096; // the TLB's key granularity
+
 /** A device's view of guest memory through the SMMU. */
 export class DmaView {
   readonly #translator: Translator;
   readonly #memory: GuestMemory;
   readonly #calls: HostCalls;
+  /** The memory when it is a FlatMemory with its own copy methods: copied by range, with no subarray. */
+  readonly #flat: FlatMemory | null;
   /** StreamID of the device. */
   readonly sid: number;
   /** SubstreamID of its accesses, or -1 for none. */
   readonly ssid: number;
   /** ACCESS flags added to every access (EXEC, PRIV), beside the direction. */
   readonly flags: number;
+  /**
+   * The view's last TLB hit, as an endpoint's ATC would keep it: input addresses [#hitLo, #hitHi) (in one page) map
+   * from #hitPa on for accesses #hitFlags, while the TLB has removed nothing since (a device's accesses cluster).
+   */
+  #hitLo = 0;
+  #hitHi = 0;
+  #hitPa = 0;
+  #hitFlags = -1;
+  #hitRemovals = -1;
 
   /** A view for StreamID `sid` (and SubstreamID `ssid`, -1 for none); `Smmu.dmaView` makes these. */
   constructor(
@@ -52,6 +70,10 @@ export class DmaView {
     this.#translator = translator;
     this.#memory = memory;
     this.#calls = calls;
+    this.#flat = memory instanceof FlatMemory && memory.readInto === FlatMemory.prototype.readInto &&
+        memory.writeFrom === FlatMemory.prototype.writeFrom
+      ? memory
+      : null;
     this.sid = sid;
     this.ssid = ssid;
     this.flags = flags & (ACCESS.EXEC | ACCESS.PRIV);
@@ -62,17 +84,13 @@ export class DmaView {
    * integers (a signed address: negative for the upper, TTB1 range) and `dst` is a Uint8Array.
    */
   read(iova: number, dst: Uint8Array): DmaResult {
-    if (!(Number.isSafeInteger(iova) && dst instanceof Uint8Array && Number.isSafeInteger(iova + dst.length))) {
-      this.#refuse("read", iova, dst, "dst");
-    }
+    if (!(dst instanceof Uint8Array && safeRange(iova, dst.length))) this.#refuse("read", iova, dst, "dst");
     return this.#copy(iova, dst, this.flags & ~ACCESS.WRITE, false);
   }
 
   /** Copies `src` to guest memory at `iova`. Throws {@link HostError} for arguments as {@link read} does. */
   write(iova: number, src: Uint8Array): DmaResult {
-    if (!(Number.isSafeInteger(iova) && src instanceof Uint8Array && Number.isSafeInteger(iova + src.length))) {
-      this.#refuse("write", iova, src, "src");
-    }
+    if (!(src instanceof Uint8Array && safeRange(iova, src.length))) this.#refuse("write", iova, src, "src");
     return this.#copy(iova, src, (this.flags & ~ACCESS.EXEC) | ACCESS.WRITE, true);
   }
 
@@ -97,15 +115,37 @@ export class DmaView {
     const len = buf.length;
     while (done < len) {
       const at = iova + done;
-      const pa = t.translate(this.sid, this.ssid, at, flags);
-      if (pa < 0) {
-        if (t.stalled) return this.#stalled(iova, buf, flags, write, done);
-        return { ok: false, done, iova: at, fault: { ...t.fault } };
+      let pa: number, span: number;
+      if (at >= this.#hitLo && at < this.#hitHi && flags === this.#hitFlags && t.removals === this.#hitRemovals) {
+        t.countHit(); // the TLB entry of the last hit, still there: a hit again
+        pa = this.#hitPa + (at - this.#hitLo);
+        span = this.#hitHi - at;
+      } else {
+        const removals = t.removals, hits = t.hits;
+        pa = t.translate(this.sid, this.ssid, at, flags);
+        if (pa < 0) {
+          if (t.stalled) return this.#stalled(iova, buf, flags, write, done);
+          return { ok: false, done, iova: at, fault: { ...t.fault } };
+        }
+        span = t.span;
+        if (t.hits !== hits && t.removals === removals) {
+          // As far as the TLB would answer the same: within the page (each page has its own TLB key).
+          this.#hitLo = at;
+          this.#hitHi = Math.min(at + span, (Math.floor(at / PAGE) + 1) * PAGE);
+          this.#hitPa = pa;
+          this.#hitFlags = flags;
+          this.#hitRemovals = removals;
+        }
       }
       // One physical range per mapping: `span` is what is left of this page, block or bypassed page.
-      const n = Math.min(len - done, t.span);
-      const piece = n === len ? buf : buf.subarray(done, done + n);
-      const ok = write ? this.#memory.write(pa, piece) : this.#memory.read(pa, piece);
+      const n = Math.min(len - done, span);
+      const flat = this.#flat;
+      let ok: boolean;
+      if (flat !== null) ok = write ? flat.writeFrom(pa, buf, done, n) : flat.readInto(pa, buf, done, n);
+      else {
+        const piece = n === len ? buf : buf.subarray(done, done + n);
+        ok = write ? this.#memory.write(pa, piece) : this.#memory.read(pa, piece);
+      }
       if (!ok) {
         // The data access itself aborted in the memory system: an abort to the device, no SMMU event.
         const fault = newFault();

@@ -6,7 +6,7 @@
  */
 import type { ConfigRead, ConfigTrace } from "./config.ts";
 import { type Caches, type Context, contextKey, KIND } from "./tlb.ts";
-import { covers, pageKey, type TlbEntry } from "./tlb_pages.ts";
+import { NONE } from "./tlb_pages.ts";
 import type { Translator, WalkStep } from "./translate.ts";
 
 export type { ConfigRead } from "./config.ts";
@@ -59,8 +59,8 @@ export interface CachedContext {
   readonly cdAddr: number;
   /** Its translations, by input address. */
   readonly entries: readonly CachedTranslation[];
-  /** Nested contexts: stage-2 translations of stage-1 table pages kept (the walk cache). */
-  readonly tablePages: number;
+  /** Walk-cache entries: last-level table chunks kept for its walks (stage 1 and stage 2). */
+  readonly walkEntries: number;
 }
 
 /** What the configuration cache and the TLBs hold. */
@@ -73,8 +73,17 @@ export interface CacheContents {
 
 const KIND_NAMES = { [KIND.ABORT]: "abort", [KIND.BYPASS]: "bypass", [KIND.TRANSLATE]: "translate" } as const;
 
-function cachedTranslation(e: TlbEntry): CachedTranslation {
-  return { iova: e.inBase, size: e.size, pa: e.outBase, ipa: e.ipaBase, allow: e.allow, global: e.global };
+/** TLB row `r` of `caches`. */
+function cachedTranslation(caches: Caches, r: number): CachedTranslation {
+  const rows = caches.rows;
+  return {
+    iova: rows.inBase(r),
+    size: rows.rowSize(r),
+    pa: rows.outBase(r),
+    ipa: rows.ipaBase(r),
+    allow: rows.allow(r),
+    global: rows.isGlobal(r),
+  };
 }
 
 /** Probes (sid, ssid, iova, flags) on `engine` with every trace on, and notes what the caches answered. */
@@ -106,17 +115,14 @@ export function explainProbe(
 }
 
 function tlbEntry(caches: Caches, ctx: Context, iova: number): CachedTranslation | null {
-  let e = ctx.tlb.get(pageKey(iova)) ?? null;
-  if (e !== null && !covers(e, iova)) e = null;
-  e ??= caches.findBlock(ctx, iova) ?? null;
-  return e === null ? null : cachedTranslation(e);
+  const r = caches.rowFor(ctx, iova);
+  return r === NONE ? null : cachedTranslation(caches, r);
 }
 
 /** A snapshot of what `caches` hold. */
 export function cacheContents(caches: Caches): CacheContents {
   const streams = [...caches.streams()].map((s) => ({ sid: s.sid, steAddr: s.steAddr }));
   const contexts = [...caches.contexts()].map((ctx): CachedContext => {
-    const entries = new Set([...ctx.tlb.entries(), ...ctx.blocks]);
     return {
       sid: ctx.sid,
       ssid: ctx.ssid,
@@ -125,8 +131,8 @@ export function cacheContents(caches: Caches): CacheContents {
       vmid: ctx.stream.vmid,
       steAddr: ctx.stream.steAddr,
       cdAddr: ctx.cd?.cdAddr ?? -1,
-      entries: [...entries].map(cachedTranslation).sort((a, b) => a.iova - b.iova),
-      tablePages: ctx.tableCache?.size ?? 0,
+      entries: caches.entriesOf(ctx).map((r) => cachedTranslation(caches, r)).sort((a, b) => a.iova - b.iova),
+      walkEntries: caches.walkEntryCount(ctx),
     };
   });
   return { streams, contexts };

@@ -26,7 +26,8 @@ export interface GuestMemory {
 const PAGE_SHIFT = 16; // host-side storage granule of SparseMemory (64 KiB), not an architectural size
 const PAGE_SIZE = 2 ** PAGE_SHIFT;
 const MAX_ADDRESS = 2 ** 52;
-const SMALL_COPY = 32; // FlatMemory reads up to this many bytes with a loop: faster than set() of a subarray
+const SMALL_COPY = 32; // FlatMemory copies up to this many bytes with a loop: faster than set() of a subarray
+const VIEWS = 256; // views of recently copied FlatMemory ranges kept for reuse (a power of two)
 
 /**
  * The instances of our own memories, exactly as their constructors built them (frozen, of an unpatchable class):
@@ -226,6 +227,9 @@ export class FlatMemory implements GuestMemory {
   /** The memory itself, for the host to fill and inspect. */
   readonly bytes: Uint8Array;
   readonly #words: Uint32Array;
+  readonly #views: (Uint8Array | undefined)[] = new Array(VIEWS).fill(undefined);
+  readonly #viewOff = new Float64Array(VIEWS).fill(-1); // the range each kept view shows
+  readonly #viewLen = new Int32Array(VIEWS);
 
   /** `size` zeroed bytes at guest physical address `base`; throws {@link HostError} on a bad size or base. */
   constructor(size: number, base = 0) {
@@ -260,22 +264,51 @@ export class FlatMemory implements GuestMemory {
   }
 
   read(addr: number, dst: Uint8Array): boolean {
+    return this.readInto(addr, dst, 0, dst.length);
+  }
+
+  write(addr: number, src: Uint8Array): boolean {
+    return this.writeFrom(addr, src, 0, src.length);
+  }
+
+  /**
+   * Copies `n` bytes at `addr` into `dst` from index `at` (what {@link read} does for a part of `dst`, without a
+   * subarray); false, with nothing copied, on an external abort. The DMA path of DmaView.
+   */
+  readInto(addr: number, dst: Uint8Array, at: number, n: number): boolean {
     const off = addr - this.base;
-    const n = dst.length;
     if (!(off >= 0 && off + n <= this.bytes.length)) return false;
     if (n <= SMALL_COPY) {
       // A loop beats set() for a few bytes, and allocates no subarray view.
       const bytes = this.bytes;
-      for (let i = 0; i < n; i++) dst[i] = bytes[off + i];
-    } else dst.set(this.bytes.subarray(off, off + n));
+      for (let i = 0; i < n; i++) dst[at + i] = bytes[off + i];
+    } else if (at === 0) dst.set(this.#view(off, n)); // without an offset argument set() takes a faster path
+    else dst.set(this.#view(off, n), at);
     return true;
   }
 
-  write(addr: number, src: Uint8Array): boolean {
+  /** Copies `n` bytes of `src` from index `at` to `addr` (what {@link write} does for a part of `src`). */
+  writeFrom(addr: number, src: Uint8Array, at: number, n: number): boolean {
     const off = addr - this.base;
-    if (!(off >= 0 && off + src.length <= this.bytes.length)) return false;
-    this.bytes.set(src, off);
+    if (!(off >= 0 && off + n <= this.bytes.length)) return false;
+    if (at === 0 && n === src.length) this.#view(off, n).set(src); // set() without an offset: its faster path
+    else if (n <= SMALL_COPY) {
+      const bytes = this.bytes;
+      for (let i = 0; i < n; i++) bytes[off + i] = src[at + i];
+    } else this.bytes.set(src.subarray(at, at + n), off);
     return true;
+  }
+
+  /**
+   * A view of bytes [off, off + n): one kept from a recent copy of the same range (devices copy their buffers and
+   * rings again and again), or a new one that replaces it. A copy through a kept view allocates nothing.
+   */
+  #view(off: number, n: number): Uint8Array {
+    const i = ((off >>> 6) ^ (off >>> 14) ^ n) & (VIEWS - 1);
+    if (this.#viewOff[i] === off && this.#viewLen[i] === n) return this.#views[i]!;
+    this.#viewOff[i] = off;
+    this.#viewLen[i] = n;
+    return this.#views[i] = this.bytes.subarray(off, off + n);
   }
 }
 

@@ -1,104 +1,31 @@
 /**
- * Bounded caches: decoded stream configurations, per-(StreamID, SubstreamID) contexts, and each context's TLB,
- * with every invalidation scope of the command queue (IHI 0070 §4.3 CFGI_*, §4.4 TLBI_*; tagging per §3.17).
+ * Bounded caches: decoded stream configurations, per-(StreamID, SubstreamID) contexts (tlb_context.ts), their TLB
+ * rows and walk caches, with every invalidation scope of the command queue (IHI 0070 §4.3 CFGI_*, §4.4 TLBI_*;
+ * tagging per §3.17).
  *
- * A context is the unit of caching: the decoded STE and CD plus a {@link PageMap} from input 4 KiB page key to
- * the entry that maps it. An entry covers a whole block (or contiguous set) and is stored under each page key it
- * is hit through, so a TLB hit is one hash lookup.
+ * A context is the unit of configuration: the decoded STE and CD. Its translations are rows of the shared
+ * {@link TlbRows}, found on a hit by (StreamID, SubstreamID, page) without the context. Contexts are indexed by
+ * their TLB tags (StreamWorld, VMID, ASID), so an invalidation visits only the contexts its scope names, and in
+ * each only the rows its range holds: its cost follows what it invalidates, not what the caches hold.
  * @module
  */
-import { CMD_TLBI_TG } from "../gen/mod.ts";
 import type { Invalidation, TlbRange } from "./types.ts";
-import type { ContextConfig, StreamConfig } from "./config.ts";
-import { WORLD } from "./config.ts";
-import type { Regime, TablePageCache } from "./walk.ts";
-import { pageKey, PageMap } from "./tlb_pages.ts";
-import type { TlbEntry } from "./tlb_pages.ts";
+import type { StreamConfig } from "./config.ts";
+import { CHUNK_SHIFT } from "./walk.ts";
+import { blockKey, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";
+import type { RowData } from "./tlb_pages.ts";
+import { CLASS, type Context, contextKey, NESTED, rangeEnd, rawAllow, Tagged, tagKey } from "./tlb_context.ts";
+
+export { Context, contextKey, KIND, rangeOf, WalkCacheView } from "./tlb_context.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
-const MAX_BLOCKS = 32;
-
-const MAX_TABLE_PAGES = 64; // per nested context: enough for the tables of 64 × 2 MiB of input (4K granule)
-
-/**
- * A nested context's walk cache: stage-2 translations of the stage-1 table pages its walks fetched, so a nested
- * walk does one stage-2 walk (for the output) instead of one per stage-1 level, as hardware walk caches allow.
- * Invalidated with the context's TLB, and by TLBI_S2_IPA over the table's IPA.
- */
-export class TablePages implements TablePageCache {
-  readonly #pages = new Map<number, number>();
-  get size(): number {
-    return this.#pages.size;
-  }
-  get(ipaPage: number): number | undefined {
-    return this.#pages.get(ipaPage);
-  }
-  set(ipaPage: number, paPage: number): void {
-    if (this.#pages.size >= MAX_TABLE_PAGES) this.#pages.clear();
-    this.#pages.set(ipaPage, paPage);
-  }
-  clear(): void {
-    this.#pages.clear();
-  }
-  /** Forgets the pages overlapping the IPA range [lo, hi). */
-  removeRange(lo: number, hi: number): void {
-    for (const ipaPage of this.#pages.keys()) {
-      if (ipaPage * PAGE_BYTES < hi && (ipaPage + 1) * PAGE_BYTES > lo) this.#pages.delete(ipaPage);
-    }
-  }
-}
-
-/** What a context does with a transaction. */
-export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
-
-/** Decoded configuration of one (StreamID, SubstreamID) pair and its TLB. */
-export class Context {
-  readonly tlb: PageMap = new PageMap();
-  /** Recent entries larger than a page, so another page of the same block hits without a walk. */
-  blocks: TlbEntry[] = [];
-  /** Some entry larger than a page is stored (then invalidation by address must scan every key). */
-  hasLarge = false;
-  /** Held by its Caches (false once dropped), so a translator may keep using it without a lookup. */
-  live = true;
-  /** Nested contexts (stage 1 over stage 2): the walk cache of stage-1 table pages; null otherwise. */
-  readonly tableCache: TablePages | null;
-  constructor(
-    readonly key: number,
-    readonly sid: number,
-    readonly ssid: number,
-    readonly stream: StreamConfig,
-    readonly kind: number,
-    /** The CD in use (null: stage 1 bypassed or absent). */
-    readonly cd: ContextConfig | null,
-    /** Stage-2 regime (null: none). */
-    readonly s2: Regime | null,
-    /** Access flags after STE.PRIVCFG/INSTCFG overrides, by incoming flags (null: no override). */
-    readonly flagMap: Uint8Array | null,
-  ) {
-    this.tableCache = cd !== null && s2 !== null ? new TablePages() : null;
-  }
-  /** Translation regime tag: WORLD for stage-1 contexts, -1 for stage-2-only, -2 for no TLB. */
-  get world(): number {
-    if (this.kind !== KIND.TRANSLATE) return -2;
-    return this.cd === null ? -1 : this.stream.s1!.world;
-  }
-  get asid(): number {
-    return this.cd?.asid ?? 0;
-  }
-}
-
-/** Key of a context: SubstreamIDs are 20 bits, -1 for none. */
-export function contextKey(sid: number, ssid: number): number {
-  return sid * 0x200000 + (ssid + 1);
-}
-
 /** Cache bounds. */
 export interface CacheLimits {
-  /** Most contexts kept (default 4096). */
+  /** Most contexts kept (default 65536). */
   contexts?: number;
-  /** Most TLB page keys kept over all contexts (default 65536). */
+  /** Most TLB entries kept over all contexts (default 65536): a page or block under each 4 KiB key it is hit by. */
   entries?: number;
-  /** Most decoded STEs kept (default 4096). */
+  /** Most decoded STEs kept (default 65536). */
   streams?: number;
 }
 
@@ -107,20 +34,34 @@ export class Caches {
   readonly maxContexts: number;
   readonly maxEntries: number;
   readonly maxStreams: number;
+  /** Every context's TLB rows: translate's hit path reads them directly. */
+  readonly rows: TlbRows;
+  /**
+   * Every context's walk caches (IHI 0070 allows caching of intermediate walks, §4.4): for a region of input
+   * addresses, the PA of the 4 KiB chunk of last-level table that maps it, so a TLB miss there reads one descriptor.
+   */
+  readonly walks: TlbRows;
   readonly #streams = new Map<number, StreamConfig>();
   readonly #contexts = new Map<number, Context>();
   readonly #bySid = new Map<number, Set<Context>>();
-  #entries = 0;
+  readonly #tags = new Map<number, Tagged>();
+  /** Contexts by owner id; ids of dropped contexts are reused. */
+  #byId: (Context | undefined)[] = [];
+  #freeIds: number[] = [];
+  readonly #found: number[] = []; // rows an invalidation removes (reused)
+  readonly #contextsFound: Context[] = []; // contexts an invalidation visits (reused)
+  readonly #row: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: -1 };
 
   constructor(limits: CacheLimits = {}) {
-    this.maxContexts = Math.max(1, limits.contexts ?? 4096);
+    this.maxContexts = Math.max(1, limits.contexts ?? 65536);
     this.maxEntries = Math.max(16, limits.entries ?? 65536);
-    this.maxStreams = Math.max(1, limits.streams ?? 4096);
+    this.maxStreams = Math.max(1, limits.streams ?? 65536);
+    this.rows = new TlbRows(this.maxEntries);
+    this.walks = new TlbRows(Math.max(64, this.maxEntries / 4));
   }
 
-  /** Number of TLB page keys held, over all contexts. */
   get entryCount(): number {
-    return this.#entries;
+    return this.rows.size;
   }
   get contextCount(): number {
     return this.#contexts.size;
@@ -161,54 +102,139 @@ export class Caches {
   }
 
   addContext(ctx: Context): void {
-    if (this.#contexts.size >= this.maxContexts) {
-      let n = evictionBatch(this.maxContexts); // the oldest eighth at once, as in addStream
-      for (const victim of this.#contexts.values()) {
-        if (n-- === 0) break;
-        this.#drop(victim);
-      }
-    }
+    if (this.#contexts.size >= this.maxContexts) this.#evictContext();
     this.#contexts.set(ctx.key, ctx);
     let set = this.#bySid.get(ctx.sid);
     if (set === undefined) this.#bySid.set(ctx.sid, set = new Set());
     set.add(ctx);
+    ctx.id = this.#freeIds.pop() ?? this.#byId.length;
+    this.#byId[ctx.id] = ctx;
+    this.rows.setOwner(ctx.id, ctx.sid, ctx.ssid);
+    this.walks.setOwner(ctx.id, ctx.sid, ctx.ssid);
+    const cls = ctx.tagClass;
+    if (cls === CLASS.NONE) return;
+    const t = this.#tagged(cls, ctx.vmid);
+    t.all.add(ctx);
+    if (cls === CLASS.EL1 || cls === CLASS.EL2_E2H) {
+      let set = t.byAsid.get(ctx.asid);
+      if (set === undefined) t.byAsid.set(ctx.asid, set = new Set());
+      set.add(ctx);
+    }
+    if (ctx.nested) this.#tagged(NESTED, ctx.vmid).all.add(ctx);
   }
 
-  /** Stores `entry` under {@link pageKey} `page` of `ctx`, evicting whole context TLBs (oldest first) when full. */
-  insert(ctx: Context, page: number, entry: TlbEntry): void {
-    if (this.#entries >= this.maxEntries) {
-      const target = this.maxEntries * 3 / 4;
-      for (const victim of this.#contexts.values()) {
-        this.#clear(victim);
-        if (this.#entries <= target) break;
+  /** Second chance in insertion order: a context used since it was last looked at moves to the back. */
+  #evictContext(): void {
+    let tries = 8;
+    for (const ctx of this.#contexts.values()) {
+      if (ctx.used && tries-- > 0) {
+        ctx.used = false;
+        this.#contexts.delete(ctx.key);
+        this.#contexts.set(ctx.key, ctx);
+        continue;
       }
-    }
-    const had = ctx.tlb.size;
-    ctx.tlb.set(page, entry);
-    this.#entries += ctx.tlb.size - had;
-    if (entry.size > PAGE_BYTES) ctx.hasLarge = true;
-    if (entry.size > PAGE_BYTES && !ctx.blocks.includes(entry)) {
-      if (ctx.blocks.length >= MAX_BLOCKS) ctx.blocks.shift();
-      ctx.blocks.push(entry);
+      this.#drop(ctx);
+      return;
     }
   }
 
-  /** A cached block of `ctx` that maps `addr`, or undefined. */
-  findBlock(ctx: Context, addr: number): TlbEntry | undefined {
-    const blocks = ctx.blocks;
-    for (let i = blocks.length - 1; i >= 0; i--) {
-      const e = blocks[i];
-      if (addr >= e.inBase && addr - e.inBase < e.size) return e;
+  /** The tag sets of class `cls` and `vmid`, made on first use. */
+  #tagged(cls: number, vmid: number): Tagged {
+    let t = this.#tags.get(tagKey(cls, vmid));
+    if (t === undefined) this.#tags.set(tagKey(cls, vmid), t = new Tagged());
+    return t;
+  }
+
+  /**
+   * Caches the translation in `d` (input range, output, allow mask of normalized flags, global, IPA) for `ctx`,
+   * under the key of the page holding `addr`; a block also under its own key, so its other pages find it.
+   */
+  insert(ctx: Context, addr: number, d: RowData): void {
+    if (ctx.flagMap !== null) d.allow = rawAllow(d.allow, ctx.flagMap);
+    const nested = ctx.nested;
+    const firstGlobal = d.global && this.rows.globals(ctx.id) === 0;
+    let block = NONE;
+    if (d.size > PAGE_BYTES) {
+      if (!ctx.blockSizes.includes(d.size)) ctx.blockSizes.push(d.size);
+      block = this.rows.add(ctx.id, SPACE.BLOCK, blockKey(d.inBase, d.size), d, NONE, nested && d.ipaBase >= 0);
     }
-    return undefined;
+    this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0);
+    // The first global row makes the context one that a TLBI by address of another ASID must visit.
+    if (firstGlobal) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
+  }
+
+  /** Caches the page of `addr` under block row `block` of `ctx` (found by {@link findBlock}). */
+  insertFromBlock(ctx: Context, addr: number, block: number): void {
+    const rows = this.rows, d = this.#row;
+    d.inBase = rows.inBase(block);
+    d.size = rows.rowSize(block);
+    d.outBase = rows.outBase(block);
+    d.allow = rows.allow(block);
+    d.global = rows.isGlobal(block);
+    d.ipaBase = rows.ipaBase(block);
+    rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, false);
+  }
+
+  /** The row of `ctx` that answers for `addr` (a covering page row, else a block), or NONE: for inspection. */
+  rowFor(ctx: Context, addr: number): number {
+    if (ctx.id === NONE) return NONE;
+    const rows = this.rows, r = rows.find(ctx.sid, ctx.ssid, SPACE.PAGE, pageKey(addr));
+    if (r !== NONE && addr >= rows.inBase(r) && addr - rows.inBase(r) < rows.rowSize(r)) return r;
+    return this.findBlock(ctx, addr);
+  }
+
+  /** The distinct translations `ctx` holds (a block once, not under each page it was hit through), as rows. */
+  entriesOf(ctx: Context): number[] {
+    const out: number[] = [];
+    if (ctx.id !== NONE) this.rows.rowsOf(ctx.id, out);
+    return out.filter((r) => this.rows.blockOf(r) === NONE);
+  }
+
+  /** Walk-cache entries held for `ctx`. */
+  walkEntryCount(ctx: Context): number {
+    return ctx.id === NONE ? 0 : this.walks.count(ctx.id);
+  }
+
+  /** A cached block row of `ctx` that maps `addr`, or NONE. */
+  findBlock(ctx: Context, addr: number): number {
+    const sizes = ctx.blockSizes, rows = this.rows;
+    for (let i = 0; i < sizes.length; i++) {
+      const size = sizes[i];
+      const base = Math.floor(addr / size) * size;
+      const r = rows.find(ctx.sid, ctx.ssid, SPACE.BLOCK, blockKey(base, size));
+      if (r !== NONE && rows.inBase(r) === base && rows.rowSize(r) === size) return r;
+    }
+    return NONE;
+  }
+
+  /**
+   * The walk-cache entry of `ctx` in `space` (a SPACE.WALK_*) for input region `region`: its row in
+   * {@link walks}, or NONE. `use` marks it used (transactions do; probes only look).
+   */
+  walkEntry(ctx: Context, space: number, region: number, use: boolean): number {
+    const r = this.walks.find(ctx.sid, ctx.ssid, space, region);
+    if (r !== NONE && use) this.walks.use(r);
+    return r;
+  }
+
+  /** Caches, for `ctx`'s walks in `space`, the chunk at `pa` (IPA `ipa`) of region `region` (2^`shift` bytes). */
+  fillWalk(ctx: Context, space: number, region: number, shift: number, pa: number, ipa: number, attrs: number) {
+    const d = this.#row;
+    d.inBase = region * 2 ** shift;
+    d.size = 2 ** shift;
+    d.outBase = pa;
+    d.allow = attrs;
+    d.global = false;
+    d.ipaBase = ipa;
+    this.walks.add(ctx.id, space, region, d, NONE, false);
   }
 
   #clear(ctx: Context): void {
-    this.#entries -= ctx.tlb.size;
-    ctx.tlb.clear();
-    ctx.blocks = [];
-    ctx.hasLarge = false;
-    ctx.tableCache?.clear();
+    if (ctx.id !== NONE) {
+      this.rows.removeOwner(ctx.id);
+      this.walks.removeOwner(ctx.id);
+    }
+    ctx.blockSizes = [];
   }
 
   #drop(ctx: Context): void {
@@ -218,15 +244,41 @@ export class Caches {
     const set = this.#bySid.get(ctx.sid);
     set?.delete(ctx);
     if (set?.size === 0) this.#bySid.delete(ctx.sid);
+    const cls = ctx.tagClass;
+    if (cls !== CLASS.NONE) {
+      this.#untag(cls, ctx);
+      if (ctx.nested) this.#untag(NESTED, ctx);
+    }
+    this.#byId[ctx.id] = undefined;
+    this.#freeIds.push(ctx.id);
+    ctx.id = NONE;
+  }
+
+  /** Takes `ctx` out of the tag sets of class `cls` (and its VMID). */
+  #untag(cls: number, ctx: Context): void {
+    const key = tagKey(cls, ctx.vmid), t = this.#tags.get(key);
+    if (t === undefined) return;
+    t.all.delete(ctx);
+    t.globals.delete(ctx);
+    const set = t.byAsid.get(ctx.asid);
+    if (set?.delete(ctx) && set.size === 0) t.byAsid.delete(ctx.asid);
+    if (t.all.size === 0) this.#tags.delete(key);
   }
 
   /** Drops everything. */
   clear(): void {
-    for (const ctx of this.#contexts.values()) ctx.live = false;
+    for (const ctx of this.#contexts.values()) {
+      ctx.live = false;
+      ctx.id = NONE;
+    }
     this.#streams.clear();
     this.#contexts.clear();
     this.#bySid.clear();
-    this.#entries = 0;
+    this.#tags.clear();
+    this.#byId = [];
+    this.#freeIds = [];
+    this.rows.clear();
+    this.walks.clear();
   }
 
   #dropSid(sid: number, keepStream: boolean): void {
@@ -235,10 +287,22 @@ export class Caches {
     if (set) { for (const ctx of [...set]) this.#drop(ctx); }
   }
 
-  /** Removes the entries of `ctx` that `match` selects. */
-  #removeEntries(ctx: Context, match: (e: TlbEntry) => boolean): void {
-    this.#entries -= ctx.tlb.removeWhere(match);
-    ctx.blocks = ctx.blocks.filter((e) => !match(e));
+  /**
+   * The contexts of tag (`cls`, VMIDs equal to `vmid` but for its low `ignore` bits, `asid` (-1: any); or those
+   * holding global rows), in a reused array: one lookup per VMID the wildcard spans, nothing visited outside the tag.
+   */
+  #select(cls: number, vmid: number, ignore: number, asid: number, globals = false): Context[] {
+    const out = this.#contextsFound;
+    out.length = 0;
+    const span = 1 << ignore; // CR0.VMW ignores at most a few low bits
+    const first = vmid - (vmid & (span - 1));
+    for (let vm = first; vm < first + span; vm++) {
+      const t = this.#tags.get(tagKey(cls, vm));
+      if (t === undefined) continue;
+      const set = globals ? t.globals : asid < 0 ? t.all : t.byAsid.get(asid);
+      if (set !== undefined) { for (const ctx of set) out.push(ctx); }
+    }
+    return out;
   }
 
   /**
@@ -246,10 +310,7 @@ export class Caches {
    * over-invalidate (always allowed), never under-invalidate.
    */
   invalidate(scope: Invalidation, vmidIgnoreBits = 0): void {
-    const vmidMatch = (ctx: Context, vmid: number) =>
-      Math.floor(ctx.stream.vmid / 2 ** vmidIgnoreBits) === Math.floor(vmid / 2 ** vmidIgnoreBits);
-    const el1 = (ctx: Context) => ctx.world === WORLD.EL1;
-    const el2 = (ctx: Context) => ctx.world === WORLD.EL2 || ctx.world === WORLD.EL2_E2H;
+    const vmw = vmidIgnoreBits;
     switch (scope.kind) {
       case "cfg_all":
         this.clear();
@@ -260,8 +321,12 @@ export class Caches {
       case "ste_range": {
         const span = 2 ** Math.min(scope.range + 1, 32);
         const first = scope.sid - (scope.sid % span);
-        for (const sid of [...this.#bySid.keys()]) if (sid >= first && sid < first + span) this.#dropSid(sid, false);
-        for (const sid of [...this.#streams.keys()]) if (sid >= first && sid < first + span) this.#streams.delete(sid);
+        const inRange = (sid: number) => sid >= first && sid < first + span;
+        // The StreamIDs of the range, or the cached ones: whichever are fewer.
+        const sids = span <= this.#bySid.size + this.#streams.size
+          ? Array.from({ length: span }, (_, i) => first + i)
+          : [...new Set([...this.#bySid.keys(), ...this.#streams.keys()])].filter(inRange);
+        for (const sid of sids) this.#dropSid(sid, false);
         return;
       }
       case "cd": {
@@ -275,78 +340,199 @@ export class Caches {
       case "cd_all":
         this.#dropSid(scope.sid, true);
         return;
-    }
-    for (const ctx of this.#contexts.values()) {
-      if (ctx.tlb.size === 0 && !ctx.tableCache?.size) continue;
-      switch (scope.kind) {
-        case "nh_all":
-          if (el1(ctx) && vmidMatch(ctx, scope.vmid)) this.#clear(ctx);
-          break;
-        case "nh_asid":
-          if (el1(ctx) && vmidMatch(ctx, scope.vmid) && ctx.asid === scope.asid) {
-            this.#removeEntries(ctx, (e) => !e.global);
-          }
-          break;
-        case "nh_va":
-          if (el1(ctx) && vmidMatch(ctx, scope.vmid)) this.#byAddress(ctx, scope.asid, scope.addr, scope.range);
-          break;
-        case "el2_all":
-          if (el2(ctx)) this.#clear(ctx);
-          break;
-        case "el2_asid":
-          if (ctx.world === WORLD.EL2_E2H && ctx.asid === scope.asid) this.#removeEntries(ctx, (e) => !e.global);
-          break;
-        case "el2_va":
-          if (el2(ctx)) {
-            this.#byAddress(ctx, ctx.world === WORLD.EL2 ? null : scope.asid, scope.addr, scope.range);
-          }
-          break;
-        case "s12_vmall":
-          if ((el1(ctx) || ctx.world === -1) && vmidMatch(ctx, scope.vmid)) this.#clear(ctx);
-          break;
-        case "s2_ipa":
-          if (ctx.s2 !== null && vmidMatch(ctx, scope.vmid)) {
-            const [lo, hi] = rangeOf(scope.addr, scope.range);
-            this.#removeEntries(ctx, (e) => e.ipaBase >= 0 && e.ipaBase < hi && e.ipaBase + e.size > lo);
-            ctx.tableCache?.removeRange(lo, hi);
-          }
-          break;
-        case "nsnh_all":
-          if (el1(ctx) || ctx.world === -1) this.#clear(ctx);
-          break;
+      case "nh_all":
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
+        return;
+      case "nh_asid":
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, scope.asid)) this.#removeNonGlobal(ctx);
+        return;
+      case "nh_va":
+        this.#byAddress(CLASS.EL1, scope.vmid, vmw, scope.asid, scope.addr, scope.range, scope.leaf);
+        return;
+      case "el2_all":
+        for (const ctx of this.#select(CLASS.EL2, 0, 0, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL2_E2H, 0, 0, -1)) this.#clear(ctx);
+        return;
+      case "el2_asid":
+        for (const ctx of this.#select(CLASS.EL2_E2H, 0, 0, scope.asid)) this.#removeNonGlobal(ctx);
+        return;
+      case "el2_va":
+        this.#byAddress(CLASS.EL2, 0, 0, null, scope.addr, scope.range, scope.leaf); // one address space
+        this.#byAddress(CLASS.EL2_E2H, 0, 0, scope.asid, scope.addr, scope.range, scope.leaf);
+        return;
+      case "s12_vmall":
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) this.#clear(ctx);
+        return;
+      case "s2_ipa": {
+        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (§4.4.5). A nested
+        // context's stage-1 walk cache holds table chunks found through stage 2: it goes whole.
+        const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
+        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) {
+          this.#removeRange(ctx, lo, hi, false);
+          if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
+        }
+        for (const ctx of this.#select(NESTED, scope.vmid, vmw, -1)) {
+          this.#removeIpaRange(ctx, lo, hi);
+          this.#removeStage1Walks(ctx);
+          if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
+        }
+        return;
       }
+      case "nsnh_all":
+        for (const ctx of this.#contexts.values()) {
+          if (ctx.tagClass === CLASS.EL1 || ctx.tagClass === CLASS.S2) this.#clear(ctx);
+        }
+        return;
     }
   }
 
-  #byAddress(ctx: Context, asid: number | null, addr: number, range: TlbRange | null): void {
-    const [lo, hi] = rangeOf(addr, range);
-    // Other address spaces' entries match only when global.
-    const all = asid === null || ctx.asid === asid;
-    const match = (e: TlbEntry) => (all || e.global) && e.inBase < hi && e.inBase + e.size > lo;
-    if (!ctx.hasLarge && hi - lo <= 64 * PAGE_BYTES) {
-      // Page-sized entries live under their own key only: delete those keys, no scan.
+  /**
+   * TLBI by address in class `cls`: every row of ASID `asid` (null: of any) in the range, and global rows there;
+   * unless `leaf`, the walk-cache entries of those address spaces there too (§4.4.2 Leaf).
+   */
+  #byAddress(
+    cls: number,
+    vmid: number,
+    vmw: number,
+    asid: number | null,
+    addr: number,
+    range: TlbRange | null,
+    leaf: boolean,
+  ): void {
+    const lo = addr, hi = rangeEnd(addr, range);
+    for (const ctx of this.#select(cls, vmid, vmw, asid ?? -1)) {
+      this.#removeRange(ctx, lo, hi, false);
+      if (!leaf) this.#removeStage1WalkRange(ctx, lo, hi);
+    }
+    if (asid === null) return;
+    // Other address spaces' rows match only when global.
+    for (const ctx of this.#select(cls, vmid, vmw, -1, true)) {
+      if (this.rows.globals(ctx.id) === 0) this.#tags.get(tagKey(cls, ctx.vmid))?.globals.delete(ctx);
+      else if (ctx.asid !== asid) this.#removeRange(ctx, lo, hi, true);
+    }
+  }
+
+  /** TLBI by ASID: the context's rows but its global ones, and its stage-1 walk caches. */
+  #removeNonGlobal(ctx: Context): void {
+    const rows = this.rows;
+    if (rows.globals(ctx.id) === 0) {
+      rows.removeOwner(ctx.id);
+      ctx.blockSizes = [];
+      return this.#removeStage1Walks(ctx);
+    }
+    const found = this.#found;
+    found.length = 0;
+    rows.rowsOf(ctx.id, found);
+    for (const r of found) if (rows.isLive(r) && !rows.isGlobal(r)) rows.remove(r);
+    this.#removeStage1Walks(ctx);
+  }
+
+  /**
+   * Removes the rows of `ctx` whose input range meets [lo, hi) (only global ones when `globalOnly`), a block
+   * with all its pages. Looks up each key the range can hold, or walks the context's rows when they are fewer.
+   */
+  #removeRange(ctx: Context, lo: number, hi: number, globalOnly: boolean): void {
+    const rows = this.rows, found = this.#found;
+    found.length = 0;
+    if (this.#keysIn(ctx, lo, hi) <= rows.count(ctx.id)) {
       for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
-        const key = pageKey(p * PAGE_BYTES);
-        const e = ctx.tlb.get(key);
-        if (e !== undefined && match(e)) {
-          ctx.tlb.delete(key);
-          this.#entries--;
+        const r = rows.find(ctx.sid, ctx.ssid, SPACE.PAGE, pageKey(p * PAGE_BYTES));
+        if (r !== NONE) found.push(r);
+      }
+      for (const size of ctx.blockSizes) {
+        for (let b = Math.floor(lo / size); b * size < hi; b++) {
+          const r = rows.find(ctx.sid, ctx.ssid, SPACE.BLOCK, blockKey(b * size, size));
+          if (r !== NONE) found.push(r);
         }
       }
-      return;
+    } else rows.rowsOf(ctx.id, found);
+    for (const r of found) {
+      if (!rows.isLive(r) || (globalOnly && !rows.isGlobal(r))) continue;
+      const base = rows.inBase(r);
+      if (base < hi && base + rows.rowSize(r) > lo) this.#removeWithBlock(r);
     }
-    this.#removeEntries(ctx, match);
+  }
+
+  /** Removes the rows of nested `ctx` whose IPA range meets [lo, hi), as {@link removeRange} by input address. */
+  #removeIpaRange(ctx: Context, lo: number, hi: number): void {
+    const rows = this.rows, found = this.#found;
+    found.length = 0;
+    if (this.#keysIn(ctx, lo, hi) <= rows.count(ctx.id)) {
+      for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
+        rows.findIpa(ctx.id, SPACE.PAGE, pageKey(p * PAGE_BYTES), found);
+      }
+      for (const size of ctx.blockSizes) {
+        for (let b = Math.floor(lo / size); b * size < hi; b++) {
+          rows.findIpa(ctx.id, SPACE.BLOCK, blockKey(b * size, size), found);
+        }
+      }
+    } else rows.rowsOf(ctx.id, found);
+    for (const r of found) {
+      const ipa = rows.isLive(r) ? rows.ipaBase(r) : -1;
+      if (ipa >= 0 && ipa < hi && ipa + rows.rowSize(r) > lo) this.#removeWithBlock(r);
+    }
+  }
+
+  /** The stage-1 walk-cache entries of `ctx` for input addresses in [lo, hi) (VAs: negative in the TTB1 range). */
+  #removeStage1WalkRange(ctx: Context, lo: number, hi: number): void {
+    const cd = ctx.cd;
+    if (cd === null || this.walks.count(ctx.id) === 0) return;
+    if (cd.ttb0 !== null) this.#removeWalkRange(ctx, SPACE.WALK_TTB0, lo, hi, cd.ttb0.granuleShift);
+    if (cd.ttb1 !== null) {
+      const top = 2 ** cd.ttb1.inputBits; // the TTB1 walk's input address is the VA plus 2^inputBits
+      this.#removeWalkRange(ctx, SPACE.WALK_TTB1, lo + top, hi + top, cd.ttb1.granuleShift);
+    }
+  }
+
+  /**
+   * The walk-cache entries of `ctx` in `space` whose region meets [lo, hi) of that walk's input addresses (regions of
+   * 2^(granule shift + {@link CHUNK_SHIFT}) bytes): each region's key looked up, or the context's entries scanned.
+   */
+  #removeWalkRange(ctx: Context, space: number, lo: number, hi: number, granuleShift: number): void {
+    const walks = this.walks, found = this.#found;
+    if (walks.count(ctx.id) === 0) return;
+    found.length = 0;
+    const size = 2 ** (granuleShift + CHUNK_SHIFT);
+    const first = Math.max(0, Math.floor(lo / size)), last = Math.floor((hi - 1) / size);
+    if (last < first) return;
+    if (last - first < walks.count(ctx.id)) {
+      for (let g = first; g <= last; g++) {
+        const r = walks.find(ctx.sid, ctx.ssid, space, g);
+        if (r !== NONE) found.push(r);
+      }
+    } else walks.rowsOf(ctx.id, found);
+    for (const r of found) {
+      if (!walks.isLive(r) || walks.space(r) !== space) continue;
+      const base = walks.inBase(r);
+      if (base < hi && base + walks.rowSize(r) > lo) walks.remove(r);
+    }
+  }
+
+  /** Every stage-1 walk-cache entry of `ctx` (both TTB ranges). */
+  #removeStage1Walks(ctx: Context): void {
+    const walks = this.walks, found = this.#found;
+    if (walks.count(ctx.id) === 0) return;
+    found.length = 0;
+    walks.rowsOf(ctx.id, found);
+    for (const r of found) if (walks.space(r) !== SPACE.WALK_S2) walks.remove(r);
+  }
+
+  /** How many keys a context may hold rows under in [lo, hi): its pages, and its blocks of each size. */
+  #keysIn(ctx: Context, lo: number, hi: number): number {
+    let n = Math.ceil(hi / PAGE_BYTES) - Math.floor(lo / PAGE_BYTES);
+    for (const size of ctx.blockSizes) n += Math.ceil(hi / size) - Math.floor(lo / size);
+    return n;
+  }
+
+  /** Removes row `r`; a block's page row takes its block (and the block's other pages) with it. */
+  #removeWithBlock(r: number): void {
+    const block = this.rows.blockOf(r);
+    this.rows.remove(block !== NONE ? block : r);
   }
 }
 
 /** How many of `limit` cached items to evict at once when full: an eighth, at least one. */
 function evictionBatch(limit: number): number {
   return Math.max(1, Math.floor(limit / 8));
-}
-
-/** Input range [lo, hi) an invalidation by address covers: one address, or the RIL range (§4.4.1). */
-export function rangeOf(addr: number, range: TlbRange | null): [number, number] {
-  if (range === null || range.tg === CMD_TLBI_TG.ANY) return [addr, addr + 1];
-  const granule = range.tg === CMD_TLBI_TG.GRAN_4K ? 4096 : range.tg === CMD_TLBI_TG.GRAN_16K ? 16384 : 65536;
-  return [addr, addr + (range.num + 1) * 2 ** range.scale * granule];
 }

@@ -12,10 +12,11 @@ import { ACCESS, newFault } from "./types.ts";
 import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "./types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
-import { Caches, Context, contextKey, KIND } from "./tlb.ts";
-import { covers, pageKey, TlbEntry } from "./tlb_pages.ts";
+import { Caches, Context, contextKey, KIND, WalkCacheView } from "./tlb.ts";
+import { DENIED, NONE, pageKey, SPACE } from "./tlb_pages.ts";
+import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
-import { atsGrantsAny, modPow2, normalize, pow2, Walker } from "./walk.ts";
+import { atsGrantsAny, modPow2, pow2, Walker } from "./walk.ts";
 import type { StepRecord } from "./walk.ts";
 import type { StallSink } from "./stall.ts";
 
@@ -39,6 +40,7 @@ export interface TranslatorStats {
 export type WalkStep = StepRecord;
 
 const PAGE = 4096; // TLB key granularity: the smallest granule
+const UNKNOWN = -3; // #slow: the hit path did not look for a page row
 const UNPRIV_BITS = 0x0f; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
 
 /** Event types recorded only when CD.R / STE.S2R say so (§5.5). */
@@ -53,17 +55,18 @@ export class Translator implements TranslationEngine {
   readonly fault: Fault = newFault();
   /** Whether the architecture records the last fault as an event (CD.R and STE.S2R gate translation faults). */
   recorded = false;
-  /** Counts of translate's fast path (TLB hits of the last context), kept apart so that path bumps one number. */
+  /** Counts of translate's fast path (TLB hits), kept apart so that path bumps one number. */
   #fastHits = 0;
   readonly #stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
-  /** After a successful translate: bytes from the input address to the end of its mapping (DMA splitting). */
-  span = 0;
+  /** `#span[0]`: see {@link span}; shared with the TLB rows, whose hit path sets it. */
+  readonly #span: Float64Array;
   /** The tag (address bits [63:56]) of the next transaction flagged ACCESS.TAGGED; the caller sets it. */
   inputTag = -1;
   /** The tag the current transaction's faults report, or -1 for an untagged address. */
   #tag = -1;
-  /** After a successful {@link atsRequest}: the TLB entry that answered, or null when both stages were bypassed. */
-  atsEntry: TlbEntry | null = null;
+  /** After a successful {@link atsRequest}: the mapping walked (the row a TLB keeps), or null when both stages were
+   * bypassed. Reused: read it before the next translation. */
+  atsEntry: Readonly<RowData> | null = null;
   /** Faults are not recorded (an ATS request: IHI 0070 3.9.1 "the SMMU does not record fault events"). */
   #quiet = false;
   /** The stall model, when the device offers it: where stalling faults go (IHI 0070 3.12.2). */
@@ -73,25 +76,24 @@ export class Translator implements TranslationEngine {
   /** The STAG of the last stalled transaction. */
   stag = -1;
   readonly caches: Caches;
+  readonly #rows: TlbRows;
   readonly #regs: RegisterFile;
   readonly #events: EventSink;
   readonly #observers: readonly SmmuObserver[];
   readonly #reader: ConfigReader;
   readonly #s1: Walker;
   readonly #s2: Walker;
+  /** The walk caches the walkers use, pointed at the context of each walk. */
+  readonly #s1Walks: WalkCacheView;
+  readonly #s2Walks: WalkCacheView;
   #caps: Caps | null = null;
   #enabled = false;
   #gbpaAbort = false;
   #lastSid = -1;
   #lastSsid = -2;
   #last: Context | null = null;
-  /** The last successful #walk: what a TLB entry for it holds (kept in fields so a probe allocates nothing). */
-  #walkIn = 0;
-  #walkSize = 0;
-  #walkOut = 0;
-  #walkAllow = 0;
-  #walkGlobal = false;
-  #walkIpa = -1;
+  /** The last successful #walk: what a TLB row for it holds (reused, so a miss allocates nothing). */
+  readonly #walked: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: -1 };
 
   constructor(
     regs: RegisterFile,
@@ -107,6 +109,30 @@ export class Translator implements TranslationEngine {
     this.#s1 = new Walker(memory);
     this.#s2 = new Walker(memory);
     this.caches = new Caches(limits);
+    this.#rows = this.caches.rows;
+    this.#s1Walks = new WalkCacheView(this.caches);
+    this.#s2Walks = new WalkCacheView(this.caches);
+    this.#span = this.#rows.span;
+  }
+
+  /** After a successful translate: bytes from the input address to the end of its mapping (DMA splitting). */
+  get span(): number {
+    return this.#span[0];
+  }
+
+  /** TLB hits of translate's hit path so far: one more after a call means it answered from a TLB row. */
+  get hits(): number {
+    return this.#fastHits;
+  }
+
+  /** TLB rows removed so far (invalidation, replacement, flush): unchanged, every row answers as before. */
+  get removals(): number {
+    return this.#rows.removals;
+  }
+
+  /** Counts a TLB hit the caller served from a row it found through {@link hits} and {@link removals}. */
+  countHit(): void {
+    this.#fastHits++;
   }
 
   /** Derived register state, re-read lazily after a flush. */
@@ -126,20 +152,28 @@ export class Translator implements TranslationEngine {
 
   /** Translates one transaction; the PA, or -1 when aborted (then `fault` describes it). ssid -1: none. */
   translate(sid: number, ssid: number, iova: number, flags: number): number {
-    const ctx = this.#last;
-    if (ctx !== null && sid === this.#lastSid && ssid === this.#lastSsid && (flags & ACCESS.TAGGED) === 0) {
-      // Allow masks have a bit for every raw flag combination, so no normalization here.
-      const f = ctx.flagMap === null ? flags & 7 : ctx.flagMap[flags & 7];
-      const tlb = ctx.tlb;
-      const pa = tlb.lookup(iova, f);
+    if ((flags & ACCESS.TAGGED) === 0) {
+      // Rows exist only for cached contexts that translate, and allow by raw flags (overrides folded in): a hit
+      // needs no context.
+      const pa = this.#rows.lookup(sid, ssid, iova, flags & 7);
       if (pa >= 0) {
         this.#fastHits++;
-        this.span = tlb.span;
         return pa;
       }
+      this.#stats.translations++;
+      return this.#slow(sid, ssid, iova, flags, true, null, pa === DENIED ? DENIED : NONE);
     }
     this.#stats.translations++;
-    return this.#slow(sid, ssid, iova, flags, true, null);
+    return this.#slow(sid, ssid, iova, flags, true, null, UNKNOWN);
+  }
+
+  /** translate's TLB hit alone: the PA when a TLB row answers (counted as a hit, as translate would), else -1. */
+  hit(sid: number, ssid: number, iova: number, flags: number): number {
+    if ((flags & ACCESS.TAGGED) !== 0) return -1;
+    const pa = this.#rows.lookup(sid, ssid, iova, flags & 7);
+    if (pa < 0) return -1;
+    this.#fastHits++;
+    return pa;
   }
 
   /**
@@ -149,13 +183,25 @@ export class Translator implements TranslationEngine {
   probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[], config?: ConfigTrace): number {
     this.#reader.trace = config ?? null;
     try {
-      return this.#slow(sid, ssid, iova, flags, false, trace ?? null);
+      return this.#slow(sid, ssid, iova, flags, false, trace ?? null, UNKNOWN);
     } finally {
       this.#reader.trace = null;
     }
   }
 
-  #slow(sid: number, ssid: number, iova: number, flags: number, effects: boolean, trace: StepRecord[] | null): number {
+  /**
+   * Translates past the TLB hit path; `page` is what that path found for the page row: NONE (no row covers the
+   * address: a block may), DENIED (one does, refusing the access: walk), or UNKNOWN (not looked: look).
+   */
+  #slow(
+    sid: number,
+    ssid: number,
+    iova: number,
+    flags: number,
+    effects: boolean,
+    trace: StepRecord[] | null,
+    page: number,
+  ): number {
     const caps = this.#caps ?? this.#derive();
     this.#s1.trace = this.#s2.trace = trace;
     this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : -1;
@@ -174,7 +220,9 @@ export class Translator implements TranslationEngine {
       this.#lastSid = sid;
       this.#lastSsid = ssid;
       this.#last = ctx;
+      ctx.used = true;
     }
+    const raw = flags & 7; // rows allow by raw flags
     if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & (ACCESS.TAGGED | ACCESS.ATS));
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
@@ -182,39 +230,40 @@ export class Translator implements TranslationEngine {
     if ((flags & ACCESS.TAGGED) !== 0 && ctx.cd !== null && (iova < 0 ? ctx.cd.tbi1 : ctx.cd.tbi0)) {
       flags &= ~ACCESS.TAGGED;
     }
-    // A tag still flagged here faults in the walk: no cached entry (page or block) may answer for it.
-    let entry: TlbEntry | null = null;
-    if ((flags & ACCESS.TAGGED) === 0) {
-      entry = ctx.tlb.get(pageKey(iova)) ?? null;
-      if (entry !== null && !covers(entry, iova)) entry = null;
-      entry ??= this.caches.findBlock(ctx, iova) ?? null;
+    // A tag still flagged here faults in the walk: no cached row (page or block) may answer for it. An ATS request
+    // walks (its completion reports the permissions the tables give; the row it fills serves later transactions).
+    let row = NONE;
+    if ((flags & (ACCESS.TAGGED | ACCESS.ATS)) === 0 && ctx.id !== NONE) {
+      const rows = this.#rows;
+      if (page === UNKNOWN) {
+        row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
+        if (row !== NONE && !(iova >= rows.inBase(row) && iova - rows.inBase(row) < rows.rowSize(row))) row = NONE;
+      } else if (page === DENIED) row = DENIED;
+      // A block answers only where no page row does (a newer page over a stale block wins).
+      if (row === NONE && ctx.blockSizes.length !== 0) row = this.caches.findBlock(ctx, iova);
     }
-    if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {
-      if (effects) this.#stats.tlbHits++;
-    } else {
-      if (effects) this.#stats.tlbMisses++;
-      if (!this.#walk(ctx, ssid, iova, flags, effects)) return -1;
-      if (!effects) {
-        // A probe keeps no entry: answer from the walk's result, allocating nothing.
-        const off = iova - this.#walkIn;
-        this.span = this.#walkSize - off;
-        return this.#walkOut + off;
+    if (row >= 0 && ((this.#rows.allow(row) >> raw) & 1) === 1) {
+      // A hit here is a block's first use of this page, or a probe.
+      if (effects) {
+        this.#stats.tlbHits++;
+        if (this.#rows.blockOf(row) === NONE && this.#rows.rowSize(row) > PAGE) {
+          this.caches.insertFromBlock(ctx, iova, row);
+        }
       }
-      entry = new TlbEntry(
-        this.#walkIn,
-        this.#walkSize,
-        this.#walkOut,
-        this.#walkAllow,
-        this.#walkGlobal,
-        this.#walkIpa,
-      );
+      const rows = this.#rows, off = iova - rows.inBase(row);
+      this.#span[0] = rows.rowSize(row) - off;
+      return rows.outBase(row) + off;
     }
-    // Stored under each 4 KiB key it is hit through, lazily: this one now, others on their first miss.
-    if (effects) this.caches.insert(ctx, pageKey(iova), entry);
-    if ((flags & ACCESS.ATS) !== 0) this.atsEntry = entry;
-    const off = iova - entry.inBase;
-    this.span = entry.size - off;
-    return entry.outBase + off;
+    if (effects) this.#stats.tlbMisses++;
+    if (!this.#walk(ctx, ssid, iova, flags, effects)) return -1;
+    const w = this.#walked, off = iova - w.inBase;
+    this.#span[0] = w.size - off;
+    const pa = w.outBase + off;
+    // A probe keeps nothing. A block is stored under its own key and under each 4 KiB key it is hit through,
+    // lazily: this one now, others on their first use.
+    if (effects) this.caches.insert(ctx, iova, w);
+    if ((flags & ACCESS.ATS) !== 0) this.atsEntry = w;
+    return pa;
   }
 
   /**
@@ -228,7 +277,7 @@ export class Translator implements TranslationEngine {
       if (stream) return this.#inputAddressSize(sid, ssid, iova, flags, effects);
       return this.#abort(sid, ssid, iova, flags, 0, effects);
     }
-    this.span = PAGE - modPow2(iova, PAGE);
+    this.#span[0] = PAGE - modPow2(iova, PAGE);
     return iova;
   }
 
@@ -306,6 +355,7 @@ export class Translator implements TranslationEngine {
     }
     let cd = null;
     if (kind === KIND.TRANSLATE && cdSsid >= 0) {
+      this.#s2.cache = null; // a CD fetch through stage 2 belongs to no context yet
       cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
       // A stage-2 fault of the CD fetch records the transaction's attributes after the STE's overrides (IHI 0070 7.3).
       const attrs = flagMap === null ? flags : flagMap[flags & 7] | (flags & ACCESS.TAGGED);
@@ -320,6 +370,9 @@ export class Translator implements TranslationEngine {
   #walk(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean): boolean {
     if (effects) this.#stats.walks++;
     const s1w = this.#s1, s2w = this.#s2;
+    // A cached context's walks use its walk caches (a probe's context is not cached, and has none).
+    const cached = ctx.id !== NONE;
+    s2w.cache = cached && ctx.s2 !== null ? this.#s2Walks.use(ctx, SPACE.WALK_S2, effects) : null;
     let ipa = iova;
     let inBase = 0, size = 2 ** 53, allow = 0xff, global = false; // stage 2 alone: aligned to 0
     const cd = ctx.cd;
@@ -338,7 +391,7 @@ export class Translator implements TranslationEngine {
       }
       s1w.tables = ctx.s2 === null ? null : s2w;
       s1w.tablesRegime = ctx.s2;
-      s1w.tableCache = ctx.tableCache;
+      s1w.cache = cached ? this.#s1Walks.use(ctx, upper ? SPACE.WALK_TTB1 : SPACE.WALK_TTB0, effects) : null;
       // Lower range: pass iova itself, already tagged (a computed double outside the Smi range would be boxed).
       const ok = upper ? s1w.walk(r, ia, flags, effects) : s1w.walk(r, iova, flags, effects);
       if (!ok) return this.#s1Fault(ctx, ssid, iova, flags, effects, true);
@@ -355,12 +408,13 @@ export class Translator implements TranslationEngine {
       }
       if (ctx.s2 === null) {
         // Stage 1 alone: returning here keeps the IPA (a double) out of this path, so nothing gets boxed.
-        this.#walkIn = inBase;
-        this.#walkSize = size;
-        this.#walkOut = s1w.outBase;
-        this.#walkAllow = allow;
-        this.#walkGlobal = global;
-        this.#walkIpa = -1;
+        const w = this.#walked;
+        w.inBase = inBase;
+        w.size = size;
+        w.outBase = s1w.outBase;
+        w.allow = allow;
+        w.global = global;
+        w.ipaBase = -1;
         return true;
       }
       ipa = s1w.outBase + (ia - s1w.inBase);
@@ -382,12 +436,13 @@ export class Translator implements TranslationEngine {
       out = s2w.outBase + (ipaBase - s2w.inBase);
       allow &= s2w.allow;
     }
-    this.#walkIn = inBase;
-    this.#walkSize = size;
-    this.#walkOut = out;
-    this.#walkAllow = allow;
-    this.#walkGlobal = global;
-    this.#walkIpa = ipaBase;
+    const w = this.#walked;
+    w.inBase = inBase;
+    w.size = size;
+    w.outBase = out;
+    w.allow = allow;
+    w.global = global;
+    w.ipaBase = ipaBase;
     return true;
   }
 
@@ -519,7 +574,7 @@ export class Translator implements TranslationEngine {
     this.atsEntry = null;
     this.#stats.translations++;
     try {
-      return this.#slow(sid, ssid, iova, flags | ACCESS.ATS, true, null);
+      return this.#slow(sid, ssid, iova, flags | ACCESS.ATS, true, null, UNKNOWN);
     } finally {
       this.#quiet = false;
     }
@@ -538,6 +593,7 @@ export class Translator implements TranslationEngine {
     if (!(ipa >= 0 && ipa < pow2(caps.oasBits))) return this.#inputAddressSize(stream.sid, -1, ipa, flags, true);
     const w = this.#s2;
     w.trace = null;
+    w.cache = null; // this walk belongs to no context's walk cache
     if (w.walk(stream.s2!, ipa, flags, true)) return w.outBase + (ipa - w.inBase);
     const f = this.#fill(w.faultType, stream.sid, -1, ipa, flags);
     f.s2 = true;

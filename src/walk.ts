@@ -135,12 +135,26 @@ function join(hi: number, lo: number): number {
   return hi * POW2[32] + (lo >>> 0);
 }
 
-const TABLE_PAGE = 4096; // key granularity of the nested walk cache: the smallest granule
+/** log2 of the bytes of last-level table a walk cache entry holds the address of: 4 KiB, 512 descriptors. */
+const CHUNK_BYTES_SHIFT = 12;
+const CHUNK_OFFSET = (1 << CHUNK_BYTES_SHIFT) - 1;
+/** Descriptors per chunk, as a shift: a chunk maps 2^(granule shift + CHUNK_SHIFT) bytes of input. */
+export const CHUNK_SHIFT = CHUNK_BYTES_SHIFT - 3;
 
-/** Stage-2 translations of stage-1 table pages (IPA page number → PA page number), as hardware walk caches keep. */
-export interface TablePageCache {
-  get(ipaPage: number): number | undefined;
-  set(ipaPage: number, paPage: number): void;
+/**
+ * A walk cache of one regime (IHI 0070 allows caching of intermediate walks, invalidated by TLBIs without Leaf): by
+ * region of input addresses (`ia >> (granule shift + CHUNK_SHIFT)`), the PA of the 4 KiB chunk of last-level table
+ * that holds the region's descriptors, so a walk there reads one descriptor.
+ */
+export interface WalkCache {
+  /** The chunk's PA for `region`, or -1; after a hit {@link attrs} and {@link ipa} describe it. */
+  lookup(region: number): number;
+  /** After a hit: the upper words of the table descriptors above the chunk, ORed (APTable, PXNTable, UXNTable). */
+  readonly attrs: number;
+  /** After a hit: the chunk's IPA in a nested walk (its PA otherwise). */
+  readonly ipa: number;
+  /** Keeps a walk's chunk (the cache decides whether this walk may fill it). */
+  fill(region: number, regionShift: number, pa: number, ipa: number, attrs: number): void;
 }
 
 /** Entries in a contiguous set (DDI 0487 D8.6.1), by granule shift and level (3 = page). */
@@ -219,10 +233,19 @@ export class Walker {
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
   tables: Walker | null = null;
   tablesRegime: Regime | null = null;
-  /** Stage-2 translations of stage-1 table pages kept between nested walks (null: none kept). */
-  tableCache: TablePageCache | null = null;
+  /** The walk cache of the regime walked next (null: none); never used while tracing, which shows every read. */
+  cache: WalkCache | null = null;
   /** When set, walks append descriptor reads here (probe only). */
   trace: StepRecord[] | null = null;
+  /** The regime {@link #plan} worked out, and what it found. */
+  #regime: Regime | null = null;
+  #startShift = 0;
+  #startLo = 0;
+  #startHi = 0;
+  #startMask = 0;
+  #startTooBig = false;
+  #oaLimitHi = 0;
+  #addrMaskLo = 0;
   /** The input address of the walk being traced (set only while tracing). */
   #tracedInput = 0.5;
 
@@ -266,22 +289,11 @@ export class Walker {
   #tableAddress(ipa: number, update: boolean): number {
     const s2 = this.tables;
     if (s2 === null) return ipa;
-    const cache = this.tableCache;
-    const tracing = this.trace !== null; // a trace shows every stage-2 read: no cache then
-    const ipaPage = Math.floor(ipa / TABLE_PAGE);
-    if (cache !== null && !tracing) {
-      const paPage = cache.get(ipaPage);
-      if (paPage !== undefined) return paPage * TABLE_PAGE + (ipa - ipaPage * TABLE_PAGE);
-    }
     s2.trace = this.trace;
-    s2.tableCache = null;
     if (s2.walk(this.tablesRegime!, ipa, 0, update)) {
       this.reads += s2.reads;
       if (this.#deviceTable(ipa, true)) return -1;
-      const pa = s2.outBase + (ipa - s2.inBase);
-      // Filled by transactions only (a probe leaves every cache as it was).
-      if (cache !== null && update) cache.set(ipaPage, Math.floor(pa / TABLE_PAGE));
-      return pa;
+      return s2.outBase + (ipa - s2.inBase);
     }
     this.reads += s2.reads;
     this.#tableFault(ipa, true);
@@ -313,6 +325,29 @@ export class Walker {
   }
 
   /**
+   * What every walk of `r` starts from, worked out once per regime (a walker walks one regime again and again):
+   * the start table and how it is indexed.
+   */
+  #plan(r: Regime): void {
+    const gs = r.granuleShift;
+    const shift = gs + (3 - r.startLevel) * (gs - 3);
+    const entries = POW2[r.inputBits - shift];
+    // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
+    const start = alignDown(r.ttb, Math.max(entries * 8, 64));
+    this.#regime = r;
+    this.#startShift = shift;
+    this.#startLo = start | 0;
+    this.#startHi = (start * TWO_POW_MINUS_32) | 0;
+    this.#startMask = (entries - 1) | 0; // int32 masks (POW2 holds doubles)
+    this.#startTooBig = start >= POW2[r.oaBits];
+    // Output size check on the high half when the limit is at least 2^32 (always for architectural sizes).
+    this.#oaLimitHi = r.oaBits >= 32 ? POW2[r.oaBits - 32] | 0 : -1;
+    // Output and next-level table addresses are granule aligned: bits below the granule are ignored (RES0 in the
+    // 16K and 64K formats), which also aligns next-level tables.
+    this.#addrMaskLo = ADDR_LO & -POW2[gs];
+  }
+
+  /**
    * Walks `r` for input address `ia` (0 <= ia < 2^inputBits, already range-selected) and access `flags`.
    * `update` permits hardware AF/dirty updates (false for probes). Returns true on success.
    * Only the table loop lives here; leaves and faults are in small methods, so V8 optimises this early and well.
@@ -330,37 +365,50 @@ export class Walker {
     const stride = gs - 3;
     let level = r.startLevel;
     if (!(ia >= 0 && ia < POW2[r.inputBits])) return this.#fail(EVENT_TYPE.F_TRANSLATION, level);
-    let shift = gs + (3 - level) * stride;
-    const entries = POW2[r.inputBits - shift];
-    // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
-    const startAlign = Math.max(entries * 8, 64);
-    const start = Math.floor(r.ttb * (1 / startAlign)) * startAlign; // alignDown; * 2^-k: no float division
-    const oaLimit = POW2[r.oaBits];
-    if (start >= oaLimit) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+    if (r !== this.#regime) this.#plan(r);
+    if (this.#startTooBig) return this.#fail(EVENT_TYPE.F_ADDR_SIZE, level);
+    let shift = this.#startShift;
     // Addresses in the loop are 32-bit halves (the low one as an int32 bit pattern), so the chain from one
     // descriptor to the next runs on integers, without float conversions. Input address likewise.
-    let tLo = start | 0, tHi = (start * TWO_POW_MINUS_32) | 0;
+    let tLo = this.#startLo, tHi = this.#startHi;
     const iaLo = ia >>> 0;
     const iaHi = ((ia - iaLo) * TWO_POW_MINUS_32) | 0; // ia < 2^52: the high half fits an int32
-    // Output size check on the high half when the limit is at least 2^32 (always for architectural sizes).
-    const oaLimitHi = r.oaBits >= 32 ? POW2[r.oaBits - 32] | 0 : -1;
-    let indexMask = (entries - 1) | 0; // int32 masks (POW2 holds doubles)
+    const oaLimit = POW2[r.oaBits];
+    const oaLimitHi = this.#oaLimitHi;
+    let indexMask = this.#startMask;
     const nextIndexMask = (1 << stride) - 1;
-    // Output and next-level table addresses are granule aligned: bits below the granule are ignored (RES0 in the
-    // 16K and 64K formats), which also aligns next-level tables.
-    const addrMaskLo = ADDR_LO & -POW2[gs];
+    const addrMaskLo = this.#addrMaskLo;
     const words = this.#words, wordsFirst = this.#wordsFirst, wordsLast = this.#wordsLast;
     const nested = this.tables !== null;
     const d = this.#d;
     // APTable, PXNTable and UXNTable only ever add restrictions: OR-ing the table descriptors' upper words keeps
     // every one that any level set, and the leaf decodes them once.
     let tableHi = 0;
+    // The walk cache: the region's last-level chunk (a PA) when cached, so the loop starts at level 3 there.
+    const cache = this.trace === null && level < 3 ? this.cache : null;
+    const regionShift = gs + CHUNK_SHIFT; // 21, 23 or 25: the region number of an address below 2^52 fits 31 bits
+    const region = cache === null ? 0 : (iaHi << (32 - regionShift)) | (iaLo >>> regionShift);
+    let cached = false, chunkIpa = 0;
+    if (cache !== null) {
+      const chunk = cache.lookup(region);
+      if (chunk >= 0) {
+        cached = true;
+        chunkIpa = cache.ipa;
+        level = 3;
+        shift = gs;
+        indexMask = CHUNK_OFFSET >>> 3; // the descriptors of one chunk
+        tLo = chunk | 0;
+        tHi = (chunk * TWO_POW_MINUS_32) | 0;
+        tableHi = cache.attrs;
+      }
+    }
     for (;;) {
       const index = shift >= 32
         ? (iaHi >>> (shift - 32)) & indexMask
         : ((iaLo >>> shift) | (iaHi << (32 - shift))) & indexMask;
       let dLo = tLo | (index << 3), dHi = tHi; // tables are aligned to their size: OR adds without carry
-      if (nested) {
+      if (nested && cached) this.#leafIpa = chunkIpa + (index << 3); // the chunk is already a PA
+      else if (nested) {
         this.#leafIpa = join(dHi, dLo);
         const pa = this.#tableAddress(this.#leafIpa, update);
         if (pa < 0) {
@@ -398,7 +446,16 @@ export class Walker {
         this.#leafDesc = join(dHi, dLo);
         this.#leafAddr = join(aHi, aLo);
         this.#leafTable = join(tHi, tLo);
-        return this.#leaf(r, ia, flags, update, level, shift, tableHi);
+        if (!this.#leaf(r, ia, flags, update, level, shift, tableHi)) return false;
+        if (level === 3 && cache !== null && !cached) {
+          // A translation through the tables above: keep where its last-level descriptors are (a walk that faults
+          // keeps nothing, so a guest's next try after fixing its tables walks them afresh).
+          const ipaChunk = nested
+            ? this.#leafIpa - (this.#leafIpa % (CHUNK_OFFSET + 1))
+            : join(dHi, dLo & ~CHUNK_OFFSET);
+          cache.fill(region, regionShift, join(dHi, dLo & ~CHUNK_OFFSET), ipaChunk, tableHi);
+        }
+        return true;
       }
       if (this.trace !== null) this.#record(r, level, join(tHi, tLo), join(dHi, dLo), "table");
       if (oaLimitHi >= 0 ? aHi >= oaLimitHi : join(aHi, aLo) >= oaLimit) {
@@ -499,7 +556,6 @@ export class Walker {
       const ipa = this.#leafIpa;
       const s2 = this.tables;
       s2.trace = this.trace;
-      s2.tableCache = null;
       const ok = s2.walk(this.tablesRegime!, ipa, ACCESS.WRITE, update);
       this.reads += s2.reads;
       if (!ok) {

@@ -1,12 +1,13 @@
 /** `smmuv3 trace` and `smmuv3 state` (src/cli/trace*.ts, src/cli/state.ts) through the CLI's `main`. */
 import assert from "node:assert/strict";
 import { REGISTERS } from "../gen/mod.ts";
-import { DEVIATIONS } from "./helpers/vector_deviations.ts";
 import { assertJsonRule, runMain, runProgram } from "./helpers/cli.ts";
 
 const VECTORS = new URL("./vectors/qemu-7.2/", import.meta.url);
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const vector = (name: string) => new URL(`${name}.json`, VECTORS).pathname;
+/** A recorded folder's deviation list (tests/vectors/<folder>/deviations.json). */
+const listOf = (folder: string) => new URL(`./vectors/${folder}/deviations.json`, import.meta.url).pathname;
 
 Deno.test("trace of a recorded vector: the 4-level walk of each miss, the PA, the recorded answer, the event", async () => {
   const { code, out, errors } = await runMain(["trace", vector("s1-4k-4level-basic")]);
@@ -35,8 +36,8 @@ Deno.test("trace of a recorded vector: the 4-level walk of each miss, the PA, th
     "event F_TRANSLATION StreamID=0x10 PnU=PRIVILEGED RnW=WRITE CLASS=IN InputAddr=0x3000",
   );
   assert.match(out, /^step 0 +mmio_write STRTAB_BASE \(0x80\) = 0x4000000041000000$/m);
-  // QEMU 7.2 records one event per 4-byte piece of a DMA (tests/helpers/vector_deviations.ts): this model writes one,
-  // so EVENTQ_PROD differs from the recording, and trace says so and exits 1.
+  // QEMU 7.2 records one event per 4-byte piece of a DMA (tests/vectors/qemu-7.2/deviations.json): this model writes
+  // one, so EVENTQ_PROD differs from the recording, and trace says so and exits 1 (no deviation list given).
   assert.match(out, /^step 46 +mmio_read EVENTQ_PROD \(0x100a8\) = 0x1 {2}\(recorded: 0x8; differs\)$/m);
   assert.match(out, /; 21 recorded observations: 9 differ$/m);
   assert.equal(code, 1);
@@ -45,14 +46,35 @@ Deno.test("trace of a recorded vector: the 4-level walk of each miss, the PA, th
   ]);
 });
 
+Deno.test("trace of a QEMU 10 nested recording runs on its device: every DMA walks both stages, as recorded", async () => {
+  const file = new URL("./vectors/qemu-10.0/nested-basic.json", import.meta.url).pathname;
+  const { out } = await runMain(["trace", file]);
+  // tests/vectors/qemu-10.0/README.md: stage 1 and 2 (IDR0.S1P, S2P), IDR3.XNX with stage 2.
+  assert.match(
+    out,
+    /^device: IDR0 0xd44101b IDR1 0x2730010 IDR3 0x1414 IDR5 0x74 \(the recording's: QEMU 10\.0, nested\)/m,
+  );
+  // The first DMA of SID 16 (STE Config = S1+S2, IHI 0070 5.2): the CD's IPA, then each stage-1 table's IPA and the
+  // output IPA, each translated at stage 2 (IHI 0070 3.3.1): S2 and S1 lines, the PA QEMU gave.
+  const lines = out.split("\n");
+  const at = lines.findIndex((l) => /^step 126 +dma sid 16 write iova 0x1010/.test(l));
+  const end = lines.findIndex((l, i) => i > at && l.trim().startsWith("→"));
+  const walk = lines.slice(at + 1, end).map((l) => l.trim().slice(0, 2));
+  assert.deepEqual([...new Set(walk)].sort(), ["S1", "S2"]);
+  assert.equal(walk.filter((s) => s === "S1").length, 3, "three stage-1 levels (4K, T0SZ 25)");
+  assert.equal(lines[end].trim(), "→ pa 0x48001010  (as recorded)");
+  // Not one configuration error: the STEs asking for stage 2 are legal on this device.
+  assert.doesNotMatch(out, /C_BAD_STE/);
+  assert.equal(lines.filter((l) => / {2}\(as recorded\)$/.test(l) && /→ pa/.test(l)).length >= 10, true);
+});
+
 Deno.test("--allow-deviations accepts exactly the documented differences, and says why", async () => {
   const name = "cmdq-illegal-command";
   const without = await runMain(["trace", vector(name)]);
   assert.equal(without.code, 1);
   assert.match(without.errors.at(-1)!, /3 recorded observations differ from this model, at step 61, 62, 65$/);
 
-  const list = JSON.stringify({ [name]: DEVIATIONS[name] });
-  const accepted = await runMain(["trace", vector(name), "--allow-deviations", "d.json"], { "d.json": list });
+  const accepted = await runMain(["trace", vector(name), "--allow-deviations", listOf("qemu-7.2")]);
   assert.equal(accepted.code, 0, accepted.errors.join("\n"));
   assert.deepEqual(accepted.errors, []);
   assert.match(
@@ -61,21 +83,48 @@ Deno.test("--allow-deviations accepts exactly the documented differences, and sa
   );
   assert.match(accepted.out, /^ {11}deviation: IHI 0070 4\.4\.2\.7: /m);
   assert.match(accepted.out, /: 3 differ \(3 of them documented deviations\)$/m);
+  assert.match(accepted.out, /^deviations applied: listed at step 61, 62, 65$/m);
 
   // A deviation that no longer matches what this model does is not accepted, and is reported.
-  const stale = { [name]: { ...DEVIATIONS[name], 61: { ours: "0x2000008", reason: "IHI 0070 4.4.2.7" } } };
-  const r = await runMain(["trace", vector(name), "--allow-deviations", "d.json"], { "d.json": JSON.stringify(stale) });
+  const reason = "IHI 0070 4.4.2.7";
+  const list = (ours: Record<string, string>) => JSON.stringify({ steps: [{ reason, ours: { [name]: ours } }] });
+  const stale = list({ 61: "0x2000008", 62: "0x1", 65: "0x1000008" });
+  const r = await runMain(["trace", vector(name), "--allow-deviations", "d.json"], { "d.json": stale });
   assert.equal(r.code, 1);
   assert.deepEqual(r.errors, [
     "smmuv3 trace: warning: the deviation listed for step 61 did not occur (the step is as recorded, or this model " +
     "now observes something else)",
     "smmuv3 trace: 1 recorded observation differs from this model, at step 61",
   ]);
+  // A step listed twice is refused.
+  const twice = JSON.stringify({
+    steps: [{ reason, ours: { [name]: { 61: "0x1" } } }, { reason, ours: { [name]: { 61: "0x1" } } }],
+  });
+  const t = await runMain(["trace", vector(name), "--allow-deviations", "d.json"], { "d.json": twice });
+  assert.equal(t.code, 2);
+  assert.deepEqual(t.errors, [`smmuv3 trace: step 61 is listed twice at d.json steps[1].ours.${name}`]);
   // The list may be YAML, and lists deviations by scenario name.
-  const yaml = `other-scenario:\n  "3": { ours: "0x1", reason: "IHI 0070 6.3.1" }\n`;
+  const yaml = `steps:\n  - reason: "IHI 0070 6.3.1"\n    ours: { other-scenario: { "3": "0x1" } }\n`;
   const none = await runMain(["trace", vector(name), "--allow-deviations", "d.yaml"], { "d.yaml": yaml });
   assert.equal(none.code, 1);
   assert.equal(none.errors[0], `smmuv3 trace: warning: d.yaml lists no deviation for scenario ${name}`);
+});
+
+Deno.test("every recorded vector traces with exit 0 given its folder's deviation list", async () => {
+  for (const folder of ["qemu-7.2", "qemu-10.0"]) {
+    const dir = new URL(`./vectors/${folder}/`, import.meta.url);
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".json"));
+    const vectors = files.filter((n) => n !== "deviations.json").sort();
+    assert.ok(vectors.length >= 8 && files.includes("deviations.json"), folder);
+    for (const v of vectors) {
+      const r = await runMain(["trace", new URL(v, dir).pathname, "--allow-deviations", listOf(folder)]);
+      assert.equal(r.code, 0, `${folder}/${v}: ${r.errors.join("\n")}`);
+      assert.deepEqual(r.errors, [], `${folder}/${v}`);
+      // Without the list, a vector with a documented difference exits 1: the list is what accepts it.
+      const applied = /^deviations applied: (.*)$/m.exec(r.out)?.[1];
+      if (applied !== undefined) assert.equal((await runMain(["trace", new URL(v, dir).pathname])).code, 1, v);
+    }
+  }
 });
 
 Deno.test("trace --json: one object per step, every value a 0x… string, the same checks as the text", async () => {
@@ -183,8 +232,13 @@ Deno.test("trace and state refuse bad input with one line naming what and where,
     ],
     [
       ["trace", "a.json", "--allow-deviations", "d.json"],
-      { "a.json": '{"steps":[]}', "d.json": '{"a":{"1":{"ours":"0x1"}}}' },
-      /^smmuv3 trace: .* at d\.json a\.1\.reason$/,
+      { "a.json": '{"steps":[]}', "d.json": '{"steps":[{"ours":{"a":{"1":"0x1"}}}]}' },
+      /^smmuv3 trace: .* at d\.json steps\[0\]\.reason$/,
+    ],
+    [
+      ["trace", "a.json", "--allow-deviations", "d.json"],
+      { "a.json": '{"steps":[]}', "d.json": '{"a":{"1":{"ours":"0x1","reason":"IHI 0070 6.3.1"}}}' },
+      /^smmuv3 trace: Unrecognized key\(s\) in object: 'a' at d\.json top level$/,
     ],
     [["trace", "/nonexistent/x.json"], {}, /^smmuv3 trace: cannot read .* at \/nonexistent\/x\.json$/],
     [["trace"], {}, /expected one scenario file .* at argument 2$/],
@@ -254,8 +308,17 @@ Deno.test("with only the cli task's permissions: a YAML trace, a log, a blob, --
   assert.equal(JSON.parse(state.out).schema_version, 1);
 
   const json = await runProgram(["trace", "--json", "tests/vectors/qemu-7.2/bypass-smmu-disabled.json"]);
-  assert.equal(json.code, 1); // GBPA: a documented deviation (tests/helpers/vector_deviations.ts), not accepted here
+  assert.equal(json.code, 1); // GBPA: a documented deviation, not accepted without the list
   assertJsonRule(JSON.parse(json.out));
+  const listed = await runProgram([
+    "trace",
+    "--json",
+    "tests/vectors/qemu-7.2/bypass-smmu-disabled.json",
+    "--allow-deviations",
+    "tests/vectors/qemu-7.2/deviations.json",
+  ]);
+  assert.equal(listed.code, 0, listed.err);
+  assert.deepEqual(JSON.parse(listed.out).totals.applied, { listed: [1], records: [], stale: [] });
 
   const version = await runProgram(["--version"]);
   assert.match(version.out, /^smmuv3 \d+\.\d+\.\d+\n$/);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CR0, EVENT_TYPE, EVT_C_BAD_STE, GBPA, OPCODE, REG, REGISTERS, STE_CONFIG } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
-import { HostError, Smmu, type SmmuFeatures, SparseMemory } from "../mod.ts";
+import { ACCESS, HostError, Smmu, type SmmuFeatures, SparseMemory } from "../mod.ts";
 import { command, Driver } from "../src/guest/driver.ts";
 
 function device(features: SmmuFeatures = {}) {
@@ -312,4 +312,34 @@ Deno.test("a CMDQ_CONS read lets pending commands run; a peek, or a wrong-width 
   smmu.mmioRead(REG.CMDQ_CONS + 2, 4); // misaligned: reads zero, no side effect
   assert.equal(cons(), prod + budget, "nothing more ran");
   assert.equal(smmu.mmioRead(REG.CMDQ_CONS, 4), BigInt(prod + 2 * budget), "a real read let the queue run on");
+});
+
+Deno.test("translateAddress answers as translate does (PA or -1 with lastFault), and refuses bad host arguments", () => {
+  // The same transaction through both entry points: the PA, or the fault translate reports (IHI 0070 3.12).
+  const memory = new SparseMemory();
+  const smmu = new Smmu({ memory });
+  const driver = new Driver(smmu, memory);
+  driver.probe();
+  driver.reset();
+  driver.writeSte(3, STE_CONFIG.BYPASS);
+  driver.writeSte(4, STE_CONFIG.ABORT);
+  driver.invalidateAll();
+  assert.equal(smmu.translateAddress(3, 0x1234, ACCESS.WRITE), 0x1234);
+  assert.deepEqual(smmu.translate(3, 0x1234, { write: true }), { ok: true, pa: 0x1234 });
+  assert.equal(smmu.translateAddress(4, 0x1000), -1);
+  assert.deepEqual(smmu.lastFault, smmu.translate(4, 0x1000));
+  assert.equal(smmu.translateAddress(300, 0x1000), -1, "a StreamID beyond the stream table");
+  // Not recorded: CR2.RECINVSID is 0 after this reset (IHI 0070 6.3.12).
+  assert.deepEqual(smmu.lastFault, { ok: false, fault: "C_BAD_STREAMID", event: false });
+  const bad: [string, () => number][] = [
+    ["StreamID", () => smmu.translateAddress(-1, 0)],
+    ["StreamID", () => smmu.translateAddress(2 ** 32, 0)],
+    ["IOVA", () => smmu.translateAddress(3, 0.5)],
+    ["IOVA", () => smmu.translateAddress(3, Number.NaN)],
+    ["IOVA", () => smmu.translateAddress(3, 2 ** 60)],
+    ["access flags", () => smmu.translateAddress(3, 0, 8)],
+    ["SubstreamID", () => smmu.translateAddress(3, 0, 0, 2 ** 20)],
+    ["SubstreamID", () => smmu.translateAddress(3, 0, 0, -2)],
+  ];
+  for (const [what, call] of bad) assert.throws(call, (e) => e instanceof HostError && e.message.includes(what), what);
 });

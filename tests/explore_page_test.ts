@@ -50,7 +50,7 @@ Deno.test("explore page: trace --html writes the page of the scenario and still 
     const vector = new URL("./vectors/qemu-7.2/s1-4k-4level-basic.json", import.meta.url).pathname;
     const file = `${dir}/out.html`;
     const r = await runMain(["trace", "--html", file, vector]);
-    // Exit status 1: QEMU 7.2's recording differs from this model (tests/helpers/vector_deviations.ts).
+    // Exit status 1: QEMU 7.2's recording differs from this model (tests/vectors/qemu-7.2/deviations.json says where).
     assert.equal(r.code, 1, r.errors.join("\n"));
     assert.match(r.out, /step \d+ +dma sid/);
     const html = await Deno.readTextFile(file);

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { FlatMemory, guest, Smmu, spec } from "../mod.ts";
 import { buildModel } from "../src/explore/inputs.ts";
+import { listVectors } from "../src/explore/server.ts";
 import type { ExploreModel, StepView, WalkView } from "../src/explore/model.ts";
 
 const vector = (path: string) => {
@@ -89,6 +90,22 @@ Deno.test("explore: a nested walk is a grid, each stage-1 access in a row behind
     const page = s2leaf.decision.split("→ ")[1];
     assert.equal(BigInt(n.address) & ~0xfffn, BigInt(page), `${n.title} read in the page stage 2 gave`);
   }
+});
+
+Deno.test("explore: each recorded vector is listed and runs on the device it was recorded on, as trace runs it", () => {
+  const listed = listVectors();
+  assert.ok(listed.some((v) => v.path === "qemu-10.0/s2-permissions-access-flag.json"));
+  // A folder's deviation list lies beside its vectors and is not one.
+  assert.deepEqual(
+    listed.filter((v) => !v.path.match(/^qemu-(7\.2|10\.0)\/[\w-]+\.json$/) || v.name === "deviations"),
+    [],
+  );
+  // tests/vectors/qemu-10.0/README.md: stage 2 alone, IDR0 0x0d441019 and IDR3.XNX set (0x1414).
+  const m = vector("qemu-10.0/s2-permissions-access-flag.json");
+  assert.match(m.device, /^IDR0 0xd441019 · IDR1 0x2730010 · IDR3 0x1414 · IDR5 0x74 · privileged DMA/);
+  const translated = dmas(m).filter((s) => s.dma!.recorded?.startsWith("pa"));
+  assert.equal(translated.length, 8);
+  for (const s of translated) assert.equal(s.dma!.result, s.dma!.recorded, s.source);
 });
 
 Deno.test("explore: a TLB hit shows the cached entry and a walk of the tables as they are now", () => {

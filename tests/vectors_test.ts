@@ -1,225 +1,141 @@
 /**
- * Replays the recorded vectors through the public API: tests/vectors/qemu-7.2 (QEMU 7.2's SMMUv3, stage 1) and
- * tests/vectors/qemu-10.0 (QEMU 10.0's, stage 2 and nested), each driven like a guest driver. Every observation must
- * agree, except the listed deviations (tests/helpers/vector_deviations.ts): each names the step, what this model does
- * instead, and the architecture's reason (IHI 0070) that the recording is not followed.
+ * Replays the recorded vectors: tests/vectors/qemu-7.2 (QEMU 7.2's SMMUv3, stage 1) and tests/vectors/qemu-10.0
+ * (QEMU 10.0's, stage 2 and nested), each driven like a guest driver, on the device each recording ran on
+ * (src/cli/recorded.ts), through the trace path (src/cli/trace.ts) that `deno task cli trace` uses. Every observation
+ * must agree, or be accepted by the deviation list beside its folder (deviations.json, read by src/cli/deviations.ts):
+ * a listed step says what this model does instead and the architecture's reason (IHI 0070); general rules explain
+ * event-record fields a recording never fills and stale translations. A listed deviation that no longer happens, or a
+ * rule that explains nothing, fails the test.
  */
 import assert from "node:assert/strict";
-import { Smmu, SparseMemory } from "../mod.ts";
-import type { IdRegisterValues } from "../mod.ts";
 import {
-  DEVIATIONS,
-  type Expectation,
-  QEMU10_DEVIATIONS,
-  RECORD_RULES,
-  type RecordRule,
-} from "./helpers/vector_deviations.ts";
-import type { Deviation } from "./helpers/vector_deviations.ts";
+  type Applied,
+  type DeviationList,
+  DEVIATIONS_FILE,
+  deviationsFor,
+  type Observation,
+  parseDeviations,
+  same,
+  scenarioKey,
+} from "../src/cli/deviations.ts";
+import { parseScenario, type Scenario } from "../src/cli/scenario.ts";
+import { Tracer, type TraceStep } from "../src/cli/trace.ts";
 
-/** One recorded set: where its files are, the ID registers its recording advertised, and its documented departures. */
-interface Suite {
-  readonly name: "qemu-7.2" | "qemu-10.0";
-  readonly dir: URL;
-  readonly ids: (v: Vector) => IdRegisterValues;
-  readonly deviations: Record<string, Record<number, Deviation>>;
-  /** Rules for event records that differ from the recording in named fields only (one rule per departure). */
-  readonly records: readonly RecordRule[];
-  /** Whether a DMA's `arch_expected` is the architecture's answer (QEMU 10.0), or a note for the reader (7.2). */
-  readonly archExpected: boolean;
-}
+/** A recorded folder, and whether its DMAs' `arch_expected` is the architecture's answer (else a note, README). */
+const FOLDERS = [
+  { name: "qemu-7.2", archExpected: false },
+  { name: "qemu-10.0", archExpected: true },
+] as const;
 
-/** tests/vectors/qemu-10.0/README.md: the ID registers QEMU 10 advertises, by `smmu_stage` (XNX with stage 2). */
-const QEMU10_IDR0: Record<string, number> = { "1": 0x0d44101a, "2": 0x0d441019, nested: 0x0d44101b };
-const SUITES: readonly Suite[] = [
-  {
-    name: "qemu-7.2",
-    dir: new URL("./vectors/qemu-7.2/", import.meta.url),
-    ids: () => ({ IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 }),
-    deviations: DEVIATIONS,
-    records: RECORD_RULES["qemu-7.2"],
-    archExpected: false,
-  },
-  {
-    name: "qemu-10.0",
-    dir: new URL("./vectors/qemu-10.0/", import.meta.url),
-    ids: (v) => {
-      const idr0 = QEMU10_IDR0[v.smmu_stage ?? ""];
-      if (idr0 === undefined) throw new Error(`${v.name}: smmu_stage ${v.smmu_stage} is not 1, 2 or nested`);
-      return { IDR0: idr0, IDR1: 0x02730010, IDR3: v.smmu_stage === "1" ? 0x1404 : 0x1414, IDR5: 0x74 };
-    },
-    deviations: QEMU10_DEVIATIONS,
-    records: RECORD_RULES["qemu-10.0"],
-    archExpected: true,
-  },
-];
-
-type Step =
-  | { op: "comment"; text: string }
-  | { op: "mem_write"; addr: string; hex: string }
-  | { op: "mmio_write"; offset: string; size: 4 | 8; value: string }
-  | { op: "mmio_read"; offset: string; size: 4 | 8; observed: string }
-  | {
-    op: "dma";
-    sid: number;
-    iova: string;
-    len: number;
-    dir: "read" | "write";
-    observed: { pa: string } | { fault: true };
-    arch_expected?: string;
-  }
-  | { op: "mem_read"; addr: string; len: number; observed_hex: string };
-interface Vector {
+interface Folder {
   name: string;
-  smmu_stage?: string;
-  steps: Step[];
+  archExpected: boolean;
+  list: DeviationList;
+  vectors: { file: string; scenario: Scenario }[];
 }
 
-const bytes = (hex: string) => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
-const hexOf = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-/** A 64-bit IOVA as the API takes it: the upper half of the space as negative numbers. */
-const iovaOf = (s: string) => Number(BigInt.asIntN(64, BigInt(s)));
-
-/**
- * What one observation step gives on this model, in the vector's terms. The recording's DMA is privileged: QEMU's PCI
- * DMA carries MEMTXATTRS_UNSPECIFIED (user = 0), and the vectors' `arch_expected` answers pass pages with AP[1] = 0
- * (no EL0 access), which only a privileged transaction may use.
- */
-function observe(smmu: Smmu, memory: SparseMemory, step: Step): Expectation | undefined {
-  switch (step.op) {
-    case "mmio_read":
-      return "0x" + smmu.mmioRead(Number(step.offset), step.size).toString(16);
-    case "dma": {
-      const r = smmu.translate(step.sid, iovaOf(step.iova), { write: step.dir === "write", priv: true });
-      return r.ok ? { pa: "0x" + r.pa.toString(16) } : { fault: true };
-    }
-    case "mem_read": {
-      const b = new Uint8Array(step.len);
-      memory.read(Number(step.addr), b);
-      return hexOf(b);
-    }
-  }
-  return undefined;
+function load(f: typeof FOLDERS[number]): Folder {
+  const dir = new URL(`./vectors/${f.name}/`, import.meta.url);
+  const listFile = new URL(DEVIATIONS_FILE, dir).pathname;
+  const vectors = [...Deno.readDirSync(dir)].map((e) => e.name)
+    .filter((n) => n.endsWith(".json") && n !== DEVIATIONS_FILE).sort()
+    .map((n) => new URL(n, dir).pathname)
+    .map((file) => ({ file, scenario: parseScenario(Deno.readTextFileSync(file), file) }));
+  return { ...f, list: parseDeviations(Deno.readTextFileSync(listFile), listFile), vectors };
 }
 
-function recorded(step: Step): Expectation | undefined {
-  if (step.op === "mmio_read") return "0x" + BigInt(step.observed).toString(16);
-  if (step.op === "dma") {
-    return "pa" in step.observed ? { pa: "0x" + BigInt(step.observed.pa).toString(16) } : { fault: true };
-  }
-  if (step.op === "mem_read") return step.observed_hex;
-  return undefined;
+/** What replaying one vector found: the problems no deviation explains, and the deviations it applied. */
+interface Replay {
+  problems: string[];
+  applied: Applied[];
 }
 
-/**
- * The record rules that explain every bit in which our 32-byte event record differs from the recording, or null when
- * a difference is left unexplained (or nothing differs). Each rule names the fields it may explain and checks that
- * our value there is the architecture's.
- */
-function explainedRecord(ours: string, recorded: string, rules: readonly RecordRule[]): RecordRule[] | null {
-  if (ours.length !== recorded.length || ours.length % 64 !== 0) return null;
-  const a = bytes(ours), b = bytes(recorded);
-  const used = new Set<RecordRule>();
-  for (let at = 0; at < a.length; at += 32) {
-    const mine = new Uint32Array(a.slice(at, at + 32).buffer), theirs = new Uint32Array(b.slice(at, at + 32).buffer);
-    let left = 0;
-    for (let i = 0; i < 8; i++) left |= mine[i] ^ theirs[i];
-    if (left === 0) continue;
-    const diff = mine.map((x, i) => x ^ theirs[i]);
-    for (const rule of rules) {
-      const mask = rule.explains(mine, theirs);
-      if (mask === null || !mask.some((m, i) => (m & diff[i]) !== 0)) continue;
-      used.add(rule);
-      for (let i = 0; i < 8; i++) diff[i] &= ~mask[i];
-    }
-    if (diff.some((x) => x !== 0)) return null;
-  }
-  return used.size > 0 ? [...used] : null;
-}
+const text = (o: Observation | undefined) => JSON.stringify(o);
 
-/** The last step's DMA on a new device given only the guest's writes so far: the up-to-date, uncached answer. */
-function uncached(suite: Suite, v: Vector, steps: Step[]): Expectation | undefined {
-  const memory = new SparseMemory({ size: 2 ** 32 });
-  const smmu = new Smmu({ memory, idRegisters: suite.ids(v) });
-  for (const step of steps) {
-    if (step.op === "mem_write") memory.write(Number(step.addr), bytes(step.hex));
-    else if (step.op === "mmio_write") smmu.mmioWrite(Number(step.offset), step.size, BigInt(step.value));
-  }
-  return observe(smmu, memory, steps[steps.length - 1]);
-}
+/** A DMA's `arch_expected` ("0x…" or "fault") in the recordings' terms. */
+const archOf = (a: string): Observation => a === "fault" ? { fault: true } : { pa: "0x" + BigInt(a).toString(16) };
 
-/** Replays a vector; returns the mismatches (step index, recorded, ours) that no deviation explains. */
-export function replay(suite: Suite, v: Vector): string[] {
-  // The recording's machine (QEMU virt) has RAM from 1 GiB and nothing at or above 4 GiB: the vectors place
-  // structures at 0x1_0000_0000 to make their fetches abort.
-  const memory = new SparseMemory({ size: 2 ** 32 });
-  const smmu = new Smmu({ memory, idRegisters: suite.ids(v) });
-  const deviations = suite.deviations[v.name] ?? {};
+function replay(folder: Folder, file: string, scenario: Scenario): Replay {
+  const deviations = deviationsFor(folder.list, scenarioKey(scenario.name, file));
+  const tracer = new Tracer(scenario, file, deviations);
   const problems: string[] = [];
-  v.steps.forEach((step, i) => {
-    if (step.op === "mem_write") memory.write(Number(step.addr), bytes(step.hex));
-    else if (step.op === "mmio_write") smmu.mmioWrite(Number(step.offset), step.size, BigInt(step.value));
-    const ours = observe(smmu, memory, step);
-    const dev = deviations[i];
-    if (step.op === "dma") {
-      // Where the recording says what the architecture answers, a deviation says it too, and only there.
-      const arch = !suite.archExpected || step.arch_expected === undefined ? undefined : archOf(step.arch_expected);
-      const want = dev?.ours ?? recorded(step);
-      if (arch !== undefined && JSON.stringify(arch) !== JSON.stringify(want)) {
-        problems.push(`step ${i} (dma): arch_expected ${step.arch_expected}, but expected ${JSON.stringify(want)}`);
-      }
-      const fresh = uncached(suite, v, v.steps.slice(0, i + 1));
-      // README "Caching is allowed to differ": where the recording returned a stale translation, the up-to-date one
-      // (ours) is also correct (IHI 0070 3.21: without invalidation an entry may or may not be cached; after
-      // invalidation + CMD_SYNC only the new one is).
-      if (dev === undefined && "pa" in (ours as object) && JSON.stringify(ours) === JSON.stringify(fresh)) return;
+  const applied: Applied[] = [];
+  for (const t of tracer.steps()) {
+    if (t.op !== "mmio_read" && t.op !== "mem_read" && t.op !== "dma") continue;
+    const c = t.check;
+    if (c === undefined) continue;
+    applied.push(...c.accepted ?? []);
+    if (!c.matches && c.accepted === undefined) {
+      problems.push(`step ${t.step} (${t.op}): recorded ${text(c.recorded)}, got ${text(c.ours)}`);
     }
-    if (ours === undefined) return;
-    const want = dev !== undefined ? dev.ours : recorded(step);
-    if (dev === undefined && step.op === "mem_read" && explainedRecord(ours as string, want as string, suite.records)) {
-      return;
-    }
-    if (JSON.stringify(ours) !== JSON.stringify(want)) {
-      problems.push(
-        `step ${i} (${step.op}): expected ${JSON.stringify(want)}${dev ? " (deviation)" : ""}, got ${
-          JSON.stringify(ours)
-        }`,
-      );
-    }
-  });
-  for (const i of Object.keys(deviations)) {
-    if (recorded(v.steps[Number(i)]) === undefined) problems.push(`deviation at step ${i}, which observes nothing`);
+    if (t.op === "dma" && folder.archExpected) problems.push(...archProblems(folder, scenario, t, deviations?.steps));
   }
+  for (const [step, d] of Object.entries(deviations?.steps ?? {})) {
+    if (!tracer.acceptedSteps.has(Number(step))) {
+      problems.push(`step ${step}: listed deviation ${text(d.ours)} did not occur`);
+    }
+  }
+  return { problems, applied };
+}
+
+/**
+ * Where the recording says what the architecture answers (`arch_expected`), this model gives it, and a listed deviation
+ * says so exactly there: where QEMU departed from it.
+ */
+function archProblems(
+  folder: Folder,
+  scenario: Scenario,
+  t: TraceStep & { op: "dma" },
+  listed: Readonly<Record<string, { ours: Observation }>> | undefined,
+): string[] {
+  const a = (scenario.steps[t.step] as { arch_expected?: string }).arch_expected;
+  if (a === undefined || t.check === undefined) return [];
+  const arch = archOf(a), problems: string[] = [];
+  const said = listed?.[String(t.step)]?.ours ?? t.check.recorded;
+  if (!same(arch, said)) {
+    problems.push(`step ${t.step} (dma): arch_expected ${a}, but ${folder.name} says ${text(said)}`);
+  }
+  if (!same(arch, t.check.ours)) problems.push(`step ${t.step} (dma): arch_expected ${a}, got ${text(t.check.ours)}`);
   return problems;
 }
 
-/** A DMA's `arch_expected` ("0x…" or "fault") in the vectors' terms. */
-function archOf(a: string): Expectation {
-  return a === "fault" ? { fault: true } : { pa: "0x" + BigInt(a).toString(16) };
-}
+const folders = FOLDERS.map(load);
+/** Each folder's replays, by vector file, run once whatever tests are selected. */
+const replays = new Map<Folder, Map<string, Replay>>();
+const replaysOf = (f: Folder) => {
+  let r = replays.get(f);
+  if (r === undefined) {
+    r = new Map(f.vectors.map((v) => [v.file, replay(f, v.file, v.scenario)]));
+    replays.set(f, r);
+  }
+  return r;
+};
 
-function vectorsOf(suite: Suite): Vector[] {
-  return [...Deno.readDirSync(suite.dir)].filter((e) => e.name.endsWith(".json")).map((e) => e.name).sort()
-    .map((f) => JSON.parse(Deno.readTextFileSync(new URL(f, suite.dir))) as Vector);
-}
-
-for (const suite of SUITES) {
-  for (const v of vectorsOf(suite)) {
-    const devs = Object.values(suite.deviations[v.name] ?? {});
-    const note = devs.length ? ` (${devs.length} documented deviation${devs.length > 1 ? "s" : ""})` : "";
-    Deno.test(`vector ${suite.name}/${v.name}${note}`, () => {
-      const problems = replay(suite, v);
-      assert.deepEqual(problems, [], `${v.name}:\n${problems.join("\n")}`);
+for (const folder of folders) {
+  for (const { file, scenario } of folder.vectors) {
+    const listed = Object.keys(folder.list.steps[scenarioKey(scenario.name, file)] ?? {}).length;
+    const note = listed ? ` (${listed} listed deviation${listed > 1 ? "s" : ""})` : "";
+    Deno.test(`vector ${folder.name}/${scenarioKey(scenario.name, file)}${note}`, () => {
+      const { problems } = replaysOf(folder).get(file)!;
+      assert.deepEqual(problems, [], `${file}:\n${problems.join("\n")}`);
     });
   }
-}
 
-Deno.test("every documented deviation names a vector that exists and cites the architecture", () => {
-  for (const suite of SUITES) {
-    const names = new Set(vectorsOf(suite).map((v) => v.name));
-    for (const [name, steps] of Object.entries(suite.deviations)) {
-      assert.ok(names.has(name), `${suite.name}: ${name}`);
-      for (const d of Object.values(steps)) assert.match(d.reason, /IHI 0070/, `${name}: ${d.reason}`);
+  Deno.test(`${folder.name}/${DEVIATIONS_FILE}: each entry names a vector there, cites IHI 0070, and applies`, () => {
+    const names = new Set(folder.vectors.map((v) => scenarioKey(v.scenario.name, v.file)));
+    for (const [name, steps] of Object.entries(folder.list.steps)) {
+      assert.ok(names.has(name), `${name}: no such vector`);
+      for (const d of Object.values(steps)) assert.match(d.reason, /IHI 0070 \d/, `${name}: ${d.reason}`);
     }
-    for (const rule of suite.records) assert.match(rule.reason, /IHI 0070/, `${suite.name}: ${rule.name}`);
-  }
-});
+    const applied = [...replaysOf(folder).values()].flatMap((r) => r.applied);
+    for (const rule of folder.list.records) {
+      assert.match(rule.reason, /IHI 0070 \d/, `record rule ${rule.name}`);
+      assert.ok(applied.some((a) => a.kind === "record" && a.rule === rule.name), `record rule ${rule.name} applies`);
+    }
+    const stale = folder.list.staleTranslations;
+    if (stale !== undefined) {
+      assert.match(stale, /IHI 0070 3\.21/);
+      assert.ok(applied.some((a) => a.kind === "stale"), "the stale-translation rule applies");
+    }
+  });
+}

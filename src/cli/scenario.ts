@@ -34,9 +34,7 @@ import type { IdRegisterValues } from "../features.ts";
 import { ABORT, FlatMemory, type GuestMemory, SparseMemory } from "../memory.ts";
 import type { CacheLimits } from "../tlb.ts";
 import { InputError } from "./io.ts";
-
-/** The ID registers the vectors were recorded with (their README): replaying one advertises the same. */
-export const RECORDED_ID_REGISTERS: IdRegisterValues = { IDR0: 0x0d40101a, IDR1: 0x02730010, IDR3: 0x1404, IDR5: 0x74 };
+import { type RecordingDevice, recordingDevice, SMMU_STAGES } from "./recorded.ts";
 
 const num = z.union([
   z.number().int().nonnegative().refine(Number.isSafeInteger, "above 2^53: quote it as hex"),
@@ -121,8 +119,12 @@ const stepSchema = z.discriminatedUnion("op", [
 const scenarioSchema = z.object({
   name: z.string().optional(),
   description: z.string().optional(),
-  /** Present in recorded vectors: replay them as recorded (their ID registers, 4 GiB of RAM, privileged DMA). */
+  /**
+   * Present in recorded vectors: replay them as recorded (the ID registers that QEMU advertised, recorded.ts; 4 GiB of
+   * RAM; privileged DMA). `smmu_stage` says which stages a QEMU 10 recording was built with.
+   */
   qemu_version: z.string().optional(),
+  smmu_stage: z.enum(SMMU_STAGES).optional(),
   id_registers: z.object({ IDR0: u32, IDR1: u32, IDR3: u32, IDR5: u32 }).optional(),
   memory_size: u64.optional(),
   memory_holes: z.array(z.tuple([u64, u64])).optional(),
@@ -261,6 +263,8 @@ export class ScenarioRunner {
   readonly memory: GuestMemory;
   /** Whether DMA is privileged by default (recorded vectors: QEMU's PCI DMA is). */
   readonly privilegedDma: boolean;
+  /** The recording's device, where the scenario is a recording that does not name its own ID registers. */
+  readonly recording: RecordingDevice | undefined;
   /** The device; a `fresh` save_restore step replaces it. */
   smmu: Smmu;
   /** Wired interrupts the device has signalled so far, by kind (every device the runner builds counts here). */
@@ -285,7 +289,10 @@ export class ScenarioRunner {
   constructor(scenario: Scenario, file: string, options: RunnerOptions = {}) {
     const recorded = scenario.qemu_version !== undefined;
     this.privilegedDma = recorded;
-    const ids = scenario.id_registers ?? (recorded ? RECORDED_ID_REGISTERS : undefined);
+    this.recording = recorded && scenario.id_registers === undefined
+      ? recordingDevice(scenario.qemu_version!, scenario.smmu_stage, file)
+      : undefined;
+    const ids = scenario.id_registers ?? this.recording?.idRegisters;
     this.#ids = ids &&
       { IDR0: Number(ids.IDR0), IDR1: Number(ids.IDR1), IDR3: Number(ids.IDR3), IDR5: Number(ids.IDR5) };
     this.#limits = scenario.cache_limits;
@@ -352,6 +359,22 @@ export class ScenarioRunner {
   /** Whether the devices have endpoint hooks (`atc_invalidations`): then `responses` hears every PRG response. */
   get hasEndpoints(): boolean {
     return this.#endpoints !== undefined;
+  }
+
+  /**
+   * What transaction `t` translates to now on a device with nothing cached: the up-to-date answer (IHI 0070 3.21), from
+   * a twin restored from this device's saved state (restore drops every cache and touches no memory), probed without
+   * side effects.
+   */
+  uncached(t: Transaction): TranslationResult {
+    const twin = new Smmu({
+      memory: this.memory,
+      idRegisters: this.#ids,
+      cacheLimits: this.#limits,
+      commandBudget: this.#budget,
+    });
+    twin.restore(this.smmu.save());
+    return twin.probe(t.sid, t.iova, t.access);
   }
 
   /** How many callbacks a `reenter` has armed and not yet run. */

@@ -5,14 +5,15 @@
  * that into text or JSON (trace_format.ts); trace_command.ts is the command.
  * @module
  */
-import { EVENTQ_BASE, EVENTQ_PROD, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
+import { EVENTQ_BASE, EVENTQ_PROD, EVT_F_UUT_LAYOUT, IDR1, REG, REGISTERS } from "../../gen/mod.ts";
 import type { Smmu, TranslationResult } from "../device.ts";
 import type { DmaResult } from "../dma.ts";
 import type { IdRegisterValues } from "../features.ts";
 import type { GuestMemory } from "../memory.ts";
 import type { WalkStep } from "../translate.ts";
-import type { Deviations, Observation } from "./deviations.ts";
+import { accept, type Applied, type Context, type Observation, same, type ScenarioDeviations } from "./deviations.ts";
 import { InputError } from "./io.ts";
+import type { RecordingDevice } from "./recorded.ts";
 import {
   type CallbackName,
   endpointSummary,
@@ -28,8 +29,8 @@ export interface Check {
   recorded: Observation;
   ours: Observation;
   matches: boolean;
-  /** Why a difference is accepted: the documented deviation's reason. */
-  accepted?: string;
+  /** Why a difference is accepted: the documented deviations that explain it. */
+  accepted?: Applied[];
 }
 
 /** What a `dma` step did: one transaction (`translate`), or a copy through a DmaView. */
@@ -82,6 +83,8 @@ export interface TraceDevice {
   idRegisters: IdRegisterValues;
   /** A recorded vector (it has qemu_version) replays as recorded: its ID registers, 4 GiB of RAM, privileged DMA. */
   recordedVector: boolean;
+  /** The recording whose ID registers the device advertises, e.g. "QEMU 10.0, nested" (recorded.ts). */
+  recording?: string;
   privilegedDma: boolean;
 }
 
@@ -96,6 +99,8 @@ export interface TraceTotals {
   accepted: number;
   /** The steps whose observation differs and no deviation accepts. */
   unexplained: number[];
+  /** The deviations applied: the listed steps, each record rule with the reads it explained, the stale translations. */
+  applied: { listed: number[]; records: { rule: string; reads: number }[]; stale: number[] };
 }
 
 /** Runs a scenario step by step; `steps()` yields each step's {@link TraceStep} as it runs. */
@@ -103,15 +108,17 @@ export class Tracer {
   readonly device: TraceDevice;
   readonly #runner: ScenarioRunner;
   readonly #counts = { checked: 0, differences: 0, accepted: 0, unexplained: [] as number[] };
+  readonly #applied: TraceTotals["applied"] = { listed: [], records: [], stale: [] };
   /** The steps a documented deviation was accepted at. */
   readonly acceptedSteps = new Set<number>();
 
   /** `deviations`: recorded observations this model is known to differ from, and why (accepted, counted apart). */
-  constructor(readonly scenario: Scenario, readonly file: string, readonly deviations?: Deviations[string]) {
+  constructor(readonly scenario: Scenario, readonly file: string, readonly deviations?: ScenarioDeviations) {
     this.#runner = new ScenarioRunner(scenario, file);
     this.device = {
       idRegisters: this.#runner.smmu.idRegisters,
       recordedVector: scenario.qemu_version !== undefined,
+      recording: this.#runner.recording && `QEMU ${this.#runner.recording.qemu}, ${stageText(this.#runner.recording)}`,
       privilegedDma: this.#runner.privilegedDma,
     };
   }
@@ -133,13 +140,14 @@ export class Tracer {
   /** Totals so far (all of them once `steps()` is done). */
   totals(): TraceTotals {
     const s = this.#runner.smmu.stats;
-    const c = this.#counts;
+    const c = this.#counts, a = this.#applied;
     return {
       translations: s.translation.translations,
       eventsWritten: s.eventsWritten,
       commands: s.commands,
       ...c,
       unexplained: [...c.unexplained],
+      applied: { listed: [...a.listed], records: a.records.map((r) => ({ ...r })), stale: [...a.stale] },
     };
   }
 
@@ -166,7 +174,9 @@ export class Tracer {
       case "mem_read": {
         const r = runner.run(step);
         const got = r.op === "mem_read" ? [...r.bytes].map((x) => x.toString(16).padStart(2, "0")).join("") : "";
-        return { step: i, op: "mem_read", addr: step.addr, hex: got, check: this.#check(i, step.observed_hex, got) };
+        const eventRecords = holdsEventRecords(smmu, Number(step.addr), step.len);
+        const check = this.#check(i, step.observed_hex, got, { eventRecords });
+        return { step: i, op: "mem_read", addr: step.addr, hex: got, check };
       }
       case "save_restore":
         runner.run(step);
@@ -208,7 +218,11 @@ export class Tracer {
         : "event" in recorded && recorded.event !== undefined
         ? { fault: true, event: res.event }
         : { fault: true };
-      check = this.#check(i, recorded, ours);
+      const uncached = (): Observation => {
+        const r = this.#runner.uncached(t);
+        return r.ok ? { pa: hex(r.pa) } : { fault: true };
+      };
+      check = this.#check(i, recorded, ours, { uncached });
     }
     const len = step.hex ? step.hex.length / 2 : step.len;
     const ssid = step.ssid === undefined ? undefined : Number(step.ssid);
@@ -230,28 +244,34 @@ export class Tracer {
     };
   }
 
-  #check(i: number, recorded: Observation | undefined, ours: Observation): Check | undefined {
+  #check(i: number, recorded: Observation | undefined, ours: Observation, context?: Context): Check | undefined {
     if (recorded === undefined) return undefined;
     this.#counts.checked++;
     if (same(recorded, ours)) return { recorded, ours, matches: true };
     this.#counts.differences++;
-    const deviation = this.deviations?.[String(i)];
-    if (deviation === undefined || !same(deviation.ours, ours)) {
+    const accepted = accept(this.deviations, i, ours, recorded, context);
+    if (accepted === undefined) {
       this.#counts.unexplained.push(i);
       return { recorded, ours, matches: false };
     }
     this.#counts.accepted++;
-    this.acceptedSteps.add(i);
-    return { recorded, ours, matches: false, accepted: deviation.reason };
+    const a = this.#applied;
+    for (const d of accepted) {
+      if (d.kind === "step") {
+        a.listed.push(i);
+        this.acceptedSteps.add(i);
+      } else if (d.kind === "record") {
+        const r = a.records.find((r) => r.rule === d.rule);
+        if (r) r.reads++;
+        else a.records.push({ rule: d.rule, reads: 1 });
+      } else a.stale.push(i);
+    }
+    return { recorded, ours, matches: false, accepted };
   }
 }
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
-
-/** Two observations are the same when their JSON is (hex digits compared case-blind). */
-function same(a: Observation, b: Observation): boolean {
-  return JSON.stringify(a).toLowerCase() === JSON.stringify(b).toLowerCase();
-}
+const stageText = (r: RecordingDevice) => r.stage === "nested" ? "nested" : `stage ${r.stage}`;
 
 const REG_NAMES = new Map(REGISTERS.map((r) => [r.offset, r.name]));
 
@@ -259,18 +279,31 @@ function registerRef(offset: number): RegisterRef {
   return { offset, name: REG_NAMES.get(offset) };
 }
 
-/** The `count` most recent records of the event queue, read through the registers the guest programmed. */
-export function latestEvents(smmu: Smmu, memory: GuestMemory, count: number): Uint32Array[] {
+/** The event queue as the guest programmed it: its base address and number of slots (at most IDR1.EVENTQS). */
+function eventQueue(smmu: Smmu): { base: number; slots: number } {
   const base = new Uint32Array(2);
-  const b = smmu.mmioRead(REG.EVENTQ_BASE, 8);
+  const b = smmu.mmioPeek(REG.EVENTQ_BASE, 8);
   base[0] = Number(b & 0xffff_ffffn);
   base[1] = Number(b >> 32n);
-  const slots = 2 ** EVENTQ_BASE.LOG2SIZE.get(base);
-  const prod = EVENTQ_PROD.WR.get(Uint32Array.of(Number(smmu.mmioRead(REG.EVENTQ_PROD, 4))));
+  const max = IDR1.EVENTQS.get(Uint32Array.of(Number(smmu.mmioPeek(REG.IDR1, 4))));
+  return { base: EVENTQ_BASE.ADDR.getAddress(base), slots: 2 ** Math.min(EVENTQ_BASE.LOG2SIZE.get(base), max) };
+}
+
+/** Whether `len` bytes at `addr` are whole slots of the event queue: event records, as a driver reads them. */
+function holdsEventRecords(smmu: Smmu, addr: number, len: number): boolean {
+  const q = eventQueue(smmu), bytes = EVT_F_UUT_LAYOUT.bytes;
+  const at = addr - q.base;
+  return len > 0 && at >= 0 && at % bytes === 0 && len % bytes === 0 && at + len <= q.slots * bytes;
+}
+
+/** The `count` most recent records of the event queue, read through the registers the guest programmed. */
+export function latestEvents(smmu: Smmu, memory: GuestMemory, count: number): Uint32Array[] {
+  const { base, slots } = eventQueue(smmu);
+  const prod = EVENTQ_PROD.WR.get(Uint32Array.of(Number(smmu.mmioPeek(REG.EVENTQ_PROD, 4))));
   const out: Uint32Array[] = [];
   const words = EVT_F_UUT_LAYOUT.words;
   for (let i = Math.min(count, slots); i > 0; i--) {
-    const at = EVENTQ_BASE.ADDR.getAddress(base) + ((prod - i) & (slots - 1)) * 4 * words;
+    const at = base + ((prod - i) & (slots - 1)) * 4 * words;
     const rec = new Uint32Array(words);
     for (let w = 0; w < words; w++) rec[w] = memory.read32(at + 4 * w);
     out.push(rec);

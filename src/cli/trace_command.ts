@@ -5,11 +5,11 @@
  * @module
  */
 import { flag, parseArgs, value } from "./args.ts";
-import { type Deviations, parseDeviations, scenarioKey } from "./deviations.ts";
+import { deviationsFor, parseDeviations, type ScenarioDeviations, scenarioKey } from "./deviations.ts";
 import { type CliIo, InputError, readInput, writeOutput } from "./io.ts";
 import { parseScenario, type Scenario } from "./scenario.ts";
 import { Tracer, type TraceTotals } from "./trace.ts";
-import { headerText, stepText, totalsText, traceJson } from "./trace_format.ts";
+import { appliedText, headerText, stepText, totalsText, traceJson } from "./trace_format.ts";
 
 const OPTIONS = { "--json": "flag", "--allow-deviations": "value", "--html": "value" } as const;
 
@@ -23,10 +23,10 @@ export async function traceCommand(argv: readonly string[], io: CliIo): Promise<
   const text = await readInput(file, () => io.readFile(file));
   const scenario = parseScenario(text, file);
   const listFile = value(args, "--allow-deviations");
-  let deviations: Deviations[string] | undefined;
+  let deviations: ScenarioDeviations | undefined;
   if (listFile !== undefined) {
     const key = scenarioKey(scenario.name, file);
-    deviations = parseDeviations(await readInput(listFile, () => io.readFile(listFile)), listFile)[key];
+    deviations = deviationsFor(parseDeviations(await readInput(listFile, () => io.readFile(listFile)), listFile), key);
     if (deviations === undefined) io.err(`smmuv3 trace: warning: ${listFile} lists no deviation for scenario ${key}`);
   }
   const tracer = new Tracer(scenario, file, deviations);
@@ -50,7 +50,7 @@ export async function traceCommand(argv: readonly string[], io: CliIo): Promise<
     await writeOutput(`--html ${html}`, () => io.writeFile(html, scenarioHtml(text, file)));
     io.err(`smmuv3 trace: wrote ${html}: the explorer's view of every step (open it in a browser)`);
   }
-  for (const step of Object.keys(deviations ?? {})) {
+  for (const step of Object.keys(deviations?.steps ?? {})) {
     if (!tracer.acceptedSteps.has(Number(step))) {
       io.err(
         `smmuv3 trace: warning: the deviation listed for step ${step} did not occur (the step is as recorded, or this model now observes something else)`,
@@ -77,5 +77,7 @@ function writeText(tracer: Tracer, out: (line: string) => void): TraceTotals {
   for (const step of tracer.steps()) for (const line of stepText(step)) out(line);
   const totals = tracer.totals();
   out(totalsText(totals));
+  const applied = appliedText(totals);
+  if (applied !== undefined) out(applied);
   return totals;
 }

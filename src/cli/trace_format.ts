@@ -9,7 +9,7 @@ import type { TranslationResult } from "../device.ts";
 import type { DmaResult } from "../dma.ts";
 import type { WalkStep } from "../translate.ts";
 import { decodeRecord } from "./decode.ts";
-import type { Observation } from "./deviations.ts";
+import type { Applied, Observation } from "./deviations.ts";
 import type { Check, RegisterRef, TraceDevice, TraceStep, TraceTotals } from "./trace.ts";
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
@@ -124,7 +124,27 @@ export function stepText(s: TraceStep): string[] {
 }
 
 function withReason(lines: string[], c: Check | undefined): string[] {
-  return c?.accepted ? [...lines, `${PAD}deviation: ${c.accepted}`] : lines;
+  return c?.accepted ? [...lines, ...c.accepted.map((a) => `${PAD}${appliedLabel(a)}: ${a.reason}`)] : lines;
+}
+
+/** How a trace names an applied deviation. */
+function appliedLabel(a: Applied): string {
+  return a.kind === "step"
+    ? "deviation"
+    : a.kind === "record"
+    ? `deviation (record rule ${a.rule})`
+    : "deviation (stale translation)";
+}
+
+/** Which deviations a run applied, in one line; undefined when none was. */
+export function appliedText(t: TraceTotals): string | undefined {
+  const { listed, records, stale } = t.applied;
+  const parts = [
+    ...(listed.length ? [`listed at step ${listed.join(", ")}`] : []),
+    ...records.map((r) => `record rule ${r.rule} (${r.reads} read${r.reads > 1 ? "s" : ""})`),
+    ...(stale.length ? [`stale translation at step ${stale.join(", ")}`] : []),
+  ];
+  return parts.length ? `deviations applied: ${parts.join("; ")}` : undefined;
 }
 
 /** The trace's first lines: the scenario and the device. */
@@ -133,7 +153,8 @@ export function headerText(name: string | undefined, description: string | undef
   return [
     ...(name ? [`scenario ${name}${description ? `: ${description}` : ""}`] : []),
     `device: IDR0 ${hex(idr.IDR0)} IDR1 ${hex(idr.IDR1)} IDR3 ${hex(idr.IDR3)} IDR5 ${hex(idr.IDR5)}` +
-    (d.recordedVector ? " (the recording's)" : "") + (d.privilegedDma ? ", privileged DMA" : ""),
+    (d.recordedVector ? ` (the recording's${d.recording ? `: ${d.recording}` : ""})` : "") +
+    (d.privilegedDma ? ", privileged DMA" : ""),
   ];
 }
 
@@ -156,7 +177,7 @@ export function stepJson(s: TraceStep): Record<string, unknown> {
       recorded: observationJson(c.recorded),
       ours: observationJson(c.ours),
       matches: c.matches,
-      accepted: c.accepted,
+      acceptedBy: c.accepted,
     };
   const reg = (r: RegisterRef) => ({ offset: hex(r.offset), name: r.name });
   switch (s.op) {
@@ -240,7 +261,12 @@ export function traceJson(
   const idr = Object.fromEntries(Object.entries(device.idRegisters).map(([k, v]) => [k, hex(v)]));
   const doc = {
     scenario,
-    device: { idRegisters: idr, recordedVector: device.recordedVector, privilegedDma: device.privilegedDma },
+    device: {
+      idRegisters: idr,
+      recordedVector: device.recordedVector,
+      recording: device.recording,
+      privilegedDma: device.privilegedDma,
+    },
     steps: steps.map(stepJson),
     totals,
   };

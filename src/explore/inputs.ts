@@ -42,20 +42,6 @@ export interface ExploreInput {
   probes?: ProbeRequest[];
 }
 
-/**
- * The ID registers QEMU 10.0 advertised for each `smmu_stage` (tests/vectors/qemu-10.0/README.md), less IDR3.XNX,
- * which this model does not accept yet: the runner's defaults are QEMU 7.2's, which has no stage 2.
- */
-const QEMU10_IDR0: Record<string, number> = { "1": 0x0d44101a, "2": 0x0d441019, nested: 0x0d44101b };
-
-function recordedDevice(s: Scenario): Scenario {
-  const stage = (s as { smmu_stage?: unknown }).smmu_stage;
-  if (s.id_registers || !/version 10\./.test(s.qemu_version ?? "") || typeof stage !== "string") return s;
-  const idr0 = QEMU10_IDR0[stage];
-  if (idr0 === undefined) return s;
-  return { ...s, id_registers: { IDR0: BigInt(idr0), IDR1: 0x02730010n, IDR3: 0x1404n, IDR5: 0x74n } };
-}
-
 /** Builds the model of `input`; problems with the input itself throw {@link InputError}. */
 export function buildModel(input: ExploreInput): ExploreModel {
   if (!input.scenario && !input.state) throw new InputError("nothing to show", "give a scenario or a saved state");
@@ -63,7 +49,7 @@ export function buildModel(input: ExploreInput): ExploreModel {
   let file = "saved state";
   if (input.scenario) {
     file = input.scenario.name;
-    scenario = recordedDevice(parseScenario(input.scenario.text, file));
+    scenario = parseScenario(input.scenario.text, file);
   } else {
     let ids;
     try {

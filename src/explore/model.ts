@@ -140,7 +140,7 @@ export interface ContextView {
   vmid: string;
   ste: string;
   cd: string;
-  tablePages: number;
+  walkEntries: number;
   entries: TlbEntryView[];
 }
 

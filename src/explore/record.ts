@@ -56,7 +56,7 @@ function cacheView(c: CacheContents): CacheView {
       vmid: hex(x.vmid),
       ste: hex(x.steAddr),
       cd: x.cdAddr < 0 ? "" : hex(x.cdAddr),
-      tablePages: x.tablePages,
+      walkEntries: x.walkEntries,
       entries: x.entries.map((e) => ({
         iova: hex(e.iova),
         size: sizeName(e.size),

@@ -4,6 +4,7 @@
  * with each new probe.
  * @module
  */
+import { DEVIATIONS_FILE } from "../cli/deviations.ts";
 import { InputError } from "../cli/io.ts";
 import { firstLine } from "../cli/scenario.ts";
 import { buildModel, type ExploreInput, type ProbeRequest } from "./inputs.ts";
@@ -56,9 +57,8 @@ export function listVectors(dir: URL = DEFAULT_VECTORS): VectorInfo[] {
   const out: VectorInfo[] = [];
   try {
     for (const sub of [...Deno.readDirSync(dir)].filter((e) => e.isDirectory).map((e) => e.name).sort()) {
-      const files = [...Deno.readDirSync(new URL(`${sub}/`, dir))].map((e) => e.name).filter((n) =>
-        n.endsWith(".json")
-      );
+      const files = [...Deno.readDirSync(new URL(`${sub}/`, dir))].map((e) => e.name)
+        .filter((n) => n.endsWith(".json") && n !== DEVIATIONS_FILE); // the folder's deviation list is no vector
       for (const name of files.sort()) out.push({ path: `${sub}/${name}`, name: name.replace(/\.json$/, "") });
     }
   } catch {

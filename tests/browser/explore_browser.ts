@@ -167,7 +167,7 @@ Deno.test({
         cwd: ROOT,
         stdout: "null",
       }).output();
-      // trace's exit status is 1 where the recording differs from this model (tests/helpers/vector_deviations.ts).
+      // trace's exit status is 1 where the recording differs from this model (its folder's deviations.json says where).
       assert.ok(cli.code === 0 || cli.code === 1, `trace --html exit status ${cli.code}`);
       await page.goto(`file://${html}`);
       await page.locator("#steps li[data-kind=dma][data-status=fault]", { hasText: "read 0x4000000000" }).click();

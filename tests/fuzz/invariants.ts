@@ -343,6 +343,8 @@ export function checkWalkFaults(v: StepView): void {
   if (step.op !== "dma" || v.nested.length > 0) return; // callbacks' DMAs and writes would mix with the step's
   // A DMA copy (a view) is checked by its first piece, whose walk may have made the update.
   const t = v.dma ?? transactionOf(step, runner.privilegedDma);
+  // What the transaction read, before the probes below add their own reads to the step's record.
+  const readByStep = new Set(v.mem.reads);
   const walk: WalkStep[] = [];
   if (v.flagUpdates > 0) runner.smmu.probe(t.sid, t.iova, t.access, walk);
   for (const w of v.mem.writes) {
@@ -377,11 +379,12 @@ export function checkWalkFaults(v: StepView): void {
   const failed = outcome.op === "translate" ? !outcome.result.ok : outcome.op === "copy" && !outcome.result.ok;
   if (v.written === 0 || !failed) return;
   // The fault's walk traced again (a copy's at the piece it stopped at), trusted where the caches can hold nothing
-  // stale, or where the transaction itself read every descriptor of it (no cached step answered in its place).
+  // stale, or where the transaction itself read every descriptor of it (no cached step, a TLB entry or a walk
+  // cache's table, answered in its place).
   walk.length = 0;
   const at = outcome.op === "copy" && !outcome.result.ok ? outcome.result.iova : t.iova;
   runner.smmu.probe(t.sid, at, t.access, walk);
-  if (!v.coherent && !walk.every((s) => v.mem.reads.has(s.descAddr))) walk.length = 0;
+  if (!v.coherent && !walk.every((s) => readByStep.has(s.descAddr))) walk.length = 0;
   const rec = ownRecord(v);
   const f = EVT_F_TRANSLATION;
   const type = EVT_F_UUT.Type.get(rec);

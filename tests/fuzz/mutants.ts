@@ -70,7 +70,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "DMA copies are not split at mapping boundaries",
     file: "src/dma.ts",
-    find: "const n = Math.min(len - done, t.span);",
+    find: "const n = Math.min(len - done, span);",
     replace: "const n = len - done;",
     expect: /DMA data at/,
   },
@@ -112,16 +112,16 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "a TLB hit on the fast path ignores the access's permissions",
     file: "src/tlb_pages.ts",
-    find: "if (!(off >= 0 && off < data[at + SIZE]) || ((data[at + ALLOW] >> access) & 1) === 0) return -1;",
-    replace: "if (!(off >= 0 && off < data[at + SIZE])) return -1;",
+    find: "if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;",
+    replace: "",
     expect: /a TLB hit gave pa|where probe said/,
   },
   {
     name: "a cached entry answers for an access its permissions refuse",
     file: "src/translate.ts",
-    find: "if (entry !== null && ((entry.allow >> normalize(flags)) & 1) === 1) {",
-    replace: "if (entry !== null) {",
-    expect: /a TLB hit gave pa/,
+    find: "if (row >= 0 && ((this.#rows.allow(row) >> raw) & 1) === 1) {",
+    replace: "if (row >= 0) {",
+    expect: /a TLB hit gave pa|where probe said/,
   },
   {
     name: "event records lose the upper half of the input address",
@@ -140,8 +140,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "context cache never evicts",
     file: "src/tlb.ts",
-    find: "if (this.#contexts.size >= this.maxContexts) {",
-    replace: "if (false) {",
+    find: "if (this.#contexts.size >= this.maxContexts) this.#evictContext();",
+    replace: "if (false) this.#evictContext();",
     expect: /caches above their bounds/,
   },
   {
@@ -154,8 +154,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "probe has the effects of a transaction",
     file: "src/translate.ts",
-    find: "return this.#slow(sid, ssid, iova, flags, false, trace ?? null);",
-    replace: "return this.#slow(sid, ssid, iova, flags, true, trace ?? null);",
+    find: "return this.#slow(sid, ssid, iova, flags, false, trace ?? null, UNKNOWN);",
+    replace: "return this.#slow(sid, ssid, iova, flags, true, trace ?? null, UNKNOWN);",
     expect: /probe (wrote guest memory|recorded an event)/,
   },
   {

@@ -139,7 +139,7 @@ export function cachesPanel(c: CacheView): HTMLElement {
         { class: "context-head" },
         h("strong", null, `StreamID ${x.sid}, SubstreamID ${x.ssid}`),
         ` · ${x.kind} · ASID ${x.asid} · VMID ${x.vmid} · STE ${x.ste}${x.cd ? ` · CD ${x.cd}` : ""}`,
-        x.tablePages ? ` · ${x.tablePages} stage-1 table pages in the walk cache` : "",
+        x.walkEntries ? ` · ${x.walkEntries} last-level table chunks in the walk cache` : "",
       ),
       x.entries.length
         ? h(

@@ -1,0 +1,157 @@
+/**
+ * A context (the decoded configuration of one (StreamID, SubstreamID) pair), its TLB tags (IHI 0070 §3.17), and the
+ * view through which a walker reads and fills its walk caches. The caches that hold contexts are in tlb.ts.
+ * @module
+ */
+import { CMD_TLBI_TG } from "../gen/mod.ts";
+import type { TlbRange } from "./types.ts";
+import type { ContextConfig, StreamConfig } from "./config.ts";
+import { WORLD } from "./config.ts";
+import type { Regime, WalkCache } from "./walk.ts";
+import { NONE } from "./tlb_pages.ts";
+import type { Caches } from "./tlb.ts";
+
+/** What a context does with a transaction. */
+export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
+
+/** TLB tag classes: the translation regimes of §3.17 (stage-1 StreamWorlds, and stage 2 alone). */
+export const CLASS = { EL1: 0, EL2: 1, EL2_E2H: 2, S2: 3, NONE: -1 } as const;
+
+/** Decoded configuration of one (StreamID, SubstreamID) pair; its TLB rows live in {@link Caches.rows}. */
+export class Context {
+  /** Owner id of its rows while cached (NONE for a probe's context, which is never cached). */
+  id = NONE;
+  /** Sizes of the blocks its rows hold (each reached by its {@link blockKey}). */
+  blockSizes: number[] = [];
+  /** Held by its Caches (false once dropped), so a translator may keep using it without a lookup. */
+  live = true;
+  /** Used since the context cache last looked at it for eviction. */
+  used = true;
+  /** TLB tag class (CLASS), the VMID and ASID tagging its rows. */
+  readonly tagClass: number;
+  readonly vmid: number;
+  readonly asid: number;
+  constructor(
+    readonly key: number,
+    readonly sid: number,
+    readonly ssid: number,
+    readonly stream: StreamConfig,
+    readonly kind: number,
+    /** The CD in use (null: stage 1 bypassed or absent). */
+    readonly cd: ContextConfig | null,
+    /** Stage-2 regime (null: none). */
+    readonly s2: Regime | null,
+    /** Access flags after STE.PRIVCFG/INSTCFG overrides, by incoming flags (null: no override). */
+    readonly flagMap: Uint8Array | null,
+  ) {
+    const world = kind !== KIND.TRANSLATE ? -2 : cd === null ? -1 : stream.s1!.world;
+    this.tagClass = world === -2
+      ? CLASS.NONE
+      : world === -1
+      ? CLASS.S2
+      : world === WORLD.EL1
+      ? CLASS.EL1
+      : world === WORLD.EL2
+      ? CLASS.EL2
+      : CLASS.EL2_E2H;
+    this.vmid = this.tagClass === CLASS.EL1 || this.tagClass === CLASS.S2 ? stream.vmid : 0;
+    this.asid = cd?.asid ?? 0;
+  }
+  /** Translation regime tag: WORLD for stage-1 contexts, -1 for stage-2-only, -2 for no TLB. */
+  get world(): number {
+    if (this.kind !== KIND.TRANSLATE) return -2;
+    return this.cd === null ? -1 : this.stream.s1!.world;
+  }
+  /** Stage 1 over stage 2. */
+  get nested(): boolean {
+    return this.cd !== null && this.s2 !== null;
+  }
+}
+
+/** One context's walk cache of one regime, as a walker reads and fills it: a reusable view, pointed per walk. */
+export class WalkCacheView implements WalkCache {
+  attrs = 0;
+  ipa = 0;
+  #ctx: Context | null = null;
+  #space = 0;
+  #fill = false;
+  /** The last entry found (misses walk through pages in order, so mostly the same region as before). */
+  #lastCtx: Context | null = null;
+  #lastSpace = 0;
+  #lastRegion = 0;
+  #lastRow = NONE;
+  #lastRemovals = -1;
+
+  constructor(readonly caches: Caches) {}
+
+  /** Points the view at the walk cache of `ctx` (a cached context) in `space`; `fill`: a transaction's walk. */
+  use(ctx: Context, space: number, fill: boolean): this {
+    this.#ctx = ctx;
+    this.#space = space;
+    this.#fill = fill;
+    return this;
+  }
+
+  lookup(region: number): number {
+    const caches = this.caches, walks = caches.walks;
+    let r: number;
+    if (
+      region === this.#lastRegion && this.#ctx === this.#lastCtx && this.#space === this.#lastSpace &&
+      walks.removals === this.#lastRemovals // nothing removed since: the row is as it was
+    ) r = this.#lastRow;
+    else {
+      r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
+      if (r === NONE) return -1;
+      this.#lastCtx = this.#ctx;
+      this.#lastSpace = this.#space;
+      this.#lastRegion = region;
+      this.#lastRow = r;
+      this.#lastRemovals = walks.removals;
+    }
+    this.attrs = walks.allow(r);
+    this.ipa = walks.ipaBase(r);
+    return walks.outBase(r);
+  }
+
+  fill(region: number, regionShift: number, pa: number, ipa: number, attrs: number): void {
+    if (this.#fill) this.caches.fillWalk(this.#ctx!, this.#space, region, regionShift, pa, ipa, attrs); // not a probe
+  }
+}
+
+/** Key of a context: SubstreamIDs are 20 bits, -1 for none. */
+export function contextKey(sid: number, ssid: number): number {
+  return sid * 0x200000 + (ssid + 1);
+}
+
+/** The contexts of one TLB tag class and VMID, as invalidations select them: all, by ASID, and global holders. */
+export class Tagged {
+  readonly all = new Set<Context>();
+  readonly byAsid = new Map<number, Set<Context>>();
+  /** Contexts holding global rows (or that did: emptied ones leave lazily). */
+  readonly globals = new Set<Context>();
+}
+
+/** Key of a class and VMID in {@link Caches} tags: a small integer. */
+export function tagKey(cls: number, vmid: number): number {
+  return cls * 0x10000 + vmid;
+}
+export const NESTED = 4; // tag class of the nested contexts of a VMID (reached by TLBI_S2_IPA through their IPAs)
+
+/** Allow mask by raw access flags, from one by normalized flags through STE.PRIVCFG/INSTCFG overrides. */
+export function rawAllow(allow: number, flagMap: Uint8Array): number {
+  let raw = 0;
+  for (let f = 0; f < 8; f++) raw |= ((allow >> flagMap[f]) & 1) << f;
+  return raw;
+}
+
+/** Input range [lo, hi) an invalidation by address covers: one address, or the RIL range (§4.4.1). */
+export function rangeOf(addr: number, range: TlbRange | null): [number, number] {
+  return [addr, rangeEnd(addr, range)];
+}
+
+/** The end of {@link rangeOf}. */
+export function rangeEnd(addr: number, range: TlbRange | null): number {
+  if (range === null || range.tg === CMD_TLBI_TG.ANY) return addr + 1;
+  const granule = range.tg === CMD_TLBI_TG.GRAN_4K ? 4096 : range.tg === CMD_TLBI_TG.GRAN_16K ? 16384 : 65536;
+  return addr + (range.num + 1) * 2 ** range.scale * granule;
+}
