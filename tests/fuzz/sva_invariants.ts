@@ -276,7 +276,10 @@ export function checkAts(v: StepView): void {
     if (!c.read && !c.write && !c.exec && c.size !== stu) fail(`nothing granted, size ${c.size}, not the STU`);
     // Full ATS: what is granted, an ordinary transaction of the stream gets at the same address.
     const config = runner.smmu.streamConfig(Number(step.sid));
-    if (v.nested.length > 0 || "fault" in config || (config as StreamConfig).eats !== STE_EATS.FULL) return;
+    // (Only where the caches can hold nothing stale: the request walks the tables as they are, a transaction may hit.)
+    if (v.nested.length > 0 || !v.coherent || "fault" in config || (config as StreamConfig).eats !== STE_EATS.FULL) {
+      return;
+    }
     const ssid = step.ssid === undefined ? undefined : Number(step.ssid);
     const priv = ssid !== undefined && step.priv === true;
     const address = step.address < 2n ** 53n ? Number(step.address) : BigInt.asIntN(64, step.address);
