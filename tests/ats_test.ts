@@ -365,3 +365,12 @@ Deno.test("ats.translated refuses a bad address; ATS calls need IDR0.ATS", () =>
   assert.throws(() => plain.ats.translate({ sid: 0, address: 0 }), /does not advertise ATS/);
   assert.throws(() => plain.ats.translated({ sid: 0, address: 0 }), /does not advertise ATS/);
 });
+
+Deno.test("6.3.9.6: with SMMUEN 0 CMD_ATC_INV is ignored (the endpoint hears nothing, the CMD_SYNC completes)", () => {
+  const b = fullAts();
+  b.driver.enable(b.driver.read(REG.CR0) & ~1);
+  b.invalidations.length = 0;
+  b.atcHooks.push(() => false); // an endpoint that would fail it
+  assert.ok(b.driver.atcInvalidate(1, -1, 0, 52), "CMD_SYNC consumed: no CERROR_ATC_INV_SYNC");
+  assert.deepEqual(b.invalidations, [], "CMD_ATC_INV and CMD_PRI_RESP commands are ignored");
+});

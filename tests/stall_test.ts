@@ -333,3 +333,21 @@ Deno.test("Stall.onEnd takes a function or null (a HostError otherwise, nothing 
   assert.throws(() => (r.stall!.onEnd = 5 as never), HostError);
   assert.equal(r.stall.onEnd, null);
 });
+
+Deno.test("4.7.3: CMD_RESUME completes as it is consumed; a CMD_SYNC alone affects no recorded stalled transaction", () => {
+  const b = stalling();
+  const r = b.smmu.translate(1, 0x5000);
+  assert.ok(!r.ok && r.stall);
+  // "A CMD_SYNC [is not required] to affect any recorded stalled transaction": the stall stays as it is.
+  assert.ok(b.driver.sync());
+  assert.equal(r.stall.state, "stalled");
+  // "Stall resume/termination: CMD_RESUME, CMD_STALL_TERM — Nothing. The CMD_RESUME and CMD_STALL_TERM commands
+  // complete by the time they are consumed": with no CMD_SYNC after it, the PROD write that consumed it has ended it.
+  b.tables.map(0x5000, DATA + 0x5000);
+  b.driver.issue(command(OPCODE.RESUME, (w) => {
+    CMD_RESUME.StreamID.set(w, 1);
+    CMD_RESUME.STAG.set(w, r.stall!.stag);
+    CMD_RESUME.Ac.set(w, 1);
+  }));
+  assert.deepEqual([r.stall.state, r.stall.result], ["completed", { ok: true, pa: DATA + 0x5000 }]);
+});
