@@ -71,8 +71,9 @@ export function heldNow(stalls: readonly Stall[]): HeldBefore {
 function checkRetriedCopies(v: StepView, before: HeldBefore): void {
   const { runner, fail, step } = v;
   if (step.op === "dma" || v.nested.length > 0 || v.copies.length === 0) return;
+  // Any held before may have been retried (one that stalled again may hold the very STAG it had).
   const next = new Map<Stall, number>();
-  for (const [s, stag] of before.stags) if (s.state !== "stalled" || s.stag !== stag) next.set(s, before.iovas.get(s)!);
+  for (const s of before.stags.keys()) next.set(s, before.iovas.get(s)!);
   for (const w of v.copies) {
     const s = [...next.keys()].find((s) => {
       const ssid = s.ssid < 0 ? undefined : s.ssid;
