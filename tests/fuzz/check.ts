@@ -17,7 +17,7 @@
  * - walks: a hardware update of a stage-1 descriptor that stage 2 translated is a write stage 2 permits; a stage-1
  *   fault records CLASS IN (F_WALK_EABT: TT), S2 = 1 only with stage 2, CLASS CD/TT only where stage 2 translated for
  *   stage 1, TTRnW the failing table access (read, or the write of an update); an input beyond the IAS where stage 1
- *   is bypassed is a recorded F_ADDR_SIZE;
+ *   is bypassed is a recorded F_ADDR_SIZE; all judged by the STE the transaction used (`explain`: cached or read);
  * - interrupts: every signal (MSI or wired) has a cause in the call (a record, an activated error, a CMD_SYNC), and
  *   every cause signals when its interrupt is enabled: on its wired line, and by MSI too when an address is programmed
  *   (or its abort error);
@@ -31,7 +31,8 @@
  * - caches are coherent: while nothing the device read has been written since its caches were last emptied, a TLB
  *   hit answers as a walk of the tables does (a misprogrammed contiguous set aside); after a completed full
  *   invalidation (CFGI_ALL, TLBI_NSNH_ALL, TLBI_EL2_ALL with Hyp, CMD_SYNC) recent transactions probe as on a device
- *   with the same state and empty caches;
+ *   with the same state and empty caches; a cached STE equals the one in memory unless something wrote it after the
+ *   last CFGI covering its StreamID that a CMD_SYNC completed (tests/fuzz/stale_stes.ts);
  * - reset gives the state of a new device; a restore only loads state (it touches no memory, runs no command, and
  *   the device saves the very blob again) and drops every cache (recent transactions probe as on a fresh one);
  * - with a flat memory, the walker's direct-read path gives the same outcomes, memory and state as the recorded run;
@@ -57,6 +58,7 @@ import {
   ScenarioRunner,
   type Step,
   type StepOutcome,
+  type Transaction,
   transactionOf,
 } from "../../src/cli/scenario.ts";
 import { Coverage } from "./coverage.ts";
@@ -68,11 +70,13 @@ import {
   readRegs,
   ring,
   sameBytes,
+  steUsed,
   syncOf,
 } from "./device_state.ts";
 import {
   activated,
   checkAcknowledgements,
+  checkCachedSte,
   checkCoherence,
   checkGlobalErrors,
   checkInterrupts,
@@ -92,6 +96,7 @@ import {
 } from "./invariants.ts";
 import { RecordingMemory, RUNAWAY, Runaway } from "./recording.ts";
 import { checkAts, checkPageRequests, checkPriqInterrupts, checkStalls, heldNow } from "./sva_invariants.ts";
+import { StaleStes } from "./stale_stes.ts";
 
 /** A broken invariant: which, and where. */
 export class InvariantError extends Error {
@@ -108,7 +113,7 @@ export class InvariantError extends Error {
 export function checkScenario(scenario: Scenario, coverage: Coverage = new Coverage()): void {
   let recorder!: RecordingMemory;
   const nested: Reentered[] = [];
-  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true };
+  const seen: Seen = { regs: null, stats: null, recent: [], readEver: new Set(), clean: true, stes: new StaleStes() };
   const runner = new ScenarioRunner(scenario, "fuzz case", {
     wrapMemory: (m, ram) => (recorder = new RecordingMemory(m, ram)),
     onReentered: (from, step) => nested.push({ from, step }),
@@ -119,7 +124,10 @@ export function checkScenario(scenario: Scenario, coverage: Coverage = new Cover
     if (step.op === "mem_write" || step.op === "mem_read" || step.op === "comment" || step.op === "reenter") {
       runner.run(step); // the guest CPU's own accesses, or a callback armed: the device is not involved
       coverage.steps++;
-      if (step.op === "mem_write" && touchesRead(seen, Number(step.addr), step.hex.length / 2)) seen.clean = false;
+      if (step.op === "mem_write") {
+        if (touchesRead(seen, Number(step.addr), step.hex.length / 2)) seen.clean = false;
+        seen.stes.written(Number(step.addr), step.hex.length / 2);
+      }
       return;
     }
     try {
@@ -167,6 +175,9 @@ function checkStep(
   const dma = step.op === "dma" && !step.view ? transactionOf(step, runner.privilegedDma) : null;
   const held = heldNow(smmu.stalls());
   const responses = runner.responses.length;
+  // A PCIe endpoint's ATS or page request reads (and may cache) its stream's STE: which one, learnt before the step
+  // (explain's reads are no work of the step's).
+  const endpointSte = isEndpoint(step) ? steUsed(smmu, endpointTransaction(step)) : null;
   mem.begin();
   const predicted = dma === null ? null : describe(smmu.probe(dma.sid, dma.iova, dma.access));
   if (dma !== null) {
@@ -234,8 +245,11 @@ function checkStep(
     coherent: false,
     flagUpdates: 0,
     held,
+    ste: endpointSte,
   };
   count(v);
+  if (step.op === "dma") v.ste = steUsed(runner.smmu, transactionOf(step, runner.privilegedDma));
+  trackStes(v);
 
   checkWork(v);
   const flagUpdates = checkWrites(v);
@@ -249,6 +263,7 @@ function checkStep(
   v.coherent = seen.clean && !dirtied;
   v.flagUpdates = flagUpdates.size;
   checkRecords(v);
+  checkCachedSte(v);
   checkWalkFaults(v);
   checkInterrupts(v);
   checkQueues(v);
@@ -271,6 +286,36 @@ function checkStep(
     (nested.length === 0 && invalidatesEverything(ran, v.hyp));
   seen.clean = (seen.clean || emptied) && !dirtied;
   return outcome;
+}
+
+type EndpointStep = Step & { op: "ats_translate" | "ats_translated" | "pri_request" };
+const isEndpoint = (s: Step): s is EndpointStep =>
+  s.op === "ats_translate" || s.op === "ats_translated" || s.op === "pri_request";
+/** A read by the endpoint's stream: what explain needs to name its STE. */
+const endpointTransaction = (s: EndpointStep): Transaction => ({
+  sid: Number(s.sid),
+  iova: 0,
+  access: { write: false, priv: false, exec: false },
+});
+
+/**
+ * Tells `seen.stes` what the step did, in an order that errs towards stale: the STEs its transactions (and those of
+ * callbacks) used, then everything written, then the invalidations it ran (none where callbacks ran steps: they may
+ * have refilled the ring, so the commands run are not known).
+ */
+function trackStes(v: StepView): void {
+  const { seen, runner, step, nested } = v;
+  if (isEndpoint(step) && v.ste !== null) seen.stes.used(Number(step.sid), v.ste.addr);
+  for (const s of [step, ...nested]) {
+    if (s.op !== "dma") continue;
+    const t = transactionOf(s, runner.privilegedDma);
+    const ste = s === step ? v.ste : steUsed(runner.smmu, t);
+    if (ste !== null) seen.stes.used(t.sid, ste.addr);
+  }
+  for (const w of v.mem.writes) seen.stes.written(w.addr, w.len);
+  for (const s of nested) if (s.op === "mem_write") seen.stes.written(Number(s.addr), s.hex.length / 2);
+  if (nested.length === 0) seen.stes.ran(v.ran);
+  if (step.op === "reset" || step.op === "save_restore") seen.stes.emptied();
 }
 
 /**

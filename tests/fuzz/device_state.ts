@@ -3,10 +3,20 @@
  * commands a call ran (from the ring as it was), and a twin device with the same state and empty caches to probe.
  * @module
  */
-import { CMD_SYNC, CMDQ_BASE, CMDQ_CONS, CR0, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, REG } from "../../gen/mod.ts";
+import {
+  CMD_SYNC,
+  CMDQ_BASE,
+  CMDQ_CONS,
+  CR0,
+  GERROR_IRQ_CFG0,
+  GERROR_IRQ_CFG1,
+  REG,
+  STE,
+  STE_CONFIG,
+} from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import type { Smmu, TranslationResult } from "../../mod.ts";
-import type { ScenarioRunner } from "../../src/cli/scenario.ts";
+import type { ScenarioRunner, Transaction } from "../../src/cli/scenario.ts";
 import type { RecordingMemory } from "./recording.ts";
 
 /** The registers the invariants look at, read without side effects. */
@@ -139,6 +149,48 @@ export function twin(runner: ScenarioRunner): Smmu {
   const other = runner.freshDevice();
   other.restore(SavedState.encode(state).finish());
   return other;
+}
+
+/** What the oracle needs of the STE a transaction used (IHI 0070 5.2). */
+export interface UsedSte {
+  readonly addr: number;
+  readonly words: readonly number[];
+  /** Found in the configuration cache (alone, or with a CD in a context), not read from memory. */
+  readonly cached: boolean;
+  /** STE.Config, and whether it enables stage 1 and stage 2. */
+  readonly config: number;
+  readonly s1: boolean;
+  readonly s2: boolean;
+  /** STE.S1CDMax and STE.S1DSS (meaningful with stage 1). */
+  readonly cdMax: number;
+  readonly dss: number;
+}
+
+/** Faults of a lookup that found no valid STE. */
+const NO_STE: ReadonlySet<string> = new Set(["C_BAD_STREAMID", "C_BAD_STE", "F_STE_FETCH"]);
+
+/**
+ * The valid STE a transaction like `t` uses now (probed after a transaction: the one that transaction used), or null
+ * where its lookup finds none. It may be an STE the SMMU cached before the guest changed it: a cached STE may be used
+ * until a CMD_CFGI_STE / STE_RANGE / ALL covering it is completed by a CMD_SYNC (IHI 0070 3.21.3, 4.3), so the STE in
+ * memory is not necessarily the one a transaction used.
+ */
+export function steUsed(smmu: Smmu, t: Transaction): UsedSte | null {
+  const e = smmu.explain(t.sid, t.iova, t.access);
+  const read = e.config.find((r) => r.structure === "STE");
+  if (read === undefined || read.words.length === 0 || (!e.result.ok && NO_STE.has(e.result.fault))) return null;
+  const w = Uint32Array.from(read.words);
+  const config = STE.Config.get(w);
+  return {
+    addr: read.addr,
+    words: read.words,
+    cached: read.cached,
+    config,
+    s1: config === STE_CONFIG.S1_TRANS || config === STE_CONFIG.NESTED,
+    s2: config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED,
+    cdMax: STE.S1CDMax.get(w),
+    dss: STE.S1DSS.get(w),
+  };
 }
 
 /** A translation's answer as text: the PA, or the fault's name. */

@@ -30,14 +30,7 @@ import {
   TT_PAGE_S1,
   TT_PAGE_S2,
 } from "../../gen/mod.ts";
-import {
-  ABORT,
-  type Smmu,
-  type SmmuStats,
-  type StreamConfig,
-  type TranslationResult,
-  type WalkStep,
-} from "../../mod.ts";
+import { ABORT, type Smmu, type SmmuStats, type TranslationResult, type WalkStep } from "../../mod.ts";
 import { oasBits } from "../../src/features.ts";
 import type { InterruptSinks } from "../../src/irq.ts";
 import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/cli/scenario.ts";
@@ -53,9 +46,11 @@ import {
   slotAddr,
   type Sync,
   twin,
+  type UsedSte,
 } from "./device_state.ts";
 import { CFGI_ALL_RANGE } from "./layout.ts";
 import type { RecordingMemory, Write } from "./recording.ts";
+import type { StaleStes } from "./stale_stes.ts";
 import type { HeldBefore } from "./sva_invariants.ts";
 
 /** What the oracle remembers between steps. */
@@ -70,6 +65,8 @@ export interface Seen {
   /** Whether nothing of that has been written since the caches were last emptied: then a cached answer must be the
    * answer a walk gives now. */
   clean: boolean;
+  /** The STEs transactions used, and which of them a cached copy may have outlived. */
+  readonly stes: StaleStes;
 }
 
 /** Whether a write of `len` bytes at `addr` touches a word a transaction has read. */
@@ -131,6 +128,9 @@ export interface StepView {
   /** Stalled transactions held before the step, with their STAG, address and whether recorded then: a retried DMA
    * copy writes its data in a step that is no DMA (tests/fuzz/sva_invariants.ts checks where). */
   readonly held: HeldBefore;
+  /** A DMA step's STE: the one its transaction used, cached or read (set after the step); a PCIe endpoint's ATS or
+   * page request's: its stream's (learnt before the step). */
+  ste: UsedSte | null;
 }
 
 // ---------------------------------------------------------------------------------------------------- bounds
@@ -357,19 +357,16 @@ export function checkWalkFaults(v: StepView): void {
       fail(`a hardware update wrote the stage-1 descriptor at 0x${at}, read-only at stage 2 (descriptor at 0x${s2At})`);
     }
   }
-  const { outcome, dma } = v;
-  const config = runner.smmu.streamConfig(t.sid);
+  const { outcome, dma, ste } = v;
   if (
-    dma !== null && outcome.op === "translate" && !("fault" in config) &&
-    CR0ACK.SMMUEN.get(Uint32Array.of(v.before.cr0ack))
+    dma !== null && outcome.op === "translate" && ste !== null && CR0ACK.SMMUEN.get(Uint32Array.of(v.before.cr0ack))
   ) {
-    const c = config as StreamConfig;
-    const s1Bypassed = c.config === STE_CONFIG.BYPASS || c.s1 === null ||
-      (c.s1.cdMax > 0 && c.s1.dss === STE_S1DSS.BYPASS && dma.access.ssid === undefined);
+    const s1Bypassed = ste.config === STE_CONFIG.BYPASS || !ste.s1 ||
+      (ste.cdMax > 0 && ste.dss === STE_S1DSS.BYPASS && dma.access.ssid === undefined);
     const ias = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
     const iova = dma.iova;
     const beyond = typeof iova === "bigint" ? iova < 0n || iova >= BigInt(ias) : iova < 0 || iova >= ias;
-    if (c.config !== STE_CONFIG.ABORT && s1Bypassed && beyond && dma.access.ssid === undefined) {
+    if (ste.config !== STE_CONFIG.ABORT && s1Bypassed && beyond && dma.access.ssid === undefined) {
       const r = outcome.result;
       if (r.ok || r.fault !== "F_ADDR_SIZE" || !r.event) {
         fail(`stage 1 bypassed, input ${iova} beyond the IAS gave ${describe(r)}, not F_ADDR_SIZE`);
@@ -396,12 +393,8 @@ export function checkWalkFaults(v: StepView): void {
     if (cls !== want) fail(`a stage-1 ${name} with CLASS ${cls}, not ${want}`);
     return;
   }
-  // The STE as it is now: where the caches may hold one the guest changed without invalidating it, the transaction
-  // may have used that.
-  if (v.coherent && ("fault" in config || (config as StreamConfig).s2 === null)) {
-    fail(`${name} with S2 = 1 for a stream without stage 2`);
-  }
-  if (v.coherent && cls !== EVT_CLASS.IN && (config as StreamConfig).s1 === null) {
+  if (ste === null || !ste.s2) return fail(`${name} with S2 = 1 for a stream without stage 2`);
+  if (cls !== EVT_CLASS.IN && !ste.s1) {
     fail(`a stage-2 ${name} with CLASS ${cls} on a stream without stage 1`);
   }
   if (cls === EVT_CLASS.TT) {
@@ -640,6 +633,27 @@ export function checkCoherence(v: StepView): void {
       fail(
         `after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC, sid ${t.sid} iova ${t.iova} gives ${describe(mine)}, ` +
           `with empty caches ${describe(theirs)}`,
+      );
+    }
+  }
+}
+
+/**
+ * A cached STE answers as the STE in memory unless it may be stale: the guest (or the device) wrote it since the
+ * last CMD_CFGI_STE, CMD_CFGI_STE_RANGE or CMD_CFGI_ALL covering its StreamID that a CMD_SYNC completed (IHI 0070
+ * 3.21.3, 4.3.1), or since a reset or restore emptied the caches. Until then the SMMU may keep using the STE it
+ * cached, in its configuration cache or in a context cached with a CD.
+ */
+export function checkCachedSte(v: StepView): void {
+  const { ste, runner, step } = v;
+  if (ste === null || !ste.cached || step.op !== "dma") return;
+  if (ste.words.some((x, k) => x !== runner.ram.read32(ste.addr + 4 * k))) {
+    if (v.seen.stes.mayBeStale(Number(step.sid), ste.addr)) {
+      v.coverage.add("cached STE used after the guest changed it");
+    } else {
+      v.fail(
+        `StreamID ${step.sid} used a cached STE unlike the one at 0x${ste.addr.toString(16)}, which nothing wrote ` +
+          `since its last invalidation (CFGI and CMD_SYNC, reset or restore)`,
       );
     }
   }

@@ -107,7 +107,16 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/tlb.ts",
     find: '      case "cfg_all":\n        this.clear();\n        return;',
     replace: '      case "cfg_all":\n        return;',
-    expect: /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC/,
+    // Or by the cached-STE invariant: an STE the guest rewrote and invalidated with CMD_CFGI_ALL stays cached.
+    expect:
+      /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC|used a cached STE unlike the one at .*, which nothing wrote since its last invalidation/,
+  },
+  {
+    name: "CMD_CFGI_STE drops the cached STE but not the contexts built from it",
+    file: "src/tlb.ts",
+    find: '      case "ste":\n        this.#dropSid(scope.sid, false);',
+    replace: '      case "ste":\n        this.#streams.delete(scope.sid);',
+    expect: /used a cached STE unlike the one at 0x[0-9a-f]+, which nothing wrote since its last invalidation/,
   },
   {
     name: "a TLB hit on the fast path ignores the access's permissions",
@@ -163,7 +172,8 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/device.ts",
     find: "this.#sem.rederive();\n    this.#engine.flushAll();",
     replace: "this.#sem.rederive();",
-    expect: /after restore, sid/,
+    expect:
+      /after restore, sid|used a cached STE unlike the one at .*, which nothing wrote since its last invalidation/,
   },
   {
     name: "a nested hardware update skips stage 2's write permission (issue 12 item 1)",
