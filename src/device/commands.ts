@@ -23,6 +23,10 @@ import {
   CMD_PREFETCH_CONFIG,
   CMD_PRI_RESP,
   CMD_PRI_RESP_RESP,
+  CMD_PRI_RESP_RESP_CODE,
+  CMD_RESUME,
+  CMD_RESUME_AC,
+  CMD_STALL_TERM,
   CMD_SYNC,
   CMD_SYNC_CS,
   CMD_TLBI_EL2_ASID,
@@ -40,6 +44,7 @@ import {
   CR2,
   GERROR,
   IDR0,
+  IDR0_STALL_MODEL,
   IDR3,
   IMPL_STATE,
   OPCODE,
@@ -52,6 +57,7 @@ import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "..
 import type { Interrupts } from "./irq.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import { CMDQ, Ring } from "../registers/ring.ts";
+import type { Stalls } from "./stall.ts";
 
 /** An ATS invalidation for an endpoint (CMD_ATC_INV), as the host's ATS model receives it. */
 export interface AtcInvalidation {
@@ -75,15 +81,19 @@ export interface PriResponse {
   ssid: number;
   /** Page request group index. */
   prgIndex: number;
-  /** Response code (gen/ CMD_PRI_RESP_RESP). */
+  /** Response code as CMD_PRI_RESP encodes it (gen/ CMD_PRI_RESP_RESP). */
   resp: number;
+  /** The PRG Response Message's ResponseCode the endpoint receives (gen/ PRG_RESPONSE_CODE, IHI 0070 8.3). */
+  code: number;
+  /** Sent by the SMMU itself (IHI 0070 8.1, 8.2: the PRI queue could not take the request), not by CMD_PRI_RESP. */
+  auto: boolean;
 }
 
 /** Host models of the endpoints behind the SMMU, for the commands that reach them. */
 export interface EndpointHooks {
   /** CMD_ATC_INV: return false when the endpoint did not complete it (the next CMD_SYNC fails, CERROR_ATC_INV_SYNC). */
   atcInvalidate?(inv: AtcInvalidation): boolean | void;
-  /** CMD_PRI_RESP. */
+  /** A PRG response: CMD_PRI_RESP, or an automatic response to a request the PRI queue could not take. */
   priResponse?(resp: PriResponse): void;
 }
 
@@ -128,6 +138,8 @@ export const COMMAND_BUDGET = 1024;
 export class CommandQueue {
   /** Commands executed, for tests and tools. */
   executed = 0;
+  /** The stall model's transactions, for CMD_RESUME and CMD_STALL_TERM (set by the device). */
+  stalls: Stalls | null = null;
   readonly #cmd = new Uint32Array(4);
   /** Whether a batch is running (a callback's queue write must not start another inside it). */
   #running = false;
@@ -324,19 +336,36 @@ export class CommandQueue {
       case OPCODE.PRI_RESP: {
         const resp = CMD_PRI_RESP.Resp.get(c);
         if (!this.#feature(IDR0.PRI, W_ID0) || !(resp in CMD_PRI_RESP_RESP_VALUES)) return ILL;
+        // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
+        if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
         this.hooks.priResponse?.({
           sid: CMD_PRI_RESP.StreamID.get(c),
           ssid: CMD_PRI_RESP.SSV.get(c) ? CMD_PRI_RESP.SubstreamID.get(c) : -1,
           prgIndex: CMD_PRI_RESP.PRGIndex.get(c),
           resp,
+          code: CMD_PRI_RESP_RESP_CODE[resp]!,
+          auto: false,
         });
+        return CMDQ_CONS_ERR.CERROR_NONE;
+      }
+      case OPCODE.RESUME:
+      case OPCODE.STALL_TERM: {
+        // IHI 0070 4.7.1, 4.7.2: CERROR_ILL with STALL_MODEL 0b01, and for SSec 1 on the Non-secure queue (4.1.6).
+        const terminateOnly = IDR0.STALL_MODEL.get(this.regs.words, W_ID0) === IDR0_STALL_MODEL.TERMINATE_ONLY;
+        const ssec = op === OPCODE.RESUME ? CMD_RESUME.SSec : CMD_STALL_TERM.SSec;
+        if (terminateOnly || ssec.get(c)) return ILL;
+        // Both take effect as they are consumed; the transactions end when this batch is over (src/device/stall.ts).
+        if (op === OPCODE.STALL_TERM) this.stalls?.terminateStream(CMD_STALL_TERM.StreamID.get(c));
+        else {
+          const retry = CMD_RESUME.Ac.get(c) === CMD_RESUME_AC.RETRY; // Ab is IGNORED: TERM_MODEL 1 always aborts
+          this.stalls?.resume(CMD_RESUME.StreamID.get(c), CMD_RESUME.STAG.get(c), retry);
+        }
         return CMDQ_CONS_ERR.CERROR_NONE;
       }
       case OPCODE.SYNC:
         return this.#sync(c);
-      // CFGI_VMS_PIDM needs IDR3.MPAM; RESUME and STALL_TERM need a stall model; TLBI_EL3_* belong to the Secure
-      // queue: none is available here, so each is CERROR_ILL (IHI 0070 4.3.5, 4.7.1, 4.7.2, 4.4.2.5). So is every
-      // opcode the architecture does not define.
+      // CFGI_VMS_PIDM needs IDR3.MPAM; TLBI_EL3_* belong to the Secure queue: neither is available here, so each is
+      // CERROR_ILL (IHI 0070 4.3.5, 4.4.2.5). So is every opcode the architecture does not define.
       default:
         return ILL;
     }
@@ -380,6 +409,8 @@ export class CommandQueue {
   }
 
   #atcInv(c: Uint32Array): number {
+    // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
+    if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
     const ok = this.hooks.atcInvalidate?.({
       sid: CMD_ATC_INV.StreamID.get(c),
       ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : -1,

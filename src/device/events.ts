@@ -30,6 +30,8 @@ interface RecordFields {
   readonly inHi?: Field;
   readonly fetch?: Field;
   readonly ipa?: Field;
+  readonly stall?: Field;
+  readonly stag?: Field;
 }
 
 function fieldsOf(layout: Layout): RecordFields {
@@ -49,6 +51,8 @@ function fieldsOf(layout: Layout): RecordFields {
     inHi: f.get("InputAddr_HI"),
     fetch: f.get("FetchAddr"),
     ipa: f.get("IPA"),
+    stall: f.get("Stall"),
+    stag: f.get("STAG"),
   };
 }
 
@@ -58,6 +62,8 @@ const TWO_32 = 0x1_0000_0000;
 const W_CR0ACK = word(REG.CR0ACK);
 const W_PROD = word(REG.EVENTQ_PROD);
 const W_CONS = word(REG.EVENTQ_CONS);
+const W_GERROR = word(REG.GERROR);
+const W_GERRORN = word(REG.GERRORN);
 const bit = (b: boolean) => (b ? 1 : 0);
 const shifted = (f: Field, v: number) => Math.floor(v / 2 ** (f.shift ?? 0));
 
@@ -85,7 +91,25 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);
   if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
   if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
+  if (fault.stall && r.stall !== undefined) {
+    r.stall.set(out, 1);
+    r.stag?.set(out, fault.stag);
+  }
   return true;
+}
+
+const SCRATCH = new Ring(EVENTQ.entryBytes);
+
+/**
+ * Whether the event queue of register frame `w` is writable (IHI 0070 7.2.1): enabled, not full, no unacknowledged
+ * EVENTQ_ABT_ERR (and, in this model, PROD and CONS consistent).
+ */
+export function eventQueueWritable(w: Uint32Array): boolean {
+  if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return false;
+  if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return false;
+  const ring = SCRATCH.load(EVENTQ, w);
+  const used = ring.entries(EVENTQ_PROD.WR.get(w, W_PROD), EVENTQ_CONS.RD.get(w, W_CONS));
+  return used >= 0 && used < ring.size;
 }
 
 /** The event queue: the engine's EventSink. */
@@ -100,6 +124,25 @@ export class EventQueue implements EventSink {
     private readonly memory: GuestMemory,
     private readonly irq: Interrupts,
   ) {}
+
+  /**
+   * Whether the queue is writable (IHI 0070 7.2.1): enabled, not full, no unacknowledged EVENTQ_ABT_ERR (and, in this
+   * model, PROD and CONS consistent).
+   */
+  writable(): boolean {
+    return eventQueueWritable(this.regs.words);
+  }
+
+  /**
+   * A stalled transaction's record (IHI 0070 7.2.1, 7.4): written only into a writable queue, and never lost: while
+   * the queue is not writable the record waits (the transaction is retried later), with no overflow. True if written.
+   */
+  recordStall(fault: Fault): boolean {
+    if (!this.writable()) return false;
+    const before = this.counts.written;
+    this.report(fault);
+    return this.counts.written !== before;
+  }
 
   /** Records one event; nothing when the queue is disabled; OVFLG and a lost record when it is full. */
   report(fault: Fault): void {

@@ -8,6 +8,7 @@ import {
   CD,
   CD_TG0,
   CD_TG1,
+  CR0,
   CR2,
   EVENT_TYPE,
   EVT_CLASS,
@@ -26,6 +27,7 @@ import {
   REG,
   STE,
   STE_CONFIG,
+  STE_EATS,
   STE_S1DSS,
   STE_S1FMT,
   STE_S2AA64,
@@ -71,6 +73,10 @@ export interface Caps {
   readonly e0pd: boolean;
   readonly e2h: boolean;
   readonly recordInvalidSid: boolean;
+  /** PCIe ATS (IDR0.ATS), split-stage ATS not offered (IDR0.NS1ATS), and CR0.ATSCHK (cached with configuration). */
+  readonly ats: boolean;
+  readonly ns1ats: boolean;
+  readonly atschk: boolean;
 }
 
 /** Reads the ID registers and CR2 from the register file's words. */
@@ -106,6 +112,9 @@ export function readCaps(w: Uint32Array): Caps {
     e0pd: IDR3.E0PD.get(w, i3) === 1,
     e2h: CR2.E2H.get(w, word(REG.CR2)) === 1,
     recordInvalidSid: CR2.RECINVSID.get(w, word(REG.CR2)) === 1,
+    ats: IDR0.ATS.get(w, i0) === 1,
+    ns1ats: IDR0.NS1ATS.get(w, i0) === 1,
+    atschk: CR0.ATSCHK.get(w, word(REG.CR0)) === 1,
   };
 }
 
@@ -146,6 +155,12 @@ export interface StreamConfig {
   readonly vmid: number;
   /** STE.S2R: stage-2 translation-related faults are recorded. */
   readonly s2Record: boolean;
+  /** STE.S2S: stage-2 translation-related faults stall (IHI 0070 3.12.2). */
+  readonly s2Stall: boolean;
+  /** Effective STE.EATS (gen/ STE_EATS): ABORT without ATS, for Config bypass, and for SPLIT with ATSCHK 0 (5.2). */
+  readonly eats: number;
+  /** STE.PPAR: automatic PRI responses to a request with a PASID carry it (IHI 0070 8.1). */
+  readonly ppar: boolean;
   /** Effective STE.PRIVCFG and STE.INSTCFG (INCOMING when overrides are not advertised). */
   readonly privcfg: number;
   /** See privcfg. */
@@ -164,6 +179,8 @@ export interface ContextConfig {
   readonly ttb1: Regime | null;
   /** CD.R (or CD.S): stage-1 translation-related faults are recorded. */
   readonly record: boolean;
+  /** CD.S: stage-1 translation-related faults stall (IHI 0070 3.12.2; STE.S1STALLD forbids it). */
+  readonly stall: boolean;
   /** E0PD: unprivileged accesses through TTB0/TTB1 take a translation fault. */
   readonly e0pd0: boolean;
   /** See e0pd0. */
@@ -250,6 +267,23 @@ function maxTxsz(caps: Caps, gs: number): number {
  */
 function s2t0szRange(caps: Caps, gs: number): [number, number] {
   return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
+}
+
+/**
+ * The effective STE.EATS of a valid STE, or why it is ILLEGAL (IHI 0070 5.2 EATS). IGNORED without ATS (IDR0.ATS) and
+ * for Config 0b0xx/0b100, where it acts as 0b00. 0b01 (full ATS) is ILLEGAL with stage 2 stalling (S2S, Config 0b11x);
+ * 0b10 (split stage) unless the stream is nested without S2S on an SMMU that offers it (NS1ATS 0), and then it acts as
+ * 0b00 while CR0.ATSCHK is 0; 0b11 (DPT) is reserved without IDR3.DPT and acts as 0b00.
+ */
+function effectiveEats(caps: Caps, w: Uint32Array, config: number): number | string {
+  const eats = STE.EATS.get(w);
+  if (!caps.ats || config === STE_CONFIG.ABORT || config === STE_CONFIG.BYPASS) return STE_EATS.ABORT;
+  const hasS2 = config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED;
+  const s2s = STE.S2S.get(w) === 1;
+  if (eats === STE_EATS.FULL) return hasS2 && s2s ? "EATS full ATS with S2S" : eats;
+  if (eats !== STE_EATS.SPLIT) return STE_EATS.ABORT;
+  if (config !== STE_CONFIG.NESTED || s2s || caps.ns1ats) return "EATS split stage needs nested, S2S 0 and NS1ATS 0";
+  return caps.atschk ? eats : STE_EATS.ABORT;
 }
 
 /** Fetches and decodes STEs and CDs from guest memory. */
@@ -416,6 +450,8 @@ export class ConfigReader {
       };
     }
     if (!caps.vmid16) vmid &= 0xff;
+    const eats = effectiveEats(caps, w, config);
+    if (typeof eats === "string") return bad(eats);
     return Object.freeze({
       sid,
       steAddr,
@@ -425,6 +461,9 @@ export class ConfigReader {
       s2: s2 && Object.freeze(s2),
       vmid,
       s2Record: STE.S2R.get(w) === 1 || STE.S2S.get(w) === 1,
+      s2Stall: s2 !== null && STE.S2S.get(w) === 1,
+      eats,
+      ppar: STE.PPAR.get(w) === 1,
       privcfg: caps.permsOverride ? STE.PRIVCFG.get(w) : 0,
       instcfg: caps.permsOverride ? STE.INSTCFG.get(w) : 0,
     });
@@ -542,6 +581,7 @@ export class ConfigReader {
       ttb0: r0,
       ttb1: r1,
       record: CD.R.get(w) === 1 || s,
+      stall: s,
       e0pd0: e0pd && CD.E0PD0.get(w) === 1,
       e0pd1: e0pd && CD.E0PD1.get(w) === 1,
       tbi0: CD.TBI0.get(w) === 1,

@@ -510,10 +510,11 @@ export class Walker {
         dirty = true;
       }
     }
-    if (((allow >> access) & 1) === 0) {
+    if (((allow >> access) & 1) === 0 && (flags & ACCESS.ATS) === 0) {
       return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_PERMISSION, "permission");
     }
-    if ((!af && r.ha) || dirty) {
+    // An ATS request updates the Access flag only when its completion grants some access (IHI 0070 13.7).
+    if (((!af && r.ha) || dirty) && ((flags & ACCESS.ATS) === 0 || atsGrantsAny(allow, flags))) {
       const fault = this.#updateDescriptor(s1, r.ha && !af, dirty, descAddr, update);
       if (fault !== 0) return this.#fail(fault, level);
     }
@@ -582,6 +583,17 @@ function blockAllowed(granuleShift: number, level: number, oaBits: number): bool
   if (granuleShift === 12) return level >= 1;
   if (granuleShift === 14) return level === 2;
   return level === 2 || (level === 1 && oaBits === 52);
+}
+
+/**
+ * Whether an allow mask grants an ATS request anything at the request's privilege (IHI 0070 13.7.1): read or write,
+ * or execute when the request (or STE.INSTCFG) asks for it. The walk knows the request's flags, not the overrides, so
+ * an execute-only page asked for Exe counts here though 13.7.1 grants it nothing.
+ */
+export function atsGrantsAny(allow: number, flags: number): boolean {
+  const p = flags & ACCESS.PRIV;
+  const x = (flags & ACCESS.EXEC) !== 0 ? (allow >> (p | ACCESS.EXEC)) & 1 : 0;
+  return ((allow >> p) & 1) + ((allow >> (p | ACCESS.WRITE)) & 1) + x > 0;
 }
 
 /** Access flags as permission checks see them: a write is never an instruction fetch. */
