@@ -1,6 +1,6 @@
 /**
  * A device's translated view of guest memory: reads and writes split at mapping boundaries, each piece translated
- * once through the same path as any transaction (events, TLB fills), stopping at the first fault (IHI 0070 §3.1).
+ * once through the same path as any transaction (events, TLB fills), stopping at the first fault (IHI 0070 3.1).
  * MSI writes from a device are ordinary writes through a view.
  * @module
  */

@@ -1,6 +1,6 @@
 /**
- * Configuration lookup: StreamID → STE through a linear or 2-level stream table (IHI 0070 §3.3, §5.1, §5.2), and
- * SubstreamID → CD through a linear or 2-level CD table (§3.3.2, §5.3, §5.4). Each structure is validated once and
+ * Configuration lookup: StreamID → STE through a linear or 2-level stream table (IHI 0070 3.3, 5.1, 5.2), and
+ * SubstreamID → CD through a linear or 2-level CD table (3.3.2, 5.3, 5.4). Each structure is validated once and
  * decoded into an immutable object; an invalid one yields the architected event (C_BAD_*, F_*_FETCH).
  * @module
  */
@@ -118,7 +118,7 @@ export function readCaps(w: Uint32Array): Caps {
   };
 }
 
-/** StreamWorld of a stage-1 stream (IHI 0070 §5.2 STE.STRW with CR2.E2H). */
+/** StreamWorld of a stage-1 stream (IHI 0070 5.2 STE.STRW with CR2.E2H). */
 export const WORLD = { EL1: 0, EL2: 1, EL2_E2H: 2 } as const;
 
 /** Stage-1 part of an STE. */
@@ -327,7 +327,7 @@ export class ConfigReader {
     return read === n;
   }
 
-  /** Looks up and decodes the STE of `sid` (§3.3.1); null on failure (see {@link failure}). */
+  /** Looks up and decodes the STE of `sid` (IHI 0070 3.3.1); null on failure (see {@link failure}). */
   readStream(regs: Uint32Array, caps: Caps, sid: number): StreamConfig | null {
     const cfgWord = word(REG.STRTAB_BASE_CFG);
     const log2size = Math.min(STRTAB_BASE_CFG.LOG2SIZE.get(regs, cfgWord), caps.sidBits);
@@ -347,7 +347,7 @@ export class ConfigReader {
       const l1Addr = base + Math.floor(sid / 2 ** split) * 8;
       if (!this.#fetch(l1Addr, 2, "L1STD")) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
       const span = L1STD.Span.get(this.#buf);
-      // §5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
+      // IHI 0070 5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
       if (span === 0 || span > split + 1) {
         return this.#fail(EVENT_TYPE.C_BAD_STREAMID, "L1STD invalid", 0, caps.recordInvalidSid);
       }
@@ -365,7 +365,7 @@ export class ConfigReader {
     return this.#decodeSte(caps, sid, steAddr);
   }
 
-  /** STE validity (§5.2): every ILLEGAL combination gives C_BAD_STE. */
+  /** STE validity (IHI 0070 5.2): every ILLEGAL combination gives C_BAD_STE. */
   #decodeSte(caps: Caps, sid: number, steAddr: number): StreamConfig | null {
     const w = this.#buf;
     const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_STE, reason);
@@ -487,7 +487,10 @@ export class ConfigReader {
     return -1;
   }
 
-  /** Finds and decodes the CD of `ssid` (0 for the only CD or SSID0) for a stage-1 stream (§3.3.2); null on failure. */
+  /**
+   * Finds and decodes the CD of `ssid` (0 for the only CD or SSID0) for a stage-1 stream (IHI 0070 3.3.2); null on
+   * failure.
+   */
   readContext(caps: Caps, stream: StreamConfig, ssid: number, walker: Walker, update: boolean): ContextConfig | null {
     const s1 = stream.s1!;
     let cdIpa = s1.contextPtr;
@@ -514,7 +517,7 @@ export class ConfigReader {
     return this.#decodeCd(caps, stream, cdAddr);
   }
 
-  /** CD validity (§5.4, §5.5): every ILLEGAL combination gives C_BAD_CD. */
+  /** CD validity (IHI 0070 5.4, 5.5): every ILLEGAL combination gives C_BAD_CD. */
   #decodeCd(caps: Caps, stream: StreamConfig, cdAddr: number): ContextConfig | null {
     const w = this.#buf;
     const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_CD, reason);

@@ -1,6 +1,6 @@
 /**
- * The translation engine: configuration lookup, caches and table walks behind one `translate` (IHI 0070 §3.1,
- * §3.3 lookup, §3.12 fault reporting). It reads the register file through gen/ accessors and learns of register
+ * The translation engine: configuration lookup, caches and table walks behind one `translate` (IHI 0070 3.1,
+ * 3.3 lookup, 3.12 fault reporting). It reads the register file through gen/ accessors and learns of register
  * changes through {@link Translator.flushAll}.
  * @module
  */
@@ -53,7 +53,7 @@ const PAGE = 4096; // TLB key granularity: the smallest granule
 const UNKNOWN = -3; // #slow: the hit path did not look for a page row
 const UNPRIV_BITS = 0x0f; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
 
-/** Event types recorded only when CD.R / STE.S2R say so (§5.5). */
+/** Event types recorded only when CD.R / STE.S2R say so (IHI 0070 5.5). */
 function translationRelated(type: number): boolean {
   return type === EVENT_TYPE.F_TRANSLATION || type === EVENT_TYPE.F_ADDR_SIZE || type === EVENT_TYPE.F_ACCESS ||
     type === EVENT_TYPE.F_PERMISSION;
@@ -216,7 +216,7 @@ export class Translator implements TranslationEngine {
     this.#s1.trace = this.#s2.trace = trace;
     this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : -1;
     if (!this.#enabled) {
-      // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (§3.8, §6.3.14).
+      // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (IHI 0070 3.8, 6.3.14).
       if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
       return this.#bypass(sid, ssid, iova, flags, effects, false);
     }
@@ -333,7 +333,7 @@ export class Translator implements TranslationEngine {
     let cdSsid = -1; // which CD: -1 none (stage 1 bypassed)
     if (stream.config === STE_CONFIG.ABORT) kind = KIND.ABORT;
     else if (!hasS1) {
-      if (ssid >= 0) return badSsid(); // §3.3.2: SSV = 1 without stage 1
+      if (ssid >= 0) return badSsid(); // IHI 0070 3.3.2: SSV = 1 without stage 1
       if (stream.config === STE_CONFIG.BYPASS) kind = KIND.BYPASS;
     } else {
       const s1 = stream.s1!;
@@ -357,7 +357,7 @@ export class Translator implements TranslationEngine {
         let g = f;
         if (stream.privcfg === STE_PRIVCFG.PRIV) g |= ACCESS.PRIV;
         if (stream.privcfg === STE_PRIVCFG.UNPRIV) g &= ~ACCESS.PRIV;
-        // INSTCFG applies to reads only (§5.2).
+        // INSTCFG applies to reads only (IHI 0070 5.2).
         if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.INSTR) g |= ACCESS.EXEC;
         if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.DATA) g &= ~ACCESS.EXEC;
         flagMap[f] = g;
@@ -390,7 +390,7 @@ export class Translator implements TranslationEngine {
       const upper = iova < 0;
       const r = upper ? cd.ttb1 : cd.ttb0;
       const top = r === null ? 0 : pow2(r.inputBits);
-      // §3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
+      // IHI 0070 3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
       // A tag still flagged here is one the range does not ignore (no TBI): the address is outside every range.
       const ia = upper ? iova + top : iova;
       if (r === null || !(ia >= 0 && ia < top) || (flags & ACCESS.TAGGED) !== 0) {

@@ -1,6 +1,6 @@
 /**
  * The translation-table walker: one engine for stage 1 and stage 2, every granule (VMSAv8-64, Arm DDI 0487 D8;
- * IHI 0070 §3.4 address sizes, §5.4 CD fields, §5.2 STE stage-2 fields). It knows nothing of STEs, queues or
+ * IHI 0070 3.4 address sizes, 5.4 CD fields, 5.2 STE stage-2 fields). It knows nothing of STEs, queues or
  * registers: a decoded {@link Regime} says how to walk, the result lands in the walker's fields (no allocation).
  * @module
  */
@@ -607,7 +607,7 @@ function mask(userR: boolean, userW: boolean, userX: boolean, privR: boolean, pr
     (+privW << 7);
 }
 
-/** Stage-1 permissions of a leaf (DDI 0487 D8.4: AP, APTable, UXN/PXN, WXN, PAN; IHI 0070 §5.4 CD.PAN/WXN). */
+/** Stage-1 permissions of a leaf (DDI 0487 D8.4: AP, APTable, UXN/PXN, WXN, PAN; IHI 0070 5.4 CD.PAN/WXN). */
 function s1Allow(
   el2: boolean,
   wxn: boolean,
@@ -625,7 +625,7 @@ function s1Allow(
   const readOnly = (!asDirty && (ap >> 1) === 1) || readOnlyTable;
   const uxn = uxnLeaf || uxnTable;
   if (el2) {
-    // One privilege level: AP[1] and PXN are ignored, UXN is XN (IHI 0070 §5.4 UWXN/PAN notes).
+    // One privilege level: AP[1] and PXN are ignored, UXN is XN (IHI 0070 5.4 UWXN/PAN notes).
     const w = !readOnly;
     const x = !uxn && !(wxn && w);
     return mask(true, w, x, true, w, x);
