@@ -60,8 +60,8 @@ const FIELDS: ReadonlyMap<number, RecordFields> = new Map([...EVENTS].map(([code
 
 const TWO_32 = 0x1_0000_0000;
 const W_CR0ACK = word(REG.CR0ACK);
-const W_PROD = word(REG.EVENTQ_PROD);
-const W_CONS = word(REG.EVENTQ_CONS);
+const W_EVENTQ_PROD = word(REG.EVENTQ_PROD);
+const W_EVENTQ_CONS = word(REG.EVENTQ_CONS);
 const W_GERROR = word(REG.GERROR);
 const W_GERRORN = word(REG.GERRORN);
 const bit = (b: boolean) => (b ? 1 : 0);
@@ -108,7 +108,7 @@ export function eventQueueWritable(w: Uint32Array): boolean {
   if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return false;
   if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return false;
   const ring = SCRATCH.load(EVENTQ, w);
-  const used = ring.entries(EVENTQ_PROD.WR.get(w, W_PROD), EVENTQ_CONS.RD.get(w, W_CONS));
+  const used = ring.entries(EVENTQ_PROD.WR.get(w, W_EVENTQ_PROD), EVENTQ_CONS.RD.get(w, W_EVENTQ_CONS));
   return used >= 0 && used < ring.size;
 }
 
@@ -150,14 +150,14 @@ export class EventQueue implements EventSink {
     if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
     if (!encodeEvent(fault, this.#record)) return;
     const ring = this.#ring.load(EVENTQ, w);
-    const prod = ring.index(EVENTQ_PROD.WR.get(w, W_PROD));
-    const cons = EVENTQ_CONS.RD.get(w, W_CONS);
+    const prod = ring.index(EVENTQ_PROD.WR.get(w, W_EVENTQ_PROD));
+    const cons = EVENTQ_CONS.RD.get(w, W_EVENTQ_CONS);
     if (ring.entries(prod, cons) < 0) return this.#lose(); // CONS inconsistent with PROD: nothing is produced
     if (ring.full(prod, cons)) {
       // Full (same index, different wrap). IHI 0070 7.4: the record is lost and OVFLG toggles, once per
       // acknowledged overflow (only while OVFLG equals CONS.OVACKFLG).
-      if (EVENTQ_PROD.OVFLG.get(w, W_PROD) === EVENTQ_CONS.OVACKFLG.get(w, W_CONS)) {
-        EVENTQ_PROD.OVFLG.set(w, EVENTQ_PROD.OVFLG.get(w, W_PROD) ^ 1, W_PROD);
+      if (EVENTQ_PROD.OVFLG.get(w, W_EVENTQ_PROD) === EVENTQ_CONS.OVACKFLG.get(w, W_EVENTQ_CONS)) {
+        EVENTQ_PROD.OVFLG.set(w, EVENTQ_PROD.OVFLG.get(w, W_EVENTQ_PROD) ^ 1, W_EVENTQ_PROD);
         this.#mirror();
       }
       return this.#lose();
@@ -169,7 +169,7 @@ export class EventQueue implements EventSink {
         return this.#lose();
       }
     }
-    EVENTQ_PROD.WR.set(w, ring.next(prod), W_PROD);
+    EVENTQ_PROD.WR.set(w, ring.next(prod), W_EVENTQ_PROD);
     this.#mirror();
     this.counts.written++;
     this.irq.signal(EVENTQ_IRQ);
@@ -181,6 +181,6 @@ export class EventQueue implements EventSink {
 
   /** Keeps the page-0 alias in step with EVENTQ_PROD. */
   #mirror(): void {
-    this.regs.words[word(REG.EVENTQ_PROD_P0)] = this.regs.words[W_PROD];
+    this.regs.words[word(REG.EVENTQ_PROD_P0)] = this.regs.words[W_EVENTQ_PROD];
   }
 }

@@ -86,13 +86,13 @@ interface Request {
   stop: boolean;
 }
 
-const W_ID0 = word(REG.IDR0);
-const W_ID1 = word(REG.IDR1);
-const W_ID3 = word(REG.IDR3);
+const W_IDR0 = word(REG.IDR0);
+const W_IDR1 = word(REG.IDR1);
+const W_IDR3 = word(REG.IDR3);
 const W_CR0ACK = word(REG.CR0ACK);
-const W_PROD = word(REG.PRIQ_PROD);
-const W_CONS = word(REG.PRIQ_CONS);
-const W_CFG2 = word(REG.PRIQ_IRQ_CFG2);
+const W_PRIQ_PROD = word(REG.PRIQ_PROD);
+const W_PRIQ_CONS = word(REG.PRIQ_CONS);
+const W_PRIQ_IRQ_CFG2 = word(REG.PRIQ_IRQ_CFG2);
 const TWO_64 = 1n << 64n;
 const PAGE_SHIFT = PRI_RECORD.Address.shift ?? 12;
 
@@ -132,7 +132,7 @@ export class PriQueue {
   /** Checks a host's request (HostError naming the argument, nothing changed) and normalizes it. */
   #validate(r: PageRequest): Request {
     const w = this.regs.words;
-    if (!IDR0.PRI.get(w, W_ID0)) throw new HostError("pri.request: the SMMU does not advertise PRI (features.pri)");
+    if (!IDR0.PRI.get(w, W_IDR0)) throw new HostError("pri.request: the SMMU does not advertise PRI (features.pri)");
     if (r === null || typeof r !== "object") throw new HostError("pri.request: the request must be an object");
     const { sid, ssid, group } = r;
     if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) {
@@ -157,7 +157,7 @@ export class PriQueue {
     }
     // IHI 0070 8: "SSV == 0 when Substreams are not supported by the SMMU"; a PASID wider than the SMMU's SubstreamID
     // is truncated on arrival (3.9).
-    const ssidBits = IDR1.SSIDSIZE.get(w, W_ID1);
+    const ssidBits = IDR1.SSIDSIZE.get(w, W_IDR1);
     const ssv = ssid !== undefined && ssidBits > 0;
     return {
       sid,
@@ -185,13 +185,13 @@ export class PriQueue {
       return this.#respond(q, PRG_RESPONSE_CODE.RESPONSE_FAILURE);
     }
     // IHI 0070 8.1: "An active overflow condition inhibits new entries from being written to the PRI queue."
-    if (PRIQ_PROD.OVFLG.get(w, W_PROD) !== PRIQ_CONS.OVACKFLG.get(w, W_CONS)) return this.#overflowed(q);
+    if (PRIQ_PROD.OVFLG.get(w, W_PRIQ_PROD) !== PRIQ_CONS.OVACKFLG.get(w, W_PRIQ_CONS)) return this.#overflowed(q);
     const ring = this.#ring.load(PRIQ, w);
-    const prod = ring.index(PRIQ_PROD.WR.get(w, W_PROD));
-    const used = ring.entries(prod, PRIQ_CONS.RD.get(w, W_CONS));
+    const prod = ring.index(PRIQ_PROD.WR.get(w, W_PRIQ_PROD));
+    const used = ring.entries(prod, PRIQ_CONS.RD.get(w, W_PRIQ_CONS));
     if (used < 0 || used === ring.size) {
       // Full (or CONS inconsistent with PROD, taken as full): the overflow condition becomes active.
-      PRIQ_PROD.OVFLG.set(w, PRIQ_PROD.OVFLG.get(w, W_PROD) ^ 1, W_PROD);
+      PRIQ_PROD.OVFLG.set(w, PRIQ_PROD.OVFLG.get(w, W_PRIQ_PROD) ^ 1, W_PRIQ_PROD);
       this.#mirror();
       return this.#overflowed(q);
     }
@@ -204,11 +204,11 @@ export class PriQueue {
         return this.#respond(q, PRG_RESPONSE_CODE.RESPONSE_FAILURE);
       }
     }
-    PRIQ_PROD.WR.set(w, ring.next(prod), W_PROD);
+    PRIQ_PROD.WR.set(w, ring.next(prod), W_PRIQ_PROD);
     this.#mirror();
     this.counts.queued++;
     // IHI 0070 6.3.36 LO: 0 interrupts when the queue goes from empty to non-empty; 1 on each request marked last.
-    if (PRIQ_IRQ_CFG2.LO.get(w, W_CFG2) === 1 ? q.last : used === 0) this.irq.signal(PRIQ_IRQ);
+    if (PRIQ_IRQ_CFG2.LO.get(w, W_PRIQ_IRQ_CFG2) === 1 ? q.last : used === 0) this.irq.signal(PRIQ_IRQ);
     return "queued";
   }
 
@@ -234,11 +234,11 @@ export class PriQueue {
    * Stop PASID markers none. With LO set, a discarded last message still interrupts (6.3.36).
    */
   #overflowed(q: Request): PageRequestOutcome {
-    if (q.last && PRIQ_IRQ_CFG2.LO.get(this.regs.words, W_CFG2) === 1) this.irq.signal(PRIQ_IRQ);
+    if (q.last && PRIQ_IRQ_CFG2.LO.get(this.regs.words, W_PRIQ_IRQ_CFG2) === 1) this.irq.signal(PRIQ_IRQ);
     if (q.stop || !q.last) return this.#discard();
     if (!q.ssv) return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS);
     // With a PASID: kept when IDR3.PPS says so, else as the stream's STE.PPAR says; no valid STE to read: a failure.
-    if (IDR3.PPS.get(this.regs.words, W_ID3) === 1) return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS, true);
+    if (IDR3.PPS.get(this.regs.words, W_IDR3) === 1) return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS, true);
     const ste = this.streamConfig(q.sid);
     if ("fault" in ste) return this.#respond(q, PRG_RESPONSE_CODE.RESPONSE_FAILURE);
     return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS, ste.ppar);
@@ -266,6 +266,6 @@ export class PriQueue {
 
   /** Keeps the page-0 alias in step with PRIQ_PROD. */
   #mirror(): void {
-    this.regs.words[word(REG.PRIQ_PROD_P0)] = this.regs.words[W_PROD];
+    this.regs.words[word(REG.PRIQ_PROD_P0)] = this.regs.words[W_PRIQ_PROD];
   }
 }

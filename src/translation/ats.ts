@@ -82,8 +82,8 @@ export interface Ats {
   readonly stu: number;
 }
 
-const W_ID0 = word(REG.IDR0);
-const W_ID5 = word(REG.IDR5);
+const W_IDR0 = word(REG.IDR0);
+const W_IDR5 = word(REG.IDR5);
 const W_CR0ACK = word(REG.CR0ACK);
 const TWO_64 = 1n << 64n;
 const UR: AtsCompletion = Object.freeze({ status: "UR" });
@@ -117,11 +117,11 @@ export class AtsPort implements Ats {
 
   get stu(): number {
     const w = this.regs.words;
-    return IDR5.GRAN4K.get(w, W_ID5) ? 4096 : IDR5.GRAN16K.get(w, W_ID5) ? 16384 : 65536;
+    return IDR5.GRAN4K.get(w, W_IDR5) ? 4096 : IDR5.GRAN16K.get(w, W_IDR5) ? 16384 : 65536;
   }
 
   #advertised(where: string): void {
-    if (!IDR0.ATS.get(this.regs.words, W_ID0)) throw new HostError(`${where}: the SMMU does not advertise ATS`);
+    if (!IDR0.ATS.get(this.regs.words, W_IDR0)) throw new HostError(`${where}: the SMMU does not advertise ATS`);
   }
 
   #enabled(): boolean {
@@ -218,7 +218,7 @@ export class AtsPort implements Ats {
     }
     // Passed through as a PA. Beyond the OAS it is aborted with no event, one of the two IMPLEMENTATION DEFINED
     // behaviours of IHI 0070 3.9.1.1.
-    if (address >= 2 ** oasBits(IDR5.OAS.get(w, W_ID5))) return { ok: false, fault: "ABORT", event: false };
+    if (address >= 2 ** oasBits(IDR5.OAS.get(w, W_IDR5))) return { ok: false, fault: "ABORT", event: false };
     return { ok: true, pa: address };
   }
 

@@ -235,7 +235,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "an active PRI queue overflow does not inhibit new records",
     file: "src/device/priq.ts",
-    find: "if (PRIQ_PROD.OVFLG.get(w, W_PROD) !== PRIQ_CONS.OVACKFLG.get(w, W_CONS)) return this.#overflowed(q);",
+    find:
+      "if (PRIQ_PROD.OVFLG.get(w, W_PRIQ_PROD) !== PRIQ_CONS.OVACKFLG.get(w, W_PRIQ_CONS)) return this.#overflowed(q);",
     replace: "",
     // Caught as a record written in overflow, or as OVFLG toggled again while the overflow was still active.
     expect: /queued into a PRI queue that cannot take it|OVFLG toggled without an overflow/,
