@@ -143,13 +143,21 @@ export class Stalls implements StallSink {
   /** Stall records written, and stalling faults terminated because STALL_MAX transactions were held. */
   readonly counts = { stalled: 0, overflowed: 0 };
 
+  readonly #record: StallRecorder;
+  readonly #bareResult: (p: Pending) => { run: () => unknown; abort: () => unknown };
+  readonly #writable: () => boolean;
+
   constructor(
-    private readonly record: StallRecorder,
+    record: StallRecorder,
     /** The result a bare transaction (one no caller re-attached) gives: `Smmu.translate`'s. */
-    private readonly bare: (p: Pending) => { run: () => unknown; abort: () => unknown },
+    bare: (p: Pending) => { run: () => unknown; abort: () => unknown },
     /** Whether the event queue is writable now (IHI 0070 7.2.1). */
-    private readonly writable: () => boolean,
-  ) {}
+    writable: () => boolean,
+  ) {
+    this.#record = record;
+    this.#bareResult = bare;
+    this.#writable = writable;
+  }
 
   /** Sets the number of STAGs (IDR5.STALL_MAX; 0 without the stall model). Ends nothing: call on an empty table. */
   resize(max: number): void {
@@ -183,7 +191,7 @@ export class Stalls implements StallSink {
     this.#slots[stag] = p;
     fault.stall = true;
     fault.stag = stag;
-    p.recorded = this.record(fault);
+    p.recorded = this.#record(fault);
     if (p.recorded) this.counts.stalled++;
     else this.#unrecorded++;
     return stag;
@@ -229,7 +237,7 @@ export class Stalls implements StallSink {
     let retried = false; // unrecorded stalls are retried once per settle: a retry may fill the queue again
     try {
       for (;;) {
-        if (!retried && this.#unrecorded > 0 && this.writable()) {
+        if (!retried && this.#unrecorded > 0 && this.#writable()) {
           retried = true;
           for (const p of this.#slots) if (p !== undefined && !p.recorded) this.#mark(p, RETRY);
         }
@@ -249,7 +257,7 @@ export class Stalls implements StallSink {
 
   /** Whether anything waits for {@link settle}. */
   get unsettled(): boolean {
-    return this.#due.length > 0 || this.#ended.length > 0 || (this.#unrecorded > 0 && this.writable());
+    return this.#due.length > 0 || this.#ended.length > 0 || (this.#unrecorded > 0 && this.#writable());
   }
 
   #carry(p: Pending): void {
@@ -270,7 +278,7 @@ export class Stalls implements StallSink {
   /** A transaction held for a caller that does not attach its own continuation. */
   #bare(sid: number, ssid: number, iova: number, flags: number): Pending {
     const p = new Pending<unknown>(sid, ssid, iova, flags, noop, noop);
-    const r = this.bare(p);
+    const r = this.#bareResult(p);
     p.run = r.run;
     p.abort = r.abort;
     return p;

@@ -109,23 +109,31 @@ function checkSid(where: string, sid: unknown): number {
 
 /** ATS for one SMMU: requests and translated traffic, over its translation engine and event queue. */
 export class AtsPort implements Ats {
+  readonly #regs: RegisterFile;
+  readonly #engine: Translator;
+  readonly #events: EventSink;
+
   constructor(
-    private readonly regs: RegisterFile,
-    private readonly engine: Translator,
-    private readonly events: EventSink,
-  ) {}
+    regs: RegisterFile,
+    engine: Translator,
+    events: EventSink,
+  ) {
+    this.#regs = regs;
+    this.#engine = engine;
+    this.#events = events;
+  }
 
   get stu(): number {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     return IDR5.GRAN4K.get(w, W_IDR5) ? 4096 : IDR5.GRAN16K.get(w, W_IDR5) ? 16384 : 65536;
   }
 
   #advertised(where: string): void {
-    if (!IDR0.ATS.get(this.regs.words, W_IDR0)) throw new HostError(`${where}: the SMMU does not advertise ATS`);
+    if (!IDR0.ATS.get(this.#regs.words, W_IDR0)) throw new HostError(`${where}: the SMMU does not advertise ATS`);
   }
 
   #enabled(): boolean {
-    return CR0ACK.SMMUEN.get(this.regs.words, W_CR0ACK) === 1;
+    return CR0ACK.SMMUEN.get(this.#regs.words, W_CR0ACK) === 1;
   }
 
   translate(request: AtsRequest): AtsCompletion {
@@ -147,22 +155,22 @@ export class AtsPort implements Ats {
     // IHI 0070 3.9.1.2: SMMUEN 0, Config bypass and an effective EATS of 0b00 give UR and F_BAD_ATS_TREQ; Config
     // abort a UR alone; a configuration error CA (recorded only with CR2.REC_CFG_ATS, which is not implemented).
     if (!this.#enabled()) return this.#badRequest(sid, ssid);
-    const stream = this.engine.streamConfig(sid);
+    const stream = this.#engine.streamConfig(sid);
     if ("fault" in stream) return CA;
     if (stream.config === STE_CONFIG.ABORT) return UR;
     if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid);
     let flags = (write ? ACCESS.WRITE : 0) | (exec ? ACCESS.EXEC : 0) | (priv ? ACCESS.PRIV : 0);
     if (tag >= 0) {
-      this.engine.inputTag = tag;
+      this.#engine.inputTag = tag;
       flags |= ACCESS.TAGGED;
     }
-    const out = this.engine.atsRequest(sid, ssid ?? -1, addr, flags);
+    const out = this.#engine.atsRequest(sid, ssid ?? -1, addr, flags);
     const stu = this.stu;
     if (out < 0) {
-      if (!translationRelated(this.engine.fault.type)) return CA;
+      if (!translationRelated(this.#engine.fault.type)) return CA;
       return this.#none(priv, stu);
     }
-    const entry = this.engine.atsEntry;
+    const entry = this.#engine.atsEntry;
     if (entry === null) {
       // Both stages skipped (S1DSS bypass without stage 2): an identity mapping, R and W granted (13.6.4).
       const base = addr - (addr % stu);
@@ -187,7 +195,7 @@ export class AtsPort implements Ats {
     f.sid = sid;
     f.ssv = ssid !== undefined;
     f.ssid = ssid ?? 0;
-    this.events.report(f);
+    this.#events.report(f);
     return UR;
   }
 
@@ -201,19 +209,19 @@ export class AtsPort implements Ats {
       throw new HostError(`${where}: address ${String(address)} is not a non-negative safe integer`);
     }
     const write = flag(where, "write", access.write);
-    const w = this.regs.words;
+    const w = this.#regs.words;
     // IHI 0070 3.9.1.3: SMMUEN 0 aborts with F_TRANSL_FORBIDDEN.
     if (!this.#enabled()) return this.#forbidden(sid, address, write);
     if (CR0ACK.ATSCHK.get(w, W_CR0ACK) === 1) {
-      const stream = this.engine.streamConfig(sid);
+      const stream = this.#engine.streamConfig(sid);
       // A configuration error aborts (its event needs CR2.REC_CFG_ATS); Config abort aborts silently.
       if ("fault" in stream || stream.config === STE_CONFIG.ABORT) return { ok: false, fault: "ABORT", event: false };
       if (stream.eats === STE_EATS.ABORT) return this.#forbidden(sid, address, write);
       if (stream.eats === STE_EATS.SPLIT) {
-        const pa = this.engine.translatedIpa(stream, address, write ? ACCESS.WRITE : 0);
+        const pa = this.#engine.translatedIpa(stream, address, write ? ACCESS.WRITE : 0);
         if (pa >= 0) return { ok: true, pa };
-        const type = this.engine.fault.type;
-        return { ok: false, fault: EVT_TYPE_NAMES[type] ?? `0x${type.toString(16)}`, event: this.engine.recorded };
+        const type = this.#engine.fault.type;
+        return { ok: false, fault: EVT_TYPE_NAMES[type] ?? `0x${type.toString(16)}`, event: this.#engine.recorded };
       }
     }
     // Passed through as a PA. Beyond the OAS it is aborted with no event, one of the two IMPLEMENTATION DEFINED
@@ -229,7 +237,7 @@ export class AtsPort implements Ats {
     f.sid = sid;
     f.inputAddr = address;
     f.rnw = !write;
-    this.events.report(f);
+    this.#events.report(f);
     return { ok: false, fault: "F_TRANSL_FORBIDDEN", event: true };
   }
 
