@@ -53,6 +53,7 @@ import {
 import { ABORT, type GuestMemory } from "../core/memory.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
+import { NO_SSID } from "../core/types.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "../core/types.ts";
 import type { Interrupts } from "./irq.ts";
 import { HostCalls } from "../core/host_calls.ts";
@@ -363,7 +364,7 @@ export class CommandQueue {
         if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
         this.#hooks.priResponse?.({
           sid: CMD_PRI_RESP.StreamID.get(c),
-          ssid: CMD_PRI_RESP.SSV.get(c) ? CMD_PRI_RESP.SubstreamID.get(c) : -1,
+          ssid: CMD_PRI_RESP.SSV.get(c) ? CMD_PRI_RESP.SubstreamID.get(c) : NO_SSID,
           prgIndex: CMD_PRI_RESP.PRGIndex.get(c),
           resp,
           code: CMD_PRI_RESP_RESP_CODE[resp]!,
@@ -436,7 +437,7 @@ export class CommandQueue {
     if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
     const ok = this.#hooks.atcInvalidate?.({
       sid: CMD_ATC_INV.StreamID.get(c),
-      ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : -1,
+      ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : NO_SSID,
       addr: CMD_ATC_INV.Address.getAddress(c),
       size: CMD_ATC_INV.Size.get(c),
       global: CMD_ATC_INV.Global.get(c) === 1,

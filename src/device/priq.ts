@@ -22,6 +22,7 @@ import {
 } from "../../gen/mod.ts";
 import { HostError } from "../core/errors.ts";
 import type { GuestMemory } from "../core/memory.ts";
+import { NO_SSID } from "../core/types.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { EndpointHooks } from "./commands.ts";
@@ -262,7 +263,7 @@ export class PriQueue {
     this.counts.responded++;
     this.#hooks.priResponse?.({
       sid: q.sid,
-      ssid: pasid ? q.ssid : -1,
+      ssid: pasid ? q.ssid : NO_SSID,
       prgIndex: q.group,
       resp: CMD_PRI_RESP_RESP_BY_CODE[code] ?? 0,
       code,

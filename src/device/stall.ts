@@ -25,7 +25,7 @@ import {
 import { HostError, SavedStateError } from "../core/errors.ts";
 import { eventQueueWritable } from "./events.ts";
 import { word } from "../registers/regfile.ts";
-import { ACCESS } from "../core/types.ts";
+import { ACCESS, NO_SSID, NO_STAG, NO_TAG } from "../core/types.ts";
 import type { Fault, StallSink } from "../core/types.ts";
 
 /**
@@ -65,17 +65,15 @@ export interface Stall<R = unknown> {
 /** Where stall event records go: true when the record was written (the queue was writable). */
 export type StallRecorder = (fault: Fault) => boolean;
 
-const NONE = -1;
-
 /** One held transaction: the host's {@link Stall} and what the SMMU needs to retry or end it. */
 export class Pending<R = unknown> implements Stall<R> {
-  stag = NONE;
+  stag = NO_STAG;
   recorded = false;
   state: Stall["state"] = "stalled";
   result: R | null = null;
   #onEnd: ((result: R, stall: Stall<R>) => void) | null = null;
   /** The input address's tag (bits [63:56]) when the address was tagged, else -1. */
-  tag = -1;
+  tag = NO_TAG;
   /** Marked by a command: retry or terminate at the next settle (0: none). */
   action = 0;
   /** Re-issues the transaction (a DMA copy continues from where it stalled); returns the call's result. */
@@ -179,12 +177,12 @@ export class Stalls implements StallSink {
     const stag = this.#free.pop();
     if (stag === undefined) {
       this.counts.overflowed++;
-      return NONE;
+      return NO_STAG;
     }
     const flags = (fault.rnw ? 0 : ACCESS.WRITE) | (fault.ind ? ACCESS.EXEC : 0) | (fault.pnu ? ACCESS.PRIV : 0);
     const retrying = this.#retrying;
     this.#retrying = null; // one stall per retry
-    const p = retrying ?? this.#bare(fault.sid, fault.ssv ? fault.ssid : -1, fault.inputAddr, flags);
+    const p = retrying ?? this.#bare(fault.sid, fault.ssv ? fault.ssid : NO_SSID, fault.inputAddr, flags);
     p.iova = fault.inputAddr;
     p.tag = fault.inputTag;
     p.stag = stag;
@@ -221,7 +219,7 @@ export class Stalls implements StallSink {
     this.#slots[p.stag] = undefined;
     this.#free.push(p.stag);
     if (!p.recorded) this.#unrecorded--;
-    p.stag = NONE;
+    p.stag = NO_STAG;
     p.action = action;
     this.#due.push(p);
   }
@@ -271,7 +269,7 @@ export class Stalls implements StallSink {
     } finally {
       this.#retrying = null;
     }
-    if (p.stag !== NONE) return; // stalled again, under a new STAG
+    if (p.stag !== NO_STAG) return; // stalled again, under a new STAG
     this.#end(p, isFailure(result) ? "terminated" : "completed", result);
   }
 
@@ -310,7 +308,7 @@ export class Stalls implements StallSink {
   load(saved: readonly SavedStall[]): void {
     for (const p of [...this.held, ...this.#due]) {
       p.state = "terminated";
-      p.stag = NONE;
+      p.stag = NO_STAG;
     }
     this.#due = [];
     this.#ended = [];
@@ -387,10 +385,10 @@ export function decodeStalls(w: Uint32Array, records: readonly Uint32Array[]): S
     const top = hi >>> 24, low = hi % TAG_AT;
     const negative = low >= TAG_AT / 2;
     const iova = (negative ? low - TAG_AT : low) * TWO_32 + lo;
-    const tag = top === (negative ? 0xff : 0) ? -1 : top;
+    const tag = top === (negative ? 0xff : 0) ? NO_TAG : top;
     const flags = (write ? ACCESS.WRITE : 0) | (STALL_STATE.InD.get(r) === 1 ? ACCESS.EXEC : 0) |
       (STALL_STATE.PnU.get(r) === 1 ? ACCESS.PRIV : 0);
-    return { sid, ssid: ssv ? ssid : -1, iova, tag, flags, stag, recorded };
+    return { sid, ssid: ssv ? ssid : NO_SSID, iova, tag, flags, stag, recorded };
   });
 }
 

@@ -21,7 +21,7 @@ import { oasBits } from "../registers/features.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { Translator } from "./translate.ts";
-import { ACCESS, newFault, TAG_SHIFT } from "../core/types.ts";
+import { ACCESS, newFault, NO_PA, NO_SSID, NO_TAG, TAG_SHIFT } from "../core/types.ts";
 import type { EventSink } from "../core/types.ts";
 
 /** An ATS Translation Request from an endpoint (IHI 0070 3.9.1; PCIe ATS). Read access is implied. */
@@ -160,13 +160,13 @@ export class AtsPort implements Ats {
     if (stream.config === STE_CONFIG.ABORT) return UR;
     if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid);
     let flags = (write ? ACCESS.WRITE : 0) | (exec ? ACCESS.EXEC : 0) | (priv ? ACCESS.PRIV : 0);
-    if (tag >= 0) {
+    if (tag !== NO_TAG) {
       this.#engine.inputTag = tag;
       flags |= ACCESS.TAGGED;
     }
-    const out = this.#engine.atsRequest(sid, ssid ?? -1, addr, flags);
+    const out = this.#engine.atsRequest(sid, ssid ?? NO_SSID, addr, flags);
     const stu = this.stu;
-    if (out < 0) {
+    if (out === NO_PA) {
       if (!translationRelated(this.#engine.fault.type)) return CA;
       return this.#none(priv, stu);
     }
@@ -241,18 +241,18 @@ export class AtsPort implements Ats {
     return { ok: false, fault: "F_TRANSL_FORBIDDEN", event: true };
   }
 
-  /** A request's address as the engine takes it (see Smmu.translate): [signed address, tag or -1]. */
+  /** A request's address as the engine takes it (see Smmu.translate): [signed address, tag or NO_TAG]. */
   #address(where: string, address: unknown): [number, number] {
     if (typeof address === "number") {
       if (!Number.isSafeInteger(address)) throw new HostError(`${where}: address ${address} is not a safe integer`);
-      return [address, -1];
+      return [address, NO_TAG];
     }
     if (typeof address !== "bigint" || address < -(1n << 63n) || address >= TWO_64) {
       throw new HostError(`${where}: address ${String(address)} is not a number or a 64-bit bigint`);
     }
     const addr = Number(BigInt.asIntN(TAG_SHIFT, address));
     const tag = Number(BigInt.asUintN(64, address) >> BigInt(TAG_SHIFT));
-    return [addr, tag === (addr < 0 ? 2 ** (64 - TAG_SHIFT) - 1 : 0) ? -1 : tag];
+    return [addr, tag === (addr < 0 ? 2 ** (64 - TAG_SHIFT) - 1 : 0) ? NO_TAG : tag];
   }
 }
 
