@@ -3,7 +3,7 @@
  * become 16-byte records at PRIQ_PROD (layout gen/ PRI_RECORD). While the queue cannot take them the SMMU answers for
  * software with automatic PRG responses (8.1 overflow, 8.2 disabled queue or aborted write, 8.3 codes), delivered to
  * the host's `endpoints.priResponse` like the responses CMD_PRI_RESP sends. The PRI queue interrupt follows
- * PRIQ_IRQ_CFG2.LO (6.3.36).
+ * PRIQ_IRQ_CFG2.LO (IHI 0070 6.3.36).
  * @module
  */
 import {
@@ -169,7 +169,7 @@ export class PriQueue {
       throw new HostError("pri.request: exec and priv are PASID attributes: give an ssid with them");
     }
     // IHI 0070 8: "SSV == 0 when Substreams are not supported by the SMMU"; a PASID wider than the SMMU's SubstreamID
-    // is truncated on arrival (3.9).
+    // is truncated on arrival (IHI 0070 3.9).
     const ssidBits = IDR1.SSIDSIZE.get(w, W_IDR1);
     const ssv = ssid !== undefined && ssidBits > 0;
     return {
@@ -244,7 +244,7 @@ export class PriQueue {
 
   /**
    * A message discarded in overflow (IHI 0070 8.1): the last request of a group gets an automatic response, others and
-   * Stop PASID markers none. With LO set, a discarded last message still interrupts (6.3.36).
+   * Stop PASID markers none. With LO set, a discarded last message still interrupts (IHI 0070 6.3.36).
    */
   #overflowed(q: Request): PageRequestOutcome {
     if (q.last && PRIQ_IRQ_CFG2.LO.get(this.#regs.words, W_PRIQ_IRQ_CFG2) === 1) this.#irq.signal(PRIQ_IRQ);

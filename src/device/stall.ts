@@ -202,7 +202,9 @@ export class Stalls implements StallSink {
     this.#mark(p, retry ? RETRY : TERMINATE);
   }
 
-  /** CMD_STALL_TERM: every transaction of `sid` held, or marked for retry, is marked for termination (4.7.2). */
+  /**
+   * CMD_STALL_TERM: every transaction of `sid` held, or marked for retry, is marked for termination (IHI 0070 4.7.2).
+   */
   terminateStream(sid: number): void {
     for (const p of this.#slots) if (p !== undefined && p.sid === sid) this.#mark(p, TERMINATE);
     for (const p of this.#due) if (p.sid === sid && p.action === RETRY) p.action = TERMINATE;

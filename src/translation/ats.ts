@@ -45,7 +45,7 @@ export interface AtsRequest {
  * address (`address` is the translation of its first byte: a PA, or an IPA with split-stage ATS) and the permissions
  * granted to the requested privilege; a translation-related fault is a success granting nothing (`read` and `write`
  * false, `size` the STU, `address` 0). `UR` (Unsupported Request) where ATS is disabled for the stream; `CA` (Completer
- * Abort) for a configuration error. U, N and Global are always 0 (13.6.2, 3.9.1).
+ * Abort) for a configuration error. U, N and Global are always 0 (IHI 0070 13.6.2, 3.9.1).
  */
 export type AtsCompletion =
   | {
@@ -172,13 +172,13 @@ export class AtsPort implements Ats {
     }
     const entry = this.#engine.atsEntry;
     if (entry === null) {
-      // Both stages skipped (S1DSS bypass without stage 2): an identity mapping, R and W granted (13.6.4).
+      // Both stages skipped (S1DSS bypass without stage 2): an identity mapping, R and W granted (IHI 0070 13.6.4).
       const base = addr - (addr % stu);
       return { status: "success", address: base, size: stu, read: true, write: true, exec: false, priv: false };
     }
     const g = grant(entry.allow, priv, exec, stream.privcfg, stream.instcfg);
     if (!g.read && !g.write && !g.exec) return this.#none(priv, stu);
-    // Split-stage ATS returns the stage-1 output, the IPA (13.6.3).
+    // Split-stage ATS returns the stage-1 output, the IPA (IHI 0070 13.6.3).
     const base = stream.eats === STE_EATS.SPLIT ? entry.ipaBase : entry.outBase;
     return { status: "success", address: base, size: entry.size, ...g, priv };
   }

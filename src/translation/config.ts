@@ -157,7 +157,10 @@ export interface StreamConfig {
   readonly s2Record: boolean;
   /** STE.S2S: stage-2 translation-related faults stall (IHI 0070 3.12.2). */
   readonly s2Stall: boolean;
-  /** Effective STE.EATS (gen/ STE_EATS): ABORT without ATS, for Config bypass, and for SPLIT with ATSCHK 0 (5.2). */
+  /**
+   * Effective STE.EATS (gen/ STE_EATS): ABORT without ATS, for Config bypass, and for SPLIT with ATSCHK 0 (IHI 0070
+   * 5.2).
+   */
   readonly eats: number;
   /** STE.PPAR: automatic PRI responses to a request with a PASID carry it (IHI 0070 8.1). */
   readonly ppar: boolean;
@@ -263,7 +266,7 @@ function maxTxsz(caps: Caps, gs: number): number {
 
 /**
  * Valid STE.S2T0SZ for granule `gs` (IHI 0070 5.2 S2T0SZ, SMMUv3.1 and later): at least MAX(16, 64 - IAS), or
- * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (3.4); at most as for a CD.
+ * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (IHI 0070 3.4); at most as for a CD.
  */
 function s2t0szRange(caps: Caps, gs: number): [number, number] {
   return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
