@@ -10,8 +10,8 @@ import { registerAt, type RegisterFile, word } from "../registers/regfile.ts";
 import type { SmmuObserver, TranslationEngine } from "../core/types.ts";
 import type { CommandQueue } from "./commands.ts";
 import type { Interrupts } from "./irq.ts";
-import { ALIASES, queueIndexMask, sanitize } from "../registers/rules.ts";
-import { QUEUES } from "../registers/ring.ts";
+import { ALIASES, sanitize } from "../registers/rules.ts";
+import { queueIndexMask, QUEUES } from "../registers/ring.ts";
 
 const W_CR0 = word(REG.CR0);
 const W_CR0ACK = word(REG.CR0ACK);
