@@ -1,7 +1,7 @@
 /**
  * The TLB's storage: {@link TlbRows}, every cached translation of every context in one pool of rows held in typed
- * arrays, found by (StreamID, SubstreamID, {@link pageKey}) through a {@link KeyIndex}. A hit is a hash probe and
- * reads of one row: no context lookup, no object, no heap number. Each row also sits on its owner's list (so a
+ * arrays, found by (StreamID, SubstreamID, {@link pageKey}) through hash chains. A hit is a bucket read and reads of
+ * one row: no context lookup, no object, no heap number. Each row also sits on its owner's list (so a
  * context's rows are dropped in time proportional to their number) and, for a block, on its block's list. What
  * the rows mean (contexts, tags, invalidation scopes) lives in tlb.ts.
  * @module
@@ -17,10 +17,23 @@ export const NO_IPA = -1;
 
 const PAGE_BYTES = 4096; // key granularity: the smallest granule
 const MIN_ROWS = 64;
-// Per row, `#data` holds [inBase, size, outBase, allow]: what a hit reads, side by side.
+/**
+ * A row is one 64-byte line of one buffer, seen as doubles (`#data`, 8 a row) and as int32s (`#meta`, 16 a row): the
+ * doubles [IN, SIZE, OUT, ALLOW] a hit reads first, then the int32s a probe compares and a fill writes: the key (K0
+ * StreamID, K1 SubstreamID ^ space, K2 page or block key), the next row on its hash chain, the mark a hit sets,
+ * flags, owner and block row. A hit, a fill and an eviction each touch this line and little else.
+ */
+const ROW_BYTES = 64;
+const D = ROW_BYTES / 8, M = ROW_BYTES / 4; // doubles, int32s per row
 const IN = 0, SIZE = 1, OUT = 2, ALLOW = 3;
-// Row flags.
-const LIVE = 1, GLOBAL = 2;
+const K0 = 8, K1 = 9, K2 = 10, CHAIN = 11, REF = 12, FLAGS = 13, OWNER = 14, BLOCK = 15;
+// Per row, `#links` holds its place on its owner's list (NEXT: the free list's too) and, for a page row of a block,
+// on its block's list (a block row's B_NEXT: its first page row).
+const PREV = 0, NEXT = 1, B_PREV = 2, B_NEXT = 3;
+const LINKS = 4;
+// FLAGS: these bits, ORed with the row's SPACE (bits 28-30).
+const LIVE = 1, GLOBAL = 2, BY_IPA = 4;
+const SPACE_BITS = 0x7000_0000;
 /** Rows a replacement looks at before it evicts a recently used one anyway. */
 const SECOND_CHANCES = 8;
 
@@ -68,10 +81,14 @@ export interface RowData {
 }
 
 /**
- * Rows of cached translations, bounded, with random second-chance replacement: a hit marks its row, and a full
- * pool evicts a random row that has not been used since it was last looked at. What is in use stays; a working
- * set larger than the pool keeps a useful part cached rather than cycling through it (as LRU would on a sweep).
- * Owners are small integers (context ids) registered with their StreamID and SubstreamID.
+ * Rows of cached translations, bounded, with random second-chance replacement: a hit marks its row, and a full pool
+ * evicts a random row that has not been used since it was last looked at. What is in use stays; a working set larger
+ * than the pool keeps a useful part cached rather than cycling through it (as LRU would on a sweep). Owners are small
+ * integers (context ids) registered with their StreamID and SubstreamID.
+ *
+ * Rows are found by key through hash chains (a bucket per two rows the pool has, the chain through the rows), so a
+ * row never moves while cached, and a fill or an eviction links or unlinks one row: no probing for room, no deletion
+ * marks, no rebuilds but when the pool grows.
  */
 export class TlbRows {
   /** Most rows held. */
@@ -85,22 +102,16 @@ export class TlbRows {
   size = 0;
   /** Counts removals (and clears), so a reader holding a row number knows whether it may have changed. */
   removals = 0;
-  readonly #index = new KeyIndex();
   /** Nested contexts' rows by (owner, IPA page or block key), for invalidation by IPA. */
   readonly #ipaIndex = new KeyIndex();
   #rows = 0; // rows allocated (free or live)
   #data = new Float64Array(0);
+  #meta = new Int32Array(0);
+  #links = new Int32Array(0);
   #ipa = new Float64Array(0);
-  #flags = new Uint8Array(0);
-  #ref = new Uint8Array(0);
-  #owner = new Int32Array(0);
-  #space = new Int32Array(0);
-  #hasIpa = new Uint8Array(0);
-  #prev = new Int32Array(0); // owner list
-  #next = new Int32Array(0); // owner list; the free list
-  #block = new Int32Array(0); // a block's page row: the block row
-  #bPrev = new Int32Array(0); // block list: a page row's previous sibling (or its block row)
-  #bNext = new Int32Array(0); // block list: a block row's first page row, a page row's next sibling
+  /** First row of each hash chain, or NONE; a key's bucket is its {@link home} under `#shift`. */
+  #buckets = new Int32Array(2).fill(NONE); // two: a shift by 32 would shift by 0
+  #shift = 31;
   #free = NONE;
   // Per owner.
   #head = new Int32Array(0);
@@ -145,27 +156,35 @@ export class TlbRows {
    * hit.
    */
   lookup(sid: number, ssid: number, addr: number, access: number): number {
-    // KeyIndex.find, inline: the hit path is this probe and the row's reads.
-    const index = this.#index, slots = index.slots, mask = index.mask, key = pageKey(addr), s = sid | 0;
-    for (let i = home(s, ssid, key, index.shift);; i = (i + 1) & mask) {
-      const at = i * 4;
-      const held = slots[at + 3];
-      if (held === 0) return -1;
-      if (held > 0 && slots[at + 2] === key && slots[at] === s && slots[at + 1] === ssid) {
-        const r = held - 1, data = this.#data, d = r * 4;
+    const meta = this.#meta, key = pageKey(addr), s = sid | 0;
+    for (let r = this.#buckets[home(s, ssid, key, this.#shift)]; r !== NONE;) {
+      const m = r * M;
+      if (meta[m + K2] === key && meta[m + K0] === s && meta[m + K1] === ssid) {
+        const data = this.#data, d = r * D;
         const off = addr - data[d + IN]; // the row may belong to a colliding page: check the range
         if (!(off >= 0 && off < data[d + SIZE])) return -1;
         if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;
-        this.#ref[r] = 1;
+        meta[m + REF] = 1;
         this.span[0] = data[d + SIZE] - off;
         return data[d + OUT] + off;
       }
+      r = meta[m + CHAIN];
     }
+    return -1;
   }
 
   /** The row of (sid, ssid) under `key` of {@link SPACE} `space`, or {@link NONE}. */
   find(sid: number, ssid: number, space: number, key: number): number {
-    return this.#index.find(sid | 0, ssid ^ space, key);
+    return this.#find(sid | 0, ssid ^ space, key);
+  }
+
+  #find(k0: number, k1: number, k2: number): number {
+    const meta = this.#meta;
+    for (let r = this.#buckets[home(k0, k1, k2, this.#shift)]; r !== NONE; r = meta[r * M + CHAIN]) {
+      const m = r * M;
+      if (meta[m + K2] === k2 && meta[m + K0] === k0 && meta[m + K1] === k1) return r;
+    }
+    return NONE;
   }
 
   /** The rows of `owner` under IPA key `key` of `space` (PAGE or BLOCK), appended to `out`. */
@@ -175,42 +194,43 @@ export class TlbRows {
 
   /** Marks row `r` used (as a hit does), for replacement. */
   use(r: number): void {
-    this.#ref[r] = 1;
+    this.#meta[r * M + REF] = 1;
   }
 
   inBase(r: number): number {
-    return this.#data[r * 4 + IN];
+    return this.#data[r * D + IN];
   }
   rowSize(r: number): number {
-    return this.#data[r * 4 + SIZE];
+    return this.#data[r * D + SIZE];
   }
   outBase(r: number): number {
-    return this.#data[r * 4 + OUT];
+    return this.#data[r * D + OUT];
   }
   allow(r: number): number {
-    return this.#data[r * 4 + ALLOW];
+    return this.#data[r * D + ALLOW];
   }
   ipaBase(r: number): number {
     return this.#ipa[r];
   }
   isGlobal(r: number): boolean {
-    return (this.#flags[r] & GLOBAL) !== 0;
+    return (this.#meta[r * M + FLAGS] & GLOBAL) !== 0;
   }
   isLive(r: number): boolean {
-    return (this.#flags[r] & LIVE) !== 0;
+    return (this.#meta[r * M + FLAGS] & LIVE) !== 0;
   }
   /** The {@link SPACE} of row `r`. */
   space(r: number): number {
-    return this.#space[r];
+    return this.#meta[r * M + FLAGS] & SPACE_BITS;
   }
   /** The block row a page row was filled from, or {@link NONE}. */
   blockOf(r: number): number {
-    return this.#block[r];
+    return this.#meta[r * M + BLOCK];
   }
 
   /** Appends the rows of `owner` to `out`. */
   rowsOf(owner: number, out: number[]): void {
-    for (let r = this.#head[owner]; r !== NONE; r = this.#next[r]) out.push(r);
+    const links = this.#links;
+    for (let r = this.#head[owner]; r !== NONE; r = links[r * LINKS + NEXT]) out.push(r);
   }
 
   /**
@@ -219,45 +239,47 @@ export class TlbRows {
    * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). Returns the row.
    */
   add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean): number {
-    const sid = this.#sid[owner], ssid = this.#ssid[owner] ^ space;
-    const old = this.#index.find(sid, ssid, key);
+    const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space;
+    const old = this.#find(k0, k1, key);
     if (old !== NONE) this.remove(old);
     this.#pinned = block; // the block this row joins stays while the row is made
     const r = this.#take();
     this.#pinned = NONE;
-    const at = r * 4;
-    this.#data[at + IN] = d.inBase;
-    this.#data[at + SIZE] = d.size;
-    this.#data[at + OUT] = d.outBase;
-    this.#data[at + ALLOW] = d.allow;
+    const data = this.#data, at = r * D;
+    data[at + IN] = d.inBase;
+    data[at + SIZE] = d.size;
+    data[at + OUT] = d.outBase;
+    data[at + ALLOW] = d.allow;
     this.#ipa[r] = d.ipaBase;
-    this.#flags[r] = LIVE | (d.global ? GLOBAL : 0);
-    this.#space[r] = space;
-    this.#ref[r] = 0;
-    this.#owner[r] = owner;
-    this.#index.add(sid, ssid, key, r);
-    this.#hasIpa[r] = byIpa ? 1 : 0;
+    const meta = this.#meta, m = r * M, bucket = home(k0, k1, key, this.#shift);
+    meta[m + K0] = k0;
+    meta[m + K1] = k1;
+    meta[m + K2] = key;
+    meta[m + CHAIN] = this.#buckets[bucket];
+    this.#buckets[bucket] = r;
+    meta[m + REF] = 0;
+    meta[m + FLAGS] = space | LIVE | (d.global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0);
+    meta[m + OWNER] = owner;
+    meta[m + BLOCK] = block;
     if (byIpa) {
       const ipaKey = space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase);
       this.#ipaIndex.add(owner, space, ipaKey, r);
     }
     // First on its owner's list.
-    const head = this.#head[owner];
-    this.#prev[r] = NONE;
-    this.#next[r] = head;
-    if (head !== NONE) this.#prev[head] = r;
+    const links = this.#links, l = r * LINKS, head = this.#head[owner];
+    links[l + PREV] = NONE;
+    links[l + NEXT] = head;
+    if (head !== NONE) links[head * LINKS + PREV] = r;
     this.#head[owner] = r;
     this.#count[owner]++;
     if (d.global) this.#globals[owner]++;
-    this.#block[r] = block;
-    this.#bNext[r] = NONE;
-    this.#bPrev[r] = NONE;
+    links[l + B_NEXT] = NONE;
     if (block !== NONE) {
-      const first = this.#bNext[block];
-      this.#bPrev[r] = block;
-      this.#bNext[r] = first;
-      if (first !== NONE) this.#bPrev[first] = r;
-      this.#bNext[block] = r;
+      const first = links[block * LINKS + B_NEXT];
+      links[l + B_PREV] = block;
+      links[l + B_NEXT] = first;
+      if (first !== NONE) links[first * LINKS + B_PREV] = r;
+      links[block * LINKS + B_NEXT] = r;
     }
     this.size++;
     return r;
@@ -265,8 +287,12 @@ export class TlbRows {
 
   /** Removes row `r`, and a block row's page rows with it. */
   remove(r: number): void {
-    if ((this.#flags[r] & LIVE) === 0) return;
-    if (this.#space[r] === SPACE.BLOCK) { while (this.#bNext[r] !== NONE) this.#removeOne(this.#bNext[r]); }
+    const flags = this.#meta[r * M + FLAGS];
+    if ((flags & LIVE) === 0) return;
+    if ((flags & SPACE_BITS) === SPACE.BLOCK) {
+      const links = this.#links;
+      while (links[r * LINKS + B_NEXT] !== NONE) this.#removeOne(links[r * LINKS + B_NEXT]);
+    }
     this.#removeOne(r);
   }
 
@@ -278,9 +304,9 @@ export class TlbRows {
   /** Removes every row, keeping the storage. */
   clear(): void {
     this.removals++;
-    this.#index.clear();
     this.#ipaIndex.clear();
-    this.#flags.fill(0);
+    this.#meta.fill(0); // FLAGS 0: not live
+    this.#buckets.fill(NONE);
     this.#head.fill(NONE);
     this.#count.fill(0);
     this.#globals.fill(0);
@@ -291,28 +317,36 @@ export class TlbRows {
   }
 
   #removeOne(r: number): void {
-    const owner = this.#owner[r];
-    this.#index.remove(r);
-    if (this.#hasIpa[r] !== 0) this.#ipaIndex.remove(r);
-    const prev = this.#prev[r], next = this.#next[r];
-    if (prev !== NONE) this.#next[prev] = next;
-    else this.#head[owner] = next;
-    if (next !== NONE) this.#prev[next] = prev;
-    this.#count[owner]--;
-    if ((this.#flags[r] & GLOBAL) !== 0) this.#globals[owner]--;
-    if (this.#block[r] !== NONE) {
-      const bp = this.#bPrev[r], bn = this.#bNext[r];
-      this.#bNext[bp] = bn; // bp is the previous sibling or the block row, whose bNext is the first page row
-      if (bn !== NONE) this.#bPrev[bn] = bp;
+    const meta = this.#meta, m = r * M, flags = meta[m + FLAGS], owner = meta[m + OWNER];
+    // Off its hash chain.
+    const bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
+    let p = this.#buckets[bucket];
+    if (p === r) this.#buckets[bucket] = meta[m + CHAIN];
+    else {
+      while (meta[p * M + CHAIN] !== r) p = meta[p * M + CHAIN];
+      meta[p * M + CHAIN] = meta[m + CHAIN];
     }
-    this.#flags[r] = 0;
+    if ((flags & BY_IPA) !== 0) this.#ipaIndex.remove(r);
+    const links = this.#links, l = r * LINKS;
+    const prev = links[l + PREV], next = links[l + NEXT];
+    if (prev !== NONE) links[prev * LINKS + NEXT] = next;
+    else this.#head[owner] = next;
+    if (next !== NONE) links[next * LINKS + PREV] = prev;
+    this.#count[owner]--;
+    if ((flags & GLOBAL) !== 0) this.#globals[owner]--;
+    if (meta[m + BLOCK] !== NONE) {
+      const bp = links[l + B_PREV], bn = links[l + B_NEXT];
+      links[bp * LINKS + B_NEXT] = bn; // bp is the previous sibling or the block row, whose B_NEXT is the first page
+      if (bn !== NONE) links[bn * LINKS + B_PREV] = bp;
+    }
+    meta[m + FLAGS] = 0;
     this.size--;
     this.removals++;
     this.#pushFree(r);
   }
 
   #pushFree(r: number): void {
-    this.#next[r] = this.#free;
+    this.#links[r * LINKS + NEXT] = this.#free;
     this.#free = r;
   }
 
@@ -323,7 +357,7 @@ export class TlbRows {
       else this.remove(this.#victim());
     }
     const r = this.#free;
-    this.#free = this.#next[r];
+    this.#free = this.#links[r * LINKS + NEXT];
     return r;
   }
 
@@ -340,34 +374,44 @@ export class TlbRows {
    * look clears its mark). A block with page rows counts as used: its pages hit through them, not through it.
    */
   #victim(): number {
-    const ref = this.#ref, space = this.#space, bNext = this.#bNext, pinned = this.#pinned;
+    const meta = this.#meta, links = this.#links, pinned = this.#pinned, scale = this.#rows * 2 ** -32;
     for (let tries = 0;; tries++) {
-      const r = Math.floor(this.#random() * this.#rows * 2 ** -32); // no integer division
+      const r = Math.floor(this.#random() * scale), m = r * M; // no integer division
       if (r === pinned) continue;
-      if (tries < SECOND_CHANCES && (ref[r] !== 0 || (space[r] === SPACE.BLOCK && bNext[r] !== NONE))) {
-        ref[r] = 0;
+      const used = meta[m + REF] !== 0 ||
+        ((meta[m + FLAGS] & SPACE_BITS) === SPACE.BLOCK && links[r * LINKS + B_NEXT] !== NONE);
+      if (tries < SECOND_CHANCES && used) {
+        meta[m + REF] = 0;
         continue;
       }
       return r;
     }
   }
 
+  /** Storage for `rows` rows (the rows held stay where they are), and a bucket per two rows. */
   #grow(rows: number): void {
     const old = this.#rows;
-    this.#data = grow(this.#data, rows * 4, 0);
+    const bytes = new Uint8Array(rows * ROW_BYTES);
+    bytes.set(new Uint8Array(this.#data.buffer));
+    this.#data = new Float64Array(bytes.buffer);
+    this.#meta = new Int32Array(bytes.buffer); // FLAGS 0 in new rows: not live
+    this.#links = grow(this.#links, rows * LINKS, NONE);
     this.#ipa = grow(this.#ipa, rows, 0);
-    this.#flags = grow(this.#flags, rows, 0);
-    this.#ref = grow(this.#ref, rows, 0);
-    this.#owner = grow(this.#owner, rows, 0);
-    this.#space = grow(this.#space, rows, 0);
-    this.#hasIpa = grow(this.#hasIpa, rows, 0);
-    this.#prev = grow(this.#prev, rows, NONE);
-    this.#next = grow(this.#next, rows, NONE);
-    this.#block = grow(this.#block, rows, NONE);
-    this.#bPrev = grow(this.#bPrev, rows, NONE);
-    this.#bNext = grow(this.#bNext, rows, NONE);
     this.#rows = rows;
     for (let r = rows - 1; r >= old; r--) this.#pushFree(r);
+    // Every held row rechained into the new buckets.
+    let buckets = 1;
+    while (buckets < rows * 2) buckets *= 2;
+    this.#buckets = new Int32Array(buckets).fill(NONE);
+    this.#shift = 32 - Math.log2(buckets);
+    const meta = this.#meta;
+    for (let r = 0; r < old; r++) {
+      const m = r * M;
+      if ((meta[m + FLAGS] & LIVE) === 0) continue;
+      const bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
+      meta[m + CHAIN] = this.#buckets[bucket];
+      this.#buckets[bucket] = r;
+    }
   }
 }
 
