@@ -21,6 +21,9 @@ export const EVENT = {
     description: "Event type code.",
     enumName: "EVT_TYPE",
     enumValues: EVT_TYPE_NAMES,
+    word: 0,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff00) | (v & 0xff);
@@ -32,6 +35,9 @@ export const EVENT = {
     lsb: 32,
     width: 32,
     description: "StreamID of the transaction.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -64,6 +70,9 @@ export const EVT_SUBSTREAM = {
     lsb: 11,
     width: 1,
     description: "SubstreamID field is valid.",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -75,6 +84,9 @@ export const EVT_SUBSTREAM = {
     lsb: 12,
     width: 20,
     description: "SubstreamID of the transaction (valid when SSV is 1).",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -112,6 +124,9 @@ export const EVT_FETCH = {
     lsb: 64,
     width: 16,
     description: "Implementation defined cause.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -124,6 +139,10 @@ export const EVT_FETCH = {
     width: 49,
     description: "Physical address of the structure being fetched, bits [51:3].",
     shift: 3,
+    word: 6,
+    bit: 3,
+    mask: 0xfffffff8,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
@@ -135,6 +154,8 @@ export const EVT_FETCH = {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
       w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffffff8),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
   },
 } as const;
 
@@ -173,6 +194,9 @@ export const EVT_TRANSLATION = {
     lsb: 64,
     width: 16,
     description: "Stall tag identifying the stalled transaction (valid when Stall is 1).",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -184,6 +208,9 @@ export const EVT_TRANSLATION = {
     lsb: 95,
     width: 1,
     description: "The transaction is stalled awaiting CMD_RESUME or CMD_STALL_TERM.",
+    word: 2,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -197,6 +224,9 @@ export const EVT_TRANSLATION = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -210,6 +240,9 @@ export const EVT_TRANSLATION = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -223,6 +256,9 @@ export const EVT_TRANSLATION = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -234,6 +270,9 @@ export const EVT_TRANSLATION = {
     lsb: 102,
     width: 1,
     description: "Stage 2 fault was on the Non-secure IPA space (Secure event queue only).",
+    word: 3,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -247,6 +286,9 @@ export const EVT_TRANSLATION = {
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
     enumName: "EVT_STAGE",
     enumValues: EVT_STAGE_NAMES,
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -260,6 +302,9 @@ export const EVT_TRANSLATION = {
     description: "Kind of access that faulted.",
     enumName: "EVT_CLASS",
     enumValues: EVT_CLASS_NAMES,
+    word: 3,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -273,6 +318,9 @@ export const EVT_TRANSLATION = {
     description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 12,
+    mask: 0x1000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
@@ -284,6 +332,9 @@ export const EVT_TRANSLATION = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -295,6 +346,9 @@ export const EVT_TRANSLATION = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -307,6 +361,10 @@ export const EVT_TRANSLATION = {
     width: 40,
     description: "Intermediate physical address for a stage 2 fault, bits [51:12].",
     shift: 12,
+    word: 6,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
@@ -318,6 +376,8 @@ export const EVT_TRANSLATION = {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
   },
 } as const;
 
@@ -366,6 +426,9 @@ export const EVT_F_UUT = {
     lsb: 64,
     width: 16,
     description: "Implementation defined cause.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -379,6 +442,9 @@ export const EVT_F_UUT = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -392,6 +458,9 @@ export const EVT_F_UUT = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -405,6 +474,9 @@ export const EVT_F_UUT = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -416,6 +488,9 @@ export const EVT_F_UUT = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -427,6 +502,9 @@ export const EVT_F_UUT = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -615,6 +693,9 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -626,6 +707,9 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -637,6 +721,9 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -673,6 +760,9 @@ export const EVT_C_BAD_SUBSTREAMID = {
     lsb: 12,
     width: 20,
     description: "SubstreamID that was rejected (always valid, no SSV in this record).",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -772,6 +862,9 @@ export const EVT_F_WALK_EABT = {
     lsb: 64,
     width: 16,
     description: "Implementation defined cause.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -785,6 +878,9 @@ export const EVT_F_WALK_EABT = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -798,6 +894,9 @@ export const EVT_F_WALK_EABT = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -811,6 +910,9 @@ export const EVT_F_WALK_EABT = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -824,6 +926,9 @@ export const EVT_F_WALK_EABT = {
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
     enumName: "EVT_STAGE",
     enumValues: EVT_STAGE_NAMES,
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -837,6 +942,9 @@ export const EVT_F_WALK_EABT = {
     description: "Kind of access that faulted.",
     enumName: "EVT_CLASS",
     enumValues: EVT_CLASS_NAMES,
+    word: 3,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -848,6 +956,9 @@ export const EVT_F_WALK_EABT = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -859,6 +970,9 @@ export const EVT_F_WALK_EABT = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -871,6 +985,10 @@ export const EVT_F_WALK_EABT = {
     width: 49,
     description: "Physical address of the descriptor access that aborted, bits [51:3].",
     shift: 3,
+    word: 6,
+    bit: 3,
+    mask: 0xfffffff8,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
@@ -882,6 +1000,8 @@ export const EVT_F_WALK_EABT = {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
       w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffffff8),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
   },
 } as const;
 
@@ -1192,6 +1312,9 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 64,
     width: 32,
     description: "Implementation defined conflict reason.",
+    word: 2,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 2],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = v;
@@ -1205,6 +1328,9 @@ export const EVT_F_TLB_CONFLICT = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1218,6 +1344,9 @@ export const EVT_F_TLB_CONFLICT = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1231,6 +1360,9 @@ export const EVT_F_TLB_CONFLICT = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1242,6 +1374,9 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 103,
     width: 1,
     description: "IPA field is valid (stage 2 involved).",
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1253,6 +1388,9 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -1264,6 +1402,9 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -1276,6 +1417,10 @@ export const EVT_F_TLB_CONFLICT = {
     width: 40,
     description: "Intermediate physical address for a stage 2 fault, bits [51:12].",
     shift: 12,
+    word: 6,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1287,6 +1432,8 @@ export const EVT_F_TLB_CONFLICT = {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
   },
 } as const;
 
@@ -1332,6 +1479,9 @@ export const EVT_F_CFG_CONFLICT = {
     lsb: 64,
     width: 32,
     description: "Implementation defined conflict reason.",
+    word: 2,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 2],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = v;
@@ -1374,6 +1524,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 97,
     width: 1,
     description: "Unprivileged execute access expected.",
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1385,6 +1538,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 98,
     width: 1,
     description: "Unprivileged write access expected.",
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1396,6 +1552,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 99,
     width: 1,
     description: "Unprivileged read access expected.",
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1407,6 +1566,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 101,
     width: 1,
     description: "Privileged execute access expected.",
+    word: 3,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -1418,6 +1580,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 102,
     width: 1,
     description: "Privileged write access expected.",
+    word: 3,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -1429,6 +1594,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 103,
     width: 1,
     description: "Privileged read access expected.",
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1440,6 +1608,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 108,
     width: 8,
     description: "Length of the expected access in 4 KB units.",
+    word: 3,
+    bit: 12,
+    mask: 0xff000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfff00fff) | ((v & 0xff) << 12);
@@ -1452,6 +1623,9 @@ export const EVT_E_PAGE_REQUEST = {
     width: 20,
     description: "Start address of the expected access, bits [31:12].",
     shift: 12,
+    word: 4,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1461,6 +1635,8 @@ export const EVT_E_PAGE_REQUEST = {
       const v = a / 0x1000;
       w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 4] & 0xfffff000),
+    getAddressHi: (_w: Uint32Array, _o = 0): number => 0,
   },
   /** Start address of the expected access, bits [63:32]. Bits [191:160]. */
   InputAddr_HI: {
@@ -1468,6 +1644,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 160,
     width: 32,
     description: "Start address of the expected access, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;

@@ -6,7 +6,7 @@
  */
 import type { ConfigRead, ConfigTrace } from "./config.ts";
 import { type Caches, type Context, contextKey, KIND } from "./tlb.ts";
-import { NO_PA } from "../core/types.ts";
+import { NO_PA, NO_TAG } from "../core/types.ts";
 import { NONE } from "./tlb_pages.ts";
 import type { Translator, WalkStep } from "./translate.ts";
 
@@ -87,20 +87,21 @@ function cachedTranslation(caches: Caches, r: number): CachedTranslation {
   };
 }
 
-/** Probes (sid, ssid, iova, flags) on `engine` with every trace on, and notes what the caches answered. */
+/** Probes (sid, ssid, iova, flags, tag) on `engine` with every trace on, and notes what the caches answered. */
 export function explainProbe(
   engine: Translator,
   sid: number,
   ssid: number,
   iova: number,
   flags: number,
+  tag = NO_TAG,
 ): ExplainedProbe {
   const steps: WalkStep[] = [];
   const trace: ConfigTrace = { reads: [], steps, refused: "" };
   // The caches before the probe (a probe changes none): what answered where nothing was read from memory.
   const ctx = engine.caches.context(contextKey(sid, ssid)) ?? null;
   const stream = ctx?.stream ?? engine.caches.stream(sid) ?? null;
-  const pa = engine.probe(sid, ssid, iova, flags, steps, trace);
+  const pa = engine.probe(sid, ssid, iova, flags, tag, steps, trace);
   const read = (s: ConfigRead["structure"]) => trace.reads.some((r) => r.structure === s);
   const cached: ConfigRead[] = [];
   if (stream !== null && !read("STE") && !read("L1STD")) {

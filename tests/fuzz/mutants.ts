@@ -63,8 +63,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "hardware Access-flag update written to the next descriptor",
     file: "src/translation/walk.ts",
-    find: "if (this.#memory.write32(descAddr, d[0])) return 0;",
-    replace: "if (this.#memory.write32(descAddr + 8, d[0])) return 0;",
+    find: "return this.#memory.write32(descAddr, d[0]) ||",
+    replace: "return this.#memory.write32(descAddr + 8, d[0]) ||",
     expect: /not an event slot, MSI or flag update|descriptor at .* changed/,
   },
   {
@@ -84,8 +84,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "a fault that CD.R keeps quiet is still reported as an event",
     file: "src/device/smmu.ts",
-    find: "event: this.#engine.recorded,",
-    replace: "event: type !== 0,",
+    find: "return { ok: false, fault: faultName(f.type), event: f.recorded };",
+    replace: "return { ok: false, fault: faultName(f.type), event: f.type !== 0 };",
     expect: /\(event: true\) gave 0 records and 0 lost/,
   },
   {
@@ -135,7 +135,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "event records lose the upper half of the input address",
     file: "src/device/events.ts",
-    find: "r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);",
+    find: "r.inHi?.set(out, INPUT[1]);",
     replace: "r.inHi?.set(out, 0);",
     expect: /record's InputAddr/,
   },
@@ -156,15 +156,17 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "walks go on below level 3",
     file: "src/translation/walk.ts",
-    find: "if (!isTable || level === 3) {",
+    find: "if (!isTable || level === LAST_LEVEL) {",
     replace: "if (!isTable) {",
     expect: /unbounded work|memory accesses, more than|exception escaped/,
   },
   {
     name: "probe has the effects of a transaction",
     file: "src/translation/translate.ts",
-    find: "return this.#slow(sid, ssid, iova, flags, false, trace ?? null, UNKNOWN);",
-    replace: "return this.#slow(sid, ssid, iova, flags, true, trace ?? null, UNKNOWN);",
+    find:
+      "return this.#slow(sid, ssid, iova, flags | (tag === NO_TAG ? 0 : ACCESS.TAGGED), false, trace ?? null, UNKNOWN);",
+    replace:
+      "return this.#slow(sid, ssid, iova, flags | (tag === NO_TAG ? 0 : ACCESS.TAGGED), true, trace ?? null, UNKNOWN);",
     expect: /probe (wrote guest memory|recorded an event)/,
   },
   {
@@ -191,9 +193,9 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: "stage-1 fault records carry CLASS = CD (issue 12 item 3)",
-    file: "src/translation/translate.ts",
-    find: "} else f.class = type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN; // IHI 0070 7.3.12, 7.3.13",
-    replace: "} else if (type === EVENT_TYPE.F_WALK_EABT) f.class = EVT_CLASS.TT;",
+    file: "src/translation/walk.ts",
+    find: "const cls = !s2 && type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN;",
+    replace: "const cls = !s2 && type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : s2 ? EVT_CLASS.IN : EVT_CLASS.CD;",
     expect: /a stage-1 F_\w+ with CLASS 0, not 2/,
   },
   {
@@ -258,8 +260,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "an ATS Translation Request records its translation fault",
     file: "src/translation/translate.ts",
-    find: "this.recorded = record && !this.#quiet;",
-    replace: "this.recorded = record;",
+    find: "f.recorded = record && !this.#quiet;",
+    replace: "f.recorded = record;",
     expect: /an ATS Translation Request recorded [CF]_/,
   },
 ];
