@@ -4,7 +4,7 @@
  * @module
  */
 import type { Field, FieldSet, Register, Spec } from "./spec.ts";
-import { familyOf } from "./spec.ts";
+import { familyOf, FRAME_BYTES } from "./spec.ts";
 import { emitEnums } from "./emit_enums.ts";
 
 const hex = (n: number) => "0x" + n.toString(16);
@@ -252,6 +252,8 @@ function codeTable(spec: Spec, kind: "command" | "event"): string {
 function emitRegisters(spec: Spec): string {
   const regs = [...spec.registers].sort((a, b) => a.offset - b.offset);
   const out = [
+    doc("Bytes of the register frame: pages 0 and 1, 64 KiB each (IHI 0070 6.1).") +
+    `export const FRAME_BYTES = ${hex(FRAME_BYTES)};\n`,
     doc("Byte offset of every register in the 128 KiB frame (page 1 starts at 0x10000).") + "export const REG = {",
   ];
   for (const r of regs) out.push(doc(r.description, "  ") + `  ${r.name}: ${hex(r.offset)},`);

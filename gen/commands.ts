@@ -8,6 +8,7 @@ import {
   CMD_SYNC_CS_NAMES,
   CMD_SYNC_MSH_NAMES,
   CMD_TLBI_TG_NAMES,
+  CMD_TLBI_TTL_NAMES,
 } from "./enums.ts";
 
 /** What every command record shares (16 bytes). (IHI 0070 4.1.1) Field accessors over 4 32-bit words. */
@@ -95,6 +96,8 @@ export const CMD_TLBI_RANGE = {
     lsb: 72,
     width: 2,
     description: "Level hint for the leaf entries (used when TG is non-zero; 0 means any level).",
+    enumName: "CMD_TLBI_TTL",
+    enumValues: CMD_TLBI_TTL_NAMES,
     word: 2,
     bit: 8,
     mask: 0x300,

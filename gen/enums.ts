@@ -1706,6 +1706,26 @@ export const CMD_TLBI_TG_BY_GRANULE: Readonly<Partial<Record<number, number>>> =
   16: 0x3, // GRAN_64K
 };
 
+/** The TTL hint of a range TLBI: the level of the leaf entries to invalidate (with a non-zero TG). (IHI 0070 4.4.1.1) */
+export const CMD_TLBI_TTL = {
+  /** Any level (no hint). */
+  ANY: 0x0,
+  /** Level 1 leaves; with TG 16KB reserved without 52-bit 16KB tables, treated as 0b00. */
+  LEVEL_1: 0x1,
+  /** Level 2 leaves. */
+  LEVEL_2: 0x2,
+  /** Level 3 leaves (pages). */
+  LEVEL_3: 0x3,
+} as const;
+
+/** Names of the values of {@link CMD_TLBI_TTL}, by value. */
+export const CMD_TLBI_TTL_NAMES: Readonly<Record<number, string>> = {
+  0x0: "ANY",
+  0x1: "LEVEL_1",
+  0x2: "LEVEL_2",
+  0x3: "LEVEL_3",
+};
+
 /** Special values of CMD_CFGI_STE_RANGE.Range, which otherwise is the log2 of the span minus one. (IHI 0070 4.3.6) */
 export const CFGI_RANGE = {
   /** CMD_CFGI_ALL: every StreamID; the StreamID parameter is IGNORED. */

@@ -3238,6 +3238,9 @@ export const PRIQ_CONS_LAYOUT: Layout = {
   fields: [PRIQ_CONS.RD, PRIQ_CONS.OVACKFLG],
   reserved: [0x7ff00000],
 };
+/** Bytes of the register frame: pages 0 and 1, 64 KiB each (IHI 0070 6.1). */
+export const FRAME_BYTES = 0x20000;
+
 /** Byte offset of every register in the 128 KiB frame (page 1 starts at 0x10000). */
 export const REG = {
   /** Feature register 0; value chosen by the implementation (reset 0 here is a placeholder). */

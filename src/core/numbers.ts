@@ -8,7 +8,9 @@
 /** Bits in one word of the memory and register interfaces (a Uint32Array element). */
 export const WORD_BITS = 32;
 /** Bytes in one such word. */
-export const WORD_BYTES = WORD_BITS / 8;
+export const WORD_BYTES = 4;
+/** Bytes in two words: a 64-bit register, a descriptor. */
+export const DWORD_BYTES = 8;
 /** log2 of {@link WORD_BYTES}: a byte address shifted right by it is a word index. */
 export const WORD_SHIFT = Math.log2(WORD_BYTES);
 /** 2^32: the weight of a high word. */
@@ -40,4 +42,9 @@ export function alignDown(x: number, p: number): number {
 /** `x mod p` for a power of two `p` and x >= 0 (no float `%`, which is slow for non-int32 values). */
 export function modPow2(x: number, p: number): number {
   return x - Math.floor(x / p) * p;
+}
+
+/** `x mod 2^n` for x >= 0: an integer mask below 2^32 (pages and most blocks), no float division. */
+export function lowBits(x: number, n: number): number {
+  return n < WORD_BITS ? (x >>> 0) & (POW2[n] - 1) : x - Math.floor(x / POW2[n]) * POW2[n];
 }

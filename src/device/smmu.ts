@@ -4,12 +4,13 @@
  * save/restore. The register semantics live in src/device/mmio.ts; this file is the public face.
  * @module
  */
-import { CR0ACK, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS } from "../../gen/mod.ts";
+import { CR0ACK, FRAME_BYTES, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS, VA_LAYOUT } from "../../gen/mod.ts";
+import { DWORD_BYTES, WORD_BITS, WORD_BYTES } from "../core/numbers.ts";
 import { HostError, OptionsError, shown } from "../core/errors.ts";
 import { guardMemory, type GuestMemory } from "../core/memory.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, type SmmuOptions } from "./options.ts";
-import { RegisterFile, word } from "../registers/regfile.ts";
+import { type AccessSize, RegisterFile, word } from "../registers/regfile.ts";
 import { ACCESS, ACCESS_MASK, NO_SSID, NO_TAG, SID_LIMIT, SSID_LIMIT } from "../core/types.ts";
 import { untag } from "../core/address.ts";
 import type { Access, SmmuObserver } from "../core/types.ts";
@@ -82,7 +83,6 @@ export interface CacheOccupancy {
   limits: Required<CacheLimits>;
 }
 
-const FRAME_BYTES = 0x20000;
 const W_CR0ACK = word(REG.CR0ACK);
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** An unsubscribed observer's place while a notification may be walking the list. */
@@ -90,11 +90,13 @@ const GONE: SmmuObserver = Object.freeze({});
 const compact = (list: SmmuObserver[]) => {
   for (let i = list.length - 1; i >= 0; i--) if (list[i] === GONE) list.splice(i, 1);
 };
-const TWO_32 = 0x1_0000_0000n;
+const WORD = BigInt(WORD_BITS);
+const TWO_32 = 1n << WORD;
+const TWO_64 = 1n << BigInt(VA_LAYOUT.bits);
 
 /** A register access's [low word, high word] as the bigint value of `size` bytes. */
-function value([lo, hi]: [number, number], size: 4 | 8): bigint {
-  return size === 8 ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
+function value([lo, hi]: [number, number], size: AccessSize): bigint {
+  return size === DWORD_BYTES ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
 }
 
 function accessFlags(a: Access | undefined): number {
@@ -268,7 +270,7 @@ export class Smmu {
    * reads as zero (as does an offset with no register). Throws {@link HostError} for a bad size or an offset outside
    * the frame.
    */
-  mmioRead(offset: number, size: 4 | 8): bigint {
+  mmioRead(offset: number, size: AccessSize): bigint {
     this.#checkAccess(offset, size);
     this.#calls.enter("mmioRead");
     try {
@@ -284,7 +286,7 @@ export class Smmu {
    * What `mmioRead(offset, size)` would return now, without the read's side effects (a read of CMDQ_CONS lets the
    * command queue make progress): for debuggers, monitors and test oracles. Throws {@link HostError} as mmioRead does.
    */
-  mmioPeek(offset: number, size: 4 | 8): bigint {
+  mmioPeek(offset: number, size: AccessSize): bigint {
     this.#checkAccess(offset, size);
     return value(this.#sem.peek(offset, size), size);
   }
@@ -293,16 +295,16 @@ export class Smmu {
    * A guest's write of `value` (`size` bytes, 4 or 8) at `offset`. Guest mistakes get the architected response
    * (ignored writes, RAZ/WI); a bad size, offset or value throws {@link HostError} and changes nothing.
    */
-  mmioWrite(offset: number, size: 4 | 8, value: bigint): void {
+  mmioWrite(offset: number, size: AccessSize, value: bigint): void {
     this.#checkAccess(offset, size);
-    if (typeof value !== "bigint" || value < 0n || value >= (size === 8 ? TWO_32 * TWO_32 : TWO_32)) {
+    if (typeof value !== "bigint" || value < 0n || value >= (size === DWORD_BYTES ? TWO_64 : TWO_32)) {
       throw new HostError(`mmioWrite: value ${shown(value)} does not fit ${size} bytes (a bigint is required)`);
     }
     this.#calls.enter("mmioWrite");
     try {
       const w = this.#regs.words;
       const wasEnabled = CR0ACK.SMMUEN.get(w, W_CR0ACK) === 1;
-      this.#sem.write(offset, size, Number(value & 0xffff_ffffn), Number(value >> 32n));
+      this.#sem.write(offset, size, Number(value % TWO_32), Number(value >> WORD));
       // IHI 0070 6.3.9.6: SMMUEN 1 to 0 marks every stalled transaction "to be terminated with an abort".
       if (wasEnabled && CR0ACK.SMMUEN.get(w, W_CR0ACK) === 0) this.#stalls.terminateAll();
       this.#settleLater(); // commands run, and the event queue may have become writable
@@ -312,7 +314,9 @@ export class Smmu {
   }
 
   #checkAccess(offset: number, size: number): void {
-    if (size !== 4 && size !== 8) throw new HostError(`MMIO access size must be 4 or 8, got ${shown(size)}`);
+    if (size !== WORD_BYTES && size !== DWORD_BYTES) {
+      throw new HostError(`MMIO access size must be 4 or 8, got ${shown(size)}`);
+    }
     if (!Number.isInteger(offset) || offset < 0 || offset >= FRAME_BYTES) {
       throw new HostError(`MMIO offset ${shown(offset)} is outside the 128 KiB register frame`);
     }
@@ -412,7 +416,7 @@ export class Smmu {
     if (typeof iova === "number" ? !Number.isSafeInteger(iova) : typeof iova !== "bigint") {
       throw new HostError(`${what}: iova must be a safe integer or a bigint, got ${shown(iova)}`);
     }
-    if (typeof iova === "bigint" && (iova < -(1n << 63n) || iova >= 1n << 64n)) {
+    if (typeof iova === "bigint" && (iova < -(TWO_64 >> 1n) || iova >= TWO_64)) {
       throw new HostError(`${what}: iova ${iova} is not a 64-bit address`);
     }
   }

@@ -16,6 +16,7 @@ import {
   IDR0_ST_LEVEL,
   IDR1,
   IDR5,
+  IDR5_OAS_BITS,
   IRQ_CTRL,
   REG,
   STRTAB_BASE,
@@ -26,7 +27,7 @@ import {
 } from "../../gen/mod.ts";
 import type { Field } from "../../gen/mod.ts";
 import { fieldMask, registerAt, word } from "./regfile.ts";
-import { oasBits } from "./features.ts";
+import { DWORD_BYTES, WORD_BYTES } from "../core/numbers.ts";
 import { queueIndexMask, QUEUES } from "./ring.ts";
 
 /** Page-0 aliases of the page-1 PROD/CONS registers (the model aliases them, IHI 0070 6.2.1). */
@@ -76,13 +77,13 @@ const clear = (v: Uint32Array, f: Field) => f.set(v, 0);
 
 /** Masks an address field to the implemented OAS (bits at and above OAS are RES0). */
 function maskAddress(words: Uint32Array, v: Uint32Array, f: Field & { shift?: number }): void {
-  const oas = oasBits(IDR5.OAS.get(words, W_IDR5));
+  const oas = IDR5_OAS_BITS[IDR5.OAS.get(words, W_IDR5)]!;
   const shift = f.shift ?? 0;
   const keep = oas - shift;
   if (keep < f.width) f.set(v, f.get(v) % 2 ** keep);
 }
 
-const scratch = new Uint32Array(2);
+const scratch = new Uint32Array(DWORD_BYTES / WORD_BYTES); // a 64-bit register's words
 
 /**
  * The value register `offset` stores when written with `[lo, hi]`, given the ID registers and queue geometry in

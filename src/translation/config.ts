@@ -64,6 +64,7 @@ import {
 import { ABORT } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { word } from "../registers/regfile.ts";
+import { WORD_BYTES } from "../core/numbers.ts";
 import { type Fault, newFault, NO_PA, setCause, translationRelated } from "../core/types.ts";
 import { NO_LEVEL, stage1StartLevel, stage2StartLevel } from "./walk.ts";
 import type { Regime, Walker } from "./walk.ts";
@@ -334,7 +335,7 @@ export class ConfigReader {
   #fetch(addr: number, n: number, structure: ConfigRead["structure"]): boolean {
     let read = 0;
     for (; read < n; read++) {
-      const v = this.#memory.read32(addr + 4 * read);
+      const v = this.#memory.read32(addr + WORD_BYTES * read);
       if (v === ABORT) break;
       this.#buf[read] = v;
     }

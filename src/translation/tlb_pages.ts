@@ -7,6 +7,8 @@
  * @module
  */
 import { home, KeyIndex } from "./tlb_index.ts";
+import { GRANULE } from "../../gen/mod.ts";
+import { TWO_MINUS_32 } from "../core/numbers.ts";
 
 /** Nothing: no row, no owner. */
 export const NONE = -1;
@@ -15,7 +17,7 @@ export const DENIED = -2;
 /** {@link RowData.ipaBase} of a translation without stage 2: no IPA. */
 export const NO_IPA = -1;
 
-const PAGE_BYTES = 4096; // key granularity: the smallest granule
+const PAGE_BYTES = 2 ** GRANULE.GRAN_4K; // key granularity: the smallest granule
 const MIN_ROWS = 64;
 // Per row, `#data` holds [inBase, size, outBase, allow]: what a hit reads, side by side.
 const IN = 0, SIZE = 1, OUT = 2, ALLOW = 3;
@@ -41,7 +43,7 @@ const PAGE_SCALE = 1 / PAGE_BYTES; // a multiply by 2^-12 is exact, and faster t
  */
 export function blockKey(base: number, size: number): number {
   const pages = size * PAGE_SCALE; // a power of two, possibly above 2^32: both halves mixed in, no log2 call
-  return pageKey(base) ^ Math.imul(pages | 0, 0x9e3779b1) ^ Math.imul((pages * 2 ** -32) | 0, 0x85ebca6b);
+  return pageKey(base) ^ Math.imul(pages | 0, 0x9e3779b1) ^ Math.imul((pages * TWO_MINUS_32) | 0, 0x85ebca6b);
 }
 /**
  * Key spaces of an owner's rows, folded into the SubstreamID word of the key (a SubstreamID has 20 bits, or is -1,
@@ -342,7 +344,7 @@ export class TlbRows {
   #victim(): number {
     const ref = this.#ref, space = this.#space, bNext = this.#bNext, pinned = this.#pinned;
     for (let tries = 0;; tries++) {
-      const r = Math.floor(this.#random() * this.#rows * 2 ** -32); // no integer division
+      const r = Math.floor(this.#random() * this.#rows * TWO_MINUS_32); // no integer division
       if (r === pinned) continue;
       if (tries < SECOND_CHANCES && (ref[r] !== 0 || (space[r] === SPACE.BLOCK && bNext[r] !== NONE))) {
         ref[r] = 0;

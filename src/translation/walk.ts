@@ -54,6 +54,7 @@ import type { Fault } from "../core/types.ts";
 import {
   alignDown,
   join,
+  lowBits,
   modPow2,
   POW2,
   TWO_32,
@@ -602,11 +603,6 @@ export class Walker {
     // AF, AP and S2AP are all in the descriptor's low word: the update writes that word alone.
     return this.#memory.write32(descAddr, d[0]) || this.#fail(r, EVENT_TYPE.F_WALK_EABT, level, descAddr);
   }
-}
-
-/** `x mod 2^n` for x >= 0: an integer mask below 2^32 (pages and most blocks), no float division. */
-function lowBits(x: number, n: number): number {
-  return n < WORD_BITS ? (x >>> 0) & (POW2[n] - 1) : x - Math.floor(x / POW2[n]) * POW2[n];
 }
 
 /** A block descriptor is allowed at `level` of `r`'s granule and output size (DDI 0487 D8.3: gen/ GRANULE). */

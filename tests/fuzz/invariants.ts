@@ -21,6 +21,7 @@ import {
   EVT_F_UUT,
   GERROR,
   IDR5,
+  IDR5_OAS_BITS,
   IRQ_CTRL,
   OPCODE,
   PRIQ_PROD,
@@ -31,7 +32,6 @@ import {
   TT_PAGE_S2,
 } from "../../gen/mod.ts";
 import { ABORT, type Smmu, type SmmuStats, type TranslationResult, type WalkStep } from "../../mod.ts";
-import { oasBits } from "../../src/registers/features.ts";
 import type { InterruptSinks } from "../../src/device/irq.ts";
 import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/scenario/scenario.ts";
 import { transactionOf } from "../../src/scenario/scenario.ts";
@@ -363,7 +363,7 @@ export function checkWalkFaults(v: StepView): void {
   ) {
     const s1Bypassed = ste.config === STE_CONFIG.BYPASS || !ste.s1 ||
       (ste.cdMax > 0 && ste.dss === STE_S1DSS.BYPASS && dma.access.ssid === undefined);
-    const ias = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
+    const ias = 2 ** IDR5_OAS_BITS[IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5))]!;
     const iova = dma.iova;
     const beyond = typeof iova === "bigint" ? iova < 0n || iova >= BigInt(ias) : iova < 0 || iova >= ias;
     if (ste.config !== STE_CONFIG.ABORT && s1Bypassed && beyond && dma.access.ssid === undefined) {
@@ -703,7 +703,7 @@ function contiguousHit(fresh: Smmu, t: Transaction, hit: TranslationResult): boo
  */
 export function checkTranslation(v: StepView): void {
   const { runner, outcome, fail } = v;
-  const oas = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
+  const oas = 2 ** IDR5_OAS_BITS[IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5))]!;
   if (outcome.op === "translate" && outcome.result.ok && !(outcome.result.pa >= 0 && outcome.result.pa < oas)) {
     fail(`translated to 0x${outcome.result.pa.toString(16)}, beyond the ${Math.log2(oas)}-bit output size`);
   }
