@@ -18,6 +18,13 @@ function extension(addr: number): number {
   return addr < 0 ? SIGN_EXTENSION : 0;
 }
 
+const TWO_64 = 1n << BigInt(VA_LAYOUT.bits);
+
+/** Whether `address` is a 64-bit address, as an unsigned or a signed (two's complement) number. */
+export function isVa(address: bigint): boolean {
+  return address >= -(TWO_64 >> 1n) && address < TWO_64;
+}
+
 /** A 64-bit address as [signed address, tag or NO_TAG]. */
 export function untag(address: bigint): [number, number] {
   const addr = Number(BigInt.asIntN(TAG_SHIFT, address));

@@ -12,7 +12,7 @@ import { HostCalls } from "../core/host_calls.ts";
 import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, type SmmuOptions } from "./options.ts";
 import { type AccessSize, RegisterFile, word } from "../registers/regfile.ts";
 import { ACCESS, ACCESS_MASK, NO_SSID, NO_TAG, SID_LIMIT, SSID_LIMIT } from "../core/types.ts";
-import { untag } from "../core/address.ts";
+import { isVa, untag } from "../core/address.ts";
 import type { Access, SmmuObserver } from "../core/types.ts";
 import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "../registers/features.ts";
 import { Interrupts } from "./irq.ts";
@@ -416,7 +416,7 @@ export class Smmu {
     if (typeof iova === "number" ? !Number.isSafeInteger(iova) : typeof iova !== "bigint") {
       throw new HostError(`${what}: iova must be a safe integer or a bigint, got ${shown(iova)}`);
     }
-    if (typeof iova === "bigint" && (iova < -(TWO_64 >> 1n) || iova >= TWO_64)) {
+    if (typeof iova === "bigint" && !isVa(iova)) {
       throw new HostError(`${what}: iova ${iova} is not a 64-bit address`);
     }
   }

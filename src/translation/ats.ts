@@ -17,14 +17,13 @@ import {
   STE_EATS,
   STE_INSTCFG,
   STE_PRIVCFG,
-  VA_LAYOUT,
 } from "../../gen/mod.ts";
 import { HostError } from "../core/errors.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { Translator } from "./translate.ts";
 import { ACCESS, newFault, NO_PA, NO_SSID, NO_TAG, SID_LIMIT, SSID_LIMIT, translationRelated } from "../core/types.ts";
-import { untag } from "../core/address.ts";
+import { isVa, untag } from "../core/address.ts";
 import type { EventSink } from "../core/types.ts";
 
 /** An ATS Translation Request from an endpoint (IHI 0070 3.9.1; PCIe ATS). Read access is implied. */
@@ -88,7 +87,6 @@ export interface Ats {
 const W_IDR0 = word(REG.IDR0);
 const W_IDR5 = word(REG.IDR5);
 const W_CR0ACK = word(REG.CR0ACK);
-const TWO_64 = 1n << BigInt(VA_LAYOUT.bits);
 const UR: AtsCompletion = Object.freeze({ status: "UR" });
 const CA: AtsCompletion = Object.freeze({ status: "CA" });
 
@@ -247,7 +245,7 @@ export class AtsPort implements Ats {
       if (!Number.isSafeInteger(address)) throw new HostError(`${where}: address ${address} is not a safe integer`);
       return [address, NO_TAG];
     }
-    if (typeof address !== "bigint" || address < -TWO_64 / 2n || address >= TWO_64) {
+    if (typeof address !== "bigint" || !isVa(address)) {
       throw new HostError(`${where}: address ${String(address)} is not a number or a 64-bit bigint`);
     }
     return untag(address);

@@ -65,8 +65,8 @@ export type WalkStep = StepRecord;
 const PAGE = 2 ** GRANULE.GRAN_4K; // TLB key granularity: the smallest granule
 const UNKNOWN = -3; // #slow: the hit path did not look for a page row
 const UNPRIV_BITS = (1 << ACCESS.PRIV) - 1; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
-/** The largest mapping: stage 2 alone is one mapping of the whole (53-bit) number line, aligned to 0. */
-const WHOLE = 2 ** 53;
+/** The largest mapping: stage 2 alone is one mapping of the whole number line (2^53), aligned to 0. */
+const WHOLE = Number.MAX_SAFE_INTEGER + 1;
 /** The allow mask of a stage bypassed: every access. */
 const ALLOW_ALL = (1 << ACCESS_KINDS) - 1;
 
