@@ -2,25 +2,42 @@
  * `deno task demo`: an emulated SMMUv3 brought up and exercised the way Linux drives one. A guest driver probes the
  * ID registers, puts the stream table and queues in guest memory and enables the SMMU; five devices get bypass, stage
  * 1, stage 2, nested and substream configurations; their DMA runs, faults included, and the event queue is decoded by
- * name. The device is saved mid-traffic and restored into a new instance, and both continue identically. Every claim
- * printed is checked: the exit status is 0 only if all checks pass.
+ * name. The device is saved mid-traffic and restored into a new instance, and both continue identically. Then I/O page
+ * faults, as shared virtual addressing has them: a platform device's DMA stalls, the guest maps the page and resumes it;
+ * a PCIe endpoint's ATS request finds no page, its page request reaches the PRI queue, the guest maps it and answers,
+ * and the endpoint's retry goes through. Every claim printed is checked: the exit status is 0 only if all checks pass.
  * @module
  */
-import { type DmaView, FlatMemory, guest, Smmu, spec, type TranslationResult, type WalkStep } from "./mod.ts";
+import {
+  Atc,
+  type DmaResult,
+  type DmaView,
+  FlatMemory,
+  guest,
+  type PriResponse,
+  Smmu,
+  spec,
+  type TranslationResult,
+  type WalkStep,
+} from "./mod.ts";
 
 const {
   CD_IPS,
   CD_TG0,
+  CMD_PRI_RESP_RESP,
   CMD_TLBI_NH_VA,
   EVENT_TYPE,
+  EVT_F_TRANSLATION,
   EVT_F_UUT,
   IDR0,
   IDR1,
   IDR5,
   OPCODE,
+  PRI_RECORD,
   STE,
   STE_CONFIG,
   STE_CONFIG_NAMES,
+  STE_EATS,
   STE_S1DSS,
   STE_S2PS,
   STE_S2TG,
@@ -350,7 +367,100 @@ console.log(
   }`,
 );
 
-// ---------------------------------------------------------------- 7. figures
+// ---------------------------------------------------------------- 7. I/O page faults (IHI 0070 3.12.2, 3.9.1, 8)
+heading("I/O page faults: a device faults, the guest's handler maps the page, the device retries");
+{
+  const mem = new FlatMemory(0x400_0000, 0x4000_0000); // 64 MiB of its own
+  const responses: PriResponse[] = [];
+  let atc: Atc | null = null;
+  const sva = new Smmu({
+    memory: mem,
+    endpoints: { priResponse: (r) => void responses.push(r), atcInvalidate: (inv) => atc?.invalidate(inv) },
+  });
+  const drv = new Driver(sva, mem);
+  drv.probe();
+  drv.reset({ cr2: LINUX_CR2, pri: true, atschk: true });
+  const al = new Allocator(0x4200_0000);
+  const space = (sid: number, ste: (w: Uint32Array) => void, cdS: number) => {
+    const tables = new PageTable(mem, al, 12, 48, 0);
+    const cd = al.alloc(64, 64);
+    cdAt(mem, cd, {
+      ...{ V: 1, AA64: 1, A: 1, R: 1, S: cdS, HA: 1, EPD1: 1, T0SZ: 16, TG0: CD_TG0.GRAN_4K },
+      ...{ IPS: CD_IPS.BITS_48, TTB0: tables.root, ASID: sid },
+    });
+    drv.writeSte(sid, STE_CONFIG.S1_TRANS, (w) => (STE.S1ContextPtr.setAddress(w, cd), ste(w)));
+    drv.invalidateSte(sid);
+    return tables;
+  };
+  // A platform device (StreamID 6) with the stall model: CD.S = 1, as Linux sets it for a stall-capable master.
+  const dma = space(6, () => {}, 1);
+  dma.map(0x10_0000, 0x4300_0000);
+  mem.write(0x4300_0ffc, Uint8Array.of(1, 2, 3, 4));
+  mem.write(0x4310_0000, Uint8Array.of(5, 6, 7, 8));
+  const buf = new Uint8Array(8);
+  const r = sva.dmaView(6).read(0x10_0ffc, buf); // its second page is not mapped yet
+  const stall = !r.ok ? r.stall : undefined;
+  let ended: DmaResult | null = null;
+  if (stall) stall.onEnd = (res) => void (ended = res);
+  console.log(
+    `  dma sid 6 read 0x100ffc (8 bytes) → ${r.ok ? "done" : `stalled after ${r.done} bytes at ${hex(r.iova)}`} ${
+      mark(check("the copy stalls", [r.ok, !r.ok && r.done, stall?.state], [false, 4, "stalled"]))
+    }`,
+  );
+  const [ev] = drv.events();
+  console.log(`  event ${eventSummary(ev)}`);
+  const stag = EVT_F_TRANSLATION.STAG.get(ev);
+  check("the record's Stall and STAG", [EVT_F_TRANSLATION.Stall.get(ev), stag], [1, stall?.stag]);
+  dma.map(0x10_1000, 0x4310_0000); // the guest's fault handler (iopf) makes the page present …
+  drv.resume(6, stag, true); // … and answers the stall with CMD_RESUME(Retry)
+  console.log(
+    `  map 0x101000, CMD_RESUME(sid 6, STAG ${stag}, retry) → the copy completes: ${[...buf].join(",")} ${
+      mark(check("the retried copy", [ended, [...buf]], [{ ok: true }, [1, 2, 3, 4, 5, 6, 7, 8]]))
+    }`,
+  );
+
+  // A PCIe endpoint (StreamID 7) with ATS and PRI: full ATS in its STE (STE.S1STALLD: PCIe must not stall).
+  const pci = space(7, (w) => (STE.EATS.set(w, STE_EATS.FULL), STE.S1STALLD.set(w, 1)), 0);
+  mem.write(0x4320_0010, Uint8Array.of(9, 10, 11, 12));
+  atc = new Atc(sva.ats, mem, 7);
+  const page = new Uint8Array(4);
+  const miss = atc.read(0x20_0010, page);
+  const denied = !miss.ok && "denied" in miss ? miss.denied : null;
+  console.log(
+    `  ats sid 7 0x200010 → ${denied?.status} R=${denied?.status === "success" && +denied.read} W=${
+      denied?.status === "success" && +denied.write
+    } (not present) ${
+      mark(check("the completion grants nothing", denied, {
+        status: "success",
+        address: 0,
+        size: 4096,
+        read: false,
+        write: false,
+        exec: false,
+        priv: false,
+      }))
+    }`,
+  );
+  const outcome = sva.pri.request({ sid: 7, address: 0x20_0010, read: true, group: 5, last: true });
+  const [ppr] = drv.pageRequests();
+  const addr = PRI_RECORD.Address.getAddress(ppr);
+  console.log(
+    `  page request (group 5, last) → ${outcome}; PRI queue record: StreamID ${PRI_RECORD.StreamID.get(ppr)} ` +
+      `page ${hex(addr)} R ${PRI_RECORD.R.get(ppr)} ${
+        mark(check("the PRI record", [outcome, addr, PRI_RECORD.PRGIndex.get(ppr)], ["queued", 0x20_0000, 5]))
+      }`,
+  );
+  pci.map(addr, 0x4320_0000); // the guest pages it in, then answers the group
+  drv.priResponse(7, -1, PRI_RECORD.PRGIndex.get(ppr), CMD_PRI_RESP_RESP.SUCCESS);
+  const again = atc.read(0x20_0010, page);
+  console.log(
+    `  CMD_PRI_RESP(Success) → the endpoint retries: ${[...page].join(",")} ${
+      mark(check("the retry", [responses.map((x) => x.code), again, [...page]], [[0], { ok: true }, [9, 10, 11, 12]]))
+    }`,
+  );
+}
+
+// ---------------------------------------------------------------- 8. figures
 heading("Figures");
 const N = 200_000;
 const hot = smmu.dmaView(2);

@@ -28,6 +28,10 @@ export function emitProto(spec: Spec): string {
   for (const r of saved) {
     out += comment(`${r.name}: ${r.description}`) + `  optional ${protoType(r)} ${snake(r.name)} = ${r.proto};\n`;
   }
+  for (const r of spec.saved) {
+    out += comment(`${r.name}: ${r.description} Each entry is one ${r.layout}, its 32-bit words little-endian.`) +
+      `  repeated bytes ${snake(r.name)} = ${r.proto};\n`;
+  }
   out +=
     `}\n\n// The identification registers (read-only; a fingerprint of the advertised features).\nmessage IdRegisters {\n`;
   for (const r of ids) {

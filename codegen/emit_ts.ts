@@ -231,6 +231,16 @@ function emitRegisters(spec: Spec): string {
   );
   for (const r of regs) out.push(emitRegister(r));
   out.push("];\n");
+  out.push(
+    doc("Saved state that is no register's: each a repeated record of its layout, by proto number.") +
+      "export const SAVED_RECORDS: readonly SavedRecordInfo[] = [",
+  );
+  for (const r of spec.saved) {
+    out.push(
+      `  { name: ${str(r.name)}, proto: ${r.proto}, layout: ${r.layout}_LAYOUT, description: ${str(r.description)} },`,
+    );
+  }
+  out.push("];\n");
   return out.join("\n");
 }
 
@@ -315,6 +325,18 @@ export interface RegisterInfo {
   readonly description: string;
 }
 
+/** Saved state beside the registers: a repeated record (see registers.yaml \`saved\`). */
+export interface SavedRecordInfo {
+  /** Name as the spec gives it. */
+  readonly name: string;
+  /** Field number in the saved-state message (a repeated bytes field, one record each). */
+  readonly proto: number;
+  /** Layout of each record. */
+  readonly layout: Layout;
+  /** One-line description from the spec. */
+  readonly description: string;
+}
+
 /** Every field of a record by name; enumerated fields give their value's name (or the number if it has none). */
 export function decode(layout: Layout, w: Uint32Array, o = 0): Record<string, number | string> {
   const out: Record<string, number | string> = {};
@@ -353,7 +375,7 @@ export function emitTypeScript(spec: Spec): Map<string, string> {
     header(spec, "The register map: offsets, access, reset values, state kinds and field accessors.") +
       importsFor(of("registers"), spec, "registers").replace(
         "import type { Layout }",
-        "import type { Layout, RegisterInfo }",
+        "import type { Layout, RegisterInfo, SavedRecordInfo }",
       ) +
       sharedLayoutImports(spec) + layouts("registers") + emitRegisters(spec),
   );
@@ -382,6 +404,10 @@ export function emitTypeScript(spec: Spec): Map<string, string> {
 /** Registers may borrow a plain fieldset's layout; import those from structs.ts. */
 function sharedLayoutImports(spec: Spec): string {
   const plain = new Set(spec.fieldsets.filter((f) => f.kind === "fieldset").map((f) => f.name));
-  const used = [...new Set(spec.registers.map((r) => r.layout).filter((l) => plain.has(l)))].sort();
-  return used.length ? `import { ${used.flatMap((u) => [u, `${u}_LAYOUT`]).join(", ")} } from "./structs.ts";\n\n` : "";
+  // A register sharing a layout is exported as its accessors (NAME and NAME_LAYOUT); a saved record needs the layout.
+  const shared = new Set(spec.registers.map((r) => r.layout).filter((l) => plain.has(l)));
+  const names = new Set([...shared].flatMap((u) => [u, `${u}_LAYOUT`]));
+  for (const r of spec.saved) if (plain.has(r.layout)) names.add(`${r.layout}_LAYOUT`);
+  const used = [...names].sort();
+  return used.length ? `import { ${used.join(", ")} } from "./structs.ts";\n\n` : "";
 }

@@ -87,6 +87,16 @@ const eventSchema = z.object({
   fields: fieldsSchema.optional(),
 }).strict();
 
+const savedSchema = z.object({
+  proto: z.number().int().min(3, "proto numbers 1 and 2 are the header's").max(536870911).refine(
+    (n) => n < 19000 || n > 19999,
+    "proto numbers 19000-19999 are reserved by protobuf",
+  ),
+  fieldset: z.string(),
+  description,
+  ref: z.string().optional(),
+}).strict();
+
 /** The whole file's shape. */
 export const specSchema = z.object({
   meta: z.object({
@@ -99,6 +109,8 @@ export const specSchema = z.object({
   registers: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "register names are UPPER_SNAKE"), registerSchema),
   commands: z.record(z.string().regex(/^CMD_[A-Z0-9_]+$/, "command names start with CMD_"), commandSchema),
   events: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "event names are UPPER_SNAKE"), eventSchema),
+  saved: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "saved record names are UPPER_SNAKE"), savedSchema)
+    .optional(),
 }).strict();
 
 /** The spec as written. */

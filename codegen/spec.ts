@@ -117,6 +117,16 @@ export interface Register {
   layout: string;
 }
 
+/** Saved state that is no register's: a repeated record laid out by a fieldset. */
+export interface SavedRecord {
+  name: string;
+  proto: number;
+  /** Name of the plain fieldset that lays out each record. */
+  layout: string;
+  description: string;
+  ref?: string;
+}
+
 /** The whole validated spec. */
 export interface Spec {
   name: string;
@@ -125,6 +135,8 @@ export interface Spec {
   enums: EnumDef[];
   fieldsets: FieldSet[];
   registers: Register[];
+  /** Saved records beside the registers, by proto number. */
+  saved: SavedRecord[];
   source: string;
 }
 
@@ -402,6 +414,16 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     const stray = r.reset & ~covered;
     if (stray !== 0n) fail([...path, "reset"], `reset value sets reserved bits 0x${stray.toString(16)}`);
   }
+  const saved: SavedRecord[] = [];
+  for (const [name, r] of Object.entries(raw.saved ?? {})) {
+    const path = ["saved", name];
+    const fs = byName.get(r.fieldset);
+    if (fs === undefined || fs.kind !== "fieldset") fail([...path, "fieldset"], `unknown fieldset ${r.fieldset}`);
+    const other = protos.get(r.proto);
+    if (other) fail([...path, "proto"], `proto number ${r.proto} already used by ${other}`);
+    protos.set(r.proto, name);
+    saved.push({ name, proto: r.proto, layout: r.fieldset, description: r.description, ref: r.ref });
+  }
   checkMeanings(raw.enums, enums, fieldsets, fail, claim);
   return {
     name: raw.meta.name,
@@ -410,6 +432,7 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     enums,
     fieldsets,
     registers,
+    saved: saved.sort((a, b) => a.proto - b.proto),
     source,
   };
 }
@@ -443,6 +466,7 @@ const GENERATED_NAMES = [
   "EVENT_TYPE",
   "SCHEMA_VERSION",
   "ID_REGISTERS",
+  "SAVED_RECORDS",
 ];
 
 function checkField(

@@ -1465,6 +1465,37 @@ export const CMD_PRI_RESP_RESP_NAMES: Readonly<Record<number, string>> = {
   0x2: "SUCCESS",
 };
 
+/** By {@link CMD_PRI_RESP_RESP} encoding (a {@link PRG_RESPONSE_CODE} value): The PRG Response Message's ResponseCode it sends. Encodings it does not apply to are absent. */
+export const CMD_PRI_RESP_RESP_CODE: Readonly<Partial<Record<number, number>>> = {
+  0x0: 15, // RESPONSE_FAILURE
+  0x1: 1, // INVALID_REQUEST
+  0x2: 0, // SUCCESS
+};
+
+/** The {@link CMD_PRI_RESP_RESP} value whose code is the key (the inverse of {@link CMD_PRI_RESP_RESP_CODE}). */
+export const CMD_PRI_RESP_RESP_BY_CODE: Readonly<Partial<Record<number, number>>> = {
+  0: 0x2, // SUCCESS
+  1: 0x1, // INVALID_REQUEST
+  15: 0x0, // RESPONSE_FAILURE
+};
+
+/** ResponseCode of a PCIe PRG Response Message: what CMD_PRI_RESP sends, or the SMMU's automatic responses. (IHI 0070 8.3) Reserved encodings: every other: Reserved; never sent by the SMMU. */
+export const PRG_RESPONSE_CODE = {
+  /** Success: every page was made resident (also the overflow auto-response). */
+  SUCCESS: 0x0,
+  /** Invalid Request: a page does not exist or lacks the permission asked. */
+  INVALID_REQUEST: 0x1,
+  /** Response Failure: a permanent error (auto-response while the PRI queue is disabled or aborted). */
+  RESPONSE_FAILURE: 0xf,
+} as const;
+
+/** Names of the values of {@link PRG_RESPONSE_CODE}, by value. */
+export const PRG_RESPONSE_CODE_NAMES: Readonly<Record<number, string>> = {
+  0x0: "SUCCESS",
+  0x1: "INVALID_REQUEST",
+  0xf: "RESPONSE_FAILURE",
+};
+
 /** CMD_RESUME action for the stalled transaction. (IHI 0070 4.7.1) */
 export const CMD_RESUME_AC = {
   /** Terminate the transaction, as selected by Ab. */

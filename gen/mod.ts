@@ -9,4 +9,4 @@ export * from "./commands.ts";
 export * from "./events.ts";
 
 /** Version of the saved-state schema this code was generated for. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;

@@ -73,6 +73,18 @@ export interface RegisterInfo {
   readonly description: string;
 }
 
+/** Saved state beside the registers: a repeated record (see registers.yaml `saved`). */
+export interface SavedRecordInfo {
+  /** Name as the spec gives it. */
+  readonly name: string;
+  /** Field number in the saved-state message (a repeated bytes field, one record each). */
+  readonly proto: number;
+  /** Layout of each record. */
+  readonly layout: Layout;
+  /** One-line description from the spec. */
+  readonly description: string;
+}
+
 /** Every field of a record by name; enumerated fields give their value's name (or the number if it has none). */
 export function decode(layout: Layout, w: Uint32Array, o = 0): Record<string, number | string> {
   const out: Record<string, number | string> = {};

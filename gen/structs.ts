@@ -2672,6 +2672,146 @@ export const TT_ADDR_64K_LAYOUT: Layout = {
 /** Size of one TT_ADDR_64K in bytes. */
 export const TT_ADDR_64K_BYTES = 8;
 
+/** A transaction held stalled, as the saved state records it: what a retry needs (this model's layout). (IHI 0070 3.12.2) Field accessors over 8 32-bit words. */
+export const STALL_STATE = {
+  /** StreamID of the transaction. Bits [31:0]. */
+  StreamID: {
+    name: "StreamID",
+    lsb: 0,
+    width: 32,
+    description: "StreamID of the transaction.",
+    get: (w: Uint32Array, o = 0): number => w[o],
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o] = v;
+    },
+  },
+  /** SubstreamID of the transaction (valid when SSV is 1). Bits [51:32]. */
+  SubstreamID: {
+    name: "SubstreamID",
+    lsb: 32,
+    width: 20,
+    description: "SubstreamID of the transaction (valid when SSV is 1).",
+    get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 1] = (w[o + 1] & 0xfff00000) | (v & 0xfffff);
+    },
+  },
+  /** The transaction has a SubstreamID. Bits [63]. */
+  SSV: {
+    name: "SSV",
+    lsb: 63,
+    width: 1,
+    description: "The transaction has a SubstreamID.",
+    get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 31),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 1] = (w[o + 1] & 0x7fffffff) | ((v & 0x1) << 31);
+    },
+  },
+  /** Its STAG, below IDR5.STALL_MAX, as its stall event record gives it. Bits [79:64]. */
+  STAG: {
+    name: "STAG",
+    lsb: 64,
+    width: 16,
+    description: "Its STAG, below IDR5.STALL_MAX, as its stall event record gives it.",
+    get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
+    },
+  },
+  /** The transaction is privileged (after the STE's overrides). Bits [96]. */
+  PnU: {
+    name: "PnU",
+    lsb: 96,
+    width: 1,
+    description: "The transaction is privileged (after the STE's overrides).",
+    get: (w: Uint32Array, o = 0): number => (w[o + 3] & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xfffffffe) | (v & 0x1);
+    },
+  },
+  /** The transaction is an instruction fetch (after the STE's overrides). Bits [97]. */
+  InD: {
+    name: "InD",
+    lsb: 97,
+    width: 1,
+    description: "The transaction is an instruction fetch (after the STE's overrides).",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
+    },
+  },
+  /** The transaction is a read (1) or a write (0). Bits [98]. */
+  RnW: {
+    name: "RnW",
+    lsb: 98,
+    width: 1,
+    description: "The transaction is a read (1) or a write (0).",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
+    },
+  },
+  /** Its stall event record was written; else it is retried once the event queue is writable (7.2.1). Bits [99]. */
+  Recorded: {
+    name: "Recorded",
+    lsb: 99,
+    width: 1,
+    description: "Its stall event record was written; else it is retried once the event queue is writable (7.2.1).",
+    get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
+    },
+  },
+  /** Input address of the transaction, bits [31:0]. Bits [159:128]. */
+  InputAddr_LO: {
+    name: "InputAddr_LO",
+    lsb: 128,
+    width: 32,
+    description: "Input address of the transaction, bits [31:0].",
+    get: (w: Uint32Array, o = 0): number => w[o + 4],
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 4] = v;
+    },
+  },
+  /** Input address bits [63:32]; bits [63:56] hold a tag where they differ from bit 55 repeated. Bits [191:160]. */
+  InputAddr_HI: {
+    name: "InputAddr_HI",
+    lsb: 160,
+    width: 32,
+    description: "Input address bits [63:32]; bits [63:56] hold a tag where they differ from bit 55 repeated.",
+    get: (w: Uint32Array, o = 0): number => w[o + 5],
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 5] = v;
+    },
+  },
+} as const;
+
+/** Layout of STALL_STATE: its fields in bit order and the bits no field covers. */
+export const STALL_STATE_LAYOUT: Layout = {
+  name: "STALL_STATE",
+  kind: "fieldset",
+  description: "A transaction held stalled, as the saved state records it: what a retry needs (this model's layout).",
+  bits: 256,
+  words: 8,
+  bytes: 32,
+  fields: [
+    STALL_STATE.StreamID,
+    STALL_STATE.SubstreamID,
+    STALL_STATE.SSV,
+    STALL_STATE.STAG,
+    STALL_STATE.PnU,
+    STALL_STATE.InD,
+    STALL_STATE.RnW,
+    STALL_STATE.Recorded,
+    STALL_STATE.InputAddr_LO,
+    STALL_STATE.InputAddr_HI,
+  ],
+  reserved: [0x0, 0x7ff00000, 0xffff0000, 0xfffffff0, 0x0, 0x0, 0xffffffff, 0xffffffff],
+};
+
+/** Size of one STALL_STATE in bytes. */
+export const STALL_STATE_BYTES = 32;
+
 /** PRI queue entry, one PCIe page request or Stop PASID marker (16 bytes). (IHI 0070 8) Field accessors over 4 32-bit words. */
 export const PRI_RECORD = {
   /** StreamID of the requester (low 16 bits are the PCIe RequesterID). Bits [31:0]. */

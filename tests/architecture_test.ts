@@ -15,6 +15,7 @@ const RULES: Readonly<Record<string, readonly string[]>> = {
   translation: ["registers", "core"],
   state: ["registers", "core"],
   device: ["translation", "state", "registers", "core"],
+  endpoint: ["device", "translation", "registers", "core"],
   guest: ["device", "registers", "core"],
   decode: ["core"],
   scenario: ["device", "translation", "registers", "core"],
@@ -33,7 +34,7 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   "playwright-core": [],
 };
 /** The folders a library user gets through mod.ts (the rest are tools: their own entry points). */
-const LIBRARY = ["core", "registers", "translation", "state", "device", "guest"];
+const LIBRARY = ["core", "registers", "translation", "state", "device", "endpoint", "guest"];
 
 interface Module {
   /** Path from the repository root ("src/device/smmu.ts"), or the npm package's name. */

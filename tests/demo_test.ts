@@ -22,6 +22,11 @@ Deno.test("the demo runs, every check passes, and it shows translations, events 
       /7 records, in order ✓/,
       /^ {2}S2 L2 .* block$/m,
       /original and restored: \d+ observations, guest memory and saved state identical ✓/,
+      /dma sid 6 read 0x100ffc \(8 bytes\) → stalled after 4 bytes at 0x101000 ✓/,
+      /^ {2}event F_TRANSLATION StreamID=0x6 Stall=0x1 RnW=READ CLASS=IN InputAddr=0x101000$/m,
+      /CMD_RESUME\(sid 6, STAG 0, retry\) → the copy completes: 1,2,3,4,5,6,7,8 ✓/,
+      /page request \(group 5, last\) → queued; PRI queue record: StreamID 7 page 0x200000 R 1 ✓/,
+      /CMD_PRI_RESP\(Success\) → the endpoint retries: 9,10,11,12 ✓/,
       /TLB hit rate \d+\.\d+% of \d+ translations/,
       /^All \d+ checks passed\.$/m,
     ]

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { EVENT_TYPE, STE_CONFIG } from "../gen/mod.ts";
-import { DmaView } from "../src/translation/dma.ts";
+import { DmaView } from "../src/device/dma.ts";
 import { FlatMemory } from "../src/core/memory.ts";
 import { RegisterFile } from "../src/registers/regfile.ts";
 import { Translator } from "../src/translation/translate.ts";

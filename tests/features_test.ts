@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { IDR0, IDR0_HTTU, IDR0_TTF, IDR1, IDR3, IDR5, IDR5_OAS } from "../gen/mod.ts";
+import { IDR0, IDR0_HTTU, IDR0_STALL_MODEL, IDR0_TTF, IDR1, IDR3, IDR5, IDR5_OAS } from "../gen/mod.ts";
 import { idRegistersFor, idRegistersFrom, validateIdRegisters } from "../src/registers/features.ts";
 import { OptionsError, Smmu, SparseMemory } from "../mod.ts";
 
@@ -23,6 +23,28 @@ Deno.test("default features: both stages, AArch64 tables, 4K/16K/64K, 48-bit OAS
   assert.deepEqual([IDR5.GRAN4K, IDR5.GRAN16K, IDR5.GRAN64K].map((f) => field(f, id.IDR5)), [1, 1, 1]);
 });
 
+Deno.test("stall model features: STALL_MODEL and STALL_MAX (IHI 0070 3.12, 6.3.1, 6.3.6)", () => {
+  const id = idRegistersFor();
+  assert.equal(field(IDR0.STALL_MODEL, id.IDR0), IDR0_STALL_MODEL.STALL_AND_TERMINATE, "both models by default");
+  assert.equal(field(IDR5.STALL_MAX, id.IDR5), 256);
+  const forced = idRegistersFor({ stalls: "stall-forced", stallMax: 3 });
+  assert.equal(field(IDR0.STALL_MODEL, forced.IDR0), IDR0_STALL_MODEL.STALL_FORCED);
+  assert.equal(field(IDR5.STALL_MAX, forced.IDR5), 3);
+  const none = idRegistersFor({ stalls: "terminate-only" });
+  assert.equal(field(IDR0.STALL_MODEL, none.IDR0), IDR0_STALL_MODEL.TERMINATE_ONLY);
+  assert.equal(field(IDR5.STALL_MAX, none.IDR5), 0, "RES0 without the stall model");
+  for (const stallMax of [0, 65536, 1.5]) assert.throws(() => idRegistersFor({ stallMax }), OptionsError);
+  assert.throws(() => idRegistersFor({ stalls: "sometimes" as never }), /features\.stalls/);
+});
+
+Deno.test("ATS and PRI are advertised by default; PRI follows ATS unless named (IHI 0070 3.9.1: PRI requires ATS)", () => {
+  const on = idRegistersFor().IDR0;
+  assert.deepEqual([field(IDR0.ATS, on), field(IDR0.PRI, on)], [1, 1]);
+  const noAts = idRegistersFor({ ats: false }).IDR0;
+  assert.deepEqual([field(IDR0.ATS, noAts), field(IDR0.PRI, noAts)], [0, 0]);
+  assert.equal(field(IDR0.PRI, idRegistersFor({ pri: false }).IDR0), 0);
+});
+
 Deno.test("the recording's ID registers (QEMU 7.2) are accepted and read back exactly", () => {
   assert.deepEqual({ ...idRegistersFrom(QEMU), IIDR: 0, AIDR: 0 }, { ...QEMU, IIDR: 0, AIDR: 0 });
   const smmu = new Smmu({ memory: new SparseMemory(), idRegisters: QEMU });
@@ -36,7 +58,10 @@ const refused: [string, Partial<typeof QEMU>, RegExp][] = [
   ["HTTU reserved encoding 0b11", { IDR0: QEMU.IDR0 | 3 << 6 }, /IDR0\.HTTU/],
   ["TTF = AArch32 and AArch64", { IDR0: QEMU.IDR0 | 3 << 2 }, /IDR0\.TTF/],
   ["ATOS", { IDR0: QEMU.IDR0 | 1 << 15 }, /IDR0\.ATOS/],
-  ["STALL_MODEL = stall and terminate", { IDR0: QEMU.IDR0 & ~(3 << 24) }, /IDR0\.STALL_MODEL/],
+  ["STALL_MODEL reserved 0b11", { IDR0: QEMU.IDR0 | 3 << 24 }, /IDR0\.STALL_MODEL/],
+  // IHI 0070 6.3.6 STALL_MAX: "This field is RES0 if ... SMMU_IDR0.STALL_MODEL == 0b01".
+  ["STALL_MAX with terminate-only", { IDR5: QEMU.IDR5 | 1 << 16 }, /IDR5\.STALL_MAX/],
+  ["stalls and STALL_MAX 0", { IDR0: QEMU.IDR0 & ~(3 << 24) }, /IDR5\.STALL_MAX/],
   ["TERM_MODEL = 0", { IDR0: QEMU.IDR0 & ~(1 << 26) }, /IDR0\.TERM_MODEL/],
   ["ST_LEVEL reserved", { IDR0: (QEMU.IDR0 & ~(3 << 27)) | 2 << 27 }, /IDR0\.ST_LEVEL/],
   ["TTENDIAN mixed", { IDR0: QEMU.IDR0 & ~(3 << 21) }, /IDR0\.TTENDIAN/],

@@ -15,11 +15,11 @@ import { runTrace } from "../src/cli/trace_command.ts";
 const REGRESSIONS = new URL("fuzz/regressions/", import.meta.url);
 
 /**
- * The short run: a seed whose first 1,500 cases already reach every class of MUST_REACH (the rarest, CMDQ_CONS.ERR
- * CERROR_ABT, GERROR.MSI_CMDQ_ABT_ERR and the stage-2 faults on stage-1 table accesses, each in 3 to 5 of its 16
- * batches of 250), run for 4,000 cases, about a fifth of the long run's time.
+ * The short run: a seed whose 4,000 cases reach every class of MUST_REACH (the rarest, the stage-2 fault on a stage-1
+ * table write and a stalled transaction completing after its retry, come after the first 1,500; seeds 1 to 4 all
+ * reach every class), about a fifth of the long run's time.
  */
-const SHORT_SEED = 34;
+const SHORT_SEED = 1;
 const SHORT_CASES = 4000;
 
 Deno.test(`fuzz: ${SHORT_CASES} cases of seed ${SHORT_SEED} keep every invariant and reach all ${MUST_REACH.length} outcome classes`, () => {

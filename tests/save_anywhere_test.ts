@@ -29,7 +29,7 @@ import type { Layout } from "../gen/mod.ts";
 import { Smmu } from "../src/device/smmu.ts";
 import type { SmmuOptions } from "../src/device/options.ts";
 import { type GuestMemory, SparseMemory } from "../src/core/memory.ts";
-import type { DmaView } from "../src/translation/dma.ts";
+import type { DmaView } from "../src/device/dma.ts";
 
 const SEEDS = 3000;
 const OPS = 40;

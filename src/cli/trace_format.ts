@@ -6,7 +6,7 @@
  */
 import { EVENTS } from "../../gen/mod.ts";
 import type { TranslationResult } from "../device/smmu.ts";
-import type { DmaResult } from "../translation/dma.ts";
+import type { DmaResult } from "../device/dma.ts";
 import type { WalkStep } from "../translation/translate.ts";
 import { eventFields, eventSummary } from "../decode/events.ts";
 import type { Applied, Observation } from "../scenario/deviations.ts";
@@ -79,6 +79,8 @@ export function stepText(s: TraceStep): string[] {
       return [`${tag}reset (every register at its reset value, every cache empty)`];
     case "reenter":
       return [`${tag}reenter: the next ${s.from} callback runs ${s.steps} steps inside it`];
+    case "endpoint":
+      return [`${tag}${s.title}`, `${PAD}→ ${s.outcome}`];
     case "dma": {
       const ssid = s.ssid === undefined ? "" : ` ssid ${s.ssid}`;
       const lines = [
@@ -160,6 +162,7 @@ export function stepJson(s: TraceStep): Record<string, unknown> {
     case "save_restore":
     case "reset":
     case "reenter":
+    case "endpoint":
       return s;
     case "mem_write":
       return { ...s, addr: hex(s.addr) };

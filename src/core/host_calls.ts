@@ -2,9 +2,10 @@
  * Calls between the host and the device: which of the device's callbacks may call back into it, and when each runs.
  * This is the re-entrancy contract `SmmuOptions` and the README state for users:
  *
- * - **Interrupt sinks, `onMsi` and `schedule` are deferred.** While the device works it only queues them (an MSI's
- *   write to guest memory happens at once); they run in the order raised when the outermost device call has finished
- *   its work, just before it returns. The device is then between accesses, so they may call anything: register
+ * - **Interrupt sinks, `onMsi`, `schedule` and a stalled transaction's `onEnd` are deferred.** While the device works
+ *   it only queues them (an MSI's write to guest memory happens at once; a CMD_RESUME only marks its transaction,
+ *   which is retried or terminated when the call's work is done); they run in the order raised when the outermost
+ *   device call has finished its work, just before it returns. The device is then between accesses, so they may call anything: register
  *   accesses, DMA, `save`, `restore`, `reset`. What they raise in turn runs after them, in order, in the same loop.
  * - **Observers and endpoint hooks are synchronous**: an invalidation, a CMD_SYNC or a global change is reported in
  *   order with the commands, and CMD_ATC_INV needs the endpoint's answer. They may access registers, translate,

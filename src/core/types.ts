@@ -17,6 +17,9 @@ export const ACCESS = {
   /** The address carries a tag: its top byte is not the sign extension of bit 55, so only a stage-1 range with
    * TBI (Top Byte Ignore) can translate it. The tag itself travels in the translator's `inputTag`. */
   TAGGED: 8,
+  /** An ATS Translation Request (IHI 0070 3.9.1.2): the walk reports the permissions it finds instead of a
+   * Permission fault, and no fault is recorded. */
+  ATS: 16,
 } as const;
 
 /** VMSAv8-64 Top Byte Ignore: the tag is address bits [63:56] (DDI 0487 D8.8). */
@@ -68,6 +71,10 @@ export interface Fault {
   class: number;
   /** For a stage-2 fault of CLASS TT: the table access was a read (TTRnW = 1), not an HTTU write. */
   ttRead: boolean;
+  /** The transaction is stalled (Stall = 1) under `stag` (IHI 0070 3.12.2). */
+  stall: boolean;
+  /** The STAG of a stalled transaction. */
+  stag: number;
 }
 
 /** A fresh, zeroed fault record. */
@@ -87,6 +94,8 @@ export function newFault(): Fault {
     s2: false,
     class: 0,
     ttRead: false,
+    stall: false,
+    stag: 0,
   };
 }
 
@@ -94,6 +103,16 @@ export function newFault(): Fault {
 export interface EventSink {
   /** Records one event; the sink handles a disabled or full queue. */
   report(fault: Fault): void;
+}
+
+/** What the translation engine asks of the stall model. */
+export interface StallSink {
+  /**
+   * Holds the transaction whose stalling fault `fault` describes (after the STE's attribute overrides, which a retry
+   * applies again to the same effect): its STAG, or -1 when STALL_MAX transactions are already held (the fault then
+   * terminates). The stall's event record is written here, if the queue can take it.
+   */
+  hold(fault: Fault): number;
 }
 
 /**

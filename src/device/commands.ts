@@ -23,6 +23,10 @@ import {
   CMD_PREFETCH_CONFIG,
   CMD_PRI_RESP,
   CMD_PRI_RESP_RESP,
+  CMD_PRI_RESP_RESP_CODE,
+  CMD_RESUME,
+  CMD_RESUME_AC,
+  CMD_STALL_TERM,
   CMD_SYNC,
   CMD_SYNC_CS,
   CMD_TLBI_EL2_ASID,
@@ -40,6 +44,7 @@ import {
   CR2,
   GERROR,
   IDR0,
+  IDR0_STALL_MODEL,
   IDR3,
   IMPL_STATE,
   OPCODE,
@@ -52,6 +57,7 @@ import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "..
 import type { Interrupts } from "./irq.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import { CMDQ, Ring } from "../registers/ring.ts";
+import type { Stalls } from "./stall.ts";
 
 /** An ATS invalidation for an endpoint (CMD_ATC_INV), as the host's ATS model receives it. */
 export interface AtcInvalidation {
@@ -75,23 +81,27 @@ export interface PriResponse {
   ssid: number;
   /** Page request group index. */
   prgIndex: number;
-  /** Response code (gen/ CMD_PRI_RESP_RESP). */
+  /** Response code as CMD_PRI_RESP encodes it (gen/ CMD_PRI_RESP_RESP). */
   resp: number;
+  /** The PRG Response Message's ResponseCode the endpoint receives (gen/ PRG_RESPONSE_CODE, IHI 0070 8.3). */
+  code: number;
+  /** Sent by the SMMU itself (IHI 0070 8.1, 8.2: the PRI queue could not take the request), not by CMD_PRI_RESP. */
+  auto: boolean;
 }
 
 /** Host models of the endpoints behind the SMMU, for the commands that reach them. */
 export interface EndpointHooks {
   /** CMD_ATC_INV: return false when the endpoint did not complete it (the next CMD_SYNC fails, CERROR_ATC_INV_SYNC). */
   atcInvalidate?(inv: AtcInvalidation): boolean | void;
-  /** CMD_PRI_RESP. */
+  /** A PRG response: CMD_PRI_RESP, or an automatic response to a request the PRI queue could not take. */
   priResponse?(resp: PriResponse): void;
 }
 
-const W_ID0 = word(REG.IDR0);
-const W_ID3 = word(REG.IDR3);
+const W_IDR0 = word(REG.IDR0);
+const W_IDR3 = word(REG.IDR3);
 const W_CR0ACK = word(REG.CR0ACK);
 const W_CR2 = word(REG.CR2);
-const W_IMPL = word(REG.IMPL_STATE);
+const W_IMPL_STATE = word(REG.IMPL_STATE);
 /**
  * The commands that need stage 1: the stage-1 TLBIs (IHI 0070 4.4.2: "On a stage 2-only SMMU, they result in
  * CERROR_ILL"), CMD_CFGI_CD and CMD_CFGI_CD_ALL (4.3.3, 4.3.4: "raises CERROR_ILL when stage 1 is not implemented").
@@ -116,8 +126,8 @@ const RANGE_TLBI: ReadonlySet<number> = new Set([
   OPCODE.TLBI_EL2_VAA,
   OPCODE.TLBI_S2_IPA,
 ]);
-const W_PROD = word(REG.CMDQ_PROD);
-const W_CONS = word(REG.CMDQ_CONS);
+const W_CMDQ_PROD = word(REG.CMDQ_PROD);
+const W_CMDQ_CONS = word(REG.CMDQ_CONS);
 const TWO_52 = 2 ** 52;
 const PAGE = 4096;
 
@@ -128,6 +138,8 @@ export const COMMAND_BUDGET = 1024;
 export class CommandQueue {
   /** Commands executed, for tests and tools. */
   executed = 0;
+  /** The stall model's transactions, for CMD_RESUME and CMD_STALL_TERM (set by the device). */
+  stalls: Stalls | null = null;
   readonly #cmd = new Uint32Array(4);
   /** Whether a batch is running (a callback's queue write must not start another inside it). */
   #running = false;
@@ -156,7 +168,10 @@ export class CommandQueue {
   #load(): boolean {
     const w = this.regs.words;
     if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return false;
-    const published = this.#ring.load(CMDQ, w).entries(CMDQ_PROD.WR.get(w, W_PROD), CMDQ_CONS.RD.get(w, W_CONS));
+    const published = this.#ring.load(CMDQ, w).entries(
+      CMDQ_PROD.WR.get(w, W_CMDQ_PROD),
+      CMDQ_CONS.RD.get(w, W_CMDQ_CONS),
+    );
     return published >= 0;
   }
 
@@ -172,15 +187,15 @@ export class CommandQueue {
       const limit = Math.min(this.budget, ring.size);
       for (let n = 0; n < limit; n++) {
         const w = this.regs.words;
-        const cons = ring.index(CMDQ_CONS.RD.get(w, W_CONS));
-        if (ring.empty(CMDQ_PROD.WR.get(w, W_PROD), cons)) return;
+        const cons = ring.index(CMDQ_CONS.RD.get(w, W_CMDQ_CONS));
+        if (ring.empty(CMDQ_PROD.WR.get(w, W_CMDQ_PROD), cons)) return;
         const entered = this.calls.entered;
         if (!this.#step(cons)) return;
         // A callback called the device: it may have disabled the queue, raised an error or moved its base or PROD.
         if (this.calls.entered !== entered && !this.#load()) return;
       }
       const w = this.regs.words;
-      if (!ring.empty(CMDQ_PROD.WR.get(w, W_PROD), CMDQ_CONS.RD.get(w, W_CONS))) this.onBacklog();
+      if (!ring.empty(CMDQ_PROD.WR.get(w, W_CMDQ_PROD), CMDQ_CONS.RD.get(w, W_CMDQ_CONS))) this.onBacklog();
     } finally {
       this.#running = false;
     }
@@ -206,7 +221,7 @@ export class CommandQueue {
     }
     if (err !== CMDQ_CONS_ERR.CERROR_NONE) {
       // IHI 0070 4.1.3: CONS stays at the failed command; ERR says why; CMDQ_ERR becomes active.
-      CMDQ_CONS.ERR.set(w, err, W_CONS);
+      CMDQ_CONS.ERR.set(w, err, W_CMDQ_CONS);
       this.irq.raise(GERROR.CMDQ_ERR);
       return false;
     }
@@ -219,7 +234,7 @@ export class CommandQueue {
     const w = this.regs.words;
     const ring = this.#ring;
     this.executed++;
-    if (ring.index(CMDQ_CONS.RD.get(w, W_CONS)) === cons) CMDQ_CONS.RD.set(w, ring.next(cons), W_CONS);
+    if (ring.index(CMDQ_CONS.RD.get(w, W_CMDQ_CONS)) === cons) CMDQ_CONS.RD.set(w, ring.next(cons), W_CMDQ_CONS);
   }
 
   #feature(f: { get(w: Uint32Array, o?: number): number }, w: number): boolean {
@@ -230,11 +245,11 @@ export class CommandQueue {
   #execute(c: Uint32Array): number {
     const ILL = CMDQ_CONS_ERR.CERROR_ILL;
     const op = CMD_SYNC.Opcode.get(c);
-    const s1 = this.#feature(IDR0.S1P, W_ID0);
-    const s2 = this.#feature(IDR0.S2P, W_ID0);
-    const hyp = this.#feature(IDR0.Hyp, W_ID0);
-    const vmid = (v: number) => (s2 ? (this.#feature(IDR0.VMID16, W_ID0) ? v : v & 0xff) : 0);
-    const asid = (v: number) => (this.#feature(IDR0.ASID16, W_ID0) ? v : v & 0xff);
+    const s1 = this.#feature(IDR0.S1P, W_IDR0);
+    const s2 = this.#feature(IDR0.S2P, W_IDR0);
+    const hyp = this.#feature(IDR0.Hyp, W_IDR0);
+    const vmid = (v: number) => (s2 ? (this.#feature(IDR0.VMID16, W_IDR0) ? v : v & 0xff) : 0);
+    const asid = (v: number) => (this.#feature(IDR0.ASID16, W_IDR0) ? v : v & 0xff);
     const inv = (scope: Invalidation) => (this.engine.invalidate(scope), CMDQ_CONS_ERR.CERROR_NONE);
     // Stage-1 invalidations need stage 1, and a range TLBI whose TG selects a granule must not have NUM, SCALE and
     // (effective) TTL all zero: that encoding is reserved (CERROR_ILL, IHI 0070 4.4.1.1).
@@ -320,23 +335,40 @@ export class CommandQueue {
       case OPCODE.TLBI_NSNH_ALL:
         return inv({ kind: "nsnh_all" });
       case OPCODE.ATC_INV:
-        return this.#feature(IDR0.ATS, W_ID0) ? this.#atcInv(c) : ILL;
+        return this.#feature(IDR0.ATS, W_IDR0) ? this.#atcInv(c) : ILL;
       case OPCODE.PRI_RESP: {
         const resp = CMD_PRI_RESP.Resp.get(c);
-        if (!this.#feature(IDR0.PRI, W_ID0) || !(resp in CMD_PRI_RESP_RESP_VALUES)) return ILL;
+        if (!this.#feature(IDR0.PRI, W_IDR0) || !(resp in CMD_PRI_RESP_RESP_VALUES)) return ILL;
+        // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
+        if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
         this.hooks.priResponse?.({
           sid: CMD_PRI_RESP.StreamID.get(c),
           ssid: CMD_PRI_RESP.SSV.get(c) ? CMD_PRI_RESP.SubstreamID.get(c) : -1,
           prgIndex: CMD_PRI_RESP.PRGIndex.get(c),
           resp,
+          code: CMD_PRI_RESP_RESP_CODE[resp]!,
+          auto: false,
         });
+        return CMDQ_CONS_ERR.CERROR_NONE;
+      }
+      case OPCODE.RESUME:
+      case OPCODE.STALL_TERM: {
+        // IHI 0070 4.7.1, 4.7.2: CERROR_ILL with STALL_MODEL 0b01, and for SSec 1 on the Non-secure queue (4.1.6).
+        const terminateOnly = IDR0.STALL_MODEL.get(this.regs.words, W_IDR0) === IDR0_STALL_MODEL.TERMINATE_ONLY;
+        const ssec = op === OPCODE.RESUME ? CMD_RESUME.SSec : CMD_STALL_TERM.SSec;
+        if (terminateOnly || ssec.get(c)) return ILL;
+        // Both take effect as they are consumed; the transactions end when this batch is over (src/device/stall.ts).
+        if (op === OPCODE.STALL_TERM) this.stalls?.terminateStream(CMD_STALL_TERM.StreamID.get(c));
+        else {
+          const retry = CMD_RESUME.Ac.get(c) === CMD_RESUME_AC.RETRY; // Ab is IGNORED: TERM_MODEL 1 always aborts
+          this.stalls?.resume(CMD_RESUME.StreamID.get(c), CMD_RESUME.STAG.get(c), retry);
+        }
         return CMDQ_CONS_ERR.CERROR_NONE;
       }
       case OPCODE.SYNC:
         return this.#sync(c);
-      // CFGI_VMS_PIDM needs IDR3.MPAM; RESUME and STALL_TERM need a stall model; TLBI_EL3_* belong to the Secure
-      // queue: none is available here, so each is CERROR_ILL (IHI 0070 4.3.5, 4.7.1, 4.7.2, 4.4.2.5). So is every
-      // opcode the architecture does not define.
+      // CFGI_VMS_PIDM needs IDR3.MPAM; TLBI_EL3_* belong to the Secure queue: neither is available here, so each is
+      // CERROR_ILL (IHI 0070 4.3.5, 4.4.2.5). So is every opcode the architecture does not define.
       default:
         return ILL;
     }
@@ -365,7 +397,7 @@ export class CommandQueue {
 
   /** Whether a TLBI uses its range form: RIL advertised and TG non-zero (else the fields are RES0, ignored). */
   #isRange(c: Uint32Array): boolean {
-    return CMD_TLBI_NH_VA.TG.get(c) !== CMD_TLBI_TG.ANY && this.#feature(IDR3.RIL, W_ID3);
+    return CMD_TLBI_NH_VA.TG.get(c) !== CMD_TLBI_TG.ANY && this.#feature(IDR3.RIL, W_IDR3);
   }
 
   /** The range form of a TLBI (see #isRange), or null. */
@@ -380,6 +412,8 @@ export class CommandQueue {
   }
 
   #atcInv(c: Uint32Array): number {
+    // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
+    if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
     const ok = this.hooks.atcInvalidate?.({
       sid: CMD_ATC_INV.StreamID.get(c),
       ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : -1,
@@ -388,16 +422,16 @@ export class CommandQueue {
       global: CMD_ATC_INV.Global.get(c) === 1,
     });
     // Saved state (IMPL_STATE): a CMD_SYNC after a restore still fails.
-    if (ok === false) IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 1, W_IMPL);
+    if (ok === false) IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 1, W_IMPL_STATE);
     return CMDQ_CONS_ERR.CERROR_NONE;
   }
 
   #sync(c: Uint32Array): number {
     const cs = CMD_SYNC.CS.get(c);
     if (!(cs in CMD_SYNC_CS_VALUES)) return CMDQ_CONS_ERR.CERROR_ILL; // CS = 0b11 is reserved
-    if (IMPL_STATE.ATC_INV_FAILED.get(this.regs.words, W_IMPL) === 1) {
+    if (IMPL_STATE.ATC_INV_FAILED.get(this.regs.words, W_IMPL_STATE) === 1) {
       // IHI 0070 7.1: a CMD_SYNC that cannot complete an earlier CMD_ATC_INV fails, CONS at the CMD_SYNC.
-      IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 0, W_IMPL);
+      IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 0, W_IMPL_STATE);
       return CMDQ_CONS_ERR.CERROR_ATC_INV_SYNC;
     }
     for (const o of this.observers) o.synced?.();
@@ -407,7 +441,7 @@ export class CommandQueue {
       this.irq.pulse("cmdqSync");
       const addr = this.irq.msiSupported() ? CMD_SYNC.MSIAddress.getAddress(c) : 0;
       if (addr !== 0 && !this.irq.sendMsi(addr, CMD_SYNC.MSIData.get(c))) this.irq.raise(GERROR.MSI_CMDQ_ABT_ERR);
-    } else if (cs === CMD_SYNC_CS.SIG_SEV && this.#feature(IDR0.SEV, W_ID0)) {
+    } else if (cs === CMD_SYNC_CS.SIG_SEV && this.#feature(IDR0.SEV, W_IDR0)) {
       this.irq.pulse("sev");
     }
     return CMDQ_CONS_ERR.CERROR_NONE;

@@ -30,6 +30,8 @@ interface RecordFields {
   readonly inHi?: Field;
   readonly fetch?: Field;
   readonly ipa?: Field;
+  readonly stall?: Field;
+  readonly stag?: Field;
 }
 
 function fieldsOf(layout: Layout): RecordFields {
@@ -49,6 +51,8 @@ function fieldsOf(layout: Layout): RecordFields {
     inHi: f.get("InputAddr_HI"),
     fetch: f.get("FetchAddr"),
     ipa: f.get("IPA"),
+    stall: f.get("Stall"),
+    stag: f.get("STAG"),
   };
 }
 
@@ -56,8 +60,10 @@ const FIELDS: ReadonlyMap<number, RecordFields> = new Map([...EVENTS].map(([code
 
 const TWO_32 = 0x1_0000_0000;
 const W_CR0ACK = word(REG.CR0ACK);
-const W_PROD = word(REG.EVENTQ_PROD);
-const W_CONS = word(REG.EVENTQ_CONS);
+const W_EVENTQ_PROD = word(REG.EVENTQ_PROD);
+const W_EVENTQ_CONS = word(REG.EVENTQ_CONS);
+const W_GERROR = word(REG.GERROR);
+const W_GERRORN = word(REG.GERRORN);
 const bit = (b: boolean) => (b ? 1 : 0);
 const shifted = (f: Field, v: number) => Math.floor(v / 2 ** (f.shift ?? 0));
 
@@ -85,7 +91,25 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);
   if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
   if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
+  if (fault.stall && r.stall !== undefined) {
+    r.stall.set(out, 1);
+    r.stag?.set(out, fault.stag);
+  }
   return true;
+}
+
+const SCRATCH = new Ring(EVENTQ.entryBytes);
+
+/**
+ * Whether the event queue of register frame `w` is writable (IHI 0070 7.2.1): enabled, not full, no unacknowledged
+ * EVENTQ_ABT_ERR (and, in this model, PROD and CONS consistent).
+ */
+export function eventQueueWritable(w: Uint32Array): boolean {
+  if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return false;
+  if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return false;
+  const ring = SCRATCH.load(EVENTQ, w);
+  const used = ring.entries(EVENTQ_PROD.WR.get(w, W_EVENTQ_PROD), EVENTQ_CONS.RD.get(w, W_EVENTQ_CONS));
+  return used >= 0 && used < ring.size;
 }
 
 /** The event queue: the engine's EventSink. */
@@ -101,20 +125,39 @@ export class EventQueue implements EventSink {
     private readonly irq: Interrupts,
   ) {}
 
+  /**
+   * Whether the queue is writable (IHI 0070 7.2.1): enabled, not full, no unacknowledged EVENTQ_ABT_ERR (and, in this
+   * model, PROD and CONS consistent).
+   */
+  writable(): boolean {
+    return eventQueueWritable(this.regs.words);
+  }
+
+  /**
+   * A stalled transaction's record (IHI 0070 7.2.1, 7.4): written only into a writable queue, and never lost: while
+   * the queue is not writable the record waits (the transaction is retried later), with no overflow. True if written.
+   */
+  recordStall(fault: Fault): boolean {
+    if (!this.writable()) return false;
+    const before = this.counts.written;
+    this.report(fault);
+    return this.counts.written !== before;
+  }
+
   /** Records one event; nothing when the queue is disabled; OVFLG and a lost record when it is full. */
   report(fault: Fault): void {
     const w = this.regs.words;
     if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
     if (!encodeEvent(fault, this.#record)) return;
     const ring = this.#ring.load(EVENTQ, w);
-    const prod = ring.index(EVENTQ_PROD.WR.get(w, W_PROD));
-    const cons = EVENTQ_CONS.RD.get(w, W_CONS);
+    const prod = ring.index(EVENTQ_PROD.WR.get(w, W_EVENTQ_PROD));
+    const cons = EVENTQ_CONS.RD.get(w, W_EVENTQ_CONS);
     if (ring.entries(prod, cons) < 0) return this.#lose(); // CONS inconsistent with PROD: nothing is produced
     if (ring.full(prod, cons)) {
       // Full (same index, different wrap). IHI 0070 7.4: the record is lost and OVFLG toggles, once per
       // acknowledged overflow (only while OVFLG equals CONS.OVACKFLG).
-      if (EVENTQ_PROD.OVFLG.get(w, W_PROD) === EVENTQ_CONS.OVACKFLG.get(w, W_CONS)) {
-        EVENTQ_PROD.OVFLG.set(w, EVENTQ_PROD.OVFLG.get(w, W_PROD) ^ 1, W_PROD);
+      if (EVENTQ_PROD.OVFLG.get(w, W_EVENTQ_PROD) === EVENTQ_CONS.OVACKFLG.get(w, W_EVENTQ_CONS)) {
+        EVENTQ_PROD.OVFLG.set(w, EVENTQ_PROD.OVFLG.get(w, W_EVENTQ_PROD) ^ 1, W_EVENTQ_PROD);
         this.#mirror();
       }
       return this.#lose();
@@ -126,7 +169,7 @@ export class EventQueue implements EventSink {
         return this.#lose();
       }
     }
-    EVENTQ_PROD.WR.set(w, ring.next(prod), W_PROD);
+    EVENTQ_PROD.WR.set(w, ring.next(prod), W_EVENTQ_PROD);
     this.#mirror();
     this.counts.written++;
     this.irq.signal(EVENTQ_IRQ);
@@ -138,6 +181,6 @@ export class EventQueue implements EventSink {
 
   /** Keeps the page-0 alias in step with EVENTQ_PROD. */
   #mirror(): void {
-    this.regs.words[word(REG.EVENTQ_PROD_P0)] = this.regs.words[W_PROD];
+    this.regs.words[word(REG.EVENTQ_PROD_P0)] = this.regs.words[W_EVENTQ_PROD];
   }
 }

@@ -33,7 +33,7 @@ export interface InterruptSinks {
 /** Called for every MSI the device sends, after its 32-bit write to guest memory succeeded. */
 export type MsiSink = (addr: number, data: number) => void;
 
-const W_IRQ_ACK = word(REG.IRQ_CTRLACK);
+const W_IRQ_CTRLACK = word(REG.IRQ_CTRLACK);
 const W_GERROR = word(REG.GERROR);
 const W_GERRORN = word(REG.GERRORN);
 
@@ -98,7 +98,7 @@ export class Interrupts {
 
   /** Signals a queue's interrupt, if enabled in IRQ_CTRL (acknowledged in IRQ_CTRLACK). */
   signal(src: IrqSource): void {
-    if (src.enable.get(this.regs.words, W_IRQ_ACK)) this.#signal(src);
+    if (src.enable.get(this.regs.words, W_IRQ_CTRLACK)) this.#signal(src);
   }
 
   /**
@@ -107,7 +107,7 @@ export class Interrupts {
    * (IHI 0070 3.18.2).
    */
   #signal(src: IrqSource): void {
-    if (src === GERROR_IRQ && !src.enable.get(this.regs.words, W_IRQ_ACK)) return;
+    if (src === GERROR_IRQ && !src.enable.get(this.regs.words, W_IRQ_CTRLACK)) return;
     const w = this.regs.words;
     this.pulse(src.wired);
     const addr = this.msiSupported() ? GERROR_IRQ_CFG0.ADDR.getAddress(w, word(src.cfg0)) : 0;

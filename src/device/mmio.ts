@@ -15,8 +15,8 @@ import { QUEUES } from "../registers/ring.ts";
 
 const W_CR0 = word(REG.CR0);
 const W_CR0ACK = word(REG.CR0ACK);
-const W_IRQ = word(REG.IRQ_CTRL);
-const W_IRQACK = word(REG.IRQ_CTRLACK);
+const W_IRQ_CTRL = word(REG.IRQ_CTRL);
+const W_IRQ_CTRLACK = word(REG.IRQ_CTRLACK);
 
 /** Registers whose change the engine must see (it reads them directly): any change flushes its caches. */
 const ENGINE_INPUTS = new Set<number>([REG.CR0, REG.CR1, REG.CR2, REG.GBPA, REG.STRTAB_BASE, REG.STRTAB_BASE_CFG]);
@@ -102,7 +102,7 @@ export class RegisterSemantics {
         return !en(CR0.SMMUEN) && !en(CR0.CMDQEN) && !en(CR0.EVENTQEN) && !en(CR0.PRIQEN);
     }
     const lock = IRQ_CFG_LOCK.get(offset);
-    if (lock !== undefined) return lock.get(w, W_IRQ) === 0 && lock.get(w, W_IRQACK) === 0;
+    if (lock !== undefined) return lock.get(w, W_IRQ_CTRL) === 0 && lock.get(w, W_IRQ_CTRLACK) === 0;
     for (const q of QUEUES) {
       const enable = QUEUE_ENABLE.get(q.name)!;
       // BASE is RO while the queue is enabled. The SMMU owns the producer index of the event and PRI queues while
@@ -146,7 +146,7 @@ export class RegisterSemantics {
       }
       case REG.IRQ_CTRL:
         w[at] = lo;
-        w[W_IRQACK] = lo;
+        w[W_IRQ_CTRLACK] = lo;
         return;
       case REG.GERRORN:
         w[at] = lo;
@@ -185,7 +185,7 @@ export class RegisterSemantics {
   rederive(): void {
     const w = this.regs.words;
     w[W_CR0ACK] = w[W_CR0];
-    w[W_IRQACK] = w[W_IRQ];
+    w[W_IRQ_CTRLACK] = w[W_IRQ_CTRL];
     this.#mirror();
   }
 

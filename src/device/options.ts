@@ -20,11 +20,13 @@ import { HostError, OptionsError, shown } from "../core/errors.ts";
  * Options of `Smmu`, checked at construction (a wrong shape, a callback that is not a function, an unknown
  * option: {@link OptionsError} naming it).
  *
- * Callbacks and re-entrancy: the interrupt sinks, `onMsi` and `schedule` are deferred: they run, in the order raised,
- * when the device call that raised them has finished its work, just before it returns; from them the host may call
- * anything (register accesses, DMA, save, restore, reset). Observers and endpoint hooks run in the middle of a
- * command: they may access registers, translate and DMA, but `save`, `restore` and `reset` throw {@link HostError}
- * there. GuestMemory methods must not call the device (a call throws HostError).
+ * Callbacks and re-entrancy: the interrupt sinks, `onMsi`, `schedule` and a stalled transaction's `onEnd` (with the
+ * retry or termination that ends it) are deferred: they run, in the order raised, when the device call that raised
+ * them has finished its work, just before it returns; from them the host may call anything (register accesses, DMA,
+ * save, restore, reset). Observers and endpoint hooks (CMD_ATC_INV, CMD_PRI_RESP and the automatic responses of
+ * `pri.request`) run in the middle of a command or request: they may access registers, translate and DMA, but `save`,
+ * `restore` and `reset` throw {@link HostError} there. GuestMemory methods must not call the device (a call throws
+ * HostError).
  */
 export interface SmmuOptions {
   /** Guest physical memory: tables, queues, MSI targets and DMA data. Called in the middle of accesses: it must
@@ -129,6 +131,8 @@ const FEATURES = shape<SmmuFeatures>({
   hyp: optional(bool),
   ats: optional(bool),
   pri: optional(bool),
+  stalls: optional(str),
+  stallMax: optional(num),
   sev: optional(bool),
   httu: optional(str),
   bbml: optional(num),

@@ -4,7 +4,7 @@
  * save/restore. The register semantics live in src/device/mmio.ts; this file is the public face.
  * @module
  */
-import { EVENT_TYPE, REG, REGISTERS } from "../../gen/mod.ts";
+import { CR0ACK, EVENT_TYPE, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS } from "../../gen/mod.ts";
 import { HostError, OptionsError, shown } from "../core/errors.ts";
 import { guardMemory, type GuestMemory } from "../core/memory.ts";
 import { HostCalls } from "../core/host_calls.ts";
@@ -16,11 +16,15 @@ import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "../register
 import { Interrupts } from "./irq.ts";
 import { EventQueue } from "./events.ts";
 import { COMMAND_BUDGET, CommandQueue } from "./commands.ts";
+import type { EndpointHooks } from "./commands.ts";
 import { RegisterSemantics } from "./mmio.ts";
 import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "../translation/translate.ts";
-import { DmaView } from "../translation/dma.ts";
+import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "../translation/config.ts";
 import { restoreState, saveState } from "../state/save_restore.ts";
+import { type Pri, PriQueue } from "./priq.ts";
+import { type Ats, AtsPort } from "../translation/ats.ts";
+import { decodeStalls, encodeStall, type Pending, type Stall, Stalls } from "./stall.ts";
 import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "../translation/explain.ts";
 
 /** A transaction explained (see {@link Smmu.explain}). */
@@ -29,7 +33,10 @@ export interface Explanation extends ExplainedProbe {
   readonly result: TranslationResult;
 }
 
-/** The outcome of one transaction: the physical address, or the fault that aborted it. */
+/**
+ * The outcome of one transaction: the physical address, or the fault that aborted it, or (with `stall`) the fault
+ * that stalled it: the transaction is then not over, and `stall.onEnd` gets its final result (IHI 0070 3.12.2).
+ */
 export type TranslationResult =
   | { ok: true; pa: number }
   | {
@@ -41,6 +48,8 @@ export type TranslationResult =
      * that CD.R or STE.S2R keep quiet. It lands in the queue if the queue is enabled and has room.
      */
     event: boolean;
+    /** Present when a stalling configuration holds the transaction (STAG, state, the callback when it ends). */
+    stall?: Stall<TranslationResult>;
   };
 
 /** Counters of the device's work. */
@@ -73,6 +82,7 @@ export interface CacheOccupancy {
 }
 
 const FRAME_BYTES = 0x20000;
+const W_CR0ACK = word(REG.CR0ACK);
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const SSID_LIMIT = 2 ** 20; // SubstreamIDs have 20 bits
 /** An unsubscribed observer's place while a notification may be walking the list. */
@@ -109,6 +119,14 @@ export class Smmu {
   readonly #cmdq: CommandQueue;
   readonly #sem: RegisterSemantics;
   readonly #schedule: ((resume: () => void) => void) | undefined;
+  readonly #priq: PriQueue;
+  readonly #stalls: Stalls;
+  /** Settles the stall model once the device call ends (a deferred callback, bound once). */
+  readonly #settleStalls = () => this.#stalls.settle();
+  /** PCIe PRI (IDR0.PRI): endpoints' page requests become PRI queue records (IHI 0070 chapter 8). */
+  readonly pri: Pri;
+  /** PCIe ATS (IDR0.ATS): Translation Requests and Translated transactions (IHI 0070 3.9.1). */
+  readonly ats: Ats;
   /** Bumped by reset and restore: a continuation scheduled before does nothing. */
   #epoch = 0;
   #scheduled = false;
@@ -137,21 +155,79 @@ export class Smmu {
     const hooks = options.endpoints;
     const [atc, pri] = [hooks?.atcInvalidate, hooks?.priResponse];
     this.#schedule = options.schedule;
+    const endpoints: EndpointHooks = {
+      atcInvalidate: atc && ((inv) => atc.call(hooks, inv)),
+      priResponse: pri && ((r) => pri.call(hooks, r)),
+    };
     this.#cmdq = new CommandQueue(
       this.#regs,
       this.#memory,
       this.#engine,
       this.#irq,
       this.#observers,
-      {
-        atcInvalidate: atc && ((inv) => atc.call(hooks, inv)),
-        priResponse: pri && ((r) => pri.call(hooks, r)),
-      },
+      endpoints,
       options.commandBudget ?? (options.schedule !== undefined ? COMMAND_BUDGET : Infinity),
       () => this.#backlog(),
       this.#calls,
     );
     this.#sem = new RegisterSemantics(this.#regs, this.#engine, this.#cmdq, this.#irq, this.#observers);
+    this.#priq = new PriQueue(this.#regs, this.#memory, this.#irq, endpoints, (sid) => this.#engine.streamConfig(sid));
+    const port = new AtsPort(this.#regs, this.#engine, this.#events);
+    this.pri = { request: (r) => this.#call("pri.request", () => this.#priq.request(r)) };
+    this.ats = {
+      translate: (r) => this.#call("ats.translate", () => port.translate(r)),
+      translated: (a) => this.#call("ats.translated", () => port.translated(a)),
+      get stu() {
+        return port.stu;
+      },
+    };
+    this.#stalls = new Stalls(
+      (f) => this.#events.recordStall(f),
+      (p) => this.#bareStall(p),
+      () => this.#events.writable(),
+    );
+    const w = this.#regs.words;
+    if (IDR0.STALL_MODEL.get(w, word(REG.IDR0)) !== IDR0_STALL_MODEL.TERMINATE_ONLY) {
+      this.#stalls.resize(IDR5.STALL_MAX.get(w, word(REG.IDR5)));
+      this.#engine.stalls = this.#stalls;
+      this.#cmdq.stalls = this.#stalls;
+    }
+  }
+
+  /** `fn` as a device call (its interrupts and other deferred callbacks run when it ends). */
+  #call<T>(what: string, fn: () => T): T {
+    this.#calls.enter(what);
+    try {
+      return fn();
+    } finally {
+      this.#calls.leave();
+    }
+  }
+
+  /** Re-issues a held transaction as `translate` does: for one that `translate` made, or that restore brought. */
+  #bareStall(p: Pending): { run: () => TranslationResult; abort: () => TranslationResult } {
+    const fault = { ok: false as const, fault: "ABORT", event: false };
+    return {
+      run: () => {
+        if (p.tag >= 0) this.#engine.inputTag = p.tag;
+        const pa = this.#engine.translate(p.sid, p.ssid, p.iova, p.flags | (p.tag >= 0 ? ACCESS.TAGGED : 0));
+        return pa >= 0 ? { ok: true, pa } : this.#faultResult();
+      },
+      abort: () => fault,
+    };
+  }
+
+  /**
+   * The transactions held stalled now (IHI 0070 3.12.2), by STAG: for a VMM that must find its devices' stalled
+   * accesses again after a restore (set their `onEnd` and carry on when they end).
+   */
+  stalls(): Stall[] {
+    return this.#stalls.held;
+  }
+
+  /** Within a device call: what commands (or SMMUEN) ended settles when the call ends (src/device/stall.ts). */
+  #settleLater(): void {
+    if (this.#stalls.unsettled) this.#calls.defer(this.#settleStalls, undefined);
   }
 
   /** A batch stopped at its budget with commands left: ask the host to continue later, once. */
@@ -168,6 +244,7 @@ export class Smmu {
     this.#calls.enter("schedule: resume");
     try {
       this.#cmdq.consume();
+      this.#settleLater();
     } finally {
       this.#calls.leave();
     }
@@ -199,7 +276,9 @@ export class Smmu {
     this.#checkAccess(offset, size);
     this.#calls.enter("mmioRead");
     try {
-      return value(this.#sem.read(offset, size), size);
+      const v = value(this.#sem.read(offset, size), size);
+      this.#settleLater(); // a CMDQ_CONS read runs commands
+      return v;
     } finally {
       this.#calls.leave();
     }
@@ -225,7 +304,12 @@ export class Smmu {
     }
     this.#calls.enter("mmioWrite");
     try {
+      const w = this.#regs.words;
+      const wasEnabled = CR0ACK.SMMUEN.get(w, W_CR0ACK) === 1;
       this.#sem.write(offset, size, Number(value & 0xffff_ffffn), Number(value >> 32n));
+      // IHI 0070 6.3.9.6: SMMUEN 1 to 0 marks every stalled transaction "to be terminated with an abort".
+      if (wasEnabled && CR0ACK.SMMUEN.get(w, W_CR0ACK) === 0) this.#stalls.terminateAll();
+      this.#settleLater(); // commands run, and the event queue may have become writable
     } finally {
       this.#calls.leave();
     }
@@ -250,7 +334,15 @@ export class Smmu {
     // Nothing in a translation throws (memories are guarded, callbacks deferred): no finally on this path.
     const [addr, flags] = this.#address(iova, accessFlags(access));
     const pa = this.#engine.translate(sid, ssid, addr, flags);
-    const result: TranslationResult = pa >= 0 ? { ok: true, pa } : this.#faultResult();
+    let result: TranslationResult;
+    if (pa >= 0) result = { ok: true, pa };
+    else {
+      // Read before leave(): the callbacks it runs may translate again.
+      const fault = this.#faultResult();
+      const stall = this.#engine.stalled ? this.#stalls.get(this.#engine.stag) as Pending<TranslationResult> : null;
+      if (stall !== null) stall.abort = () => fault;
+      result = stall === null ? fault : { ...fault, stall };
+    }
     this.#calls.leave();
     return result;
   }
@@ -293,9 +385,14 @@ export class Smmu {
     throw new HostError(`${what}: SubstreamID ${shown(ssid)} is not -1 or a 20-bit value`);
   }
 
-  /** Why the last transaction that aborted did (for {@link translateAddress}, which returns only -1). */
+  /**
+   * Why the last transaction that aborted did (for {@link translateAddress}, which returns only -1); with `stall`
+   * when it is held stalled instead.
+   */
   get lastFault(): TranslationResult {
-    return this.#faultResult();
+    const fault = this.#faultResult();
+    const stall = this.#engine.stalled ? this.#stalls.get(this.#engine.stag) : undefined;
+    return stall === undefined ? fault : { ...fault, stall: stall as Pending<TranslationResult> };
   }
 
   /** The answer `translate` would give, without side effects; `trace` collects the walk's descriptor reads. */
@@ -361,7 +458,7 @@ export class Smmu {
     return [addr, flags | ACCESS.TAGGED];
   }
 
-  #faultResult(): TranslationResult {
+  #faultResult(): Extract<TranslationResult, { ok: false }> {
     const type = this.#engine.fault.type;
     return {
       ok: false,
@@ -449,6 +546,9 @@ export class Smmu {
     this.#regs.reset();
     this.#writeIdRegisters();
     this.#forget();
+    // The transactions held stalled end with an abort; their callbacks run now (reset is no device access).
+    this.#stalls.terminateAll();
+    this.#calls.defer(this.#settleStalls, undefined);
   }
 
   /**
@@ -457,7 +557,7 @@ export class Smmu {
    */
   save(): Uint8Array {
     this.#calls.exclusive("save");
-    return saveState(this.#regs);
+    return saveState(this.#regs, { STALLS: this.#stalls.save().map(encodeStall) });
   }
 
   /**
@@ -465,13 +565,17 @@ export class Smmu {
    * in one step; derived state is recomputed and caches dropped. It only loads state: no command runs and no memory
    * is touched; commands the saved device had yet to run resume on the next guest access that would run them (a
    * PROD write, a CMDQ_CONS read, the GERRORN acknowledgement, a CR0 write). Throws {@link HostError} for a blob that
-   * is not a Uint8Array, or from a callback made in the middle of an access.
+   * is not a Uint8Array, or from a callback made in the middle of an access. Stalled transactions are restored with
+   * their STAGs (find them with {@link stalls}); those of the state replaced are abandoned, with no callback.
    */
   restore(blob: Uint8Array): void {
     this.#calls.exclusive("restore");
     if (!(blob instanceof Uint8Array)) throw new HostError(`restore: blob must be a Uint8Array, got ${shown(blob)}`);
-    const words = restoreState(this.#regs, blob);
+    const records: Record<string, Uint32Array[]> = {};
+    const words = restoreState(this.#regs, blob, records);
+    const stalls = decodeStalls(words, records.STALLS ?? []);
     this.#regs.words.set(words);
+    this.#stalls.load(stalls);
     this.#forget();
   }
 

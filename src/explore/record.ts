@@ -11,8 +11,15 @@ import type { CacheContents } from "../translation/explain.ts";
 import { latestEvents, queueRing } from "../scenario/trace.ts";
 import { CMDQ } from "../registers/ring.ts";
 import { eventSummary } from "../decode/events.ts";
-import { firstLine, type ScenarioRunner, type Step, type Transaction, transactionOf } from "../scenario/scenario.ts";
-import type { DmaResult } from "../translation/dma.ts";
+import {
+  endpointSummary,
+  firstLine,
+  type ScenarioRunner,
+  type Step,
+  type Transaction,
+  transactionOf,
+} from "../scenario/scenario.ts";
+import type { DmaResult } from "../device/dma.ts";
 import {
   type CacheView,
   type DmaView,
@@ -172,6 +179,14 @@ export class Recorder {
         }, () => void this.runner.run(step));
       case "dma":
         return this.#dma(step, source);
+      case "pri_request":
+      case "ats_translate":
+      case "ats_translated":
+        return this.#record({ source, kind: "comment", title: step.op, status: "info" }, (v) => {
+          const s = endpointSummary(step, this.runner.run(step));
+          v.title = s.title;
+          v.lines.push(`→ ${s.outcome}`);
+        });
     }
   }
 

@@ -6,9 +6,14 @@
  */
 import {
   CFGI_RANGE,
+  CMD_ATC_INV,
   CMD_CFGI_CD,
   CMD_CFGI_STE,
   CMD_CFGI_STE_RANGE,
+  CMD_PRI_RESP,
+  CMD_RESUME,
+  CMD_RESUME_AC,
+  CMD_STALL_TERM,
   CMDQ_BASE,
   CMDQ_CONS,
   CMDQ_PROD,
@@ -16,13 +21,12 @@ import {
   COMMAND_LAYOUT,
   CR0,
   CR2,
-  EVENT_LAYOUT,
   EVENTQ_BASE,
-  EVENTQ_CONS,
-  EVENTQ_PROD,
   GBPA,
+  IDR0,
   IDR1,
   OPCODE,
+  PRIQ_BASE,
   REG,
   STE,
   STE_BYTES,
@@ -35,7 +39,7 @@ import {
 import type { Smmu } from "../device/smmu.ts";
 import { HostError } from "../core/errors.ts";
 import type { GuestMemory } from "../core/memory.ts";
-import { CMDQ, EVENTQ, Ring } from "../registers/ring.ts";
+import { CMDQ, EVENTQ, PRIQ, type QueueRegs, Ring } from "../registers/ring.ts";
 
 /** Where the driver puts its structures in guest memory. */
 export interface DriverLayout {
@@ -51,6 +55,10 @@ export interface DriverLayout {
   eventqLog2: number;
   /** StreamID bits of the linear stream table. */
   sidBits: number;
+  /** Base of the PRI queue (used when the SMMU advertises PRI). */
+  priq: number;
+  /** Log2 of the PRI queue entries the driver asks for (clamped to IDR1.PRIQS). */
+  priqLog2: number;
 }
 
 /** The layout {@link Driver} uses unless told otherwise. */
@@ -61,6 +69,8 @@ export const DEFAULT_LAYOUT: DriverLayout = {
   cmdqLog2: 8,
   eventqLog2: 5,
   sidBits: 8,
+  priq: 0x4220_0000,
+  priqLog2: 5,
 };
 
 /** SMMU_CR2 as Linux programs it: record invalid StreamIDs (C_BAD_STREAMID), no broadcast TLB maintenance. */
@@ -93,8 +103,11 @@ export class Driver {
   cmdqLog2 = 0;
   /** Log2 of the event queue entries in use (after {@link probe}). */
   eventqLog2 = 0;
+  /** Log2 of the PRI queue entries in use (after {@link probe}; meaningful with PRI). */
+  priqLog2 = 0;
   readonly #cmdq = new Ring(CMDQ.entryBytes);
   readonly #eventq = new Ring(EVENTQ.entryBytes);
+  readonly #priq = new Ring(PRIQ.entryBytes);
 
   /** A driver for `smmu` (or anything that takes its register accesses, a VMM's MMIO trap), whose guest memory is
    * `memory`. */
@@ -126,6 +139,12 @@ export class Driver {
     const id = new Uint32Array([this.idr0, this.idr1]);
     this.cmdqLog2 = Math.min(this.layout.cmdqLog2, IDR1.CMDQS.get(id, 1));
     this.eventqLog2 = Math.min(this.layout.eventqLog2, IDR1.EVENTQS.get(id, 1));
+    this.priqLog2 = Math.min(this.layout.priqLog2, IDR1.PRIQS.get(id, 1));
+  }
+
+  /** Whether the probed SMMU advertises `feature` (an IDR0 field, e.g. IDR0.PRI). */
+  has(feature: { get(w: Uint32Array): number }): boolean {
+    return feature.get(new Uint32Array([this.idr0])) !== 0;
   }
 
   /** The address of STE `sid` in the linear stream table. */
@@ -146,8 +165,10 @@ export class Driver {
   /**
    * The arm_smmu_device_reset sequence: disable, program tables and queues, enable queues, invalidate, enable.
    * `cr2` is written if given (Linux writes {@link LINUX_CR2}); `irqs` goes to IRQ_CTRL; `smmuen` (default true).
+   * With `pri` the PRI queue is programmed and enabled, with `atschk` ATS checking (safe mode) is on, as Linux does
+   * where the SMMU offers PRI and ATS (both need the feature advertised).
    */
-  reset(options: { smmuen?: boolean; irqs?: number; cr2?: number } = {}): void {
+  reset(options: { smmuen?: boolean; irqs?: number; cr2?: number; pri?: boolean; atschk?: boolean } = {}): void {
     const { strtab, cmdq, eventq, sidBits } = this.layout;
     this.write(REG.CR0, 0);
     if (options.cr2 !== undefined) this.write(REG.CR2, options.cr2);
@@ -171,11 +192,23 @@ export class Driver {
     this.write64(REG.EVENTQ_BASE, r[0], r[1]);
     this.write(REG.EVENTQ_PROD, 0);
     this.write(REG.EVENTQ_CONS, 0);
+    const pri = options.pri === true && this.has(IDR0.PRI);
+    if (pri) {
+      r.fill(0);
+      PRIQ_BASE.ADDR.setAddress(r, this.layout.priq);
+      PRIQ_BASE.LOG2SIZE.set(r, this.priqLog2);
+      this.write64(REG.PRIQ_BASE, r[0], r[1]);
+      this.write(REG.PRIQ_PROD, 0);
+      this.write(REG.PRIQ_CONS, 0);
+    }
     const cr0 = new Uint32Array(1);
     CR0.CMDQEN.set(cr0, 1);
     this.enable(cr0[0]);
     this.invalidateAll();
     CR0.EVENTQEN.set(cr0, 1);
+    // Linux enables the PRI queue with the event queue, and ATS checking (safe mode) where ATS is offered.
+    if (pri) CR0.PRIQEN.set(cr0, 1);
+    if (options.atschk === true && this.has(IDR0.ATS)) CR0.ATSCHK.set(cr0, 1);
     this.enable(cr0[0]);
     this.write(REG.IRQ_CTRL, options.irqs ?? 0);
     if (options.smmuen ?? true) {
@@ -248,25 +281,83 @@ export class Driver {
 
   /** Reads every pending event record and advances EVENTQ_CONS past them (arm_smmu_evtq_thread). */
   events(): Uint32Array[] {
-    const ring = this.#eventq.set(this.eventqLog2, this.layout.eventq);
+    return this.#drain(EVENTQ, this.#eventq.set(this.eventqLog2, this.layout.eventq));
+  }
+
+  /**
+   * Reads every pending PRI queue record and advances PRIQ_CONS past them, acknowledging an overflow
+   * (arm_smmu_priq_thread).
+   */
+  pageRequests(): Uint32Array[] {
+    return this.#drain(PRIQ, this.#priq.set(this.priqLog2, this.layout.priq));
+  }
+
+  /**
+   * Reads every record of queue `q` from CONS to PROD, then moves CONS past them and acknowledges an overflow by
+   * copying OVFLG into OVACKFLG, as Linux does.
+   */
+  #drain(q: QueueRegs, ring: Ring): Uint32Array[] {
     const out: Uint32Array[] = [];
-    const regs = new Uint32Array(2);
-    regs[0] = this.read(REG.EVENTQ_PROD);
-    regs[1] = this.read(REG.EVENTQ_CONS);
-    let cons = ring.index(EVENTQ_CONS.RD.get(regs, 1));
-    const prod = ring.index(EVENTQ_PROD.WR.get(regs, 0));
+    const prodValue = new Uint32Array([this.read(q.prod)]);
+    const consValue = new Uint32Array([this.read(q.cons)]);
+    const prod = ring.index(q.wr.get(prodValue));
+    let cons = ring.index(q.rd.get(consValue));
     while (!ring.empty(prod, cons)) {
-      const rec = new Uint32Array(EVENT_LAYOUT.words);
+      const rec = new Uint32Array(ring.entryBytes / 4);
       const at = ring.slot(cons);
       for (let i = 0; i < rec.length; i++) rec[i] = this.memory.read32(at + 4 * i);
       out.push(rec);
       cons = ring.next(cons);
     }
-    // Acknowledge any overflow by copying OVFLG into OVACKFLG, as Linux does.
-    EVENTQ_CONS.RD.set(regs, cons, 1);
-    EVENTQ_CONS.OVACKFLG.set(regs, EVENTQ_PROD.OVFLG.get(regs, 0), 1);
-    this.write(REG.EVENTQ_CONS, regs[1]);
+    q.rd.set(consValue, cons);
+    q.ovackflg!.set(consValue, q.ovflg!.get(prodValue));
+    this.write(q.cons, consValue[0]);
     return out;
+  }
+
+  /** CMD_PRI_RESP for page request group `group` of `sid` (and `ssid`, -1 for none) with `resp`, then CMD_SYNC. */
+  priResponse(sid: number, ssid: number, group: number, resp: number): boolean {
+    this.issue(command(OPCODE.PRI_RESP, (w) => {
+      CMD_PRI_RESP.StreamID.set(w, sid);
+      if (ssid >= 0) CMD_PRI_RESP.SSV.set(w, 1), CMD_PRI_RESP.SubstreamID.set(w, ssid);
+      CMD_PRI_RESP.PRGIndex.set(w, group);
+      CMD_PRI_RESP.Resp.set(w, resp);
+    }));
+    return this.sync();
+  }
+
+  /**
+   * CMD_ATC_INV for endpoint `sid` (PASID `ssid`, -1 for none) over 4096 * 2^`size` bytes at `addr` (52: all), then
+   * CMD_SYNC (arm_smmu_atc_inv_domain); false when the CMD_SYNC did not complete (CERROR_ATC_INV_SYNC).
+   */
+  atcInvalidate(sid: number, ssid: number, addr: number, size: number): boolean {
+    this.issue(command(OPCODE.ATC_INV, (w) => {
+      CMD_ATC_INV.StreamID.set(w, sid);
+      if (ssid >= 0) CMD_ATC_INV.SSV.set(w, 1), CMD_ATC_INV.SubstreamID.set(w, ssid);
+      CMD_ATC_INV.Address.setAddress(w, addr);
+      CMD_ATC_INV.Size.set(w, size);
+    }));
+    return this.sync();
+  }
+
+  /**
+   * CMD_RESUME for the stalled transaction `stag` of `sid`: retry, or terminate (abort), then CMD_SYNC
+   * (arm_smmu_page_response for a stall-capable master).
+   */
+  resume(sid: number, stag: number, retry: boolean): boolean {
+    this.issue(command(OPCODE.RESUME, (w) => {
+      CMD_RESUME.StreamID.set(w, sid);
+      CMD_RESUME.STAG.set(w, stag);
+      CMD_RESUME.Ac.set(w, retry ? CMD_RESUME_AC.RETRY : CMD_RESUME_AC.TERMINATE);
+      if (!retry) CMD_RESUME.Ab.set(w, 1);
+    }));
+    return this.sync();
+  }
+
+  /** CMD_STALL_TERM for `sid`, then CMD_SYNC. */
+  stallTerm(sid: number): boolean {
+    this.issue(command(OPCODE.STALL_TERM, (w) => CMD_STALL_TERM.StreamID.set(w, sid)));
+    return this.sync();
   }
 
   /** The GERROR bits that are active (GERROR xor GERRORN). */

@@ -73,15 +73,22 @@ export interface SmmuFeatures {
   vmid16?: boolean;
   /** EL2 stage 1 contexts and the TLBI_EL2_* commands (IDR0.Hyp). Default false. */
   hyp?: boolean;
-  /** PCIe ATS and CMD_ATC_INV (IDR0.ATS). Default false. */
+  /** PCIe ATS: Translation Requests, Translated traffic, CMD_ATC_INV (IDR0.ATS; `Smmu.ats`). Default true. */
   ats?: boolean;
-  /** PCIe PRI, the PRI queue and CMD_PRI_RESP (IDR0.PRI). Default false. */
+  /** PCIe PRI: page requests, the PRI queue, CMD_PRI_RESP (IDR0.PRI; `Smmu.pri`; needs ATS). Default true. */
   pri?: boolean;
   /** WFE wake-up events from CMD_SYNC (IDR0.SEV). Default false. */
   sev?: boolean;
   /** Hardware updates of the Access flag ("access") and dirty state ("access+dirty") (IDR0.HTTU). Default
    * "access+dirty": the walker implements both; tables opt in through CD.HA/HD and STE.S2HA/S2HD. */
   httu?: "none" | "access" | "access+dirty";
+  /**
+   * The fault models offered (IDR0.STALL_MODEL, IHI 0070 3.12): "stall-and-terminate" lets CD.S and STE.S2S choose,
+   * "stall-forced" makes every stage stall, "terminate-only" offers no stalls. Default "stall-and-terminate".
+   */
+  stalls?: "stall-and-terminate" | "terminate-only" | "stall-forced";
+  /** Most transactions held stalled at once, 1–65535 (IDR5.STALL_MAX; with stalls). Default 256. */
+  stallMax?: number;
   /** Break-before-make level 0–2 (IDR3.BBML). Default 0. */
   bbml?: 0 | 1 | 2;
   /** CD.HAD0/HAD1 hierarchical attribute disables (IDR3.HAD). Default true. */
@@ -121,6 +128,8 @@ export function oasBits(encoding: number): number {
 const MAX_QUEUE_LOG2 = 19; // IHI 0070 6.3.2: CMDQS/EVENTQS/PRIQS at most 19
 const MAX_SID_BITS = 32;
 const MAX_SSID_BITS = 20;
+const MAX_STALLS = 0xffff; // IDR5.STALL_MAX is 16 bits, as is a STAG
+const DEFAULT_STALL_MAX = 256;
 
 function checkRange(what: string, v: number, lo: number, hi: number): number {
   if (!Number.isInteger(v) || v < lo || v > hi) throw new OptionsError(`features.${what}: ${v} is not in ${lo}..${hi}`);
@@ -147,15 +156,26 @@ export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
   IDR0.HTTU.set(w, httu, i0);
   IDR0.COHACC.set(w, 1, i0);
   flag(IDR0.Hyp, f.hyp, false, i0);
-  flag(IDR0.ATS, f.ats, false, i0);
+  flag(IDR0.ATS, f.ats, true, i0);
   flag(IDR0.ASID16, f.asid16, true, i0);
   flag(IDR0.MSI, f.msi, true, i0);
   flag(IDR0.SEV, f.sev, false, i0);
-  flag(IDR0.PRI, f.pri, false, i0);
+  // "PRI requires ATS to be implemented" (IHI 0070 3.9.1): by default PRI comes with ATS.
+  flag(IDR0.PRI, f.pri, f.ats ?? true, i0);
   flag(IDR0.VMID16, f.vmid16, true, i0);
   flag(IDR0.CD2L, f.twoLevelCdTable, true, i0);
   IDR0.TTENDIAN.set(w, IDR0_TTENDIAN.LITTLE, i0);
-  IDR0.STALL_MODEL.set(w, IDR0_STALL_MODEL.TERMINATE_ONLY, i0);
+  const stallModel = {
+    "stall-and-terminate": IDR0_STALL_MODEL.STALL_AND_TERMINATE,
+    "terminate-only": IDR0_STALL_MODEL.TERMINATE_ONLY,
+    "stall-forced": IDR0_STALL_MODEL.STALL_FORCED,
+  }[f.stalls ?? "stall-and-terminate"];
+  if (stallModel === undefined) {
+    throw new OptionsError(
+      `features.stalls: ${f.stalls} is not "stall-and-terminate", "terminate-only" or "stall-forced"`,
+    );
+  }
+  IDR0.STALL_MODEL.set(w, stallModel, i0);
   IDR0.TERM_MODEL.set(w, 1, i0);
   IDR0.ST_LEVEL.set(w, (f.twoLevelStreamTable ?? true) ? IDR0_ST_LEVEL.TWO_LEVEL : IDR0_ST_LEVEL.LINEAR, i0);
 
@@ -184,6 +204,9 @@ export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
   IDR5.GRAN16K.set(w, granules.includes(16) ? 1 : 0, i5);
   IDR5.GRAN64K.set(w, granules.includes(64) ? 1 : 0, i5);
   IDR5.VAX.set(w, f.va52 ? IDR5_VAX.VA_52 : IDR5_VAX.VA_48, i5);
+  const stallMax = checkRange("stallMax", f.stallMax ?? DEFAULT_STALL_MAX, 1, MAX_STALLS);
+  // STALL_MAX is RES0 without the stall model (IHI 0070 6.3.6).
+  IDR5.STALL_MAX.set(w, stallModel === IDR0_STALL_MODEL.TERMINATE_ONLY ? 0 : stallMax, i5);
   const set = { IDR0: w[i0], IDR1: w[i1], IDR3: w[i3], IDR5: w[i5] };
   validateIdRegisters(set);
   return withIdentity(set);
@@ -206,16 +229,16 @@ const IDR0_OK: Allowed = {
   HTTU: (v) => v <= IDR0_HTTU.ACCESS_DIRTY, // the walker updates AF (HA) and dirty state through DBM (HD)
   DORMHINT: any, // STATUSR.DORMANT is computed
   Hyp: any,
-  ATS: any, // ATC invalidations are forwarded to the host
+  ATS: any, // Translation Requests and Translated traffic (src/translation/ats.ts); ATC invalidations forwarded to the host
   NS1ATS: any,
   ASID16: any,
   MSI: any,
   SEV: any,
-  PRI: any, // the PRI queue exists; page requests come only from the host
+  PRI: any, // the PRI queue producer (src/device/priq.ts); page requests come from the host's endpoints
   VMID16: any,
   CD2L: any,
   TTENDIAN: (v) => v === IDR0_TTENDIAN.LITTLE, // no big-endian walks
-  STALL_MODEL: (v) => v === IDR0_STALL_MODEL.TERMINATE_ONLY, // no stalls
+  STALL_MODEL: (v) => v !== 3, // the stall model is implemented (src/device/stall.ts); 0b11 is reserved
   TERM_MODEL: (v) => v === 1, // terminated transactions always abort (no RAZ/WI option)
   ST_LEVEL: (v) => v === IDR0_ST_LEVEL.LINEAR || v === IDR0_ST_LEVEL.TWO_LEVEL,
   // Refused (must be 0): BTM (no broadcast maintenance source), ATOS, VMW, VATOS,
@@ -238,7 +261,8 @@ const IDR3_OK: Allowed = {
   RIL: any,
   BBML: (v) => v <= 2, // no TLB conflicts are ever raised, which every level permits
   E0PD: any, // CD.E0PD0/E0PD1 fault unprivileged accesses
-  // Refused: PBHA (no hardware-use bits), PPS, MPAM, FWB (no STE.S2FWB attribute model).
+  PPS: any, // automatic PRI responses on overflow keep the PASID without reading STE.PPAR (src/device/priq.ts)
+  // Refused: PBHA (no hardware-use bits), MPAM, FWB (no STE.S2FWB attribute model).
 };
 const IDR5_OK: Allowed = {
   OAS: (v) => v in OAS_BITS,
@@ -246,7 +270,7 @@ const IDR5_OK: Allowed = {
   GRAN16K: any,
   GRAN64K: any,
   VAX: (v) => v === IDR5_VAX.VA_48 || v === IDR5_VAX.VA_52,
-  // Refused: STALL_MAX (no stalls).
+  STALL_MAX: any, // checked against STALL_MODEL in validateIdRegisters
 };
 
 function check(name: string, layout: Layout, ok: Allowed, value: number): void {
@@ -280,6 +304,15 @@ export function validateIdRegisters(v: IdRegisterValues): void {
   }
   if (!IDR5.GRAN4K.get(w, 1) && !IDR5.GRAN16K.get(w, 1) && !IDR5.GRAN64K.get(w, 1)) {
     throw new OptionsError("idRegisters.IDR5: no translation granule is advertised");
+  }
+  // IHI 0070 6.3.6: STALL_MAX is RES0 with terminate-only; with stalls it counts what the SMMU can hold (at least 1).
+  const stalls = IDR0.STALL_MODEL.get(w, 0) !== IDR0_STALL_MODEL.TERMINATE_ONLY;
+  if (stalls !== (IDR5.STALL_MAX.get(w, 1) > 0)) {
+    throw new OptionsError(
+      `idRegisters.IDR5.STALL_MAX = ${IDR5.STALL_MAX.get(w, 1)}: must be ${
+        stalls ? "at least 1 with the stall model" : "0 (RES0) with IDR0.STALL_MODEL terminate-only"
+      }`,
+    );
   }
 }
 

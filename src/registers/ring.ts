@@ -40,6 +40,9 @@ export interface QueueRegs {
   /** Index+wrap field of PROD and of CONS. */
   readonly wr: Field;
   readonly rd: Field;
+  /** For the queues the SMMU produces: PROD.OVFLG, and CONS.OVACKFLG that acknowledges it (IHI 0070 7.4, 8.1). */
+  readonly ovflg?: Field;
+  readonly ovackflg?: Field;
 }
 
 export const CMDQ: QueueRegs = {
@@ -65,6 +68,8 @@ export const EVENTQ: QueueRegs = {
   addr: EVENTQ_BASE.ADDR,
   wr: EVENTQ_PROD.WR,
   rd: EVENTQ_CONS.RD,
+  ovflg: EVENTQ_PROD.OVFLG,
+  ovackflg: EVENTQ_CONS.OVACKFLG,
 };
 export const PRIQ: QueueRegs = {
   name: "PRIQ",
@@ -77,6 +82,8 @@ export const PRIQ: QueueRegs = {
   addr: PRIQ_BASE.ADDR,
   wr: PRIQ_PROD.WR,
   rd: PRIQ_CONS.RD,
+  ovflg: PRIQ_PROD.OVFLG,
+  ovackflg: PRIQ_CONS.OVACKFLG,
 };
 export const QUEUES: readonly QueueRegs[] = [CMDQ, EVENTQ, PRIQ];
 

@@ -37,9 +37,9 @@ export const ALIASES: ReadonlyMap<number, number> = new Map([
   [REG.PRIQ_CONS_P0, REG.PRIQ_CONS],
 ]);
 
-const ID0 = word(REG.IDR0);
-const ID1 = word(REG.IDR1);
-const ID5 = word(REG.IDR5);
+const W_IDR0 = word(REG.IDR0);
+const W_IDR1 = word(REG.IDR1);
+const W_IDR5 = word(REG.IDR5);
 const has = (words: Uint32Array, f: Field, w: number) => f.get(words, w) !== 0;
 
 /** Index+wrap mask of a queue's PROD/CONS for its current LOG2SIZE. */
@@ -49,8 +49,8 @@ export function queueIndexMask(words: Uint32Array, q: QueueRegs): number {
 
 /** Registers that exist only with a feature; without it they are RES0 (stored as 0). */
 function present(words: Uint32Array, offset: number): boolean {
-  const msi = has(words, IDR0.MSI, ID0);
-  const pri = has(words, IDR0.PRI, ID0);
+  const msi = has(words, IDR0.MSI, W_IDR0);
+  const pri = has(words, IDR0.PRI, W_IDR0);
   switch (offset) {
     case REG.GERROR_IRQ_CFG0:
     case REG.GERROR_IRQ_CFG1:
@@ -71,7 +71,7 @@ function present(words: Uint32Array, offset: number): boolean {
     case REG.GATOS_SID:
     case REG.GATOS_ADDR:
     case REG.GATOS_PAR:
-      return has(words, IDR0.ATOS, ID0);
+      return has(words, IDR0.ATOS, W_IDR0);
   }
   return true;
 }
@@ -81,7 +81,7 @@ const clear = (v: Uint32Array, f: Field) => f.set(v, 0);
 
 /** Masks an address field to the implemented OAS (bits at and above OAS are RES0). */
 function maskAddress(words: Uint32Array, v: Uint32Array, f: Field & { shift?: number }): void {
-  const oas = oasBits(IDR5.OAS.get(words, ID5));
+  const oas = oasBits(IDR5.OAS.get(words, W_IDR5));
   const shift = f.shift ?? 0;
   const keep = oas - shift;
   if (keep < f.width) f.set(v, f.get(v) % 2 ** keep);
@@ -105,20 +105,20 @@ export function sanitize(words: Uint32Array, offset: number, lo: number, hi: num
   v[1] = hi & mhi;
   switch (offset) {
     case REG.CR0:
-      if (!has(words, IDR0.PRI, ID0)) clear(v, CR0.PRIQEN);
-      if (!has(words, IDR0.ATS, ID0)) clear(v, CR0.ATSCHK);
-      if (!has(words, IDR0.VMW, ID0)) clear(v, CR0.VMW);
+      if (!has(words, IDR0.PRI, W_IDR0)) clear(v, CR0.PRIQEN);
+      if (!has(words, IDR0.ATS, W_IDR0)) clear(v, CR0.ATSCHK);
+      if (!has(words, IDR0.VMW, W_IDR0)) clear(v, CR0.VMW);
       break;
     case REG.CR2:
-      if (!has(words, IDR0.Hyp, ID0)) clear(v, CR2.E2H);
-      if (!has(words, IDR0.ATSRECERR, ID0)) clear(v, CR2.REC_CFG_ATS);
+      if (!has(words, IDR0.Hyp, W_IDR0)) clear(v, CR2.E2H);
+      if (!has(words, IDR0.ATSRECERR, W_IDR0)) clear(v, CR2.REC_CFG_ATS);
       break;
     case REG.IRQ_CTRL:
-      if (!has(words, IDR0.PRI, ID0)) clear(v, IRQ_CTRL.PRIQ_IRQEN);
+      if (!has(words, IDR0.PRI, W_IDR0)) clear(v, IRQ_CTRL.PRIQ_IRQEN);
       break;
     case REG.GERRORN:
-      if (!has(words, IDR0.PRI, ID0)) clear(v, GERROR.PRIQ_ABT_ERR), clear(v, GERROR.MSI_PRIQ_ABT_ERR);
-      if (!has(words, IDR0.MSI, ID0)) {
+      if (!has(words, IDR0.PRI, W_IDR0)) clear(v, GERROR.PRIQ_ABT_ERR), clear(v, GERROR.MSI_PRIQ_ABT_ERR);
+      if (!has(words, IDR0.MSI, W_IDR0)) {
         for (const f of [GERROR.MSI_CMDQ_ABT_ERR, GERROR.MSI_EVENTQ_ABT_ERR, GERROR.MSI_GERROR_ABT_ERR]) clear(v, f);
         clear(v, GERROR.MSI_PRIQ_ABT_ERR);
       }
@@ -133,10 +133,10 @@ export function sanitize(words: Uint32Array, offset: number, lo: number, hi: num
       maskAddress(words, v, STRTAB_BASE.ADDR);
       break;
     case REG.STRTAB_BASE_CFG: {
-      const sidBits = IDR1.SIDSIZE.get(words, ID1);
+      const sidBits = IDR1.SIDSIZE.get(words, W_IDR1);
       if (STRTAB_BASE_CFG.LOG2SIZE.get(v) > sidBits) STRTAB_BASE_CFG.LOG2SIZE.set(v, sidBits);
       // Reserved FMT encodings behave as linear, and so does every one without 2-level support (IHI 0070 6.3.25).
-      const twoLevel = IDR0.ST_LEVEL.get(words, ID0) === IDR0_ST_LEVEL.TWO_LEVEL;
+      const twoLevel = IDR0.ST_LEVEL.get(words, W_IDR0) === IDR0_ST_LEVEL.TWO_LEVEL;
       const fmt = STRTAB_BASE_CFG_FMT_EFFECTIVE[STRTAB_BASE_CFG.FMT.get(v)];
       STRTAB_BASE_CFG.FMT.set(v, twoLevel ? fmt : STRTAB_BASE_CFG_FMT.LINEAR);
       // SPLIT matters only for a 2-level table; there a reserved value behaves as 6 (IHI 0070 6.3.25: "Other values
@@ -152,7 +152,7 @@ export function sanitize(words: Uint32Array, offset: number, lo: number, hi: num
   }
   for (const q of QUEUES) {
     if (offset === q.base) {
-      const max = q.maxLog2.get(words, ID1);
+      const max = q.maxLog2.get(words, W_IDR1);
       if (q.log2.get(v) > max) q.log2.set(v, max);
       maskAddress(words, v, q.addr);
     } else if (offset === q.prod) {

@@ -12,6 +12,8 @@
  * - `dma`: one transaction (`translate`), or with `view` a copy through a DmaView (`len` bytes read, or `hex` written);
  * - `save_restore`: save, then restore into the `same` device or a `fresh` one on the same memory;
  * - `reset`: the host resets the device (`Smmu.reset`), as a VMM does on a system reset;
+ * - `pri_request`, `ats_translate`, `ats_translated`: a PCIe endpoint's page request (`Smmu.pri.request`), ATS
+ *   Translation Request and Translated transaction (`Smmu.ats`);
  * - `reenter`: arms a host callback (an interrupt sink, `onMsi`, an observer method, an endpoint hook: {@link
  *   CALLBACKS}) to run `steps` (memory and register accesses, DMAs) the next time the device calls it, inside the
  *   call, once: a host whose callbacks call back into the device (src/core/host_calls.ts). A guest's register write may
@@ -21,7 +23,10 @@
 import { load as parseYaml } from "js-yaml";
 import { z } from "zod";
 import { Smmu, type TranslationResult } from "../device/smmu.ts";
-import type { DmaResult, DmaView } from "../translation/dma.ts";
+import type { DmaResult, DmaView } from "../device/dma.ts";
+import type { PageRequestOutcome } from "../device/priq.ts";
+import type { PriResponse } from "../device/commands.ts";
+import type { AtsCompletion, TranslatedResult } from "../translation/ats.ts";
 import type { InterruptSinks } from "../device/irq.ts";
 import type { Access } from "../core/types.ts";
 import type { EndpointHooks } from "../device/commands.ts";
@@ -81,6 +86,28 @@ const guestSteps = [
       .optional(),
   }).passthrough(),
   z.object({ op: z.literal("mem_read"), addr: u64, len: count, observed_hex: hexBytes.optional() }).passthrough(),
+  z.object({
+    op: z.literal("pri_request"),
+    sid: u32,
+    ssid: bits(20).optional(),
+    address: u64,
+    read: z.boolean().optional(),
+    write: z.boolean().optional(),
+    exec: z.boolean().optional(),
+    priv: z.boolean().optional(),
+    group: bits(9),
+    last: z.boolean().optional(),
+  }),
+  z.object({
+    op: z.literal("ats_translate"),
+    sid: u32,
+    ssid: bits(20).optional(),
+    address: u64,
+    write: z.boolean().optional(),
+    exec: z.boolean().optional(),
+    priv: z.boolean().optional(),
+  }),
+  z.object({ op: z.literal("ats_translated"), sid: u32, address: bits(53), write: z.boolean().optional() }),
 ] as const;
 const nestedStepSchema = z.discriminatedUnion("op", [...guestSteps]);
 const stepSchema = z.discriminatedUnion("op", [
@@ -212,6 +239,9 @@ export type StepOutcome =
   | { op: "copy"; result: DmaResult }
   | { op: "mmio_read"; value: bigint }
   | { op: "mem_read"; bytes: Uint8Array }
+  | { op: "pri_request"; result: PageRequestOutcome }
+  | { op: "ats_translate"; completion: AtsCompletion }
+  | { op: "ats_translated"; result: TranslatedResult }
   | { op: "other" };
 
 /** Options of {@link ScenarioRunner}. */
@@ -247,6 +277,8 @@ export class ScenarioRunner {
   /** Most commands one MMIO access runs (Infinity: the device's default, the whole queue). */
   readonly commandBudget: number;
   readonly #budget: number | undefined;
+  /** The PRG responses the endpoints received (CMD_PRI_RESP and automatic ones), in order. */
+  readonly responses: PriResponse[] = [];
   /** Steps armed by `reenter`, by the callback that runs them. */
   readonly #armed = new Map<CallbackName, Step[]>();
   /** Whether the runner is doing a host operation itself (save_restore, reset): armed callbacks wait. */
@@ -306,7 +338,7 @@ export class ScenarioRunner {
       commandBudget: this.#budget,
       endpoints: atc && {
         atcInvalidate: (inv) => (fire("atcInvalidate"), atc(inv)),
-        priResponse: () => fire("priResponse"),
+        priResponse: (r) => (this.responses.push({ ...r }), fire("priResponse")),
       },
       onMsi: () => fire("msi"),
       interrupts: Object.fromEntries(
@@ -322,6 +354,11 @@ export class ScenarioRunner {
       globalChanged: () => fire("globalChanged"),
     });
     return smmu;
+  }
+
+  /** Whether the devices have endpoint hooks (`atc_invalidations`): then `responses` hears every PRG response. */
+  get hasEndpoints(): boolean {
+    return this.#endpoints !== undefined;
   }
 
   /**
@@ -379,6 +416,20 @@ export class ScenarioRunner {
       }
       case "dma":
         return this.#dma(step);
+      case "pri_request": {
+        const { sid, ssid, address, group, ...flags } = step;
+        const request = { ...flags, sid: Number(sid), address: addressOf(address), group: Number(group) };
+        return { op: "pri_request", result: smmu.pri.request({ ...request, ssid: optional(ssid) }) };
+      }
+      case "ats_translate": {
+        const { sid, ssid, address, write, exec, priv } = step;
+        const request = { sid: Number(sid), ssid: optional(ssid), address: addressOf(address), write, exec, priv };
+        return { op: "ats_translate", completion: smmu.ats.translate(request) };
+      }
+      case "ats_translated": {
+        const access = { sid: Number(step.sid), address: Number(step.address), write: step.write };
+        return { op: "ats_translated", result: smmu.ats.translated(access) };
+      }
       case "save_restore": {
         this.#hostOp = true;
         try {
@@ -420,6 +471,44 @@ export class ScenarioRunner {
     return { op: "copy", result };
   }
 }
+
+/** An endpoint step (`pri_request`, `ats_translate`, `ats_translated`) and its outcome in words, for printers. */
+export function endpointSummary(step: EndpointStep, outcome: StepOutcome): { title: string; outcome: string } {
+  const x = (v: bigint) => `0x${v.toString(16)}`;
+  const ssid = "ssid" in step && step.ssid !== undefined ? ` ssid ${step.ssid}` : "";
+  const flags = (names: string[]) => names.filter((n) => (step as Record<string, unknown>)[n] === true).join(",");
+  switch (step.op) {
+    case "pri_request":
+      return {
+        title: `pri_request sid ${step.sid}${ssid} page ${x(step.address)} group ${step.group} ` +
+          `[${flags(["read", "write", "exec", "priv", "last"])}]`,
+        outcome: outcome.op === "pri_request" ? outcome.result : "",
+      };
+    case "ats_translate": {
+      const c = outcome.op === "ats_translate" ? outcome.completion : null;
+      const granted = c?.status === "success"
+        ? `success ${x(BigInt(c.address))} size ${x(BigInt(c.size))} ` +
+          `[${[c.read && "R", c.write && "W", c.exec && "X", c.priv && "Priv"].filter(Boolean).join(",")}]`
+        : c?.status ?? "";
+      return {
+        title: `ats_translate sid ${step.sid}${ssid} ${x(step.address)} [${flags(["write", "exec", "priv"])}]`,
+        outcome: granted,
+      };
+    }
+    case "ats_translated": {
+      const r = outcome.op === "ats_translated" ? outcome.result : null;
+      const what = r === null ? "" : r.ok ? `pa ${x(BigInt(r.pa))}` : `${r.fault}${r.event ? " (event)" : ""}`;
+      return { title: `ats_translated sid ${step.sid} ${x(step.address)}${step.write ? " write" : ""}`, outcome: what };
+    }
+  }
+}
+
+/** The steps of a PCIe endpoint other than its DMA: page requests and ATS. */
+export type EndpointStep = Extract<Step, { op: "pri_request" | "ats_translate" | "ats_translated" }>;
+
+const optional = (v: bigint | undefined) => (v === undefined ? undefined : Number(v));
+/** A 64-bit address as a number where it is exact, else as the bigint. */
+const addressOf = (v: bigint) => (v < 2n ** 53n ? Number(v) : v);
 
 /** A `dma` step's transaction as `Smmu.translate` takes it. */
 export interface Transaction {

@@ -7,7 +7,7 @@
  */
 import { EVENTQ_PROD, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
 import type { Smmu, TranslationResult } from "../device/smmu.ts";
-import type { DmaResult } from "../translation/dma.ts";
+import type { DmaResult } from "../device/dma.ts";
 import type { IdRegisterValues } from "../registers/features.ts";
 import { EVENTQ, type QueueRegs, Ring } from "../registers/ring.ts";
 import type { GuestMemory } from "../core/memory.ts";
@@ -15,7 +15,15 @@ import type { WalkStep } from "../translation/translate.ts";
 import { accept, type Applied, type Context, type Observation, same, type ScenarioDeviations } from "./deviations.ts";
 import { InputError } from "../core/errors.ts";
 import type { RecordingDevice } from "./recorded.ts";
-import { type CallbackName, firstLine, type Scenario, ScenarioRunner, type Step, transactionOf } from "./scenario.ts";
+import {
+  type CallbackName,
+  endpointSummary,
+  firstLine,
+  type Scenario,
+  ScenarioRunner,
+  type Step,
+  transactionOf,
+} from "./scenario.ts";
 
 /** A recorded observation, checked: what the recording says, what this model gives, and the verdict. */
 export interface Check {
@@ -48,6 +56,8 @@ export type TraceStep =
   | { step: number; op: "reset" }
   /** A host callback armed: the next time the device calls `from`, `steps` steps run inside it. */
   | { step: number; op: "reenter"; from: CallbackName; steps: number }
+  /** A PCIe endpoint's page request or ATS step, and what came of it. */
+  | { step: number; op: "endpoint"; title: string; outcome: string }
   | {
     step: number;
     op: "dma";
@@ -180,6 +190,10 @@ export class Tracer {
         return { step: i, op: "reenter", from: step.from, steps: step.steps.length };
       case "dma":
         return this.#dma(step, i);
+      case "pri_request":
+      case "ats_translate":
+      case "ats_translated":
+        return { step: i, op: "endpoint", ...endpointSummary(step, runner.run(step)) };
     }
   }
 

@@ -2,7 +2,8 @@
  * Save and restore of the device's architectural state over the generated `SavedState` message.
  *
  * Which registers are saved, their proto field numbers, widths, reset values and layouts all come from gen/ (the
- * spec's `state: saved` registers); nothing here lists registers by hand. The device calls {@link saveState} and
+ * spec's `state: saved` registers); nothing here lists registers by hand. State that is no register's (the spec's
+ * `saved` records, such as the stalled transactions) travels as repeated records in their fieldsets' layouts. The device calls {@link saveState} and
  * {@link restoreState}; it then commits the returned frame in one step and re-derives derived state itself.
  *
  * The line between accepted and refused: a blob is accepted iff save() could have produced it on this device. Every
@@ -30,6 +31,8 @@ import {
   IDR5,
   REG,
   REGISTERS,
+  reservedSet,
+  SAVED_RECORDS,
   SCHEMA_VERSION,
 } from "../../gen/mod.ts";
 import type { Layout, RegisterInfo } from "../../gen/mod.ts";
@@ -50,9 +53,11 @@ import { type RegisterFile, word } from "../registers/regfile.ts";
  * generated decoder (field number → key → number or bigint), so a stale or half-regenerated gen/ fails loudly.
  */
 type HeaderKey = "schemaVersion" | "idRegisters";
-type RegisterKey = Exclude<keyof SavedState, HeaderKey>;
+/** The saved records (registers.yaml `saved`): repeated bytes, one record each. */
+type RecordKey = { [K in keyof SavedState]-?: SavedState[K] extends Uint8Array[] ? K : never }[keyof SavedState];
+type RegisterKey = Exclude<keyof SavedState, HeaderKey | RecordKey>;
 type Unhandled = {
-  [K in keyof SavedState]-?: K extends HeaderKey ? never
+  [K in keyof SavedState]-?: K extends HeaderKey | RecordKey ? never
     : Exclude<SavedState[K], undefined> extends number | bigint ? never
     : K;
 }[keyof SavedState];
@@ -61,7 +66,7 @@ const _everyKeyHandled: [Unhandled | UnhandledId] extends [never] ? true : never
 void _everyKeyHandled;
 
 /** ts-proto's field name for a register: the proto name (register name lowercased) in camelCase. */
-const keyOf = (r: RegisterInfo): string =>
+const keyOf = (r: { readonly name: string }): string =>
   r.name.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 interface SavedField {
@@ -76,6 +81,8 @@ const BY_PROTO = new Map(SAVED.map((f) => [f.reg.proto!, f]));
 const ID_FIELDS = REGISTERS.filter((r) => r.state === "id" && r.proto !== undefined)
   .map((reg) => ({ reg, key: keyOf(reg) as keyof IdRegisters, w: word(reg.offset) }));
 const ID_BY_PROTO = new Map(ID_FIELDS.map((f) => [f.reg.proto!, f]));
+const RECORDS = SAVED_RECORDS.map((r) => ({ info: r, key: keyOf(r) as RecordKey }));
+const RECORD_BY_PROTO = new Map(RECORDS.map((r) => [r.info.proto, r]));
 const FIELD_SCHEMA_VERSION = 1;
 const FIELD_ID_REGISTERS = 2;
 
@@ -88,7 +95,12 @@ const FIELD_ID_REGISTERS = 2;
     const want = f.reg.width === 64 ? "bigint" : "number";
     if (type !== want) throw new Error(`gen/ out of sync: ${f.reg.name} is not ${f.key}: ${want}`);
   }
-  const keys = Object.keys(decoded).filter((k) => decoded[k] !== undefined && k !== "schemaVersion");
+  for (const r of RECORDS) {
+    if (!Array.isArray(decoded[r.key])) throw new Error(`gen/ out of sync: ${r.info.name} is not ${r.key}: bytes[]`);
+  }
+  const keys = Object.keys(decoded).filter((k) =>
+    decoded[k] !== undefined && k !== "schemaVersion" && !RECORDS.some((r) => r.key === k)
+  );
   if (keys.length !== SAVED.length) throw new Error(`gen/ out of sync: SavedState has keys ${keys}`);
   const idKeys = Object.keys(IdRegisters.create());
   if (idKeys.length !== ID_FIELDS.length || ID_FIELDS.some((f) => !idKeys.includes(f.key))) {
@@ -104,17 +116,34 @@ function varint(v: number): number[] {
 
 // ---------------------------------------------------------------- save
 
-/** Encodes every saved register of `regs` and the identification fingerprint. Reads only; no side effects. */
-export function saveState(regs: RegisterFile): Uint8Array {
+/** Saved records by their registers.yaml `saved` name (e.g. "STALLS"): each record's words, in its layout. */
+export type SavedRecords = Readonly<Record<string, readonly Uint32Array[]>>;
+
+/** A record's words as little-endian bytes, and back. */
+function recordBytes(words: Uint32Array): Uint8Array {
+  const out = new Uint8Array(words.length * 4);
+  const view = new DataView(out.buffer);
+  words.forEach((v, i) => view.setUint32(4 * i, v, true));
+  return out;
+}
+
+/**
+ * Encodes every saved register of `regs`, the records (by `saved` name; absent ones are empty) and the identification
+ * fingerprint. Reads only; no side effects.
+ */
+export function saveState(regs: RegisterFile, records: SavedRecords = {}): Uint8Array {
   const w = regs.words;
   const registers: Partial<Record<RegisterKey, number | bigint>> = {};
   for (const f of SAVED) {
     registers[f.key] = f.reg.width === 64 ? (BigInt(w[f.w + 1]) << 32n) | BigInt(w[f.w]) : w[f.w];
   }
+  const lists: Partial<Record<RecordKey, Uint8Array[]>> = {};
+  for (const r of RECORDS) lists[r.key] = (records[r.info.name] ?? []).map(recordBytes);
   const message: SavedState = {
     schemaVersion: SCHEMA_VERSION,
     idRegisters: idRegistersOf(w),
     ...(registers as Pick<SavedState, RegisterKey>),
+    ...(lists as Pick<SavedState, RecordKey>),
   };
   return SavedState.encode(message).finish();
 }
@@ -131,9 +160,15 @@ function idRegistersOf(w: Uint32Array): IdRegisters {
  *  the device writes at construction); throws SavedStateError naming the field; never touches `regs`. Returns the
  *  complete new frame words: a copy of regs.words with every saved register replaced (derived registers are left for
  *  the device to recompute; id registers are kept). */
-export function restoreState(regs: RegisterFile, bytes: Uint8Array): Uint32Array {
-  const { schemaVersion, idRegisters, ...registers } = decodeBlob(bytes);
-  registers satisfies Partial<Record<RegisterKey, number | bigint>>; // only register values remain
+export function restoreState(
+  regs: RegisterFile,
+  bytes: Uint8Array,
+  /** Filled with the blob's records by `saved` name, each checked for size and reserved bits. */
+  records: Record<string, Uint32Array[]> = {},
+): Uint32Array {
+  const { schemaVersion, idRegisters, ...rest } = decodeBlob(bytes);
+  const registers: Partial<Record<RegisterKey, number | bigint>> = { ...rest };
+  for (const r of RECORDS) delete (registers as Record<string, unknown>)[r.key];
   if (schemaVersion < 1 || schemaVersion > SCHEMA_VERSION) {
     throw new SavedStateError(
       "schema_version",
@@ -165,7 +200,21 @@ export function restoreState(regs: RegisterFile, bytes: Uint8Array): Uint32Array
     }
   }
   validate(next);
+  for (const r of RECORDS) records[r.info.name] = (rest[r.key] ?? []).map((b, i) => recordWords(r.info, b, i));
   return next;
+}
+
+/** One saved record's words: exactly its layout's size, no reserved bit set. */
+function recordWords(info: (typeof SAVED_RECORDS)[number], bytes: Uint8Array, i: number): Uint32Array {
+  const where = `${info.name}[${i}]`;
+  if (bytes.length !== info.layout.bytes) {
+    throw new SavedStateError(where, `${bytes.length} bytes, not a ${info.layout.name} (${info.layout.bytes})`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const words = Uint32Array.from({ length: info.layout.words }, (_, k) => view.getUint32(4 * k, true));
+  const bad = reservedSet(info.layout, words).findIndex((m) => m !== 0);
+  if (bad >= 0) throw new SavedStateError(where, `reserved bits set in word ${bad}`);
+  return words;
 }
 
 /** Structure check, then the generated decoder. Every decoding problem becomes a SavedStateError. */
@@ -184,12 +233,17 @@ function scanMessage(reader: BinaryReader, inIdRegisters: boolean): void {
   const seen = new Set<number>();
   while (reader.pos < reader.len) {
     const [no, type] = reader.tag();
-    const known = inIdRegisters ? ID_BY_PROTO.has(no) : no <= FIELD_ID_REGISTERS || BY_PROTO.has(no);
+    const record = inIdRegisters ? undefined : RECORD_BY_PROTO.get(no);
+    const known = inIdRegisters ? ID_BY_PROTO.has(no) : no <= FIELD_ID_REGISTERS || BY_PROTO.has(no) || !!record;
     if (!known) throw new SavedStateError(`field ${no}`, "unknown field number");
     const name = inIdRegisters ? `id_registers.${ID_BY_PROTO.get(no)!.reg.name}` : fieldName(no);
     const nested = !inIdRegisters && no === FIELD_ID_REGISTERS;
-    if (type !== (nested ? WireType.LengthDelimited : WireType.Varint)) {
+    if (type !== (nested || record ? WireType.LengthDelimited : WireType.Varint)) {
       throw new SavedStateError(name, "wrong wire type");
+    }
+    if (record) {
+      reader.bytes(); // a repeated record: checked after decoding
+      continue;
     }
     if (seen.has(no)) throw new SavedStateError(name, "repeated");
     seen.add(no);
@@ -208,7 +262,7 @@ function fieldName(no: number): string {
     ? "schema_version"
     : no === FIELD_ID_REGISTERS
     ? "id_registers"
-    : BY_PROTO.get(no)!.reg.name;
+    : BY_PROTO.get(no)?.reg.name ?? RECORD_BY_PROTO.get(no)!.info.name;
 }
 
 const hex = (v: number) => v.toString(16);
@@ -297,5 +351,10 @@ export function stateToJson(bytes: Uint8Array): Record<string, unknown> {
     id_registers: message.idRegisters ? ids : "absent",
   };
   for (const f of SAVED) out[f.reg.name] = show(f.reg, message[f.key], (w) => layoutOf({ ...f, w: 0 }, w));
+  // A saved record list shows only when it holds records (an empty list encodes as nothing).
+  for (const r of RECORDS) {
+    const list = message[r.key] ?? [];
+    if (list.length > 0) out[r.info.name] = list.map((b, i) => decode(r.info.layout, recordWords(r.info, b, i)));
+  }
   return out;
 }

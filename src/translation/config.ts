@@ -1,6 +1,6 @@
 /**
- * Configuration lookup: StreamID → STE through a linear or 2-level stream table (IHI 0070 §3.3, §5.1, §5.2), and
- * SubstreamID → CD through a linear or 2-level CD table (§3.3.2, §5.3, §5.4). Each structure is validated once and
+ * Configuration lookup: StreamID → STE through a linear or 2-level stream table (IHI 0070 3.3, 5.1, 5.2), and
+ * SubstreamID → CD through a linear or 2-level CD table (3.3.2, 5.3, 5.4). Each structure is validated once and
  * decoded into an immutable object; an invalid one yields the architected event (C_BAD_*, F_*_FETCH).
  * @module
  */
@@ -8,6 +8,7 @@ import {
   CD,
   CD_TG0,
   CD_TG1,
+  CR0,
   CR2,
   EVENT_TYPE,
   EVT_CLASS,
@@ -27,6 +28,7 @@ import {
   STE,
   STE_CONFIG,
   STE_CONFIG_EFFECTIVE,
+  STE_EATS,
   type STE_S1DSS,
   STE_S1DSS_EFFECTIVE,
   STE_S1FMT,
@@ -74,6 +76,10 @@ export interface Caps {
   readonly e0pd: boolean;
   readonly e2h: boolean;
   readonly recordInvalidSid: boolean;
+  /** PCIe ATS (IDR0.ATS), split-stage ATS not offered (IDR0.NS1ATS), and CR0.ATSCHK (cached with configuration). */
+  readonly ats: boolean;
+  readonly ns1ats: boolean;
+  readonly atschk: boolean;
 }
 
 /** Reads the ID registers and CR2 from the register file's words. */
@@ -109,10 +115,13 @@ export function readCaps(w: Uint32Array): Caps {
     e0pd: IDR3.E0PD.get(w, i3) === 1,
     e2h: CR2.E2H.get(w, word(REG.CR2)) === 1,
     recordInvalidSid: CR2.RECINVSID.get(w, word(REG.CR2)) === 1,
+    ats: IDR0.ATS.get(w, i0) === 1,
+    ns1ats: IDR0.NS1ATS.get(w, i0) === 1,
+    atschk: CR0.ATSCHK.get(w, word(REG.CR0)) === 1,
   };
 }
 
-/** StreamWorld of a stage-1 stream (IHI 0070 §5.2 STE.STRW with CR2.E2H). */
+/** StreamWorld of a stage-1 stream (IHI 0070 5.2 STE.STRW with CR2.E2H). */
 export const WORLD = { EL1: 0, EL2: 1, EL2_E2H: 2 } as const;
 
 /** Stage-1 part of an STE. */
@@ -149,6 +158,12 @@ export interface StreamConfig {
   readonly vmid: number;
   /** STE.S2R: stage-2 translation-related faults are recorded. */
   readonly s2Record: boolean;
+  /** STE.S2S: stage-2 translation-related faults stall (IHI 0070 3.12.2). */
+  readonly s2Stall: boolean;
+  /** Effective STE.EATS (gen/ STE_EATS): ABORT without ATS, for Config bypass, and for SPLIT with ATSCHK 0 (5.2). */
+  readonly eats: number;
+  /** STE.PPAR: automatic PRI responses to a request with a PASID carry it (IHI 0070 8.1). */
+  readonly ppar: boolean;
   /** Effective STE.PRIVCFG and STE.INSTCFG (INCOMING when overrides are not advertised). */
   readonly privcfg: number;
   /** See privcfg. */
@@ -167,6 +182,8 @@ export interface ContextConfig {
   readonly ttb1: Regime | null;
   /** CD.R (or CD.S): stage-1 translation-related faults are recorded. */
   readonly record: boolean;
+  /** CD.S: stage-1 translation-related faults stall (IHI 0070 3.12.2; STE.S1STALLD forbids it). */
+  readonly stall: boolean;
   /** E0PD: unprivileged accesses through TTB0/TTB1 take a translation fault. */
   readonly e0pd0: boolean;
   /** See e0pd0. */
@@ -255,6 +272,23 @@ function s2t0szRange(caps: Caps, gs: number): [number, number] {
   return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
 }
 
+/**
+ * The effective STE.EATS of a valid STE, or why it is ILLEGAL (IHI 0070 5.2 EATS). IGNORED without ATS (IDR0.ATS) and
+ * for Config 0b0xx/0b100, where it acts as 0b00. 0b01 (full ATS) is ILLEGAL with stage 2 stalling (S2S, Config 0b11x);
+ * 0b10 (split stage) unless the stream is nested without S2S on an SMMU that offers it (NS1ATS 0), and then it acts as
+ * 0b00 while CR0.ATSCHK is 0; 0b11 (DPT) is reserved without IDR3.DPT and acts as 0b00.
+ */
+function effectiveEats(caps: Caps, w: Uint32Array, config: number): number | string {
+  const eats = STE.EATS.get(w);
+  if (!caps.ats || config === STE_CONFIG.ABORT || config === STE_CONFIG.BYPASS) return STE_EATS.ABORT;
+  const hasS2 = config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED;
+  const s2s = STE.S2S.get(w) === 1;
+  if (eats === STE_EATS.FULL) return hasS2 && s2s ? "EATS full ATS with S2S" : eats;
+  if (eats !== STE_EATS.SPLIT) return STE_EATS.ABORT;
+  if (config !== STE_CONFIG.NESTED || s2s || caps.ns1ats) return "EATS split stage needs nested, S2S 0 and NS1ATS 0";
+  return caps.atschk ? eats : STE_EATS.ABORT;
+}
+
 /** Fetches and decodes STEs and CDs from guest memory. */
 export class ConfigReader {
   /** Details of the last failed lookup. */
@@ -296,7 +330,7 @@ export class ConfigReader {
     return read === n;
   }
 
-  /** Looks up and decodes the STE of `sid` (§3.3.1); null on failure (see {@link failure}). */
+  /** Looks up and decodes the STE of `sid` (IHI 0070 3.3.1); null on failure (see {@link failure}). */
   readStream(regs: Uint32Array, caps: Caps, sid: number): StreamConfig | null {
     const cfgWord = word(REG.STRTAB_BASE_CFG);
     const log2size = Math.min(STRTAB_BASE_CFG.LOG2SIZE.get(regs, cfgWord), caps.sidBits);
@@ -313,7 +347,7 @@ export class ConfigReader {
       const l1Addr = base + Math.floor(sid / 2 ** split) * 8;
       if (!this.#fetch(l1Addr, 2, "L1STD")) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
       const span = L1STD.Span.get(this.#buf);
-      // §5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
+      // IHI 0070 5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
       if (span === 0 || span > split + 1) {
         return this.#fail(EVENT_TYPE.C_BAD_STREAMID, "L1STD invalid", 0, caps.recordInvalidSid);
       }
@@ -331,7 +365,7 @@ export class ConfigReader {
     return this.#decodeSte(caps, sid, steAddr);
   }
 
-  /** STE validity (§5.2): every ILLEGAL combination gives C_BAD_STE. */
+  /** STE validity (IHI 0070 5.2): every ILLEGAL combination gives C_BAD_STE. */
   #decodeSte(caps: Caps, sid: number, steAddr: number): StreamConfig | null {
     const w = this.#buf;
     const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_STE, reason);
@@ -408,6 +442,8 @@ export class ConfigReader {
       };
     }
     if (!caps.vmid16) vmid &= 0xff;
+    const eats = effectiveEats(caps, w, config);
+    if (typeof eats === "string") return bad(eats);
     return Object.freeze({
       sid,
       steAddr,
@@ -417,6 +453,9 @@ export class ConfigReader {
       s2: s2 && Object.freeze(s2),
       vmid,
       s2Record: STE.S2R.get(w) === 1 || STE.S2S.get(w) === 1,
+      s2Stall: s2 !== null && STE.S2S.get(w) === 1,
+      eats,
+      ppar: STE.PPAR.get(w) === 1,
       privcfg: caps.permsOverride ? STE.PRIVCFG.get(w) : 0,
       instcfg: caps.permsOverride ? STE.INSTCFG.get(w) : 0,
     });
@@ -440,7 +479,10 @@ export class ConfigReader {
     return -1;
   }
 
-  /** Finds and decodes the CD of `ssid` (0 for the only CD or SSID0) for a stage-1 stream (§3.3.2); null on failure. */
+  /**
+   * Finds and decodes the CD of `ssid` (0 for the only CD or SSID0) for a stage-1 stream (IHI 0070 3.3.2); null on
+   * failure.
+   */
   readContext(caps: Caps, stream: StreamConfig, ssid: number, walker: Walker, update: boolean): ContextConfig | null {
     const s1 = stream.s1!;
     let cdIpa = s1.contextPtr;
@@ -467,7 +509,7 @@ export class ConfigReader {
     return this.#decodeCd(caps, stream, cdAddr);
   }
 
-  /** CD validity (§5.4, §5.5): every ILLEGAL combination gives C_BAD_CD. */
+  /** CD validity (IHI 0070 5.4, 5.5): every ILLEGAL combination gives C_BAD_CD. */
   #decodeCd(caps: Caps, stream: StreamConfig, cdAddr: number): ContextConfig | null {
     const w = this.#buf;
     const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_CD, reason);
@@ -534,6 +576,7 @@ export class ConfigReader {
       ttb0: r0,
       ttb1: r1,
       record: CD.R.get(w) === 1 || s,
+      stall: s,
       e0pd0: e0pd && CD.E0PD0.get(w) === 1,
       e0pd1: e0pd && CD.E0PD1.get(w) === 1,
       tbi0: CD.TBI0.get(w) === 1,

@@ -1,7 +1,7 @@
 /**
  * Bounded caches: decoded stream configurations, per-(StreamID, SubstreamID) contexts (tlb_context.ts), their TLB
- * rows and walk caches, with every invalidation scope of the command queue (IHI 0070 §4.3 CFGI_*, §4.4 TLBI_*;
- * tagging per §3.17).
+ * rows and walk caches, with every invalidation scope of the command queue (IHI 0070 4.3 CFGI_*, 4.4 TLBI_*;
+ * tagging per IHI 0070 3.17).
  *
  * A context is the unit of configuration: the decoded STE and CD. Its translations are rows of the shared
  * {@link TlbRows}, found on a hit by (StreamID, SubstreamID, page) without the context. Contexts are indexed by
@@ -37,7 +37,7 @@ export class Caches {
   /** Every context's TLB rows: translate's hit path reads them directly. */
   readonly rows: TlbRows;
   /**
-   * Every context's walk caches (IHI 0070 allows caching of intermediate walks, §4.4): for a region of input
+   * Every context's walk caches (IHI 0070 4.4 allows caching of intermediate walks): for a region of input
    * addresses, the PA of the 4 KiB chunk of last-level table that maps it, so a TLB miss there reads one descriptor.
    */
   readonly walks: TlbRows;
@@ -365,7 +365,7 @@ export class Caches {
         for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) this.#clear(ctx);
         return;
       case "s2_ipa": {
-        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (§4.4.5). A nested
+        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (IHI 0070 4.4.5). A nested
         // context's stage-1 walk cache holds table chunks found through stage 2: it goes whole.
         const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
         for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) {
@@ -389,7 +389,7 @@ export class Caches {
 
   /**
    * TLBI by address in class `cls`: every row of ASID `asid` (null: of any) in the range, and global rows there;
-   * unless `leaf`, the walk-cache entries of those address spaces there too (§4.4.2 Leaf).
+   * unless `leaf`, the walk-cache entries of those address spaces there too (IHI 0070 4.4.2 Leaf).
    */
   #byAddress(
     cls: number,

@@ -1,5 +1,5 @@
 /**
- * A context (the decoded configuration of one (StreamID, SubstreamID) pair) and its TLB tags (IHI 0070 §3.17). The
+ * A context (the decoded configuration of one (StreamID, SubstreamID) pair) and its TLB tags (IHI 0070 3.17). The
  * caches that hold contexts are in tlb.ts; a walker's view of their walk caches in walk_cache.ts.
  * @module
  */
@@ -13,10 +13,10 @@ import { NONE } from "./tlb_pages.ts";
 /** What a context does with a transaction. */
 export const KIND = { ABORT: 0, BYPASS: 1, TRANSLATE: 2 } as const;
 
-/** TLB tag classes: the translation regimes of §3.17 (stage-1 StreamWorlds, and stage 2 alone). */
+/** TLB tag classes: the translation regimes of IHI 0070 3.17 (stage-1 StreamWorlds, and stage 2 alone). */
 export const CLASS = { EL1: 0, EL2: 1, EL2_E2H: 2, S2: 3, NONE: -1 } as const;
 
-/** Decoded configuration of one (StreamID, SubstreamID) pair; its TLB rows live in the rows of the Caches that hold it. */
+/** Decoded configuration of one (StreamID, SubstreamID) pair; its TLB rows live in the Caches that hold it. */
 export class Context {
   /** Owner id of its rows while cached (NONE for a probe's context, which is never cached). */
   id = NONE;
@@ -93,7 +93,7 @@ export function rawAllow(allow: number, flagMap: Uint8Array): number {
   return raw;
 }
 
-/** Input range [lo, hi) an invalidation by address covers: one address, or the RIL range (§4.4.1). */
+/** Input range [lo, hi) an invalidation by address covers: one address, or the RIL range (IHI 0070 4.4.1). */
 export function rangeOf(addr: number, range: TlbRange | null): [number, number] {
   return [addr, rangeEnd(addr, range)];
 }

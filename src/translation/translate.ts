@@ -1,6 +1,6 @@
 /**
- * The translation engine: configuration lookup, caches and table walks behind one `translate` (IHI 0070 §3.1,
- * §3.3 lookup, §3.12 fault reporting). It reads the register file through gen/ accessors and learns of register
+ * The translation engine: configuration lookup, caches and table walks behind one `translate` (IHI 0070 3.1,
+ * 3.3 lookup, 3.12 fault reporting). It reads the register file through gen/ accessors and learns of register
  * changes through {@link Translator.flushAll}.
  * @module
  */
@@ -19,7 +19,7 @@ import type { GuestMemory } from "../core/memory.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import { ACCESS, newFault } from "../core/types.ts";
-import type { EventSink, Fault, Invalidation, SmmuObserver, TranslationEngine } from "../core/types.ts";
+import type { EventSink, Fault, Invalidation, SmmuObserver, StallSink, TranslationEngine } from "../core/types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND } from "./tlb.ts";
@@ -27,7 +27,7 @@ import { WalkCacheView } from "./walk_cache.ts";
 import { DENIED, NONE, pageKey, SPACE } from "./tlb_pages.ts";
 import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
-import { modPow2, pow2, Walker } from "./walk.ts";
+import { atsGrantsAny, modPow2, pow2, Walker } from "./walk.ts";
 import type { StepRecord } from "./walk.ts";
 
 export type { CacheLimits } from "./tlb.ts";
@@ -53,7 +53,7 @@ const PAGE = 4096; // TLB key granularity: the smallest granule
 const UNKNOWN = -3; // #slow: the hit path did not look for a page row
 const UNPRIV_BITS = 0x0f; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
 
-/** Event types recorded only when CD.R / STE.S2R say so (§5.5). */
+/** Event types recorded only when CD.R / STE.S2R say so (IHI 0070 5.5). */
 function translationRelated(type: number): boolean {
   return type === EVENT_TYPE.F_TRANSLATION || type === EVENT_TYPE.F_ADDR_SIZE || type === EVENT_TYPE.F_ACCESS ||
     type === EVENT_TYPE.F_PERMISSION;
@@ -74,6 +74,17 @@ export class Translator implements TranslationEngine {
   inputTag = -1;
   /** The tag the current transaction's faults report, or -1 for an untagged address. */
   #tag = -1;
+  /** After a successful {@link atsRequest}: the mapping walked (the row a TLB keeps), or null when both stages were
+   * bypassed. Reused: read it before the next translation. */
+  atsEntry: Readonly<RowData> | null = null;
+  /** Faults are not recorded (an ATS request: IHI 0070 3.9.1 "the SMMU does not record fault events"). */
+  #quiet = false;
+  /** The stall model, when the device offers it: where stalling faults go (IHI 0070 3.12.2). */
+  stalls: StallSink | null = null;
+  /** The last transaction that returned -1 is stalled, under {@link stag}, rather than terminated. */
+  stalled = false;
+  /** The STAG of the last stalled transaction. */
+  stag = -1;
   readonly caches: Caches;
   readonly #rows: TlbRows;
   readonly #regs: RegisterFile;
@@ -205,7 +216,7 @@ export class Translator implements TranslationEngine {
     this.#s1.trace = this.#s2.trace = trace;
     this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : -1;
     if (!this.#enabled) {
-      // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (§3.8, §6.3.14).
+      // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (IHI 0070 3.8, 6.3.14).
       if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
       return this.#bypass(sid, ssid, iova, flags, effects, false);
     }
@@ -222,16 +233,17 @@ export class Translator implements TranslationEngine {
       ctx.used = true;
     }
     const raw = flags & 7; // rows allow by raw flags
-    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & ACCESS.TAGGED);
+    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & (ACCESS.TAGGED | ACCESS.ATS));
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
     // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.
     if ((flags & ACCESS.TAGGED) !== 0 && ctx.cd !== null && (iova < 0 ? ctx.cd.tbi1 : ctx.cd.tbi0)) {
       flags &= ~ACCESS.TAGGED;
     }
-    // A tag still flagged here faults in the walk: no cached row (page or block) may answer for it.
+    // A tag still flagged here faults in the walk: no cached row (page or block) may answer for it. An ATS request
+    // walks (its completion reports the permissions the tables give; the row it fills serves later transactions).
     let row = NONE;
-    if ((flags & ACCESS.TAGGED) === 0 && ctx.id !== NONE) {
+    if ((flags & (ACCESS.TAGGED | ACCESS.ATS)) === 0 && ctx.id !== NONE) {
       const rows = this.#rows;
       if (page === UNKNOWN) {
         row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
@@ -260,6 +272,7 @@ export class Translator implements TranslationEngine {
     // A probe keeps nothing. A block is stored under its own key and under each 4 KiB key it is hit through,
     // lazily: this one now, others on their first use.
     if (effects) this.caches.insert(ctx, iova, w);
+    if ((flags & ACCESS.ATS) !== 0) this.atsEntry = w;
     return pa;
   }
 
@@ -320,7 +333,7 @@ export class Translator implements TranslationEngine {
     let cdSsid = -1; // which CD: -1 none (stage 1 bypassed)
     if (stream.config === STE_CONFIG.ABORT) kind = KIND.ABORT;
     else if (!hasS1) {
-      if (ssid >= 0) return badSsid(); // §3.3.2: SSV = 1 without stage 1
+      if (ssid >= 0) return badSsid(); // IHI 0070 3.3.2: SSV = 1 without stage 1
       if (stream.config === STE_CONFIG.BYPASS) kind = KIND.BYPASS;
     } else {
       const s1 = stream.s1!;
@@ -344,7 +357,7 @@ export class Translator implements TranslationEngine {
         let g = f;
         if (stream.privcfg === STE_PRIVCFG.PRIV) g |= ACCESS.PRIV;
         if (stream.privcfg === STE_PRIVCFG.UNPRIV) g &= ~ACCESS.PRIV;
-        // INSTCFG applies to reads only (§5.2).
+        // INSTCFG applies to reads only (IHI 0070 5.2).
         if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.INSTR) g |= ACCESS.EXEC;
         if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.DATA) g &= ~ACCESS.EXEC;
         flagMap[f] = g;
@@ -377,7 +390,7 @@ export class Translator implements TranslationEngine {
       const upper = iova < 0;
       const r = upper ? cd.ttb1 : cd.ttb0;
       const top = r === null ? 0 : pow2(r.inputBits);
-      // §3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
+      // IHI 0070 3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
       // A tag still flagged here is one the range does not ignore (no TBI): the address is outside every range.
       const ia = upper ? iova + top : iova;
       if (r === null || !(ia >= 0 && ia < top) || (flags & ACCESS.TAGGED) !== 0) {
@@ -397,6 +410,12 @@ export class Translator implements TranslationEngine {
       allow = s1w.allow;
       if (upper ? cd.e0pd1 : cd.e0pd0) allow &= ~UNPRIV_BITS;
       global = s1w.global;
+      // An ATS request stops where stage 1 grants nothing: the IPA is not translated at stage 2 (IHI 0070 3.9.1.2).
+      if ((flags & ACCESS.ATS) !== 0 && !atsGrantsAny(allow, flags)) {
+        this.#fill(EVENT_TYPE.F_PERMISSION, ctx.sid, ssid, iova, flags).class = EVT_CLASS.IN;
+        this.#report(true, effects);
+        return false;
+      }
       if (ctx.s2 === null) {
         // Stage 1 alone: returning here keeps the IPA (a double) out of this path, so nothing gets boxed.
         const w = this.#walked;
@@ -449,8 +468,9 @@ export class Translator implements TranslationEngine {
       f.ttRead = w.faultTtRead;
     } else f.class = type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN; // IHI 0070 7.3.12, 7.3.13
     if (type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
-    const record = !translationRelated(type) || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
-    this.#report(record, effects);
+    const related = translationRelated(type);
+    const record = !related || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
+    this.#report(record, effects, related && (s2 ? ctx.stream.s2Stall : ctx.cd!.stall));
     return false;
   }
 
@@ -461,7 +481,8 @@ export class Translator implements TranslationEngine {
     f.class = EVT_CLASS.IN;
     f.ipa = ipa;
     if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
-    this.#report(!translationRelated(w.faultType) || ctx.stream.s2Record, effects);
+    const related = translationRelated(w.faultType);
+    this.#report(!related || ctx.stream.s2Record, effects, related && ctx.stream.s2Stall);
     return false;
   }
 
@@ -477,7 +498,8 @@ export class Translator implements TranslationEngine {
       f.ipa = r.ipa;
       if (r.type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = r.fetchAddr;
       const stream = this.caches.stream(sid);
-      this.#report(!translationRelated(r.type) || (stream?.s2Record ?? true), effects);
+      const related = translationRelated(r.type);
+      this.#report(!related || (stream?.s2Record ?? true), effects, related && (stream?.s2Stall ?? false));
       return null;
     }
     f.fetchAddr = r.fetchAddr;
@@ -503,6 +525,8 @@ export class Translator implements TranslationEngine {
       f.ttRead =
         false;
     f.class = 0;
+    f.stall = false;
+    this.stalled = false;
     if (type === EVENT_TYPE.F_STREAM_DISABLED || type === 0) return f;
     if (type === EVENT_TYPE.C_BAD_SUBSTREAMID) {
       // Always valid: a transaction without one that reached a bad L1CD through S1DSS = 0b10 records 0 (IHI 0070 7.3.9).
@@ -521,11 +545,24 @@ export class Translator implements TranslationEngine {
     return f;
   }
 
-  #report(record: boolean, effects: boolean): void {
-    this.recorded = record;
+  /**
+   * The fault in `fault` ends the transaction: recorded if `record`; with `stall` (a stalling configuration) it is
+   * held instead, its record written with Stall = 1, unless STALL_MAX transactions are held (then it terminates).
+   */
+  #report(record: boolean, effects: boolean, stall = false): void {
+    this.recorded = record && !this.#quiet;
     if (!effects) return;
     this.#stats.faults++;
-    if (record) this.#events.report(this.fault);
+    if (stall && this.stalls !== null && !this.#quiet) {
+      const stag = this.stalls.hold(this.fault);
+      if (stag >= 0) {
+        this.stalled = true;
+        this.stag = stag;
+        this.recorded = true; // "The SMMU always records the details of the access" (IHI 0070 3.12.2)
+        return;
+      }
+    }
+    if (this.recorded) this.#events.report(this.fault);
   }
 
   /** An abort without an event (STE.Config abort, GBPA abort, bypass out of range): fault.type is 0. */
@@ -533,6 +570,47 @@ export class Translator implements TranslationEngine {
     this.#fill(type, sid, ssid, iova, flags);
     this.recorded = false;
     if (effects) this.#stats.faults++;
+    return -1;
+  }
+
+  /**
+   * An ATS Translation Request of stream `sid` for `iova` (IHI 0070 3.9.1.2): translated as a transaction with
+   * `flags` (WRITE when the request has NW clear), with its effects (TLB fill, HTTU) but no event record and no
+   * Permission fault. The output address, or -1 with `fault` describing why; on success {@link atsEntry} holds the
+   * mapping and the permissions found (null when both stages were bypassed: an identity mapping).
+   */
+  atsRequest(sid: number, ssid: number, iova: number, flags: number): number {
+    this.#quiet = true;
+    this.atsEntry = null;
+    this.#stats.translations++;
+    try {
+      return this.#slow(sid, ssid, iova, flags | ACCESS.ATS, true, null, UNKNOWN);
+    } finally {
+      this.#quiet = false;
+    }
+  }
+
+  /**
+   * An ATS Translated transaction of a split-stage stream (STE.EATS 0b10, IHI 0070 13.6.3): its address is an IPA,
+   * translated by stage 2 alone with the faults and events of an ordinary transaction (PnU = InD = SSV = 0, 3.9.1.3).
+   * Not cached in the TLB. The PA, or -1 with `fault` describing why.
+   */
+  translatedIpa(stream: StreamConfig, ipa: number, flags: number): number {
+    const caps = this.#caps ?? this.#derive();
+    this.#tag = -1;
+    this.#stats.translations++;
+    // "F_ADDR_SIZE arising from the check of the input address against IAS ... is reported as a stage 1 fault."
+    if (!(ipa >= 0 && ipa < pow2(caps.oasBits))) return this.#inputAddressSize(stream.sid, -1, ipa, flags, true);
+    const w = this.#s2;
+    w.trace = null;
+    w.cache = null; // this walk belongs to no context's walk cache
+    if (w.walk(stream.s2!, ipa, flags, true)) return w.outBase + (ipa - w.inBase);
+    const f = this.#fill(w.faultType, stream.sid, -1, ipa, flags);
+    f.s2 = true;
+    f.class = EVT_CLASS.IN;
+    f.ipa = ipa;
+    if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
+    this.#report(!translationRelated(w.faultType) || stream.s2Record, true);
     return -1;
   }
 

@@ -1,6 +1,6 @@
 /**
  * The translation-table walker: one engine for stage 1 and stage 2, every granule (VMSAv8-64, Arm DDI 0487 D8;
- * IHI 0070 §3.4 address sizes, §5.4 CD fields, §5.2 STE stage-2 fields). It knows nothing of STEs, queues or
+ * IHI 0070 3.4 address sizes, 5.4 CD fields, 5.2 STE stage-2 fields). It knows nothing of STEs, queues or
  * registers: a decoded {@link Regime} says how to walk, the result lands in the walker's fields (no allocation).
  * @module
  */
@@ -510,10 +510,11 @@ export class Walker {
         dirty = true;
       }
     }
-    if (((allow >> access) & 1) === 0) {
+    if (((allow >> access) & 1) === 0 && (flags & ACCESS.ATS) === 0) {
       return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_PERMISSION, "permission");
     }
-    if ((!af && r.ha) || dirty) {
+    // An ATS request updates the Access flag only when its completion grants some access (IHI 0070 13.7).
+    if (((!af && r.ha) || dirty) && ((flags & ACCESS.ATS) === 0 || atsGrantsAny(allow, flags))) {
       const fault = this.#updateDescriptor(s1, r.ha && !af, dirty, descAddr, update);
       if (fault !== 0) return this.#fail(fault, level);
     }
@@ -584,6 +585,17 @@ function blockAllowed(granuleShift: number, level: number, oaBits: number): bool
   return level === 2 || (level === 1 && oaBits === 52);
 }
 
+/**
+ * Whether an allow mask grants an ATS request anything at the request's privilege (IHI 0070 13.7.1): read or write,
+ * or execute when the request (or STE.INSTCFG) asks for it. The walk knows the request's flags, not the overrides, so
+ * an execute-only page asked for Exe counts here though 13.7.1 grants it nothing.
+ */
+export function atsGrantsAny(allow: number, flags: number): boolean {
+  const p = flags & ACCESS.PRIV;
+  const x = (flags & ACCESS.EXEC) !== 0 ? (allow >> (p | ACCESS.EXEC)) & 1 : 0;
+  return ((allow >> p) & 1) + ((allow >> (p | ACCESS.WRITE)) & 1) + x > 0;
+}
+
 /** Access flags as permission checks see them: a write is never an instruction fetch. */
 export function normalize(flags: number): number {
   return (flags & ACCESS.WRITE) !== 0 ? flags & ~ACCESS.EXEC & 7 : flags & 7;
@@ -595,7 +607,7 @@ function mask(userR: boolean, userW: boolean, userX: boolean, privR: boolean, pr
     (+privW << 7);
 }
 
-/** Stage-1 permissions of a leaf (DDI 0487 D8.4: AP, APTable, UXN/PXN, WXN, PAN; IHI 0070 §5.4 CD.PAN/WXN). */
+/** Stage-1 permissions of a leaf (DDI 0487 D8.4: AP, APTable, UXN/PXN, WXN, PAN; IHI 0070 5.4 CD.PAN/WXN). */
 function s1Allow(
   el2: boolean,
   wxn: boolean,
@@ -613,7 +625,7 @@ function s1Allow(
   const readOnly = (!asDirty && (ap >> 1) === 1) || readOnlyTable;
   const uxn = uxnLeaf || uxnTable;
   if (el2) {
-    // One privilege level: AP[1] and PXN are ignored, UXN is XN (IHI 0070 §5.4 UWXN/PAN notes).
+    // One privilege level: AP[1] and PXN are ignored, UXN is XN (IHI 0070 5.4 UWXN/PAN notes).
     const w = !readOnly;
     const x = !uxn && !(wxn && w);
     return mask(true, w, x, true, w, x);

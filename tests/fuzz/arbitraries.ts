@@ -107,6 +107,9 @@ const bringUp: fc.Arbitrary<BringUp> = fc.record({
   msiData: fc.nat(0xffff_ffff),
   gbpa: sometimes(fc.nat(0xffff_ffff), 6),
   smmuen: fc.oneof({ weight: 19, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+  priq: fc.oneof({ weight: 6, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+  priqLog2: small(2, 31),
+  priqLo: fc.boolean(),
 });
 
 const ste: fc.Arbitrary<SteAction> = fc.record({
@@ -207,7 +210,12 @@ const attach: fc.Arbitrary<AttachAction> = fc.record({
     }),
     { minLength: 1, maxLength: 4 },
   ),
-  flags: fc.oneof({ weight: 2, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(255) }),
+  flags: fc.oneof(
+    { weight: 4, arbitrary: fc.constant(0) },
+    { weight: 2, arbitrary: fc.nat(255) },
+    { weight: 1, arbitrary: fc.constantFrom(1 << 8, 1 << 9, 3 << 8) }, // stalling at stage 1, stage 2 or both
+    { weight: 1, arbitrary: fc.nat(1023) },
+  ),
 });
 
 const tlbi: fc.Arbitrary<TlbiAction> = fc.record({
@@ -327,6 +335,37 @@ const commandsAction: fc.Arbitrary<Action & { kind: "commands" }> = fc.record({
   }),
 });
 
+const priAction: fc.Arbitrary<Action & { kind: "pri" }> = fc.record({
+  kind: fc.constant("pri" as const),
+  sid: sidIndex,
+  ssid: sometimes(small(3, 20), 2),
+  page: dmaIova,
+  perms: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(1, 3) }, { weight: 1, arbitrary: fc.nat(15) }),
+  group: small(3, 511),
+  last: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+});
+
+const atsAction: fc.Arbitrary<Action & { kind: "ats" }> = fc.record({
+  kind: fc.constant("ats" as const),
+  sid: sidIndex,
+  ssid: sometimes(small(3, 20), 3),
+  iova: dmaIova,
+  at: addrRef,
+  write: fc.boolean(),
+  exec: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  priv: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  translated: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+});
+
+const resumeAction: fc.Arbitrary<Action & { kind: "resume" }> = fc.record({
+  kind: fc.constant("resume" as const),
+  sid: sidIndex,
+  stag: small(1, 0xffff),
+  retry: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+  term: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  fix: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+});
+
 const msiAction: fc.Arbitrary<Action & { kind: "msi" }> = fc.record({
   kind: fc.constant("msi" as const),
   sid: sidIndex,
@@ -392,6 +431,9 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: msiAction },
+  { weight: 3, arbitrary: priAction },
+  { weight: 3, arbitrary: atsAction },
+  { weight: 3, arbitrary: resumeAction },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -443,6 +485,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
         "skipCommands" as const,
         "pollCons" as const,
         "invalidateAll" as const,
+        "consumePageRequests" as const,
       ),
     }),
   },
@@ -490,6 +533,14 @@ const tweak: fc.Arbitrary<SmmuFeatures> = fc.oneof(
   fc.record({ sev: fc.boolean() }),
   fc.record({ httu: fc.constantFrom("none" as const, "access" as const, "access+dirty" as const) }),
   fc.record({ bbml: fc.constantFrom(0 as const, 1 as const, 2 as const) }),
+  fc.record({
+    stalls: fc.constantFrom(
+      "stall-and-terminate" as const,
+      "terminate-only" as const,
+      "stall-forced" as const,
+    ),
+  }),
+  fc.record({ stallMax: fc.integer({ min: 1, max: 3 }) }), // few STAGs: stall overflow
 );
 /** The default features with a few changed. */
 const features: fc.Arbitrary<SmmuFeatures> = fc.array(tweak, { minLength: 1, maxLength: 4 })

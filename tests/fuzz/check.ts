@@ -58,6 +58,7 @@ import {
   ScenarioRunner,
   type Step,
   type StepOutcome,
+  type Transaction,
   transactionOf,
 } from "../../src/scenario/scenario.ts";
 import { Coverage } from "./coverage.ts";
@@ -94,6 +95,7 @@ import {
   touchesRead,
 } from "./invariants.ts";
 import { RecordingMemory, RUNAWAY, Runaway } from "./recording.ts";
+import { checkAts, checkPageRequests, checkPriqInterrupts, checkStalls, heldNow } from "./sva_invariants.ts";
 import { StaleStes } from "./stale_stes.ts";
 
 /** A broken invariant: which, and where. */
@@ -171,6 +173,11 @@ function checkStep(
   const blob = step.op === "save_restore" ? smmu.save() : null;
   const stats0 = seen.stats ?? smmu.stats;
   const dma = step.op === "dma" && !step.view ? transactionOf(step, runner.privilegedDma) : null;
+  const held = heldNow(smmu.stalls());
+  const responses = runner.responses.length;
+  // A PCIe endpoint's ATS or page request reads (and may cache) its stream's STE: which one, learnt before the step
+  // (explain's reads are no work of the step's).
+  const endpointSte = isEndpoint(step) ? steUsed(smmu, endpointTransaction(step)) : null;
   mem.begin();
   const predicted = dma === null ? null : describe(smmu.probe(dma.sid, dma.iova, dma.access));
   if (dma !== null) {
@@ -237,7 +244,8 @@ function checkStep(
     nested,
     coherent: false,
     flagUpdates: 0,
-    ste: null,
+    held,
+    ste: endpointSte,
   };
   count(v);
   if (step.op === "dma") v.ste = steUsed(runner.smmu, transactionOf(step, runner.privilegedDma));
@@ -247,7 +255,9 @@ function checkStep(
   const flagUpdates = checkWrites(v);
   // What the device wrote over something it had read, in this call too (a flag update leaves translations as they
   // were). Only transactions fill the caches, so only their reads count (commands and the rest keep nothing).
-  if (step.op === "dma" || nested.some((s) => s.op === "dma")) { for (const a of mem.reads) seen.readEver.add(a); }
+  // An ATS Translation Request fills the caches as a transaction does; retried stalls are transactions too.
+  const fills = step.op === "dma" || step.op === "ats_translate" || held.stags.size > 0;
+  if (fills || nested.some((s) => s.op === "dma")) { for (const a of mem.reads) seen.readEver.add(a); }
   const dirtied = mem.writes.some((w) => !flagUpdates.has(w) && touchesRead(seen, w.addr, w.len)) ||
     nested.some((s) => s.op === "mem_write" && touchesRead(seen, Number(s.addr), s.hex.length / 2));
   v.coherent = seen.clean && !dirtied;
@@ -263,6 +273,10 @@ function checkStep(
   checkRestore(v);
   checkCoherence(v);
   checkTranslation(v);
+  checkStalls(v);
+  checkPageRequests(v, responses);
+  checkPriqInterrupts(v);
+  checkAts(v);
 
   if (step.op === "dma") {
     seen.recent.push(transactionOf(step, runner.privilegedDma));
@@ -274,6 +288,16 @@ function checkStep(
   return outcome;
 }
 
+type EndpointStep = Step & { op: "ats_translate" | "ats_translated" | "pri_request" };
+const isEndpoint = (s: Step): s is EndpointStep =>
+  s.op === "ats_translate" || s.op === "ats_translated" || s.op === "pri_request";
+/** A read by the endpoint's stream: what explain needs to name its STE. */
+const endpointTransaction = (s: EndpointStep): Transaction => ({
+  sid: Number(s.sid),
+  iova: 0,
+  access: { write: false, priv: false, exec: false },
+});
+
 /**
  * Tells `seen.stes` what the step did, in an order that errs towards stale: the STEs its transactions (and those of
  * callbacks) used, then everything written, then the invalidations it ran (none where callbacks ran steps: they may
@@ -281,6 +305,7 @@ function checkStep(
  */
 function trackStes(v: StepView): void {
   const { seen, runner, step, nested } = v;
+  if (isEndpoint(step) && v.ste !== null) seen.stes.used(Number(step.sid), v.ste.addr);
   for (const s of [step, ...nested]) {
     if (s.op !== "dma") continue;
     const t = transactionOf(s, runner.privilegedDma);
@@ -321,6 +346,12 @@ function outcomeKey(o: StepOutcome): string {
       return o.result.ok ? "copied" : `${o.result.done} bytes, then ${o.result.fault.type}`;
     case "mmio_read":
       return `read 0x${o.value.toString(16)}`;
+    case "pri_request":
+      return o.result;
+    case "ats_translate":
+      return JSON.stringify(o.completion);
+    case "ats_translated":
+      return JSON.stringify(o.result);
     default:
       return o.op;
   }

@@ -23,6 +23,8 @@ import {
   L1CD,
   L1STD,
   OPCODE,
+  PRIQ_BASE,
+  PRIQ_IRQ_CFG2,
   REG,
   REGISTERS,
   STRTAB_BASE,
@@ -141,6 +143,8 @@ class Compiler {
   readonly #mappedBy = new Map<number, number[]>();
   /** The last DMA: a `next` address continues it, from the same device. */
   #lastDma: { sid: number; ssid: number | null; iova: number | bigint } | null = null;
+  /** The space each attached StreamID translates through (a stall handler maps the faulting page there). */
+  readonly #spaceBySid = new Map<number, number>();
   /** The StreamID of the DMA whose address is being resolved (-1 outside a DMA). */
   #dmaSid = -1;
 
@@ -357,6 +361,33 @@ class Compiler {
         }
         return;
       }
+      case "pri":
+        return this.#pri(a);
+      case "resume": {
+        // The guest's handler: with `fix`, the page of the last DMA mapped where its stream translates, and that
+        // stream resumed; STAGs come from 0 up, so it resumes the first few besides `stag`.
+        const last = this.#lastDma;
+        const space = last === null ? undefined : this.#spaceBySid.get(last.sid);
+        const fixing = a.fix && last !== null && space !== undefined && typeof last.iova === "number" && last.iova >= 0;
+        if (fixing) {
+          const page = (last.iova as number) - ((last.iova as number) % 4096);
+          this.spaces[space].table.map(
+            page,
+            MAP.regions + (page % (16 * KIB64)),
+            3,
+            {},
+            this.spaces[space].params.stage,
+          );
+        }
+        const sid = fixing ? last!.sid : this.#streamOf(a.sid);
+        if (a.term) return this.#issue([namedCommand(OPCODE.STALL_TERM, { StreamID: sid }, 0), this.#sync()], 0);
+        const stags = [...new Set([a.stag, 0, 1, 2, 3])];
+        const resume = (stag: number) =>
+          namedCommand(OPCODE.RESUME, { StreamID: sid, STAG: stag, Ac: a.retry ? 1 : 0, Ab: a.retry ? 0 : 1 }, 0);
+        return this.#issue([...stags.map(resume), this.#sync()], 0);
+      }
+      case "ats":
+        return this.#ats(a);
       case "msi": {
         const d = a.data;
         const hex = [d & 0xff, (d >>> 8) & 0xff, (d >>> 16) & 0xff, d >>> 24]
@@ -385,6 +416,8 @@ class Compiler {
         return;
       case "consumeEvents": // CONS ← PROD: every record read, any overflow acknowledged (OVACKFLG ← OVFLG)
         return this.#mmioFrom(REG.EVENTQ_CONS, REG.EVENTQ_PROD);
+      case "consumePageRequests": // the PRI queue likewise
+        return this.#mmioFrom(REG.PRIQ_CONS, REG.PRIQ_PROD);
       case "ackErrors":
         return this.#mmioFrom(REG.GERRORN, REG.GERROR);
       case "skipCommands": // CONS ← PROD: drop what is left (after a command error, say)
@@ -406,6 +439,51 @@ class Compiler {
       case "reenter":
         return this.#reenter(a.from, a.then);
     }
+  }
+
+  /** A page request from the endpoint of a recent stream, for a page of what it maps (where PRI is advertised). */
+  #pri(a: Action & { kind: "pri" }): void {
+    if (!IDR0.PRI.get(Uint32Array.of(this.ids.IDR0))) return;
+    const sid = this.#streamOf(a.sid);
+    this.#dmaSid = sid;
+    const page = this.iova(a.page);
+    this.#dmaSid = -1;
+    const p = (bit: number) => ((a.perms >> bit) & 1) === 1;
+    const ssid = a.ssid === null ? undefined : BigInt(ssidOf(a.ssid));
+    this.#emit({
+      op: "pri_request",
+      sid: BigInt(sid),
+      ...(ssid === undefined ? {} : { ssid }),
+      address: u64(page),
+      read: p(0),
+      write: p(1),
+      // Exe and Priv travel in the PASID prefix: only with a SubstreamID.
+      ...(ssid === undefined ? {} : { exec: p(2), priv: p(3) }),
+      group: BigInt(a.group % 512),
+      last: a.last,
+    });
+  }
+
+  /** An ATS Translation Request, or a Translated transaction, of a recent stream (where ATS is advertised). */
+  #ats(a: Action & { kind: "ats" }): void {
+    if (!IDR0.ATS.get(Uint32Array.of(this.ids.IDR0))) return;
+    const sid = this.#streamOf(a.sid);
+    if (a.translated) {
+      this.#emit({ op: "ats_translated", sid: BigInt(sid), address: BigInt(this.addr(a.at)), write: a.write });
+      return;
+    }
+    this.#dmaSid = sid;
+    const iova = this.iova(a.iova);
+    this.#dmaSid = -1;
+    const natural = this.#attachedSsid.get(sid) ?? null;
+    const ssid = a.ssid === null ? natural : ssidOf(a.ssid);
+    this.#emit({
+      op: "ats_translate",
+      sid: BigInt(sid),
+      address: u64(iova),
+      write: a.write,
+      ...(ssid === null ? {} : { ssid: BigInt(ssid), exec: a.exec, priv: a.priv }),
+    });
   }
 
   /** The Linux reset sequence (arm_smmu_device_reset), with the parameters of `p`. */
@@ -465,6 +543,20 @@ class Compiler {
     this.#mmio(REG.CR0, 4, cr0[0]);
     this.#emit({ op: "mmio_read", offset: BigInt(REG.CR0ACK), size: 4 });
     this.#issue([...this.#invalidateAll(), this.#sync()], 0);
+    // Where PRI is advertised, the PRI queue with the event queue, as Linux enables them.
+    const pri = p.priq && IDR0.PRI.get(Uint32Array.of(this.ids.IDR0)) === 1;
+    if (pri) {
+      r.fill(0);
+      PRIQ_BASE.ADDR.setAddress(r, MAP.priq);
+      PRIQ_BASE.LOG2SIZE.set(r, p.priqLog2);
+      this.#write64(REG.PRIQ_BASE, r);
+      this.#mmio(REG.PRIQ_PROD, 4, 0);
+      this.#mmio(REG.PRIQ_CONS, 4, 0);
+      const cfg2 = new Uint32Array(1);
+      PRIQ_IRQ_CFG2.LO.set(cfg2, p.priqLo ? 1 : 0);
+      this.#mmio(REG.PRIQ_IRQ_CFG2, 4, cfg2[0]);
+      CR0.PRIQEN.set(cr0, 1);
+    }
     CR0.EVENTQEN.set(cr0, 1);
     this.#mmio(REG.CR0, 4, cr0[0]);
     this.#mmio(REG.IRQ_CTRL, 4, p.irqs);
@@ -637,7 +729,8 @@ class Compiler {
         e0pd: (a.flags >> 4) & 1,
         pan: f(5),
         wxn: f(6),
-        had: a.flags >> 7,
+        had: (a.flags >> 7) & 1,
+        stall: f(8),
       });
     }
     const bits = ssid === null ? 0 : Math.max(1, Math.ceil(Math.log2(ssid + 1)));
@@ -654,12 +747,16 @@ class Compiler {
       ha: (a.flags & 1) === 1,
       hd: (a.flags & 2) === 2,
       affd: (a.flags & 4) === 4,
+      stall: ((a.flags >> 9) & 1) === 1,
+      // Where ATS is offered, the driver enables full ATS for its device (ILLEGAL with stage 2 stalling).
+      eats: IDR0.ATS.get(Uint32Array.of(this.ids.IDR0)) && ((a.flags >> 9) & 1) === 0 ? 1 : 0,
     });
     // A nested device with CD.HA and an odd slot gets a read-only stage 2: its hardware updates of stage-1
     // descriptors are stage-1 table writes that stage 2 refuses (IHI 0070 3.13).
     const readOnly: Values = (a.flags & 1) === 1 && a.slot % 2 === 1 ? { S2AP: TT_S2AP.RO } : {};
     if (mode === 2) this.#identity(s2, MAP.strtab, MAP.end, readOnly);
     this.#attachedSsid.set(sidOf(a.sid), mode === 0 || mode === 2 ? ssid : null);
+    if (mode !== 3) this.#spaceBySid.set(sidOf(a.sid), mode === 1 ? s2 : s1);
     const mine = this.#mappedBy.get(sidOf(a.sid)) ?? [];
     this.#mappedBy.set(sidOf(a.sid), mine);
     for (const m of a.maps) {

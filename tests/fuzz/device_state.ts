@@ -37,6 +37,10 @@ export interface Regs {
   eventqCons: number;
   /** [address, data] of the event queue, global error and PRI queue MSIs. */
   msis: [number, number][];
+  priqBase: Uint32Array;
+  priqProd: number;
+  priqCons: number;
+  priqIrqCfg2: number;
 }
 
 /** The registers the invariants need, through side-effect-free reads (a CMDQ_CONS read would run commands). */
@@ -65,6 +69,10 @@ export function readRegs(smmu: Smmu): Regs {
       msi(REG.GERROR_IRQ_CFG0, REG.GERROR_IRQ_CFG1),
       msi(REG.PRIQ_IRQ_CFG0, REG.PRIQ_IRQ_CFG1),
     ],
+    priqBase: pair(REG.PRIQ_BASE),
+    priqProd: r(REG.PRIQ_PROD),
+    priqCons: r(REG.PRIQ_CONS),
+    priqIrqCfg2: r(REG.PRIQ_IRQ_CFG2),
   };
 }
 

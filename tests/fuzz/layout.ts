@@ -25,6 +25,7 @@ export const MAP = {
   l2Cds: 0x4024_0000, // 4 leaf CD tables per slot, 64 KiB apart
   regions: 0x4044_0000, // 16 data buffers and MSI doorbells, 64 KiB apart
   tables: 0x4054_0000, // translation tables, allocated upwards
+  priq: 0x40fc_0000, // the PRI queue (where PRI is advertised), below the end: tables rarely grow this far
   end: 0x4100_0000,
 } as const;
 

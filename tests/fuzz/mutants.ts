@@ -69,7 +69,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: "DMA copies are not split at mapping boundaries",
-    file: "src/translation/dma.ts",
+    file: "src/device/dma.ts",
     find: "const n = Math.min(len - done, span);",
     replace: "const n = len - done;",
     expect: /DMA data at/,
@@ -107,7 +107,9 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/translation/tlb.ts",
     find: '      case "cfg_all":\n        this.clear();\n        return;',
     replace: '      case "cfg_all":\n        return;',
-    expect: /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC/,
+    // Or by the cached-STE invariant: an STE the guest rewrote and invalidated with CMD_CFGI_ALL stays cached.
+    expect:
+      /after CFGI_ALL, TLBI_NSNH_ALL and CMD_SYNC|used a cached STE unlike the one at .*, which nothing wrote since its last invalidation/,
   },
   {
     name: "CMD_CFGI_STE drops the cached STE but not the contexts built from it",
@@ -207,5 +209,57 @@ export const MUTANTS: readonly Mutant[] = [
     find: "    } catch {\n      return ABORT;\n    }",
     replace: "    } catch (e) {\n      throw e;\n    }",
     expect: /exception escaped/,
+  },
+  // ---- the stall model, the PRI queue and ATS (issue 17)
+  {
+    name: "CMD_RESUME ends a stall of another StreamID with the same STAG",
+    file: "src/device/stall.ts",
+    find: "if (p === undefined || p.sid !== sid) return;",
+    replace: "if (p === undefined) return;",
+    expect: /ended \(\w+\) without a cause in the step/,
+  },
+  {
+    name: "a stalled transaction's record says Stall = 0",
+    file: "src/device/events.ts",
+    find: "    r.stall.set(out, 1);\n",
+    replace: "",
+    expect: /stalled transaction's \w+ record has Stall 0/,
+  },
+  {
+    name: "unrecorded stalls are never retried when the event queue becomes writable",
+    file: "src/device/stall.ts",
+    find: "if (!retried && this.#unrecorded > 0 && this.writable()) {",
+    replace: "if (false) {",
+    expect: /record unwritten while the event queue is writable/,
+  },
+  {
+    name: "an active PRI queue overflow does not inhibit new records",
+    file: "src/device/priq.ts",
+    find:
+      "if (PRIQ_PROD.OVFLG.get(w, W_PRIQ_PROD) !== PRIQ_CONS.OVACKFLG.get(w, W_PRIQ_CONS)) return this.#overflowed(q);",
+    replace: "",
+    // Caught as a record written in overflow, or as OVFLG toggled again while the overflow was still active.
+    expect: /queued into a PRI queue that cannot take it|OVFLG toggled without an overflow/,
+  },
+  {
+    name: "PRI records lose the Page Request Group index",
+    file: "src/device/priq.ts",
+    find: "PRI_RECORD.PRGIndex.set(rec, q.group);",
+    replace: "",
+    expect: /PRI record's PRGIndex/,
+  },
+  {
+    name: "an ATS completion grants write where the page is only readable",
+    file: "src/translation/ats.ts",
+    find: "const r = can(0), x = can(ACCESS.EXEC), w = can(ACCESS.WRITE);",
+    replace: "const r = can(0), x = can(ACCESS.EXEC), w = r;",
+    expect: /ATS granted W/,
+  },
+  {
+    name: "an ATS Translation Request records its translation fault",
+    file: "src/translation/translate.ts",
+    find: "this.recorded = record && !this.#quiet;",
+    replace: "this.recorded = record;",
+    expect: /an ATS Translation Request recorded [CF]_/,
   },
 ];

@@ -60,6 +60,10 @@ export interface BringUp {
   msiData: number;
   gbpa: number | null;
   smmuen: boolean;
+  /** Where PRI is advertised: program and enable the PRI queue (2^priqLog2 entries; PRIQ_IRQ_CFG2.LO as `priqLo`). */
+  priq: boolean;
+  priqLog2: number;
+  priqLo: boolean;
 }
 
 export interface SteAction {
@@ -84,6 +88,10 @@ export interface SteAction {
   instcfg: number;
   flips: Flips;
   invalidate: boolean;
+  /** STE.S2S: stage-2 translation-related faults stall. */
+  stall?: boolean;
+  /** STE.EATS. */
+  eats?: number;
 }
 
 export interface CdAction {
@@ -109,6 +117,8 @@ export interface CdAction {
   flips: Flips;
   /** 0 none, 1 CFGI_CD, 2 CFGI_CD_ALL, 3 CFGI_ALL; each then CMD_SYNC. */
   invalidate: number;
+  /** CD.S: stage-1 translation-related faults stall. */
+  stall?: boolean;
 }
 
 export interface LeafParams {
@@ -148,7 +158,8 @@ export interface AttachAction {
   space: number;
   s2: number;
   maps: { iova: IovaRef; level: number; oa: AddrRef | null; leaf: LeafParams }[];
-  /** CD flags: HA, HD, AFFD, TBI0, E0PD0, PAN, WXN, HAD0 (bit 0 first); STE: S2HA, S2HD, S2AFFD likewise. */
+  /** CD flags: HA, HD, AFFD, TBI0, E0PD0, PAN, WXN, HAD0 (bit 0 first); STE: S2HA, S2HD, S2AFFD likewise. Bit 8:
+   * CD.S (stage-1 faults stall), bit 9: STE.S2S (stage-2 faults stall). */
   flags: number;
 }
 
@@ -203,6 +214,25 @@ export type Action =
     mixed: boolean;
   }
   | { kind: "msi"; sid: number; at: AddrRef; data: number }
+  /** The guest's stall handler (Linux iopf): with `fix`, it first maps the page of the last DMA (where its stream
+   * was attached); then CMD_RESUME of a recent stream's STAG `stag` (STAGs are given from 0 up), retrying or
+   * terminating, or (`term`) CMD_STALL_TERM of the stream; then CMD_SYNC. */
+  | { kind: "resume"; sid: number; stag: number; retry: boolean; term: boolean; fix: boolean }
+  /** A PCIe endpoint's page request (IHI 0070 chapter 8), for a page of `page`: `perms` R, W, X, Priv (bit 0 first);
+   * a SubstreamID pool index or null (none). */
+  | { kind: "pri"; sid: number; ssid: number | null; page: IovaRef; perms: number; group: number; last: boolean }
+  /** An ATS Translation Request for `iova`, or (`translated`) a Translated transaction to `at` (IHI 0070 3.9.1). */
+  | {
+    kind: "ats";
+    sid: number;
+    ssid: number | null;
+    iova: IovaRef;
+    at: AddrRef;
+    write: boolean;
+    exec: boolean;
+    priv: boolean;
+    translated: boolean;
+  }
   /** A write of register `reg` (WRITTEN_REGISTERS first, then any register of the frame), fields from `vals`. */
   | { kind: "regWrite"; reg: number; vals: number[]; wide: boolean; addr: AddrRef }
   | { kind: "mmioRaw"; offset: number; wide: boolean; lo: number; hi: number }
@@ -210,7 +240,7 @@ export type Action =
    * i / REGISTERS.length is odd); else the offset as it is. */
   | { kind: "mmioRead"; offset: number; wide: boolean }
   | { kind: "poke"; at: AddrRef; word: number; value: number }
-  | { kind: "consumeEvents" | "ackErrors" | "skipCommands" | "pollCons" | "invalidateAll" }
+  | { kind: "consumeEvents" | "consumePageRequests" | "ackErrors" | "skipCommands" | "pollCons" | "invalidateAll" }
   | TlbiAction
   | { kind: "saveRestore"; fresh: boolean }
   /** The host resets the device; with `reinit`, the guest then brings it up again as it did last. */

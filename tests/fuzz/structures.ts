@@ -83,7 +83,9 @@ export function steWords(a: SteAction, cd: { ptr: number; fmt: number }, s2: Spa
     STE.S2HD.set(w, bit(a.hd));
     STE.S2AFFD.set(w, bit(a.affd));
     STE.S2R.set(w, bit(a.record));
+    STE.S2S.set(w, bit(a.stall === true));
   }
+  STE.EATS.set(w, a.eats ?? 0);
   STE.PRIVCFG.set(w, a.privcfg);
   STE.INSTCFG.set(w, a.instcfg);
   flip(w, a.flips);
@@ -97,6 +99,7 @@ export function cdWords(a: CdAction, ttb0: Space | null, ttb1: Space | null): Ui
   CD.AA64.set(w, 1);
   CD.A.set(w, 1);
   CD.R.set(w, bit(a.record));
+  CD.S.set(w, bit(a.stall === true));
   CD.ASID.set(w, a.asid);
   CD.IPS.set(w, a.ips);
   CD.HA.set(w, bit(a.ha));

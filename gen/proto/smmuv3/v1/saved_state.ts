@@ -13,7 +13,7 @@ export const protobufFileName = "smmuv3/v1/saved_state.proto";
 
 /** The whole saved state of one device. */
 export interface SavedState {
-  /** Schema version of the writer (this schema: 2). */
+  /** Schema version of the writer (this schema: 3). */
   schemaVersion: number;
   /** Identification registers of the device that saved: restore refuses a different device. */
   idRegisters:
@@ -144,7 +144,11 @@ export interface SavedState {
     | number
     | undefined;
   /** IMPL_STATE: Internal state the architecture implies but maps to no register, kept in the IMPLEMENTATION DEFINED space; RAZ/WI to software. */
-  implState?: number | undefined;
+  implState?:
+    | number
+    | undefined;
+  /** STALLS: The transactions held stalled (IHI 0070 3.12.2): a VMM migrates them with the STAGs the guest holds. Each entry is one STALL_STATE, its 32-bit words little-endian. */
+  stalls: Uint8Array[];
 }
 
 /** The identification registers (read-only; a fingerprint of the advertised features). */
@@ -203,6 +207,7 @@ function createBaseSavedState(): SavedState {
     priqProd: undefined,
     priqCons: undefined,
     implState: undefined,
+    stalls: [],
   };
 }
 
@@ -339,6 +344,9 @@ export const SavedState: MessageFns<SavedState> = {
     }
     if (message.implState !== undefined) {
       writer.uint32(328).uint32(message.implState);
+    }
+    for (const v of message.stalls) {
+      writer.uint32(802).bytes(v!);
     }
     return writer;
   },
@@ -628,6 +636,14 @@ export const SavedState: MessageFns<SavedState> = {
             message.implState = reader.uint32();
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.stalls.push(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -788,6 +804,9 @@ export const SavedState: MessageFns<SavedState> = {
         : isSet(object.impl_state)
         ? globalThis.Number(object.impl_state)
         : undefined,
+      stalls: globalThis.Array.isArray(object?.stalls)
+        ? object.stalls.map((e: any) => bytesFromBase64(e))
+        : [],
     };
   },
 
@@ -895,6 +914,9 @@ export const SavedState: MessageFns<SavedState> = {
     if (message.implState !== undefined) {
       obj.implState = Math.round(message.implState);
     }
+    if (message.stalls?.length) {
+      obj.stalls = message.stalls.map((e) => base64FromBytes(e));
+    }
     return obj;
   },
 
@@ -959,6 +981,7 @@ export const SavedState: MessageFns<SavedState> = {
     message.priqProd = object.priqProd ?? undefined;
     message.priqCons = object.priqCons ?? undefined;
     message.implState = object.implState ?? undefined;
+    message.stalls = object.stalls?.map((e) => e) || [];
     return message;
   },
 };
@@ -1143,6 +1166,31 @@ export const IdRegisters: MessageFns<IdRegisters> = {
     return message;
   },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

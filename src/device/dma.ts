@@ -1,6 +1,6 @@
 /**
  * A device's translated view of guest memory: reads and writes split at mapping boundaries, each piece translated
- * once through the same path as any transaction (events, TLB fills), stopping at the first fault (IHI 0070 §3.1).
+ * once through the same path as any transaction (events, TLB fills), stopping at the first fault (IHI 0070 3.1).
  * MSI writes from a device are ordinary writes through a view.
  * @module
  */
@@ -10,10 +10,21 @@ import { FlatMemory } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { ACCESS, newFault } from "../core/types.ts";
 import type { Fault } from "../core/types.ts";
-import type { Translator } from "./translate.ts";
+import type { Translator } from "../translation/translate.ts";
+import type { Pending, Stall, Stalls } from "./stall.ts";
 
-/** Outcome of a DMA copy: `done` bytes were copied before the fault (a copy of the engine's fault). */
-export type DmaResult = { ok: true } | { ok: false; done: number; iova: number; fault: Fault };
+/**
+ * Outcome of a DMA copy: `done` bytes were copied before the fault (a copy of the engine's fault). With `stall`, the
+ * fault stalled the access at `iova` (IHI 0070 3.12.2): the copy is not over but waits, and continues from there when
+ * a CMD_RESUME retries it; `stall.onEnd` then gets the copy's final result. The buffer must stay as it is meanwhile.
+ */
+export type DmaResult = { ok: true } | {
+  ok: false;
+  done: number;
+  iova: number;
+  fault: Fault;
+  stall?: Stall<DmaResult>;
+};
 
 const OK: DmaResult = Object.freeze({ ok: true });
 
@@ -89,18 +100,18 @@ export class DmaView {
     throw new HostError(`DmaView.${what}: iova must be a safe integer and so must the copy's end, got ${shown(iova)}`);
   }
 
-  #copy(iova: number, buf: Uint8Array, flags: number, write: boolean): DmaResult {
+  /** Copies from byte `done` of `buf` on (a stalled copy continues where it stopped). */
+  #copy(iova: number, buf: Uint8Array, flags: number, write: boolean, done = 0): DmaResult {
     // Nothing in a copy throws (memories are guarded, callbacks deferred): no finally on this path.
     this.#calls.enter("DmaView");
-    const result = this.#pieces(iova, buf, flags, write);
+    const result = this.#pieces(iova, buf, flags, write, done);
     this.#calls.leave();
     return result;
   }
 
-  #pieces(iova: number, buf: Uint8Array, flags: number, write: boolean): DmaResult {
+  #pieces(iova: number, buf: Uint8Array, flags: number, write: boolean, done: number): DmaResult {
     const t = this.#translator;
     const len = buf.length;
-    let done = 0;
     while (done < len) {
       const at = iova + done;
       let pa: number, span: number;
@@ -111,7 +122,10 @@ export class DmaView {
       } else {
         const removals = t.removals, hits = t.hits;
         pa = t.translate(this.sid, this.ssid, at, flags);
-        if (pa < 0) return { ok: false, done, iova: at, fault: { ...t.fault } };
+        if (pa < 0) {
+          if (t.stalled) return this.#stalled(iova, buf, flags, write, done);
+          return { ok: false, done, iova: at, fault: { ...t.fault } };
+        }
         span = t.span;
         if (t.hits !== hits && t.removals === removals) {
           // As far as the TLB would answer the same: within the page (each page has its own TLB key).
@@ -140,5 +154,15 @@ export class DmaView {
       done += n;
     }
     return OK;
+  }
+
+  /** The copy stalled at byte `done`: its retry continues the copy, its termination aborts it there. */
+  #stalled(iova: number, buf: Uint8Array, flags: number, write: boolean, done: number): DmaResult {
+    const t = this.#translator;
+    const stall = (t.stalls as Stalls).get(t.stag) as Pending<DmaResult>;
+    const fault = { ...t.fault };
+    stall.run = () => this.#copy(iova, buf, flags, write, done);
+    stall.abort = () => ({ ok: false, done, iova: iova + done, fault });
+    return { ok: false, done, iova: iova + done, fault, stall };
   }
 }
