@@ -32,6 +32,11 @@ interface RecordFields {
   readonly ipa?: Field;
   readonly stall?: Field;
   readonly stag?: Field;
+  readonly atsR?: Field;
+  readonly atsW?: Field;
+  readonly atsX?: Field;
+  readonly atsPriv?: Field;
+  readonly span?: Field;
 }
 
 function fieldsOf(layout: Layout): RecordFields {
@@ -53,6 +58,11 @@ function fieldsOf(layout: Layout): RecordFields {
     ipa: f.get("IPA"),
     stall: f.get("Stall"),
     stag: f.get("STAG"),
+    atsR: f.get("R"),
+    atsW: f.get("W"),
+    atsX: f.get("X"),
+    atsPriv: f.get("PRIV"),
+    span: f.get("Span"),
   };
 }
 
@@ -91,6 +101,16 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);
   if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
   if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
+  // F_BAD_ATS_TREQ: the permissions the request asked for, before STE overrides (IHI 0070 7.3.6: "Write == !NW",
+  // "R (Read) is always 1 in a request"), and "Span equals the number of STUs requested": one, as a request here
+  // translates one address.
+  if (r.atsR !== undefined) {
+    r.atsR.set(out, 1);
+    r.atsW?.set(out, bit(!fault.rnw));
+    r.atsX?.set(out, bit(fault.ind));
+    r.atsPriv?.set(out, bit(fault.pnu));
+    r.span?.set(out, 1);
+  }
   if (fault.stall && r.stall !== undefined) {
     r.stall.set(out, 1);
     r.stag?.set(out, fault.stag);
