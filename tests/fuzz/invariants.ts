@@ -25,6 +25,7 @@ import {
   OPCODE,
   PRIQ_PROD,
   REG,
+  reservedSet,
   STE_CONFIG,
   STE_S1DSS,
   TT_PAGE_S1,
@@ -295,7 +296,14 @@ function recordDisagrees(
   write: boolean,
   ssid: number | undefined,
 ): string | null {
-  const fields = new Map(EVENTS.get(type)!.fields.map((f) => [f.name, f]));
+  const layout = EVENTS.get(type)!;
+  const fields = new Map(layout.fields.map((f) => [f.name, f]));
+  // IHI 0070 7.3: "Portions of event records that are not explicitly defined in this section are RES0".
+  const res0 = reservedSet(layout, rec);
+  if (res0.some((m) => m !== 0)) return `RES0 bits set: ${res0.map((m) => `0x${m.toString(16)}`).join(" ")}`;
+  // IHI 0070 7.3.12-7.3.17: "InD == 0 when RnW == 0".
+  const ind = fields.get("InD");
+  if (ind !== undefined && write && ind.get(rec) !== 0) return "InD 1 for a write";
   const lo = fields.get("InputAddr_LO"), hi = fields.get("InputAddr_HI");
   if (lo !== undefined && hi !== undefined) {
     const want = BigInt.asUintN(64, typeof iova === "bigint" ? iova : BigInt(iova));

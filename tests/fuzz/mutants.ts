@@ -103,6 +103,20 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /activated and no wired global error interrupt/,
   },
   {
+    name: "event records of an instruction write say InD = 1 (audit item 1)",
+    file: "src/translation/translate.ts",
+    find: "f.ind = f.rnw && (flags & ACCESS.EXEC) !== 0;",
+    replace: "f.ind = (flags & ACCESS.EXEC) !== 0;",
+    expect: /record's InD 1 for a write/,
+  },
+  {
+    name: "an event record keeps bits of the record encoded before it (audit item 1)",
+    file: "src/device/events.ts",
+    find: "  out.fill(0);\n",
+    replace: "",
+    expect: /record's RES0 bits set|record's (InputAddr|RnW|SSV|SubstreamID)/,
+  },
+  {
     name: "CMD_CFGI_ALL leaves cached STEs and CDs",
     file: "src/translation/tlb.ts",
     find: '      case "cfg_all":\n        this.clear();\n        return;',
