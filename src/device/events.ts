@@ -164,10 +164,16 @@ export class EventQueue implements EventSink {
     return this.counts.written !== before;
   }
 
-  /** Records one event; nothing when the queue is disabled; OVFLG and a lost record when it is full. */
+  /**
+   * Records one event; nothing when the queue is disabled; a lost record while EVENTQ_ABT_ERR is active, or when the
+   * queue is full (then with OVFLG).
+   */
   report(fault: Fault): void {
     const w = this.regs.words;
     if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
+    // IHI 0070 7.2.1, 7.2.2: with EVENTQ_ABT_ERR unacknowledged the queue is not writable ("The SMMU only writes to the
+    // Event queue when the queue is both enabled and writable"): the record is discarded, which is no overflow.
+    if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return this.#lose();
     if (!encodeEvent(fault, this.#record)) return;
     const ring = this.#ring.load(EVENTQ, w);
     const prod = ring.index(EVENTQ_PROD.WR.get(w, W_EVENTQ_PROD));

@@ -530,6 +530,12 @@ export function checkQueues(v: StepView): void {
   }
   if (writesRegister(v, REG.EVENTQ_PROD, REG.EVENTQ_BASE, REG.EVENTQ_PROD_P0)) return;
   if (v.evqRecords !== written % (2 * 2 ** evq.log2)) fail(`EVENTQ_PROD moved ${v.evqRecords} for ${written} records`);
+  // IHI 0070 7.2.1, 7.2.2: an unacknowledged EVENTQ_ABT_ERR makes the queue unwritable: nothing is written until the
+  // guest acknowledges it (a GERRORN write in the step may do so before the records).
+  const aborted = ((before.gerror ^ before.gerrorn) & GERROR_EVENTQ_ABT) !== 0;
+  if (aborted && written > 0 && writesRegister(v, REG.GERRORN) === 0) {
+    fail(`${written} event records written while EVENTQ_ABT_ERR was active`);
+  }
   const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), v.evqFrom);
   const consWritten = writesRegister(v, REG.EVENTQ_CONS, REG.EVENTQ_CONS_P0) > 0; // more room then
   if (!consWritten && used <= 2 ** evq.log2 && written > 2 ** evq.log2 - used) {

@@ -117,6 +117,14 @@ export const MUTANTS: readonly Mutant[] = [
     expect: /record's RES0 bits set|record's (InputAddr|RnW|SSV|SubstreamID)/,
   },
   {
+    name: "the event queue is written while EVENTQ_ABT_ERR is active (audit item 2)",
+    file: "src/device/events.ts",
+    find:
+      "if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return this.#lose();",
+    replace: "",
+    expect: /event records written while EVENTQ_ABT_ERR was active/,
+  },
+  {
     name: "CMD_CFGI_ALL leaves cached STEs and CDs",
     file: "src/translation/tlb.ts",
     find: '      case "cfg_all":\n        this.clear();\n        return;',
