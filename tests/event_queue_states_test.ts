@@ -4,7 +4,21 @@
  * tests/priq_test.ts (8.1, 8.2), MSI aborts by tests/events_test.ts and tests/irq_test.ts.
  */
 import assert from "node:assert/strict";
-import { CR0, EVENTQ_BASE, EVENTQ_CONS, EVENTQ_PROD, type Field, GERROR, REG } from "../gen/mod.ts";
+import {
+  CR0,
+  EVENTQ_BASE,
+  EVENTQ_CONS,
+  EVENTQ_PROD,
+  type Field,
+  GERROR,
+  GERROR_IRQ_CFG0,
+  IRQ_CTRLACK,
+  REG,
+} from "../gen/mod.ts";
+import { SparseMemory } from "../mod.ts";
+import { EVENTQ_IRQ, Interrupts, PRIQ_IRQ } from "../src/device/irq.ts";
+import { idRegistersFor } from "../src/registers/features.ts";
+import { RegisterFile, word } from "../src/registers/regfile.ts";
 import { type Bench, bench, stage1 } from "./helpers/guest_bench.ts";
 
 const NOWHERE = 2 ** 40; // no memory answers here (SparseMemory({ size: 2 ** 40 }))
@@ -119,4 +133,45 @@ Deno.test("audit item 2: a disabled event queue discards records without an over
   b.driver.enable(QUEUES_ON);
   fault();
   assert.equal(b.driver.events().length, 1);
+});
+
+Deno.test("audit item 2: an aborted MSI activates its MSI_*_ABT_ERR, and later MSIs are still sent (IHI 0070 6.3.20, 7.5.1)", () => {
+  // IHI 0070 6.3.20 (MSI_CMDQ/EVENTQ/PRIQ/GERROR_ABT_ERR): "... MSI was terminated with abort. Activation of this
+  // error does not affect future MSIs." 7.5.1: "A GERROR interrupt is triggered when the SMMU activates an error, with
+  // the exception of ... MSI_GERROR_ABT_ERR".
+  const HOLE = 0x6000_0000, GOOD = 0x5000_0000;
+  const sources = [
+    { name: "EVENTQ", src: EVENTQ_IRQ, cfg0: REG.EVENTQ_IRQ_CFG0, err: GERROR.MSI_EVENTQ_ABT_ERR },
+    { name: "PRIQ", src: PRIQ_IRQ, cfg0: REG.PRIQ_IRQ_CFG0, err: GERROR.MSI_PRIQ_ABT_ERR },
+  ];
+  for (const s of sources) {
+    const regs = new RegisterFile();
+    regs.words[word(REG.IDR0)] = idRegistersFor({ pri: true }).IDR0;
+    const msis: number[] = [], calls: string[] = [];
+    const irq = new Interrupts(regs, new SparseMemory({ holes: [[HOLE, HOLE + 0x1000]] }), {
+      gerror: () => calls.push("gerror"),
+    }, (a) => msis.push(a));
+    const w = regs.words;
+    for (const f of [s.src.enable, IRQ_CTRLACK.GERROR_IRQEN]) f.set(w, 1, word(REG.IRQ_CTRLACK));
+    GERROR_IRQ_CFG0.ADDR.setAddress(w, HOLE, word(s.cfg0));
+    irq.signal(s.src);
+    assert.ok(irq.errorActive(s.err), `${s.name}: the abort activates its error`);
+    assert.deepEqual(calls, ["gerror"], `${s.name}: and the GERROR interrupt`);
+    GERROR_IRQ_CFG0.ADDR.setAddress(w, GOOD, word(s.cfg0));
+    irq.signal(s.src);
+    assert.deepEqual(msis, [GOOD], `${s.name}: the next MSI is sent while the error is active`);
+  }
+  // The GERROR MSI itself: its abort activates MSI_GERROR_ABT_ERR with no GERROR interrupt for it; the next error's
+  // GERROR MSI is still sent.
+  const regs = new RegisterFile();
+  regs.words[word(REG.IDR0)] = idRegistersFor({}).IDR0;
+  const msis: number[] = [];
+  const irq = new Interrupts(regs, new SparseMemory({ holes: [[HOLE, HOLE + 0x1000]] }), {}, (a) => msis.push(a));
+  IRQ_CTRLACK.GERROR_IRQEN.set(regs.words, 1, word(REG.IRQ_CTRLACK));
+  GERROR_IRQ_CFG0.ADDR.setAddress(regs.words, HOLE, word(REG.GERROR_IRQ_CFG0));
+  irq.raise(GERROR.CMDQ_ERR);
+  assert.ok(irq.errorActive(GERROR.MSI_GERROR_ABT_ERR));
+  GERROR_IRQ_CFG0.ADDR.setAddress(regs.words, GOOD, word(REG.GERROR_IRQ_CFG0));
+  irq.raise(GERROR.EVENTQ_ABT_ERR);
+  assert.deepEqual(msis, [GOOD], "the next GERROR MSI is sent");
 });
