@@ -153,6 +153,7 @@ export class AtsPort implements Ats {
     if (stream.config === STE_CONFIG.ABORT) return UR;
     if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid, asked);
     let flags = (write ? ACCESS.WRITE : 0) | (exec ? ACCESS.EXEC : 0) | (priv ? ACCESS.PRIV : 0);
+    if (stream.instcfg === STE_INSTCFG.INSTR) flags |= ACCESS.ATS_INSTR; // R follows X (IHI 0070 13.7.1)
     if (tag >= 0) {
       this.engine.inputTag = tag;
       flags |= ACCESS.TAGGED;
