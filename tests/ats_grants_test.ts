@@ -77,3 +77,45 @@ for (const c of CASES) {
     assert.equal(r.size, PAGE);
   });
 }
+
+const NOWHERE = 2 ** 40; // no memory answers here
+
+Deno.test("audit item 4: Translation Request responses by configuration, no event recorded (IHI 0070 3.9.1.2)", () => {
+  // IHI 0070 3.9.1.2: "F_STE_FETCH ... C_BAD_SUBSTREAMID, F_STREAM_DISABLED, F_WALK_EABT, F_CD_FETCH, C_BAD_CD |
+  // Terminate with CA status. If SMMU_CR2.REC_CFG_ATS == 1, the event is recorded. Otherwise, no event is recorded."
+  // "F_ADDR_SIZE, F_ACCESS, F_TRANSLATION | Success: R == W == 0". "STE.Config == 0b000 | Terminated with UR status"
+  // (5.2 Config: 0b0xx reserved, behaves as 0b000). 5.2 S1DSS: "For ATS Translation Requests, if the cases described
+  // in 0b00 and 0b10 lead to termination, the Translation Request is terminated with a CA and no event is recorded."
+  // 7.3.22: "The only Event queue record that can be generated is F_BAD_ATS_TREQ" (none of these). A Translation
+  // Request never stalls (3.9.1: translation errors are reported to the device in the completion).
+  const cases: [string, (b: ReturnType<typeof sva>) => void, AtsRequest, string][] = [
+    ["S1DSS terminate, no PASID", (b) => void b.stage1(1, { ste: { EATS: 1, S1DSS: 0 }, cdMax: 1 }), {
+      sid: 1,
+      address: 0x1000,
+    }, "CA"],
+    ["S1DSS substream 0, PASID 0", (b) => void b.stage1(1, { ste: { EATS: 1 }, cdMax: 1 }), {
+      sid: 1,
+      ssid: 0,
+      address: 0x1000,
+    }, "CA"],
+    ["a walk abort", (b) => void b.stage1(1, { ste: { EATS: 1 }, cd: { TTB0: NOWHERE } }), {
+      sid: 1,
+      address: 0x1000,
+    }, "CA"],
+    ["a translation fault in a stalling stream", (b) => void b.stage1(1, { ste: { EATS: 1 }, cd: { S: 1, R: 0 } }), {
+      sid: 1,
+      address: 0x1000,
+    }, "success"],
+    ["reserved STE.Config 0b011", (b) => b.driver.writeSte(1, 3, () => {}), { sid: 1, address: 0x1000 }, "UR"],
+  ];
+  for (const [what, setup, request, status] of cases) {
+    const b = sva();
+    setup(b);
+    b.driver.invalidateAll();
+    const r = b.smmu.ats.translate(request);
+    assert.equal(r.status, status, what);
+    if (r.status === "success") assert.deepEqual([r.read, r.write, r.exec], [false, false, false], what);
+    assert.equal(b.driver.events().length, 0, `${what}: no event`);
+    assert.deepEqual(b.smmu.stalls(), [], `${what}: nothing stalls`);
+  }
+});
