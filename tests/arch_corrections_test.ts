@@ -317,7 +317,7 @@ Deno.test("issue 12 item 4: an input address beyond the IAS/OAS where stage 1 is
   assert.deepEqual(b.smmu.translate(3, 2 ** 40, {}), { ok: false, fault: "F_TRANSLATION", event: true });
   const e = fields(onlyEvent(b));
   assert.deepEqual([e.s2, e.class, e.ipa], [1, EVT_CLASS.IN, 2 ** 40]);
-  // With SMMUEN = 0 the same address aborts with no event (3.4).
+  // With SMMUEN = 0 the same address aborts with no event (IHI 0070 3.4).
   b.driver.write(REG.CR0, 0xc);
   assert.deepEqual(b.smmu.translate(7, oas, {}), { ok: false, fault: "ABORT", event: false });
 });

@@ -298,7 +298,7 @@ Deno.test("the ATC round trip: requests fill it, CMD_ATC_INV + CMD_SYNC empty it
   atc.read(0x1010, buf);
   assert.deepEqual([...buf], [1, 2, 3, 4]);
   // "after a change of translation configuration, an ATS Invalidate Request must be preceded by SMMU TLB
-  // invalidation" (3.9.1): TLBI, then CMD_ATC_INV and CMD_SYNC.
+  // invalidation" (IHI 0070 3.9.1): TLBI, then CMD_ATC_INV and CMD_SYNC.
   b.driver.invalidateAll();
   assert.ok(b.driver.atcInvalidate(1, -1, 0x1000, 0));
   assert.equal(atc.entries.length, 0);

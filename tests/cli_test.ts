@@ -36,7 +36,7 @@ const TRANSLATION = [
   0xffffa0001000n, // InputAddr [191:128]
   0n, // IPA [243:204]
 ];
-// F_PERMISSION (7.3.15): SID 0x10, SSID 5, a privileged instruction write at stage 2, IPA 0x400000000.
+// F_PERMISSION (IHI 0070 7.3.15): SID 0x10, SSID 5, a privileged instruction write at stage 2, IPA 0x400000000.
 const PERMISSION = [
   0x13n | 1n << 11n | 5n << 12n | 0x10n << 32n, // Type, SSV [11], SubstreamID [31:12], StreamID
   1n << (97n - 64n) | 1n << (98n - 64n) | 1n << (103n - 64n) | 2n << (104n - 64n), // PnU, InD, S2, CLASS = IN
@@ -237,7 +237,7 @@ Deno.test("comma, space, blob, byte and forced-width inputs give the same record
 });
 
 Deno.test("commands are decoded by opcode; an unknown opcode is named", () => {
-  // CMD_TLBI_NH_ASID (4.4.2): opcode 0x11, VMID [47:32], ASID [63:48].
+  // CMD_TLBI_NH_ASID (IHI 0070 4.4.2): opcode 0x11, VMID [47:32], ASID [63:48].
   const r = one({ kind: "cmd", text: `${dword(0x11n | 7n << 32n | 0x42n << 48n)} ${dword(0n)}` });
   assert.equal(r.layout, "CMD_TLBI_NH_ASID");
   assert.deepEqual(values(r, ["VMID", "ASID"]), { VMID: 7, ASID: 0x42 });

@@ -6,11 +6,11 @@
  * GuestMemory that is not its own SparseMemory/FlatMemory in a guard. One table says, for each structure the SMMU
  * reads or writes, what the guest sees when that structure sits in faulty memory:
  *
- * - STE or L1STD fetch: F_STE_FETCH (7.3.4); CD or L1CD fetch: F_CD_FETCH (7.3.10); both with FetchAddr;
- * - a translation table descriptor, read or HTTU write-back: F_WALK_EABT (7.3.12);
- * - a command fetch: CMDQ_CONS.ERR = CERROR_ABT, GERROR.CMDQ_ERR, CONS at the failed command (4.1.3);
- * - an event record write: GERROR.EVENTQ_ABT_ERR, the record lost, PROD unchanged (6.3.19);
- * - an MSI write (GERROR, event queue, CMD_SYNC): GERROR.MSI_*_ABT_ERR (3.18, 6.3.19);
+ * - STE or L1STD fetch: F_STE_FETCH (IHI 0070 7.3.4); CD or L1CD fetch: F_CD_FETCH (7.3.10); both with FetchAddr;
+ * - a translation table descriptor, read or HTTU write-back: F_WALK_EABT (IHI 0070 7.3.12);
+ * - a command fetch: CMDQ_CONS.ERR = CERROR_ABT, GERROR.CMDQ_ERR, CONS at the failed command (IHI 0070 4.1.3);
+ * - an event record write: GERROR.EVENTQ_ABT_ERR, the record lost, PROD unchanged (IHI 0070 6.3.19);
+ * - an MSI write (GERROR, event queue, CMD_SYNC): GERROR.MSI_*_ABT_ERR (IHI 0070 3.18, 6.3.19);
  * - the DMA data itself: an abort to the device, with no SMMU event.
  *
  * Every case runs in each failure mode of the host memory ("garbage" once per malformed value), checks that the
@@ -411,7 +411,7 @@ const CASES: Case[] = [
           assert.equal(b.wired.gerror, 1, "the GERROR interrupt");
         },
         recover() {
-          // Acknowledging CMDQ_ERR lets the queue resume at CONS: the same command, now readable (4.1.3).
+          // Acknowledging CMDQ_ERR lets the queue resume at CONS: the same command, now readable (IHI 0070 4.1.3).
           b.driver.ackErrors();
           assert.deepEqual(activeErrors(b), []);
           assert.equal(b.driver.consIndex(), cons + 1, "the CMD_SYNC ran");

@@ -78,7 +78,7 @@ Deno.test("the stall round trip: a DMA stalls, the guest maps the page, CMD_RESU
   let [e] = b.driver.events();
   assert.deepEqual([rec(e).stall, rec(e).addr, rec(e).rnw], [1, 0x2000, 1]);
   b.tables.map(0x2000, DATA + 0x5000);
-  // "If retry is chosen, the transaction is handled as though it had just arrived at the SMMU" (3.12.2).
+  // "If retry is chosen, the transaction is handled as though it had just arrived at the SMMU" (IHI 0070 3.12.2).
   assert.ok(b.driver.resume(1, rec(e).stag, true));
   // The copy went on to the next page and stalled again: a new record, a new STAG, the same transaction.
   assert.equal(ended.length, 0);

@@ -55,54 +55,60 @@ export function guardMemory(memory: GuestMemory, calls: HostCalls): GuestMemory 
 
 /** A host memory behind a guard: exceptions and malformed results are aborts. */
 class GuardedMemory implements GuestMemory {
-  constructor(private readonly inner: GuestMemory, private readonly calls: HostCalls) {}
+  readonly #inner: GuestMemory;
+  readonly #calls: HostCalls;
+
+  constructor(inner: GuestMemory, calls: HostCalls) {
+    this.#inner = inner;
+    this.#calls = calls;
+  }
 
   read32(addr: number): number {
-    const outer = this.calls.inMemory;
-    this.calls.inMemory = true;
+    const outer = this.#calls.inMemory;
+    this.#calls.inMemory = true;
     try {
-      const v = this.inner.read32(addr);
+      const v = this.#inner.read32(addr);
       return v === (v >>> 0) ? v : ABORT; // a 32-bit value, or an abort (ABORT, or anything else)
     } catch {
       return ABORT;
     } finally {
-      this.calls.inMemory = outer;
+      this.#calls.inMemory = outer;
     }
   }
 
   write32(addr: number, value: number): boolean {
-    const outer = this.calls.inMemory;
-    this.calls.inMemory = true;
+    const outer = this.#calls.inMemory;
+    this.#calls.inMemory = true;
     try {
-      return this.inner.write32(addr, value) === true;
+      return this.#inner.write32(addr, value) === true;
     } catch {
       return false;
     } finally {
-      this.calls.inMemory = outer;
+      this.#calls.inMemory = outer;
     }
   }
 
   read(addr: number, dst: Uint8Array): boolean {
-    const outer = this.calls.inMemory;
-    this.calls.inMemory = true;
+    const outer = this.#calls.inMemory;
+    this.#calls.inMemory = true;
     try {
-      return this.inner.read(addr, dst) === true;
+      return this.#inner.read(addr, dst) === true;
     } catch {
       return false;
     } finally {
-      this.calls.inMemory = outer;
+      this.#calls.inMemory = outer;
     }
   }
 
   write(addr: number, src: Uint8Array): boolean {
-    const outer = this.calls.inMemory;
-    this.calls.inMemory = true;
+    const outer = this.#calls.inMemory;
+    this.#calls.inMemory = true;
     try {
-      return this.inner.write(addr, src) === true;
+      return this.#inner.write(addr, src) === true;
     } catch {
       return false;
     } finally {
-      this.calls.inMemory = outer;
+      this.#calls.inMemory = outer;
     }
   }
 }

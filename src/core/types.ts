@@ -28,6 +28,15 @@ export const ACCESS = {
 /** VMSAv8-64 Top Byte Ignore: the tag is address bits [63:56] (DDI 0487 D8.8). */
 export const TAG_SHIFT = 56;
 
+/** The SubstreamID argument of a transaction without one (SSV = 0): SubstreamIDs are 20-bit, never negative. */
+export const NO_SSID = -1;
+/** What a translation gives instead of a PA when the transaction does not complete (aborted, faulted, stalled). */
+export const NO_PA = -1;
+/** The input tag of an address that carries none (ACCESS.TAGGED clear). */
+export const NO_TAG = -1;
+/** The STAG of a transaction that is not stalled. */
+export const NO_STAG = -1;
+
 /** How a device accesses memory, in the public API's words. */
 export interface Access {
   /** A write to memory (the SMMU sees RnW = 0). Default: a read. */
@@ -55,7 +64,7 @@ export interface Fault {
   ssid: number;
   /** Input address of the transaction (IOVA), a signed number: negative for the upper (TTB1) range. */
   inputAddr: number;
-  /** The tag (address bits [63:56]) of a tagged input address, reported in place of the sign extension; else -1. */
+  /** The tag (address bits [63:56]) of a tagged input address, reported in place of the sign extension; else NO_TAG. */
   inputTag: number;
   /** Intermediate physical address, for stage-2 faults. */
   ipa: number;
@@ -88,7 +97,7 @@ export function newFault(): Fault {
     ssv: false,
     ssid: 0,
     inputAddr: 0,
-    inputTag: -1,
+    inputTag: NO_TAG,
     ipa: 0,
     fetchAddr: 0,
     rnw: false,

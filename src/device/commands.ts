@@ -53,6 +53,7 @@ import {
 import { ABORT, type GuestMemory } from "../core/memory.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
+import { NO_SSID } from "../core/types.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "../core/types.ts";
 import type { Interrupts } from "./irq.ts";
 import { HostCalls } from "../core/host_calls.ts";
@@ -146,28 +147,48 @@ export class CommandQueue {
   /** The queue as its registers described it when last read (#load). */
   readonly #ring = new Ring(CMDQ.entryBytes);
 
+  readonly #regs: RegisterFile;
+  readonly #memory: GuestMemory;
+  readonly #engine: TranslationEngine;
+  readonly #irq: Interrupts;
+  readonly #observers: readonly SmmuObserver[];
+  readonly #hooks: EndpointHooks;
+  readonly #budget: number;
+  readonly #onBacklog: () => void;
+  readonly #calls: HostCalls;
+
   constructor(
-    private readonly regs: RegisterFile,
-    private readonly memory: GuestMemory,
-    private readonly engine: TranslationEngine,
-    private readonly irq: Interrupts,
-    private readonly observers: readonly SmmuObserver[],
-    private readonly hooks: EndpointHooks = {},
+    regs: RegisterFile,
+    memory: GuestMemory,
+    engine: TranslationEngine,
+    irq: Interrupts,
+    observers: readonly SmmuObserver[],
+    hooks: EndpointHooks = {},
     /** Most commands one batch runs (beside the ring size). */
-    private readonly budget = Infinity,
+    budget = Infinity,
     /** Told when a batch stopped at its bound with commands still published. */
-    private readonly onBacklog: () => void = () => {},
+    onBacklog: () => void = () => {},
     /** The device's calls: a callback that called the device may have changed the queue's registers. */
-    private readonly calls: HostCalls = new HostCalls(),
-  ) {}
+    calls: HostCalls = new HostCalls(),
+  ) {
+    this.#regs = regs;
+    this.#memory = memory;
+    this.#engine = engine;
+    this.#irq = irq;
+    this.#observers = observers;
+    this.#hooks = hooks;
+    this.#budget = budget;
+    this.#onBacklog = onBacklog;
+    this.#calls = calls;
+  }
 
   /**
    * Reads the queue's geometry from its registers; false when no batch can run: the queue disabled, CMDQ_ERR active,
    * or PROD more than a queue ahead of CONS, which is inconsistent (IHI 0070 3.5.1): nothing runs until it is not.
    */
   #load(): boolean {
-    const w = this.regs.words;
-    if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.irq.errorActive(GERROR.CMDQ_ERR)) return false;
+    const w = this.#regs.words;
+    if (!CR0ACK.CMDQEN.get(w, W_CR0ACK) || this.#irq.errorActive(GERROR.CMDQ_ERR)) return false;
     const published = this.#ring.load(CMDQ, w).entries(
       CMDQ_PROD.WR.get(w, W_CMDQ_PROD),
       CMDQ_CONS.RD.get(w, W_CMDQ_CONS),
@@ -184,18 +205,18 @@ export class CommandQueue {
     this.#running = true;
     const ring = this.#ring;
     try {
-      const limit = Math.min(this.budget, ring.size);
+      const limit = Math.min(this.#budget, ring.size);
       for (let n = 0; n < limit; n++) {
-        const w = this.regs.words;
+        const w = this.#regs.words;
         const cons = ring.index(CMDQ_CONS.RD.get(w, W_CMDQ_CONS));
         if (ring.empty(CMDQ_PROD.WR.get(w, W_CMDQ_PROD), cons)) return;
-        const entered = this.calls.entered;
+        const entered = this.#calls.entered;
         if (!this.#step(cons)) return;
         // A callback called the device: it may have disabled the queue, raised an error or moved its base or PROD.
-        if (this.calls.entered !== entered && !this.#load()) return;
+        if (this.#calls.entered !== entered && !this.#load()) return;
       }
-      const w = this.regs.words;
-      if (!ring.empty(CMDQ_PROD.WR.get(w, W_CMDQ_PROD), CMDQ_CONS.RD.get(w, W_CMDQ_CONS))) this.onBacklog();
+      const w = this.#regs.words;
+      if (!ring.empty(CMDQ_PROD.WR.get(w, W_CMDQ_PROD), CMDQ_CONS.RD.get(w, W_CMDQ_CONS))) this.#onBacklog();
     } finally {
       this.#running = false;
     }
@@ -203,11 +224,11 @@ export class CommandQueue {
 
   /** Runs the command at `cons`; false when it failed (the queue stops there). */
   #step(cons: number): boolean {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     const at = this.#ring.slot(cons);
     let err: number = CMDQ_CONS_ERR.CERROR_NONE;
     for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
-      const v = this.memory.read32(at + 4 * i);
+      const v = this.#memory.read32(at + 4 * i);
       if (v === ABORT) err = CMDQ_CONS_ERR.CERROR_ABT;
       else this.#cmd[i] = v;
     }
@@ -222,7 +243,7 @@ export class CommandQueue {
     if (err !== CMDQ_CONS_ERR.CERROR_NONE) {
       // IHI 0070 4.1.3: CONS stays at the failed command; ERR says why; CMDQ_ERR becomes active.
       CMDQ_CONS.ERR.set(w, err, W_CMDQ_CONS);
-      this.irq.raise(GERROR.CMDQ_ERR);
+      this.#irq.raise(GERROR.CMDQ_ERR);
       return false;
     }
     this.#complete(cons);
@@ -231,14 +252,14 @@ export class CommandQueue {
 
   /** The command at `cons` ran: CONS moves past it, unless the guest wrote CONS meanwhile (its write wins). */
   #complete(cons: number): void {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     const ring = this.#ring;
     this.executed++;
     if (ring.index(CMDQ_CONS.RD.get(w, W_CMDQ_CONS)) === cons) CMDQ_CONS.RD.set(w, ring.next(cons), W_CMDQ_CONS);
   }
 
   #feature(f: { get(w: Uint32Array, o?: number): number }, w: number): boolean {
-    return f.get(this.regs.words, w) !== 0;
+    return f.get(this.#regs.words, w) !== 0;
   }
 
   /** Executes one command; returns a CMDQ_CONS.ERR code (CERROR_NONE on success). */
@@ -250,7 +271,7 @@ export class CommandQueue {
     const hyp = this.#feature(IDR0.Hyp, W_IDR0);
     const vmid = (v: number) => (s2 ? (this.#feature(IDR0.VMID16, W_IDR0) ? v : v & 0xff) : 0);
     const asid = (v: number) => (this.#feature(IDR0.ASID16, W_IDR0) ? v : v & 0xff);
-    const inv = (scope: Invalidation) => (this.engine.invalidate(scope), CMDQ_CONS_ERR.CERROR_NONE);
+    const inv = (scope: Invalidation) => (this.#engine.invalidate(scope), CMDQ_CONS_ERR.CERROR_NONE);
     // Stage-1 invalidations need stage 1, and a range TLBI whose TG selects a granule must not have NUM, SCALE and
     // (effective) TTL all zero: that encoding is reserved (CERROR_ILL, IHI 0070 4.4.1.1).
     if (STAGE1_ONLY.has(op) && !s1) return ILL;
@@ -312,7 +333,7 @@ export class CommandQueue {
       case OPCODE.TLBI_EL2_VAA: {
         if (!hyp) return ILL;
         // The ASID is used only in the E2H regime (CR2.E2H = 1, IHI 0070 4.4.2.8).
-        const e2h = CR2.E2H.get(this.regs.words, W_CR2) === 1;
+        const e2h = CR2.E2H.get(this.#regs.words, W_CR2) === 1;
         return inv({
           kind: "el2_va",
           asid: op === OPCODE.TLBI_EL2_VA && e2h ? asid(CMD_TLBI_EL2_VA.ASID.get(c)) : null,
@@ -341,9 +362,9 @@ export class CommandQueue {
         if (!this.#feature(IDR0.PRI, W_IDR0) || !(resp in CMD_PRI_RESP_RESP_VALUES)) return ILL;
         // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
         if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
-        this.hooks.priResponse?.({
+        this.#hooks.priResponse?.({
           sid: CMD_PRI_RESP.StreamID.get(c),
-          ssid: CMD_PRI_RESP.SSV.get(c) ? CMD_PRI_RESP.SubstreamID.get(c) : -1,
+          ssid: CMD_PRI_RESP.SSV.get(c) ? CMD_PRI_RESP.SubstreamID.get(c) : NO_SSID,
           prgIndex: CMD_PRI_RESP.PRGIndex.get(c),
           resp,
           code: CMD_PRI_RESP_RESP_CODE[resp]!,
@@ -354,7 +375,7 @@ export class CommandQueue {
       case OPCODE.RESUME:
       case OPCODE.STALL_TERM: {
         // IHI 0070 4.7.1, 4.7.2: CERROR_ILL with STALL_MODEL 0b01, and for SSec 1 on the Non-secure queue (4.1.6).
-        const terminateOnly = IDR0.STALL_MODEL.get(this.regs.words, W_IDR0) === IDR0_STALL_MODEL.TERMINATE_ONLY;
+        const terminateOnly = IDR0.STALL_MODEL.get(this.#regs.words, W_IDR0) === IDR0_STALL_MODEL.TERMINATE_ONLY;
         const ssec = op === OPCODE.RESUME ? CMD_RESUME.SSec : CMD_STALL_TERM.SSec;
         if (terminateOnly || ssec.get(c)) return ILL;
         // Both take effect as they are consumed; the transactions end when this batch is over (src/device/stall.ts).
@@ -414,35 +435,35 @@ export class CommandQueue {
   #atcInv(c: Uint32Array): number {
     // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
     if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
-    const ok = this.hooks.atcInvalidate?.({
+    const ok = this.#hooks.atcInvalidate?.({
       sid: CMD_ATC_INV.StreamID.get(c),
-      ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : -1,
+      ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : NO_SSID,
       addr: CMD_ATC_INV.Address.getAddress(c),
       size: CMD_ATC_INV.Size.get(c),
       global: CMD_ATC_INV.Global.get(c) === 1,
     });
     // Saved state (IMPL_STATE): a CMD_SYNC after a restore still fails.
-    if (ok === false) IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 1, W_IMPL_STATE);
+    if (ok === false) IMPL_STATE.ATC_INV_FAILED.set(this.#regs.words, 1, W_IMPL_STATE);
     return CMDQ_CONS_ERR.CERROR_NONE;
   }
 
   #sync(c: Uint32Array): number {
     const cs = CMD_SYNC.CS.get(c);
     if (!(cs in CMD_SYNC_CS_VALUES)) return CMDQ_CONS_ERR.CERROR_ILL; // CS = 0b11 is reserved
-    if (IMPL_STATE.ATC_INV_FAILED.get(this.regs.words, W_IMPL_STATE) === 1) {
+    if (IMPL_STATE.ATC_INV_FAILED.get(this.#regs.words, W_IMPL_STATE) === 1) {
       // IHI 0070 7.1: a CMD_SYNC that cannot complete an earlier CMD_ATC_INV fails, CONS at the CMD_SYNC.
-      IMPL_STATE.ATC_INV_FAILED.set(this.regs.words, 0, W_IMPL_STATE);
+      IMPL_STATE.ATC_INV_FAILED.set(this.#regs.words, 0, W_IMPL_STATE);
       return CMDQ_CONS_ERR.CERROR_ATC_INV_SYNC;
     }
-    for (const o of this.observers) o.synced?.();
+    for (const o of this.#observers) o.synced?.();
     if (cs === CMD_SYNC_CS.SIG_IRQ) {
       // IHI 0070 4.7.3 SIG_IRQ: an MSI when supported and MSIAddress is non-zero; and "an event on a unique wired
       // interrupt output is asserted on this signal, regardless of the value of MSIAddress".
-      this.irq.pulse("cmdqSync");
-      const addr = this.irq.msiSupported() ? CMD_SYNC.MSIAddress.getAddress(c) : 0;
-      if (addr !== 0 && !this.irq.sendMsi(addr, CMD_SYNC.MSIData.get(c))) this.irq.raise(GERROR.MSI_CMDQ_ABT_ERR);
+      this.#irq.pulse("cmdqSync");
+      const addr = this.#irq.msiSupported() ? CMD_SYNC.MSIAddress.getAddress(c) : 0;
+      if (addr !== 0 && !this.#irq.sendMsi(addr, CMD_SYNC.MSIData.get(c))) this.#irq.raise(GERROR.MSI_CMDQ_ABT_ERR);
     } else if (cs === CMD_SYNC_CS.SIG_SEV && this.#feature(IDR0.SEV, W_IDR0)) {
-      this.irq.pulse("sev");
+      this.#irq.pulse("sev");
     }
     return CMDQ_CONS_ERR.CERROR_NONE;
   }

@@ -139,18 +139,26 @@ export class EventQueue implements EventSink {
   readonly #record = new Uint32Array(8);
   readonly #ring = new Ring(EVENTQ.entryBytes);
 
+  readonly #regs: RegisterFile;
+  readonly #memory: GuestMemory;
+  readonly #irq: Interrupts;
+
   constructor(
-    private readonly regs: RegisterFile,
-    private readonly memory: GuestMemory,
-    private readonly irq: Interrupts,
-  ) {}
+    regs: RegisterFile,
+    memory: GuestMemory,
+    irq: Interrupts,
+  ) {
+    this.#regs = regs;
+    this.#memory = memory;
+    this.#irq = irq;
+  }
 
   /**
    * Whether the queue is writable (IHI 0070 7.2.1): enabled, not full, no unacknowledged EVENTQ_ABT_ERR (and, in this
    * model, PROD and CONS consistent).
    */
   writable(): boolean {
-    return eventQueueWritable(this.regs.words);
+    return eventQueueWritable(this.#regs.words);
   }
 
   /**
@@ -169,7 +177,7 @@ export class EventQueue implements EventSink {
    * queue is full (then with OVFLG).
    */
   report(fault: Fault): void {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
     // IHI 0070 7.2.1, 7.2.2: with EVENTQ_ABT_ERR unacknowledged the queue is not writable ("The SMMU only writes to the
     // Event queue when the queue is both enabled and writable"): the record is discarded, which is no overflow.
@@ -190,15 +198,15 @@ export class EventQueue implements EventSink {
     }
     const at = ring.slot(prod);
     for (let i = 0; i < 8; i++) {
-      if (!this.memory.write32(at + 4 * i, this.#record[i])) {
-        this.irq.raise(GERROR.EVENTQ_ABT_ERR);
+      if (!this.#memory.write32(at + 4 * i, this.#record[i])) {
+        this.#irq.raise(GERROR.EVENTQ_ABT_ERR);
         return this.#lose();
       }
     }
     EVENTQ_PROD.WR.set(w, ring.next(prod), W_EVENTQ_PROD);
     this.#mirror();
     this.counts.written++;
-    this.irq.signal(EVENTQ_IRQ);
+    this.#irq.signal(EVENTQ_IRQ);
   }
 
   #lose(): void {
@@ -207,6 +215,6 @@ export class EventQueue implements EventSink {
 
   /** Keeps the page-0 alias in step with EVENTQ_PROD. */
   #mirror(): void {
-    this.regs.words[word(REG.EVENTQ_PROD_P0)] = this.regs.words[W_EVENTQ_PROD];
+    this.#regs.words[word(REG.EVENTQ_PROD_P0)] = this.#regs.words[W_EVENTQ_PROD];
   }
 }

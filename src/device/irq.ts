@@ -73,32 +73,46 @@ export class Interrupts {
   /** MSIs sent (successfully written), for tests and tools. */
   msiCount = 0;
 
+  readonly #regs: RegisterFile;
+  readonly #memory: GuestMemory;
+  readonly #sinks: Readonly<InterruptSinks>;
+  readonly #onMsi: MsiSink | undefined;
+  readonly #calls: HostCalls;
+  readonly #sinksThis: unknown;
+
   constructor(
-    private readonly regs: RegisterFile,
-    private readonly memory: GuestMemory,
-    private readonly sinks: Readonly<InterruptSinks>,
-    private readonly onMsi: MsiSink | undefined,
+    regs: RegisterFile,
+    memory: GuestMemory,
+    sinks: Readonly<InterruptSinks>,
+    onMsi: MsiSink | undefined,
     /** The device's calls, which run the deferred sinks (alone: no device call, so at once). */
-    private readonly calls: HostCalls = new HostCalls(),
+    calls: HostCalls = new HostCalls(),
     /** The object the sinks are called on (the host's, of which `sinks` is a copy taken at construction). */
-    private readonly sinksThis: unknown = sinks,
-  ) {}
+    sinksThis: unknown = sinks,
+  ) {
+    this.#regs = regs;
+    this.#memory = memory;
+    this.#sinks = sinks;
+    this.#onMsi = onMsi;
+    this.#calls = calls;
+    this.#sinksThis = sinksThis;
+  }
 
   /** Whether global error `f` is active (GERROR and GERRORN differ in its bit). */
   errorActive(f: Field): boolean {
-    return f.get(this.regs.words, W_GERROR) !== f.get(this.regs.words, W_GERRORN);
+    return f.get(this.#regs.words, W_GERROR) !== f.get(this.#regs.words, W_GERRORN);
   }
 
   /** Activates global error `f` (toggles its GERROR bit unless already active) and signals the GERROR interrupt. */
   raise(f: Field): void {
     if (this.errorActive(f)) return; // an active error stays active until acknowledged; it is not raised twice
-    f.set(this.regs.words, f.get(this.regs.words, W_GERROR) ^ 1, W_GERROR);
+    f.set(this.#regs.words, f.get(this.#regs.words, W_GERROR) ^ 1, W_GERROR);
     this.#signal(GERROR_IRQ);
   }
 
   /** Signals a queue's interrupt, if enabled in IRQ_CTRL (acknowledged in IRQ_CTRLACK). */
   signal(src: IrqSource): void {
-    if (src.enable.get(this.regs.words, W_IRQ_CTRLACK)) this.#signal(src);
+    if (src.enable.get(this.#regs.words, W_IRQ_CTRLACK)) this.#signal(src);
   }
 
   /**
@@ -107,8 +121,8 @@ export class Interrupts {
    * (IHI 0070 3.18.2).
    */
   #signal(src: IrqSource): void {
-    if (src === GERROR_IRQ && !src.enable.get(this.regs.words, W_IRQ_CTRLACK)) return;
-    const w = this.regs.words;
+    if (src === GERROR_IRQ && !src.enable.get(this.#regs.words, W_IRQ_CTRLACK)) return;
+    const w = this.#regs.words;
     this.pulse(src.wired);
     const addr = this.msiSupported() ? GERROR_IRQ_CFG0.ADDR.getAddress(w, word(src.cfg0)) : 0;
     if (addr === 0) return;
@@ -124,20 +138,20 @@ export class Interrupts {
 
   /** Whether MSIs are advertised (IDR0.MSI). */
   msiSupported(): boolean {
-    return IDR0.MSI.get(this.regs.words, word(REG.IDR0)) !== 0;
+    return IDR0.MSI.get(this.#regs.words, word(REG.IDR0)) !== 0;
   }
 
   /** One MSI: a 32-bit write of `data` to `addr`; false when the write aborted. */
   sendMsi(addr: number, data: number): boolean {
-    if (!this.memory.write32(addr, data >>> 0)) return false;
+    if (!this.#memory.write32(addr, data >>> 0)) return false;
     this.msiCount++;
-    if (this.onMsi !== undefined) this.calls.defer(this.onMsi, undefined, addr, data >>> 0);
+    if (this.#onMsi !== undefined) this.#calls.defer(this.#onMsi, undefined, addr, data >>> 0);
     return true;
   }
 
   /** A wired notification with no gating (CMD_SYNC completion, SEV). */
   pulse(kind: keyof InterruptSinks): void {
-    const sink = this.sinks[kind];
-    if (sink !== undefined) this.calls.defer(sink, this.sinksThis);
+    const sink = this.#sinks[kind];
+    if (sink !== undefined) this.#calls.defer(sink, this.#sinksThis);
   }
 }

@@ -10,8 +10,8 @@ import { registerAt, type RegisterFile, word } from "../registers/regfile.ts";
 import type { SmmuObserver, TranslationEngine } from "../core/types.ts";
 import type { CommandQueue } from "./commands.ts";
 import type { Interrupts } from "./irq.ts";
-import { ALIASES, queueIndexMask, sanitize } from "../registers/rules.ts";
-import { QUEUES } from "../registers/ring.ts";
+import { ALIASES, sanitize } from "../registers/rules.ts";
+import { queueIndexMask, QUEUES } from "../registers/ring.ts";
 
 const W_CR0 = word(REG.CR0);
 const W_CR0ACK = word(REG.CR0ACK);
@@ -47,25 +47,37 @@ function readable(offset: number, size: 4 | 8): RegisterInfo | undefined {
 
 /** The register frame's behaviour under guest accesses. */
 export class RegisterSemantics {
+  readonly #regs: RegisterFile;
+  readonly #engine: TranslationEngine;
+  readonly #cmdq: CommandQueue;
+  readonly #irq: Interrupts;
+  readonly #observers: readonly SmmuObserver[];
+
   constructor(
-    private readonly regs: RegisterFile,
-    private readonly engine: TranslationEngine,
-    private readonly cmdq: CommandQueue,
-    private readonly irq: Interrupts,
-    private readonly observers: readonly SmmuObserver[],
-  ) {}
+    regs: RegisterFile,
+    engine: TranslationEngine,
+    cmdq: CommandQueue,
+    irq: Interrupts,
+    observers: readonly SmmuObserver[],
+  ) {
+    this.#regs = regs;
+    this.#engine = engine;
+    this.#cmdq = cmdq;
+    this.#irq = irq;
+    this.#observers = observers;
+  }
 
   /** A read of `size` bytes at `offset` as [low word, high word]; zero for an access the frame does not support. */
   read(offset: number, size: 4 | 8): [number, number] {
     const r = readable(offset, size);
-    if (r?.offset === REG.CMDQ_CONS) this.cmdq.consume(); // a polling guest lets a long batch make progress
+    if (r?.offset === REG.CMDQ_CONS) this.#cmdq.consume(); // a polling guest lets a long batch make progress
     return this.peek(offset, size);
   }
 
   /** What {@link read} returns, without the side effects of a read. */
   peek(offset: number, size: 4 | 8): [number, number] {
     if (readable(offset, size) === undefined) return [0, 0];
-    const w = this.regs.words;
+    const w = this.#regs.words;
     const at = word(ALIASES.get(offset) ?? offset);
     return size === 8 ? [w[at], w[at + 1]] : [w[at], 0];
   }
@@ -76,7 +88,7 @@ export class RegisterSemantics {
     if (r === undefined || offset % size !== 0 || r.access !== "RW") return;
     if (size === 8 && (r.width !== 64 || r.offset !== offset)) return;
     const canonical = ALIASES.get(r.offset) ?? r.offset;
-    const w = this.regs.words;
+    const w = this.#regs.words;
     const at = word(canonical);
     let [vlo, vhi] = [lo, hi];
     if (r.width === 64 && size === 4) {
@@ -91,7 +103,7 @@ export class RegisterSemantics {
 
   /** Whether the architecture lets the guest write `offset` now (IHI 0070 6.3: "RO when ..." clauses). */
   #writable(offset: number): boolean {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     const en = (f: Field) => f.get(w, W_CR0) !== 0 || f.get(w, W_CR0ACK) !== 0;
     switch (offset) {
       case REG.CR2:
@@ -114,7 +126,7 @@ export class RegisterSemantics {
   }
 
   #store(offset: number, lo: number, hi: number): void {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     const at = word(offset);
     const old = w[at];
     switch (offset) {
@@ -129,10 +141,10 @@ export class RegisterSemantics {
         w[at] = v[0];
         w[W_CR0ACK] = v[0]; // every change takes effect at once
         if (CR0.SMMUEN.get(v) !== wasEnabled) {
-          this.engine.flushAll();
-          for (const o of this.observers) o.globalChanged?.();
-        } else if (v[0] !== old) this.engine.flushAll();
-        this.cmdq.consume();
+          this.#engine.flushAll();
+          for (const o of this.#observers) o.globalChanged?.();
+        } else if (v[0] !== old) this.#engine.flushAll();
+        this.#cmdq.consume();
         return;
       }
       case REG.GBPA: {
@@ -141,7 +153,7 @@ export class RegisterSemantics {
         if (!GBPA.Update.get(v)) return;
         GBPA.Update.set(v, 0);
         w[at] = v[0];
-        if (v[0] !== old) this.engine.flushAll();
+        if (v[0] !== old) this.#engine.flushAll();
         return;
       }
       case REG.IRQ_CTRL:
@@ -151,20 +163,20 @@ export class RegisterSemantics {
       case REG.GERRORN:
         w[at] = lo;
         // IHI 0070 4.1.3: acknowledging CMDQ_ERR lets the queue resume from CONS (which the guest may have moved).
-        if (!this.irq.errorActive(GERROR.CMDQ_ERR)) this.cmdq.consume();
+        if (!this.#irq.errorActive(GERROR.CMDQ_ERR)) this.#cmdq.consume();
         return;
       case REG.CMDQ_CONS: {
         const v = new Uint32Array([lo]);
         CMDQ_CONS.ERR.set(v, CMDQ_CONS.ERR.get(w, at)); // ERR is read-only
         w[at] = v[0];
-        this.cmdq.consume();
+        this.#cmdq.consume();
         return;
       }
     }
     const changed = w[at] !== lo || (registerAt(offset)!.width === 64 && w[at + 1] !== hi);
     w[at] = lo;
     if (registerAt(offset)!.width === 64) w[at + 1] = hi;
-    if (offset === REG.CMDQ_PROD) return this.cmdq.consume();
+    if (offset === REG.CMDQ_PROD) return this.#cmdq.consume();
     for (const q of QUEUES) {
       if (offset === q.base) {
         // PROD and CONS keep only the index and wrap bits of the new size.
@@ -174,16 +186,16 @@ export class RegisterSemantics {
       }
     }
     if (changed && ENGINE_INPUTS.has(offset)) {
-      this.engine.flushAll();
+      this.#engine.flushAll();
       if (offset === REG.STRTAB_BASE || offset === REG.STRTAB_BASE_CFG) {
-        for (const o of this.observers) o.globalChanged?.();
+        for (const o of this.#observers) o.globalChanged?.();
       }
     }
   }
 
   /** Recomputes every derived register from the stored ones (after reset and restore). */
   rederive(): void {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     w[W_CR0ACK] = w[W_CR0];
     w[W_IRQ_CTRLACK] = w[W_IRQ_CTRL];
     this.#mirror();
@@ -191,7 +203,7 @@ export class RegisterSemantics {
 
   /** Page-0 aliases mirror their page-1 registers. */
   #mirror(): void {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     for (const [alias, reg] of ALIASES) w[word(alias)] = w[word(reg)];
   }
 }

@@ -3,7 +3,7 @@
  * become 16-byte records at PRIQ_PROD (layout gen/ PRI_RECORD). While the queue cannot take them the SMMU answers for
  * software with automatic PRG responses (8.1 overflow, 8.2 disabled queue or aborted write, 8.3 codes), delivered to
  * the host's `endpoints.priResponse` like the responses CMD_PRI_RESP sends. The PRI queue interrupt follows
- * PRIQ_IRQ_CFG2.LO (6.3.36).
+ * PRIQ_IRQ_CFG2.LO (IHI 0070 6.3.36).
  * @module
  */
 import {
@@ -22,6 +22,7 @@ import {
 } from "../../gen/mod.ts";
 import { HostError } from "../core/errors.ts";
 import type { GuestMemory } from "../core/memory.ts";
+import { NO_SSID } from "../core/types.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { EndpointHooks } from "./commands.ts";
@@ -121,17 +122,29 @@ export class PriQueue {
   readonly #record = new Uint32Array(4);
   readonly #ring = new Ring(PRIQ.entryBytes);
 
+  readonly #regs: RegisterFile;
+  readonly #memory: GuestMemory;
+  readonly #irq: Interrupts;
+  readonly #hooks: EndpointHooks;
+  readonly #streamConfig: (sid: number) => StreamConfig | ConfigFault;
+
   constructor(
-    private readonly regs: RegisterFile,
-    private readonly memory: GuestMemory,
-    private readonly irq: Interrupts,
-    private readonly hooks: EndpointHooks,
-    private readonly streamConfig: (sid: number) => StreamConfig | ConfigFault,
-  ) {}
+    regs: RegisterFile,
+    memory: GuestMemory,
+    irq: Interrupts,
+    hooks: EndpointHooks,
+    streamConfig: (sid: number) => StreamConfig | ConfigFault,
+  ) {
+    this.#regs = regs;
+    this.#memory = memory;
+    this.#irq = irq;
+    this.#hooks = hooks;
+    this.#streamConfig = streamConfig;
+  }
 
   /** Checks a host's request (HostError naming the argument, nothing changed) and normalizes it. */
   #validate(r: PageRequest): Request {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     if (!IDR0.PRI.get(w, W_IDR0)) throw new HostError("pri.request: the SMMU does not advertise PRI (features.pri)");
     if (r === null || typeof r !== "object") throw new HostError("pri.request: the request must be an object");
     const { sid, ssid, group } = r;
@@ -156,7 +169,7 @@ export class PriQueue {
       throw new HostError("pri.request: exec and priv are PASID attributes: give an ssid with them");
     }
     // IHI 0070 8: "SSV == 0 when Substreams are not supported by the SMMU"; a PASID wider than the SMMU's SubstreamID
-    // is truncated on arrival (3.9).
+    // is truncated on arrival (IHI 0070 3.9).
     const ssidBits = IDR1.SSIDSIZE.get(w, W_IDR1);
     const ssv = ssid !== undefined && ssidBits > 0;
     return {
@@ -177,11 +190,11 @@ export class PriQueue {
   /** A page request arrives from an endpoint. Throws {@link HostError} for a bad request (nothing changes). */
   request(r: PageRequest): PageRequestOutcome {
     const q = this.#validate(r);
-    const w = this.regs.words;
+    const w = this.#regs.words;
     // IHI 0070 8.2: with PRIQEN effectively 0 (SMMUEN 0 implies it) or PRIQ_ABT_ERR active, nothing is written and
     // every PPR gets a Response Failure.
     const enabled = CR0ACK.PRIQEN.get(w, W_CR0ACK) === 1 && CR0ACK.SMMUEN.get(w, W_CR0ACK) === 1;
-    if (!enabled || this.irq.errorActive(GERROR.PRIQ_ABT_ERR)) {
+    if (!enabled || this.#irq.errorActive(GERROR.PRIQ_ABT_ERR)) {
       return this.#respond(q, PRG_RESPONSE_CODE.RESPONSE_FAILURE);
     }
     // IHI 0070 8.1: "An active overflow condition inhibits new entries from being written to the PRI queue."
@@ -198,9 +211,9 @@ export class PriQueue {
     const at = ring.slot(prod);
     const rec = this.#encode(q);
     for (let i = 0; i < 4; i++) {
-      if (!this.memory.write32(at + 4 * i, rec[i])) {
+      if (!this.#memory.write32(at + 4 * i, rec[i])) {
         // A synchronous abort: PROD stays, PRIQ_ABT_ERR, and a Response Failure for the PPR (IHI 0070 8.2).
-        this.irq.raise(GERROR.PRIQ_ABT_ERR);
+        this.#irq.raise(GERROR.PRIQ_ABT_ERR);
         return this.#respond(q, PRG_RESPONSE_CODE.RESPONSE_FAILURE);
       }
     }
@@ -208,7 +221,7 @@ export class PriQueue {
     this.#mirror();
     this.counts.queued++;
     // IHI 0070 6.3.36 LO: 0 interrupts when the queue goes from empty to non-empty; 1 on each request marked last.
-    if (PRIQ_IRQ_CFG2.LO.get(w, W_PRIQ_IRQ_CFG2) === 1 ? q.last : used === 0) this.irq.signal(PRIQ_IRQ);
+    if (PRIQ_IRQ_CFG2.LO.get(w, W_PRIQ_IRQ_CFG2) === 1 ? q.last : used === 0) this.#irq.signal(PRIQ_IRQ);
     return "queued";
   }
 
@@ -231,15 +244,15 @@ export class PriQueue {
 
   /**
    * A message discarded in overflow (IHI 0070 8.1): the last request of a group gets an automatic response, others and
-   * Stop PASID markers none. With LO set, a discarded last message still interrupts (6.3.36).
+   * Stop PASID markers none. With LO set, a discarded last message still interrupts (IHI 0070 6.3.36).
    */
   #overflowed(q: Request): PageRequestOutcome {
-    if (q.last && PRIQ_IRQ_CFG2.LO.get(this.regs.words, W_PRIQ_IRQ_CFG2) === 1) this.irq.signal(PRIQ_IRQ);
+    if (q.last && PRIQ_IRQ_CFG2.LO.get(this.#regs.words, W_PRIQ_IRQ_CFG2) === 1) this.#irq.signal(PRIQ_IRQ);
     if (q.stop || !q.last) return this.#discard();
     if (!q.ssv) return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS);
     // With a PASID: kept when IDR3.PPS says so, else as the stream's STE.PPAR says; no valid STE to read: a failure.
-    if (IDR3.PPS.get(this.regs.words, W_IDR3) === 1) return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS, true);
-    const ste = this.streamConfig(q.sid);
+    if (IDR3.PPS.get(this.#regs.words, W_IDR3) === 1) return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS, true);
+    const ste = this.#streamConfig(q.sid);
     if ("fault" in ste) return this.#respond(q, PRG_RESPONSE_CODE.RESPONSE_FAILURE);
     return this.#respond(q, PRG_RESPONSE_CODE.SUCCESS, ste.ppar);
   }
@@ -248,9 +261,9 @@ export class PriQueue {
   #respond(q: Request, code: number, pasid = false): PageRequestOutcome {
     if (q.stop) return this.#discard();
     this.counts.responded++;
-    this.hooks.priResponse?.({
+    this.#hooks.priResponse?.({
       sid: q.sid,
-      ssid: pasid ? q.ssid : -1,
+      ssid: pasid ? q.ssid : NO_SSID,
       prgIndex: q.group,
       resp: CMD_PRI_RESP_RESP_BY_CODE[code] ?? 0,
       code,
@@ -266,6 +279,6 @@ export class PriQueue {
 
   /** Keeps the page-0 alias in step with PRIQ_PROD. */
   #mirror(): void {
-    this.regs.words[word(REG.PRIQ_PROD_P0)] = this.regs.words[W_PRIQ_PROD];
+    this.#regs.words[word(REG.PRIQ_PROD_P0)] = this.#regs.words[W_PRIQ_PROD];
   }
 }

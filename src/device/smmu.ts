@@ -10,7 +10,7 @@ import { guardMemory, type GuestMemory } from "../core/memory.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, type SmmuOptions } from "./options.ts";
 import { RegisterFile, word } from "../registers/regfile.ts";
-import { ACCESS, TAG_SHIFT } from "../core/types.ts";
+import { ACCESS, NO_SSID, TAG_SHIFT } from "../core/types.ts";
 import type { Access, SmmuObserver } from "../core/types.ts";
 import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "../registers/features.ts";
 import { Interrupts } from "./irq.ts";
@@ -353,11 +353,11 @@ export class Smmu {
    * for `translate` (a tagged address needs `translate`). A TLB hit allocates nothing. Throws {@link HostError} for
    * bad arguments.
    */
-  translateAddress(sid: number, iova: number, flags = 0, ssid = -1): number {
+  translateAddress(sid: number, iova: number, flags = 0, ssid: number = NO_SSID): number {
     // Checks a hot path affords: integer compares, no calls (an IOVA that is not an integer has a fraction).
     if (
       (sid >>> 0) !== sid || !(iova >= -MAX_SAFE && iova <= MAX_SAFE && Math.floor(iova) === iova) ||
-      (flags & 7) !== flags || ((ssid >>> 0) !== ssid && ssid !== -1) || ssid >= SSID_LIMIT
+      (flags & 7) !== flags || ((ssid >>> 0) !== ssid && ssid !== NO_SSID) || ssid >= SSID_LIMIT
     ) {
       this.#badAddressArgs(sid, iova, flags, ssid);
     }
@@ -473,7 +473,7 @@ export class Smmu {
       throw new HostError(`${what}: sid must be a 32-bit StreamID, got ${shown(sid)}`);
     }
     checkAccess(access, `${what}: ${accessName}`);
-    return access?.ssid ?? -1;
+    return access?.ssid ?? NO_SSID;
   }
 
   /**

@@ -25,7 +25,7 @@ import {
 import { HostError, SavedStateError } from "../core/errors.ts";
 import { eventQueueWritable } from "./events.ts";
 import { word } from "../registers/regfile.ts";
-import { ACCESS } from "../core/types.ts";
+import { ACCESS, NO_SSID, NO_STAG, NO_TAG } from "../core/types.ts";
 import type { Fault, StallSink } from "../core/types.ts";
 
 /**
@@ -65,17 +65,15 @@ export interface Stall<R = unknown> {
 /** Where stall event records go: true when the record was written (the queue was writable). */
 export type StallRecorder = (fault: Fault) => boolean;
 
-const NONE = -1;
-
 /** One held transaction: the host's {@link Stall} and what the SMMU needs to retry or end it. */
 export class Pending<R = unknown> implements Stall<R> {
-  stag = NONE;
+  stag = NO_STAG;
   recorded = false;
   state: Stall["state"] = "stalled";
   result: R | null = null;
   #onEnd: ((result: R, stall: Stall<R>) => void) | null = null;
   /** The input address's tag (bits [63:56]) when the address was tagged, else -1. */
-  tag = -1;
+  tag = NO_TAG;
   /** Marked by a command: retry or terminate at the next settle (0: none). */
   action = 0;
   /** Re-issues the transaction (a DMA copy continues from where it stalled); returns the call's result. */
@@ -143,13 +141,21 @@ export class Stalls implements StallSink {
   /** Stall records written, and stalling faults terminated because STALL_MAX transactions were held. */
   readonly counts = { stalled: 0, overflowed: 0 };
 
+  readonly #record: StallRecorder;
+  readonly #bareResult: (p: Pending) => { run: () => unknown; abort: () => unknown };
+  readonly #writable: () => boolean;
+
   constructor(
-    private readonly record: StallRecorder,
+    record: StallRecorder,
     /** The result a bare transaction (one no caller re-attached) gives: `Smmu.translate`'s. */
-    private readonly bare: (p: Pending) => { run: () => unknown; abort: () => unknown },
+    bare: (p: Pending) => { run: () => unknown; abort: () => unknown },
     /** Whether the event queue is writable now (IHI 0070 7.2.1). */
-    private readonly writable: () => boolean,
-  ) {}
+    writable: () => boolean,
+  ) {
+    this.#record = record;
+    this.#bareResult = bare;
+    this.#writable = writable;
+  }
 
   /** Sets the number of STAGs (IDR5.STALL_MAX; 0 without the stall model). Ends nothing: call on an empty table. */
   resize(max: number): void {
@@ -171,19 +177,19 @@ export class Stalls implements StallSink {
     const stag = this.#free.pop();
     if (stag === undefined) {
       this.counts.overflowed++;
-      return NONE;
+      return NO_STAG;
     }
     const flags = (fault.rnw ? 0 : ACCESS.WRITE) | (fault.ind ? ACCESS.EXEC : 0) | (fault.pnu ? ACCESS.PRIV : 0);
     const retrying = this.#retrying;
     this.#retrying = null; // one stall per retry
-    const p = retrying ?? this.#bare(fault.sid, fault.ssv ? fault.ssid : -1, fault.inputAddr, flags);
+    const p = retrying ?? this.#bare(fault.sid, fault.ssv ? fault.ssid : NO_SSID, fault.inputAddr, flags);
     p.iova = fault.inputAddr;
     p.tag = fault.inputTag;
     p.stag = stag;
     this.#slots[stag] = p;
     fault.stall = true;
     fault.stag = stag;
-    p.recorded = this.record(fault);
+    p.recorded = this.#record(fault);
     if (p.recorded) this.counts.stalled++;
     else this.#unrecorded++;
     return stag;
@@ -196,7 +202,9 @@ export class Stalls implements StallSink {
     this.#mark(p, retry ? RETRY : TERMINATE);
   }
 
-  /** CMD_STALL_TERM: every transaction of `sid` held, or marked for retry, is marked for termination (4.7.2). */
+  /**
+   * CMD_STALL_TERM: every transaction of `sid` held, or marked for retry, is marked for termination (IHI 0070 4.7.2).
+   */
   terminateStream(sid: number): void {
     for (const p of this.#slots) if (p !== undefined && p.sid === sid) this.#mark(p, TERMINATE);
     for (const p of this.#due) if (p.sid === sid && p.action === RETRY) p.action = TERMINATE;
@@ -213,7 +221,7 @@ export class Stalls implements StallSink {
     this.#slots[p.stag] = undefined;
     this.#free.push(p.stag);
     if (!p.recorded) this.#unrecorded--;
-    p.stag = NONE;
+    p.stag = NO_STAG;
     p.action = action;
     this.#due.push(p);
   }
@@ -229,7 +237,7 @@ export class Stalls implements StallSink {
     let retried = false; // unrecorded stalls are retried once per settle: a retry may fill the queue again
     try {
       for (;;) {
-        if (!retried && this.#unrecorded > 0 && this.writable()) {
+        if (!retried && this.#unrecorded > 0 && this.#writable()) {
           retried = true;
           for (const p of this.#slots) if (p !== undefined && !p.recorded) this.#mark(p, RETRY);
         }
@@ -249,7 +257,7 @@ export class Stalls implements StallSink {
 
   /** Whether anything waits for {@link settle}. */
   get unsettled(): boolean {
-    return this.#due.length > 0 || this.#ended.length > 0 || (this.#unrecorded > 0 && this.writable());
+    return this.#due.length > 0 || this.#ended.length > 0 || (this.#unrecorded > 0 && this.#writable());
   }
 
   #carry(p: Pending): void {
@@ -263,14 +271,14 @@ export class Stalls implements StallSink {
     } finally {
       this.#retrying = null;
     }
-    if (p.stag !== NONE) return; // stalled again, under a new STAG
+    if (p.stag !== NO_STAG) return; // stalled again, under a new STAG
     this.#end(p, isFailure(result) ? "terminated" : "completed", result);
   }
 
   /** A transaction held for a caller that does not attach its own continuation. */
   #bare(sid: number, ssid: number, iova: number, flags: number): Pending {
     const p = new Pending<unknown>(sid, ssid, iova, flags, noop, noop);
-    const r = this.bare(p);
+    const r = this.#bareResult(p);
     p.run = r.run;
     p.abort = r.abort;
     return p;
@@ -302,7 +310,7 @@ export class Stalls implements StallSink {
   load(saved: readonly SavedStall[]): void {
     for (const p of [...this.held, ...this.#due]) {
       p.state = "terminated";
-      p.stag = NONE;
+      p.stag = NO_STAG;
     }
     this.#due = [];
     this.#ended = [];
@@ -379,10 +387,10 @@ export function decodeStalls(w: Uint32Array, records: readonly Uint32Array[]): S
     const top = hi >>> 24, low = hi % TAG_AT;
     const negative = low >= TAG_AT / 2;
     const iova = (negative ? low - TAG_AT : low) * TWO_32 + lo;
-    const tag = top === (negative ? 0xff : 0) ? -1 : top;
+    const tag = top === (negative ? 0xff : 0) ? NO_TAG : top;
     const flags = (write ? ACCESS.WRITE : 0) | (STALL_STATE.InD.get(r) === 1 ? ACCESS.EXEC : 0) |
       (STALL_STATE.PnU.get(r) === 1 ? ACCESS.PRIV : 0);
-    return { sid, ssid: ssv ? ssid : -1, iova, tag, flags, stag, recorded };
+    return { sid, ssid: ssv ? ssid : NO_SSID, iova, tag, flags, stag, recorded };
   });
 }
 

@@ -7,6 +7,7 @@
 import type { AtcInvalidation } from "../device/commands.ts";
 import type { Ats, AtsCompletion } from "../translation/ats.ts";
 import { HostError } from "../core/errors.ts";
+import { NO_SSID } from "../core/types.ts";
 import type { GuestMemory } from "../core/memory.ts";
 
 /** How the endpoint accesses memory through its ATC. */
@@ -82,7 +83,7 @@ export class Atc {
   lookup(address: number, access: AtcAccess = {}): AtcResult {
     if (!Number.isSafeInteger(address) || address < 0) throw new HostError(`Atc: address ${address} is not valid`);
     if (access === null || typeof access !== "object") throw new HostError("Atc: access must be an object");
-    const ssid = access.ssid ?? -1;
+    const ssid = access.ssid ?? NO_SSID;
     const write = access.write === true, exec = access.exec === true, priv = access.priv === true;
     let e: AtcEntry | undefined = this.#entries.find((x) =>
       x.ssid === ssid && x.priv === priv && address >= x.base && address < x.base + x.size &&

@@ -90,6 +90,11 @@ export const QUEUES: readonly QueueRegs[] = [CMDQ, EVENTQ, PRIQ];
 /** The bits of a PROD or CONS value for a queue of 2^log2 entries: the index, and the wrap bit above it. */
 export const indexMask = (log2: number): number => 2 ** (log2 + 1) - 1;
 
+/** {@link indexMask} of queue `q` at the LOG2SIZE its BASE register in `words` (the register file) holds. */
+export function queueIndexMask(words: Uint32Array, q: QueueRegs): number {
+  return indexMask(q.log2.get(words, word(q.base)));
+}
+
 /**
  * One queue's geometry and index arithmetic: 2^log2 slots of `entryBytes` from a base aligned to the queue's size,
  * and PROD and CONS values of log2 + 1 bits (the slot index, then the wrap bit). Set it from the BASE register's

@@ -27,7 +27,7 @@ import {
 import type { Field } from "../../gen/mod.ts";
 import { fieldMask, registerAt, word } from "./regfile.ts";
 import { oasBits } from "./features.ts";
-import { indexMask, type QueueRegs, QUEUES } from "./ring.ts";
+import { queueIndexMask, QUEUES } from "./ring.ts";
 
 /** Page-0 aliases of the page-1 PROD/CONS registers (the model aliases them, IHI 0070 6.2.1). */
 export const ALIASES: ReadonlyMap<number, number> = new Map([
@@ -41,11 +41,6 @@ const W_IDR0 = word(REG.IDR0);
 const W_IDR1 = word(REG.IDR1);
 const W_IDR5 = word(REG.IDR5);
 const has = (words: Uint32Array, f: Field, w: number) => f.get(words, w) !== 0;
-
-/** Index+wrap mask of a queue's PROD/CONS for its current LOG2SIZE. */
-export function queueIndexMask(words: Uint32Array, q: QueueRegs): number {
-  return indexMask(q.log2.get(words, word(q.base)));
-}
 
 /** Registers that exist only with a feature; without it they are RES0 (stored as 0). */
 function present(words: Uint32Array, offset: number): boolean {

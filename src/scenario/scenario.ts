@@ -213,20 +213,24 @@ export const firstLine = (e: unknown): string => (e instanceof Error ? e.message
 
 /** A memory that throws where its backing memory aborts, as some hosts' memories do. */
 class ThrowingMemory implements GuestMemory {
-  constructor(private readonly inner: GuestMemory) {}
+  readonly #inner: GuestMemory;
+
+  constructor(inner: GuestMemory) {
+    this.#inner = inner;
+  }
   read32(addr: number): number {
-    const v = this.inner.read32(addr);
+    const v = this.#inner.read32(addr);
     if (v === ABORT) throw new RangeError(`no memory at 0x${addr.toString(16)}`);
     return v;
   }
   write32(addr: number, value: number): boolean {
-    return this.inner.write32(addr, value) || this.#fail(addr);
+    return this.#inner.write32(addr, value) || this.#fail(addr);
   }
   read(addr: number, dst: Uint8Array): boolean {
-    return this.inner.read(addr, dst) || this.#fail(addr);
+    return this.#inner.read(addr, dst) || this.#fail(addr);
   }
   write(addr: number, src: Uint8Array): boolean {
-    return this.inner.write(addr, src) || this.#fail(addr);
+    return this.#inner.write(addr, src) || this.#fail(addr);
   }
   #fail(addr: number): never {
     throw new RangeError(`no memory at 0x${addr.toString(16)}`);

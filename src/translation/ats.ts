@@ -21,7 +21,7 @@ import { oasBits } from "../registers/features.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { Translator } from "./translate.ts";
-import { ACCESS, newFault, TAG_SHIFT } from "../core/types.ts";
+import { ACCESS, newFault, NO_PA, NO_SSID, NO_TAG, TAG_SHIFT } from "../core/types.ts";
 import type { EventSink } from "../core/types.ts";
 
 /** An ATS Translation Request from an endpoint (IHI 0070 3.9.1; PCIe ATS). Read access is implied. */
@@ -45,7 +45,7 @@ export interface AtsRequest {
  * address (`address` is the translation of its first byte: a PA, or an IPA with split-stage ATS) and the permissions
  * granted to the requested privilege; a translation-related fault is a success granting nothing (`read` and `write`
  * false, `size` the STU, `address` 0). `UR` (Unsupported Request) where ATS is disabled for the stream; `CA` (Completer
- * Abort) for a configuration error. U, N and Global are always 0 (13.6.2, 3.9.1).
+ * Abort) for a configuration error. U, N and Global are always 0 (IHI 0070 13.6.2, 3.9.1).
  */
 export type AtsCompletion =
   | {
@@ -109,23 +109,31 @@ function checkSid(where: string, sid: unknown): number {
 
 /** ATS for one SMMU: requests and translated traffic, over its translation engine and event queue. */
 export class AtsPort implements Ats {
+  readonly #regs: RegisterFile;
+  readonly #engine: Translator;
+  readonly #events: EventSink;
+
   constructor(
-    private readonly regs: RegisterFile,
-    private readonly engine: Translator,
-    private readonly events: EventSink,
-  ) {}
+    regs: RegisterFile,
+    engine: Translator,
+    events: EventSink,
+  ) {
+    this.#regs = regs;
+    this.#engine = engine;
+    this.#events = events;
+  }
 
   get stu(): number {
-    const w = this.regs.words;
+    const w = this.#regs.words;
     return IDR5.GRAN4K.get(w, W_IDR5) ? 4096 : IDR5.GRAN16K.get(w, W_IDR5) ? 16384 : 65536;
   }
 
   #advertised(where: string): void {
-    if (!IDR0.ATS.get(this.regs.words, W_IDR0)) throw new HostError(`${where}: the SMMU does not advertise ATS`);
+    if (!IDR0.ATS.get(this.#regs.words, W_IDR0)) throw new HostError(`${where}: the SMMU does not advertise ATS`);
   }
 
   #enabled(): boolean {
-    return CR0ACK.SMMUEN.get(this.regs.words, W_CR0ACK) === 1;
+    return CR0ACK.SMMUEN.get(this.#regs.words, W_CR0ACK) === 1;
   }
 
   translate(request: AtsRequest): AtsCompletion {
@@ -148,31 +156,31 @@ export class AtsPort implements Ats {
     // abort a UR alone; a configuration error CA (recorded only with CR2.REC_CFG_ATS, which is not implemented).
     const asked = { addr, tag, write, exec, priv };
     if (!this.#enabled()) return this.#badRequest(sid, ssid, asked);
-    const stream = this.engine.streamConfig(sid);
+    const stream = this.#engine.streamConfig(sid);
     if ("fault" in stream) return CA;
     if (stream.config === STE_CONFIG.ABORT) return UR;
     if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid, asked);
     let flags = (write ? ACCESS.WRITE : 0) | (exec ? ACCESS.EXEC : 0) | (priv ? ACCESS.PRIV : 0);
     if (stream.instcfg === STE_INSTCFG.INSTR) flags |= ACCESS.ATS_INSTR; // R follows X (IHI 0070 13.7.1)
-    if (tag >= 0) {
-      this.engine.inputTag = tag;
+    if (tag !== NO_TAG) {
+      this.#engine.inputTag = tag;
       flags |= ACCESS.TAGGED;
     }
-    const out = this.engine.atsRequest(sid, ssid ?? -1, addr, flags);
+    const out = this.#engine.atsRequest(sid, ssid ?? NO_SSID, addr, flags);
     const stu = this.stu;
-    if (out < 0) {
-      if (!translationRelated(this.engine.fault.type)) return CA;
+    if (out === NO_PA) {
+      if (!translationRelated(this.#engine.fault.type)) return CA;
       return this.#none(priv, stu);
     }
-    const entry = this.engine.atsEntry;
+    const entry = this.#engine.atsEntry;
     if (entry === null) {
-      // Both stages skipped (S1DSS bypass without stage 2): an identity mapping, R and W granted (13.6.4).
+      // Both stages skipped (S1DSS bypass without stage 2): an identity mapping, R and W granted (IHI 0070 13.6.4).
       const base = addr - (addr % stu);
       return { status: "success", address: base, size: stu, read: true, write: true, exec: false, priv: false };
     }
     const g = grant(entry.allow, priv, exec, stream.privcfg, stream.instcfg);
     if (!g.read && !g.write && !g.exec) return this.#none(priv, stu);
-    // Split-stage ATS returns the stage-1 output, the IPA (13.6.3).
+    // Split-stage ATS returns the stage-1 output, the IPA (IHI 0070 13.6.3).
     const base = stream.eats === STE_EATS.SPLIT ? entry.ipaBase : entry.outBase;
     return { status: "success", address: base, size: entry.size, ...g, priv };
   }
@@ -198,7 +206,7 @@ export class AtsPort implements Ats {
     f.rnw = !asked.write;
     f.ind = asked.exec;
     f.pnu = asked.priv;
-    this.events.report(f);
+    this.#events.report(f);
     return UR;
   }
 
@@ -212,19 +220,19 @@ export class AtsPort implements Ats {
       throw new HostError(`${where}: address ${String(address)} is not a non-negative safe integer`);
     }
     const write = flag(where, "write", access.write);
-    const w = this.regs.words;
+    const w = this.#regs.words;
     // IHI 0070 3.9.1.3: SMMUEN 0 aborts with F_TRANSL_FORBIDDEN.
     if (!this.#enabled()) return this.#forbidden(sid, address, write);
     if (CR0ACK.ATSCHK.get(w, W_CR0ACK) === 1) {
-      const stream = this.engine.streamConfig(sid);
+      const stream = this.#engine.streamConfig(sid);
       // A configuration error aborts (its event needs CR2.REC_CFG_ATS); Config abort aborts silently.
       if ("fault" in stream || stream.config === STE_CONFIG.ABORT) return { ok: false, fault: "ABORT", event: false };
       if (stream.eats === STE_EATS.ABORT) return this.#forbidden(sid, address, write);
       if (stream.eats === STE_EATS.SPLIT) {
-        const pa = this.engine.translatedIpa(stream, address, write ? ACCESS.WRITE : 0);
+        const pa = this.#engine.translatedIpa(stream, address, write ? ACCESS.WRITE : 0);
         if (pa >= 0) return { ok: true, pa };
-        const type = this.engine.fault.type;
-        return { ok: false, fault: EVT_TYPE_NAMES[type] ?? `0x${type.toString(16)}`, event: this.engine.recorded };
+        const type = this.#engine.fault.type;
+        return { ok: false, fault: EVT_TYPE_NAMES[type] ?? `0x${type.toString(16)}`, event: this.#engine.recorded };
       }
     }
     // Passed through as a PA. Beyond the OAS it is aborted with no event, one of the two IMPLEMENTATION DEFINED
@@ -240,22 +248,22 @@ export class AtsPort implements Ats {
     f.sid = sid;
     f.inputAddr = address;
     f.rnw = !write;
-    this.events.report(f);
+    this.#events.report(f);
     return { ok: false, fault: "F_TRANSL_FORBIDDEN", event: true };
   }
 
-  /** A request's address as the engine takes it (see Smmu.translate): [signed address, tag or -1]. */
+  /** A request's address as the engine takes it (see Smmu.translate): [signed address, tag or NO_TAG]. */
   #address(where: string, address: unknown): [number, number] {
     if (typeof address === "number") {
       if (!Number.isSafeInteger(address)) throw new HostError(`${where}: address ${address} is not a safe integer`);
-      return [address, -1];
+      return [address, NO_TAG];
     }
     if (typeof address !== "bigint" || address < -(1n << 63n) || address >= TWO_64) {
       throw new HostError(`${where}: address ${String(address)} is not a number or a 64-bit bigint`);
     }
     const addr = Number(BigInt.asIntN(TAG_SHIFT, address));
     const tag = Number(BigInt.asUintN(64, address) >> BigInt(TAG_SHIFT));
-    return [addr, tag === (addr < 0 ? 2 ** (64 - TAG_SHIFT) - 1 : 0) ? -1 : tag];
+    return [addr, tag === (addr < 0 ? 2 ** (64 - TAG_SHIFT) - 1 : 0) ? NO_TAG : tag];
   }
 }
 

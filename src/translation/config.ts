@@ -44,8 +44,8 @@ import {
 import { ABORT } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { word } from "../registers/regfile.ts";
-import type { Fault } from "../core/types.ts";
-import { stage1StartLevel, stage2StartLevel } from "./walk.ts";
+import { type Fault, NO_PA } from "../core/types.ts";
+import { NO_LEVEL, stage1StartLevel, stage2StartLevel } from "./walk.ts";
 import type { Regime, Walker } from "./walk.ts";
 
 const OAS_BITS = [32, 36, 40, 42, 44, 48, 52, 52] as const; // IDR5.OAS, CD.IPS, STE.S2PS encodings (7 acts as 6)
@@ -160,7 +160,10 @@ export interface StreamConfig {
   readonly s2Record: boolean;
   /** STE.S2S: stage-2 translation-related faults stall (IHI 0070 3.12.2). */
   readonly s2Stall: boolean;
-  /** Effective STE.EATS (gen/ STE_EATS): ABORT without ATS, for Config bypass, and for SPLIT with ATSCHK 0 (5.2). */
+  /**
+   * Effective STE.EATS (gen/ STE_EATS): ABORT without ATS, for Config bypass, and for SPLIT with ATSCHK 0 (IHI 0070
+   * 5.2).
+   */
   readonly eats: number;
   /** STE.PPAR: automatic PRI responses to a request with a PASID carry it (IHI 0070 8.1). */
   readonly ppar: boolean;
@@ -266,7 +269,7 @@ function maxTxsz(caps: Caps, gs: number): number {
 
 /**
  * Valid STE.S2T0SZ for granule `gs` (IHI 0070 5.2 S2T0SZ, SMMUv3.1 and later): at least MAX(16, 64 - IAS), or
- * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (3.4); at most as for a CD.
+ * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (IHI 0070 3.4); at most as for a CD.
  */
 function s2t0szRange(caps: Caps, gs: number): [number, number] {
   return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
@@ -411,7 +414,7 @@ export class ConfigReader {
       const [min, max] = s2t0szRange(caps, gs);
       if (t0sz < min || t0sz > max) return bad("S2T0SZ out of range");
       const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz, caps.stt, caps.oasBits);
-      if (start < 0) return bad("S2SL0 inconsistent with S2T0SZ and S2TG");
+      if (start === NO_LEVEL) return bad("S2SL0 inconsistent with S2T0SZ and S2TG");
       const ttb = STE.S2TTB.getAddress(w);
       // IHI 0070 5.2 S2TTB: within the effective S2PS, and within 48 bits with a 4 KiB or 16 KiB granule.
       if (ttb >= 2 ** psBits || (gs !== 16 && ttb >= 2 ** 48)) return bad("S2TTB beyond S2PS");
@@ -461,7 +464,7 @@ export class ConfigReader {
     });
   }
 
-  /** Translates a CD-table IPA through stage 2 (nested), or returns it; -1 on a stage-2 fault (class CD). */
+  /** Translates a CD-table IPA through stage 2 (nested), or returns it; NO_PA on a stage-2 fault (class CD). */
   #cdAddress(addr: number, s2: Regime | null, walker: Walker, update: boolean): number {
     if (s2 === null) return addr;
     const ok = walker.walk(s2, addr, 0, update);
@@ -476,7 +479,7 @@ export class ConfigReader {
     f.class = EVT_CLASS.CD;
     f.record = true;
     f.reason = "stage 2 fault on a CD fetch";
-    return -1;
+    return NO_PA;
   }
 
   /**
@@ -492,7 +495,7 @@ export class ConfigReader {
         const split = s1.fmt === STE_S1FMT.TWO_LEVEL_4K ? 6 : 10;
         const l1Ipa = s1.contextPtr + Math.floor(ssid / 2 ** split) * 8;
         const l1Addr = this.#cdAddress(l1Ipa, stream.s2, walker, update);
-        if (l1Addr < 0) return null;
+        if (l1Addr === NO_PA) return null;
         if (!this.#fetch(l1Addr, 2, "L1CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
         if (L1CD.V.get(this.#buf) === 0) return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.V is 0");
         const l2 = L1CD.L2Ptr.getAddress(this.#buf);
@@ -504,7 +507,7 @@ export class ConfigReader {
       }
     }
     const cdAddr = this.#cdAddress(cdIpa, stream.s2, walker, update);
-    if (cdAddr < 0) return null;
+    if (cdAddr === NO_PA) return null;
     if (!this.#fetch(cdAddr, CD_WORDS, "CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
     return this.#decodeCd(caps, stream, cdAddr);
   }

@@ -6,6 +6,7 @@
  */
 import type { ConfigRead, ConfigTrace } from "./config.ts";
 import { type Caches, type Context, contextKey, KIND } from "./tlb.ts";
+import { NO_PA } from "../core/types.ts";
 import { NONE } from "./tlb_pages.ts";
 import type { Translator, WalkStep } from "./translate.ts";
 
@@ -130,7 +131,7 @@ export function cacheContents(caches: Caches): CacheContents {
       asid: ctx.asid,
       vmid: ctx.stream.vmid,
       steAddr: ctx.stream.steAddr,
-      cdAddr: ctx.cd?.cdAddr ?? -1,
+      cdAddr: ctx.cd?.cdAddr ?? NO_PA,
       entries: caches.entriesOf(ctx).map((r) => cachedTranslation(caches, r)).sort((a, b) => a.iova - b.iova),
       walkEntries: caches.walkEntryCount(ctx),
     };

@@ -12,13 +12,15 @@
 import type { Invalidation, TlbRange } from "../core/types.ts";
 import type { StreamConfig } from "./config.ts";
 import { CHUNK_SHIFT } from "./walk.ts";
-import { blockKey, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";
+import { blockKey, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";
 import type { RowData } from "./tlb_pages.ts";
 import { CLASS, type Context, contextKey, NESTED, rangeEnd, rawAllow, Tagged, tagKey } from "./tlb_context.ts";
 
 export { Context, contextKey, KIND, rangeOf } from "./tlb_context.ts";
 
 const PAGE_BYTES = 4096; // the TLB's key granularity
+/** #select's ASID that selects every context of a tag, whatever its ASID. */
+const ANY_ASID = -1;
 /** Cache bounds. */
 export interface CacheLimits {
   /** Most contexts kept (default 65536). */
@@ -50,7 +52,7 @@ export class Caches {
   #freeIds: number[] = [];
   readonly #found: number[] = []; // rows an invalidation removes (reused)
   readonly #contextsFound: Context[] = []; // contexts an invalidation visits (reused)
-  readonly #row: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: -1 };
+  readonly #row: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: NO_IPA };
 
   constructor(limits: CacheLimits = {}) {
     this.maxContexts = Math.max(1, limits.contexts ?? 65536);
@@ -288,7 +290,7 @@ export class Caches {
   }
 
   /**
-   * The contexts of tag (`cls`, VMIDs equal to `vmid` but for its low `ignore` bits, `asid` (-1: any); or those
+   * The contexts of tag (`cls`, VMIDs equal to `vmid` but for its low `ignore` bits, `asid` (ANY_ASID: any); or those
    * holding global rows), in a reused array: one lookup per VMID the wildcard spans, nothing visited outside the tag.
    */
   #select(cls: number, vmid: number, ignore: number, asid: number, globals = false): Context[] {
@@ -299,7 +301,7 @@ export class Caches {
     for (let vm = first; vm < first + span; vm++) {
       const t = this.#tags.get(tagKey(cls, vm));
       if (t === undefined) continue;
-      const set = globals ? t.globals : asid < 0 ? t.all : t.byAsid.get(asid);
+      const set = globals ? t.globals : asid === ANY_ASID ? t.all : t.byAsid.get(asid);
       if (set !== undefined) { for (const ctx of set) out.push(ctx); }
     }
     return out;
@@ -341,7 +343,7 @@ export class Caches {
         this.#dropSid(scope.sid, true);
         return;
       case "nh_all":
-        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, ANY_ASID)) this.#clear(ctx);
         return;
       case "nh_asid":
         for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, scope.asid)) this.#removeNonGlobal(ctx);
@@ -350,8 +352,8 @@ export class Caches {
         this.#byAddress(CLASS.EL1, scope.vmid, vmw, scope.asid, scope.addr, scope.range, scope.leaf);
         return;
       case "el2_all":
-        for (const ctx of this.#select(CLASS.EL2, 0, 0, -1)) this.#clear(ctx);
-        for (const ctx of this.#select(CLASS.EL2_E2H, 0, 0, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL2, 0, 0, ANY_ASID)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL2_E2H, 0, 0, ANY_ASID)) this.#clear(ctx);
         return;
       case "el2_asid":
         for (const ctx of this.#select(CLASS.EL2_E2H, 0, 0, scope.asid)) this.#removeNonGlobal(ctx);
@@ -361,18 +363,18 @@ export class Caches {
         this.#byAddress(CLASS.EL2_E2H, 0, 0, scope.asid, scope.addr, scope.range, scope.leaf);
         return;
       case "s12_vmall":
-        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, -1)) this.#clear(ctx);
-        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.EL1, scope.vmid, vmw, ANY_ASID)) this.#clear(ctx);
+        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, ANY_ASID)) this.#clear(ctx);
         return;
       case "s2_ipa": {
         // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (IHI 0070 4.4.5). A nested
         // context's stage-1 walk cache holds table chunks found through stage 2: it goes whole.
         const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
-        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, -1)) {
+        for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, ANY_ASID)) {
           this.#removeRange(ctx, lo, hi, false);
           if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
         }
-        for (const ctx of this.#select(NESTED, scope.vmid, vmw, -1)) {
+        for (const ctx of this.#select(NESTED, scope.vmid, vmw, ANY_ASID)) {
           this.#removeIpaRange(ctx, lo, hi);
           this.#removeStage1Walks(ctx);
           if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
@@ -401,13 +403,13 @@ export class Caches {
     leaf: boolean,
   ): void {
     const lo = addr, hi = rangeEnd(addr, range);
-    for (const ctx of this.#select(cls, vmid, vmw, asid ?? -1)) {
+    for (const ctx of this.#select(cls, vmid, vmw, asid ?? ANY_ASID)) {
       this.#removeRange(ctx, lo, hi, false);
       if (!leaf) this.#removeStage1WalkRange(ctx, lo, hi);
     }
     if (asid === null) return;
     // Other address spaces' rows match only when global.
-    for (const ctx of this.#select(cls, vmid, vmw, -1, true)) {
+    for (const ctx of this.#select(cls, vmid, vmw, ANY_ASID, true)) {
       if (this.rows.globals(ctx.id) === 0) this.#tags.get(tagKey(cls, ctx.vmid))?.globals.delete(ctx);
       else if (ctx.asid !== asid) this.#removeRange(ctx, lo, hi, true);
     }
@@ -469,7 +471,7 @@ export class Caches {
       }
     } else rows.rowsOf(ctx.id, found);
     for (const r of found) {
-      const ipa = rows.isLive(r) ? rows.ipaBase(r) : -1;
+      const ipa = rows.isLive(r) ? rows.ipaBase(r) : NO_IPA;
       if (ipa >= 0 && ipa < hi && ipa + rows.rowSize(r) > lo) this.#removeWithBlock(r);
     }
   }

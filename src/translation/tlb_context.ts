@@ -43,10 +43,10 @@ export class Context {
     /** Access flags after STE.PRIVCFG/INSTCFG overrides, by incoming flags (null: no override). */
     readonly flagMap: Uint8Array | null,
   ) {
-    const world = kind !== KIND.TRANSLATE ? -2 : cd === null ? -1 : stream.s1!.world;
-    this.tagClass = world === -2
+    const world = stream.s1?.world;
+    this.tagClass = kind !== KIND.TRANSLATE
       ? CLASS.NONE
-      : world === -1
+      : cd === null
       ? CLASS.S2
       : world === WORLD.EL1
       ? CLASS.EL1
@@ -55,11 +55,6 @@ export class Context {
       : CLASS.EL2_E2H;
     this.vmid = this.tagClass === CLASS.EL1 || this.tagClass === CLASS.S2 ? stream.vmid : 0;
     this.asid = cd?.asid ?? 0;
-  }
-  /** Translation regime tag: WORLD for stage-1 contexts, -1 for stage-2-only, -2 for no TLB. */
-  get world(): number {
-    if (this.kind !== KIND.TRANSLATE) return -2;
-    return this.cd === null ? -1 : this.stream.s1!.world;
   }
   /** Stage 1 over stage 2. */
   get nested(): boolean {

@@ -12,6 +12,8 @@ import { home, KeyIndex } from "./tlb_index.ts";
 export const NONE = -1;
 /** {@link TlbRows.lookup}: a row covers the address, but does not allow the access. */
 export const DENIED = -2;
+/** {@link RowData.ipaBase} of a translation without stage 2: no IPA. */
+export const NO_IPA = -1;
 
 const PAGE_BYTES = 4096; // key granularity: the smallest granule
 const MIN_ROWS = 64;
@@ -61,7 +63,7 @@ export interface RowData {
   /** Allowed accesses: bit f set when raw ACCESS flags f (0-7) may use the row. */
   allow: number;
   global: boolean;
-  /** IPA of the first byte, or -1. */
+  /** IPA of the first byte, or NO_IPA. */
   ipaBase: number;
 }
 

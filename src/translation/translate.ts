@@ -18,13 +18,13 @@ import {
 import type { GuestMemory } from "../core/memory.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
-import { ACCESS, newFault } from "../core/types.ts";
+import { ACCESS, newFault, NO_PA, NO_SSID, NO_STAG, NO_TAG } from "../core/types.ts";
 import type { EventSink, Fault, Invalidation, SmmuObserver, StallSink, TranslationEngine } from "../core/types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND } from "./tlb.ts";
 import { WalkCacheView } from "./walk_cache.ts";
-import { DENIED, NONE, pageKey, SPACE } from "./tlb_pages.ts";
+import { DENIED, NO_IPA, NONE, pageKey, SPACE } from "./tlb_pages.ts";
 import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
 import { atsGrantsAny, modPow2, pow2, Walker } from "./walk.ts";
@@ -71,9 +71,9 @@ export class Translator implements TranslationEngine {
   /** `#span[0]`: see {@link span}; shared with the TLB rows, whose hit path sets it. */
   readonly #span: Float64Array;
   /** The tag (address bits [63:56]) of the next transaction flagged ACCESS.TAGGED; the caller sets it. */
-  inputTag = -1;
-  /** The tag the current transaction's faults report, or -1 for an untagged address. */
-  #tag = -1;
+  inputTag = NO_TAG;
+  /** The tag the current transaction's faults report, or NO_TAG for an untagged address. */
+  #tag = NO_TAG;
   /** After a successful {@link atsRequest}: the mapping walked (the row a TLB keeps), or null when both stages were
    * bypassed. Reused: read it before the next translation. */
   atsEntry: Readonly<RowData> | null = null;
@@ -81,10 +81,10 @@ export class Translator implements TranslationEngine {
   #quiet = false;
   /** The stall model, when the device offers it: where stalling faults go (IHI 0070 3.12.2). */
   stalls: StallSink | null = null;
-  /** The last transaction that returned -1 is stalled, under {@link stag}, rather than terminated. */
+  /** The last transaction that returned NO_PA is stalled, under {@link stag}, rather than terminated. */
   stalled = false;
   /** The STAG of the last stalled transaction. */
-  stag = -1;
+  stag = NO_STAG;
   readonly caches: Caches;
   readonly #rows: TlbRows;
   readonly #regs: RegisterFile;
@@ -99,11 +99,11 @@ export class Translator implements TranslationEngine {
   #caps: Caps | null = null;
   #enabled = false;
   #gbpaAbort = false;
-  #lastSid = -1;
-  #lastSsid = -2;
+  #lastSid = 0;
+  #lastSsid = NO_SSID; // with #last: the context of the last transaction (none while #last is null)
   #last: Context | null = null;
   /** The last successful #walk: what a TLB row for it holds (reused, so a miss allocates nothing). */
-  readonly #walked: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: -1 };
+  readonly #walked: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: NO_IPA };
 
   constructor(
     regs: RegisterFile,
@@ -160,7 +160,7 @@ export class Translator implements TranslationEngine {
     return { ...s, translations: s.translations + this.#fastHits, tlbHits: s.tlbHits + this.#fastHits };
   }
 
-  /** Translates one transaction; the PA, or -1 when aborted (then `fault` describes it). ssid -1: none. */
+  /** Translates one transaction; the PA, or NO_PA when aborted (then `fault` describes it). `ssid` may be NO_SSID. */
   translate(sid: number, ssid: number, iova: number, flags: number): number {
     if ((flags & ACCESS.TAGGED) === 0) {
       // Rows exist only for cached contexts that translate, and allow by raw flags (overrides folded in): a hit
@@ -177,11 +177,11 @@ export class Translator implements TranslationEngine {
     return this.#slow(sid, ssid, iova, flags, true, null, UNKNOWN);
   }
 
-  /** translate's TLB hit alone: the PA when a TLB row answers (counted as a hit, as translate would), else -1. */
+  /** translate's TLB hit alone: the PA when a TLB row answers (counted as a hit, as translate would), else NO_PA. */
   hit(sid: number, ssid: number, iova: number, flags: number): number {
-    if ((flags & ACCESS.TAGGED) !== 0) return -1;
+    if ((flags & ACCESS.TAGGED) !== 0) return NO_PA;
     const pa = this.#rows.lookup(sid, ssid, iova, flags & 7);
-    if (pa < 0) return -1;
+    if (pa < 0) return NO_PA;
     this.#fastHits++;
     return pa;
   }
@@ -214,7 +214,7 @@ export class Translator implements TranslationEngine {
   ): number {
     const caps = this.#caps ?? this.#derive();
     this.#s1.trace = this.#s2.trace = trace;
-    this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : -1;
+    this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : NO_TAG;
     if (!this.#enabled) {
       // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (IHI 0070 3.8, 6.3.14).
       if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
@@ -225,7 +225,7 @@ export class Translator implements TranslationEngine {
     const ctx = last !== null && last.live && sid === this.#lastSid && ssid === this.#lastSsid
       ? last
       : this.#context(caps, sid, ssid, iova, flags, effects);
-    if (ctx === null) return -1;
+    if (ctx === null) return NO_PA;
     if (effects) {
       this.#lastSid = sid;
       this.#lastSsid = ssid;
@@ -267,7 +267,7 @@ export class Translator implements TranslationEngine {
       return rows.outBase(row) + off;
     }
     if (effects) this.#stats.tlbMisses++;
-    if (!this.#walk(ctx, ssid, iova, flags, effects)) return -1;
+    if (!this.#walk(ctx, ssid, iova, flags, effects)) return NO_PA;
     const w = this.#walked, off = iova - w.inBase;
     this.#span[0] = w.size - off;
     const pa = w.outBase + off;
@@ -302,11 +302,11 @@ export class Translator implements TranslationEngine {
    * Stage 1 bypassed, the input address beyond the IAS: a stage-1 Address Size fault, S2 = 0, CLASS = IN, recorded
    * (no CD's R applies: IHI 0070 3.4 "F_ADDR_SIZE is recorded", 7.3.14).
    */
-  #inputAddressSize(sid: number, ssid: number, iova: number, flags: number, effects: boolean): -1 {
+  #inputAddressSize(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
     const f = this.#fill(EVENT_TYPE.F_ADDR_SIZE, sid, ssid, iova, flags);
     f.class = EVT_CLASS.IN;
     this.#report(true, effects);
-    return -1;
+    return NO_PA;
   }
 
   /** Finds or builds the context of (sid, ssid); null after reporting a configuration fault. */
@@ -332,7 +332,7 @@ export class Translator implements TranslationEngine {
     };
     const badSsid = () => refuse(EVENT_TYPE.C_BAD_SUBSTREAMID, "SubstreamID not accepted by this STE");
     let kind: number = KIND.TRANSLATE;
-    let cdSsid = -1; // which CD: -1 none (stage 1 bypassed)
+    let cdSsid = NO_SSID; // which CD: none (stage 1 bypassed), or the SubstreamID's
     if (stream.config === STE_CONFIG.ABORT) kind = KIND.ABORT;
     else if (!hasS1) {
       if (ssid >= 0) return badSsid(); // IHI 0070 3.3.2: SSV = 1 without stage 1
@@ -426,12 +426,12 @@ export class Translator implements TranslationEngine {
         w.outBase = s1w.outBase;
         w.allow = allow;
         w.global = global;
-        w.ipaBase = -1;
+        w.ipaBase = NO_IPA;
         return true;
       }
       ipa = s1w.outBase + (ia - s1w.inBase);
     }
-    let ipaBase = -1;
+    let ipaBase = NO_IPA;
     let out = ipa - (iova - inBase);
     if (ctx.s2 !== null) {
       // Stage 1 bypassed: the input address is the IPA, checked against the IAS first (IHI 0070 3.4); stage 2 alone
@@ -517,7 +517,7 @@ export class Translator implements TranslationEngine {
     f.ssv = false;
     f.ssid = 0;
     f.inputAddr = 0;
-    f.inputTag = -1;
+    f.inputTag = NO_TAG;
     f.ipa = 0;
     f.fetchAddr = 0;
     f.rnw =
@@ -572,13 +572,13 @@ export class Translator implements TranslationEngine {
     this.#fill(type, sid, ssid, iova, flags);
     this.recorded = false;
     if (effects) this.#stats.faults++;
-    return -1;
+    return NO_PA;
   }
 
   /**
    * An ATS Translation Request of stream `sid` for `iova` (IHI 0070 3.9.1.2): translated as a transaction with
    * `flags` (WRITE when the request has NW clear), with its effects (TLB fill, HTTU) but no event record and no
-   * Permission fault. The output address, or -1 with `fault` describing why; on success {@link atsEntry} holds the
+   * Permission fault. The output address, or NO_PA with `fault` describing why; on success {@link atsEntry} holds the
    * mapping and the permissions found (null when both stages were bypassed: an identity mapping).
    */
   atsRequest(sid: number, ssid: number, iova: number, flags: number): number {
@@ -595,32 +595,31 @@ export class Translator implements TranslationEngine {
   /**
    * An ATS Translated transaction of a split-stage stream (STE.EATS 0b10, IHI 0070 13.6.3): its address is an IPA,
    * translated by stage 2 alone with the faults and events of an ordinary transaction (PnU = InD = SSV = 0, 3.9.1.3).
-   * Not cached in the TLB. The PA, or -1 with `fault` describing why.
+   * Not cached in the TLB. The PA, or NO_PA with `fault` describing why.
    */
   translatedIpa(stream: StreamConfig, ipa: number, flags: number): number {
     const caps = this.#caps ?? this.#derive();
-    this.#tag = -1;
+    this.#tag = NO_TAG;
     this.#stats.translations++;
     // "F_ADDR_SIZE arising from the check of the input address against IAS ... is reported as a stage 1 fault."
-    if (!(ipa >= 0 && ipa < pow2(caps.oasBits))) return this.#inputAddressSize(stream.sid, -1, ipa, flags, true);
+    if (!(ipa >= 0 && ipa < pow2(caps.oasBits))) return this.#inputAddressSize(stream.sid, NO_SSID, ipa, flags, true);
     const w = this.#s2;
     w.trace = null;
     w.cache = null; // this walk belongs to no context's walk cache
     if (w.walk(stream.s2!, ipa, flags, true)) return w.outBase + (ipa - w.inBase);
-    const f = this.#fill(w.faultType, stream.sid, -1, ipa, flags);
+    const f = this.#fill(w.faultType, stream.sid, NO_SSID, ipa, flags);
     f.s2 = true;
     f.class = EVT_CLASS.IN;
     f.ipa = ipa;
     if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
     this.#report(!translationRelated(w.faultType) || stream.s2Record, true);
-    return -1;
+    return NO_PA;
   }
 
   invalidate(scope: Invalidation): void {
     const vmw = CR0.VMW.get(this.#regs.words, word(REG.CR0));
     this.caches.invalidate(scope, vmw);
     this.#last = null;
-    this.#lastSid = -1;
     for (const o of this.#observers) o.invalidated?.(scope);
   }
 
@@ -628,7 +627,6 @@ export class Translator implements TranslationEngine {
     this.caches.clear();
     this.#caps = null;
     this.#last = null;
-    this.#lastSid = -1;
   }
 
   /** The decoded configuration of a stream, or why it is invalid. No side effects. */

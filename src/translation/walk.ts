@@ -21,7 +21,7 @@ import {
 import type { Field } from "../../gen/mod.ts";
 import { ABORT, FlatMemory } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
-import { ACCESS } from "../core/types.ts";
+import { ACCESS, NO_PA } from "../core/types.ts";
 
 /** How to walk one set of tables: a TTB range of a CD (stage 1) or an STE's stage 2. Immutable once decoded. */
 export interface Regime {
@@ -57,6 +57,9 @@ export interface Regime {
   readonly ptw: boolean;
 }
 
+/** {@link stage2StartLevel} of a configuration no walk can start from (ILLEGAL). */
+export const NO_LEVEL = -1;
+
 /** Start level of a stage-1 walk: the fewest levels that resolve `inputBits` (DDI 0487 D8.2). */
 export function stage1StartLevel(granuleShift: number, inputBits: number): number {
   const stride = granuleShift - 3;
@@ -64,8 +67,8 @@ export function stage1StartLevel(granuleShift: number, inputBits: number): numbe
 }
 
 /**
- * Start level of a stage-2 walk from S2SL0 (as VTCR_EL2.SL0), or -1 when the combination with the granule, the input
- * size and the implementation is ILLEGAL (IHI 0070 5.2 S2SL0/S2T0SZ: as the A-profile translation system defines,
+ * Start level of a stage-2 walk from S2SL0 (as VTCR_EL2.SL0), or NO_LEVEL when the combination with the granule, the
+ * input size and the implementation is ILLEGAL (IHI 0070 5.2 S2SL0/S2T0SZ: as the A-profile translation system defines,
  * DDI 0487 AArch64.S2InvalidSL and AArch64.S2InconsistentSL): the 4 KiB level-3 start (SL0 = 0b11) needs small
  * translation tables (`stt`); a level-0 start with 4 KiB, or level 1 with 64 KiB, needs a 44-bit `oasBits`, level 1
  * with 16 KiB 42 bits; and the start table resolves at least one bit and at most 16 concatenated tables.
@@ -78,14 +81,14 @@ export function stage2StartLevel(
   oasBits = 52,
 ): number {
   let level: number;
-  if (granuleShift === 12) level = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : stt ? 3 : -1;
-  else level = sl0 === 0 ? 3 : sl0 === 1 ? 2 : sl0 === 2 ? 1 : -1;
-  if (level < 0) return -1;
+  if (granuleShift === 12) level = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : stt ? 3 : NO_LEVEL;
+  else level = sl0 === 0 ? 3 : sl0 === 1 ? 2 : sl0 === 2 ? 1 : NO_LEVEL;
+  if (level === NO_LEVEL) return NO_LEVEL;
   const minOas = granuleShift === 14 ? 42 : 44; // the deepest start (level 0 with 4 KiB, else level 1)
-  if (level === (granuleShift === 12 ? 0 : 1) && oasBits < minOas) return -1;
+  if (level === (granuleShift === 12 ? 0 : 1) && oasBits < minOas) return NO_LEVEL;
   const stride = granuleShift - 3;
   const bits = inputBits - (granuleShift + (3 - level) * stride);
-  return bits >= 1 && bits <= stride + 4 ? level : -1;
+  return bits >= 1 && bits <= stride + 4 ? level : NO_LEVEL;
 }
 
 /** Bit masks of a descriptor field, as [low word, high word], derived from the generated layout. */
@@ -285,19 +288,19 @@ export class Walker {
     return this.#fail(EVENT_TYPE.F_WALK_EABT, level);
   }
 
-  /** Translates a stage-1 table address (IPA) through stage 2, or returns it as is. -1 on a stage-2 fault. */
+  /** Translates a stage-1 table address (IPA) through stage 2, or returns it as is. NO_PA on a stage-2 fault. */
   #tableAddress(ipa: number, update: boolean): number {
     const s2 = this.tables;
     if (s2 === null) return ipa;
     s2.trace = this.trace;
     if (s2.walk(this.tablesRegime!, ipa, 0, update)) {
       this.reads += s2.reads;
-      if (this.#deviceTable(ipa, true)) return -1;
+      if (this.#deviceTable(ipa, true)) return NO_PA;
       return s2.outBase + (ipa - s2.inBase);
     }
     this.reads += s2.reads;
     this.#tableFault(ipa, true);
-    return -1;
+    return NO_PA;
   }
 
   /**

@@ -93,7 +93,7 @@ Deno.test({
       await target.first().click();
       await page.waitForSelector("#walk svg .node");
       // IHI 0070 3.3 and DDI 0487 D8: the STE, then the CD, then one descriptor per level from TTB0 until one is
-      // invalid; here level 0 points to a table whose level-1 entry is invalid: F_TRANSLATION (7.3.12).
+      // invalid; here level 0 points to a table whose level-1 entry is invalid: F_TRANSLATION (IHI 0070 7.3.12).
       assert.deepEqual(await boxes(page), [
         ["STE", "tone-cached", "kind-config"],
         ["CD", "tone-cached", "kind-config"],

@@ -447,7 +447,7 @@ export function checkInterrupts(v: StepView): void {
   const syncMsi = syncIrq.filter((x) => x.addr !== 0 && v.msiOn).length;
   if (msis > msiWrites) fail(`${msis} MSIs counted, ${msiWrites} MSI writes seen`);
   if (pulses.eventq > written) fail(`${pulses.eventq} event queue interrupts for ${written} records`);
-  const priqMsis = pulses.priq; // a PRI queue interrupt may come with its MSI (src/fuzz/sva_invariants.ts checks it)
+  const priqMsis = pulses.priq; // a PRI queue interrupt may come with its MSI (tests/fuzz/sva_invariants.ts checks it)
   if (v.nested.length > 0) {
     // Callbacks acknowledged errors or ran commands in between: what is left to tell is that each signal has a cause.
     if (pulses.cmdqSync > v.commands) fail(`${pulses.cmdqSync} CMD_SYNC interrupts for ${v.commands} commands`);

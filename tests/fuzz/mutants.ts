@@ -28,7 +28,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "command queue ignores the command budget",
     file: "src/device/commands.ts",
-    find: "const limit = Math.min(this.budget, ring.size);",
+    find: "const limit = Math.min(this.#budget, ring.size);",
     replace: "const limit = 1e9;",
     expect: /commands in \d+ access/,
   },
@@ -261,7 +261,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "unrecorded stalls are never retried when the event queue becomes writable",
     file: "src/device/stall.ts",
-    find: "if (!retried && this.#unrecorded > 0 && this.writable()) {",
+    find: "if (!retried && this.#unrecorded > 0 && this.#writable()) {",
     replace: "if (false) {",
     expect: /record unwritten while the event queue is writable/,
   },

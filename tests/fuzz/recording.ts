@@ -33,7 +33,13 @@ export class RecordingMemory implements GuestMemory {
   logReads = false;
   readonly readLog: number[] = [];
   readonly writes: Write[] = [];
-  constructor(private readonly inner: GuestMemory, private readonly ram: GuestMemory) {}
+  readonly #inner: GuestMemory;
+  readonly #ram: GuestMemory;
+
+  constructor(inner: GuestMemory, ram: GuestMemory) {
+    this.#inner = inner;
+    this.#ram = ram;
+  }
 
   /** Starts a new call. */
   begin(): void {
@@ -53,18 +59,18 @@ export class RecordingMemory implements GuestMemory {
   read32(addr: number): number {
     this.#count(1);
     this.reads.add(addr);
-    const v = this.inner.read32(addr);
+    const v = this.#inner.read32(addr);
     if (this.logReads) this.readLog.push(addr, v);
     return v;
   }
   write32(addr: number, value: number): boolean {
     this.#count(1);
-    this.writes.push({ addr, len: 4, value, old: this.ram.read32(addr), before: null });
-    return this.inner.write32(addr, value);
+    this.writes.push({ addr, len: 4, value, old: this.#ram.read32(addr), before: null });
+    return this.#inner.write32(addr, value);
   }
   read(addr: number, dst: Uint8Array): boolean {
     this.#count(1);
-    return this.inner.read(addr, dst);
+    return this.#inner.read(addr, dst);
   }
   write(addr: number, src: Uint8Array): boolean {
     this.#count(1);
@@ -74,15 +80,15 @@ export class RecordingMemory implements GuestMemory {
       len: src.length,
       value: -1,
       old: ABORT,
-      before: this.ram.read(addr, before) ? before : null,
+      before: this.#ram.read(addr, before) ? before : null,
     });
-    return this.inner.write(addr, src);
+    return this.#inner.write(addr, src);
   }
 
   /** The word at `addr` as it was before this call's writes (they are undone, last first, over what is there now). */
   wordBefore(addr: number): number {
     const bytes = new Uint8Array(4);
-    if (!this.ram.read(addr, bytes)) return ABORT;
+    if (!this.#ram.read(addr, bytes)) return ABORT;
     for (let i = this.writes.length - 1; i >= 0; i--) {
       const w = this.writes[i];
       if (w.addr >= addr + 4 || w.addr + w.len <= addr) continue;

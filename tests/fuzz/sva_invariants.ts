@@ -1,6 +1,6 @@
 /**
- * The oracle's invariants of the paths shared virtual addressing uses (src/device/stall.ts, src/device/priq.ts, src/translation/ats.ts), over a
- * {@link StepView} like the others (tests/fuzz/invariants.ts):
+ * The oracle's invariants of the paths shared virtual addressing uses (src/device/stall.ts, src/device/priq.ts,
+ * src/translation/ats.ts), over a {@link StepView} like the others (tests/fuzz/invariants.ts):
  * - stalls: the transactions held have distinct STAGs below IDR5.STALL_MAX, no more of them than that; one whose
  *   record is not written only while the event queue cannot take it (IHI 0070 7.2.1); a held transaction ends or
  *   stalls again only for a cause in the step (a CMD_RESUME of its StreamID and STAG, a CMD_STALL_TERM of its StreamID,
