@@ -64,6 +64,14 @@ for (const entry of [...Deno.readDirSync(REGRESSIONS)].sort((a, b) => a.name.loc
 
 // ------------------------------------------------------------------------------------------------ failure path
 
+Deno.test("every planted bug still applies: its text occurs once in its file (the long run plants them all)", () => {
+  const stale = MUTANTS.filter((m) => {
+    const text = Deno.readTextFileSync(new URL(`../${m.file}`, import.meta.url));
+    return text.split(m.find).length !== 2;
+  });
+  assert.deepEqual(stale.map((m) => `${m.file}: ${m.name}`), []);
+});
+
 /** Most cases the planted bug may survive before the fuzzer reports it. */
 const MUTANT_CASES = 8000;
 

@@ -50,8 +50,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "interrupt sinks run at once, in the middle of the device's work",
     file: "src/device/irq.ts",
-    find: "if (sink !== undefined) this.calls.defer(sink, this.sinksThis);",
-    replace: "if (sink !== undefined) sink.call(this.sinksThis);",
+    find: "if (sink !== undefined) this.#calls.defer(sink, this.#sinksThis);",
+    replace: "if (sink !== undefined) sink.call(this.#sinksThis);",
     // An event queue handler's DMA in the middle of a transaction overwrites the transaction's fault.
     expect: /where probe said|the event record says|records and \d+ lost/,
   },
@@ -93,7 +93,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "a written event record does not signal the event queue interrupt",
     file: "src/device/events.ts",
-    find: "this.irq.signal(EVENTQ_IRQ);",
+    find: "this.#irq.signal(EVENTQ_IRQ);",
     replace: "",
     expect: /records written and no wired event queue interrupt/,
   },
