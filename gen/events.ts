@@ -132,30 +132,30 @@ export const EVT_FETCH = {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
     },
   },
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. */
   FetchAddr: {
     name: "FetchAddr",
     lsb: 195,
-    width: 49,
-    description: "Physical address of the structure being fetched, bits [51:3].",
+    width: 53,
+    description: "Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4).",
     shift: 3,
     word: 6,
     bit: 3,
     mask: 0xfffffff8,
-    maskHi: 0xfffff,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000) * 0x8,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000) * 0x8,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x8;
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
     getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffffff8),
-    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -175,7 +175,7 @@ export const EVT_FETCH_LAYOUT: Layout = {
     EVT_FETCH.Reason,
     EVT_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 
 /** A translation-related fault (translation, address size, access flag or permission). (IHI 0070 7.3.13) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -354,30 +354,31 @@ export const EVT_TRANSLATION = {
       w[o + 5] = v;
     },
   },
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. */
   IPA: {
     name: "IPA",
     lsb: 204,
-    width: 40,
-    description: "Intermediate physical address for a stage 2 fault, bits [51:12].",
+    width: 44,
+    description:
+      "Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13).",
     shift: 12,
     word: 6,
     bit: 12,
     mask: 0xfffff000,
-    maskHi: 0xfffff,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000) * 0x1000,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000) * 0x1000,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x1000;
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
     getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffff000),
-    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -407,7 +408,7 @@ export const EVT_TRANSLATION_LAYOUT: Layout = {
     EVT_TRANSLATION.InputAddr_HI,
     EVT_TRANSLATION.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The client issued a transaction type the SMMU does not support. (IHI 0070 7.3.2) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -578,7 +579,7 @@ export const EVT_F_STE_FETCH = {
   StreamID: EVT_FETCH.StreamID,
   /** Implementation defined cause. Bits [79:64]. From {@link EVT_FETCH}. */
   Reason: EVT_FETCH.Reason,
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. From {@link EVT_FETCH}. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. From {@link EVT_FETCH}. */
   FetchAddr: EVT_FETCH.FetchAddr,
 } as const;
 
@@ -599,7 +600,7 @@ export const EVT_F_STE_FETCH_LAYOUT: Layout = {
     EVT_F_STE_FETCH.Reason,
     EVT_F_STE_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 
 /** The STE used by the transaction is invalid. (IHI 0070 7.3.5) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -637,6 +638,112 @@ export const EVT_F_BAD_ATS_TREQ = {
   SubstreamID: EVT_SUBSTREAM.SubstreamID,
   /** StreamID of the transaction. Bits [63:32]. From {@link EVT_SUBSTREAM}. */
   StreamID: EVT_SUBSTREAM.StreamID,
+  /** Number of STUs (smallest translation units) the request asked for. Bits [67:64]. */
+  Span: {
+    name: "Span",
+    lsb: 64,
+    width: 4,
+    description: "Number of STUs (smallest translation units) the request asked for.",
+    word: 2,
+    bit: 0,
+    mask: 0xf,
+    get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xf),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xfffffff0) | (v & 0xf);
+    },
+  },
+  /** Privileged access requested, before STE.PRIVCFG applies. Bits [92]. */
+  PRIV: {
+    name: "PRIV",
+    lsb: 92,
+    width: 1,
+    description: "Privileged access requested, before STE.PRIVCFG applies.",
+    word: 2,
+    bit: 28,
+    mask: 0x10000000,
+    get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 28) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xefffffff) | ((v & 0x1) << 28);
+    },
+  },
+  /** Execute permission requested, before STE.INSTCFG applies. Bits [93]. */
+  X: {
+    name: "X",
+    lsb: 93,
+    width: 1,
+    description: "Execute permission requested, before STE.INSTCFG applies.",
+    word: 2,
+    bit: 29,
+    mask: 0x20000000,
+    get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 29) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xdfffffff) | ((v & 0x1) << 29);
+    },
+  },
+  /** Write permission requested (Write == !NW). Bits [94]. */
+  W: {
+    name: "W",
+    lsb: 94,
+    width: 1,
+    description: "Write permission requested (Write == !NW).",
+    word: 2,
+    bit: 30,
+    mask: 0x40000000,
+    get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 30) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xbfffffff) | ((v & 0x1) << 30);
+    },
+  },
+  /** Read permission requested (always 1 in a PCIe ATS request). Bits [95]. */
+  R: {
+    name: "R",
+    lsb: 95,
+    width: 1,
+    description: "Read permission requested (always 1 in a PCIe ATS request).",
+    word: 2,
+    bit: 31,
+    mask: 0x80000000,
+    get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 31),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0x7fffffff) | ((v & 0x1) << 31);
+    },
+  },
+  /** Address the request asked to translate, bits [31:12]. Bits [159:140]. */
+  InputAddr_LO: {
+    name: "InputAddr_LO",
+    lsb: 140,
+    width: 20,
+    description: "Address the request asked to translate, bits [31:12].",
+    shift: 12,
+    word: 4,
+    bit: 12,
+    mask: 0xfffff000,
+    get: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 12),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
+    },
+    getAddress: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 12) * 0x1000,
+    setAddress: (w: Uint32Array, a: number, o = 0): void => {
+      const v = a / 0x1000;
+      w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
+    },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 4] & 0xfffff000),
+    getAddressHi: (_w: Uint32Array, _o = 0): number => 0,
+  },
+  /** Input address of the transaction, bits [63:32]. Bits [191:160]. */
+  InputAddr_HI: {
+    name: "InputAddr_HI",
+    lsb: 160,
+    width: 32,
+    description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
+    get: (w: Uint32Array, o = 0): number => w[o + 5],
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 5] = v;
+    },
+  },
 } as const;
 
 /** Layout of EVT_F_BAD_ATS_TREQ: its fields in bit order and the bits no field covers. */
@@ -653,8 +760,15 @@ export const EVT_F_BAD_ATS_TREQ_LAYOUT: Layout = {
     EVT_F_BAD_ATS_TREQ.SSV,
     EVT_F_BAD_ATS_TREQ.SubstreamID,
     EVT_F_BAD_ATS_TREQ.StreamID,
+    EVT_F_BAD_ATS_TREQ.Span,
+    EVT_F_BAD_ATS_TREQ.PRIV,
+    EVT_F_BAD_ATS_TREQ.X,
+    EVT_F_BAD_ATS_TREQ.W,
+    EVT_F_BAD_ATS_TREQ.R,
+    EVT_F_BAD_ATS_TREQ.InputAddr_LO,
+    EVT_F_BAD_ATS_TREQ.InputAddr_HI,
   ],
-  reserved: [0x700, 0x0, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+  reserved: [0x700, 0x0, 0xffffff0, 0xffffffff, 0xfff, 0x0, 0xffffffff, 0xffffffff],
 };
 
 /** A transaction without a SubstreamID (or with SubstreamID 0 when reserved) hit a stream that rejects it. (IHI 0070 7.3.7) Field accessors over 8 32-bit words. Extends {@link EVENT}. */
@@ -797,7 +911,7 @@ export const EVT_F_CD_FETCH = {
   StreamID: EVT_FETCH.StreamID,
   /** Implementation defined cause. Bits [79:64]. From {@link EVT_FETCH}. */
   Reason: EVT_FETCH.Reason,
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. From {@link EVT_FETCH}. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. From {@link EVT_FETCH}. */
   FetchAddr: EVT_FETCH.FetchAddr,
 } as const;
 
@@ -818,7 +932,7 @@ export const EVT_F_CD_FETCH_LAYOUT: Layout = {
     EVT_F_CD_FETCH.Reason,
     EVT_F_CD_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 
 /** The fetched CD is invalid. (IHI 0070 7.3.11) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -978,30 +1092,31 @@ export const EVT_F_WALK_EABT = {
       w[o + 5] = v;
     },
   },
-  /** Physical address of the descriptor access that aborted, bits [51:3]. Bits [243:195]. */
+  /** Physical address of the descriptor access that aborted, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.12). Bits [247:195]. */
   FetchAddr: {
     name: "FetchAddr",
     lsb: 195,
-    width: 49,
-    description: "Physical address of the descriptor access that aborted, bits [51:3].",
+    width: 53,
+    description:
+      "Physical address of the descriptor access that aborted, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.12).",
     shift: 3,
     word: 6,
     bit: 3,
     mask: 0xfffffff8,
-    maskHi: 0xfffff,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000) * 0x8,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000) * 0x8,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x8;
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
     getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffffff8),
-    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -1029,7 +1144,7 @@ export const EVT_F_WALK_EABT_LAYOUT: Layout = {
     EVT_F_WALK_EABT.InputAddr_HI,
     EVT_F_WALK_EABT.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xfffffc71, 0x0, 0x0, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xfffffc71, 0x0, 0x0, 0x7, 0xff000000],
 };
 
 /** No valid translation for the address at the reported stage. (IHI 0070 7.3.13) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -1064,7 +1179,7 @@ export const EVT_F_TRANSLATION = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -1095,7 +1210,7 @@ export const EVT_F_TRANSLATION_LAYOUT: Layout = {
     EVT_F_TRANSLATION.InputAddr_HI,
     EVT_F_TRANSLATION.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** An output address exceeded the configured or implemented address size. (IHI 0070 7.3.14) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -1130,7 +1245,7 @@ export const EVT_F_ADDR_SIZE = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -1161,7 +1276,7 @@ export const EVT_F_ADDR_SIZE_LAYOUT: Layout = {
     EVT_F_ADDR_SIZE.InputAddr_HI,
     EVT_F_ADDR_SIZE.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The final descriptor has the Access flag clear. (IHI 0070 7.3.15) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -1196,7 +1311,7 @@ export const EVT_F_ACCESS = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -1227,7 +1342,7 @@ export const EVT_F_ACCESS_LAYOUT: Layout = {
     EVT_F_ACCESS.InputAddr_HI,
     EVT_F_ACCESS.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The access is not permitted by the descriptor permissions. (IHI 0070 7.3.16) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -1262,7 +1377,7 @@ export const EVT_F_PERMISSION = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -1293,7 +1408,7 @@ export const EVT_F_PERMISSION_LAYOUT: Layout = {
     EVT_F_PERMISSION.InputAddr_HI,
     EVT_F_PERMISSION.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The transaction caused an implementation defined TLB conflict. (IHI 0070 7.3.17) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -1410,30 +1525,31 @@ export const EVT_F_TLB_CONFLICT = {
       w[o + 5] = v;
     },
   },
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. */
   IPA: {
     name: "IPA",
     lsb: 204,
-    width: 40,
-    description: "Intermediate physical address for a stage 2 fault, bits [51:12].",
+    width: 44,
+    description:
+      "Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13).",
     shift: 12,
     word: 6,
     bit: 12,
     mask: 0xfffff000,
-    maskHi: 0xfffff,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000) * 0x1000,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000) * 0x1000,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x1000;
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
     getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffff000),
-    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -1460,7 +1576,7 @@ export const EVT_F_TLB_CONFLICT_LAYOUT: Layout = {
     EVT_F_TLB_CONFLICT.InputAddr_HI,
     EVT_F_TLB_CONFLICT.IPA,
   ],
-  reserved: [0x700, 0x0, 0x0, 0xffffff71, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x0, 0xffffff71, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The transaction caused an implementation defined configuration cache conflict. (IHI 0070 7.3.18) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -1693,7 +1809,7 @@ export const EVT_F_VMS_FETCH = {
   StreamID: EVT_FETCH.StreamID,
   /** Implementation defined cause. Bits [79:64]. From {@link EVT_FETCH}. */
   Reason: EVT_FETCH.Reason,
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. From {@link EVT_FETCH}. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. From {@link EVT_FETCH}. */
   FetchAddr: EVT_FETCH.FetchAddr,
 } as const;
 
@@ -1714,7 +1830,7 @@ export const EVT_F_VMS_FETCH_LAYOUT: Layout = {
     EVT_F_VMS_FETCH.Reason,
     EVT_F_VMS_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 /** Every event type code, by name. */
 export const EVENT_TYPE = {

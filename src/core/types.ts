@@ -21,6 +21,9 @@ export const ACCESS = {
   /** An ATS Translation Request (IHI 0070 3.9.1.2): the walk reports the permissions it finds instead of a
    * Permission fault, and no fault is recorded. */
   ATS: 16,
+  /** With ATS: STE.INSTCFG makes every read an instruction fetch, so the completion's R follows the execute
+   * permission (IHI 0070 13.7.1 "TC.R = ttd_X"). */
+  ATS_INSTR: 32,
 } as const;
 
 /** The ACCESS bits that say what a transaction is (WRITE, EXEC, PRIV): allow masks and override maps index by them. */

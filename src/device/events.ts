@@ -43,6 +43,11 @@ interface RecordFields {
   readonly ipa?: Field;
   readonly stall?: Field;
   readonly stag?: Field;
+  readonly atsR?: Field;
+  readonly atsW?: Field;
+  readonly atsX?: Field;
+  readonly atsPriv?: Field;
+  readonly span?: Field;
 }
 
 function fieldsOf(layout: Layout): RecordFields {
@@ -64,6 +69,11 @@ function fieldsOf(layout: Layout): RecordFields {
     ipa: f.get("IPA"),
     stall: f.get("Stall"),
     stag: f.get("STAG"),
+    atsR: f.get("R"),
+    atsW: f.get("W"),
+    atsX: f.get("X"),
+    atsPriv: f.get("PRIV"),
+    span: f.get("Span"),
   };
 }
 
@@ -107,6 +117,16 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   }
   if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
   if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
+  // F_BAD_ATS_TREQ: the permissions the request asked for, before STE overrides (IHI 0070 7.3.6: "Write == !NW",
+  // "R (Read) is always 1 in a request"), and "Span equals the number of STUs requested": one, as a request here
+  // translates one address.
+  if (r.atsR !== undefined) {
+    r.atsR.set(out, 1);
+    r.atsW?.set(out, bit(!fault.rnw));
+    r.atsX?.set(out, bit(fault.ind));
+    r.atsPriv?.set(out, bit(fault.pnu));
+    r.span?.set(out, 1);
+  }
   if (fault.stall && r.stall !== undefined) {
     r.stall.set(out, 1);
     r.stag?.set(out, fault.stag);
@@ -168,10 +188,16 @@ export class EventQueue implements EventSink {
     return this.counts.written !== before;
   }
 
-  /** Records one event; nothing when the queue is disabled; OVFLG and a lost record when it is full. */
+  /**
+   * Records one event; nothing when the queue is disabled; a lost record while EVENTQ_ABT_ERR is active, or when the
+   * queue is full (then with OVFLG).
+   */
   report(fault: Fault): void {
     const w = this.#regs.words;
     if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
+    // IHI 0070 7.2.1, 7.2.2: with EVENTQ_ABT_ERR unacknowledged the queue is not writable ("The SMMU only writes to the
+    // Event queue when the queue is both enabled and writable"): the record is discarded, which is no overflow.
+    if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return this.#lose();
     if (!encodeEvent(fault, this.#record)) return;
     const ring = this.#ring.load(EVENTQ, w);
     const prod = ring.index(EVENTQ_PROD.WR.get(w, W_EVENTQ_PROD));

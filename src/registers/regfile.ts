@@ -11,8 +11,12 @@ import { type DWORD_BYTES, TWO_32, WORD_BITS, WORD_BYTES, WORD_SHIFT } from "../
 /** Word index of a register's byte offset (its low word for a 64-bit register). */
 export const word = (offset: number): number => offset >>> WORD_SHIFT;
 
-/** The byte sizes of a register access (IHI 0070 6.2): 32 bits, or a 64-bit register whole. */
-export type AccessSize = typeof WORD_BYTES | typeof DWORD_BYTES;
+/** The byte sizes of a register access (IHI 0070 6.2): 32 bits, or a 64-bit register whole. Spelled out for the
+ * public API; the check below keeps it equal to gen/'s sizes. */
+export type AccessSize = 4 | 8;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const accessSizesMatchGen: Same<AccessSize, typeof WORD_BYTES | typeof DWORD_BYTES> = true;
+void accessSizesMatchGen;
 
 /** A 64-bit register: two consecutive words. */
 export const isWide = (r: RegisterInfo): boolean => r.width > WORD_BITS;

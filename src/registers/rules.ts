@@ -23,7 +23,7 @@ import {
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
   STRTAB_BASE_CFG_FMT_EFFECTIVE,
-  STRTAB_BASE_CFG_SPLIT,
+  STRTAB_BASE_CFG_SPLIT_EFFECTIVE,
 } from "../../gen/mod.ts";
 import type { Field } from "../../gen/mod.ts";
 import { fieldMask, registerAt, word } from "./regfile.ts";
@@ -135,18 +135,10 @@ export function sanitize(words: Uint32Array, offset: number, lo: number, hi: num
       const twoLevel = IDR0.ST_LEVEL.get(words, W_IDR0) === IDR0_ST_LEVEL.TWO_LEVEL;
       const fmt = STRTAB_BASE_CFG_FMT_EFFECTIVE[STRTAB_BASE_CFG.FMT.get(v)];
       STRTAB_BASE_CFG.FMT.set(v, twoLevel ? fmt : STRTAB_BASE_CFG_FMT.LINEAR);
-      // SPLIT matters only for a 2-level table; there a reserved value behaves as a supported one (IHI 0070
-      // 6.3.25): the largest legal value not above it. With a linear table it is ignored and kept as written.
-      const split = STRTAB_BASE_CFG.SPLIT.get(v);
+      // SPLIT matters only for a 2-level table; there a reserved value behaves as 6 (IHI 0070 6.3.25: "Other values
+      // are reserved, behave as 6"). With a linear table it is ignored and kept as written.
       if (STRTAB_BASE_CFG.FMT.get(v) === STRTAB_BASE_CFG_FMT.TWO_LEVEL) {
-        STRTAB_BASE_CFG.SPLIT.set(
-          v,
-          split >= STRTAB_BASE_CFG_SPLIT.L2_64KB
-            ? STRTAB_BASE_CFG_SPLIT.L2_64KB
-            : split >= STRTAB_BASE_CFG_SPLIT.L2_16KB
-            ? STRTAB_BASE_CFG_SPLIT.L2_16KB
-            : STRTAB_BASE_CFG_SPLIT.L2_4KB,
-        );
+        STRTAB_BASE_CFG.SPLIT.set(v, STRTAB_BASE_CFG_SPLIT_EFFECTIVE[STRTAB_BASE_CFG.SPLIT.get(v)]);
       }
       break;
     }

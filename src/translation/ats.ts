@@ -155,12 +155,14 @@ export class AtsPort implements Ats {
     }
     // IHI 0070 3.9.1.2: SMMUEN 0, Config bypass and an effective EATS of 0b00 give UR and F_BAD_ATS_TREQ; Config
     // abort a UR alone; a configuration error CA (recorded only with CR2.REC_CFG_ATS, which is not implemented).
-    if (!this.#enabled()) return this.#badRequest(sid, ssid);
+    const asked = { addr, tag, write, exec, priv };
+    if (!this.#enabled()) return this.#badRequest(sid, ssid, asked);
     const stream = this.#engine.streamConfig(sid);
     if ("fault" in stream) return CA;
     if (stream.config === STE_CONFIG.ABORT) return UR;
-    if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid);
-    const flags = (write ? ACCESS.WRITE : 0) | (exec ? ACCESS.EXEC : 0) | (priv ? ACCESS.PRIV : 0);
+    if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid, asked);
+    let flags = (write ? ACCESS.WRITE : 0) | (exec ? ACCESS.EXEC : 0) | (priv ? ACCESS.PRIV : 0);
+    if (stream.instcfg === STE_INSTCFG.INSTR) flags |= ACCESS.ATS_INSTR; // R follows X (IHI 0070 13.7.1)
     const out = this.#engine.atsRequest(sid, ssid ?? NO_SSID, addr, flags, tag);
     const stu = this.stu;
     if (out === NO_PA) {
@@ -186,13 +188,22 @@ export class AtsPort implements Ats {
     return { status: "success", address: 0, size: stu, read: false, write: false, exec: false, priv };
   }
 
-  /** UR, with F_BAD_ATS_TREQ recorded (IHI 0070 7.3.6). */
-  #badRequest(sid: number, ssid: number | undefined): AtsCompletion {
+  /** UR, with F_BAD_ATS_TREQ recorded: the address and the permissions asked for, before overrides (IHI 0070 7.3.6). */
+  #badRequest(
+    sid: number,
+    ssid: number | undefined,
+    asked: { addr: number; tag: number; write: boolean; exec: boolean; priv: boolean },
+  ): AtsCompletion {
     const f = newFault();
     f.type = EVENT_TYPE.F_BAD_ATS_TREQ;
     f.sid = sid;
     f.ssv = ssid !== undefined;
     f.ssid = ssid ?? 0;
+    f.inputAddr = asked.addr;
+    f.inputTag = asked.tag;
+    f.rnw = !asked.write;
+    f.ind = asked.exec;
+    f.pnu = asked.priv;
     this.#events.report(f);
     return UR;
   }

@@ -45,10 +45,13 @@ import {
   STE,
   STE_BYTES,
   STE_CONFIG,
+  STE_CONFIG_EFFECTIVE,
   STE_EATS,
   STE_LAYOUT,
-  STE_S1DSS,
+  type STE_S1DSS,
+  STE_S1DSS_EFFECTIVE,
   STE_S1FMT,
+  STE_S1FMT_EFFECTIVE,
   STE_S1FMT_SPLIT,
   STE_S2AA64,
   STE_S2ENDI,
@@ -58,7 +61,7 @@ import {
   STRTAB_BASE,
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
-  STRTAB_BASE_CFG_SPLIT,
+  STRTAB_BASE_CFG_SPLIT_EFFECTIVE,
   VA_LAYOUT,
 } from "../../gen/mod.ts";
 import { ABORT } from "../core/memory.ts";
@@ -359,11 +362,8 @@ export class ConfigReader {
     const twoLevel = caps.twoLevelStreams &&
       STRTAB_BASE_CFG.FMT.get(regs, cfgWord) === STRTAB_BASE_CFG_FMT.TWO_LEVEL;
     if (twoLevel) {
-      let split = STRTAB_BASE_CFG.SPLIT.get(regs, cfgWord);
-      // Reserved SPLIT values: treated as the smallest level-2 table (a CONSTRAINED choice).
-      if (split !== STRTAB_BASE_CFG_SPLIT.L2_16KB && split !== STRTAB_BASE_CFG_SPLIT.L2_64KB) {
-        split = STRTAB_BASE_CFG_SPLIT.L2_4KB;
-      }
+      // IHI 0070 6.3.25 SPLIT: "Other values are reserved, behave as 6".
+      const split = STRTAB_BASE_CFG_SPLIT_EFFECTIVE[STRTAB_BASE_CFG.SPLIT.get(regs, cfgWord)];
       const l1Addr = base + Math.floor(sid / 2 ** split) * L1STD_BYTES;
       if (!this.#fetch(l1Addr, L1STD_LAYOUT.words, "L1STD")) {
         return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
@@ -392,10 +392,8 @@ export class ConfigReader {
     const w = this.#buf;
     const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_STE, reason);
     if (STE.V.get(w) === 0) return bad("STE.V is 0");
-    const config = STE.Config.get(w) as StreamConfig["config"];
-    if (config !== STE_CONFIG.ABORT && config !== STE_CONFIG.BYPASS && config < STE_CONFIG.S1_TRANS) {
-      return bad("reserved STE.Config");
-    }
+    // Reserved encodings behave as the value they stand for (IHI 0070 5.2 Config 0b0xx, S1Fmt and S1DSS 0b11).
+    const config = STE_CONFIG_EFFECTIVE[STE.Config.get(w)] as StreamConfig["config"];
     const hasS1 = config === STE_CONFIG.S1_TRANS || config === STE_CONFIG.NESTED;
     const hasS2 = config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED;
     if (hasS1 && !caps.s1p) return bad("stage 1 not implemented");
@@ -403,17 +401,11 @@ export class ConfigReader {
     let s1: StreamStage1 | null = null;
     if (hasS1) {
       const cdMax = STE.S1CDMax.get(w);
-      const fmt = STE.S1Fmt.get(w) as StreamStage1["fmt"];
-      const dss = STE.S1DSS.get(w) as StreamStage1["dss"];
+      const fmt = STE_S1FMT_EFFECTIVE[STE.S1Fmt.get(w)] as StreamStage1["fmt"];
+      const dss = STE_S1DSS_EFFECTIVE[STE.S1DSS.get(w)] as StreamStage1["dss"];
       if (cdMax > caps.ssidBits) return bad("S1CDMax beyond SSIDSIZE");
       if (cdMax !== 0) {
-        if (fmt !== STE_S1FMT.LINEAR && fmt !== STE_S1FMT.TWO_LEVEL_4K && fmt !== STE_S1FMT.TWO_LEVEL_64K) {
-          return bad("reserved S1Fmt");
-        }
         if (fmt !== STE_S1FMT.LINEAR && !caps.cd2l) return bad("2-level CD tables not supported");
-        if (dss !== STE_S1DSS.TERMINATE && dss !== STE_S1DSS.BYPASS && dss !== STE_S1DSS.SSID0) {
-          return bad("reserved S1DSS");
-        }
       }
       const stallDisabled = STE.S1STALLD.get(w) === 1;
       if (stallDisabled && caps.stallModel !== IDR0_STALL_MODEL.STALL_AND_TERMINATE) return bad("S1STALLD");

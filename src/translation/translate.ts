@@ -259,7 +259,9 @@ export class Translator implements TranslationEngine {
       ctx.used = true;
     }
     const raw = flags & ACCESS_MASK; // rows allow by raw flags
-    if (ctx.flagMap !== null) flags = ctx.flagMap[raw] | (flags & (ACCESS.TAGGED | ACCESS.ATS));
+    if (ctx.flagMap !== null) {
+      flags = ctx.flagMap[raw] | (flags & (ACCESS.TAGGED | ACCESS.ATS | ACCESS.ATS_INSTR));
+    }
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
     // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.

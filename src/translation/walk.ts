@@ -611,14 +611,15 @@ function blockAllowed(r: Regime, level: number): boolean {
 }
 
 /**
- * Whether an allow mask grants an ATS request anything at the request's privilege (IHI 0070 13.7.1): read or write,
- * or execute when the request (or STE.INSTCFG) asks for it. The walk knows the request's flags, not the overrides, so
- * an execute-only page asked for Exe counts here though 13.7.1 grants it nothing.
+ * Whether an allow mask grants an ATS request anything at the request's (effective) privilege (IHI 0070 13.7.1): W
+ * where writable; R where readable, or where executable under STE.INSTCFG instruction (ACCESS.ATS_INSTR). Exe is never
+ * granted without R, so an execute-only page asked for Exe grants nothing ("An execute-only (XO) translation grants
+ * no access to ATS").
  */
 export function atsGrantsAny(allow: number, flags: number): boolean {
   const p = flags & ACCESS.PRIV;
-  const x = (flags & ACCESS.EXEC) !== 0 ? (allow >> (p | ACCESS.EXEC)) & 1 : 0;
-  return ((allow >> p) & 1) + ((allow >> (p | ACCESS.WRITE)) & 1) + x > 0;
+  const read = (allow >> (p | ((flags & ACCESS.ATS_INSTR) !== 0 ? ACCESS.EXEC : 0))) & 1;
+  return read + ((allow >> (p | ACCESS.WRITE)) & 1) > 0;
 }
 
 /** Access flags as permission checks see them: a write is never an instruction fetch. */

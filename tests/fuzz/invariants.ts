@@ -26,6 +26,7 @@ import {
   OPCODE,
   PRIQ_PROD,
   REG,
+  reservedSet,
   STE_CONFIG,
   STE_S1DSS,
   TT_PAGE_S1,
@@ -295,7 +296,14 @@ function recordDisagrees(
   write: boolean,
   ssid: number | undefined,
 ): string | null {
-  const fields = new Map(EVENTS.get(type)!.fields.map((f) => [f.name, f]));
+  const layout = EVENTS.get(type)!;
+  const fields = new Map(layout.fields.map((f) => [f.name, f]));
+  // IHI 0070 7.3: "Portions of event records that are not explicitly defined in this section are RES0".
+  const res0 = reservedSet(layout, rec);
+  if (res0.some((m) => m !== 0)) return `RES0 bits set: ${res0.map((m) => `0x${m.toString(16)}`).join(" ")}`;
+  // IHI 0070 7.3.12-7.3.17: "InD == 0 when RnW == 0".
+  const ind = fields.get("InD");
+  if (ind !== undefined && write && ind.get(rec) !== 0) return "InD 1 for a write";
   const lo = fields.get("InputAddr_LO"), hi = fields.get("InputAddr_HI");
   if (lo !== undefined && hi !== undefined) {
     const want = BigInt.asUintN(64, typeof iova === "bigint" ? iova : BigInt(iova));
@@ -522,6 +530,12 @@ export function checkQueues(v: StepView): void {
   }
   if (writesRegister(v, REG.EVENTQ_PROD, REG.EVENTQ_BASE, REG.EVENTQ_PROD_P0)) return;
   if (v.evqRecords !== written % (2 * 2 ** evq.log2)) fail(`EVENTQ_PROD moved ${v.evqRecords} for ${written} records`);
+  // IHI 0070 7.2.1, 7.2.2: an unacknowledged EVENTQ_ABT_ERR makes the queue unwritable: nothing is written until the
+  // guest acknowledges it (a GERRORN write in the step may do so before the records).
+  const aborted = ((before.gerror ^ before.gerrorn) & GERROR_EVENTQ_ABT) !== 0;
+  if (aborted && written > 0 && writesRegister(v, REG.GERRORN) === 0) {
+    fail(`${written} event records written while EVENTQ_ABT_ERR was active`);
+  }
   const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), v.evqFrom);
   const consWritten = writesRegister(v, REG.EVENTQ_CONS, REG.EVENTQ_CONS_P0) > 0; // more room then
   if (!consWritten && used <= 2 ** evq.log2 && written > 2 ** evq.log2 - used) {
