@@ -7,8 +7,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  CD_IPS,
-  CD_TG0,
   EVENT_TYPE,
   EVENTS,
   EVT_CLASS,
@@ -21,12 +19,12 @@ import {
   STE_INSTCFG,
   STE_PRIVCFG,
   STE_S1DSS,
-  STE_S2TG,
   TT_AP,
 } from "../gen/mod.ts";
 import { guest, type SmmuOptions } from "../mod.ts";
 import { idRegistersFor } from "../src/registers/features.ts";
 import { sva } from "./helpers/sva.ts";
+import { cd as cdAt, stage2 } from "./helpers/guest_bench.ts";
 
 type Sva = ReturnType<typeof sva>;
 const PAGE = 0x1000;
@@ -68,24 +66,13 @@ function mapped(b: Sva, sid: number, o: Parameters<Sva["stage1"]>[1] = {}) {
 /** A nested stream `sid`: stage-1 tables, CD and data in IPA space; stage 2 maps each of them as `s2map` says. */
 function nested(b: Sva, sid: number, s2map: (s2: guest.PageTable, s1: guest.PageTable, cd: number) => void) {
   const s1 = new guest.PageTable(b.memory, b.alloc, 12, 48, 0);
-  const cd = b.alloc.alloc(64, 64);
-  guest.cdAt(b.memory, cd, {
-    ...{ V: 1, AA64: 1, A: 1, R: 1, EPD1: 1, T0SZ: 16, TG0: CD_TG0.GRAN_4K, IPS: CD_IPS.BITS_48 },
-    ...{ TTB0: s1.root, ASID: sid },
-  });
+  const cd = cdAt(b, s1.root, { ASID: sid });
   const desc = s1.map(0x1000, DATA + 0x1000);
   const s2 = new guest.PageTable(b.memory, new guest.Allocator(0x6000_0000), 12, 40, 1);
   s2map(s2, s1, cd);
   b.driver.writeSte(sid, STE_CONFIG.NESTED, (ste) => {
     STE.S1ContextPtr.setAddress(ste, cd);
-    STE.S2VMID.set(ste, 1);
-    STE.S2T0SZ.set(ste, 24);
-    STE.S2SL0.set(ste, 1);
-    STE.S2TG.set(ste, STE_S2TG.GRAN_4K);
-    STE.S2PS.set(ste, 5);
-    STE.S2AA64.set(ste, 1);
-    STE.S2R.set(ste, 1);
-    STE.S2TTB.setAddress(ste, s2.root);
+    stage2(ste, s2.root);
   });
   b.driver.invalidateSte(sid);
   return { cd, desc, s1 };
