@@ -27,6 +27,7 @@ export type {
   ExplainedProbe,
 } from "./src/translation/explain.ts";
 export type { CacheLimits } from "./src/translation/tlb.ts";
+export type { AccessSize } from "./src/registers/regfile.ts";
 export type { IdRegisterSet, IdRegisterValues, SmmuFeatures } from "./src/registers/features.ts";
 export type { InterruptSinks, MsiSink } from "./src/device/irq.ts";
 export type { AtcInvalidation, EndpointHooks, PriResponse } from "./src/device/commands.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Field, FieldSet, Register, Spec } from "./spec.ts";
-import { familyOf } from "./spec.ts";
+import { familyOf, FRAME_BYTES } from "./spec.ts";
 import { emitEnums } from "./emit_enums.ts";
 
 const hex = (n: number) => "0x" + n.toString(16);
@@ -67,6 +67,38 @@ function setter(f: Field): string {
   }).join(" ");
 }
 
+/**
+ * Where the field sits, as constants a hot path can use without a call: the word holding its lowest bit, that bit's
+ * position there, and its bits in place in that word (`mask`) and, for a field running into the next word, in that one
+ * (`maskHi`).
+ */
+function placement(f: Field): string {
+  const [first, second] = parts(f);
+  const inPlace = (p: Part) => hex((mask(p.n) * 2 ** p.bit) >>> 0);
+  const hi = second === undefined ? "" : ` maskHi: ${inPlace(second)},`;
+  return `word: ${first.word}, bit: ${first.bit}, mask: ${inPlace(first)},${hi}`;
+}
+
+/**
+ * The expression of one 32-bit half (0: address bits [31:0], 1: [63:32]) of an unsigned address field's address, built
+ * from the words with shifts and masks only (an int32 bit pattern), so a walk can chain addresses as integer halves.
+ */
+function addressHalf(f: Field, half: 0 | 1): string {
+  const terms: string[] = [];
+  for (const p of parts(f)) {
+    // The part's bits [bit, bit + n) of its word hold address bits [a, a + n); keep those inside this half.
+    const a = f.shift! + p.at;
+    const from = Math.max(a, 32 * half), to = Math.min(a + p.n, 32 * half + 32);
+    if (from >= to) continue;
+    const n = to - from, src = p.bit + (from - a), dst = from - 32 * half;
+    const x = wordRef(p.word), inPlace = hex((mask(n) * 2 ** dst) >>> 0);
+    if (src === dst) terms.push(n === 32 ? `(${x} | 0)` : `(${x} & ${inPlace})`);
+    else if (src > dst) terms.push(`((${x} >>> ${src - dst}) & ${inPlace})`);
+    else terms.push(`((${x} & ${hex((mask(n) * 2 ** src) >>> 0)}) << ${dst - src})`);
+  }
+  return terms.length === 0 ? "0" : terms.join(" | ");
+}
+
 function bitsText(f: Field): string {
   return f.width === 1 ? `[${f.lsb}]` : `[${f.lsb + f.width - 1}:${f.lsb}]`;
 }
@@ -85,6 +117,7 @@ function emitField(f: Field): string {
     `    name: ${str(f.name)}, lsb: ${f.lsb}, width: ${f.width}, description: ${str(f.description)},` +
       (extra ? ` ${extra}` : ""),
   );
+  lines.push(`    ${placement(f)}`);
   lines.push(`    get: (w: Uint32Array, o = 0): number => ${getter(f)},`);
   lines.push(`    set: (w: Uint32Array, v: number, o = 0): void => { ${setter(f)} },`);
   if (f.shift !== undefined && f.signed) {
@@ -106,6 +139,11 @@ function emitField(f: Field): string {
         setter(f)
       } },`,
     );
+    for (const [name, half] of [["getAddressLo", 0], ["getAddressHi", 1]] as const) {
+      const e = addressHalf(f, half);
+      const args = e === "0" ? "_w: Uint32Array, _o = 0" : "w: Uint32Array, o = 0"; // no bit of this half
+      lines.push(`    ${name}: (${args}): number => ${e},`);
+    }
   }
   lines.push("  },");
   return lines.join("\n");
@@ -214,6 +252,8 @@ function codeTable(spec: Spec, kind: "command" | "event"): string {
 function emitRegisters(spec: Spec): string {
   const regs = [...spec.registers].sort((a, b) => a.offset - b.offset);
   const out = [
+    doc("Bytes of the register frame: pages 0 and 1, 64 KiB each (IHI 0070 6.1).") +
+    `export const FRAME_BYTES = ${hex(FRAME_BYTES)};\n`,
     doc("Byte offset of every register in the 128 KiB frame (page 1 starts at 0x10000).") + "export const REG = {",
   ];
   for (const r of regs) out.push(doc(r.description, "  ") + `  ${r.name}: ${hex(r.offset)},`);
@@ -261,6 +301,14 @@ export interface Field {
   readonly lsb: number;
   /** Width in bits (at most 53, so values are exact numbers). */
   readonly width: number;
+  /** Index of the 32-bit word holding the lowest bit (from the record's first word). */
+  readonly word: number;
+  /** Position of the lowest bit in that word. */
+  readonly bit: number;
+  /** The field's bits in that word, in place (for a test or an extraction without a call on a hot path). */
+  readonly mask: number;
+  /** For a field running into the next word: its bits there, in place. */
+  readonly maskHi?: number;
   /** One-line description from the spec. */
   readonly description: string;
   /** For address fields: the field holds address bits [lsb+width-1+shift : shift]. */

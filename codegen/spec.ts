@@ -11,6 +11,9 @@ import type { Document, Node, Pair } from "yaml";
 import { checkMeanings } from "./meanings.ts";
 import { type RawField, type RawSpec, specSchema } from "./schema.ts";
 
+/** The register frame: pages 0 and 1, 64 KiB each (IHI 0070 6.1). */
+export const FRAME_BYTES = 0x20000;
+
 /** A problem in the spec, located at `file:line:column` and naming the entry. */
 export class SpecError extends Error {
   constructor(
@@ -339,7 +342,7 @@ function check(raw: RawSpec, source: string, fail: Fail): Spec {
     const path = ["registers", name];
     const offset = Number(toBigInt(r.offset));
     if (offset % (r.width / 8) !== 0) fail([...path, "offset"], `offset 0x${offset.toString(16)} is not aligned`);
-    if (offset + r.width / 8 > 0x20000) fail([...path, "offset"], "offset is outside the 128 KiB frame");
+    if (offset + r.width / 8 > FRAME_BYTES) fail([...path, "offset"], "offset is outside the 128 KiB frame");
     for (let b = offset; b < offset + r.width / 8; b += 4) {
       const other = offsets.get(b);
       if (other) fail([...path, "offset"], `offset 0x${b.toString(16)} already used by ${other}`);

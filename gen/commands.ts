@@ -8,6 +8,7 @@ import {
   CMD_SYNC_CS_NAMES,
   CMD_SYNC_MSH_NAMES,
   CMD_TLBI_TG_NAMES,
+  CMD_TLBI_TTL_NAMES,
 } from "./enums.ts";
 
 /** What every command record shares (16 bytes). (IHI 0070 4.1.1) Field accessors over 4 32-bit words. */
@@ -18,6 +19,9 @@ export const COMMAND = {
     lsb: 0,
     width: 8,
     description: "Command opcode.",
+    word: 0,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff00) | (v & 0xff);
@@ -50,6 +54,9 @@ export const CMD_TLBI_RANGE = {
     lsb: 12,
     width: 5,
     description: "Range invalidation granule multiplier (NUM+1); RES0 when TG is 0 or IDR3.RIL is 0.",
+    word: 0,
+    bit: 12,
+    mask: 0x1f000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffe0fff) | ((v & 0x1f) << 12);
@@ -61,6 +68,9 @@ export const CMD_TLBI_RANGE = {
     lsb: 20,
     width: 5,
     description: "Range invalidation scale, range = (NUM+1) * 2^SCALE granules; RES0 when TG is 0.",
+    word: 0,
+    bit: 20,
+    mask: 0x1f00000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 20) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfe0fffff) | ((v & 0x1f) << 20);
@@ -72,6 +82,9 @@ export const CMD_TLBI_RANGE = {
     lsb: 64,
     width: 1,
     description: "1: only last-level entries need be invalidated; 0: all levels of the walk.",
+    word: 2,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffffe) | (v & 0x1);
@@ -83,6 +96,11 @@ export const CMD_TLBI_RANGE = {
     lsb: 72,
     width: 2,
     description: "Level hint for the leaf entries (used when TG is non-zero; 0 means any level).",
+    enumName: "CMD_TLBI_TTL",
+    enumValues: CMD_TLBI_TTL_NAMES,
+    word: 2,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -96,6 +114,9 @@ export const CMD_TLBI_RANGE = {
     description: "Translation granule of the targeted entries; non-zero selects range invalidation.",
     enumName: "CMD_TLBI_TG",
     enumValues: CMD_TLBI_TG_NAMES,
+    word: 2,
+    bit: 10,
+    mask: 0xc00,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 10) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffff3ff) | ((v & 0x3) << 10);
@@ -144,6 +165,10 @@ export const CMD_TLBI_VA = {
     description: "Virtual address to invalidate, bits [63:12]; bits above the VA size repeat bit 63.",
     shift: 12,
     signed: true,
+    word: 2,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 12) + w[o + 3] * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
@@ -192,6 +217,9 @@ export const CMD_PREFETCH_CONFIG = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -203,6 +231,9 @@ export const CMD_PREFETCH_CONFIG = {
     lsb: 11,
     width: 1,
     description: "SubstreamID is valid.",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -214,6 +245,9 @@ export const CMD_PREFETCH_CONFIG = {
     lsb: 12,
     width: 20,
     description: "SubstreamID whose CD to prefetch, used when SSV is 1.",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -225,6 +259,9 @@ export const CMD_PREFETCH_CONFIG = {
     lsb: 32,
     width: 32,
     description: "StreamID whose configuration to prefetch.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -261,6 +298,9 @@ export const CMD_PREFETCH_ADDR = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -272,6 +312,9 @@ export const CMD_PREFETCH_ADDR = {
     lsb: 11,
     width: 1,
     description: "SubstreamID is valid.",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -283,6 +326,9 @@ export const CMD_PREFETCH_ADDR = {
     lsb: 12,
     width: 20,
     description: "SubstreamID of the translation context, used when SSV is 1.",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -294,6 +340,9 @@ export const CMD_PREFETCH_ADDR = {
     lsb: 32,
     width: 32,
     description: "StreamID of the translation context.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -305,6 +354,9 @@ export const CMD_PREFETCH_ADDR = {
     lsb: 64,
     width: 5,
     description: "Number of translations to prefetch, as log2 of a multiple of the stride.",
+    word: 2,
+    bit: 0,
+    mask: 0x1f,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffffffe0) | (v & 0x1f);
@@ -316,6 +368,9 @@ export const CMD_PREFETCH_ADDR = {
     lsb: 69,
     width: 5,
     description: "Prefetch stride as 2^(12+Stride) bytes; RES0 in SMMUv3.0 (not in Linux/QEMU headers).",
+    word: 2,
+    bit: 5,
+    mask: 0x3e0,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 5) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffc1f) | ((v & 0x1f) << 5);
@@ -328,6 +383,10 @@ export const CMD_PREFETCH_ADDR = {
     width: 52,
     description: "Start address (VA or IPA) of the prefetch, bits [63:12].",
     shift: 12,
+    word: 2,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 12) + w[o + 3] * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
@@ -339,6 +398,8 @@ export const CMD_PREFETCH_ADDR = {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 3] = v / 0x100000;
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 3] | 0),
   },
 } as const;
 
@@ -374,6 +435,9 @@ export const CMD_CFGI_STE = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -385,6 +449,9 @@ export const CMD_CFGI_STE = {
     lsb: 32,
     width: 32,
     description: "StreamID whose STE to invalidate.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -396,6 +463,9 @@ export const CMD_CFGI_STE = {
     lsb: 64,
     width: 1,
     description: "1: only the STE; 0: also cached L1 stream table descriptors on the walk.",
+    word: 2,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffffe) | (v & 0x1);
@@ -426,6 +496,9 @@ export const CMD_CFGI_STE_RANGE = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -437,6 +510,9 @@ export const CMD_CFGI_STE_RANGE = {
     lsb: 32,
     width: 32,
     description: "Any StreamID in the range; the low Range+1 bits are ignored.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -448,6 +524,9 @@ export const CMD_CFGI_STE_RANGE = {
     lsb: 64,
     width: 5,
     description: "Range size as 2^(Range+1) StreamIDs; 31 invalidates all (CMD_CFGI_ALL, IHI 0070 4.3.6).",
+    word: 2,
+    bit: 0,
+    mask: 0x1f,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffffffe0) | (v & 0x1f);
@@ -478,6 +557,9 @@ export const CMD_CFGI_CD = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -489,6 +571,9 @@ export const CMD_CFGI_CD = {
     lsb: 12,
     width: 20,
     description: "Index of the CD to invalidate in the stream's CD table (Linux CMDQ_CFGI_0_SSID).",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -500,6 +585,9 @@ export const CMD_CFGI_CD = {
     lsb: 32,
     width: 32,
     description: "StreamID whose STE located the CD.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -511,6 +599,9 @@ export const CMD_CFGI_CD = {
     lsb: 64,
     width: 1,
     description: "1: only the CD; 0: also the cached L1 CD descriptor that located it.",
+    word: 2,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffffe) | (v & 0x1);
@@ -541,6 +632,9 @@ export const CMD_CFGI_CD_ALL = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -552,6 +646,9 @@ export const CMD_CFGI_CD_ALL = {
     lsb: 32,
     width: 32,
     description: "StreamID whose CDs to invalidate.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -582,6 +679,9 @@ export const CMD_CFGI_VMS_PIDM = {
     lsb: 10,
     width: 1,
     description: "Security state of the VMID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -594,6 +694,9 @@ export const CMD_CFGI_VMS_PIDM = {
     width: 16,
     description:
       "VMID (STE.S2VMID of the VMS users) whose PARTID_MAP to invalidate (position as in CMD_TLBI_*; not in Linux/QEMU headers).",
+    word: 1,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff0000) | (v & 0xffff);
@@ -624,6 +727,9 @@ export const CMD_TLBI_NH_ALL = {
     lsb: 32,
     width: 16,
     description: "VMID to match; RES0 when stage 2 is not implemented.",
+    word: 1,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff0000) | (v & 0xffff);
@@ -654,6 +760,9 @@ export const CMD_TLBI_NH_ASID = {
     lsb: 32,
     width: 16,
     description: "VMID to match; RES0 when stage 2 is not implemented.",
+    word: 1,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff0000) | (v & 0xffff);
@@ -665,6 +774,9 @@ export const CMD_TLBI_NH_ASID = {
     lsb: 48,
     width: 16,
     description: "ASID to match.",
+    word: 1,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff) | ((v & 0xffff) << 16);
@@ -699,6 +811,9 @@ export const CMD_TLBI_NH_VA = {
     lsb: 32,
     width: 16,
     description: "VMID to match; RES0 when stage 2 is not implemented.",
+    word: 1,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff0000) | (v & 0xffff);
@@ -710,6 +825,9 @@ export const CMD_TLBI_NH_VA = {
     lsb: 48,
     width: 16,
     description: "ASID to match (global entries match any ASID).",
+    word: 1,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff) | ((v & 0xffff) << 16);
@@ -763,6 +881,9 @@ export const CMD_TLBI_NH_VAA = {
     lsb: 32,
     width: 16,
     description: "VMID to match; RES0 when stage 2 is not implemented.",
+    word: 1,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff0000) | (v & 0xffff);
@@ -888,6 +1009,9 @@ export const CMD_TLBI_EL2_ASID = {
     lsb: 48,
     width: 16,
     description: "ASID to match.",
+    word: 1,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff) | ((v & 0xffff) << 16);
@@ -922,6 +1046,9 @@ export const CMD_TLBI_EL2_VA = {
     lsb: 48,
     width: 16,
     description: "ASID to match when CR2.E2H is 1; ignored when E2H is 0.",
+    word: 1,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff) | ((v & 0xffff) << 16);
@@ -1009,6 +1136,9 @@ export const CMD_TLBI_S12_VMALL = {
     lsb: 32,
     width: 16,
     description: "VMID to invalidate.",
+    word: 1,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff0000) | (v & 0xffff);
@@ -1044,6 +1174,9 @@ export const CMD_TLBI_S2_IPA = {
     lsb: 32,
     width: 16,
     description: "VMID to match.",
+    word: 1,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff0000) | (v & 0xffff);
@@ -1062,6 +1195,10 @@ export const CMD_TLBI_S2_IPA = {
     width: 40,
     description: "IPA to invalidate, bits [51:12] (Linux CMDQ_TLBI_1_IPA_MASK); bits above are RES0.",
     shift: 12,
+    word: 2,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 12) + (w[o + 3] & 0xfffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1073,6 +1210,8 @@ export const CMD_TLBI_S2_IPA = {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 3] = (w[o + 3] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 3] & 0xfffff),
   },
 } as const;
 
@@ -1127,6 +1266,9 @@ export const CMD_ATC_INV = {
     lsb: 9,
     width: 1,
     description: "Set the Global Invalidate flag of the request; ignored when SSV is 0.",
+    word: 0,
+    bit: 9,
+    mask: 0x200,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 9) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffdff) | ((v & 0x1) << 9);
@@ -1138,6 +1280,9 @@ export const CMD_ATC_INV = {
     lsb: 11,
     width: 1,
     description: "SubstreamID is valid (request carries a PASID prefix).",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -1149,6 +1294,9 @@ export const CMD_ATC_INV = {
     lsb: 12,
     width: 20,
     description: "PASID of the invalidation, used when SSV is 1.",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1160,6 +1308,9 @@ export const CMD_ATC_INV = {
     lsb: 32,
     width: 32,
     description: "StreamID (PCIe RequesterID) of the endpoint.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -1171,6 +1322,9 @@ export const CMD_ATC_INV = {
     lsb: 64,
     width: 6,
     description: "Span as 4096 * 2^Size bytes, aligned to its size; 52 invalidates everything.",
+    word: 2,
+    bit: 0,
+    mask: 0x3f,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x3f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffffffc0) | (v & 0x3f);
@@ -1183,6 +1337,10 @@ export const CMD_ATC_INV = {
     width: 52,
     description: "Address to invalidate, bits [63:12].",
     shift: 12,
+    word: 2,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 12) + w[o + 3] * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1194,6 +1352,8 @@ export const CMD_ATC_INV = {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 3] = v / 0x100000;
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 3] | 0),
   },
 } as const;
 
@@ -1228,6 +1388,9 @@ export const CMD_PRI_RESP = {
     lsb: 11,
     width: 1,
     description: "SubstreamID is valid (response carries a PASID prefix).",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -1239,6 +1402,9 @@ export const CMD_PRI_RESP = {
     lsb: 12,
     width: 20,
     description: "PASID of the response, used when SSV is 1.",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1250,6 +1416,9 @@ export const CMD_PRI_RESP = {
     lsb: 32,
     width: 32,
     description: "StreamID (PCIe RequesterID) of the endpoint.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -1261,6 +1430,9 @@ export const CMD_PRI_RESP = {
     lsb: 64,
     width: 9,
     description: "Page request group index being answered.",
+    word: 2,
+    bit: 0,
+    mask: 0x1ff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1ff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffe00) | (v & 0x1ff);
@@ -1274,6 +1446,9 @@ export const CMD_PRI_RESP = {
     description: "Response code for the group; 0b11 is ILLEGAL.",
     enumName: "CMD_PRI_RESP_RESP",
     enumValues: CMD_PRI_RESP_RESP_NAMES,
+    word: 2,
+    bit: 12,
+    mask: 0x3000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 12) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffffcfff) | ((v & 0x3) << 12);
@@ -1311,6 +1486,9 @@ export const CMD_RESUME = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -1324,6 +1502,9 @@ export const CMD_RESUME = {
     description: "Action, retry or terminate (Linux CMDQ_RESUME_0_RESP bit 0).",
     enumName: "CMD_RESUME_AC",
     enumValues: CMD_RESUME_AC_NAMES,
+    word: 0,
+    bit: 12,
+    mask: 0x1000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffefff) | ((v & 0x1) << 12);
@@ -1336,6 +1517,9 @@ export const CMD_RESUME = {
     width: 1,
     description:
       "On terminate: 1 aborts to the client, 0 completes with RAZ/WI (forced abort if IDR0.TERM_MODEL is 1).",
+    word: 0,
+    bit: 13,
+    mask: 0x2000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 13) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffdfff) | ((v & 0x1) << 13);
@@ -1347,6 +1531,9 @@ export const CMD_RESUME = {
     lsb: 32,
     width: 32,
     description: "StreamID of the stalled transaction.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -1358,6 +1545,9 @@ export const CMD_RESUME = {
     lsb: 64,
     width: 16,
     description: "Stall tag exactly as reported in the stall event record.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -1388,6 +1578,9 @@ export const CMD_STALL_TERM = {
     lsb: 10,
     width: 1,
     description: "Secure StreamID; must be 0 on the Non-secure queue (1 is CERROR_ILL).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -1399,6 +1592,9 @@ export const CMD_STALL_TERM = {
     lsb: 32,
     width: 32,
     description: "StreamID whose stalled transactions to terminate.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -1432,6 +1628,9 @@ export const CMD_SYNC = {
     description: "Completion signal (ComplSignal); 0b11 is CERROR_ILL.",
     enumName: "CMD_SYNC_CS",
     enumValues: CMD_SYNC_CS_NAMES,
+    word: 0,
+    bit: 12,
+    mask: 0x3000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffcfff) | ((v & 0x3) << 12);
@@ -1445,6 +1644,9 @@ export const CMD_SYNC = {
     description: "Shareability of the completion MSI write.",
     enumName: "CMD_SYNC_MSH",
     enumValues: CMD_SYNC_MSH_NAMES,
+    word: 0,
+    bit: 22,
+    mask: 0xc00000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 22) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xff3fffff) | ((v & 0x3) << 22);
@@ -1456,6 +1658,9 @@ export const CMD_SYNC = {
     lsb: 24,
     width: 4,
     description: "Memory type of the completion MSI write, encoded as STE.MemAttr.",
+    word: 0,
+    bit: 24,
+    mask: 0xf000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 24) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xf0ffffff) | ((v & 0xf) << 24);
@@ -1467,6 +1672,9 @@ export const CMD_SYNC = {
     lsb: 32,
     width: 32,
     description: "32-bit value written by the completion MSI.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -1479,6 +1687,10 @@ export const CMD_SYNC = {
     width: 50,
     description: "Physical address of the completion MSI, bits [51:2]; 0 means no MSI.",
     shift: 2,
+    word: 2,
+    bit: 2,
+    mask: 0xfffffffc,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 2) + (w[o + 3] & 0xfffff) * 0x40000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0x3) | ((v & 0x3fffffff) << 2);
@@ -1490,6 +1702,8 @@ export const CMD_SYNC = {
       w[o + 2] = (w[o + 2] & 0x3) | ((v & 0x3fffffff) << 2);
       w[o + 3] = (w[o + 3] & 0xfff00000) | ((v / 0x40000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xfffffffc),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 3] & 0xfffff),
   },
 } as const;
 

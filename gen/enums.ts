@@ -937,6 +937,49 @@ export const STE_S2ENDI_NAMES: Readonly<Record<number, string>> = {
   0x1: "BIG",
 };
 
+/** STE.S2SL0, the level a stage 2 walk starts at (as VTCR_EL2.SL0), which depends on the granule. (IHI 0070 5.2) */
+export const STE_S2SL0 = {
+  /** Level 2 with 4KB, level 3 with 16KB and 64KB. */
+  LEVEL2_OR_3: 0x0,
+  /** Level 1 with 4KB, level 2 with 16KB and 64KB. */
+  LEVEL1_OR_2: 0x1,
+  /** Level 0 with 4KB, level 1 with 16KB and 64KB. */
+  LEVEL0_OR_1: 0x2,
+  /** Level 3 with 4KB and SMMU_IDR3.STT; reserved (ILLEGAL) with 16KB and 64KB. */
+  LEVEL3_4K: 0x3,
+} as const;
+
+/** Names of the values of {@link STE_S2SL0}, by value. */
+export const STE_S2SL0_NAMES: Readonly<Record<number, string>> = {
+  0x0: "LEVEL2_OR_3",
+  0x1: "LEVEL1_OR_2",
+  0x2: "LEVEL0_OR_1",
+  0x3: "LEVEL3_4K",
+};
+
+/** By {@link STE_S2SL0} encoding: Start level with the 4KB granule. */
+export const STE_S2SL0_LEVEL_4K: Readonly<Record<number, number>> = {
+  0x0: 2,
+  0x1: 1,
+  0x2: 0,
+  0x3: 3,
+};
+
+/** By {@link STE_S2SL0} encoding: Start level with the 16KB and 64KB granules (absent: reserved, ILLEGAL). Encodings it does not apply to are absent. */
+export const STE_S2SL0_LEVEL_16K_64K: Readonly<Partial<Record<number, number>>> = {
+  0x0: 3,
+  0x1: 2,
+  0x2: 1,
+};
+
+/** By {@link STE_S2SL0} encoding: Legal only with SMMU_IDR3.STT (small translation tables, FEAT_TTST). */
+export const STE_S2SL0_NEEDS_STT: Readonly<Record<number, boolean>> = {
+  0x0: false,
+  0x1: false,
+  0x2: false,
+  0x3: true,
+};
+
 /** CD.TG0, granule for TTB0. (IHI 0070 5.4) Reserved encodings: 0b11: Reserved; ILLEGAL (as is a granule IDR5 does not advertise) unless EPD0 disables TTB0. */
 export const CD_TG0 = {
   /** 4KB granule. */
@@ -1139,6 +1182,26 @@ export const TT_TYPE_NAMES: Readonly<Record<number, string>> = {
   0x1: "TABLE_OR_PAGE",
 };
 
+/** Lookup levels of a VMSAv8-64 walk (without FEAT_LPA2): it starts at level 0 at the earliest, ends at 3. (DDI 0487 D8.2) */
+export const TT_LEVEL = {
+  /** The first level a walk can start at (4KB and 16KB granules). */
+  LEVEL_0: 0x0,
+  /** Level 1. */
+  LEVEL_1: 0x1,
+  /** Level 2. */
+  LEVEL_2: 0x2,
+  /** The last level: its valid descriptors are pages. */
+  LEVEL_3: 0x3,
+} as const;
+
+/** Names of the values of {@link TT_LEVEL}, by value. */
+export const TT_LEVEL_NAMES: Readonly<Record<number, string>> = {
+  0x0: "LEVEL_0",
+  0x1: "LEVEL_1",
+  0x2: "LEVEL_2",
+  0x3: "LEVEL_3",
+};
+
 /** Translation granules, each valued by log2 of its size in bytes (the TG fields' granule attribute). (DDI 0487 D8.2) */
 export const GRANULE = {
   /** 4KB granule: 9 bits per level, 1GB blocks at level 1 and 2MB at level 2. */
@@ -1210,6 +1273,41 @@ export const GRANULE_MIN_INPUT_BITS: Readonly<Partial<Record<number, number>>> =
   0xc: 16,
   0xe: 16,
   0x10: 17,
+};
+
+/** By {@link GRANULE} encoding: Smallest input address size without SMMU_IDR3.STT (TxSZ and S2T0SZ maximum 64 - this, IHI 0070 5.2, 5.4). Encodings it does not apply to are absent. */
+export const GRANULE_MIN_INPUT_BITS_WITHOUT_STT: Readonly<Partial<Record<number, number>>> = {
+  0xc: 25,
+  0xe: 25,
+  0x10: 25,
+};
+
+/** By {@link GRANULE} encoding: Lowest level STE.S2SL0 can start a stage 2 walk at (a 16KB level 0 start needs FEAT_LPA2). Encodings it does not apply to are absent. */
+export const GRANULE_S2_FIRST_LEVEL: Readonly<Partial<Record<number, number>>> = {
+  0xc: 0,
+  0xe: 1,
+  0x10: 1,
+};
+
+/** By {@link GRANULE} encoding: Smallest SMMU_IDR5.OAS with which a stage 2 walk may start at s2_first_level (DDI 0487 AArch64.S2InvalidSL). Encodings it does not apply to are absent. */
+export const GRANULE_S2_FIRST_LEVEL_MIN_OA_BITS: Readonly<Partial<Record<number, number>>> = {
+  0xc: 44,
+  0xe: 42,
+  0x10: 44,
+};
+
+/** By {@link GRANULE} encoding: Smallest alignment of a start table, which is aligned to its size and to at least this (DDI 0487 D8.2). Encodings it does not apply to are absent. */
+export const GRANULE_MIN_TABLE_BYTES: Readonly<Partial<Record<number, number>>> = {
+  0xc: 64,
+  0xe: 64,
+  0x10: 64,
+};
+
+/** By {@link GRANULE} encoding: Most tables a stage 2 start level may concatenate (DDI 0487 D8.2.5: up to 16). Encodings it does not apply to are absent. */
+export const GRANULE_MAX_CONCATENATED_TABLES: Readonly<Partial<Record<number, number>>> = {
+  0xc: 16,
+  0xe: 16,
+  0x10: 16,
 };
 
 /** By {@link GRANULE} encoding: Entries in a contiguous set of level 3 pages (DDI 0487 D8.6.1). Encodings it does not apply to are absent. */
@@ -1368,6 +1466,70 @@ export const TT_S2AP_DIRTY: Readonly<Record<number, number>> = {
   0x1: 3, // RW
   0x2: 2, // WO
   0x3: 3, // RW
+};
+
+/** Stage-2 MemAttr[3:0] (without FEAT_S2FWB): Device memory, or Normal memory's outer and inner cacheability. (DDI 0487 D8.5.5) Reserved encodings: every other: Normal memory with inner cacheability 0b00: reserved (CONSTRAINED UNPREDICTABLE). */
+export const TT_S2MEMATTR = {
+  /** Device-nGnRnE. */
+  DEVICE_NGNRNE: 0x0,
+  /** Device-nGnRE. */
+  DEVICE_NGNRE: 0x1,
+  /** Device-nGRE. */
+  DEVICE_NGRE: 0x2,
+  /** Device-GRE. */
+  DEVICE_GRE: 0x3,
+  /** Normal, outer and inner Non-cacheable. */
+  NORMAL_ONC_INC: 0x5,
+  /** Normal, outer Non-cacheable, inner Write-Through. */
+  NORMAL_ONC_IWT: 0x6,
+  /** Normal, outer Non-cacheable, inner Write-Back. */
+  NORMAL_ONC_IWB: 0x7,
+  /** Normal, outer Write-Through, inner Non-cacheable. */
+  NORMAL_OWT_INC: 0x9,
+  /** Normal, outer and inner Write-Through. */
+  NORMAL_OWT_IWT: 0xa,
+  /** Normal, outer Write-Through, inner Write-Back. */
+  NORMAL_OWT_IWB: 0xb,
+  /** Normal, outer Write-Back, inner Non-cacheable. */
+  NORMAL_OWB_INC: 0xd,
+  /** Normal, outer Write-Back, inner Write-Through. */
+  NORMAL_OWB_IWT: 0xe,
+  /** Normal, outer and inner Write-Back. */
+  NORMAL_OWB_IWB: 0xf,
+} as const;
+
+/** Names of the values of {@link TT_S2MEMATTR}, by value. */
+export const TT_S2MEMATTR_NAMES: Readonly<Record<number, string>> = {
+  0x0: "DEVICE_NGNRNE",
+  0x1: "DEVICE_NGNRE",
+  0x2: "DEVICE_NGRE",
+  0x3: "DEVICE_GRE",
+  0x5: "NORMAL_ONC_INC",
+  0x6: "NORMAL_ONC_IWT",
+  0x7: "NORMAL_ONC_IWB",
+  0x9: "NORMAL_OWT_INC",
+  0xa: "NORMAL_OWT_IWT",
+  0xb: "NORMAL_OWT_IWB",
+  0xd: "NORMAL_OWB_INC",
+  0xe: "NORMAL_OWB_IWT",
+  0xf: "NORMAL_OWB_IWB",
+};
+
+/** By {@link TT_S2MEMATTR} encoding: Device memory (MemAttr[3:2] is 0b00). Encodings it does not apply to are absent. */
+export const TT_S2MEMATTR_DEVICE: Readonly<Partial<Record<number, boolean>>> = {
+  0x0: true,
+  0x1: true,
+  0x2: true,
+  0x3: true,
+  0x5: false,
+  0x6: false,
+  0x7: false,
+  0x9: false,
+  0xa: false,
+  0xb: false,
+  0xd: false,
+  0xe: false,
+  0xf: false,
 };
 
 /** Stage-2 execute-never XN[1:0] with FEAT_XNX (SMMU_IDR3.XNX). (DDI 0487 D8.4) */
@@ -1544,6 +1706,26 @@ export const CMD_TLBI_TG_BY_GRANULE: Readonly<Partial<Record<number, number>>> =
   16: 0x3, // GRAN_64K
 };
 
+/** The TTL hint of a range TLBI: the level of the leaf entries to invalidate (with a non-zero TG). (IHI 0070 4.4.1.1) */
+export const CMD_TLBI_TTL = {
+  /** Any level (no hint). */
+  ANY: 0x0,
+  /** Level 1 leaves; with TG 16KB reserved without 52-bit 16KB tables, treated as 0b00. */
+  LEVEL_1: 0x1,
+  /** Level 2 leaves. */
+  LEVEL_2: 0x2,
+  /** Level 3 leaves (pages). */
+  LEVEL_3: 0x3,
+} as const;
+
+/** Names of the values of {@link CMD_TLBI_TTL}, by value. */
+export const CMD_TLBI_TTL_NAMES: Readonly<Record<number, string>> = {
+  0x0: "ANY",
+  0x1: "LEVEL_1",
+  0x2: "LEVEL_2",
+  0x3: "LEVEL_3",
+};
+
 /** Special values of CMD_CFGI_STE_RANGE.Range, which otherwise is the log2 of the span minus one. (IHI 0070 4.3.6) */
 export const CFGI_RANGE = {
   /** CMD_CFGI_ALL: every StreamID; the StreamID parameter is IGNORED. */
@@ -1555,7 +1737,7 @@ export const CFGI_RANGE_NAMES: Readonly<Record<number, string>> = {
   0x1f: "ALL",
 };
 
-/** Event record type code, record bits [7:0]. */
+/** Event record type code, record bits [7:0]. (IHI 0070 7.3) */
 export const EVT_TYPE = {
   /** Unsupported upstream transaction. */
   F_UUT: 0x1,
@@ -1666,6 +1848,14 @@ export const EVT_TYPE_NAMES: Readonly<Record<number, string>> = {
   0xed: "IMPDEF_ED",
   0xee: "IMPDEF_EE",
   0xef: "IMPDEF_EF",
+};
+
+/** By {@link EVT_TYPE} encoding: A translation-related fault: recorded only as CD.R or STE.S2R say, stalls as CD.S or STE.S2S say (IHI 0070 3.12, 5.5). Encodings it does not apply to are absent. */
+export const EVT_TYPE_TRANSLATION_RELATED: Readonly<Partial<Record<number, boolean>>> = {
+  0x10: true,
+  0x11: true,
+  0x12: true,
+  0x13: true,
 };
 
 /** Kind of access that faulted (CLASS field of translation-related events). */

@@ -21,6 +21,9 @@ export const EVENT = {
     description: "Event type code.",
     enumName: "EVT_TYPE",
     enumValues: EVT_TYPE_NAMES,
+    word: 0,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff00) | (v & 0xff);
@@ -32,6 +35,9 @@ export const EVENT = {
     lsb: 32,
     width: 32,
     description: "StreamID of the transaction.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 1],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = v;
@@ -64,6 +70,9 @@ export const EVT_SUBSTREAM = {
     lsb: 11,
     width: 1,
     description: "SubstreamID field is valid.",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -75,6 +84,9 @@ export const EVT_SUBSTREAM = {
     lsb: 12,
     width: 20,
     description: "SubstreamID of the transaction (valid when SSV is 1).",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -112,29 +124,38 @@ export const EVT_FETCH = {
     lsb: 64,
     width: 16,
     description: "Implementation defined cause.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
     },
   },
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. */
   FetchAddr: {
     name: "FetchAddr",
     lsb: 195,
-    width: 49,
-    description: "Physical address of the structure being fetched, bits [51:3].",
+    width: 53,
+    description: "Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4).",
     shift: 3,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000,
+    word: 6,
+    bit: 3,
+    mask: 0xfffffff8,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000) * 0x8,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000) * 0x8,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x8;
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffffff8),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -154,7 +175,7 @@ export const EVT_FETCH_LAYOUT: Layout = {
     EVT_FETCH.Reason,
     EVT_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 
 /** A translation-related fault (translation, address size, access flag or permission). (IHI 0070 7.3.13) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -173,6 +194,9 @@ export const EVT_TRANSLATION = {
     lsb: 64,
     width: 16,
     description: "Stall tag identifying the stalled transaction (valid when Stall is 1).",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -184,6 +208,9 @@ export const EVT_TRANSLATION = {
     lsb: 95,
     width: 1,
     description: "The transaction is stalled awaiting CMD_RESUME or CMD_STALL_TERM.",
+    word: 2,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -197,6 +224,9 @@ export const EVT_TRANSLATION = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -210,6 +240,9 @@ export const EVT_TRANSLATION = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -223,6 +256,9 @@ export const EVT_TRANSLATION = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -234,6 +270,9 @@ export const EVT_TRANSLATION = {
     lsb: 102,
     width: 1,
     description: "Stage 2 fault was on the Non-secure IPA space (Secure event queue only).",
+    word: 3,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -247,6 +286,9 @@ export const EVT_TRANSLATION = {
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
     enumName: "EVT_STAGE",
     enumValues: EVT_STAGE_NAMES,
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -260,6 +302,9 @@ export const EVT_TRANSLATION = {
     description: "Kind of access that faulted.",
     enumName: "EVT_CLASS",
     enumValues: EVT_CLASS_NAMES,
+    word: 3,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -273,6 +318,9 @@ export const EVT_TRANSLATION = {
     description: "For CLASS TT, the table walk access that faulted was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 12,
+    mask: 0x1000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffefff) | ((v & 0x1) << 12);
@@ -284,6 +332,9 @@ export const EVT_TRANSLATION = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -295,29 +346,39 @@ export const EVT_TRANSLATION = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
     },
   },
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. */
   IPA: {
     name: "IPA",
     lsb: 204,
-    width: 40,
-    description: "Intermediate physical address for a stage 2 fault, bits [51:12].",
+    width: 44,
+    description:
+      "Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13).",
     shift: 12,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000,
+    word: 6,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000) * 0x1000,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000) * 0x1000,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x1000;
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -347,7 +408,7 @@ export const EVT_TRANSLATION_LAYOUT: Layout = {
     EVT_TRANSLATION.InputAddr_HI,
     EVT_TRANSLATION.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The client issued a transaction type the SMMU does not support. (IHI 0070 7.3.2) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -366,6 +427,9 @@ export const EVT_F_UUT = {
     lsb: 64,
     width: 16,
     description: "Implementation defined cause.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -379,6 +443,9 @@ export const EVT_F_UUT = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -392,6 +459,9 @@ export const EVT_F_UUT = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -405,6 +475,9 @@ export const EVT_F_UUT = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -416,6 +489,9 @@ export const EVT_F_UUT = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -427,6 +503,9 @@ export const EVT_F_UUT = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -500,7 +579,7 @@ export const EVT_F_STE_FETCH = {
   StreamID: EVT_FETCH.StreamID,
   /** Implementation defined cause. Bits [79:64]. From {@link EVT_FETCH}. */
   Reason: EVT_FETCH.Reason,
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. From {@link EVT_FETCH}. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. From {@link EVT_FETCH}. */
   FetchAddr: EVT_FETCH.FetchAddr,
 } as const;
 
@@ -521,7 +600,7 @@ export const EVT_F_STE_FETCH_LAYOUT: Layout = {
     EVT_F_STE_FETCH.Reason,
     EVT_F_STE_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 
 /** The STE used by the transaction is invalid. (IHI 0070 7.3.5) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -559,6 +638,112 @@ export const EVT_F_BAD_ATS_TREQ = {
   SubstreamID: EVT_SUBSTREAM.SubstreamID,
   /** StreamID of the transaction. Bits [63:32]. From {@link EVT_SUBSTREAM}. */
   StreamID: EVT_SUBSTREAM.StreamID,
+  /** Number of STUs (smallest translation units) the request asked for. Bits [67:64]. */
+  Span: {
+    name: "Span",
+    lsb: 64,
+    width: 4,
+    description: "Number of STUs (smallest translation units) the request asked for.",
+    word: 2,
+    bit: 0,
+    mask: 0xf,
+    get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xf),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xfffffff0) | (v & 0xf);
+    },
+  },
+  /** Privileged access requested, before STE.PRIVCFG applies. Bits [92]. */
+  PRIV: {
+    name: "PRIV",
+    lsb: 92,
+    width: 1,
+    description: "Privileged access requested, before STE.PRIVCFG applies.",
+    word: 2,
+    bit: 28,
+    mask: 0x10000000,
+    get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 28) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xefffffff) | ((v & 0x1) << 28);
+    },
+  },
+  /** Execute permission requested, before STE.INSTCFG applies. Bits [93]. */
+  X: {
+    name: "X",
+    lsb: 93,
+    width: 1,
+    description: "Execute permission requested, before STE.INSTCFG applies.",
+    word: 2,
+    bit: 29,
+    mask: 0x20000000,
+    get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 29) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xdfffffff) | ((v & 0x1) << 29);
+    },
+  },
+  /** Write permission requested (Write == !NW). Bits [94]. */
+  W: {
+    name: "W",
+    lsb: 94,
+    width: 1,
+    description: "Write permission requested (Write == !NW).",
+    word: 2,
+    bit: 30,
+    mask: 0x40000000,
+    get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 30) & 0x1),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0xbfffffff) | ((v & 0x1) << 30);
+    },
+  },
+  /** Read permission requested (always 1 in a PCIe ATS request). Bits [95]. */
+  R: {
+    name: "R",
+    lsb: 95,
+    width: 1,
+    description: "Read permission requested (always 1 in a PCIe ATS request).",
+    word: 2,
+    bit: 31,
+    mask: 0x80000000,
+    get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 31),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 2] = (w[o + 2] & 0x7fffffff) | ((v & 0x1) << 31);
+    },
+  },
+  /** Address the request asked to translate, bits [31:12]. Bits [159:140]. */
+  InputAddr_LO: {
+    name: "InputAddr_LO",
+    lsb: 140,
+    width: 20,
+    description: "Address the request asked to translate, bits [31:12].",
+    shift: 12,
+    word: 4,
+    bit: 12,
+    mask: 0xfffff000,
+    get: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 12),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
+    },
+    getAddress: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 12) * 0x1000,
+    setAddress: (w: Uint32Array, a: number, o = 0): void => {
+      const v = a / 0x1000;
+      w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
+    },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 4] & 0xfffff000),
+    getAddressHi: (_w: Uint32Array, _o = 0): number => 0,
+  },
+  /** Input address of the transaction, bits [63:32]. Bits [191:160]. */
+  InputAddr_HI: {
+    name: "InputAddr_HI",
+    lsb: 160,
+    width: 32,
+    description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
+    get: (w: Uint32Array, o = 0): number => w[o + 5],
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 5] = v;
+    },
+  },
 } as const;
 
 /** Layout of EVT_F_BAD_ATS_TREQ: its fields in bit order and the bits no field covers. */
@@ -575,8 +760,15 @@ export const EVT_F_BAD_ATS_TREQ_LAYOUT: Layout = {
     EVT_F_BAD_ATS_TREQ.SSV,
     EVT_F_BAD_ATS_TREQ.SubstreamID,
     EVT_F_BAD_ATS_TREQ.StreamID,
+    EVT_F_BAD_ATS_TREQ.Span,
+    EVT_F_BAD_ATS_TREQ.PRIV,
+    EVT_F_BAD_ATS_TREQ.X,
+    EVT_F_BAD_ATS_TREQ.W,
+    EVT_F_BAD_ATS_TREQ.R,
+    EVT_F_BAD_ATS_TREQ.InputAddr_LO,
+    EVT_F_BAD_ATS_TREQ.InputAddr_HI,
   ],
-  reserved: [0x700, 0x0, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+  reserved: [0x700, 0x0, 0xffffff0, 0xffffffff, 0xfff, 0x0, 0xffffffff, 0xffffffff],
 };
 
 /** A transaction without a SubstreamID (or with SubstreamID 0 when reserved) hit a stream that rejects it. (IHI 0070 7.3.7) Field accessors over 8 32-bit words. Extends {@link EVENT}. */
@@ -615,6 +807,9 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -626,6 +821,9 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -637,6 +835,9 @@ export const EVT_F_TRANSL_FORBIDDEN = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -673,6 +874,9 @@ export const EVT_C_BAD_SUBSTREAMID = {
     lsb: 12,
     width: 20,
     description: "SubstreamID that was rejected (always valid, no SSV in this record).",
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -707,7 +911,7 @@ export const EVT_F_CD_FETCH = {
   StreamID: EVT_FETCH.StreamID,
   /** Implementation defined cause. Bits [79:64]. From {@link EVT_FETCH}. */
   Reason: EVT_FETCH.Reason,
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. From {@link EVT_FETCH}. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. From {@link EVT_FETCH}. */
   FetchAddr: EVT_FETCH.FetchAddr,
 } as const;
 
@@ -728,7 +932,7 @@ export const EVT_F_CD_FETCH_LAYOUT: Layout = {
     EVT_F_CD_FETCH.Reason,
     EVT_F_CD_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 
 /** The fetched CD is invalid. (IHI 0070 7.3.11) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -772,6 +976,9 @@ export const EVT_F_WALK_EABT = {
     lsb: 64,
     width: 16,
     description: "Implementation defined cause.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -785,6 +992,9 @@ export const EVT_F_WALK_EABT = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -798,6 +1008,9 @@ export const EVT_F_WALK_EABT = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -811,6 +1024,9 @@ export const EVT_F_WALK_EABT = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -824,6 +1040,9 @@ export const EVT_F_WALK_EABT = {
     description: "Fault arose at stage 2 (1) or stage 1 (0).",
     enumName: "EVT_STAGE",
     enumValues: EVT_STAGE_NAMES,
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -837,6 +1056,9 @@ export const EVT_F_WALK_EABT = {
     description: "Kind of access that faulted.",
     enumName: "EVT_CLASS",
     enumValues: EVT_CLASS_NAMES,
+    word: 3,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -848,6 +1070,9 @@ export const EVT_F_WALK_EABT = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -859,29 +1084,39 @@ export const EVT_F_WALK_EABT = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
     },
   },
-  /** Physical address of the descriptor access that aborted, bits [51:3]. Bits [243:195]. */
+  /** Physical address of the descriptor access that aborted, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.12). Bits [247:195]. */
   FetchAddr: {
     name: "FetchAddr",
     lsb: 195,
-    width: 49,
-    description: "Physical address of the descriptor access that aborted, bits [51:3].",
+    width: 53,
+    description:
+      "Physical address of the descriptor access that aborted, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.12).",
     shift: 3,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000,
+    word: 6,
+    bit: 3,
+    mask: 0xfffffff8,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xfffff) * 0x20000000) * 0x8,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 3) + (w[o + 7] & 0xffffff) * 0x20000000) * 0x8,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x8;
       w[o + 6] = (w[o + 6] & 0x7) | ((v & 0x1fffffff) << 3);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x20000000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x20000000) & 0xffffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffffff8),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -909,7 +1144,7 @@ export const EVT_F_WALK_EABT_LAYOUT: Layout = {
     EVT_F_WALK_EABT.InputAddr_HI,
     EVT_F_WALK_EABT.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xfffffc71, 0x0, 0x0, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xfffffc71, 0x0, 0x0, 0x7, 0xff000000],
 };
 
 /** No valid translation for the address at the reported stage. (IHI 0070 7.3.13) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -944,7 +1179,7 @@ export const EVT_F_TRANSLATION = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -975,7 +1210,7 @@ export const EVT_F_TRANSLATION_LAYOUT: Layout = {
     EVT_F_TRANSLATION.InputAddr_HI,
     EVT_F_TRANSLATION.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** An output address exceeded the configured or implemented address size. (IHI 0070 7.3.14) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -1010,7 +1245,7 @@ export const EVT_F_ADDR_SIZE = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -1041,7 +1276,7 @@ export const EVT_F_ADDR_SIZE_LAYOUT: Layout = {
     EVT_F_ADDR_SIZE.InputAddr_HI,
     EVT_F_ADDR_SIZE.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The final descriptor has the Access flag clear. (IHI 0070 7.3.15) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -1076,7 +1311,7 @@ export const EVT_F_ACCESS = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -1107,7 +1342,7 @@ export const EVT_F_ACCESS_LAYOUT: Layout = {
     EVT_F_ACCESS.InputAddr_HI,
     EVT_F_ACCESS.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The access is not permitted by the descriptor permissions. (IHI 0070 7.3.16) Field accessors over 8 32-bit words. Extends {@link EVT_TRANSLATION}. */
@@ -1142,7 +1377,7 @@ export const EVT_F_PERMISSION = {
   InputAddr_LO: EVT_TRANSLATION.InputAddr_LO,
   /** Input address of the transaction, bits [63:32]. Bits [191:160]. From {@link EVT_TRANSLATION}. */
   InputAddr_HI: EVT_TRANSLATION.InputAddr_HI,
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. From {@link EVT_TRANSLATION}. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. From {@link EVT_TRANSLATION}. */
   IPA: EVT_TRANSLATION.IPA,
 } as const;
 
@@ -1173,7 +1408,7 @@ export const EVT_F_PERMISSION_LAYOUT: Layout = {
     EVT_F_PERMISSION.InputAddr_HI,
     EVT_F_PERMISSION.IPA,
   ],
-  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x7fff0000, 0xffffec31, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The transaction caused an implementation defined TLB conflict. (IHI 0070 7.3.17) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -1192,6 +1427,9 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 64,
     width: 32,
     description: "Implementation defined conflict reason.",
+    word: 2,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 2],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = v;
@@ -1205,6 +1443,9 @@ export const EVT_F_TLB_CONFLICT = {
     description: "Transaction was privileged (1) or unprivileged (0).",
     enumName: "EVT_PNU",
     enumValues: EVT_PNU_NAMES,
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1218,6 +1459,9 @@ export const EVT_F_TLB_CONFLICT = {
     description: "Transaction was an instruction fetch (1) or data access (0).",
     enumName: "EVT_IND",
     enumValues: EVT_IND_NAMES,
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1231,6 +1475,9 @@ export const EVT_F_TLB_CONFLICT = {
     description: "Transaction was a read (1) or write (0).",
     enumName: "EVT_RNW",
     enumValues: EVT_RNW_NAMES,
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1242,6 +1489,9 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 103,
     width: 1,
     description: "IPA field is valid (stage 2 involved).",
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1253,6 +1503,9 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -1264,29 +1517,39 @@ export const EVT_F_TLB_CONFLICT = {
     lsb: 160,
     width: 32,
     description: "Input address of the transaction, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
     },
   },
-  /** Intermediate physical address for a stage 2 fault, bits [51:12]. Bits [243:204]. */
+  /** Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13). Bits [247:204]. */
   IPA: {
     name: "IPA",
     lsb: 204,
-    width: 40,
-    description: "Intermediate physical address for a stage 2 fault, bits [51:12].",
+    width: 44,
+    description:
+      "Intermediate physical address for a stage 2 fault, bits [55:12] (bits [55:OAS] RES0: IHI 0070 7.3.13).",
     shift: 12,
-    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000,
+    word: 6,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
-    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xfffff) * 0x100000) * 0x1000,
+    getAddress: (w: Uint32Array, o = 0): number => ((w[o + 6] >>> 12) + (w[o + 7] & 0xffffff) * 0x100000) * 0x1000,
     setAddress: (w: Uint32Array, a: number, o = 0): void => {
       const v = a / 0x1000;
       w[o + 6] = (w[o + 6] & 0xfff) | ((v & 0xfffff) << 12);
-      w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
+      w[o + 7] = (w[o + 7] & 0xff000000) | ((v / 0x100000) & 0xffffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xffffff),
   },
 } as const;
 
@@ -1313,7 +1576,7 @@ export const EVT_F_TLB_CONFLICT_LAYOUT: Layout = {
     EVT_F_TLB_CONFLICT.InputAddr_HI,
     EVT_F_TLB_CONFLICT.IPA,
   ],
-  reserved: [0x700, 0x0, 0x0, 0xffffff71, 0x0, 0x0, 0xfff, 0xfff00000],
+  reserved: [0x700, 0x0, 0x0, 0xffffff71, 0x0, 0x0, 0xfff, 0xff000000],
 };
 
 /** The transaction caused an implementation defined configuration cache conflict. (IHI 0070 7.3.18) Field accessors over 8 32-bit words. Extends {@link EVT_SUBSTREAM}. */
@@ -1332,6 +1595,9 @@ export const EVT_F_CFG_CONFLICT = {
     lsb: 64,
     width: 32,
     description: "Implementation defined conflict reason.",
+    word: 2,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 2],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = v;
@@ -1374,6 +1640,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 97,
     width: 1,
     description: "Unprivileged execute access expected.",
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1385,6 +1654,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 98,
     width: 1,
     description: "Unprivileged write access expected.",
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1396,6 +1668,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 99,
     width: 1,
     description: "Unprivileged read access expected.",
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1407,6 +1682,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 101,
     width: 1,
     description: "Privileged execute access expected.",
+    word: 3,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -1418,6 +1696,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 102,
     width: 1,
     description: "Privileged write access expected.",
+    word: 3,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -1429,6 +1710,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 103,
     width: 1,
     description: "Privileged read access expected.",
+    word: 3,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1440,6 +1724,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 108,
     width: 8,
     description: "Length of the expected access in 4 KB units.",
+    word: 3,
+    bit: 12,
+    mask: 0xff000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfff00fff) | ((v & 0xff) << 12);
@@ -1452,6 +1739,9 @@ export const EVT_E_PAGE_REQUEST = {
     width: 20,
     description: "Start address of the expected access, bits [31:12].",
     shift: 12,
+    word: 4,
+    bit: 12,
+    mask: 0xfffff000,
     get: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 12),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1461,6 +1751,8 @@ export const EVT_E_PAGE_REQUEST = {
       const v = a / 0x1000;
       w[o + 4] = (w[o + 4] & 0xfff) | ((v & 0xfffff) << 12);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 4] & 0xfffff000),
+    getAddressHi: (_w: Uint32Array, _o = 0): number => 0,
   },
   /** Start address of the expected access, bits [63:32]. Bits [191:160]. */
   InputAddr_HI: {
@@ -1468,6 +1760,9 @@ export const EVT_E_PAGE_REQUEST = {
     lsb: 160,
     width: 32,
     description: "Start address of the expected access, bits [63:32].",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -1514,7 +1809,7 @@ export const EVT_F_VMS_FETCH = {
   StreamID: EVT_FETCH.StreamID,
   /** Implementation defined cause. Bits [79:64]. From {@link EVT_FETCH}. */
   Reason: EVT_FETCH.Reason,
-  /** Physical address of the structure being fetched, bits [51:3]. Bits [243:195]. From {@link EVT_FETCH}. */
+  /** Physical address of the structure being fetched, bits [55:3] (bits [55:OAS] RES0: IHI 0070 7.3.4). Bits [247:195]. From {@link EVT_FETCH}. */
   FetchAddr: EVT_FETCH.FetchAddr,
 } as const;
 
@@ -1535,7 +1830,7 @@ export const EVT_F_VMS_FETCH_LAYOUT: Layout = {
     EVT_F_VMS_FETCH.Reason,
     EVT_F_VMS_FETCH.FetchAddr,
   ],
-  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xfff00000],
+  reserved: [0x700, 0x0, 0xffff0000, 0xffffffff, 0xffffffff, 0xffffffff, 0x7, 0xff000000],
 };
 /** Every event type code, by name. */
 export const EVENT_TYPE = {

@@ -39,6 +39,9 @@ export const IDR0 = {
     lsb: 0,
     width: 1,
     description: "Stage 2 translation implemented.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -50,6 +53,9 @@ export const IDR0 = {
     lsb: 1,
     width: 1,
     description: "Stage 1 translation implemented.",
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -63,6 +69,9 @@ export const IDR0 = {
     description: "Supported translation table formats.",
     enumName: "IDR0_TTF",
     enumValues: IDR0_TTF_NAMES,
+    word: 0,
+    bit: 2,
+    mask: 0xc,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff3) | ((v & 0x3) << 2);
@@ -74,6 +83,9 @@ export const IDR0 = {
     lsb: 4,
     width: 1,
     description: "SMMU's own table, queue and MSI accesses can be IO-coherent.",
+    word: 0,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffef) | ((v & 0x1) << 4);
@@ -85,6 +97,9 @@ export const IDR0 = {
     lsb: 5,
     width: 1,
     description: "Broadcast TLB maintenance from PEs is honoured.",
+    word: 0,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -98,6 +113,9 @@ export const IDR0 = {
     description: "Hardware Access/Dirty flag update level.",
     enumName: "IDR0_HTTU",
     enumValues: IDR0_HTTU_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -109,6 +127,9 @@ export const IDR0 = {
     lsb: 8,
     width: 1,
     description: "STATUSR.DORMANT hint is provided.",
+    word: 0,
+    bit: 8,
+    mask: 0x100,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffeff) | ((v & 0x1) << 8);
@@ -120,6 +141,9 @@ export const IDR0 = {
     lsb: 9,
     width: 1,
     description: "EL2 (hypervisor) stage 1 contexts supported.",
+    word: 0,
+    bit: 9,
+    mask: 0x200,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 9) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffdff) | ((v & 0x1) << 9);
@@ -131,6 +155,9 @@ export const IDR0 = {
     lsb: 10,
     width: 1,
     description: "PCIe ATS supported.",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -142,6 +169,9 @@ export const IDR0 = {
     lsb: 11,
     width: 1,
     description: "Set when stage 1-only (split-stage) ATS is NOT supported.",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -155,6 +185,9 @@ export const IDR0 = {
     description: "16-bit ASIDs supported.",
     enumName: "IDR0_ASID16",
     enumValues: IDR0_ASID16_NAMES,
+    word: 0,
+    bit: 12,
+    mask: 0x1000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffefff) | ((v & 0x1) << 12);
@@ -166,6 +199,9 @@ export const IDR0 = {
     lsb: 13,
     width: 1,
     description: "Message-signalled interrupts supported.",
+    word: 0,
+    bit: 13,
+    mask: 0x2000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 13) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffdfff) | ((v & 0x1) << 13);
@@ -177,6 +213,9 @@ export const IDR0 = {
     lsb: 14,
     width: 1,
     description: "SMMU can send WFE wake-up events to PEs.",
+    word: 0,
+    bit: 14,
+    mask: 0x4000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 14) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffbfff) | ((v & 0x1) << 14);
@@ -188,6 +227,9 @@ export const IDR0 = {
     lsb: 15,
     width: 1,
     description: "Global address translation operations (GATOS_*) supported.",
+    word: 0,
+    bit: 15,
+    mask: 0x8000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 15) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff7fff) | ((v & 0x1) << 15);
@@ -199,6 +241,9 @@ export const IDR0 = {
     lsb: 16,
     width: 1,
     description: "PCIe Page Request Interface supported.",
+    word: 0,
+    bit: 16,
+    mask: 0x10000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 16) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffeffff) | ((v & 0x1) << 16);
@@ -210,6 +255,9 @@ export const IDR0 = {
     lsb: 17,
     width: 1,
     description: "VMID wildcard matching for invalidation supported.",
+    word: 0,
+    bit: 17,
+    mask: 0x20000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 17) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffdffff) | ((v & 0x1) << 17);
@@ -223,6 +271,9 @@ export const IDR0 = {
     description: "16-bit VMIDs supported.",
     enumName: "IDR0_VMID16",
     enumValues: IDR0_VMID16_NAMES,
+    word: 0,
+    bit: 18,
+    mask: 0x40000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 18) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffbffff) | ((v & 0x1) << 18);
@@ -234,6 +285,9 @@ export const IDR0 = {
     lsb: 19,
     width: 1,
     description: "Two-level CD tables supported.",
+    word: 0,
+    bit: 19,
+    mask: 0x80000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 19) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff7ffff) | ((v & 0x1) << 19);
@@ -245,6 +299,9 @@ export const IDR0 = {
     lsb: 20,
     width: 1,
     description: "Virtual ATOS page supported.",
+    word: 0,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffefffff) | ((v & 0x1) << 20);
@@ -258,6 +315,9 @@ export const IDR0 = {
     description: "Table walk endianness support.",
     enumName: "IDR0_TTENDIAN",
     enumValues: IDR0_TTENDIAN_NAMES,
+    word: 0,
+    bit: 21,
+    mask: 0x600000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 21) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xff9fffff) | ((v & 0x3) << 21);
@@ -269,6 +329,9 @@ export const IDR0 = {
     lsb: 23,
     width: 1,
     description: "Extra configuration-error events for ATS and PRI can be recorded.",
+    word: 0,
+    bit: 23,
+    mask: 0x800000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 23) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xff7fffff) | ((v & 0x1) << 23);
@@ -282,6 +345,9 @@ export const IDR0 = {
     description: "Stall/terminate fault model support.",
     enumName: "IDR0_STALL_MODEL",
     enumValues: IDR0_STALL_MODEL_NAMES,
+    word: 0,
+    bit: 24,
+    mask: 0x3000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 24) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfcffffff) | ((v & 0x3) << 24);
@@ -293,6 +359,9 @@ export const IDR0 = {
     lsb: 26,
     width: 1,
     description: "Set when terminated transactions always abort (no RAZ/WI option).",
+    word: 0,
+    bit: 26,
+    mask: 0x4000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 26) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfbffffff) | ((v & 0x1) << 26);
@@ -306,6 +375,9 @@ export const IDR0 = {
     description: "Stream table levels supported.",
     enumName: "IDR0_ST_LEVEL",
     enumValues: IDR0_ST_LEVEL_NAMES,
+    word: 0,
+    bit: 27,
+    mask: 0x18000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 27) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xe7ffffff) | ((v & 0x3) << 27);
@@ -317,6 +389,9 @@ export const IDR0 = {
     lsb: 30,
     width: 1,
     description: "Realm Management Extension features implemented.",
+    word: 0,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -371,6 +446,9 @@ export const IDR1 = {
     width: 6,
     description: "StreamID width in bits (0 to 32).",
     max: 32,
+    word: 0,
+    bit: 0,
+    mask: 0x3f,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x3f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffc0) | (v & 0x3f);
@@ -383,6 +461,9 @@ export const IDR1 = {
     width: 5,
     description: "SubstreamID width in bits (0 to 20).",
     max: 20,
+    word: 0,
+    bit: 6,
+    mask: 0x7c0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff83f) | ((v & 0x1f) << 6);
@@ -395,6 +476,9 @@ export const IDR1 = {
     width: 5,
     description: "Log2 of the largest PRI queue (at most 19).",
     max: 19,
+    word: 0,
+    bit: 11,
+    mask: 0xf800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff07ff) | ((v & 0x1f) << 11);
@@ -407,6 +491,9 @@ export const IDR1 = {
     width: 5,
     description: "Log2 of the largest event queue (at most 19).",
     max: 19,
+    word: 0,
+    bit: 16,
+    mask: 0x1f0000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 16) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffe0ffff) | ((v & 0x1f) << 16);
@@ -419,6 +506,9 @@ export const IDR1 = {
     width: 5,
     description: "Log2 of the largest command queue (at most 19).",
     max: 19,
+    word: 0,
+    bit: 21,
+    mask: 0x3e00000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 21) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfc1fffff) | ((v & 0x1f) << 21);
@@ -430,6 +520,9 @@ export const IDR1 = {
     lsb: 26,
     width: 1,
     description: "Incoming instruction/privilege attributes can be overridden.",
+    word: 0,
+    bit: 26,
+    mask: 0x4000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 26) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfbffffff) | ((v & 0x1) << 26);
@@ -441,6 +534,9 @@ export const IDR1 = {
     lsb: 27,
     width: 1,
     description: "Incoming memory type, shareability and hints can be overridden.",
+    word: 0,
+    bit: 27,
+    mask: 0x8000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 27) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xf7ffffff) | ((v & 0x1) << 27);
@@ -452,6 +548,9 @@ export const IDR1 = {
     lsb: 28,
     width: 1,
     description: "Preset base registers hold offsets from page 0, not absolute PAs.",
+    word: 0,
+    bit: 28,
+    mask: 0x10000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 28) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xefffffff) | ((v & 0x1) << 28);
@@ -463,6 +562,9 @@ export const IDR1 = {
     lsb: 29,
     width: 1,
     description: "Queue base registers are fixed by the implementation.",
+    word: 0,
+    bit: 29,
+    mask: 0x20000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 29) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xdfffffff) | ((v & 0x1) << 29);
@@ -474,6 +576,9 @@ export const IDR1 = {
     lsb: 30,
     width: 1,
     description: "Stream table base registers are fixed by the implementation.",
+    word: 0,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -485,6 +590,9 @@ export const IDR1 = {
     lsb: 31,
     width: 1,
     description: "Enhanced command queue interfaces are present.",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -524,6 +632,9 @@ export const IDR2 = {
     lsb: 0,
     width: 10,
     description: "VATOS page location, in 64 KiB units above offset 0x20000.",
+    word: 0,
+    bit: 0,
+    mask: 0x3ff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x3ff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffc00) | (v & 0x3ff);
@@ -551,6 +662,9 @@ export const IDR3 = {
     lsb: 2,
     width: 1,
     description: "CD.HAD0/HAD1 hierarchical attribute disables are honoured.",
+    word: 0,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -562,6 +676,9 @@ export const IDR3 = {
     lsb: 3,
     width: 1,
     description: "Page-based hardware attributes supported.",
+    word: 0,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -573,6 +690,9 @@ export const IDR3 = {
     lsb: 4,
     width: 1,
     description: "Stage 2 execute-never can distinguish EL0 from EL1.",
+    word: 0,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffef) | ((v & 0x1) << 4);
@@ -584,6 +704,9 @@ export const IDR3 = {
     lsb: 5,
     width: 1,
     description: "PRI auto-responses always carry the PASID; STE.PPAR ignored.",
+    word: 0,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -595,6 +718,9 @@ export const IDR3 = {
     lsb: 7,
     width: 1,
     description: "Memory partitioning and monitoring supported.",
+    word: 0,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -606,6 +732,9 @@ export const IDR3 = {
     lsb: 8,
     width: 1,
     description: "Stage 2 can force memory type and cacheability (STE.S2FWB).",
+    word: 0,
+    bit: 8,
+    mask: 0x100,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffeff) | ((v & 0x1) << 8);
@@ -617,6 +746,9 @@ export const IDR3 = {
     lsb: 9,
     width: 1,
     description: "Small translation tables supported.",
+    word: 0,
+    bit: 9,
+    mask: 0x200,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 9) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffdff) | ((v & 0x1) << 9);
@@ -628,6 +760,9 @@ export const IDR3 = {
     lsb: 10,
     width: 1,
     description: "Range invalidation and level hints supported in TLBI commands.",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -641,6 +776,9 @@ export const IDR3 = {
     description: "Break-before-make behaviour level.",
     enumName: "IDR3_BBML",
     enumValues: IDR3_BBML_NAMES,
+    word: 0,
+    bit: 11,
+    mask: 0x1800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffe7ff) | ((v & 0x3) << 11);
@@ -652,6 +790,9 @@ export const IDR3 = {
     lsb: 13,
     width: 1,
     description: "CD.E0PD0/E0PD1 mechanism implemented.",
+    word: 0,
+    bit: 13,
+    mask: 0x2000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 13) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffdfff) | ((v & 0x1) << 13);
@@ -679,6 +820,9 @@ export const IDR4 = {
     lsb: 0,
     width: 32,
     description: "Implementation-specific feature information.",
+    word: 0,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = v;
@@ -708,6 +852,9 @@ export const IDR5 = {
     description: "Output address size.",
     enumName: "IDR5_OAS",
     enumValues: IDR5_OAS_NAMES,
+    word: 0,
+    bit: 0,
+    mask: 0x7,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff8) | (v & 0x7);
@@ -719,6 +866,9 @@ export const IDR5 = {
     lsb: 4,
     width: 1,
     description: "4 KiB translation granule supported.",
+    word: 0,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffef) | ((v & 0x1) << 4);
@@ -730,6 +880,9 @@ export const IDR5 = {
     lsb: 5,
     width: 1,
     description: "16 KiB translation granule supported.",
+    word: 0,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -741,6 +894,9 @@ export const IDR5 = {
     lsb: 6,
     width: 1,
     description: "64 KiB translation granule supported.",
+    word: 0,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -754,6 +910,9 @@ export const IDR5 = {
     description: "Largest stage 1 input VA size.",
     enumName: "IDR5_VAX",
     enumValues: IDR5_VAX_NAMES,
+    word: 0,
+    bit: 10,
+    mask: 0xc00,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff3ff) | ((v & 0x3) << 10);
@@ -765,6 +924,9 @@ export const IDR5 = {
     lsb: 16,
     width: 16,
     description: "Most stalled transactions the SMMU and system can hold at once.",
+    word: 0,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff) | ((v & 0xffff) << 16);
@@ -792,6 +954,9 @@ export const IIDR = {
     lsb: 0,
     width: 12,
     description: "JEP106 code of the implementer (0x43B for Arm).",
+    word: 0,
+    bit: 0,
+    mask: 0xfff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xfff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff000) | (v & 0xfff);
@@ -803,6 +968,9 @@ export const IIDR = {
     lsb: 12,
     width: 4,
     description: "Minor product revision.",
+    word: 0,
+    bit: 12,
+    mask: 0xf000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff0fff) | ((v & 0xf) << 12);
@@ -814,6 +982,9 @@ export const IIDR = {
     lsb: 16,
     width: 4,
     description: "Product variant or major revision.",
+    word: 0,
+    bit: 16,
+    mask: 0xf0000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 16) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff0ffff) | ((v & 0xf) << 16);
@@ -825,6 +996,9 @@ export const IIDR = {
     lsb: 20,
     width: 12,
     description: "Implementation-chosen product number.",
+    word: 0,
+    bit: 20,
+    mask: 0xfff00000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 20),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff) | ((v & 0xfff) << 20);
@@ -854,6 +1028,9 @@ export const AIDR = {
     description: "Minor architecture revision.",
     enumName: "AIDR_ARCH_MINOR_REV",
     enumValues: AIDR_ARCH_MINOR_REV_NAMES,
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -865,6 +1042,9 @@ export const AIDR = {
     lsb: 4,
     width: 4,
     description: "Major architecture revision (0 means SMMUv3.x).",
+    word: 0,
+    bit: 4,
+    mask: 0xf0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff0f) | ((v & 0xf) << 4);
@@ -892,6 +1072,9 @@ export const CR0 = {
     lsb: 0,
     width: 1,
     description: "Translate Non-secure streams (0 means bypass per GBPA).",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -903,6 +1086,9 @@ export const CR0 = {
     lsb: 1,
     width: 1,
     description: "Allow the SMMU to write the PRI queue.",
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -914,6 +1100,9 @@ export const CR0 = {
     lsb: 2,
     width: 1,
     description: "Allow the SMMU to write the event queue.",
+    word: 0,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -925,6 +1114,9 @@ export const CR0 = {
     lsb: 3,
     width: 1,
     description: "Allow the SMMU to fetch and run commands.",
+    word: 0,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -936,6 +1128,9 @@ export const CR0 = {
     lsb: 4,
     width: 1,
     description: "Check ATS translated traffic against STE.EATS (safe mode).",
+    word: 0,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffef) | ((v & 0x1) << 4);
@@ -949,6 +1144,9 @@ export const CR0 = {
     description: "VMID wildcard applied by TLB invalidations.",
     enumName: "CR0_VMW",
     enumValues: CR0_VMW_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0x1c0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffe3f) | ((v & 0x7) << 6);
@@ -978,6 +1176,9 @@ export const CR1 = {
     description: "Inner cacheability of queue accesses.",
     enumName: "CR1_CACHE",
     enumValues: CR1_CACHE_NAMES,
+    word: 0,
+    bit: 0,
+    mask: 0x3,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffc) | (v & 0x3);
@@ -991,6 +1192,9 @@ export const CR1 = {
     description: "Outer cacheability of queue accesses.",
     enumName: "CR1_CACHE",
     enumValues: CR1_CACHE_NAMES,
+    word: 0,
+    bit: 2,
+    mask: 0xc,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff3) | ((v & 0x3) << 2);
@@ -1004,6 +1208,9 @@ export const CR1 = {
     description: "Shareability of queue accesses.",
     enumName: "CR1_QUEUE_SH",
     enumValues: CR1_QUEUE_SH_NAMES,
+    word: 0,
+    bit: 4,
+    mask: 0x30,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffcf) | ((v & 0x3) << 4);
@@ -1017,6 +1224,9 @@ export const CR1 = {
     description: "Inner cacheability of Stream table accesses.",
     enumName: "CR1_CACHE",
     enumValues: CR1_CACHE_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -1030,6 +1240,9 @@ export const CR1 = {
     description: "Outer cacheability of Stream table accesses.",
     enumName: "CR1_CACHE",
     enumValues: CR1_CACHE_NAMES,
+    word: 0,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -1043,6 +1256,9 @@ export const CR1 = {
     description: "Shareability of Stream table accesses.",
     enumName: "CR1_TABLE_SH",
     enumValues: CR1_TABLE_SH_NAMES,
+    word: 0,
+    bit: 10,
+    mask: 0xc00,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff3ff) | ((v & 0x3) << 10);
@@ -1070,6 +1286,9 @@ export const CR2 = {
     lsb: 0,
     width: 1,
     description: "Use the EL2-E2H regime (with ASIDs) for STE.STRW EL2 streams.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1081,6 +1300,9 @@ export const CR2 = {
     lsb: 1,
     width: 1,
     description: "Record C_BAD_STREAMID for out-of-range StreamIDs.",
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1092,6 +1314,9 @@ export const CR2 = {
     lsb: 2,
     width: 1,
     description: "Private TLB maintenance; broadcast invalidations may be ignored.",
+    word: 0,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1103,6 +1328,9 @@ export const CR2 = {
     lsb: 3,
     width: 1,
     description: "Record the extended set of ATS/PRI configuration errors.",
+    word: 0,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1130,6 +1358,9 @@ export const STATUSR = {
     lsb: 0,
     width: 1,
     description: "Nothing is cached and no prefetch is in flight.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1157,6 +1388,9 @@ export const GBPA = {
     lsb: 0,
     width: 4,
     description: "Memory type used when MTCFG overrides, encoded as STE.MemAttr.",
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -1168,6 +1402,9 @@ export const GBPA = {
     lsb: 4,
     width: 1,
     description: "Replace the incoming memory type with MemAttr.",
+    word: 0,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffef) | ((v & 0x1) << 4);
@@ -1179,6 +1416,9 @@ export const GBPA = {
     lsb: 8,
     width: 4,
     description: "Allocation hint override (bit 3 set means use bits 2:0 as RA/WA/TR).",
+    word: 0,
+    bit: 8,
+    mask: 0xf00,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff0ff) | ((v & 0xf) << 8);
@@ -1192,6 +1432,9 @@ export const GBPA = {
     description: "Shareability override.",
     enumName: "GBPA_SHCFG",
     enumValues: GBPA_SHCFG_NAMES,
+    word: 0,
+    bit: 12,
+    mask: 0x3000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffcfff) | ((v & 0x3) << 12);
@@ -1205,6 +1448,9 @@ export const GBPA = {
     description: "Privilege override.",
     enumName: "GBPA_PRIVCFG",
     enumValues: GBPA_PRIVCFG_NAMES,
+    word: 0,
+    bit: 16,
+    mask: 0x30000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 16) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffcffff) | ((v & 0x3) << 16);
@@ -1218,6 +1464,9 @@ export const GBPA = {
     description: "Instruction/data override for reads.",
     enumName: "GBPA_INSTCFG",
     enumValues: GBPA_INSTCFG_NAMES,
+    word: 0,
+    bit: 18,
+    mask: 0xc0000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 18) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff3ffff) | ((v & 0x3) << 18);
@@ -1229,6 +1478,9 @@ export const GBPA = {
     lsb: 20,
     width: 1,
     description: "Abort bypassing transactions instead of passing them.",
+    word: 0,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffefffff) | ((v & 0x1) << 20);
@@ -1240,6 +1492,9 @@ export const GBPA = {
     lsb: 31,
     width: 1,
     description: "Written as 1 with new values; reads 1 until they take effect.",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -1267,6 +1522,9 @@ export const AGBPA = {
     lsb: 0,
     width: 32,
     description: "Implementation-specific bypass attributes.",
+    word: 0,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = v;
@@ -1294,6 +1552,9 @@ export const IRQ_CTRL = {
     lsb: 0,
     width: 1,
     description: "Enable the global error interrupt.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1305,6 +1566,9 @@ export const IRQ_CTRL = {
     lsb: 1,
     width: 1,
     description: "Enable the PRI queue interrupt.",
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1316,6 +1580,9 @@ export const IRQ_CTRL = {
     lsb: 2,
     width: 1,
     description: "Enable the event queue interrupt.",
+    word: 0,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1343,6 +1610,9 @@ export const GERROR = {
     lsb: 0,
     width: 1,
     description: "A command could not be processed; see CMDQ_CONS.ERR.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1354,6 +1624,9 @@ export const GERROR = {
     lsb: 2,
     width: 1,
     description: "An event queue write was aborted.",
+    word: 0,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1365,6 +1638,9 @@ export const GERROR = {
     lsb: 3,
     width: 1,
     description: "A PRI queue write was aborted.",
+    word: 0,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1376,6 +1652,9 @@ export const GERROR = {
     lsb: 4,
     width: 1,
     description: "A CMD_SYNC MSI write was aborted.",
+    word: 0,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffef) | ((v & 0x1) << 4);
@@ -1387,6 +1666,9 @@ export const GERROR = {
     lsb: 5,
     width: 1,
     description: "An event queue MSI write was aborted.",
+    word: 0,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -1398,6 +1680,9 @@ export const GERROR = {
     lsb: 6,
     width: 1,
     description: "A PRI queue MSI write was aborted.",
+    word: 0,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -1409,6 +1694,9 @@ export const GERROR = {
     lsb: 7,
     width: 1,
     description: "A global error MSI write was aborted.",
+    word: 0,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1420,6 +1708,9 @@ export const GERROR = {
     lsb: 8,
     width: 1,
     description: "The SMMU entered service failure mode.",
+    word: 0,
+    bit: 8,
+    mask: 0x100,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffeff) | ((v & 0x1) << 8);
@@ -1431,6 +1722,9 @@ export const GERROR = {
     lsb: 9,
     width: 1,
     description: "An error occurred on an enhanced command queue page.",
+    word: 0,
+    bit: 9,
+    mask: 0x200,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 9) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffdff) | ((v & 0x1) << 9);
@@ -1469,6 +1763,10 @@ export const GERROR_IRQ_CFG0 = {
     width: 50,
     description: "MSI target PA bits [51:2]; 0 means send no MSI.",
     shift: 2,
+    word: 0,
+    bit: 2,
+    mask: 0xfffffffc,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 2) + (w[o + 1] & 0xfffff) * 0x40000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x3) | ((v & 0x3fffffff) << 2);
@@ -1480,6 +1778,8 @@ export const GERROR_IRQ_CFG0 = {
       w[o] = (w[o] & 0x3) | ((v & 0x3fffffff) << 2);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x40000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffffffc),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
 } as const;
 
@@ -1503,6 +1803,9 @@ export const GERROR_IRQ_CFG1 = {
     lsb: 0,
     width: 32,
     description: "Value written by the MSI.",
+    word: 0,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = v;
@@ -1530,6 +1833,9 @@ export const GERROR_IRQ_CFG2 = {
     lsb: 0,
     width: 4,
     description: "Memory type of the MSI write, encoded as STE.MemAttr.",
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -1543,6 +1849,9 @@ export const GERROR_IRQ_CFG2 = {
     description: "Shareability of the MSI write.",
     enumName: "GERROR_IRQ_CFG2_SH",
     enumValues: GERROR_IRQ_CFG2_SH_NAMES,
+    word: 0,
+    bit: 4,
+    mask: 0x30,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffcf) | ((v & 0x3) << 4);
@@ -1571,6 +1880,10 @@ export const STRTAB_BASE = {
     width: 46,
     description: "Stream table PA bits [51:6], aligned to the table size.",
     shift: 6,
+    word: 0,
+    bit: 6,
+    mask: 0xffffffc0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 6) + (w[o + 1] & 0xfffff) * 0x4000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x3f) | ((v & 0x3ffffff) << 6);
@@ -1582,6 +1895,8 @@ export const STRTAB_BASE = {
       w[o] = (w[o] & 0x3f) | ((v & 0x3ffffff) << 6);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x4000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xffffffc0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
   /** Read-allocate hint for Stream table fetches. Bits [62]. */
   RA: {
@@ -1589,6 +1904,9 @@ export const STRTAB_BASE = {
     lsb: 62,
     width: 1,
     description: "Read-allocate hint for Stream table fetches.",
+    word: 1,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -1616,6 +1934,9 @@ export const STRTAB_BASE_CFG = {
     lsb: 0,
     width: 6,
     description: "Log2 of the number of StreamIDs the table covers.",
+    word: 0,
+    bit: 0,
+    mask: 0x3f,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x3f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffc0) | (v & 0x3f);
@@ -1629,6 +1950,9 @@ export const STRTAB_BASE_CFG = {
     description: "StreamID bits indexing the second level.",
     enumName: "STRTAB_BASE_CFG_SPLIT",
     enumValues: STRTAB_BASE_CFG_SPLIT_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0x7c0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff83f) | ((v & 0x1f) << 6);
@@ -1642,6 +1966,9 @@ export const STRTAB_BASE_CFG = {
     description: "Linear or two-level table.",
     enumName: "STRTAB_BASE_CFG_FMT",
     enumValues: STRTAB_BASE_CFG_FMT_NAMES,
+    word: 0,
+    bit: 16,
+    mask: 0x30000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 16) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffcffff) | ((v & 0x3) << 16);
@@ -1669,6 +1996,9 @@ export const CMDQ_BASE = {
     lsb: 0,
     width: 5,
     description: "Log2 of the number of 16-byte entries (capped at IDR1.CMDQS).",
+    word: 0,
+    bit: 0,
+    mask: 0x1f,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffe0) | (v & 0x1f);
@@ -1681,6 +2011,10 @@ export const CMDQ_BASE = {
     width: 47,
     description: "Queue PA bits [51:5], aligned to the queue size.",
     shift: 5,
+    word: 0,
+    bit: 5,
+    mask: 0xffffffe0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 5) + (w[o + 1] & 0xfffff) * 0x8000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x1f) | ((v & 0x7ffffff) << 5);
@@ -1692,6 +2026,8 @@ export const CMDQ_BASE = {
       w[o] = (w[o] & 0x1f) | ((v & 0x7ffffff) << 5);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x8000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xffffffe0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
   /** Read-allocate hint for command fetches. Bits [62]. */
   RA: {
@@ -1699,6 +2035,9 @@ export const CMDQ_BASE = {
     lsb: 62,
     width: 1,
     description: "Read-allocate hint for command fetches.",
+    word: 1,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -1726,6 +2065,9 @@ export const CMDQ_PROD = {
     lsb: 0,
     width: 20,
     description: "Write index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE.",
+    word: 0,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff00000) | (v & 0xfffff);
@@ -1753,6 +2095,9 @@ export const CMDQ_CONS = {
     lsb: 0,
     width: 20,
     description: "Read index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE.",
+    word: 0,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff00000) | (v & 0xfffff);
@@ -1767,6 +2112,9 @@ export const CMDQ_CONS = {
     enumName: "CMDQ_CONS_ERR",
     enumValues: CMDQ_CONS_ERR_NAMES,
     access: "RO",
+    word: 0,
+    bit: 24,
+    mask: 0x7f000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 24) & 0x7f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x80ffffff) | ((v & 0x7f) << 24);
@@ -1794,6 +2142,9 @@ export const EVENTQ_BASE = {
     lsb: 0,
     width: 5,
     description: "Log2 of the number of 32-byte entries (capped at IDR1.EVENTQS).",
+    word: 0,
+    bit: 0,
+    mask: 0x1f,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffe0) | (v & 0x1f);
@@ -1806,6 +2157,10 @@ export const EVENTQ_BASE = {
     width: 47,
     description: "Queue PA bits [51:5], aligned to the queue size.",
     shift: 5,
+    word: 0,
+    bit: 5,
+    mask: 0xffffffe0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 5) + (w[o + 1] & 0xfffff) * 0x8000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x1f) | ((v & 0x7ffffff) << 5);
@@ -1817,6 +2172,8 @@ export const EVENTQ_BASE = {
       w[o] = (w[o] & 0x1f) | ((v & 0x7ffffff) << 5);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x8000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xffffffe0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
   /** Write-allocate hint for event record writes. Bits [62]. */
   WA: {
@@ -1824,6 +2181,9 @@ export const EVENTQ_BASE = {
     lsb: 62,
     width: 1,
     description: "Write-allocate hint for event record writes.",
+    word: 1,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -1851,6 +2211,9 @@ export const PRIQ_BASE = {
     lsb: 0,
     width: 5,
     description: "Log2 of the number of 16-byte entries (capped at IDR1.PRIQS).",
+    word: 0,
+    bit: 0,
+    mask: 0x1f,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffe0) | (v & 0x1f);
@@ -1863,6 +2226,10 @@ export const PRIQ_BASE = {
     width: 47,
     description: "Queue PA bits [51:5], aligned to the queue size.",
     shift: 5,
+    word: 0,
+    bit: 5,
+    mask: 0xffffffe0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 5) + (w[o + 1] & 0xfffff) * 0x8000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x1f) | ((v & 0x7ffffff) << 5);
@@ -1874,6 +2241,8 @@ export const PRIQ_BASE = {
       w[o] = (w[o] & 0x1f) | ((v & 0x7ffffff) << 5);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x8000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xffffffe0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
   /** Write-allocate hint for page request writes. Bits [62]. */
   WA: {
@@ -1881,6 +2250,9 @@ export const PRIQ_BASE = {
     lsb: 62,
     width: 1,
     description: "Write-allocate hint for page request writes.",
+    word: 1,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -1908,6 +2280,9 @@ export const PRIQ_IRQ_CFG2 = {
     lsb: 0,
     width: 4,
     description: "Memory type of the MSI write, encoded as STE.MemAttr.",
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -1921,6 +2296,9 @@ export const PRIQ_IRQ_CFG2 = {
     description: "Shareability of the MSI write.",
     enumName: "GERROR_IRQ_CFG2_SH",
     enumValues: GERROR_IRQ_CFG2_SH_NAMES,
+    word: 0,
+    bit: 4,
+    mask: 0x30,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffcf) | ((v & 0x3) << 4);
@@ -1932,6 +2310,9 @@ export const PRIQ_IRQ_CFG2 = {
     lsb: 31,
     width: 1,
     description: "Interrupt only on requests marked last in their group (wired IRQs too).",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -1959,6 +2340,9 @@ export const GATOS_CTRL = {
     lsb: 0,
     width: 1,
     description: "Software sets to start; the SMMU clears it once GATOS_PAR holds the result.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1986,6 +2370,9 @@ export const GATOS_SID = {
     lsb: 0,
     width: 32,
     description: "StreamID of the request.",
+    word: 0,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = v;
@@ -1997,6 +2384,9 @@ export const GATOS_SID = {
     lsb: 32,
     width: 20,
     description: "SubstreamID of the request.",
+    word: 1,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfff00000) | (v & 0xfffff);
@@ -2008,6 +2398,9 @@ export const GATOS_SID = {
     lsb: 52,
     width: 1,
     description: "SUBSTREAMID is present.",
+    word: 1,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffefffff) | ((v & 0x1) << 20);
@@ -2035,6 +2428,9 @@ export const GATOS_ADDR = {
     lsb: 6,
     width: 1,
     description: "Do not update Access/Dirty flags during this lookup.",
+    word: 0,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -2046,6 +2442,9 @@ export const GATOS_ADDR = {
     lsb: 7,
     width: 1,
     description: "Instruction fetch (1) or data (0); ignored for writes.",
+    word: 0,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -2057,6 +2456,9 @@ export const GATOS_ADDR = {
     lsb: 8,
     width: 1,
     description: "Read (1) or write (0).",
+    word: 0,
+    bit: 8,
+    mask: 0x100,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffeff) | ((v & 0x1) << 8);
@@ -2068,6 +2470,9 @@ export const GATOS_ADDR = {
     lsb: 9,
     width: 1,
     description: "Privileged (1) or unprivileged (0).",
+    word: 0,
+    bit: 9,
+    mask: 0x200,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 9) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffdff) | ((v & 0x1) << 9);
@@ -2081,6 +2486,9 @@ export const GATOS_ADDR = {
     description: "Stages to translate through.",
     enumName: "GATOS_ADDR_TYPE",
     enumValues: GATOS_ADDR_TYPE_NAMES,
+    word: 0,
+    bit: 10,
+    mask: 0xc00,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff3ff) | ((v & 0x3) << 10);
@@ -2093,6 +2501,10 @@ export const GATOS_ADDR = {
     width: 52,
     description: "Input address bits [63:12].",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + w[o + 1] * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -2104,6 +2516,8 @@ export const GATOS_ADDR = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = v / 0x100000;
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] | 0),
   },
 } as const;
 
@@ -2127,6 +2541,9 @@ export const GATOS_PAR = {
     lsb: 0,
     width: 1,
     description: "Clear, marking this view as a successful translation.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -2140,6 +2557,9 @@ export const GATOS_PAR = {
     description: "Shareability of the translation.",
     enumName: "GATOS_PAR_SH",
     enumValues: GATOS_PAR_SH_NAMES,
+    word: 0,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -2151,6 +2571,9 @@ export const GATOS_PAR = {
     lsb: 11,
     width: 1,
     description: "Page size is encoded by the lowest set bit of ADDR (0 means 4 KiB).",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -2163,6 +2586,10 @@ export const GATOS_PAR = {
     width: 40,
     description: "Output PA bits [51:12].",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xfffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -2174,6 +2601,8 @@ export const GATOS_PAR = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
   /** Memory attributes in MAIR encoding. Bits [63:56]. */
   ATTR: {
@@ -2181,6 +2610,9 @@ export const GATOS_PAR = {
     lsb: 56,
     width: 8,
     description: "Memory attributes in MAIR encoding.",
+    word: 1,
+    bit: 24,
+    mask: 0xff000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 24),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffff) | ((v & 0xff) << 24);
@@ -2209,6 +2641,9 @@ export const IMPL_STATE = {
     width: 1,
     description:
       "A CMD_ATC_INV was not completed by its endpoint; the next CMD_SYNC fails with CERROR_ATC_INV_SYNC (IHI 0070 7.1).",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -2237,6 +2672,9 @@ export const PIDR4 = {
     lsb: 0,
     width: 4,
     description: "JEP106 continuation code (4 for Arm).",
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -2248,6 +2686,9 @@ export const PIDR4 = {
     lsb: 4,
     width: 4,
     description: "Log2 of the component's size in 4 KiB blocks (0 here).",
+    word: 0,
+    bit: 4,
+    mask: 0xf0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff0f) | ((v & 0xf) << 4);
@@ -2320,6 +2761,9 @@ export const PIDR0 = {
     lsb: 0,
     width: 8,
     description: "Part number bits [7:0].",
+    word: 0,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff00) | (v & 0xff);
@@ -2347,6 +2791,9 @@ export const PIDR1 = {
     lsb: 0,
     width: 4,
     description: "Part number bits [11:8].",
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -2358,6 +2805,9 @@ export const PIDR1 = {
     lsb: 4,
     width: 4,
     description: "JEP106 identity code bits [3:0] (0xB for Arm).",
+    word: 0,
+    bit: 4,
+    mask: 0xf0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff0f) | ((v & 0xf) << 4);
@@ -2385,6 +2835,9 @@ export const PIDR2 = {
     lsb: 0,
     width: 3,
     description: "JEP106 identity code bits [6:4] (0x3 for Arm).",
+    word: 0,
+    bit: 0,
+    mask: 0x7,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff8) | (v & 0x7);
@@ -2396,6 +2849,9 @@ export const PIDR2 = {
     lsb: 3,
     width: 1,
     description: "Always 1, a JEP106 code is used.",
+    word: 0,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -2407,6 +2863,9 @@ export const PIDR2 = {
     lsb: 4,
     width: 4,
     description: "Component major revision.",
+    word: 0,
+    bit: 4,
+    mask: 0xf0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff0f) | ((v & 0xf) << 4);
@@ -2434,6 +2893,9 @@ export const PIDR3 = {
     lsb: 0,
     width: 4,
     description: "Customer modification number.",
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -2445,6 +2907,9 @@ export const PIDR3 = {
     lsb: 4,
     width: 4,
     description: "Metal-fix revision.",
+    word: 0,
+    bit: 4,
+    mask: 0xf0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff0f) | ((v & 0xf) << 4);
@@ -2472,6 +2937,9 @@ export const CIDR0 = {
     lsb: 0,
     width: 8,
     description: "Preamble, 0x0D.",
+    word: 0,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff00) | (v & 0xff);
@@ -2499,6 +2967,9 @@ export const CIDR1 = {
     lsb: 0,
     width: 4,
     description: "Preamble, 0x0.",
+    word: 0,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff0) | (v & 0xf);
@@ -2510,6 +2981,9 @@ export const CIDR1 = {
     lsb: 4,
     width: 4,
     description: "Component class.",
+    word: 0,
+    bit: 4,
+    mask: 0xf0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff0f) | ((v & 0xf) << 4);
@@ -2537,6 +3011,9 @@ export const CIDR2 = {
     lsb: 0,
     width: 8,
     description: "Preamble, 0x05.",
+    word: 0,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff00) | (v & 0xff);
@@ -2564,6 +3041,9 @@ export const CIDR3 = {
     lsb: 0,
     width: 8,
     description: "Preamble, 0xB1.",
+    word: 0,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff00) | (v & 0xff);
@@ -2591,6 +3071,9 @@ export const EVENTQ_PROD = {
     lsb: 0,
     width: 20,
     description: "Write index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE.",
+    word: 0,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff00000) | (v & 0xfffff);
@@ -2602,6 +3085,9 @@ export const EVENTQ_PROD = {
     lsb: 31,
     width: 1,
     description: "Toggled by the SMMU when records were lost to a full queue.",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -2629,6 +3115,9 @@ export const EVENTQ_CONS = {
     lsb: 0,
     width: 20,
     description: "Read index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE.",
+    word: 0,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff00000) | (v & 0xfffff);
@@ -2640,6 +3129,9 @@ export const EVENTQ_CONS = {
     lsb: 31,
     width: 1,
     description: "Software copies OVFLG here to acknowledge an overflow.",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -2667,6 +3159,9 @@ export const PRIQ_PROD = {
     lsb: 0,
     width: 20,
     description: "Write index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE.",
+    word: 0,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff00000) | (v & 0xfffff);
@@ -2678,6 +3173,9 @@ export const PRIQ_PROD = {
     lsb: 31,
     width: 1,
     description: "Toggled by the SMMU when page requests were lost to a full queue.",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -2705,6 +3203,9 @@ export const PRIQ_CONS = {
     lsb: 0,
     width: 20,
     description: "Read index in bits [LOG2SIZE-1:0] with the wrap flag at bit LOG2SIZE.",
+    word: 0,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff00000) | (v & 0xfffff);
@@ -2716,6 +3217,9 @@ export const PRIQ_CONS = {
     lsb: 31,
     width: 1,
     description: "Software copies OVFLG here to acknowledge an overflow.",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -2734,6 +3238,9 @@ export const PRIQ_CONS_LAYOUT: Layout = {
   fields: [PRIQ_CONS.RD, PRIQ_CONS.OVACKFLG],
   reserved: [0x7ff00000],
 };
+/** Bytes of the register frame: pages 0 and 1, 64 KiB each (IHI 0070 6.1). */
+export const FRAME_BYTES = 0x20000;
+
 /** Byte offset of every register in the 128 KiB frame (page 1 starts at 0x10000). */
 export const REG = {
   /** Feature register 0; value chosen by the implementation (reset 0 here is a placeholder). */

@@ -9,6 +9,14 @@ export interface Field {
   readonly lsb: number;
   /** Width in bits (at most 53, so values are exact numbers). */
   readonly width: number;
+  /** Index of the 32-bit word holding the lowest bit (from the record's first word). */
+  readonly word: number;
+  /** Position of the lowest bit in that word. */
+  readonly bit: number;
+  /** The field's bits in that word, in place (for a test or an extraction without a call on a hot path). */
+  readonly mask: number;
+  /** For a field running into the next word: its bits there, in place. */
+  readonly maskHi?: number;
   /** One-line description from the spec. */
   readonly description: string;
   /** For address fields: the field holds address bits [lsb+width-1+shift : shift]. */

@@ -23,6 +23,7 @@ import {
   STE_S2AA64_NAMES,
   STE_S2ENDI_NAMES,
   STE_S2PS_NAMES,
+  STE_S2SL0_NAMES,
   STE_S2TG_NAMES,
   STE_SH_NAMES,
   STE_SHCFG_NAMES,
@@ -30,6 +31,7 @@ import {
   TT_AP_NAMES,
   TT_APTABLE_NAMES,
   TT_S2AP_NAMES,
+  TT_S2MEMATTR_NAMES,
   TT_S2XN_NAMES,
   TT_SH_NAMES,
   TT_TYPE_NAMES,
@@ -43,6 +45,9 @@ export const GATOS_PAR_FAULT = {
     lsb: 0,
     width: 1,
     description: "Set, marking this view as a fault report.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -56,6 +61,9 @@ export const GATOS_PAR_FAULT = {
     description: "Stage and cause of the fault.",
     enumName: "GATOS_PAR_REASON",
     enumValues: GATOS_PAR_REASON_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0x6,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff9) | ((v & 0x3) << 1);
@@ -67,6 +75,9 @@ export const GATOS_PAR_FAULT = {
     lsb: 4,
     width: 8,
     description: "Fault or error code (see IHI 0070 9.1.4).",
+    word: 0,
+    bit: 4,
+    mask: 0xff0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff00f) | ((v & 0xff) << 4);
@@ -79,6 +90,10 @@ export const GATOS_PAR_FAULT = {
     width: 40,
     description: "Stage 2 fault page address, bits [51:12].",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xfffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -90,6 +105,8 @@ export const GATOS_PAR_FAULT = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
   /** Implementation-specific fault data. Bits [63:60]. */
   IMPLEMENTATION_DEFINED: {
@@ -97,6 +114,9 @@ export const GATOS_PAR_FAULT = {
     lsb: 60,
     width: 4,
     description: "Implementation-specific fault data.",
+    word: 1,
+    bit: 28,
+    mask: 0xf0000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 28),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfffffff) | ((v & 0xf) << 28);
@@ -133,6 +153,9 @@ export const STE = {
     lsb: 0,
     width: 1,
     description: "Entry valid; when 0 all other fields are ignored.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -146,6 +169,9 @@ export const STE = {
     description: "Selects abort, bypass or which translation stages apply.",
     enumName: "STE_CONFIG",
     enumValues: STE_CONFIG_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0xe,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffff1) | ((v & 0x7) << 1);
@@ -159,6 +185,9 @@ export const STE = {
     description: "CD table format used when substreams are enabled.",
     enumName: "STE_S1FMT",
     enumValues: STE_S1FMT_NAMES,
+    word: 0,
+    bit: 4,
+    mask: 0x30,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 4) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffcf) | ((v & 0x3) << 4);
@@ -171,6 +200,10 @@ export const STE = {
     width: 46,
     description: "Address of the CD or CD table, bits [51:6] (IPA when stage 2 is enabled).",
     shift: 6,
+    word: 0,
+    bit: 6,
+    mask: 0xffffffc0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 6) + (w[o + 1] & 0xfffff) * 0x4000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x3f) | ((v & 0x3ffffff) << 6);
@@ -182,6 +215,8 @@ export const STE = {
       w[o] = (w[o] & 0x3f) | ((v & 0x3ffffff) << 6);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x4000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xffffffc0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
   /** Log2 of the number of CDs behind S1ContextPtr; 0 disables substreams. Bits [63:59]. */
   S1CDMax: {
@@ -189,6 +224,9 @@ export const STE = {
     lsb: 59,
     width: 5,
     description: "Log2 of the number of CDs behind S1ContextPtr; 0 disables substreams.",
+    word: 1,
+    bit: 27,
+    mask: 0xf8000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 27),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x7ffffff) | ((v & 0x1f) << 27);
@@ -202,6 +240,9 @@ export const STE = {
     description: "Behaviour of transactions without a SubstreamID when substreams are enabled.",
     enumName: "STE_S1DSS",
     enumValues: STE_S1DSS_NAMES,
+    word: 2,
+    bit: 0,
+    mask: 0x3,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffffc) | (v & 0x3);
@@ -215,6 +256,9 @@ export const STE = {
     description: "Inner cacheability of CD and L1CD fetches.",
     enumName: "STE_S1C_CACHE",
     enumValues: STE_S1C_CACHE_NAMES,
+    word: 2,
+    bit: 2,
+    mask: 0xc,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 2) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffff3) | ((v & 0x3) << 2);
@@ -228,6 +272,9 @@ export const STE = {
     description: "Outer cacheability of CD and L1CD fetches.",
     enumName: "STE_S1C_CACHE",
     enumValues: STE_S1C_CACHE_NAMES,
+    word: 2,
+    bit: 4,
+    mask: 0x30,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 4) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffffffcf) | ((v & 0x3) << 4);
@@ -241,6 +288,9 @@ export const STE = {
     description: "Shareability of CD and L1CD fetches.",
     enumName: "STE_SH",
     enumValues: STE_SH_NAMES,
+    word: 2,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -252,6 +302,9 @@ export const STE = {
     lsb: 72,
     width: 1,
     description: "Stage 2 leaf descriptor bit 59 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 2,
+    bit: 8,
+    mask: 0x100,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 8) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffeff) | ((v & 0x1) << 8);
@@ -263,6 +316,9 @@ export const STE = {
     lsb: 73,
     width: 1,
     description: "Stage 2 leaf descriptor bit 60 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 2,
+    bit: 9,
+    mask: 0x200,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 9) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffdff) | ((v & 0x1) << 9);
@@ -274,6 +330,9 @@ export const STE = {
     lsb: 74,
     width: 1,
     description: "Stage 2 leaf descriptor bit 61 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 2,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -285,6 +344,9 @@ export const STE = {
     lsb: 75,
     width: 1,
     description: "Stage 2 leaf descriptor bit 62 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 2,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -296,6 +358,9 @@ export const STE = {
     lsb: 76,
     width: 1,
     description: "Permit destructive reads and unconverted invalidate CMOs (SMMUv3.1+).",
+    word: 2,
+    bit: 12,
+    mask: 0x1000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffffefff) | ((v & 0x1) << 12);
@@ -307,6 +372,9 @@ export const STE = {
     lsb: 77,
     width: 4,
     description: "Contiguous hint; log2 of a span of identical STEs.",
+    word: 2,
+    bit: 13,
+    mask: 0x1e000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 13) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffe1fff) | ((v & 0xf) << 13);
@@ -318,6 +386,9 @@ export const STE = {
     lsb: 81,
     width: 1,
     description: "Permit directed cache prefetch hints (SMMUv3.1+).",
+    word: 2,
+    bit: 17,
+    mask: 0x20000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 17) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffdffff) | ((v & 0x1) << 17);
@@ -329,6 +400,9 @@ export const STE = {
     lsb: 82,
     width: 1,
     description: "Auto-generated PRI responses on queue overflow carry a PASID prefix.",
+    word: 2,
+    bit: 18,
+    mask: 0x40000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 18) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffbffff) | ((v & 0x1) << 18);
@@ -340,6 +414,9 @@ export const STE = {
     lsb: 83,
     width: 1,
     description: "Allow similar fault records from this stream to be merged.",
+    word: 2,
+    bit: 19,
+    mask: 0x80000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 19) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfff7ffff) | ((v & 0x1) << 19);
@@ -351,6 +428,9 @@ export const STE = {
     lsb: 84,
     width: 4,
     description: "Software-use bits, ignored by the SMMU (named in later spec revisions).",
+    word: 2,
+    bit: 20,
+    mask: 0xf00000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 20) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xff0fffff) | ((v & 0xf) << 20);
@@ -362,6 +442,9 @@ export const STE = {
     lsb: 89,
     width: 1,
     description: "Stage 2 forced write-back attribute control, as HCR_EL2.FWB (SMMUv3.2).",
+    word: 2,
+    bit: 25,
+    mask: 0x2000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 25) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfdffffff) | ((v & 0x1) << 25);
@@ -373,6 +456,9 @@ export const STE = {
     lsb: 90,
     width: 1,
     description: "Take PARTID/PMG from the CD rather than the STE when stage 1 runs (SMMUv3.2).",
+    word: 2,
+    bit: 26,
+    mask: 0x4000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 26) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfbffffff) | ((v & 0x1) << 26);
@@ -384,6 +470,9 @@ export const STE = {
     lsb: 91,
     width: 1,
     description: "Forbid the stall fault model for stage 1 (CD.S).",
+    word: 2,
+    bit: 27,
+    mask: 0x8000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 27) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xf7ffffff) | ((v & 0x1) << 27);
@@ -397,6 +486,9 @@ export const STE = {
     description: "PCIe ATS translation request and translated traffic policy.",
     enumName: "STE_EATS",
     enumValues: STE_EATS_NAMES,
+    word: 2,
+    bit: 28,
+    mask: 0x30000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 28) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xcfffffff) | ((v & 0x3) << 28);
@@ -410,6 +502,9 @@ export const STE = {
     description: "StreamWorld (translation regime) for stage-1-only streams.",
     enumName: "STE_STRW",
     enumValues: STE_STRW_NAMES,
+    word: 2,
+    bit: 30,
+    mask: 0xc0000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 30),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0x3fffffff) | ((v & 0x3) << 30);
@@ -421,6 +516,9 @@ export const STE = {
     lsb: 96,
     width: 4,
     description: "Memory type used when MTCFG overrides the incoming type.",
+    word: 3,
+    bit: 0,
+    mask: 0xf,
     get: (w: Uint32Array, o = 0): number => (w[o + 3] & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff0) | (v & 0xf);
@@ -432,6 +530,9 @@ export const STE = {
     lsb: 100,
     width: 1,
     description: "Replace the incoming memory type with MemAttr.",
+    word: 3,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffffef) | ((v & 0x1) << 4);
@@ -443,6 +544,9 @@ export const STE = {
     lsb: 101,
     width: 4,
     description: "Allocation hint override; 0b1RWT forces RA/WA/TR, 0b0xxx keeps incoming.",
+    word: 3,
+    bit: 5,
+    mask: 0x1e0,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 5) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffe1f) | ((v & 0xf) << 5);
@@ -456,6 +560,9 @@ export const STE = {
     description: "Shareability override for incoming transactions.",
     enumName: "STE_SHCFG",
     enumValues: STE_SHCFG_NAMES,
+    word: 3,
+    bit: 12,
+    mask: 0x3000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 12) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffffcfff) | ((v & 0x3) << 12);
@@ -469,6 +576,9 @@ export const STE = {
     description: "NS attribute override; ignored for Non-secure STEs.",
     enumName: "STE_NSCFG",
     enumValues: STE_NSCFG_NAMES,
+    word: 3,
+    bit: 14,
+    mask: 0xc000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 14) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xffff3fff) | ((v & 0x3) << 14);
@@ -482,6 +592,9 @@ export const STE = {
     description: "Privilege attribute override.",
     enumName: "STE_PRIVCFG",
     enumValues: STE_PRIVCFG_NAMES,
+    word: 3,
+    bit: 16,
+    mask: 0x30000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 16) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffcffff) | ((v & 0x3) << 16);
@@ -495,6 +608,9 @@ export const STE = {
     description: "Instruction/data attribute override for reads.",
     enumName: "STE_INSTCFG",
     enumValues: STE_INSTCFG_NAMES,
+    word: 3,
+    bit: 18,
+    mask: 0xc0000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 18) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfff3ffff) | ((v & 0x3) << 18);
@@ -506,6 +622,9 @@ export const STE = {
     lsb: 116,
     width: 12,
     description: "IMPLEMENTATION DEFINED per-stream configuration.",
+    word: 3,
+    bit: 20,
+    mask: 0xfff00000,
     get: (w: Uint32Array, o = 0): number => (w[o + 3] >>> 20),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffff) | ((v & 0xfff) << 20);
@@ -517,6 +636,9 @@ export const STE = {
     lsb: 128,
     width: 16,
     description: "VMID tagging TLB entries created through this STE.",
+    word: 4,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 4] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xffff0000) | (v & 0xffff);
@@ -528,6 +650,9 @@ export const STE = {
     lsb: 144,
     width: 16,
     description: "IMPLEMENTATION DEFINED.",
+    word: 4,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xffff) | ((v & 0xffff) << 16);
@@ -539,6 +664,9 @@ export const STE = {
     lsb: 160,
     width: 6,
     description: "Stage 2 input (IPA) region size, as VTCR_EL2.T0SZ.",
+    word: 5,
+    bit: 0,
+    mask: 0x3f,
     get: (w: Uint32Array, o = 0): number => (w[o + 5] & 0x3f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xffffffc0) | (v & 0x3f);
@@ -550,6 +678,11 @@ export const STE = {
     lsb: 166,
     width: 2,
     description: "Stage 2 starting lookup level, as VTCR_EL2.SL0.",
+    enumName: "STE_S2SL0",
+    enumValues: STE_S2SL0_NAMES,
+    word: 5,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -563,6 +696,9 @@ export const STE = {
     description: "Inner cacheability of stage 2 table walks.",
     enumName: "STE_S2_CACHE",
     enumValues: STE_S2_CACHE_NAMES,
+    word: 5,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -576,6 +712,9 @@ export const STE = {
     description: "Outer cacheability of stage 2 table walks.",
     enumName: "STE_S2_CACHE",
     enumValues: STE_S2_CACHE_NAMES,
+    word: 5,
+    bit: 10,
+    mask: 0xc00,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 10) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xfffff3ff) | ((v & 0x3) << 10);
@@ -589,6 +728,9 @@ export const STE = {
     description: "Shareability of stage 2 table walks.",
     enumName: "STE_SH",
     enumValues: STE_SH_NAMES,
+    word: 5,
+    bit: 12,
+    mask: 0x3000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 12) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xffffcfff) | ((v & 0x3) << 12);
@@ -602,6 +744,9 @@ export const STE = {
     description: "Stage 2 translation granule.",
     enumName: "STE_S2TG",
     enumValues: STE_S2TG_NAMES,
+    word: 5,
+    bit: 14,
+    mask: 0xc000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 14) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xffff3fff) | ((v & 0x3) << 14);
@@ -615,6 +760,9 @@ export const STE = {
     description: "Stage 2 output address size for address size fault checks.",
     enumName: "STE_S2PS",
     enumValues: STE_S2PS_NAMES,
+    word: 5,
+    bit: 16,
+    mask: 0x70000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 16) & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xfff8ffff) | ((v & 0x7) << 16);
@@ -628,6 +776,9 @@ export const STE = {
     description: "Stage 2 table format (VMSAv8-32 LPAE or VMSAv8-64).",
     enumName: "STE_S2AA64",
     enumValues: STE_S2AA64_NAMES,
+    word: 5,
+    bit: 19,
+    mask: 0x80000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 19) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xfff7ffff) | ((v & 0x1) << 19);
@@ -641,6 +792,9 @@ export const STE = {
     description: "Stage 2 table endianness.",
     enumName: "STE_S2ENDI",
     enumValues: STE_S2ENDI_NAMES,
+    word: 5,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xffefffff) | ((v & 0x1) << 20);
@@ -652,6 +806,9 @@ export const STE = {
     lsb: 181,
     width: 1,
     description: "Treat stage 2 descriptors with AF == 0 as accessed instead of faulting.",
+    word: 5,
+    bit: 21,
+    mask: 0x200000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 21) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xffdfffff) | ((v & 0x1) << 21);
@@ -663,6 +820,9 @@ export const STE = {
     lsb: 182,
     width: 1,
     description: "Stage 1 walks and CD fetches to stage-2 Device memory fault.",
+    word: 5,
+    bit: 22,
+    mask: 0x400000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 22) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xffbfffff) | ((v & 0x1) << 22);
@@ -674,6 +834,9 @@ export const STE = {
     lsb: 183,
     width: 1,
     description: "Hardware update of stage 2 dirty state.",
+    word: 5,
+    bit: 23,
+    mask: 0x800000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 23) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xff7fffff) | ((v & 0x1) << 23);
@@ -685,6 +848,9 @@ export const STE = {
     lsb: 184,
     width: 1,
     description: "Hardware update of stage 2 Access flag.",
+    word: 5,
+    bit: 24,
+    mask: 0x1000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 24) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xfeffffff) | ((v & 0x1) << 24);
@@ -696,6 +862,9 @@ export const STE = {
     lsb: 185,
     width: 1,
     description: "Stage 2 faults stall (fault model S bit).",
+    word: 5,
+    bit: 25,
+    mask: 0x2000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 25) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xfdffffff) | ((v & 0x1) << 25);
@@ -707,6 +876,9 @@ export const STE = {
     lsb: 186,
     width: 1,
     description: "Stage 2 faults are recorded (fault model R bit).",
+    word: 5,
+    bit: 26,
+    mask: 0x4000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 26) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xfbffffff) | ((v & 0x1) << 26);
@@ -719,6 +891,10 @@ export const STE = {
     width: 48,
     description: "Stage 2 translation table base address, bits [51:4].",
     shift: 4,
+    word: 6,
+    bit: 4,
+    mask: 0xfffffff0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 6] >>> 4) + (w[o + 7] & 0xfffff) * 0x10000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = (w[o + 6] & 0xf) | ((v & 0xfffffff) << 4);
@@ -730,6 +906,8 @@ export const STE = {
       w[o + 6] = (w[o + 6] & 0xf) | ((v & 0xfffffff) << 4);
       w[o + 7] = (w[o + 7] & 0xfff00000) | ((v / 0x10000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 6] & 0xfffffff0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 7] & 0xfffff),
   },
   /** IMPLEMENTATION DEFINED. Bits [271:256]. */
   IMPL_DEF2: {
@@ -737,6 +915,9 @@ export const STE = {
     lsb: 256,
     width: 16,
     description: "IMPLEMENTATION DEFINED.",
+    word: 8,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 8] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 8] = (w[o + 8] & 0xffff0000) | (v & 0xffff);
@@ -748,6 +929,9 @@ export const STE = {
     lsb: 272,
     width: 16,
     description: "MPAM PARTID for accesses of this stream (SMMUv3.2).",
+    word: 8,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o + 8] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 8] = (w[o + 8] & 0xffff) | ((v & 0xffff) << 16);
@@ -759,6 +943,9 @@ export const STE = {
     lsb: 320,
     width: 8,
     description: "MPAM PMG for accesses of this stream (SMMUv3.2).",
+    word: 10,
+    bit: 0,
+    mask: 0xff,
     get: (w: Uint32Array, o = 0): number => (w[o + 10] & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 10] = (w[o + 10] & 0xffffff00) | (v & 0xff);
@@ -771,6 +958,10 @@ export const STE = {
     width: 40,
     description: "Address of the Virtual Machine Structure, bits [51:12] (SMMUv3.2).",
     shift: 12,
+    word: 10,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 10] >>> 12) + (w[o + 11] & 0xfffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 10] = (w[o + 10] & 0xfff) | ((v & 0xfffff) << 12);
@@ -782,6 +973,8 @@ export const STE = {
       w[o + 10] = (w[o + 10] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 11] = (w[o + 11] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 10] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 11] & 0xfffff),
   },
 } as const;
 
@@ -880,6 +1073,9 @@ export const L1STD = {
     lsb: 0,
     width: 5,
     description: "Level 2 array holds 2^(Span-1) STEs; 0 marks the descriptor invalid, 12-31 reserved.",
+    word: 0,
+    bit: 0,
+    mask: 0x1f,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffe0) | (v & 0x1f);
@@ -892,6 +1088,10 @@ export const L1STD = {
     width: 46,
     description: "Address of the level 2 STE array, bits [51:6].",
     shift: 6,
+    word: 0,
+    bit: 6,
+    mask: 0xffffffc0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 6) + (w[o + 1] & 0xfffff) * 0x4000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x3f) | ((v & 0x3ffffff) << 6);
@@ -903,6 +1103,8 @@ export const L1STD = {
       w[o] = (w[o] & 0x3f) | ((v & 0x3ffffff) << 6);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x4000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xffffffc0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
 } as const;
 
@@ -929,6 +1131,9 @@ export const CD = {
     lsb: 0,
     width: 6,
     description: "VA region size for TTB0, as TCR_ELx.T0SZ.",
+    word: 0,
+    bit: 0,
+    mask: 0x3f,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x3f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffc0) | (v & 0x3f);
@@ -942,6 +1147,9 @@ export const CD = {
     description: "Translation granule for TTB0.",
     enumName: "CD_TG0",
     enumValues: CD_TG0_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -955,6 +1163,9 @@ export const CD = {
     description: "Inner cacheability of TTB0 table walks.",
     enumName: "CD_CACHE",
     enumValues: CD_CACHE_NAMES,
+    word: 0,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -968,6 +1179,9 @@ export const CD = {
     description: "Outer cacheability of TTB0 table walks.",
     enumName: "CD_CACHE",
     enumValues: CD_CACHE_NAMES,
+    word: 0,
+    bit: 10,
+    mask: 0xc00,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff3ff) | ((v & 0x3) << 10);
@@ -981,6 +1195,9 @@ export const CD = {
     description: "Shareability of TTB0 table walks.",
     enumName: "CD_SH",
     enumValues: CD_SH_NAMES,
+    word: 0,
+    bit: 12,
+    mask: 0x3000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffcfff) | ((v & 0x3) << 12);
@@ -992,6 +1209,9 @@ export const CD = {
     lsb: 14,
     width: 1,
     description: "Disable table walks through TTB0.",
+    word: 0,
+    bit: 14,
+    mask: 0x4000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 14) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffbfff) | ((v & 0x1) << 14);
@@ -1005,6 +1225,9 @@ export const CD = {
     description: "Stage 1 table endianness.",
     enumName: "CD_ENDI",
     enumValues: CD_ENDI_NAMES,
+    word: 0,
+    bit: 15,
+    mask: 0x8000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 15) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff7fff) | ((v & 0x1) << 15);
@@ -1016,6 +1239,9 @@ export const CD = {
     lsb: 16,
     width: 6,
     description: "VA region size for TTB1, as TCR_ELx.T1SZ.",
+    word: 0,
+    bit: 16,
+    mask: 0x3f0000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 16) & 0x3f),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffc0ffff) | ((v & 0x3f) << 16);
@@ -1029,6 +1255,9 @@ export const CD = {
     description: "Translation granule for TTB1.",
     enumName: "CD_TG1",
     enumValues: CD_TG1_NAMES,
+    word: 0,
+    bit: 22,
+    mask: 0xc00000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 22) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xff3fffff) | ((v & 0x3) << 22);
@@ -1042,6 +1271,9 @@ export const CD = {
     description: "Inner cacheability of TTB1 table walks.",
     enumName: "CD_CACHE",
     enumValues: CD_CACHE_NAMES,
+    word: 0,
+    bit: 24,
+    mask: 0x3000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 24) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfcffffff) | ((v & 0x3) << 24);
@@ -1055,6 +1287,9 @@ export const CD = {
     description: "Outer cacheability of TTB1 table walks.",
     enumName: "CD_CACHE",
     enumValues: CD_CACHE_NAMES,
+    word: 0,
+    bit: 26,
+    mask: 0xc000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 26) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xf3ffffff) | ((v & 0x3) << 26);
@@ -1068,6 +1303,9 @@ export const CD = {
     description: "Shareability of TTB1 table walks.",
     enumName: "CD_SH",
     enumValues: CD_SH_NAMES,
+    word: 0,
+    bit: 28,
+    mask: 0x30000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 28) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xcfffffff) | ((v & 0x3) << 28);
@@ -1079,6 +1317,9 @@ export const CD = {
     lsb: 30,
     width: 1,
     description: "Disable table walks through TTB1.",
+    word: 0,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -1090,6 +1331,9 @@ export const CD = {
     lsb: 31,
     width: 1,
     description: "Descriptor valid; when 0 the rest is ignored and use gives C_BAD_CD.",
+    word: 0,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -1103,6 +1347,9 @@ export const CD = {
     description: "Stage 1 output (IPA) size for address size fault checks.",
     enumName: "CD_IPS",
     enumValues: CD_IPS_NAMES,
+    word: 1,
+    bit: 0,
+    mask: 0x7,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfffffff8) | (v & 0x7);
@@ -1114,6 +1361,9 @@ export const CD = {
     lsb: 35,
     width: 1,
     description: "Treat stage 1 descriptors with AF == 0 as accessed instead of faulting.",
+    word: 1,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -1125,6 +1375,9 @@ export const CD = {
     lsb: 36,
     width: 1,
     description: "Writable pages are never executable.",
+    word: 1,
+    bit: 4,
+    mask: 0x10,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 4) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffffef) | ((v & 0x1) << 4);
@@ -1136,6 +1389,9 @@ export const CD = {
     lsb: 37,
     width: 1,
     description: "User-writable pages are never executable by privileged reads (VMSAv8-32 only).",
+    word: 1,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -1147,6 +1403,9 @@ export const CD = {
     lsb: 38,
     width: 1,
     description: "Top Byte Ignore for TTB0 addresses: bits [63:56] are a tag.",
+    word: 1,
+    bit: 6,
+    mask: 0x40,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 6) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffffbf) | ((v & 0x1) << 6);
@@ -1158,6 +1417,9 @@ export const CD = {
     lsb: 39,
     width: 1,
     description: "Top Byte Ignore for TTB1 addresses: bits [63:56] are a tag.",
+    word: 1,
+    bit: 7,
+    mask: 0x80,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 7) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffff7f) | ((v & 0x1) << 7);
@@ -1169,6 +1431,9 @@ export const CD = {
     lsb: 40,
     width: 1,
     description: "Privileged Access Never for user-accessible pages.",
+    word: 1,
+    bit: 8,
+    mask: 0x100,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 8) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfffffeff) | ((v & 0x1) << 8);
@@ -1182,6 +1447,9 @@ export const CD = {
     description: "Stage 1 table format (VMSAv8-32 LPAE or VMSAv8-64).",
     enumName: "CD_AA64",
     enumValues: CD_AA64_NAMES,
+    word: 1,
+    bit: 9,
+    mask: 0x200,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 9) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfffffdff) | ((v & 0x1) << 9);
@@ -1193,6 +1461,9 @@ export const CD = {
     lsb: 42,
     width: 1,
     description: "Hardware update of stage 1 dirty state.",
+    word: 1,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -1204,6 +1475,9 @@ export const CD = {
     lsb: 43,
     width: 1,
     description: "Hardware update of stage 1 Access flag.",
+    word: 1,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -1215,6 +1489,9 @@ export const CD = {
     lsb: 44,
     width: 1,
     description: "Stage 1 faults stall (fault model S bit).",
+    word: 1,
+    bit: 12,
+    mask: 0x1000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 12) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffefff) | ((v & 0x1) << 12);
@@ -1226,6 +1503,9 @@ export const CD = {
     lsb: 45,
     width: 1,
     description: "Stage 1 faults are recorded (fault model R bit).",
+    word: 1,
+    bit: 13,
+    mask: 0x2000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 13) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffdfff) | ((v & 0x1) << 13);
@@ -1237,6 +1517,9 @@ export const CD = {
     lsb: 46,
     width: 1,
     description: "Stage 1 faults abort the transaction (fault model A bit).",
+    word: 1,
+    bit: 14,
+    mask: 0x4000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 14) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffffbfff) | ((v & 0x1) << 14);
@@ -1248,6 +1531,9 @@ export const CD = {
     lsb: 47,
     width: 1,
     description: "ASID is in the non-shared set (opts out of broadcast ASID invalidation).",
+    word: 1,
+    bit: 15,
+    mask: 0x8000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 15) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff7fff) | ((v & 0x1) << 15);
@@ -1259,6 +1545,9 @@ export const CD = {
     lsb: 48,
     width: 16,
     description: "Address Space Identifier tagging TLB entries from this CD.",
+    word: 1,
+    bit: 16,
+    mask: 0xffff0000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 16),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffff) | ((v & 0xffff) << 16);
@@ -1270,6 +1559,9 @@ export const CD = {
     lsb: 64,
     width: 1,
     description: "NS attribute of the TTB0 starting-level walk; used only for Secure streams.",
+    word: 2,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffffe) | (v & 0x1);
@@ -1281,6 +1573,9 @@ export const CD = {
     lsb: 65,
     width: 1,
     description: "Disable hierarchical attributes for TTB0 walks.",
+    word: 2,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1292,6 +1587,9 @@ export const CD = {
     lsb: 66,
     width: 1,
     description: "Unprivileged accesses through TTB0 take a Translation fault (E0PD).",
+    word: 2,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 2] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1304,6 +1602,10 @@ export const CD = {
     width: 48,
     description: "TTB0 translation table base address, bits [51:4].",
     shift: 4,
+    word: 2,
+    bit: 4,
+    mask: 0xfffffff0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 4) + (w[o + 3] & 0xfffff) * 0x10000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xf) | ((v & 0xfffffff) << 4);
@@ -1315,6 +1617,8 @@ export const CD = {
       w[o + 2] = (w[o + 2] & 0xf) | ((v & 0xfffffff) << 4);
       w[o + 3] = (w[o + 3] & 0xfff00000) | ((v / 0x10000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xfffffff0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 3] & 0xfffff),
   },
   /** TTB0 leaf descriptor bit 59 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+). Bits [124]. */
   HWU059: {
@@ -1322,6 +1626,9 @@ export const CD = {
     lsb: 124,
     width: 1,
     description: "TTB0 leaf descriptor bit 59 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 3,
+    bit: 28,
+    mask: 0x10000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 28) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xefffffff) | ((v & 0x1) << 28);
@@ -1333,6 +1640,9 @@ export const CD = {
     lsb: 125,
     width: 1,
     description: "TTB0 leaf descriptor bit 60 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 3,
+    bit: 29,
+    mask: 0x20000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 29) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xdfffffff) | ((v & 0x1) << 29);
@@ -1344,6 +1654,9 @@ export const CD = {
     lsb: 126,
     width: 1,
     description: "TTB0 leaf descriptor bit 61 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 3,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -1355,6 +1668,9 @@ export const CD = {
     lsb: 127,
     width: 1,
     description: "TTB0 leaf descriptor bit 62 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 3,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 3] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -1366,6 +1682,9 @@ export const CD = {
     lsb: 128,
     width: 1,
     description: "NS attribute of the TTB1 starting-level walk; used only for Secure streams.",
+    word: 4,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o + 4] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xfffffffe) | (v & 0x1);
@@ -1377,6 +1696,9 @@ export const CD = {
     lsb: 129,
     width: 1,
     description: "Disable hierarchical attributes for TTB1 walks.",
+    word: 4,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 4] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1388,6 +1710,9 @@ export const CD = {
     lsb: 130,
     width: 1,
     description: "Unprivileged accesses through TTB1 take a Translation fault (E0PD).",
+    word: 4,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 4] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -1400,6 +1725,10 @@ export const CD = {
     width: 48,
     description: "TTB1 translation table base address, bits [51:4].",
     shift: 4,
+    word: 4,
+    bit: 4,
+    mask: 0xfffffff0,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 4] >>> 4) + (w[o + 5] & 0xfffff) * 0x10000000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = (w[o + 4] & 0xf) | ((v & 0xfffffff) << 4);
@@ -1411,6 +1740,8 @@ export const CD = {
       w[o + 4] = (w[o + 4] & 0xf) | ((v & 0xfffffff) << 4);
       w[o + 5] = (w[o + 5] & 0xfff00000) | ((v / 0x10000000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 4] & 0xfffffff0),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 5] & 0xfffff),
   },
   /** TTB1 leaf descriptor bit 59 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+). Bits [188]. */
   HWU159: {
@@ -1418,6 +1749,9 @@ export const CD = {
     lsb: 188,
     width: 1,
     description: "TTB1 leaf descriptor bit 59 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 5,
+    bit: 28,
+    mask: 0x10000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 28) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xefffffff) | ((v & 0x1) << 28);
@@ -1429,6 +1763,9 @@ export const CD = {
     lsb: 189,
     width: 1,
     description: "TTB1 leaf descriptor bit 60 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 5,
+    bit: 29,
+    mask: 0x20000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 29) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xdfffffff) | ((v & 0x1) << 29);
@@ -1440,6 +1777,9 @@ export const CD = {
     lsb: 190,
     width: 1,
     description: "TTB1 leaf descriptor bit 61 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 5,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 5] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -1451,6 +1791,9 @@ export const CD = {
     lsb: 191,
     width: 1,
     description: "TTB1 leaf descriptor bit 62 has IMPLEMENTATION DEFINED use (PBHA; SMMUv3.1+).",
+    word: 5,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 5] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = (w[o + 5] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -1462,6 +1805,9 @@ export const CD = {
     lsb: 192,
     width: 32,
     description: "Low 32 bits of the stage 1 MAIR (Attr0-Attr3).",
+    word: 6,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 6],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 6] = v;
@@ -1473,6 +1819,9 @@ export const CD = {
     lsb: 224,
     width: 32,
     description: "High 32 bits of the stage 1 MAIR (Attr4-Attr7).",
+    word: 7,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 7],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 7] = v;
@@ -1484,6 +1833,9 @@ export const CD = {
     lsb: 256,
     width: 32,
     description: "Low 32 bits of the auxiliary MAIR (IMPLEMENTATION DEFINED content).",
+    word: 8,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 8],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 8] = v;
@@ -1495,6 +1847,9 @@ export const CD = {
     lsb: 288,
     width: 32,
     description: "High 32 bits of the auxiliary MAIR (IMPLEMENTATION DEFINED content).",
+    word: 9,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 9],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 9] = v;
@@ -1506,6 +1861,9 @@ export const CD = {
     lsb: 320,
     width: 32,
     description: "IMPLEMENTATION DEFINED, e.g. hints for table-walk accesses.",
+    word: 10,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 10],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 10] = v;
@@ -1517,6 +1875,9 @@ export const CD = {
     lsb: 352,
     width: 16,
     description: "MPAM PARTID used when STE.S1MPAM is set (SMMUv3.2).",
+    word: 11,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 11] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 11] = (w[o + 11] & 0xffff0000) | (v & 0xffff);
@@ -1528,6 +1889,9 @@ export const CD = {
     lsb: 368,
     width: 8,
     description: "MPAM PMG used when STE.S1MPAM is set (SMMUv3.2).",
+    word: 11,
+    bit: 16,
+    mask: 0xff0000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 11] >>> 16) & 0xff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 11] = (w[o + 11] & 0xff00ffff) | ((v & 0xff) << 16);
@@ -1628,6 +1992,9 @@ export const L1CD = {
     lsb: 0,
     width: 1,
     description: "L2Ptr is valid.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1640,6 +2007,10 @@ export const L1CD = {
     width: 40,
     description: "Address of the level 2 CD table, bits [51:12].",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xfffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1651,6 +2022,8 @@ export const L1CD = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xfff00000) | ((v / 0x100000) & 0xfffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
   },
 } as const;
 
@@ -1677,6 +2050,9 @@ export const TT_DESC = {
     lsb: 0,
     width: 1,
     description: "1 = valid descriptor; 0 = invalid (translation fault), other bits ignored.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1691,6 +2067,9 @@ export const TT_DESC = {
       "1 = table (levels 0-2) or page (level 3); 0 = block (4K: L1/L2; 16K: L2; 64K: L2 or L1 with 52-bit OA), else fault.",
     enumName: "TT_TYPE",
     enumValues: TT_TYPE_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1721,6 +2100,9 @@ export const TT_TABLE = {
     lsb: 0,
     width: 1,
     description: "Valid; must be 1.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1734,6 +2116,9 @@ export const TT_TABLE = {
     description: "1 = table descriptor at levels 0-2.",
     enumName: "TT_TYPE",
     enumValues: TT_TYPE_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1746,6 +2131,10 @@ export const TT_TABLE = {
     width: 36,
     description: "Next-level table address bits [47:12]; the walker aligns it to the granule (64K: see TT_ADDR_64K).",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1757,6 +2146,8 @@ export const TT_TABLE = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xffff0000) | ((v / 0x100000) & 0xffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
   },
   /** Stage 1 only: forces PXN at subsequent levels (unless hierarchical attributes are disabled). Bits [59]. */
   PXNTable: {
@@ -1764,6 +2155,9 @@ export const TT_TABLE = {
     lsb: 59,
     width: 1,
     description: "Stage 1 only: forces PXN at subsequent levels (unless hierarchical attributes are disabled).",
+    word: 1,
+    bit: 27,
+    mask: 0x8000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 27) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xf7ffffff) | ((v & 0x1) << 27);
@@ -1775,6 +2169,9 @@ export const TT_TABLE = {
     lsb: 60,
     width: 1,
     description: "Stage 1 only: forces UXN (XN in single-range regimes; XNTable) at subsequent levels.",
+    word: 1,
+    bit: 28,
+    mask: 0x10000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 28) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xefffffff) | ((v & 0x1) << 28);
@@ -1788,6 +2185,9 @@ export const TT_TABLE = {
     description: "Stage 1 only: access-permission limit for subsequent levels.",
     enumName: "TT_APTABLE",
     enumValues: TT_APTABLE_NAMES,
+    word: 1,
+    bit: 29,
+    mask: 0x60000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 29) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x9fffffff) | ((v & 0x3) << 29);
@@ -1799,6 +2199,9 @@ export const TT_TABLE = {
     lsb: 63,
     width: 1,
     description: "Stage 1 Secure only: subsequent levels are fetched from and output to Non-secure PA space.",
+    word: 1,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -1837,6 +2240,9 @@ export const TT_BLOCK_S1 = {
     lsb: 0,
     width: 1,
     description: "Valid; must be 1.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -1850,6 +2256,9 @@ export const TT_BLOCK_S1 = {
     description: "0 = block descriptor.",
     enumName: "TT_TYPE",
     enumValues: TT_TYPE_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -1861,6 +2270,9 @@ export const TT_BLOCK_S1 = {
     lsb: 2,
     width: 3,
     description: "Index of the MAIR attribute byte for this block.",
+    word: 0,
+    bit: 2,
+    mask: 0x1c,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffe3) | ((v & 0x7) << 2);
@@ -1872,6 +2284,9 @@ export const TT_BLOCK_S1 = {
     lsb: 5,
     width: 1,
     description: "Secure stage 1 only: output address is in Non-secure PA space; ignored otherwise.",
+    word: 0,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -1885,6 +2300,9 @@ export const TT_BLOCK_S1 = {
     description: "Data access permissions AP[2:1].",
     enumName: "TT_AP",
     enumValues: TT_AP_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -1898,6 +2316,9 @@ export const TT_BLOCK_S1 = {
     description: "Shareability.",
     enumName: "TT_SH",
     enumValues: TT_SH_NAMES,
+    word: 0,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -1909,6 +2330,9 @@ export const TT_BLOCK_S1 = {
     lsb: 10,
     width: 1,
     description: "Access flag; 0 faults (or is set by hardware when HA is enabled).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -1920,6 +2344,9 @@ export const TT_BLOCK_S1 = {
     lsb: 11,
     width: 1,
     description: "Not global; 1 = TLB entry is tagged with the ASID.",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -1932,6 +2359,10 @@ export const TT_BLOCK_S1 = {
     width: 36,
     description: "Output address bits [47:12]; the walker masks it to the block size (64K: see TT_ADDR_64K).",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -1943,6 +2374,8 @@ export const TT_BLOCK_S1 = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xffff0000) | ((v / 0x100000) & 0xffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
   },
   /** Dirty bit modifier; with HD a write clears AP[2] instead of faulting. Bits [51]. */
   DBM: {
@@ -1950,6 +2383,9 @@ export const TT_BLOCK_S1 = {
     lsb: 51,
     width: 1,
     description: "Dirty bit modifier; with HD a write clears AP[2] instead of faulting.",
+    word: 1,
+    bit: 19,
+    mask: 0x80000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 19) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfff7ffff) | ((v & 0x1) << 19);
@@ -1961,6 +2397,9 @@ export const TT_BLOCK_S1 = {
     lsb: 52,
     width: 1,
     description: "Hint that this entry is one of a contiguous aligned set with identical attributes.",
+    word: 1,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffefffff) | ((v & 0x1) << 20);
@@ -1972,6 +2411,9 @@ export const TT_BLOCK_S1 = {
     lsb: 53,
     width: 1,
     description: "Privileged execute-never.",
+    word: 1,
+    bit: 21,
+    mask: 0x200000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 21) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffdfffff) | ((v & 0x1) << 21);
@@ -1983,6 +2425,9 @@ export const TT_BLOCK_S1 = {
     lsb: 54,
     width: 1,
     description: "Unprivileged execute-never (XN in single-range regimes).",
+    word: 1,
+    bit: 22,
+    mask: 0x400000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 22) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffbfffff) | ((v & 0x1) << 22);
@@ -1994,6 +2439,9 @@ export const TT_BLOCK_S1 = {
     lsb: 55,
     width: 4,
     description: "Reserved for software use; ignored by the walker.",
+    word: 1,
+    bit: 23,
+    mask: 0x7800000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 23) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xf87fffff) | ((v & 0xf) << 23);
@@ -2005,6 +2453,9 @@ export const TT_BLOCK_S1 = {
     lsb: 59,
     width: 4,
     description: "Page-based hardware attributes (IMPLEMENTATION DEFINED; ignored unless enabled).",
+    word: 1,
+    bit: 27,
+    mask: 0x78000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 27) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x87ffffff) | ((v & 0xf) << 27);
@@ -2051,6 +2502,9 @@ export const TT_PAGE_S1 = {
     lsb: 0,
     width: 1,
     description: "Valid; must be 1.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -2064,6 +2518,9 @@ export const TT_PAGE_S1 = {
     description: "1 = page descriptor at level 3.",
     enumName: "TT_TYPE",
     enumValues: TT_TYPE_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -2075,6 +2532,9 @@ export const TT_PAGE_S1 = {
     lsb: 2,
     width: 3,
     description: "Index of the MAIR attribute byte for this page.",
+    word: 0,
+    bit: 2,
+    mask: 0x1c,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0x7),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffe3) | ((v & 0x7) << 2);
@@ -2086,6 +2546,9 @@ export const TT_PAGE_S1 = {
     lsb: 5,
     width: 1,
     description: "Secure stage 1 only: output address is in Non-secure PA space; ignored otherwise.",
+    word: 0,
+    bit: 5,
+    mask: 0x20,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 5) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffdf) | ((v & 0x1) << 5);
@@ -2099,6 +2562,9 @@ export const TT_PAGE_S1 = {
     description: "Data access permissions AP[2:1].",
     enumName: "TT_AP",
     enumValues: TT_AP_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -2112,6 +2578,9 @@ export const TT_PAGE_S1 = {
     description: "Shareability.",
     enumName: "TT_SH",
     enumValues: TT_SH_NAMES,
+    word: 0,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -2123,6 +2592,9 @@ export const TT_PAGE_S1 = {
     lsb: 10,
     width: 1,
     description: "Access flag; 0 faults (or is set by hardware when HA is enabled).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -2134,6 +2606,9 @@ export const TT_PAGE_S1 = {
     lsb: 11,
     width: 1,
     description: "Not global; 1 = TLB entry is tagged with the ASID.",
+    word: 0,
+    bit: 11,
+    mask: 0x800,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 11) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffff7ff) | ((v & 0x1) << 11);
@@ -2146,6 +2621,10 @@ export const TT_PAGE_S1 = {
     width: 36,
     description: "Output address bits [47:12]; the walker aligns it to the granule (64K: see TT_ADDR_64K).",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -2157,6 +2636,8 @@ export const TT_PAGE_S1 = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xffff0000) | ((v / 0x100000) & 0xffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
   },
   /** Dirty bit modifier; with HD a write clears AP[2] instead of faulting. Bits [51]. */
   DBM: {
@@ -2164,6 +2645,9 @@ export const TT_PAGE_S1 = {
     lsb: 51,
     width: 1,
     description: "Dirty bit modifier; with HD a write clears AP[2] instead of faulting.",
+    word: 1,
+    bit: 19,
+    mask: 0x80000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 19) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfff7ffff) | ((v & 0x1) << 19);
@@ -2175,6 +2659,9 @@ export const TT_PAGE_S1 = {
     lsb: 52,
     width: 1,
     description: "Hint that this entry is one of a contiguous aligned set with identical attributes.",
+    word: 1,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffefffff) | ((v & 0x1) << 20);
@@ -2186,6 +2673,9 @@ export const TT_PAGE_S1 = {
     lsb: 53,
     width: 1,
     description: "Privileged execute-never.",
+    word: 1,
+    bit: 21,
+    mask: 0x200000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 21) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffdfffff) | ((v & 0x1) << 21);
@@ -2197,6 +2687,9 @@ export const TT_PAGE_S1 = {
     lsb: 54,
     width: 1,
     description: "Unprivileged execute-never (XN in single-range regimes).",
+    word: 1,
+    bit: 22,
+    mask: 0x400000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 22) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffbfffff) | ((v & 0x1) << 22);
@@ -2208,6 +2701,9 @@ export const TT_PAGE_S1 = {
     lsb: 55,
     width: 4,
     description: "Reserved for software use; ignored by the walker.",
+    word: 1,
+    bit: 23,
+    mask: 0x7800000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 23) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xf87fffff) | ((v & 0xf) << 23);
@@ -2219,6 +2715,9 @@ export const TT_PAGE_S1 = {
     lsb: 59,
     width: 4,
     description: "Page-based hardware attributes (IMPLEMENTATION DEFINED; ignored unless enabled).",
+    word: 1,
+    bit: 27,
+    mask: 0x78000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 27) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x87ffffff) | ((v & 0xf) << 27);
@@ -2265,6 +2764,9 @@ export const TT_BLOCK_S2 = {
     lsb: 0,
     width: 1,
     description: "Valid; must be 1.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -2278,6 +2780,9 @@ export const TT_BLOCK_S2 = {
     description: "0 = block descriptor.",
     enumName: "TT_TYPE",
     enumValues: TT_TYPE_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -2289,6 +2794,11 @@ export const TT_BLOCK_S2 = {
     lsb: 2,
     width: 4,
     description: "Stage-2 memory attributes, combined with the stage-1 attributes.",
+    enumName: "TT_S2MEMATTR",
+    enumValues: TT_S2MEMATTR_NAMES,
+    word: 0,
+    bit: 2,
+    mask: 0x3c,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffc3) | ((v & 0xf) << 2);
@@ -2302,6 +2812,9 @@ export const TT_BLOCK_S2 = {
     description: "Stage-2 data access permissions.",
     enumName: "TT_S2AP",
     enumValues: TT_S2AP_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -2315,6 +2828,9 @@ export const TT_BLOCK_S2 = {
     description: "Shareability.",
     enumName: "TT_SH",
     enumValues: TT_SH_NAMES,
+    word: 0,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -2326,6 +2842,9 @@ export const TT_BLOCK_S2 = {
     lsb: 10,
     width: 1,
     description: "Access flag; 0 faults (or is set by hardware when HA is enabled).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -2338,6 +2857,10 @@ export const TT_BLOCK_S2 = {
     width: 36,
     description: "Output address bits [47:12]; the walker masks it to the block size (64K: see TT_ADDR_64K).",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -2349,6 +2872,8 @@ export const TT_BLOCK_S2 = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xffff0000) | ((v / 0x100000) & 0xffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
   },
   /** Dirty bit modifier; with HD a write sets S2AP[1] instead of faulting. Bits [51]. */
   DBM: {
@@ -2356,6 +2881,9 @@ export const TT_BLOCK_S2 = {
     lsb: 51,
     width: 1,
     description: "Dirty bit modifier; with HD a write sets S2AP[1] instead of faulting.",
+    word: 1,
+    bit: 19,
+    mask: 0x80000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 19) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfff7ffff) | ((v & 0x1) << 19);
@@ -2367,6 +2895,9 @@ export const TT_BLOCK_S2 = {
     lsb: 52,
     width: 1,
     description: "Hint that this entry is one of a contiguous aligned set with identical attributes.",
+    word: 1,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffefffff) | ((v & 0x1) << 20);
@@ -2380,6 +2911,9 @@ export const TT_BLOCK_S2 = {
     description: "Stage-2 execute-never (two bits with FEAT_XNX, else bit 54 only).",
     enumName: "TT_S2XN",
     enumValues: TT_S2XN_NAMES,
+    word: 1,
+    bit: 21,
+    mask: 0x600000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 21) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xff9fffff) | ((v & 0x3) << 21);
@@ -2391,6 +2925,9 @@ export const TT_BLOCK_S2 = {
     lsb: 55,
     width: 4,
     description: "Reserved for software use; ignored by the walker.",
+    word: 1,
+    bit: 23,
+    mask: 0x7800000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 23) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xf87fffff) | ((v & 0xf) << 23);
@@ -2402,6 +2939,9 @@ export const TT_BLOCK_S2 = {
     lsb: 59,
     width: 4,
     description: "Page-based hardware attributes (IMPLEMENTATION DEFINED; ignored unless enabled).",
+    word: 1,
+    bit: 27,
+    mask: 0x78000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 27) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x87ffffff) | ((v & 0xf) << 27);
@@ -2445,6 +2985,9 @@ export const TT_PAGE_S2 = {
     lsb: 0,
     width: 1,
     description: "Valid; must be 1.",
+    word: 0,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffe) | (v & 0x1);
@@ -2458,6 +3001,9 @@ export const TT_PAGE_S2 = {
     description: "1 = page descriptor at level 3.",
     enumName: "TT_TYPE",
     enumValues: TT_TYPE_NAMES,
+    word: 0,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -2469,6 +3015,11 @@ export const TT_PAGE_S2 = {
     lsb: 2,
     width: 4,
     description: "Stage-2 memory attributes, combined with the stage-1 attributes.",
+    enumName: "TT_S2MEMATTR",
+    enumValues: TT_S2MEMATTR_NAMES,
+    word: 0,
+    bit: 2,
+    mask: 0x3c,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 2) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffffc3) | ((v & 0xf) << 2);
@@ -2482,6 +3033,9 @@ export const TT_PAGE_S2 = {
     description: "Stage-2 data access permissions.",
     enumName: "TT_S2AP",
     enumValues: TT_S2AP_NAMES,
+    word: 0,
+    bit: 6,
+    mask: 0xc0,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 6) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffffff3f) | ((v & 0x3) << 6);
@@ -2495,6 +3049,9 @@ export const TT_PAGE_S2 = {
     description: "Shareability.",
     enumName: "TT_SH",
     enumValues: TT_SH_NAMES,
+    word: 0,
+    bit: 8,
+    mask: 0x300,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 8) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffcff) | ((v & 0x3) << 8);
@@ -2506,6 +3063,9 @@ export const TT_PAGE_S2 = {
     lsb: 10,
     width: 1,
     description: "Access flag; 0 faults (or is set by hardware when HA is enabled).",
+    word: 0,
+    bit: 10,
+    mask: 0x400,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 10) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfffffbff) | ((v & 0x1) << 10);
@@ -2518,6 +3078,10 @@ export const TT_PAGE_S2 = {
     width: 36,
     description: "Output address bits [47:12]; the walker aligns it to the granule (64K: see TT_ADDR_64K).",
     shift: 12,
+    word: 0,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 12) + (w[o + 1] & 0xffff) * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
@@ -2529,6 +3093,8 @@ export const TT_PAGE_S2 = {
       w[o] = (w[o] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 1] = (w[o + 1] & 0xffff0000) | ((v / 0x100000) & 0xffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
   },
   /** Dirty bit modifier; with HD a write sets S2AP[1] instead of faulting. Bits [51]. */
   DBM: {
@@ -2536,6 +3102,9 @@ export const TT_PAGE_S2 = {
     lsb: 51,
     width: 1,
     description: "Dirty bit modifier; with HD a write sets S2AP[1] instead of faulting.",
+    word: 1,
+    bit: 19,
+    mask: 0x80000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 19) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfff7ffff) | ((v & 0x1) << 19);
@@ -2547,6 +3116,9 @@ export const TT_PAGE_S2 = {
     lsb: 52,
     width: 1,
     description: "Hint that this entry is one of a contiguous aligned set with identical attributes.",
+    word: 1,
+    bit: 20,
+    mask: 0x100000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 20) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xffefffff) | ((v & 0x1) << 20);
@@ -2560,6 +3132,9 @@ export const TT_PAGE_S2 = {
     description: "Stage-2 execute-never (two bits with FEAT_XNX, else bit 54 only).",
     enumName: "TT_S2XN",
     enumValues: TT_S2XN_NAMES,
+    word: 1,
+    bit: 21,
+    mask: 0x600000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 21) & 0x3),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xff9fffff) | ((v & 0x3) << 21);
@@ -2571,6 +3146,9 @@ export const TT_PAGE_S2 = {
     lsb: 55,
     width: 4,
     description: "Reserved for software use; ignored by the walker.",
+    word: 1,
+    bit: 23,
+    mask: 0x7800000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 23) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xf87fffff) | ((v & 0xf) << 23);
@@ -2582,6 +3160,9 @@ export const TT_PAGE_S2 = {
     lsb: 59,
     width: 4,
     description: "Page-based hardware attributes (IMPLEMENTATION DEFINED; ignored unless enabled).",
+    word: 1,
+    bit: 27,
+    mask: 0x78000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 27) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x87ffffff) | ((v & 0xf) << 27);
@@ -2626,6 +3207,10 @@ export const TT_ADDR_64K = {
     width: 32,
     description: "Next-level table or output address bits [47:16]; block addresses are masked to the block size.",
     shift: 16,
+    word: 0,
+    bit: 16,
+    mask: 0xffff0000,
+    maskHi: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o] >>> 16) + (w[o + 1] & 0xffff) * 0x10000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff) | ((v & 0xffff) << 16);
@@ -2637,6 +3222,8 @@ export const TT_ADDR_64K = {
       w[o] = (w[o] & 0xffff) | ((v & 0xffff) << 16);
       w[o + 1] = (w[o + 1] & 0xffff0000) | ((v / 0x10000) & 0xffff);
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o] & 0xffff0000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffff),
   },
   /** Address bits [51:48] when the OA size is 52 bits; RES0 otherwise. Bits [15:12]. */
   ADDR_51_48: {
@@ -2645,6 +3232,9 @@ export const TT_ADDR_64K = {
     width: 4,
     description: "Address bits [51:48] when the OA size is 52 bits; RES0 otherwise.",
     shift: 48,
+    word: 0,
+    bit: 12,
+    mask: 0xf000,
     get: (w: Uint32Array, o = 0): number => ((w[o] >>> 12) & 0xf),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = (w[o] & 0xffff0fff) | ((v & 0xf) << 12);
@@ -2654,6 +3244,8 @@ export const TT_ADDR_64K = {
       const v = a / 0x1000000000000;
       w[o] = (w[o] & 0xffff0fff) | ((v & 0xf) << 12);
     },
+    getAddressLo: (_w: Uint32Array, _o = 0): number => 0,
+    getAddressHi: (w: Uint32Array, o = 0): number => ((w[o] & 0xf000) << 4),
   },
 } as const;
 
@@ -2672,6 +3264,67 @@ export const TT_ADDR_64K_LAYOUT: Layout = {
 /** Size of one TT_ADDR_64K in bytes. */
 export const TT_ADDR_64K_BYTES = 8;
 
+/** A 64-bit virtual address as a transaction carries it: with Top Byte Ignore, bits [63:56] are a tag. (DDI 0487 D8.8) Field accessors over 2 32-bit words. */
+export const VA = {
+  /** Address bits [31:0]. Bits [31:0]. */
+  VA_LO: {
+    name: "VA_LO",
+    lsb: 0,
+    width: 32,
+    description: "Address bits [31:0].",
+    word: 0,
+    bit: 0,
+    mask: 0xffffffff,
+    get: (w: Uint32Array, o = 0): number => w[o],
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o] = v;
+    },
+  },
+  /** Address bits [55:32]; bit 55 selects the TTB0 or TTB1 range. Bits [55:32]. */
+  VA_HI: {
+    name: "VA_HI",
+    lsb: 32,
+    width: 24,
+    description: "Address bits [55:32]; bit 55 selects the TTB0 or TTB1 range.",
+    word: 1,
+    bit: 0,
+    mask: 0xffffff,
+    get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xffffff),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 1] = (w[o + 1] & 0xff000000) | (v & 0xffffff);
+    },
+  },
+  /** The tag of a tagged address; in an untagged one, bit 55 repeated (the sign extension). Bits [63:56]. */
+  Tag: {
+    name: "Tag",
+    lsb: 56,
+    width: 8,
+    description: "The tag of a tagged address; in an untagged one, bit 55 repeated (the sign extension).",
+    word: 1,
+    bit: 24,
+    mask: 0xff000000,
+    get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 24),
+    set: (w: Uint32Array, v: number, o = 0): void => {
+      w[o + 1] = (w[o + 1] & 0xffffff) | ((v & 0xff) << 24);
+    },
+  },
+} as const;
+
+/** Layout of VA: its fields in bit order and the bits no field covers. */
+export const VA_LAYOUT: Layout = {
+  name: "VA",
+  kind: "fieldset",
+  description: "A 64-bit virtual address as a transaction carries it: with Top Byte Ignore, bits [63:56] are a tag.",
+  bits: 64,
+  words: 2,
+  bytes: 8,
+  fields: [VA.VA_LO, VA.VA_HI, VA.Tag],
+  reserved: [0x0, 0x0],
+};
+
+/** Size of one VA in bytes. */
+export const VA_BYTES = 8;
+
 /** A transaction held stalled, as the saved state records it: what a retry needs (this model's layout). (IHI 0070 3.12.2) Field accessors over 8 32-bit words. */
 export const STALL_STATE = {
   /** StreamID of the transaction. Bits [31:0]. */
@@ -2680,6 +3333,9 @@ export const STALL_STATE = {
     lsb: 0,
     width: 32,
     description: "StreamID of the transaction.",
+    word: 0,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = v;
@@ -2691,6 +3347,9 @@ export const STALL_STATE = {
     lsb: 32,
     width: 20,
     description: "SubstreamID of the transaction (valid when SSV is 1).",
+    word: 1,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfff00000) | (v & 0xfffff);
@@ -2702,6 +3361,9 @@ export const STALL_STATE = {
     lsb: 63,
     width: 1,
     description: "The transaction has a SubstreamID.",
+    word: 1,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -2713,6 +3375,9 @@ export const STALL_STATE = {
     lsb: 64,
     width: 16,
     description: "Its STAG, below IDR5.STALL_MAX, as its stall event record gives it.",
+    word: 2,
+    bit: 0,
+    mask: 0xffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xffff0000) | (v & 0xffff);
@@ -2724,6 +3389,9 @@ export const STALL_STATE = {
     lsb: 96,
     width: 1,
     description: "The transaction is privileged (after the STE's overrides).",
+    word: 3,
+    bit: 0,
+    mask: 0x1,
     get: (w: Uint32Array, o = 0): number => (w[o + 3] & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffe) | (v & 0x1);
@@ -2735,6 +3403,9 @@ export const STALL_STATE = {
     lsb: 97,
     width: 1,
     description: "The transaction is an instruction fetch (after the STE's overrides).",
+    word: 3,
+    bit: 1,
+    mask: 0x2,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 1) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffd) | ((v & 0x1) << 1);
@@ -2746,6 +3417,9 @@ export const STALL_STATE = {
     lsb: 98,
     width: 1,
     description: "The transaction is a read (1) or a write (0).",
+    word: 3,
+    bit: 2,
+    mask: 0x4,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 2) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffffb) | ((v & 0x1) << 2);
@@ -2757,6 +3431,9 @@ export const STALL_STATE = {
     lsb: 99,
     width: 1,
     description: "Its stall event record was written; else it is retried once the event queue is writable (7.2.1).",
+    word: 3,
+    bit: 3,
+    mask: 0x8,
     get: (w: Uint32Array, o = 0): number => ((w[o + 3] >>> 3) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 3] = (w[o + 3] & 0xfffffff7) | ((v & 0x1) << 3);
@@ -2768,6 +3445,9 @@ export const STALL_STATE = {
     lsb: 128,
     width: 32,
     description: "Input address of the transaction, bits [31:0].",
+    word: 4,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 4],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 4] = v;
@@ -2779,6 +3459,9 @@ export const STALL_STATE = {
     lsb: 160,
     width: 32,
     description: "Input address bits [63:32]; bits [63:56] hold a tag where they differ from bit 55 repeated.",
+    word: 5,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o + 5],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 5] = v;
@@ -2820,6 +3503,9 @@ export const PRI_RECORD = {
     lsb: 0,
     width: 32,
     description: "StreamID of the requester (low 16 bits are the PCIe RequesterID).",
+    word: 0,
+    bit: 0,
+    mask: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => w[o],
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o] = v;
@@ -2831,6 +3517,9 @@ export const PRI_RECORD = {
     lsb: 32,
     width: 20,
     description: "PASID of the request; UNKNOWN when SSV is 0.",
+    word: 1,
+    bit: 0,
+    mask: 0xfffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] & 0xfffff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfff00000) | (v & 0xfffff);
@@ -2842,6 +3531,9 @@ export const PRI_RECORD = {
     lsb: 58,
     width: 1,
     description: "Privileged access requested (0 when SSV is 0).",
+    word: 1,
+    bit: 26,
+    mask: 0x4000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 26) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xfbffffff) | ((v & 0x1) << 26);
@@ -2853,6 +3545,9 @@ export const PRI_RECORD = {
     lsb: 59,
     width: 1,
     description: "Execute permission requested (0 when SSV is 0).",
+    word: 1,
+    bit: 27,
+    mask: 0x8000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 27) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xf7ffffff) | ((v & 0x1) << 27);
@@ -2864,6 +3559,9 @@ export const PRI_RECORD = {
     lsb: 60,
     width: 1,
     description: "Read permission requested.",
+    word: 1,
+    bit: 28,
+    mask: 0x10000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 28) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xefffffff) | ((v & 0x1) << 28);
@@ -2875,6 +3573,9 @@ export const PRI_RECORD = {
     lsb: 61,
     width: 1,
     description: "Write permission requested.",
+    word: 1,
+    bit: 29,
+    mask: 0x20000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 29) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xdfffffff) | ((v & 0x1) << 29);
@@ -2886,6 +3587,9 @@ export const PRI_RECORD = {
     lsb: 62,
     width: 1,
     description: "Last request of its page request group; Last/W/R = 0b100 with SSV 1 is a Stop PASID marker.",
+    word: 1,
+    bit: 30,
+    mask: 0x40000000,
     get: (w: Uint32Array, o = 0): number => ((w[o + 1] >>> 30) & 0x1),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0xbfffffff) | ((v & 0x1) << 30);
@@ -2897,6 +3601,9 @@ export const PRI_RECORD = {
     lsb: 63,
     width: 1,
     description: "Request carried a PASID prefix.",
+    word: 1,
+    bit: 31,
+    mask: 0x80000000,
     get: (w: Uint32Array, o = 0): number => (w[o + 1] >>> 31),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 1] = (w[o + 1] & 0x7fffffff) | ((v & 0x1) << 31);
@@ -2908,6 +3615,9 @@ export const PRI_RECORD = {
     lsb: 64,
     width: 9,
     description: "Page request group index, echoed in CMD_PRI_RESP.",
+    word: 2,
+    bit: 0,
+    mask: 0x1ff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] & 0x1ff),
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfffffe00) | (v & 0x1ff);
@@ -2920,6 +3630,10 @@ export const PRI_RECORD = {
     width: 52,
     description: "Requested page address, bits [63:12].",
     shift: 12,
+    word: 2,
+    bit: 12,
+    mask: 0xfffff000,
+    maskHi: 0xffffffff,
     get: (w: Uint32Array, o = 0): number => (w[o + 2] >>> 12) + w[o + 3] * 0x100000,
     set: (w: Uint32Array, v: number, o = 0): void => {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
@@ -2931,6 +3645,8 @@ export const PRI_RECORD = {
       w[o + 2] = (w[o + 2] & 0xfff) | ((v & 0xfffff) << 12);
       w[o + 3] = v / 0x100000;
     },
+    getAddressLo: (w: Uint32Array, o = 0): number => (w[o + 2] & 0xfffff000),
+    getAddressHi: (w: Uint32Array, o = 0): number => (w[o + 3] | 0),
   },
 } as const;
 

@@ -248,7 +248,9 @@ const KNOWN: [Field, number, number, string][] = [
   [gen.EVT_F_TRANSLATION.StreamID, 63, 32, "EVTQ_0_SID GENMASK_ULL(63, 32)"],
   [gen.EVT_F_TRANSLATION.STAG, 79, 64, "EVTQ_1_STAG GENMASK_ULL(15, 0) in dword 1"],
   [gen.EVT_F_TRANSLATION.Stall, 95, 95, "EVTQ_1_STALL (1UL << 31) in dword 1"],
-  [gen.EVT_F_TRANSLATION.IPA, 243, 204, "EVTQ_3_IPA GENMASK_ULL(51, 12) in dword 3"],
+  // IHI 0070 7.3.13 (G.b) defines IPA[55:12] at [247:204]; Linux's EVTQ_3_IPA GENMASK_ULL(51, 12) reads its 52-bit
+  // part, which starts at the same bit.
+  [gen.EVT_F_TRANSLATION.IPA, 247, 204, "IHI 0070 7.3.13 IPA[55:12]; EVTQ_3_IPA GENMASK_ULL(51, 12) in dword 3"],
   [gen.PRI_RECORD.StreamID, 31, 0, "PRIQ_0_SID GENMASK_ULL(31, 0)"],
   [gen.PRI_RECORD.SubstreamID, 51, 32, "PRIQ_0_SSID GENMASK_ULL(51, 32)"],
   [gen.PRI_RECORD.PRGIndex, 72, 64, "PRIQ_1_PRG_IDX GENMASK_ULL(8, 0) in dword 1"],

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import {
   CD_IPS,
-  CD_TG0,
   CMD_ATC_INV,
   CMD_CFGI_CD,
   CMD_SYNC,
@@ -33,31 +32,10 @@ import {
   TT_S2XN,
 } from "../gen/mod.ts";
 import { guest, Smmu, SparseMemory } from "../mod.ts";
-import type { EndpointHooks, InterruptSinks, MsiSink, SmmuFeatures } from "../mod.ts";
+import type { EndpointHooks, SmmuFeatures } from "../mod.ts";
+import { type Bench, bench, cd, onlyEvent, PAGE, stage2 } from "./helpers/guest_bench.ts";
 
-const PAGE = 0x1000;
 const DATA = 0x8000_0000; // where DMA data lands (identity-mapped at stage 2)
-
-/** A device brought up as Linux does it (queues, stream table, event queue interrupt enabled), and a table allocator. */
-function bench(
-  features: SmmuFeatures = {},
-  hooks: { interrupts?: InterruptSinks; onMsi?: MsiSink; endpoints?: EndpointHooks } = {},
-) {
-  const memory = new SparseMemory({ size: 2 ** 40 }); // nothing answers at or above 1 TiB
-  const smmu = new Smmu({ memory, features, ...hooks });
-  const driver = new guest.Driver(smmu, memory);
-  driver.probe();
-  driver.reset({ cr2: guest.LINUX_CR2, irqs: 0x5 });
-  return { memory, smmu, driver, alloc: new guest.Allocator(0x5000_0000) };
-}
-type Bench = ReturnType<typeof bench>;
-
-/** The one event record the queue holds now (asserts there is exactly one). */
-function onlyEvent(b: Bench): Uint32Array {
-  const events = b.driver.events();
-  assert.equal(events.length, 1, `one event record, got ${events.length}`);
-  return events[0];
-}
 
 /** The fields of a translation-related record (F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION share a layout). */
 function fields(e: Uint32Array) {
@@ -71,30 +49,6 @@ function fields(e: Uint32Array) {
     ipa: f.IPA.getAddress(e),
     input: f.InputAddr_LO.get(e) + f.InputAddr_HI.get(e) * 2 ** 32,
   };
-}
-
-/** A CD for 48-bit TTB0 walks over `root` with 4 KiB pages, and extra fields. */
-function cd(b: Bench, root: number, extra: guest.Values = {}): number {
-  const at = b.alloc.alloc(64, 64);
-  guest.cdAt(b.memory, at, {
-    ...{ V: 1, AA64: 1, A: 1, R: 1, EPD1: 1, T0SZ: 16, TG0: CD_TG0.GRAN_4K, IPS: CD_IPS.BITS_48 },
-    ...{ TTB0: root, ASID: 1 },
-    ...extra,
-  });
-  return at;
-}
-
-/** STE fields of a 4 KiB stage 2 over `root`: 40-bit IPA from level 1, 48-bit output, faults recorded. */
-function stage2(ste: Uint32Array, root: number, extra: Record<string, number> = {}): void {
-  STE.S2VMID.set(ste, 1);
-  STE.S2T0SZ.set(ste, 24);
-  STE.S2SL0.set(ste, 1);
-  STE.S2TG.set(ste, STE_S2TG.GRAN_4K);
-  STE.S2PS.set(ste, 5);
-  STE.S2AA64.set(ste, 1);
-  STE.S2R.set(ste, 1);
-  STE.S2TTB.setAddress(ste, root);
-  for (const [k, v] of Object.entries(extra)) (STE as unknown as guest.Fields)[k].set(ste, v);
 }
 
 /**

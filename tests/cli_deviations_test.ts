@@ -127,7 +127,7 @@ Deno.test("a rule the spec cannot resolve is refused, naming the entry", () => {
     ],
     [{ ...CLASS, ours: 4 }, "4 does not fit in 2 bits at d.json records[0].ours"],
     [{ ...CLASS, when: { S3: 1 } }, "EVT_F_TRANSLATION has no field S3 at d.json records[0].when.S3"],
-    [{ ...IPA_LOW, field: "IPA[13:0]" }, "IPA holds address bits [51:12]: name bits below 12, or the field"],
+    [{ ...IPA_LOW, field: "IPA[13:0]" }, "IPA holds address bits [55:12]: name bits below 12, or the field"],
     [{ ...IPA_LOW, ours: 1 }, "IPA[11:0] is RES0 in EVT_F_TRANSLATION: ours must be 0 at d.json records[0].ours"],
     [{ ...PNU, field: "Nope" }, "no event type has the fields Nope at d.json records[0]"],
     [{ ...PNU, reason: "" }, "a rule says why at d.json records[0].reason"],

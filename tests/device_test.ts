@@ -45,9 +45,10 @@ const WRITES: [string, 4 | 8, bigint, bigint][] = [
   ["GERROR_IRQ_CFG2", 4, ONES32, 0x3fn],
   ["STRTAB_BASE", 8, ONES64, 0x4000_ffff_ffff_ffc0n], // RA, ADDR[47:6]
   ["STRTAB_BASE_CFG", 4, ONES32, 0x7d0n], // LOG2SIZE → SIDSIZE 16, FMT 3 (reserved) → linear, SPLIT kept
-  ["STRTAB_BASE_CFG", 4, 0x1_07d0n, 0x1_0290n], // 2-level: SPLIT 31 → 10
-  ["STRTAB_BASE_CFG", 4, 0x1_01c8n, 0x1_0188n], // 2-level, SPLIT 7 → 6, LOG2SIZE 8
-  ["STRTAB_BASE_CFG", 4, 0x1_0248n, 0x1_0208n], // SPLIT 9 → 8
+  // 2-level: a reserved SPLIT behaves as 6 (IHI 0070 6.3.25: "Other values are reserved, behave as 6")
+  ["STRTAB_BASE_CFG", 4, 0x1_07d0n, 0x1_0190n], // SPLIT 31 → 6
+  ["STRTAB_BASE_CFG", 4, 0x1_01c8n, 0x1_0188n], // SPLIT 7 → 6, LOG2SIZE 8
+  ["STRTAB_BASE_CFG", 4, 0x1_0248n, 0x1_0188n], // SPLIT 9 → 6
   ["CMDQ_BASE", 8, ONES64, 0x4000_ffff_ffff_fff3n], // RA, ADDR[47:5], LOG2SIZE → CMDQS 19
   ["CMDQ_PROD", 4, ONES32, 0x1n], // LOG2SIZE 0: index bits none, wrap bit 0
   ["CMDQ_CONS", 4, ONES32, 0x1n], // ERR is read-only

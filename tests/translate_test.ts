@@ -1,7 +1,7 @@
 /** The engine end to end: global bypass/abort, ranges, nested translation, fault records, probe, observers. */
 import assert from "node:assert/strict";
 import { EVENT_TYPE, EVT_CLASS, STE_CONFIG, STE_PRIVCFG } from "../gen/mod.ts";
-import { ACCESS } from "../src/core/types.ts";
+import { ACCESS, NO_TAG } from "../src/core/types.ts";
 import type { Invalidation } from "../src/core/types.ts";
 import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
 import { enable, linearStreamTable, makeEnv, s1Stream, setGbpaAbort } from "./helpers/engine_env.ts";
@@ -187,7 +187,7 @@ Deno.test("probe has no side effects: no event, no cache fill, no AF update; it 
   const pt = s1Stream(env, ste(1), { cd: { HA: 1 } });
   pt.map(0x1000, 0xa000, 3, { AF: 0 });
   const trace: { level: number; decision: string }[] = [];
-  assert.equal(env.t.probe(1, -1, 0x1000, 0, trace as never), 0xa000);
+  assert.equal(env.t.probe(1, -1, 0x1000, 0, NO_TAG, trace as never), 0xa000);
   assert.deepEqual(trace.map((s) => [s.level, s.decision]), [[0, "table"], [1, "table"], [2, "table"], [3, "page"]]);
   assert.equal(env.t.probe(1, -1, 0x9000, 0), -1);
   assert.equal(env.events.length, 0);

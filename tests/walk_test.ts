@@ -140,7 +140,7 @@ Deno.test("stage-1 walks match the reference walk: every granule, T0SZ, block si
           ? Math.min(Math.floor(a.off * 2 ** inputBits), 2 ** inputBits - 1)
           : Math.min(p.ia + Math.floor(a.off * p.size), p.ia + p.size - 1);
         const want = refWalk(mem, gs, inputBits, pt.root, 44, ia, a.flags);
-        const got = w.walk(r, ia, a.flags, false) ? w.outBase + (ia - w.inBase) : NAMES[w.faultType];
+        const got = w.walk(r, ia, a.flags, false) ? w.outBase + (ia - w.inBase) : NAMES[w.fault.type];
         assert.equal(got, want, `ia ${ia.toString(16)} flags ${a.flags}`);
       }
     }),
@@ -196,7 +196,7 @@ Deno.test("access flag: fault, AFFD, or hardware update (HA) that writes AF back
   const { pt, w, r } = fixture();
   pt.map(0x1000, 0x5000, 3, { AF: 0 });
   assert.equal(w.walk(r, 0x1000, 0, true), false);
-  assert.equal(w.faultType, EVENT_TYPE.F_ACCESS);
+  assert.equal(w.fault.type, EVENT_TYPE.F_ACCESS);
   assert.equal(w.walk({ ...r, affd: true }, 0x1000, 0, true), true);
   assert.equal(s1Leaf(pt.leaf(0x1000)).af, 0, "AFFD does not write the descriptor");
   assert.equal(w.walk({ ...r, ha: true }, 0x1000, 0, false), true);
@@ -209,7 +209,7 @@ Deno.test("dirty state: DBM with HD makes a write clear AP[2]; without HD it is 
   const { pt, w, r } = fixture();
   pt.map(0x2000, 0x6000, 3, { AP: 3, DBM: 1 });
   assert.equal(w.walk({ ...r, ha: true }, 0x2000, ACCESS.WRITE, true), false);
-  assert.equal(w.faultType, EVENT_TYPE.F_PERMISSION);
+  assert.equal(w.fault.type, EVENT_TYPE.F_PERMISSION);
   assert.equal(w.walk({ ...r, ha: true, hd: true }, 0x2000, 0, true), true);
   assert.equal(s1Leaf(pt.leaf(0x2000)).ap, 3, "reads leave it clean");
   assert.equal(w.walk({ ...r, ha: true, hd: true }, 0x2000, ACCESS.WRITE, true), true);
@@ -247,15 +247,15 @@ Deno.test("PAN, WXN, EL2 regime and stage-2 XN permissions", () => {
   assert.equal(w.walk(r2, 0x3000, ACCESS.EXEC | ACCESS.PRIV, false), false);
   assert.equal(w.walk({ ...r2, xnx: false }, 0x3000, ACCESS.EXEC | ACCESS.PRIV, false), true, "without XNX only XN[1]");
   assert.equal(w.walk(r2, 0x1_0000_0000_00, 0, false), false, "IPA beyond S2T0SZ");
-  assert.equal(w.faultType, EVENT_TYPE.F_TRANSLATION);
+  assert.equal(w.fault.type, EVENT_TYPE.F_TRANSLATION);
 });
 
 Deno.test("external abort on a descriptor read: F_WALK_EABT with the descriptor address", () => {
   const { w, r } = fixture();
   assert.equal(w.walk({ ...r, ttb: 0x1_0000_0000 }, 0x1000, 0, false), false);
-  assert.equal(w.faultType, EVENT_TYPE.F_WALK_EABT);
-  assert.equal(w.fetchAddr, 0x1_0000_0000);
-  assert.equal(w.faultClass, EVT_CLASS.TT);
+  assert.equal(w.fault.type, EVENT_TYPE.F_WALK_EABT);
+  assert.equal(w.fault.fetchAddr, 0x1_0000_0000);
+  assert.equal(w.fault.class, EVT_CLASS.TT);
 });
 
 Deno.test("contiguous hint: one entry covers the aligned set", () => {

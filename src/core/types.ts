@@ -5,6 +5,7 @@
  * The engine knows nothing of queues or MMIO; the device knows nothing of descriptor bits. They meet here.
  * @module
  */
+import { EVT_TYPE_TRANSLATION_RELATED, IDR1, VA } from "../../gen/mod.ts";
 
 /** Access flags of a transaction, as a bit set (numbers, so the hot path allocates nothing). */
 export const ACCESS = {
@@ -15,18 +16,30 @@ export const ACCESS = {
   /** A privileged transaction (PnU = 1). */
   PRIV: 4,
   /** The address carries a tag: its top byte is not the sign extension of bit 55, so only a stage-1 range with
-   * TBI (Top Byte Ignore) can translate it. The tag itself travels in the translator's `inputTag`. */
+   * TBI (Top Byte Ignore) can translate it. The engine sets it for a transaction given a tag (not {@link NO_TAG}). */
   TAGGED: 8,
   /** An ATS Translation Request (IHI 0070 3.9.1.2): the walk reports the permissions it finds instead of a
    * Permission fault, and no fault is recorded. */
   ATS: 16,
+  /** With ATS: STE.INSTCFG makes every read an instruction fetch, so the completion's R follows the execute
+   * permission (IHI 0070 13.7.1 "TC.R = ttd_X"). */
+  ATS_INSTR: 32,
 } as const;
 
-/** VMSAv8-64 Top Byte Ignore: the tag is address bits [63:56] (DDI 0487 D8.8). */
-export const TAG_SHIFT = 56;
+/** The ACCESS bits that say what a transaction is (WRITE, EXEC, PRIV): allow masks and override maps index by them. */
+export const ACCESS_MASK = ACCESS.WRITE | ACCESS.EXEC | ACCESS.PRIV;
+/** How many combinations of {@link ACCESS_MASK} bits there are (entries of a map indexed by them). */
+export const ACCESS_KINDS = ACCESS_MASK + 1;
+
+/** VMSAv8-64 Top Byte Ignore: the tag is address bits [63:56] (DDI 0487 D8.8; gen/ VA.Tag). */
+export const TAG_SHIFT = VA.Tag.lsb;
 
 /** The SubstreamID argument of a transaction without one (SSV = 0): SubstreamIDs are 20-bit, never negative. */
 export const NO_SSID = -1;
+/** StreamIDs are below this (32-bit at most: IDR1.SIDSIZE), SubstreamIDs below SSID_LIMIT (IDR1.SSIDSIZE). */
+export const SID_LIMIT = 2 ** IDR1.SIDSIZE.max;
+/** See SID_LIMIT. */
+export const SSID_LIMIT = 2 ** IDR1.SSIDSIZE.max;
 /** What a translation gives instead of a PA when the transaction does not complete (aborted, faulted, stalled). */
 export const NO_PA = -1;
 /** The input tag of an address that carries none (ACCESS.TAGGED clear). */
@@ -47,8 +60,10 @@ export interface Access {
 }
 
 /**
- * A fault, as the engine reports it to the event queue. The engine reuses one object: consumers copy what they
- * keep. `type` is an EVENT_TYPE code from gen/; fields a type does not carry are left 0.
+ * A fault: the one shape in which the walker, the configuration reader and the translator describe why a transaction
+ * did not complete, and in which the event queue receives it. The engine reuses one object: consumers copy what they
+ * keep. `type` is an EVENT_TYPE code from gen/ (0: an abort without an event). It describes the transaction in full;
+ * which fields an event record carries is for the record's layout to say (src/device/events.ts).
  */
 export interface Fault {
   /** Event type code (gen/ EVENT_TYPE). */
@@ -84,6 +99,12 @@ export interface Fault {
   stall: boolean;
   /** The STAG of a stalled transaction. */
   stag: number;
+  /**
+   * The architecture records the fault as an event: not a silent abort, nor a translation-related fault that CD.R or
+   * STE.S2R keep quiet, nor anything an ATS request meets; always a stalled transaction's (IHI 0070 3.12.2). It lands
+   * in the event queue if the queue can take it.
+   */
+  recorded: boolean;
 }
 
 /** A fresh, zeroed fault record. */
@@ -105,7 +126,29 @@ export function newFault(): Fault {
     ttRead: false,
     stall: false,
     stag: 0,
+    recorded: false,
   };
+}
+
+/**
+ * Sets what went wrong in `f` (type, stage, CLASS, IPA, fetch address, TTRnW), leaving the transaction's fields as
+ * they are: every place a fault arises sets all of these, so none is left over from an earlier fault.
+ */
+export function setCause(f: Fault, type: number, s2 = false, cls = 0, ipa = 0, fetchAddr = 0, ttRead = false): void {
+  f.type = type;
+  f.s2 = s2;
+  f.class = cls;
+  f.ipa = ipa;
+  f.fetchAddr = fetchAddr;
+  f.ttRead = ttRead;
+}
+
+/**
+ * Whether faults of event type `type` are translation-related (IHI 0070 3.12): recorded only as CD.R or STE.S2R say,
+ * and stalled as CD.S or STE.S2S say (gen/ EVT_TYPE translation_related).
+ */
+export function translationRelated(type: number): boolean {
+  return EVT_TYPE_TRANSLATION_RELATED[type] === true;
 }
 
 /** Where the engine sends faults that the architecture records as events. */

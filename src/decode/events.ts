@@ -3,7 +3,7 @@
  * addresses joined from their halves. For trace output, the explorer and logs.
  * @module
  */
-import { EVENTS, EVT_F_UUT } from "../../gen/mod.ts";
+import { EVENT, EVENTS } from "../../gen/mod.ts";
 import { decodeRecord } from "./records.ts";
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
@@ -12,8 +12,8 @@ const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 export function eventFields(
   record: Uint32Array,
 ): { type: string; fields: { name: string; value: number | bigint; shown: string }[] } {
-  const layout = EVENTS.get(EVT_F_UUT.Type.get(record));
-  if (layout === undefined) return { type: hex(EVT_F_UUT.Type.get(record)), fields: [] };
+  const layout = EVENTS.get(EVENT.Type.get(record));
+  if (layout === undefined) return { type: hex(EVENT.Type.get(record)), fields: [] };
   const fields = decodeRecord(layout, record).fields
     .filter((f) => f.name !== "Type" && !/_(LO|HI)$/.test(f.name))
     .map((f) => ({

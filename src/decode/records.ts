@@ -5,15 +5,19 @@
 import {
   CD,
   CD_LAYOUT,
-  CMD_SYNC,
-  CMD_SYNC_LAYOUT,
+  COMMAND,
+  COMMAND_LAYOUT,
   COMMANDS,
+  EVENT,
+  EVENT_LAYOUT,
   EVENTS,
-  EVT_F_UUT,
-  EVT_F_UUT_LAYOUT,
   EVT_TYPE_NAMES,
   GATOS_PAR_FAULT,
   GATOS_PAR_FAULT_LAYOUT,
+  GRANULE,
+  GRANULE_BY_KIB,
+  GRANULE_FIRST_BLOCK_LEVEL,
+  GRANULE_FIRST_LEVEL,
   L1CD,
   L1CD_LAYOUT,
   L1STD_LAYOUT,
@@ -27,7 +31,9 @@ import {
   TT_BLOCK_S1_LAYOUT,
   TT_BLOCK_S2_LAYOUT,
   TT_DESC,
+  TT_DESC_BYTES,
   TT_DESC_LAYOUT,
+  TT_LEVEL,
   TT_PAGE_S1_LAYOUT,
   TT_PAGE_S2_LAYOUT,
   TT_TABLE_LAYOUT,
@@ -106,8 +112,8 @@ export interface Decoded {
   fromLog: boolean;
 }
 
-const EVENT_WORDS = EVT_F_UUT_LAYOUT.words;
-const COMMAND_WORDS = CMD_SYNC_LAYOUT.words;
+const EVENT_WORDS = EVENT_LAYOUT.words;
+const COMMAND_WORDS = COMMAND_LAYOUT.words;
 
 /**
  * Decodes the request. Hex input is all or nothing: bad input throws {@link InputError}. A Linux log gives every
@@ -191,7 +197,7 @@ function decodeLogRecord(kind: Kind, block: LogRecord): DecodedRecord {
     const holds = block.kind === "event" ? "an event record (decode event)" : "a command (decode cmd)";
     throw new InputError(`the block holds ${holds}, not ${kind}`, where);
   }
-  const type = EVT_F_UUT.Type.get(block.words); // every event record has its type in the same place
+  const type = EVENT.Type.get(block.words); // every event record has its type in the same place
   if (block.id !== undefined && block.id !== type) {
     throw new InputError(`header says event ${hex2(block.id)} but the first word holds type ${hex2(type)}`, where);
   }
@@ -206,12 +212,12 @@ const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
  * the type is architected, so the record is shown by its type and words, with no field or bit called reserved.
  */
 const IMPDEF_EVENT: Layout = {
-  ...EVT_F_UUT_LAYOUT, // an event record's size
+  ...EVENT_LAYOUT, // an event record's size
   name: "EVT_IMPDEF",
   description: "An IMPLEMENTATION DEFINED event (IHI 0070 7.3.21): only its type is architected.",
   code: undefined,
-  fields: [EVT_F_UUT.Type],
-  reserved: EVT_F_UUT_LAYOUT.reserved.map(() => 0),
+  fields: [EVENT.Type],
+  reserved: EVENT_LAYOUT.reserved.map(() => 0),
 };
 
 function eventLayout(type: number, source: string): Layout {
@@ -221,7 +227,7 @@ function eventLayout(type: number, source: string): Layout {
   const known = Object.entries(EVT_TYPE_NAMES).filter(([, n]) => !/^IMPDEF_/.test(n))
     .map(([v, n]) => `${hex2(Number(v))} ${n}`);
   throw new InputError(
-    `event type ${hex2(type)} in ${bits(EVT_F_UUT.Type)} is reserved (IHI 0070 7.3.21); ` +
+    `event type ${hex2(type)} in ${bits(EVENT.Type)} is reserved (IHI 0070 7.3.21); ` +
       `${oneOf([...known, "0xe0-0xef IMPLEMENTATION DEFINED"])}`,
     source,
   );
@@ -246,19 +252,19 @@ function decodeKind(kind: Kind, w: Uint32Array, o: number, source: string, pte?:
     case "pri":
       return decodeRecord(PRI_RECORD_LAYOUT, w, o, source);
     case "cmd": {
-      const opcode = CMD_SYNC.Opcode.get(w, o); // every command has its opcode in the same place
+      const opcode = COMMAND.Opcode.get(w, o); // every command has its opcode in the same place
       const layout = COMMANDS.get(opcode);
       if (!layout) {
         const known = [...COMMANDS].map(([op, l]) => `${hex2(op)} ${l.name.replace(/^CMD_/, "")}`);
         throw new InputError(
-          `unknown command opcode ${hex2(opcode)} in ${bits(CMD_SYNC.Opcode)}; ${oneOf(known)}`,
+          `unknown command opcode ${hex2(opcode)} in ${bits(COMMAND.Opcode)}; ${oneOf(known)}`,
           source,
         );
       }
       return decodeRecord(layout, w, o, source);
     }
     case "event": {
-      const layout = eventLayout(EVT_F_UUT.Type.get(w, o), source);
+      const layout = eventLayout(EVENT.Type.get(w, o), source);
       const notes = layout === IMPDEF_EVENT ? ["an IMPLEMENTATION DEFINED event: see the SMMU's documentation"] : [];
       return decodeRecord(layout, w, o, source, notes);
     }
@@ -286,14 +292,13 @@ function decodeRegister(name: string, text: string): DecodedRecord {
   return decodeRecord(layout, w.subarray(0, layout.words), 0, source);
 }
 
-const GRANULE_SHIFT = { 4: 12, 16: 14, 64: 16 } as const;
-// Lowest level a walk starts at, and the lowest level that may hold a block, per granule (without FEAT_LPA2).
-const FIRST_LEVEL = { 4: 0, 16: 0, 64: 1 } as const;
-const FIRST_BLOCK_LEVEL = { 4: 1, 16: 2, 64: 2 } as const;
+const LAST_LEVEL = TT_LEVEL.LEVEL_3;
 
 function decodeDescriptor(w: Uint32Array, o: number, source: string, pte: PteOptions): DecodedRecord {
   const { stage, level, granule } = pte;
-  if (level < FIRST_LEVEL[granule] || level > 3) {
+  const shift = GRANULE_BY_KIB[granule]!; // log2 of the granule: a GRANULE value
+  const large = shift === GRANULE.GRAN_64K;
+  if (level < GRANULE_FIRST_LEVEL[shift]! || level > LAST_LEVEL) {
     throw new InputError(`level ${level} is not a level of a ${granule} KiB granule walk`, "option --level");
   }
   if (!TT_DESC.Valid.get(w, o)) {
@@ -302,34 +307,34 @@ function decodeDescriptor(w: Uint32Array, o: number, source: string, pte: PteOpt
   const tableOrPage = TT_DESC.Type.get(w, o) === TT_TYPE.TABLE_OR_PAGE;
   const notes: string[] = [];
   let layout: Layout;
-  if (level === 3) {
+  if (level === LAST_LEVEL) {
     layout = stage === 1 ? TT_PAGE_S1_LAYOUT : TT_PAGE_S2_LAYOUT;
     if (!tableOrPage) notes.push("Type 0 at level 3 is reserved: the walk treats it as invalid (translation fault)");
   } else if (tableOrPage) {
     layout = TT_TABLE_LAYOUT;
   } else {
     layout = stage === 1 ? TT_BLOCK_S1_LAYOUT : TT_BLOCK_S2_LAYOUT;
-    if (level < FIRST_BLOCK_LEVEL[granule]) {
+    if (level < GRANULE_FIRST_BLOCK_LEVEL[shift]!) {
       notes.push(`a block is not allowed at level ${level} with a ${granule} KiB granule (translation fault)`);
     }
   }
   const extraReserved = [0, 0];
   const oaField = layout.fields.find((f) => f.shift !== undefined)!;
   // With 64 KiB pages the low four bits of the address field carry address bits [51:48].
-  const address = granule === 64
+  const address = large
     ? TT_ADDR_64K.ADDR.getAddress(w, o) + TT_ADDR_64K.ADDR_51_48.getAddress(w, o)
     : oaField.get(w, o) * 2 ** oaField.shift!;
   if (layout === TT_BLOCK_S1_LAYOUT || layout === TT_BLOCK_S2_LAYOUT) {
     // A block maps 2^blockShift bytes, so address bits below that are RES0.
-    const shift = GRANULE_SHIFT[granule];
-    const blockShift = shift + (3 - level) * (shift - 3);
-    const first = granule === 64 ? TT_ADDR_64K.ADDR.lsb : oaField.lsb;
+    const stride = shift - Math.log2(TT_DESC_BYTES);
+    const blockShift = shift + (LAST_LEVEL - level) * stride;
+    const first = large ? TT_ADDR_64K.ADDR.lsb : oaField.lsb;
     for (let bit = first; bit < blockShift; bit++) extraReserved[bit >> 5] |= 1 << (bit & 31);
     const base = Math.floor(address / 2 ** blockShift) * 2 ** blockShift;
     notes.push(`maps a ${sizeName(blockShift)} block at 0x${base.toString(16)}`);
   }
   const record = decodeRecord(layout, w, o, source, notes, extraReserved);
-  if (granule === 64) {
+  if (large) {
     const oa = record.fields.find((f) => f.name === oaField.name)!;
     const high = TT_ADDR_64K.ADDR_51_48;
     const held = `${bits(high)} are address [${high.shift + high.width - 1}:${high.shift}]`;

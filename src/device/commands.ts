@@ -14,6 +14,7 @@
  * @module
  */
 import {
+  CFGI_RANGE,
   CMD_ATC_INV,
   CMD_CFGI_CD,
   CMD_CFGI_CD_ALL,
@@ -34,17 +35,24 @@ import {
   CMD_TLBI_NH_ALL,
   CMD_TLBI_NH_ASID,
   CMD_TLBI_NH_VA,
+  CMD_TLBI_RANGE,
   CMD_TLBI_S12_VMALL,
   CMD_TLBI_S2_IPA,
   CMD_TLBI_TG,
+  CMD_TLBI_TTL,
+  CMD_TLBI_VA,
   CMDQ_CONS,
   CMDQ_CONS_ERR,
   CMDQ_PROD,
+  COMMAND,
+  COMMAND_LAYOUT,
   CR0ACK,
   CR2,
   GERROR,
   IDR0,
+  IDR0_ASID16_BITS,
   IDR0_STALL_MODEL,
+  IDR0_VMID16_BITS,
   IDR3,
   IMPL_STATE,
   OPCODE,
@@ -54,6 +62,7 @@ import { ABORT, type GuestMemory } from "../core/memory.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import { NO_SSID } from "../core/types.ts";
+import { lowBits, WORD_BYTES } from "../core/numbers.ts";
 import type { Invalidation, SmmuObserver, TlbRange, TranslationEngine } from "../core/types.ts";
 import type { Interrupts } from "./irq.ts";
 import { HostCalls } from "../core/host_calls.ts";
@@ -129,8 +138,6 @@ const RANGE_TLBI: ReadonlySet<number> = new Set([
 ]);
 const W_CMDQ_PROD = word(REG.CMDQ_PROD);
 const W_CMDQ_CONS = word(REG.CMDQ_CONS);
-const TWO_52 = 2 ** 52;
-const PAGE = 4096;
 
 /** Default number of commands one access or continuation may execute when the host gives a continuation hook. */
 export const COMMAND_BUDGET = 1024;
@@ -141,7 +148,7 @@ export class CommandQueue {
   executed = 0;
   /** The stall model's transactions, for CMD_RESUME and CMD_STALL_TERM (set by the device). */
   stalls: Stalls | null = null;
-  readonly #cmd = new Uint32Array(4);
+  readonly #cmd = new Uint32Array(COMMAND_LAYOUT.words);
   /** Whether a batch is running (a callback's queue write must not start another inside it). */
   #running = false;
   /** The queue as its registers described it when last read (#load). */
@@ -227,8 +234,8 @@ export class CommandQueue {
     const w = this.#regs.words;
     const at = this.#ring.slot(cons);
     let err: number = CMDQ_CONS_ERR.CERROR_NONE;
-    for (let i = 0; i < 4 && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
-      const v = this.#memory.read32(at + 4 * i);
+    for (let i = 0; i < this.#cmd.length && err === CMDQ_CONS_ERR.CERROR_NONE; i++) {
+      const v = this.#memory.read32(at + WORD_BYTES * i);
       if (v === ABORT) err = CMDQ_CONS_ERR.CERROR_ABT;
       else this.#cmd[i] = v;
     }
@@ -265,12 +272,14 @@ export class CommandQueue {
   /** Executes one command; returns a CMDQ_CONS.ERR code (CERROR_NONE on success). */
   #execute(c: Uint32Array): number {
     const ILL = CMDQ_CONS_ERR.CERROR_ILL;
-    const op = CMD_SYNC.Opcode.get(c);
+    const op = COMMAND.Opcode.get(c);
+    const w = this.#regs.words;
     const s1 = this.#feature(IDR0.S1P, W_IDR0);
     const s2 = this.#feature(IDR0.S2P, W_IDR0);
     const hyp = this.#feature(IDR0.Hyp, W_IDR0);
-    const vmid = (v: number) => (s2 ? (this.#feature(IDR0.VMID16, W_IDR0) ? v : v & 0xff) : 0);
-    const asid = (v: number) => (this.#feature(IDR0.ASID16, W_IDR0) ? v : v & 0xff);
+    // With 8-bit VMIDs and ASIDs, the upper 8 bits of a command's VMID and ASID are RES0: ignored (IHI 0070 4.4).
+    const vmid = (v: number) => (s2 ? lowBits(v, IDR0_VMID16_BITS[IDR0.VMID16.get(w, W_IDR0)]) : 0);
+    const asid = (v: number) => lowBits(v, IDR0_ASID16_BITS[IDR0.ASID16.get(w, W_IDR0)]);
     const inv = (scope: Invalidation) => (this.#engine.invalidate(scope), CMDQ_CONS_ERR.CERROR_NONE);
     // Stage-1 invalidations need stage 1, and a range TLBI whose TG selects a granule must not have NUM, SCALE and
     // (effective) TTL all zero: that encoding is reserved (CERROR_ILL, IHI 0070 4.4.1.1).
@@ -289,7 +298,7 @@ export class CommandQueue {
         const range = CMD_CFGI_STE_RANGE.Range.get(c);
         // Range 31 is CMD_CFGI_ALL (IHI 0070 4.3.6).
         return inv(
-          range === 31 ? { kind: "cfg_all" } : {
+          range === CFGI_RANGE.ALL ? { kind: "cfg_all" } : {
             kind: "ste_range",
             sid: CMD_CFGI_STE_RANGE.StreamID.get(c),
             range,
@@ -321,8 +330,8 @@ export class CommandQueue {
           kind: "nh_va",
           vmid: vmid(CMD_TLBI_NH_VA.VMID.get(c)),
           asid: op === OPCODE.TLBI_NH_VA ? asid(CMD_TLBI_NH_VA.ASID.get(c)) : null,
-          addr: this.#va(c),
-          leaf: CMD_TLBI_NH_VA.Leaf.get(c) === 1,
+          addr: CMD_TLBI_VA.Address.getAddress(c),
+          leaf: CMD_TLBI_RANGE.Leaf.get(c) === 1,
           range: this.#range(c),
         });
       case OPCODE.TLBI_EL2_ALL:
@@ -337,8 +346,8 @@ export class CommandQueue {
         return inv({
           kind: "el2_va",
           asid: op === OPCODE.TLBI_EL2_VA && e2h ? asid(CMD_TLBI_EL2_VA.ASID.get(c)) : null,
-          addr: this.#va(c),
-          leaf: CMD_TLBI_EL2_VA.Leaf.get(c) === 1,
+          addr: CMD_TLBI_VA.Address.getAddress(c),
+          leaf: CMD_TLBI_RANGE.Leaf.get(c) === 1,
           range: this.#range(c),
         });
       }
@@ -350,7 +359,7 @@ export class CommandQueue {
           kind: "s2_ipa",
           vmid: vmid(CMD_TLBI_S2_IPA.VMID.get(c)),
           addr: CMD_TLBI_S2_IPA.Address.getAddress(c),
-          leaf: CMD_TLBI_S2_IPA.Leaf.get(c) === 1,
+          leaf: CMD_TLBI_RANGE.Leaf.get(c) === 1,
           range: this.#range(c),
         });
       case OPCODE.TLBI_NSNH_ALL:
@@ -395,16 +404,10 @@ export class CommandQueue {
     }
   }
 
-  /** The VA of a TLBI_*_VA command, sign-extended from bit 63 (negative: the upper, TTB1 range). */
-  #va(c: Uint32Array): number {
-    const f = CMD_TLBI_NH_VA.Address.get(c); // VA bits [63:12]
-    return (f >= TWO_52 / 2 ? f - TWO_52 : f) * PAGE;
-  }
-
   /** A range TLBI (RIL advertised, TG non-zero) with NUM, SCALE and effective TTL all zero: a reserved encoding. */
   #reservedRange(c: Uint32Array): boolean {
-    return this.#isRange(c) && CMD_TLBI_NH_VA.NUM.get(c) === 0 && CMD_TLBI_NH_VA.SCALE.get(c) === 0 &&
-      this.#ttl(c) === 0;
+    return this.#isRange(c) && CMD_TLBI_RANGE.NUM.get(c) === 0 && CMD_TLBI_RANGE.SCALE.get(c) === 0 &&
+      this.#ttl(c) === CMD_TLBI_TTL.ANY;
   }
 
   /**
@@ -412,22 +415,23 @@ export class CommandQueue {
    * not implemented here) and "hardware treats TTL == 0b01 as though TTL == 0b00" (IHI 0070 4.4.1.1).
    */
   #ttl(c: Uint32Array): number {
-    const ttl = CMD_TLBI_NH_VA.TTL.get(c);
-    return ttl === 1 && CMD_TLBI_NH_VA.TG.get(c) === CMD_TLBI_TG.GRAN_16K ? 0 : ttl;
+    const ttl = CMD_TLBI_RANGE.TTL.get(c);
+    const reserved = ttl === CMD_TLBI_TTL.LEVEL_1 && CMD_TLBI_RANGE.TG.get(c) === CMD_TLBI_TG.GRAN_16K;
+    return reserved ? CMD_TLBI_TTL.ANY : ttl;
   }
 
   /** Whether a TLBI uses its range form: RIL advertised and TG non-zero (else the fields are RES0, ignored). */
   #isRange(c: Uint32Array): boolean {
-    return CMD_TLBI_NH_VA.TG.get(c) !== CMD_TLBI_TG.ANY && this.#feature(IDR3.RIL, W_IDR3);
+    return CMD_TLBI_RANGE.TG.get(c) !== CMD_TLBI_TG.ANY && this.#feature(IDR3.RIL, W_IDR3);
   }
 
   /** The range form of a TLBI (see #isRange), or null. */
   #range(c: Uint32Array): TlbRange | null {
     if (!this.#isRange(c)) return null;
     return {
-      num: CMD_TLBI_NH_VA.NUM.get(c),
-      scale: CMD_TLBI_NH_VA.SCALE.get(c),
-      tg: CMD_TLBI_NH_VA.TG.get(c),
+      num: CMD_TLBI_RANGE.NUM.get(c),
+      scale: CMD_TLBI_RANGE.SCALE.get(c),
+      tg: CMD_TLBI_RANGE.TG.get(c),
       ttl: this.#ttl(c),
     };
   }

@@ -4,6 +4,7 @@
  * MSI writes from a device are ordinary writes through a view.
  * @module
  */
+import { GRANULE } from "../../gen/mod.ts";
 import { HostError, shown } from "../core/errors.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import { FlatMemory } from "../core/memory.ts";
@@ -32,7 +33,7 @@ const OK: DmaResult = Object.freeze({ ok: true });
 function safeRange(iova: number, length: number): boolean {
   return iova >= -Number.MAX_SAFE_INTEGER && iova + length <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova;
 }
-const PAGE = 4096; // the TLB's key granularity
+const PAGE = 2 ** GRANULE.GRAN_4K; // the TLB's key granularity: the smallest granule
 
 /** A device's view of guest memory through the SMMU. */
 export class DmaView {
@@ -143,7 +144,7 @@ export class DmaView {
         const removals = t.removals, hits = t.hits;
         pa = t.translate(this.sid, this.ssid, at, flags);
         if (pa < 0) {
-          if (t.stalled) return this.#stalled(iova, buf, flags, write, done);
+          if (t.fault.stall) return this.#stalled(iova, buf, flags, write, done);
           return { ok: false, done, iova: at, fault: { ...t.fault } };
         }
         span = t.span;
@@ -179,7 +180,7 @@ export class DmaView {
   /** The copy stalled at byte `done`: its retry continues the copy, its termination aborts it there. */
   #stalled(iova: number, buf: Uint8Array, flags: number, write: boolean, done: number): DmaResult {
     const t = this.#translator;
-    const stall = (t.stalls as Stalls).get(t.stag) as Pending<DmaResult>;
+    const stall = (t.stalls as Stalls).get(t.fault.stag) as Pending<DmaResult>;
     const fault = { ...t.fault };
     stall.run = () => this.#copy(iova, buf, flags, write, done);
     stall.abort = () => ({ ok: false, done, iova: iova + done, fault });

@@ -4,13 +4,24 @@
  * the event queue interrupt. No allocation per event: one scratch record is reused.
  * @module
  */
-import { CR0ACK, EVENTQ_CONS, EVENTQ_PROD, EVENTS, EVT_CLASS, GERROR, REG } from "../../gen/mod.ts";
+import {
+  CR0ACK,
+  EVENT_LAYOUT,
+  EVENTQ_CONS,
+  EVENTQ_PROD,
+  EVENTS,
+  EVT_CLASS,
+  GERROR,
+  REG,
+  VA_LAYOUT,
+} from "../../gen/mod.ts";
 import type { Field, Layout } from "../../gen/mod.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
-import { TAG_SHIFT } from "../core/types.ts";
 import type { EventSink, Fault } from "../core/types.ts";
+import { writeVa } from "../core/address.ts";
+import { pow2, WORD_BYTES } from "../core/numbers.ts";
 import { EVENTQ_IRQ, type Interrupts } from "./irq.ts";
 import { EVENTQ, Ring } from "../registers/ring.ts";
 
@@ -32,6 +43,11 @@ interface RecordFields {
   readonly ipa?: Field;
   readonly stall?: Field;
   readonly stag?: Field;
+  readonly atsR?: Field;
+  readonly atsW?: Field;
+  readonly atsX?: Field;
+  readonly atsPriv?: Field;
+  readonly span?: Field;
 }
 
 function fieldsOf(layout: Layout): RecordFields {
@@ -53,21 +69,30 @@ function fieldsOf(layout: Layout): RecordFields {
     ipa: f.get("IPA"),
     stall: f.get("Stall"),
     stag: f.get("STAG"),
+    atsR: f.get("R"),
+    atsW: f.get("W"),
+    atsX: f.get("X"),
+    atsPriv: f.get("PRIV"),
+    span: f.get("Span"),
   };
 }
 
 const FIELDS: ReadonlyMap<number, RecordFields> = new Map([...EVENTS].map(([code, l]) => [code, fieldsOf(l)]));
 
-const TWO_32 = 0x1_0000_0000;
 const W_CR0ACK = word(REG.CR0ACK);
 const W_EVENTQ_PROD = word(REG.EVENTQ_PROD);
 const W_EVENTQ_CONS = word(REG.EVENTQ_CONS);
 const W_GERROR = word(REG.GERROR);
 const W_GERRORN = word(REG.GERRORN);
 const bit = (b: boolean) => (b ? 1 : 0);
-const shifted = (f: Field, v: number) => Math.floor(v / 2 ** (f.shift ?? 0));
+const shifted = (f: Field, v: number) => Math.floor(v / pow2(f.shift ?? 0));
+/** The input address as the record's InputAddr holds it: 64 bits, a tag in place of the sign extension (VA). */
+const INPUT = new Uint32Array(VA_LAYOUT.words);
 
-/** Encodes `fault` as an event record into `out` (8 words); false for a type with no record layout. */
+/**
+ * Encodes `fault` as an event record into `out` (EVENT_LAYOUT.words words); false for a type with no record layout.
+ * The record's layout alone decides which of the fault's fields it carries.
+ */
 export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   const r = FIELDS.get(fault.type);
   if (r === undefined) return false;
@@ -83,14 +108,25 @@ export function encodeEvent(fault: Fault, out: Uint32Array): boolean {
   r.cls?.set(out, fault.class); // the engine sets it where the type defines it (TT for a stage-1 walk abort)
   // TTRnW is valid for CLASS TT at stage 2, UNKNOWN otherwise (IHI 0070 7.3.16): 0 there.
   r.ttrnw?.set(out, bit(fault.s2 && fault.class === EVT_CLASS.TT && fault.ttRead));
-  // The input address is 64-bit two's complement: the engine gives upper-range (TTB1) addresses as negative numbers.
-  const hi = Math.floor(fault.inputAddr / TWO_32);
-  if (r.inLo !== undefined) r.inLo.set(out, shifted(r.inLo, fault.inputAddr - hi * TWO_32));
-  // A tagged address reports its tag in bits [63:56] instead of the sign extension of bit 55.
-  const tagAt = 2 ** (TAG_SHIFT - 32);
-  r.inHi?.set(out, fault.inputTag < 0 ? hi >>> 0 : ((hi >>> 0) % tagAt) + fault.inputTag * tagAt);
+  // The input address is 64-bit two's complement (the engine gives upper-range, TTB1, addresses as negative
+  // numbers); a tagged address reports its tag in bits [63:56] instead of the sign extension of bit 55.
+  if (r.inLo !== undefined || r.inHi !== undefined) {
+    writeVa(INPUT, fault.inputAddr, fault.inputTag);
+    if (r.inLo !== undefined) r.inLo.set(out, shifted(r.inLo, INPUT[0]));
+    r.inHi?.set(out, INPUT[1]);
+  }
   if (r.fetch !== undefined) r.fetch.set(out, shifted(r.fetch, fault.fetchAddr));
   if (r.ipa !== undefined && fault.s2) r.ipa.set(out, shifted(r.ipa, fault.ipa));
+  // F_BAD_ATS_TREQ: the permissions the request asked for, before STE overrides (IHI 0070 7.3.6: "Write == !NW",
+  // "R (Read) is always 1 in a request"), and "Span equals the number of STUs requested": one, as a request here
+  // translates one address.
+  if (r.atsR !== undefined) {
+    r.atsR.set(out, 1);
+    r.atsW?.set(out, bit(!fault.rnw));
+    r.atsX?.set(out, bit(fault.ind));
+    r.atsPriv?.set(out, bit(fault.pnu));
+    r.span?.set(out, 1);
+  }
   if (fault.stall && r.stall !== undefined) {
     r.stall.set(out, 1);
     r.stag?.set(out, fault.stag);
@@ -116,7 +152,7 @@ export function eventQueueWritable(w: Uint32Array): boolean {
 export class EventQueue implements EventSink {
   /** Records written to guest memory, and records lost (queue full or write aborted), for tests and tools. */
   readonly counts = { written: 0, lost: 0 };
-  readonly #record = new Uint32Array(8);
+  readonly #record = new Uint32Array(EVENT_LAYOUT.words);
   readonly #ring = new Ring(EVENTQ.entryBytes);
 
   readonly #regs: RegisterFile;
@@ -152,10 +188,16 @@ export class EventQueue implements EventSink {
     return this.counts.written !== before;
   }
 
-  /** Records one event; nothing when the queue is disabled; OVFLG and a lost record when it is full. */
+  /**
+   * Records one event; nothing when the queue is disabled; a lost record while EVENTQ_ABT_ERR is active, or when the
+   * queue is full (then with OVFLG).
+   */
   report(fault: Fault): void {
     const w = this.#regs.words;
     if (!CR0ACK.EVENTQEN.get(w, W_CR0ACK)) return; // IHI 0070 7.2: a disabled queue records nothing
+    // IHI 0070 7.2.1, 7.2.2: with EVENTQ_ABT_ERR unacknowledged the queue is not writable ("The SMMU only writes to the
+    // Event queue when the queue is both enabled and writable"): the record is discarded, which is no overflow.
+    if (GERROR.EVENTQ_ABT_ERR.get(w, W_GERROR) !== GERROR.EVENTQ_ABT_ERR.get(w, W_GERRORN)) return this.#lose();
     if (!encodeEvent(fault, this.#record)) return;
     const ring = this.#ring.load(EVENTQ, w);
     const prod = ring.index(EVENTQ_PROD.WR.get(w, W_EVENTQ_PROD));
@@ -171,8 +213,8 @@ export class EventQueue implements EventSink {
       return this.#lose();
     }
     const at = ring.slot(prod);
-    for (let i = 0; i < 8; i++) {
-      if (!this.#memory.write32(at + 4 * i, this.#record[i])) {
+    for (let i = 0; i < this.#record.length; i++) {
+      if (!this.#memory.write32(at + WORD_BYTES * i, this.#record[i])) {
         this.#irq.raise(GERROR.EVENTQ_ABT_ERR);
         return this.#lose();
       }

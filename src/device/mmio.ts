@@ -6,7 +6,8 @@
  */
 import { CMDQ_CONS, CR0, GBPA, GERROR, IRQ_CTRL, REG } from "../../gen/mod.ts";
 import type { Field, RegisterInfo } from "../../gen/mod.ts";
-import { registerAt, type RegisterFile, word } from "../registers/regfile.ts";
+import { type AccessSize, isWide, registerAt, type RegisterFile, word } from "../registers/regfile.ts";
+import { DWORD_BYTES, WORD_BYTES } from "../core/numbers.ts";
 import type { SmmuObserver, TranslationEngine } from "../core/types.ts";
 import type { CommandQueue } from "./commands.ts";
 import type { Interrupts } from "./irq.ts";
@@ -38,10 +39,10 @@ const IRQ_CFG_LOCK = new Map<number, Field>([
 const QUEUE_ENABLE = new Map<string, Field>([["CMDQ", CR0.CMDQEN], ["EVENTQ", CR0.EVENTQEN], ["PRIQ", CR0.PRIQEN]]);
 
 /** The register a read of `size` bytes at `offset` reads, or undefined when the frame does not support the access. */
-function readable(offset: number, size: 4 | 8): RegisterInfo | undefined {
+function readable(offset: number, size: AccessSize): RegisterInfo | undefined {
   const r = registerAt(offset);
   if (r === undefined || offset % size !== 0 || r.access === "RAZ/WI") return undefined;
-  if (size === 8 && (r.width !== 64 || r.offset !== offset)) return undefined; // no 64-bit access to 32-bit registers
+  if (size === DWORD_BYTES && (!isWide(r) || r.offset !== offset)) return undefined; // no 64-bit access to 32-bit ones
   return r;
 }
 
@@ -68,30 +69,30 @@ export class RegisterSemantics {
   }
 
   /** A read of `size` bytes at `offset` as [low word, high word]; zero for an access the frame does not support. */
-  read(offset: number, size: 4 | 8): [number, number] {
+  read(offset: number, size: AccessSize): [number, number] {
     const r = readable(offset, size);
     if (r?.offset === REG.CMDQ_CONS) this.#cmdq.consume(); // a polling guest lets a long batch make progress
     return this.peek(offset, size);
   }
 
   /** What {@link read} returns, without the side effects of a read. */
-  peek(offset: number, size: 4 | 8): [number, number] {
+  peek(offset: number, size: AccessSize): [number, number] {
     if (readable(offset, size) === undefined) return [0, 0];
     const w = this.#regs.words;
     const at = word(ALIASES.get(offset) ?? offset);
-    return size === 8 ? [w[at], w[at + 1]] : [w[at], 0];
+    return size === DWORD_BYTES ? [w[at], w[at + 1]] : [w[at], 0];
   }
 
   /** A write; ignored where the architecture ignores it (RO, RAZ/WI, misaligned, wrong width, locked). */
-  write(offset: number, size: 4 | 8, lo: number, hi: number): void {
+  write(offset: number, size: AccessSize, lo: number, hi: number): void {
     const r = registerAt(offset);
     if (r === undefined || offset % size !== 0 || r.access !== "RW") return;
-    if (size === 8 && (r.width !== 64 || r.offset !== offset)) return;
+    if (size === DWORD_BYTES && (!isWide(r) || r.offset !== offset)) return;
     const canonical = ALIASES.get(r.offset) ?? r.offset;
     const w = this.#regs.words;
     const at = word(canonical);
     let [vlo, vhi] = [lo, hi];
-    if (r.width === 64 && size === 4) {
+    if (isWide(r) && size === WORD_BYTES) {
       // 32-bit access to half of a 64-bit register (IHI 0070 6.2): the other half keeps its value.
       [vlo, vhi] = offset === r.offset ? [lo, w[at + 1]] : [w[at], lo];
     }
@@ -173,9 +174,10 @@ export class RegisterSemantics {
         return;
       }
     }
-    const changed = w[at] !== lo || (registerAt(offset)!.width === 64 && w[at + 1] !== hi);
+    const wide = isWide(registerAt(offset)!);
+    const changed = w[at] !== lo || (wide && w[at + 1] !== hi);
     w[at] = lo;
-    if (registerAt(offset)!.width === 64) w[at + 1] = hi;
+    if (wide) w[at + 1] = hi;
     if (offset === REG.CMDQ_PROD) return this.#cmdq.consume();
     for (const q of QUEUES) {
       if (offset === q.base) {

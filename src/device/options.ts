@@ -13,7 +13,8 @@ import type { IdRegisterValues, SmmuFeatures } from "../registers/features.ts";
 import type { InterruptSinks, MsiSink } from "./irq.ts";
 import type { EndpointHooks } from "./commands.ts";
 import type { CacheLimits } from "../translation/tlb.ts";
-import type { Access, SmmuObserver } from "../core/types.ts";
+import { type Access, type SmmuObserver, SSID_LIMIT } from "../core/types.ts";
+import { TWO_32 } from "../core/numbers.ts";
 import { HostError, OptionsError, shown } from "../core/errors.ts";
 
 /**
@@ -143,7 +144,7 @@ const FEATURES = shape<SmmuFeatures>({
 }, true);
 
 const u32: Check = (v, p, E) => {
-  if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff)) fail(E, p, "a 32-bit value", v);
+  if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v < TWO_32)) fail(E, p, "a 32-bit value", v);
 };
 
 /** Smallest accepted cache limits: the TLB needs room for one context's pages. */
@@ -204,7 +205,7 @@ export function checkAccess(a: unknown, what: string): asserts a is Access | und
   if (x.write !== undefined && typeof x.write !== "boolean") fail(HostError, `${what}.write`, "a boolean", x.write);
   if (x.exec !== undefined && typeof x.exec !== "boolean") fail(HostError, `${what}.exec`, "a boolean", x.exec);
   if (x.priv !== undefined && typeof x.priv !== "boolean") fail(HostError, `${what}.priv`, "a boolean", x.priv);
-  if (x.ssid !== undefined && !(Number.isInteger(x.ssid) && x.ssid >= 0 && x.ssid < 2 ** 20)) {
+  if (x.ssid !== undefined && !(Number.isInteger(x.ssid) && x.ssid >= 0 && x.ssid < SSID_LIMIT)) {
     fail(HostError, `${what}.ssid`, "a 20-bit SubstreamID", x.ssid);
   }
 }

@@ -15,14 +15,17 @@ import {
   IDR3,
   PRG_RESPONSE_CODE,
   PRI_RECORD,
+  PRI_RECORD_LAYOUT,
   PRIQ_CONS,
   PRIQ_IRQ_CFG2,
   PRIQ_PROD,
   REG,
+  VA_LAYOUT,
 } from "../../gen/mod.ts";
 import { HostError } from "../core/errors.ts";
 import type { GuestMemory } from "../core/memory.ts";
-import { NO_SSID } from "../core/types.ts";
+import { NO_SSID, SID_LIMIT, SSID_LIMIT } from "../core/types.ts";
+import { WORD_BYTES } from "../core/numbers.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { EndpointHooks } from "./commands.ts";
@@ -94,8 +97,9 @@ const W_CR0ACK = word(REG.CR0ACK);
 const W_PRIQ_PROD = word(REG.PRIQ_PROD);
 const W_PRIQ_CONS = word(REG.PRIQ_CONS);
 const W_PRIQ_IRQ_CFG2 = word(REG.PRIQ_IRQ_CFG2);
-const TWO_64 = 1n << 64n;
-const PAGE_SHIFT = PRI_RECORD.Address.shift ?? 12;
+const TWO_64 = 1n << BigInt(VA_LAYOUT.bits);
+const PAGE_SHIFT = PRI_RECORD.Address.shift!;
+const GROUP_LIMIT = 2 ** PRI_RECORD.PRGIndex.width;
 
 function flag(name: string, v: unknown): boolean {
   if (v === undefined) return false;
@@ -119,7 +123,7 @@ function pageOf(address: unknown): number {
 export class PriQueue {
   /** Requests written to the queue, answered automatically, and discarded without a response. */
   readonly counts = { queued: 0, responded: 0, discarded: 0 };
-  readonly #record = new Uint32Array(4);
+  readonly #record = new Uint32Array(PRI_RECORD_LAYOUT.words);
   readonly #ring = new Ring(PRIQ.entryBytes);
 
   readonly #regs: RegisterFile;
@@ -148,13 +152,13 @@ export class PriQueue {
     if (!IDR0.PRI.get(w, W_IDR0)) throw new HostError("pri.request: the SMMU does not advertise PRI (features.pri)");
     if (r === null || typeof r !== "object") throw new HostError("pri.request: the request must be an object");
     const { sid, ssid, group } = r;
-    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff_ffff) {
+    if (!Number.isInteger(sid) || sid < 0 || sid >= SID_LIMIT) {
       throw new HostError(`pri.request: sid ${sid} is not a 32-bit StreamID`);
     }
-    if (ssid !== undefined && !(Number.isInteger(ssid) && ssid >= 0 && ssid < 2 ** 20)) {
+    if (ssid !== undefined && !(Number.isInteger(ssid) && ssid >= 0 && ssid < SSID_LIMIT)) {
       throw new HostError(`pri.request: ssid ${ssid} is not a 20-bit PASID`);
     }
-    if (!Number.isInteger(group) || group < 0 || group > 511) {
+    if (!Number.isInteger(group) || group < 0 || group >= GROUP_LIMIT) {
       throw new HostError(`pri.request: group ${group} is not a 9-bit Page Request Group index`);
     }
     const page = pageOf(r.address);
@@ -210,8 +214,8 @@ export class PriQueue {
     }
     const at = ring.slot(prod);
     const rec = this.#encode(q);
-    for (let i = 0; i < 4; i++) {
-      if (!this.#memory.write32(at + 4 * i, rec[i])) {
+    for (let i = 0; i < rec.length; i++) {
+      if (!this.#memory.write32(at + WORD_BYTES * i, rec[i])) {
         // A synchronous abort: PROD stays, PRIQ_ABT_ERR, and a Response Failure for the PPR (IHI 0070 8.2).
         this.#irq.raise(GERROR.PRIQ_ABT_ERR);
         return this.#respond(q, PRG_RESPONSE_CODE.RESPONSE_FAILURE);

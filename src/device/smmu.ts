@@ -4,13 +4,15 @@
  * save/restore. The register semantics live in src/device/mmio.ts; this file is the public face.
  * @module
  */
-import { CR0ACK, EVENT_TYPE, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS } from "../../gen/mod.ts";
+import { CR0ACK, FRAME_BYTES, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS, VA_LAYOUT } from "../../gen/mod.ts";
+import { DWORD_BYTES, WORD_BITS, WORD_BYTES } from "../core/numbers.ts";
 import { HostError, OptionsError, shown } from "../core/errors.ts";
 import { guardMemory, type GuestMemory } from "../core/memory.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, type SmmuOptions } from "./options.ts";
-import { RegisterFile, word } from "../registers/regfile.ts";
-import { ACCESS, NO_SSID, TAG_SHIFT } from "../core/types.ts";
+import { type AccessSize, RegisterFile, word } from "../registers/regfile.ts";
+import { ACCESS, ACCESS_MASK, NO_SSID, NO_TAG, SID_LIMIT, SSID_LIMIT } from "../core/types.ts";
+import { isVa, untag } from "../core/address.ts";
 import type { Access, SmmuObserver } from "../core/types.ts";
 import { type IdRegisterSet, idRegistersFor, idRegistersFrom } from "../registers/features.ts";
 import { Interrupts } from "./irq.ts";
@@ -24,7 +26,7 @@ import type { ConfigFault, StreamConfig } from "../translation/config.ts";
 import { restoreState, saveState } from "../state/save_restore.ts";
 import { type Pri, PriQueue } from "./priq.ts";
 import { type Ats, AtsPort } from "../translation/ats.ts";
-import { decodeStalls, encodeStall, type Pending, type Stall, Stalls } from "./stall.ts";
+import { decodeStalls, encodeStall, faultName, type Pending, type Stall, Stalls } from "./stall.ts";
 import { type CacheContents, cacheContents, type ExplainedProbe, explainProbe } from "../translation/explain.ts";
 
 /** A transaction explained (see {@link Smmu.explain}). */
@@ -81,23 +83,20 @@ export interface CacheOccupancy {
   limits: Required<CacheLimits>;
 }
 
-const FRAME_BYTES = 0x20000;
 const W_CR0ACK = word(REG.CR0ACK);
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-const SSID_LIMIT = 2 ** 20; // SubstreamIDs have 20 bits
 /** An unsubscribed observer's place while a notification may be walking the list. */
 const GONE: SmmuObserver = Object.freeze({});
 const compact = (list: SmmuObserver[]) => {
   for (let i = list.length - 1; i >= 0; i--) if (list[i] === GONE) list.splice(i, 1);
 };
-const TWO_32 = 0x1_0000_0000n;
-const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(EVENT_TYPE).map(([name, code]) => [code, name]),
-);
+const WORD = BigInt(WORD_BITS);
+const TWO_32 = 1n << WORD;
+const TWO_64 = 1n << BigInt(VA_LAYOUT.bits);
 
 /** A register access's [low word, high word] as the bigint value of `size` bytes. */
-function value([lo, hi]: [number, number], size: 4 | 8): bigint {
-  return size === 8 ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
+function value([lo, hi]: [number, number], size: AccessSize): bigint {
+  return size === DWORD_BYTES ? BigInt(hi) * TWO_32 + BigInt(lo) : BigInt(lo);
 }
 
 function accessFlags(a: Access | undefined): number {
@@ -209,8 +208,7 @@ export class Smmu {
     const fault = { ok: false as const, fault: "ABORT", event: false };
     return {
       run: () => {
-        if (p.tag >= 0) this.#engine.inputTag = p.tag;
-        const pa = this.#engine.translate(p.sid, p.ssid, p.iova, p.flags | (p.tag >= 0 ? ACCESS.TAGGED : 0));
+        const pa = this.#engine.translate(p.sid, p.ssid, p.iova, p.flags, p.tag);
         return pa >= 0 ? { ok: true, pa } : this.#faultResult();
       },
       abort: () => fault,
@@ -272,7 +270,7 @@ export class Smmu {
    * reads as zero (as does an offset with no register). Throws {@link HostError} for a bad size or an offset outside
    * the frame.
    */
-  mmioRead(offset: number, size: 4 | 8): bigint {
+  mmioRead(offset: number, size: AccessSize): bigint {
     this.#checkAccess(offset, size);
     this.#calls.enter("mmioRead");
     try {
@@ -288,7 +286,7 @@ export class Smmu {
    * What `mmioRead(offset, size)` would return now, without the read's side effects (a read of CMDQ_CONS lets the
    * command queue make progress): for debuggers, monitors and test oracles. Throws {@link HostError} as mmioRead does.
    */
-  mmioPeek(offset: number, size: 4 | 8): bigint {
+  mmioPeek(offset: number, size: AccessSize): bigint {
     this.#checkAccess(offset, size);
     return value(this.#sem.peek(offset, size), size);
   }
@@ -297,16 +295,16 @@ export class Smmu {
    * A guest's write of `value` (`size` bytes, 4 or 8) at `offset`. Guest mistakes get the architected response
    * (ignored writes, RAZ/WI); a bad size, offset or value throws {@link HostError} and changes nothing.
    */
-  mmioWrite(offset: number, size: 4 | 8, value: bigint): void {
+  mmioWrite(offset: number, size: AccessSize, value: bigint): void {
     this.#checkAccess(offset, size);
-    if (typeof value !== "bigint" || value < 0n || value >= (size === 8 ? TWO_32 * TWO_32 : TWO_32)) {
+    if (typeof value !== "bigint" || value < 0n || value >= (size === DWORD_BYTES ? TWO_64 : TWO_32)) {
       throw new HostError(`mmioWrite: value ${shown(value)} does not fit ${size} bytes (a bigint is required)`);
     }
     this.#calls.enter("mmioWrite");
     try {
       const w = this.#regs.words;
       const wasEnabled = CR0ACK.SMMUEN.get(w, W_CR0ACK) === 1;
-      this.#sem.write(offset, size, Number(value & 0xffff_ffffn), Number(value >> 32n));
+      this.#sem.write(offset, size, Number(value % TWO_32), Number(value >> WORD));
       // IHI 0070 6.3.9.6: SMMUEN 1 to 0 marks every stalled transaction "to be terminated with an abort".
       if (wasEnabled && CR0ACK.SMMUEN.get(w, W_CR0ACK) === 0) this.#stalls.terminateAll();
       this.#settleLater(); // commands run, and the event queue may have become writable
@@ -316,7 +314,9 @@ export class Smmu {
   }
 
   #checkAccess(offset: number, size: number): void {
-    if (size !== 4 && size !== 8) throw new HostError(`MMIO access size must be 4 or 8, got ${shown(size)}`);
+    if (size !== WORD_BYTES && size !== DWORD_BYTES) {
+      throw new HostError(`MMIO access size must be 4 or 8, got ${shown(size)}`);
+    }
     if (!Number.isInteger(offset) || offset < 0 || offset >= FRAME_BYTES) {
       throw new HostError(`MMIO offset ${shown(offset)} is outside the 128 KiB register frame`);
     }
@@ -332,14 +332,15 @@ export class Smmu {
     this.#checkIova(iova, "translate");
     this.#calls.enter("translate");
     // Nothing in a translation throws (memories are guarded, callbacks deferred): no finally on this path.
-    const [addr, flags] = this.#address(iova, accessFlags(access));
-    const pa = this.#engine.translate(sid, ssid, addr, flags);
+    const [addr, tag] = this.#address(iova);
+    const pa = this.#engine.translate(sid, ssid, addr, accessFlags(access), tag);
     let result: TranslationResult;
     if (pa >= 0) result = { ok: true, pa };
     else {
       // Read before leave(): the callbacks it runs may translate again.
       const fault = this.#faultResult();
-      const stall = this.#engine.stalled ? this.#stalls.get(this.#engine.stag) as Pending<TranslationResult> : null;
+      const f = this.#engine.fault;
+      const stall = f.stall ? this.#stalls.get(f.stag) as Pending<TranslationResult> : null;
       if (stall !== null) stall.abort = () => fault;
       result = stall === null ? fault : { ...fault, stall };
     }
@@ -357,7 +358,7 @@ export class Smmu {
     // Checks a hot path affords: integer compares, no calls (an IOVA that is not an integer has a fraction).
     if (
       (sid >>> 0) !== sid || !(iova >= -MAX_SAFE && iova <= MAX_SAFE && Math.floor(iova) === iova) ||
-      (flags & 7) !== flags || ((ssid >>> 0) !== ssid && ssid !== NO_SSID) || ssid >= SSID_LIMIT
+      (flags & ACCESS_MASK) !== flags || ((ssid >>> 0) !== ssid && ssid !== NO_SSID) || ssid >= SSID_LIMIT
     ) {
       this.#badAddressArgs(sid, iova, flags, ssid);
     }
@@ -379,7 +380,7 @@ export class Smmu {
     if (!Number.isSafeInteger(iova)) {
       throw new HostError(`${what}: IOVA ${shown(iova)} is not a safe integer (translate takes a bigint)`);
     }
-    if (((flags as number) & 7) !== flags) {
+    if (((flags as number) & ACCESS_MASK) !== flags) {
       throw new HostError(`${what}: access flags ${shown(flags)} are not ACCESS.WRITE | EXEC | PRIV bits`);
     }
     throw new HostError(`${what}: SubstreamID ${shown(ssid)} is not -1 or a 20-bit value`);
@@ -391,7 +392,8 @@ export class Smmu {
    */
   get lastFault(): TranslationResult {
     const fault = this.#faultResult();
-    const stall = this.#engine.stalled ? this.#stalls.get(this.#engine.stag) : undefined;
+    const f = this.#engine.fault;
+    const stall = f.stall ? this.#stalls.get(f.stag) : undefined;
     return stall === undefined ? fault : { ...fault, stall: stall as Pending<TranslationResult> };
   }
 
@@ -403,8 +405,8 @@ export class Smmu {
       throw new HostError(`probe: trace must be an array, got ${shown(trace)}`);
     }
     this.#calls.enter("probe");
-    const [addr, flags] = this.#address(iova, accessFlags(access));
-    const pa = this.#engine.probe(sid, ssid, addr, flags, trace);
+    const [addr, tag] = this.#address(iova);
+    const pa = this.#engine.probe(sid, ssid, addr, accessFlags(access), tag, trace);
     const result: TranslationResult = pa >= 0 ? { ok: true, pa } : this.#faultResult();
     this.#calls.leave();
     return result;
@@ -414,7 +416,7 @@ export class Smmu {
     if (typeof iova === "number" ? !Number.isSafeInteger(iova) : typeof iova !== "bigint") {
       throw new HostError(`${what}: iova must be a safe integer or a bigint, got ${shown(iova)}`);
     }
-    if (typeof iova === "bigint" && (iova < -(1n << 63n) || iova >= 1n << 64n)) {
+    if (typeof iova === "bigint" && !isVa(iova)) {
       throw new HostError(`${what}: iova ${iova} is not a 64-bit address`);
     }
   }
@@ -429,8 +431,8 @@ export class Smmu {
     this.#checkIova(iova, "explain");
     this.#calls.enter("explain");
     try {
-      const [addr, flags] = this.#address(iova, accessFlags(access));
-      const e = explainProbe(this.#engine, sid, ssid, addr, flags);
+      const [addr, tag] = this.#address(iova);
+      const e = explainProbe(this.#engine, sid, ssid, addr, accessFlags(access), tag);
       return { ...e, result: e.pa >= 0 ? { ok: true, pa: e.pa } : this.#faultResult() };
     } finally {
       this.#calls.leave();
@@ -443,33 +445,22 @@ export class Smmu {
   }
 
   /**
-   * The engine's view of an input address: bits [55:0] sign-extended from bit 55 (a signed number; beyond ±2^53 only
-   * addresses that no range covers, which still fault), and ACCESS.TAGGED with the engine's `inputTag` set when the
-   * top byte is not that sign extension. Not the DMA hot path: DmaViews hand numbers to the engine directly.
+   * The engine's view of an input address: [bits [55:0] sign-extended from bit 55 (a signed number; beyond ±2^53 only
+   * addresses that no range covers, which still fault), the tag where the top byte is not that sign extension, else
+   * NO_TAG]. Not the DMA hot path: DmaViews hand numbers to the engine directly.
    */
-  #address(iova: number | bigint, flags: number): [number, number] {
-    if (typeof iova === "number") return [iova, flags];
-    const tagShift = BigInt(TAG_SHIFT);
-    const addr = Number(BigInt.asIntN(TAG_SHIFT, iova));
-    const tag = Number(BigInt.asUintN(64, iova) >> tagShift);
-    const extension = addr < 0 ? 2 ** (64 - TAG_SHIFT) - 1 : 0; // the top byte of a sign-extended address
-    if (tag === extension) return [addr, flags];
-    this.#engine.inputTag = tag;
-    return [addr, flags | ACCESS.TAGGED];
+  #address(iova: number | bigint): [number, number] {
+    return typeof iova === "number" ? [iova, NO_TAG] : untag(iova);
   }
 
   #faultResult(): Extract<TranslationResult, { ok: false }> {
-    const type = this.#engine.fault.type;
-    return {
-      ok: false,
-      fault: type === 0 ? "ABORT" : EVENT_NAMES[type] ?? `0x${type.toString(16)}`,
-      event: this.#engine.recorded,
-    };
+    const f = this.#engine.fault;
+    return { ok: false, fault: faultName(f.type), event: f.recorded };
   }
 
   /** Checks a transaction's StreamID and access flags (HostError naming them); returns the SubstreamID or -1. */
   #checkTransaction(sid: number, access: Access | undefined, what: string, accessName = "access"): number {
-    if (!(Number.isInteger(sid) && sid >= 0 && sid <= 0xffff_ffff)) {
+    if (!(Number.isInteger(sid) && sid >= 0 && sid < SID_LIMIT)) {
       throw new HostError(`${what}: sid must be a 32-bit StreamID, got ${shown(sid)}`);
     }
     checkAccess(access, `${what}: ${accessName}`);

@@ -12,7 +12,6 @@
  */
 import {
   CR0,
-  EVENT_TYPE,
   EVT_TYPE_NAMES,
   IDR0,
   IDR0_STALL_MODEL,
@@ -21,11 +20,13 @@ import {
   REG,
   STALL_STATE,
   STALL_STATE_LAYOUT,
+  VA_LAYOUT,
 } from "../../gen/mod.ts";
 import { HostError, SavedStateError } from "../core/errors.ts";
 import { eventQueueWritable } from "./events.ts";
 import { word } from "../registers/regfile.ts";
 import { ACCESS, NO_SSID, NO_STAG, NO_TAG } from "../core/types.ts";
+import { readVa, writeVa } from "../core/address.ts";
 import type { Fault, StallSink } from "../core/types.ts";
 
 /**
@@ -328,8 +329,8 @@ export class Stalls implements StallSink {
   }
 }
 
-const TWO_32 = 2 ** 32;
-const TAG_AT = 2 ** 24; // the tag is address bits [63:56]: bits [31:24] of the high word
+/** The input address as STALL_STATE's InputAddr holds it: 64 bits, the tag in place of the sign extension (VA). */
+const INPUT = new Uint32Array(VA_LAYOUT.words);
 
 /** A held transaction as its saved record (STALL_STATE): the input address as the event record gives it. */
 export function encodeStall(s: SavedStall): Uint32Array {
@@ -341,9 +342,9 @@ export function encodeStall(s: SavedStall): Uint32Array {
   STALL_STATE.InD.set(w, (s.flags & ACCESS.EXEC) !== 0 ? 1 : 0);
   STALL_STATE.RnW.set(w, (s.flags & ACCESS.WRITE) !== 0 ? 0 : 1);
   STALL_STATE.Recorded.set(w, s.recorded ? 1 : 0);
-  const hi = Math.floor(s.iova / TWO_32);
-  STALL_STATE.InputAddr_LO.set(w, (s.iova - hi * TWO_32) >>> 0);
-  STALL_STATE.InputAddr_HI.set(w, s.tag < 0 ? hi >>> 0 : ((hi >>> 0) % TAG_AT) + s.tag * TAG_AT);
+  writeVa(INPUT, s.iova, s.tag);
+  STALL_STATE.InputAddr_LO.set(w, INPUT[0]);
+  STALL_STATE.InputAddr_HI.set(w, INPUT[1]);
   return w;
 }
 
@@ -374,7 +375,7 @@ export function decodeStalls(w: Uint32Array, records: readonly Uint32Array[]): S
     if (stags.has(stag)) throw bad("STAG", `${stag} is held twice`);
     stags.add(stag);
     const sid = STALL_STATE.StreamID.get(r);
-    if (sidBits < 32 && sid >= 2 ** sidBits) throw bad("StreamID", `beyond IDR1.SIDSIZE ${sidBits}`);
+    if (sidBits < IDR1.SIDSIZE.max && sid >= 2 ** sidBits) throw bad("StreamID", `beyond IDR1.SIDSIZE ${sidBits}`);
     const ssv = STALL_STATE.SSV.get(r) === 1;
     const ssid = STALL_STATE.SubstreamID.get(r);
     if (ssv ? ssid >= 2 ** ssidBits : ssid !== 0) throw bad("SubstreamID", ssv ? "beyond SSIDSIZE" : "set without SSV");
@@ -382,12 +383,8 @@ export function decodeStalls(w: Uint32Array, records: readonly Uint32Array[]): S
     if (write && STALL_STATE.InD.get(r) === 1) throw bad("InD", "a write is never an instruction fetch");
     const recorded = STALL_STATE.Recorded.get(r) === 1;
     if (!recorded && eventQueueWritable(acked)) throw bad("Recorded", "0 while the event queue is writable");
-    const lo = STALL_STATE.InputAddr_LO.get(r), hi = STALL_STATE.InputAddr_HI.get(r);
     // Bits [55:0] sign-extended from bit 55 (the engine's address); a top byte that is not that extension is a tag.
-    const top = hi >>> 24, low = hi % TAG_AT;
-    const negative = low >= TAG_AT / 2;
-    const iova = (negative ? low - TAG_AT : low) * TWO_32 + lo;
-    const tag = top === (negative ? 0xff : 0) ? NO_TAG : top;
+    const [iova, tag] = readVa(Uint32Array.of(STALL_STATE.InputAddr_LO.get(r), STALL_STATE.InputAddr_HI.get(r)));
     const flags = (write ? ACCESS.WRITE : 0) | (STALL_STATE.InD.get(r) === 1 ? ACCESS.EXEC : 0) |
       (STALL_STATE.PnU.get(r) === 1 ? ACCESS.PRIV : 0);
     return { sid, ssid: ssv ? ssid : NO_SSID, iova, tag, flags, stag, recorded };
@@ -406,9 +403,4 @@ function isFailure(r: unknown): boolean {
 /** The name of a stalling fault's type, for results. */
 export function faultName(type: number): string {
   return type === 0 ? "ABORT" : EVT_TYPE_NAMES[type] ?? `0x${type.toString(16)}`;
-}
-
-/** Whether `type` is one a stalling configuration may stall on (IHI 0070 3.12: translation-related faults). */
-export function stallable(type: number): boolean {
-  return type >= EVENT_TYPE.F_TRANSLATION && type <= EVENT_TYPE.F_PERMISSION;
 }

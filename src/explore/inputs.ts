@@ -4,7 +4,7 @@
  * explained by a walk of the tables as they are at the end; and transactions to probe. Bad input throws InputError.
  * @module
  */
-import { CMD_SYNC_LAYOUT, EVT_F_UUT_LAYOUT } from "../../gen/mod.ts";
+import { COMMAND_LAYOUT, EVENT_LAYOUT } from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import { InputError } from "../core/errors.ts";
 import { parseLinuxLog } from "../decode/linux_log.ts";
@@ -105,7 +105,7 @@ export function buildModel(input: ExploreInput): ExploreModel {
 
 /** Each event record of a Linux log, decoded; a record that names a transaction is explained by its walk now. */
 function explainLog(recorder: Recorder, log: string): void {
-  const parsed = parseLinuxLog(log, { event: EVT_F_UUT_LAYOUT.words / 2, cmd: CMD_SYNC_LAYOUT.words / 2 });
+  const parsed = parseLinuxLog(log, { event: EVENT_LAYOUT.words / 2, cmd: COMMAND_LAYOUT.words / 2 });
   if (!parsed) {
     recorder.warnings.push('Linux log: no "event 0x.. received:" block found');
     return;

@@ -6,10 +6,10 @@
  */
 import {
   CD_LAYOUT,
-  CMD_SYNC,
+  COMMAND,
   COMMANDS,
+  EVENT,
   EVENTS,
-  EVT_F_UUT,
   L1CD_LAYOUT,
   L1STD_LAYOUT,
   type Layout,
@@ -90,13 +90,13 @@ export class Records {
 
   /** An event record, by its type; null for a type the spec does not define. */
   event(words: Uint32Array): RecordView | null {
-    const layout = EVENTS.get(EVT_F_UUT.Type.get(words));
+    const layout = EVENTS.get(EVENT.Type.get(words));
     return layout ? this.view(decodeRecord(layout, words)) : null;
   }
 
   /** A command, by its opcode; null for an opcode the spec does not define. */
   command(words: Uint32Array): RecordView | null {
-    const layout = COMMANDS.get(CMD_SYNC.Opcode.get(words));
+    const layout = COMMANDS.get(COMMAND.Opcode.get(words));
     return layout ? this.view(decodeRecord(layout, words)) : null;
   }
 

@@ -35,11 +35,13 @@ import {
   STRTAB_BASE,
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
+  STRTAB_BASE_LAYOUT,
 } from "../../gen/mod.ts";
 import type { Smmu } from "../device/smmu.ts";
 import { HostError } from "../core/errors.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { CMDQ, EVENTQ, PRIQ, type QueueRegs, Ring } from "../registers/ring.ts";
+import { DWORD_BYTES, WORD_BITS, WORD_BYTES } from "../core/numbers.ts";
 
 /** Where the driver puts its structures in guest memory. */
 export interface DriverLayout {
@@ -81,7 +83,7 @@ export const LINUX_CR2: number = (() => {
   return w[0];
 })();
 
-const u32 = (v: bigint) => Number(v & 0xffff_ffffn);
+const u32 = (v: bigint) => Number(BigInt.asUintN(WORD_BITS, v));
 
 /** One command as its words: `opcode`, then whatever `fill` sets with gen/ accessors. */
 export function command(opcode: number, fill?: (w: Uint32Array) => void): Uint32Array {
@@ -121,15 +123,15 @@ export class Driver {
 
   /** A 32-bit register read. */
   read(offset: number): number {
-    return u32(this.smmu.mmioRead(offset, 4));
+    return u32(this.smmu.mmioRead(offset, WORD_BYTES));
   }
   /** A 32-bit register write. */
   write(offset: number, value: number): void {
-    this.smmu.mmioWrite(offset, 4, BigInt(value >>> 0));
+    this.smmu.mmioWrite(offset, WORD_BYTES, BigInt(value >>> 0));
   }
   /** A 64-bit register write from its halves. */
   write64(offset: number, lo: number, hi: number): void {
-    this.smmu.mmioWrite(offset, 8, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+    this.smmu.mmioWrite(offset, DWORD_BYTES, (BigInt(hi >>> 0) << BigInt(WORD_BITS)) | BigInt(lo >>> 0));
   }
 
   /** Reads the ID registers and picks queue sizes within them (arm_smmu_device_hw_probe). */
@@ -159,7 +161,7 @@ export class Driver {
     STE.Config.set(ste, config);
     fill?.(ste);
     const at = this.steAddress(sid);
-    for (let i = 0; i < ste.length; i++) this.memory.write32(at + 4 * i, ste[i]);
+    for (let i = 0; i < ste.length; i++) this.memory.write32(at + WORD_BYTES * i, ste[i]);
   }
 
   /**
@@ -172,7 +174,7 @@ export class Driver {
     const { strtab, cmdq, eventq, sidBits } = this.layout;
     this.write(REG.CR0, 0);
     if (options.cr2 !== undefined) this.write(REG.CR2, options.cr2);
-    const r = new Uint32Array(2);
+    const r = new Uint32Array(STRTAB_BASE_LAYOUT.words);
     STRTAB_BASE.ADDR.setAddress(r, strtab);
     STRTAB_BASE.RA.set(r, 1);
     this.write64(REG.STRTAB_BASE, r[0], r[1]);
@@ -236,7 +238,7 @@ export class Driver {
     const ring = this.#cmdq.set(this.cmdqLog2, this.layout.cmdq);
     const prod = ring.index(CMDQ_PROD.WR.get(new Uint32Array([this.read(REG.CMDQ_PROD)])));
     const at = ring.slot(prod);
-    for (let i = 0; i < COMMAND_LAYOUT.words; i++) this.memory.write32(at + 4 * i, cmd[i]);
+    for (let i = 0; i < COMMAND_LAYOUT.words; i++) this.memory.write32(at + WORD_BYTES * i, cmd[i]);
     this.write(REG.CMDQ_PROD, ring.next(prod));
   }
 
@@ -303,9 +305,9 @@ export class Driver {
     const prod = ring.index(q.wr.get(prodValue));
     let cons = ring.index(q.rd.get(consValue));
     while (!ring.empty(prod, cons)) {
-      const rec = new Uint32Array(ring.entryBytes / 4);
+      const rec = new Uint32Array(ring.entryBytes / WORD_BYTES);
       const at = ring.slot(cons);
-      for (let i = 0; i < rec.length; i++) rec[i] = this.memory.read32(at + 4 * i);
+      for (let i = 0; i < rec.length; i++) rec[i] = this.memory.read32(at + WORD_BYTES * i);
       out.push(rec);
       cons = ring.next(cons);
     }

@@ -6,13 +6,23 @@
  */
 import {
   CD,
+  CD_BYTES,
+  CD_LAYOUT,
+  GRANULE,
+  GRANULE_MIN_TABLE_BYTES,
   L1CD,
+  L1CD_BYTES,
+  L1CD_LAYOUT,
   STE,
+  STE_LAYOUT,
   TT_ADDR_64K,
   TT_AP,
   TT_BLOCK_S1,
   TT_BLOCK_S2,
   TT_DESC,
+  TT_DESC_BYTES,
+  TT_DESC_LAYOUT,
+  TT_LEVEL,
   TT_PAGE_S1,
   TT_S2AP,
   TT_TABLE,
@@ -21,6 +31,11 @@ import {
 import type { Field } from "../../gen/mod.ts";
 import { HostError } from "../core/errors.ts";
 import type { GuestMemory } from "../core/memory.ts";
+import { WORD_BYTES } from "../core/numbers.ts";
+
+const LAST_LEVEL = TT_LEVEL.LEVEL_3;
+/** The smallest granule: where a guest puts its tables and buffers, page aligned. */
+const PAGE = 2 ** GRANULE.GRAN_4K;
 
 /** A layout's fields by name, as gen/ exports them (`STE`, `CD`, `TT_PAGE_S1`, …). */
 export type Fields = Record<string, Field & { setAddress?: (w: Uint32Array, a: number, o?: number) => void }>;
@@ -37,30 +52,30 @@ export function writeStruct(mem: GuestMemory, addr: number, fields: Fields, nwor
     if (f.setAddress) f.setAddress(w, v);
     else f.set(w, v);
   }
-  for (let i = 0; i < nwords; i++) mem.write32(addr + 4 * i, w[i]);
+  for (let i = 0; i < nwords; i++) mem.write32(addr + WORD_BYTES * i, w[i]);
 }
 
 /** Reads `n` 32-bit words of guest memory at `addr` (an aborted read gives 0xffffffff). */
 export function readWords(mem: GuestMemory, addr: number, n: number): Uint32Array {
   const w = new Uint32Array(n);
-  for (let i = 0; i < n; i++) w[i] = mem.read32(addr + 4 * i) >>> 0;
+  for (let i = 0; i < n; i++) w[i] = mem.read32(addr + WORD_BYTES * i) >>> 0;
   return w;
 }
 
 /** Writes a 64-byte STE with the given field values (gen/ `STE` field names) at `addr`. */
 export const steAt = (mem: GuestMemory, addr: number, v: Values): void =>
-  writeStruct(mem, addr, STE as unknown as Fields, 16, v);
+  writeStruct(mem, addr, STE as unknown as Fields, STE_LAYOUT.words, v);
 
 /** Writes a 64-byte CD with the given field values (gen/ `CD` field names) at `addr`. */
 export const cdAt = (mem: GuestMemory, addr: number, v: Values): void =>
-  writeStruct(mem, addr, CD as unknown as Fields, 16, v);
+  writeStruct(mem, addr, CD as unknown as Fields, CD_LAYOUT.words, v);
 
 /** A bump allocator over guest physical memory (which starts zeroed). */
 export class Allocator {
-  /** Allocation starts at `next`. */
+  /** Allocation starts at `next` (by default 1 GiB, where the demos' guest RAM starts: no architectural address). */
   constructor(public next = 0x4000_0000) {}
   /** `bytes` bytes aligned to `align`; returns their address. */
-  alloc(bytes: number, align = 4096): number {
+  alloc(bytes: number, align = PAGE): number {
     this.next = Math.ceil(this.next / align) * align;
     const a = this.next;
     this.next += bytes;
@@ -78,11 +93,13 @@ export interface CdTable {
 
 /** A CD table for STE.S1CDMax = `cdMax`: linear (split 0) or 2-level (split 6 or 10, as STE.S1Fmt). */
 export function cdTable(mem: GuestMemory, alloc: Allocator, cdMax: number, split = 0): CdTable {
+  // STE.S1ContextPtr and L1CD.L2Ptr hold addresses aligned to 2^shift.
+  const tableAlign = 2 ** STE.S1ContextPtr.shift, leafAlign = 2 ** L1CD.L2Ptr.shift;
   if (split === 0) {
-    const ptr = alloc.alloc(64 * 2 ** cdMax, 64);
-    return { ptr, cd: (ssid) => ptr + ssid * 64 };
+    const ptr = alloc.alloc(CD_BYTES * 2 ** cdMax, tableAlign);
+    return { ptr, cd: (ssid) => ptr + ssid * CD_BYTES };
   }
-  const ptr = alloc.alloc(8 * 2 ** Math.max(0, cdMax - split), 64);
+  const ptr = alloc.alloc(L1CD_BYTES * 2 ** Math.max(0, cdMax - split), tableAlign);
   const l2 = new Map<number, number>();
   return {
     ptr,
@@ -90,11 +107,11 @@ export function cdTable(mem: GuestMemory, alloc: Allocator, cdMax: number, split
       const i = Math.floor(ssid / 2 ** split);
       let base = l2.get(i);
       if (base === undefined) {
-        base = alloc.alloc(64 * 2 ** split, 4096);
+        base = alloc.alloc(CD_BYTES * 2 ** split, leafAlign);
         l2.set(i, base);
-        writeStruct(mem, ptr + 8 * i, L1CD as unknown as Fields, 2, { V: 1, L2Ptr: base });
+        writeStruct(mem, ptr + L1CD_BYTES * i, L1CD as unknown as Fields, L1CD_LAYOUT.words, { V: 1, L2Ptr: base });
       }
-      return base + (ssid % 2 ** split) * 64;
+      return base + (ssid % 2 ** split) * CD_BYTES;
     },
   };
 }
@@ -106,7 +123,7 @@ export type Leaf = Values;
 export class PageTable {
   /** Address of the start-level table (for CD.TTB0 or STE.S2TTB). */
   readonly root: number;
-  /** Index bits per level: granule shift − 3. */
+  /** Index bits per level: granule shift − log2 of a descriptor's bytes. */
   readonly stride: number;
   /** Tables for `inputBits`-bit input addresses with a 2^`granuleShift` granule, starting at `startLevel`. */
   constructor(
@@ -118,27 +135,28 @@ export class PageTable {
     /** Where a table address (as written in descriptors) lives in PA space (identity unless nested). */
     readonly toPa: (addr: number) => number = (a) => a,
   ) {
-    this.stride = granuleShift - 3;
+    this.stride = granuleShift - Math.log2(TT_DESC_BYTES);
     const entries = 2 ** (inputBits - this.shift(startLevel));
-    this.root = alloc.alloc(Math.max(entries * 8, 64), Math.max(entries * 8, 64));
+    const bytes = Math.max(entries * TT_DESC_BYTES, GRANULE_MIN_TABLE_BYTES[granuleShift]!);
+    this.root = alloc.alloc(bytes, bytes);
   }
   /** Log2 of the bytes one descriptor at `level` maps. */
   shift(level: number): number {
-    return this.granuleShift + (3 - level) * this.stride;
+    return this.granuleShift + (LAST_LEVEL - level) * this.stride;
   }
   #index(ia: number, level: number): number {
     const entries = level === this.startLevel ? 2 ** (this.inputBits - this.shift(level)) : 2 ** this.stride;
     return Math.floor(ia / 2 ** this.shift(level)) % entries;
   }
   #readDesc(addr: number): Uint32Array {
-    return readWords(this.mem, this.toPa(addr), 2);
+    return readWords(this.mem, this.toPa(addr), TT_DESC_LAYOUT.words);
   }
   #writeDesc(addr: number, w: Uint32Array): void {
     this.mem.write32(this.toPa(addr), w[0]);
-    this.mem.write32(this.toPa(addr) + 4, w[1]);
+    this.mem.write32(this.toPa(addr) + WORD_BYTES, w[1]);
   }
   #setAddr(w: Uint32Array, addr: number): void {
-    if (this.granuleShift === 16) {
+    if (this.granuleShift === GRANULE.GRAN_64K) {
       TT_ADDR_64K.ADDR.setAddress(w, addr);
       TT_ADDR_64K.ADDR_51_48.setAddress(w, addr);
     } else TT_TABLE.NLTA.setAddress(w, addr);
@@ -147,7 +165,7 @@ export class PageTable {
   descAddr(ia: number, level: number, table: Values = {}): number {
     let t = this.root;
     for (let l = this.startLevel; l < level; l++) {
-      const a = t + 8 * this.#index(ia, l);
+      const a = t + TT_DESC_BYTES * this.#index(ia, l);
       const w = this.#readDesc(a);
       if (TT_DESC.Valid.get(w) === 1 && TT_DESC.Type.get(w) === TT_TYPE.TABLE_OR_PAGE) {
         t = this.#nextTable(w);
@@ -162,22 +180,31 @@ export class PageTable {
       this.#writeDesc(a, w);
       t = next;
     }
-    return t + 8 * this.#index(ia, level);
+    return t + TT_DESC_BYTES * this.#index(ia, level);
   }
   #nextTable(w: Uint32Array): number {
-    if (this.granuleShift === 16) return TT_ADDR_64K.ADDR.getAddress(w) + TT_ADDR_64K.ADDR_51_48.getAddress(w);
+    if (this.granuleShift === GRANULE.GRAN_64K) {
+      return TT_ADDR_64K.ADDR.getAddress(w) + TT_ADDR_64K.ADDR_51_48.getAddress(w);
+    }
     return TT_TABLE.NLTA.getAddress(w) - (TT_TABLE.NLTA.getAddress(w) % 2 ** this.granuleShift);
   }
   /**
    * Maps the `level` block or page containing `ia` to `oa`, read/write for every privilege (AF set); `leaf` holds
    * extra or overriding fields. Returns the descriptor's address.
    */
-  map(ia: number, oa: number, level = 3, leaf: Leaf = {}, stage: 1 | 2 = 1, table: Values = {}): number {
+  map(
+    ia: number,
+    oa: number,
+    level: number = LAST_LEVEL,
+    leaf: Leaf = {},
+    stage: 1 | 2 = 1,
+    table: Values = {},
+  ): number {
     const a = this.descAddr(ia, level, table);
-    const w = new Uint32Array(2);
+    const w = new Uint32Array(TT_DESC_LAYOUT.words);
     const fields = (stage === 1 ? TT_BLOCK_S1 : TT_BLOCK_S2) as unknown as Fields;
     fields.Valid.set(w, 1);
-    fields.Type.set(w, level === 3 ? TT_TYPE.TABLE_OR_PAGE : TT_TYPE.BLOCK);
+    fields.Type.set(w, level === LAST_LEVEL ? TT_TYPE.TABLE_OR_PAGE : TT_TYPE.BLOCK);
     fields.AF.set(w, 1);
     if (stage === 2) fields.S2AP.set(w, TT_S2AP.RW);
     else fields.AP.set(w, TT_AP.RW_ANY); // as drivers map DMA buffers (unprivileged read/write)
@@ -193,7 +220,7 @@ export class PageTable {
     return a;
   }
   /** Reads the leaf descriptor words at `level` for `ia` (after hardware updates). */
-  leaf(ia: number, level = 3): Uint32Array {
+  leaf(ia: number, level: number = LAST_LEVEL): Uint32Array {
     return this.#readDesc(this.descAddr(ia, level));
   }
 }

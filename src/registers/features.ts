@@ -6,24 +6,32 @@
 import {
   AIDR,
   AIDR_ARCH_MINOR_REV,
+  GRANULE,
+  GRANULE_BY_KIB,
+  GRANULE_KIB,
   IDR0,
   IDR0_HTTU,
   IDR0_LAYOUT,
   IDR0_ST_LEVEL,
   IDR0_STALL_MODEL,
+  IDR0_STALL_MODEL_NAMES,
   IDR0_TTENDIAN,
   IDR0_TTF,
   IDR1,
   IDR1_LAYOUT,
   IDR3,
+  IDR3_BBML,
+  IDR3_BBML_NAMES,
   IDR3_LAYOUT,
   IDR5,
   IDR5_LAYOUT,
-  IDR5_OAS,
+  IDR5_OAS_BITS,
+  IDR5_OAS_BY_BITS,
   IDR5_VAX,
 } from "../../gen/mod.ts";
 import type { Field, Layout } from "../../gen/mod.ts";
 import { OptionsError } from "../core/errors.ts";
+import { TWO_32 } from "../core/numbers.ts";
 
 /** Raw ID register values, as a VMM copies them from a host or another model. */
 export interface IdRegisterValues {
@@ -110,25 +118,18 @@ export interface IdRegisterSet extends IdRegisterValues {
   AIDR: number;
 }
 
-const OAS_BITS: Readonly<Record<number, number>> = {
-  [IDR5_OAS.BITS_32]: 32,
-  [IDR5_OAS.BITS_36]: 36,
-  [IDR5_OAS.BITS_40]: 40,
-  [IDR5_OAS.BITS_42]: 42,
-  [IDR5_OAS.BITS_44]: 44,
-  [IDR5_OAS.BITS_48]: 48,
-  [IDR5_OAS.BITS_52]: 52,
-};
+const MAX_QUEUE_LOG2 = IDR1.CMDQS.max; // IHI 0070 6.3.2: CMDQS/EVENTQS/PRIQS at most 19
+const MAX_SID_BITS = IDR1.SIDSIZE.max;
+const MAX_SSID_BITS = IDR1.SSIDSIZE.max;
+const MAX_STALLS = 2 ** IDR5.STALL_MAX.width - 1; // as many as STAGs, also 16 bits
+/** The granules in KiB, smallest first. */
+const GRANULES_KIB = Object.values(GRANULE).map((g) => GRANULE_KIB[g]!);
 
-/** Output address size in bits for an IDR5.OAS encoding (48 for a reserved encoding, which validation refuses). */
-export function oasBits(encoding: number): number {
-  return OAS_BITS[encoding] ?? 48;
-}
-
-const MAX_QUEUE_LOG2 = 19; // IHI 0070 6.3.2: CMDQS/EVENTQS/PRIQS at most 19
-const MAX_SID_BITS = 32;
-const MAX_SSID_BITS = 20;
-const MAX_STALLS = 0xffff; // IDR5.STALL_MAX is 16 bits, as is a STAG
+// The defaults of SmmuFeatures (this model's choices, not the architecture's): a 16-bit StreamID, 8-bit SubstreamID,
+// 48-bit OAS and 256 STAGs, as a typical platform SMMU offers.
+const DEFAULT_SID_BITS = 16;
+const DEFAULT_SSID_BITS = 8;
+const DEFAULT_OAS_BITS = 48;
 const DEFAULT_STALL_MAX = 256;
 
 function checkRange(what: string, v: number, lo: number, hi: number): number {
@@ -139,8 +140,9 @@ function checkRange(what: string, v: number, lo: number, hi: number): number {
 /** ID register values for `features` (defaults filled in); throws OptionsError on a value out of range. */
 export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
   const f = features;
-  const w = new Uint32Array(4);
+  // The four ID registers, as the words of one scratch array.
   const [i0, i1, i3, i5] = [0, 1, 2, 3];
+  const w = new Uint32Array(i5 + 1);
   const flag = (field: Field, on: boolean | undefined, dflt: boolean, o: number) =>
     field.set(w, (on ?? dflt) ? 1 : 0, o);
   flag(IDR0.S1P, f.stage1, true, i0);
@@ -179,30 +181,33 @@ export function idRegistersFor(features: SmmuFeatures = {}): IdRegisterSet {
   IDR0.TERM_MODEL.set(w, 1, i0);
   IDR0.ST_LEVEL.set(w, (f.twoLevelStreamTable ?? true) ? IDR0_ST_LEVEL.TWO_LEVEL : IDR0_ST_LEVEL.LINEAR, i0);
 
-  IDR1.SIDSIZE.set(w, checkRange("sidBits", f.sidBits ?? 16, 0, MAX_SID_BITS), i1);
-  IDR1.SSIDSIZE.set(w, checkRange("ssidBits", f.ssidBits ?? 8, 0, MAX_SSID_BITS), i1);
+  IDR1.SIDSIZE.set(w, checkRange("sidBits", f.sidBits ?? DEFAULT_SID_BITS, 0, MAX_SID_BITS), i1);
+  IDR1.SSIDSIZE.set(w, checkRange("ssidBits", f.ssidBits ?? DEFAULT_SSID_BITS, 0, MAX_SSID_BITS), i1);
   IDR1.CMDQS.set(w, checkRange("cmdqLog2", f.cmdqLog2 ?? MAX_QUEUE_LOG2, 0, MAX_QUEUE_LOG2), i1);
   IDR1.EVENTQS.set(w, checkRange("eventqLog2", f.eventqLog2 ?? MAX_QUEUE_LOG2, 0, MAX_QUEUE_LOG2), i1);
   IDR1.PRIQS.set(w, checkRange("priqLog2", f.priqLog2 ?? MAX_QUEUE_LOG2, 0, MAX_QUEUE_LOG2), i1);
 
   flag(IDR3.RIL, f.rangeInvalidation, true, i3);
-  IDR3.BBML.set(w, checkRange("bbml", f.bbml ?? 0, 0, 2), i3);
+  IDR3.BBML.set(w, checkRange("bbml", f.bbml ?? IDR3_BBML.LEVEL0, IDR3_BBML.LEVEL0, IDR3_BBML.LEVEL2), i3);
   flag(IDR3.HAD, f.hierarchicalAttributeDisable, true, i3);
   flag(IDR3.STT, f.smallTables, true, i3);
   // XNX is a stage-2 descriptor format, E0PD a CD field: each is advertised only with the stage it belongs to.
   flag(IDR3.XNX, (f.xnx ?? true) && (f.stage2 ?? true), true, i3);
   flag(IDR3.E0PD, (f.e0pd ?? true) && (f.stage1 ?? true), true, i3);
 
-  const oas = f.oas ?? 48;
-  const oasCode = Object.entries(OAS_BITS).find(([, bits]) => bits === oas)?.[0];
-  if (oasCode === undefined) throw new OptionsError(`features.oas: ${oas} is not one of 32, 36, 40, 42, 44, 48, 52`);
-  IDR5.OAS.set(w, Number(oasCode), i5);
-  const granules = f.granules ?? [4, 16, 64];
-  for (const g of granules) if (![4, 16, 64].includes(g)) throw new OptionsError(`features.granules: ${g} KiB`);
+  const oas = f.oas ?? DEFAULT_OAS_BITS;
+  const oasCode = IDR5_OAS_BY_BITS[oas];
+  if (oasCode === undefined) {
+    throw new OptionsError(`features.oas: ${oas} is not one of ${Object.values(IDR5_OAS_BITS).join(", ")}`);
+  }
+  IDR5.OAS.set(w, oasCode, i5);
+  const granules: readonly number[] = f.granules ?? GRANULES_KIB;
+  for (const g of granules) if (GRANULE_BY_KIB[g] === undefined) throw new OptionsError(`features.granules: ${g} KiB`);
   if (granules.length === 0) throw new OptionsError("features.granules: at least one granule is required");
-  IDR5.GRAN4K.set(w, granules.includes(4) ? 1 : 0, i5);
-  IDR5.GRAN16K.set(w, granules.includes(16) ? 1 : 0, i5);
-  IDR5.GRAN64K.set(w, granules.includes(64) ? 1 : 0, i5);
+  const has = (g: number) => granules.includes(GRANULE_KIB[g]!) ? 1 : 0;
+  IDR5.GRAN4K.set(w, has(GRANULE.GRAN_4K), i5);
+  IDR5.GRAN16K.set(w, has(GRANULE.GRAN_16K), i5);
+  IDR5.GRAN64K.set(w, has(GRANULE.GRAN_64K), i5);
   IDR5.VAX.set(w, f.va52 ? IDR5_VAX.VA_52 : IDR5_VAX.VA_48, i5);
   const stallMax = checkRange("stallMax", f.stallMax ?? DEFAULT_STALL_MAX, 1, MAX_STALLS);
   // STALL_MAX is RES0 without the stall model (IHI 0070 6.3.6).
@@ -238,7 +243,7 @@ const IDR0_OK: Allowed = {
   VMID16: any,
   CD2L: any,
   TTENDIAN: (v) => v === IDR0_TTENDIAN.LITTLE, // no big-endian walks
-  STALL_MODEL: (v) => v !== 3, // the stall model is implemented (src/device/stall.ts); 0b11 is reserved
+  STALL_MODEL: (v) => v in IDR0_STALL_MODEL_NAMES, // the stall model is implemented (src/device/stall.ts)
   TERM_MODEL: (v) => v === 1, // terminated transactions always abort (no RAZ/WI option)
   ST_LEVEL: (v) => v === IDR0_ST_LEVEL.LINEAR || v === IDR0_ST_LEVEL.TWO_LEVEL,
   // Refused (must be 0): BTM (no broadcast maintenance source), ATOS, VMW, VATOS,
@@ -259,13 +264,13 @@ const IDR3_OK: Allowed = {
   XNX: any, // the stage-2 walker reads XN[1:0] as FEAT_XNX has it
   STT: any, // TxSZ bounds up to 48 (47 with 64 KiB) and the 4 KiB stage-2 level-3 start are decoded
   RIL: any,
-  BBML: (v) => v <= 2, // no TLB conflicts are ever raised, which every level permits
+  BBML: (v) => v in IDR3_BBML_NAMES, // no TLB conflicts are ever raised, which every level permits
   E0PD: any, // CD.E0PD0/E0PD1 fault unprivileged accesses
   PPS: any, // automatic PRI responses on overflow keep the PASID without reading STE.PPAR (src/device/priq.ts)
   // Refused: PBHA (no hardware-use bits), MPAM, FWB (no STE.S2FWB attribute model).
 };
 const IDR5_OK: Allowed = {
-  OAS: (v) => v in OAS_BITS,
+  OAS: (v) => v in IDR5_OAS_BITS, // not 0b111 (56 bits, SMMUv3.4)
   GRAN4K: any,
   GRAN16K: any,
   GRAN64K: any,
@@ -274,7 +279,7 @@ const IDR5_OK: Allowed = {
 };
 
 function check(name: string, layout: Layout, ok: Allowed, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+  if (!Number.isInteger(value) || value < 0 || value >= TWO_32) {
     throw new OptionsError(`idRegisters.${name}: ${value} is not a 32-bit value`);
   }
   const w = new Uint32Array([value]);

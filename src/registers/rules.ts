@@ -16,17 +16,18 @@ import {
   IDR0_ST_LEVEL,
   IDR1,
   IDR5,
+  IDR5_OAS_BITS,
   IRQ_CTRL,
   REG,
   STRTAB_BASE,
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
   STRTAB_BASE_CFG_FMT_EFFECTIVE,
-  STRTAB_BASE_CFG_SPLIT,
+  STRTAB_BASE_CFG_SPLIT_EFFECTIVE,
 } from "../../gen/mod.ts";
 import type { Field } from "../../gen/mod.ts";
 import { fieldMask, registerAt, word } from "./regfile.ts";
-import { oasBits } from "./features.ts";
+import { DWORD_BYTES, WORD_BYTES } from "../core/numbers.ts";
 import { queueIndexMask, QUEUES } from "./ring.ts";
 
 /** Page-0 aliases of the page-1 PROD/CONS registers (the model aliases them, IHI 0070 6.2.1). */
@@ -76,13 +77,13 @@ const clear = (v: Uint32Array, f: Field) => f.set(v, 0);
 
 /** Masks an address field to the implemented OAS (bits at and above OAS are RES0). */
 function maskAddress(words: Uint32Array, v: Uint32Array, f: Field & { shift?: number }): void {
-  const oas = oasBits(IDR5.OAS.get(words, W_IDR5));
+  const oas = IDR5_OAS_BITS[IDR5.OAS.get(words, W_IDR5)]!;
   const shift = f.shift ?? 0;
   const keep = oas - shift;
   if (keep < f.width) f.set(v, f.get(v) % 2 ** keep);
 }
 
-const scratch = new Uint32Array(2);
+const scratch = new Uint32Array(DWORD_BYTES / WORD_BYTES); // a 64-bit register's words
 
 /**
  * The value register `offset` stores when written with `[lo, hi]`, given the ID registers and queue geometry in
@@ -134,18 +135,10 @@ export function sanitize(words: Uint32Array, offset: number, lo: number, hi: num
       const twoLevel = IDR0.ST_LEVEL.get(words, W_IDR0) === IDR0_ST_LEVEL.TWO_LEVEL;
       const fmt = STRTAB_BASE_CFG_FMT_EFFECTIVE[STRTAB_BASE_CFG.FMT.get(v)];
       STRTAB_BASE_CFG.FMT.set(v, twoLevel ? fmt : STRTAB_BASE_CFG_FMT.LINEAR);
-      // SPLIT matters only for a 2-level table; there a reserved value behaves as a supported one (IHI 0070
-      // 6.3.25): the largest legal value not above it. With a linear table it is ignored and kept as written.
-      const split = STRTAB_BASE_CFG.SPLIT.get(v);
+      // SPLIT matters only for a 2-level table; there a reserved value behaves as 6 (IHI 0070 6.3.25: "Other values
+      // are reserved, behave as 6"). With a linear table it is ignored and kept as written.
       if (STRTAB_BASE_CFG.FMT.get(v) === STRTAB_BASE_CFG_FMT.TWO_LEVEL) {
-        STRTAB_BASE_CFG.SPLIT.set(
-          v,
-          split >= STRTAB_BASE_CFG_SPLIT.L2_64KB
-            ? STRTAB_BASE_CFG_SPLIT.L2_64KB
-            : split >= STRTAB_BASE_CFG_SPLIT.L2_16KB
-            ? STRTAB_BASE_CFG_SPLIT.L2_16KB
-            : STRTAB_BASE_CFG_SPLIT.L2_4KB,
-        );
+        STRTAB_BASE_CFG.SPLIT.set(v, STRTAB_BASE_CFG_SPLIT_EFFECTIVE[STRTAB_BASE_CFG.SPLIT.get(v)]);
       }
       break;
     }

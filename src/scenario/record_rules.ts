@@ -16,7 +16,7 @@
  * model's record holds `ours` there, the recording `recorded`, and `when` holds of this model's record.
  * @module
  */
-import { EVENT_TYPE, EVENTS, EVT_F_UUT, EVT_F_UUT_LAYOUT, type Field, type Layout } from "../../gen/mod.ts";
+import { EVENT, EVENT_LAYOUT, EVENT_TYPE, EVENTS, type Field, type Layout } from "../../gen/mod.ts";
 import { z } from "zod";
 import { InputError } from "../core/errors.ts";
 
@@ -141,7 +141,7 @@ function valueOf(v: number | string, f: Field | undefined, bits: Bits, where: st
 }
 
 function maskOf(b: Bits): Uint32Array {
-  const m = new Uint32Array(EVT_F_UUT_LAYOUT.words);
+  const m = new Uint32Array(EVENT_LAYOUT.words);
   for (let i = b.lsb; i < b.lsb + b.width; i++) m[i >>> 5] |= 1 << (i & 31);
   return m;
 }
@@ -158,14 +158,14 @@ function read(w: Uint32Array, b: Bits): number {
  * from the recorded ones, or null when a difference is left unexplained (or nothing differs).
  */
 export function explainRecords(rules: readonly RecordRule[], ours: string, recorded: string): RecordRule[] | null {
-  const bytes = EVT_F_UUT_LAYOUT.bytes;
+  const bytes = EVENT_LAYOUT.bytes;
   if (rules.length === 0 || ours.length !== recorded.length || ours.length % (2 * bytes) !== 0) return null;
   const used = new Set<RecordRule>();
   for (let at = 0; at < ours.length; at += 2 * bytes) {
     const mine = words(ours.slice(at, at + 2 * bytes)), theirs = words(recorded.slice(at, at + 2 * bytes));
     const diff = mine.map((x, i) => x ^ theirs[i]);
     if (diff.every((x) => x === 0)) continue;
-    const type = EVT_F_UUT.Type.get(mine);
+    const type = EVENT.Type.get(mine);
     for (const rule of rules) {
       const r = rule.types.get(type);
       if (r === undefined || !r.when.every((c) => read(mine, c.bits) === c.value)) continue;

@@ -5,7 +5,7 @@
  * that into text or JSON (trace_format.ts); trace_command.ts is the command.
  * @module
  */
-import { EVENTQ_PROD, EVT_F_UUT_LAYOUT, REG, REGISTERS } from "../../gen/mod.ts";
+import { EVENT_LAYOUT, EVENTQ_PROD, REG, REGISTERS } from "../../gen/mod.ts";
 import type { Smmu, TranslationResult } from "../device/smmu.ts";
 import type { DmaResult } from "../device/dma.ts";
 import type { IdRegisterValues } from "../registers/features.ts";
@@ -298,7 +298,7 @@ export function latestEvents(smmu: Smmu, memory: GuestMemory, count: number): Ui
   const ring = queueRing(smmu, EVENTQ);
   const prod = EVENTQ_PROD.WR.get(Uint32Array.of(Number(smmu.mmioPeek(REG.EVENTQ_PROD, 4))));
   const out: Uint32Array[] = [];
-  const words = EVT_F_UUT_LAYOUT.words;
+  const words = EVENT_LAYOUT.words;
   for (let i = Math.min(count, ring.size); i > 0; i--) {
     const at = ring.slot(prod - i);
     const rec = new Uint32Array(words);

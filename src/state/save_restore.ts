@@ -29,6 +29,7 @@ import {
   GBPA,
   IDR0,
   IDR5,
+  IDR5_OAS_BITS,
   REG,
   REGISTERS,
   reservedSet,
@@ -37,9 +38,9 @@ import {
 } from "../../gen/mod.ts";
 import type { Layout, RegisterInfo } from "../../gen/mod.ts";
 import { SavedStateError } from "../core/errors.ts";
-import { oasBits } from "../registers/features.ts";
 import { sanitize } from "../registers/rules.ts";
-import { type RegisterFile, word } from "../registers/regfile.ts";
+import { isWide, type RegisterFile, word } from "../registers/regfile.ts";
+import { DWORD_BYTES, WORD_BITS, WORD_BYTES } from "../core/numbers.ts";
 
 // ---------------------------------------------------------------- the mapping, exhaustive by construction
 
@@ -84,6 +85,8 @@ const ID_BY_PROTO = new Map(ID_FIELDS.map((f) => [f.reg.proto!, f]));
 const RECORDS = SAVED_RECORDS.map((r) => ({ info: r, key: keyOf(r) as RecordKey }));
 const RECORD_BY_PROTO = new Map(RECORDS.map((r) => [r.info.proto, r]));
 const FIELD_SCHEMA_VERSION = 1;
+const WORD = BigInt(WORD_BITS);
+const TWO_32 = 1n << WORD;
 const FIELD_ID_REGISTERS = 2;
 
 /** Decodes a probe holding every saved field and checks each lands on its key with its width's type. */
@@ -92,7 +95,7 @@ const FIELD_ID_REGISTERS = 2;
   const decoded = SavedState.decode(probe) as unknown as Record<string, unknown>;
   for (const f of SAVED) {
     const type = typeof decoded[f.key];
-    const want = f.reg.width === 64 ? "bigint" : "number";
+    const want = isWide(f.reg) ? "bigint" : "number";
     if (type !== want) throw new Error(`gen/ out of sync: ${f.reg.name} is not ${f.key}: ${want}`);
   }
   for (const r of RECORDS) {
@@ -121,9 +124,9 @@ export type SavedRecords = Readonly<Record<string, readonly Uint32Array[]>>;
 
 /** A record's words as little-endian bytes, and back. */
 function recordBytes(words: Uint32Array): Uint8Array {
-  const out = new Uint8Array(words.length * 4);
+  const out = new Uint8Array(words.length * WORD_BYTES);
   const view = new DataView(out.buffer);
-  words.forEach((v, i) => view.setUint32(4 * i, v, true));
+  words.forEach((v, i) => view.setUint32(WORD_BYTES * i, v, true));
   return out;
 }
 
@@ -135,7 +138,7 @@ export function saveState(regs: RegisterFile, records: SavedRecords = {}): Uint8
   const w = regs.words;
   const registers: Partial<Record<RegisterKey, number | bigint>> = {};
   for (const f of SAVED) {
-    registers[f.key] = f.reg.width === 64 ? (BigInt(w[f.w + 1]) << 32n) | BigInt(w[f.w]) : w[f.w];
+    registers[f.key] = isWide(f.reg) ? (BigInt(w[f.w + 1]) << WORD) | BigInt(w[f.w]) : w[f.w];
   }
   const lists: Partial<Record<RecordKey, Uint8Array[]>> = {};
   for (const r of RECORDS) lists[r.key] = (records[r.info.name] ?? []).map(recordBytes);
@@ -191,10 +194,10 @@ export function restoreState(
     if (value === undefined) {
       if (schemaVersion === SCHEMA_VERSION) throw new SavedStateError(f.reg.name, "missing from a current-schema blob");
       next[f.w] = f.reg.reset[0];
-      if (f.reg.width === 64) next[f.w + 1] = f.reg.reset[1];
+      if (isWide(f.reg)) next[f.w + 1] = f.reg.reset[1];
     } else if (typeof value === "bigint") {
-      next[f.w] = Number(value & 0xffff_ffffn);
-      next[f.w + 1] = Number(value >> 32n);
+      next[f.w] = Number(value % TWO_32);
+      next[f.w + 1] = Number(value >> WORD);
     } else {
       next[f.w] = value;
     }
@@ -211,7 +214,7 @@ function recordWords(info: (typeof SAVED_RECORDS)[number], bytes: Uint8Array, i:
     throw new SavedStateError(where, `${bytes.length} bytes, not a ${info.layout.name} (${info.layout.bytes})`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const words = Uint32Array.from({ length: info.layout.words }, (_, k) => view.getUint32(4 * k, true));
+  const words = Uint32Array.from({ length: info.layout.words }, (_, k) => view.getUint32(WORD_BYTES * k, true));
   const bad = reservedSet(info.layout, words).findIndex((m) => m !== 0);
   if (bad >= 0) throw new SavedStateError(where, `reserved bits set in word ${bad}`);
   return words;
@@ -251,7 +254,7 @@ function scanMessage(reader: BinaryReader, inIdRegisters: boolean): void {
       scanMessage(new BinaryReader(reader.bytes()), true);
     } else {
       const v = BigInt(reader.uint64());
-      const width = inIdRegisters || no === FIELD_SCHEMA_VERSION ? 32 : BY_PROTO.get(no)!.reg.width;
+      const width = inIdRegisters || no === FIELD_SCHEMA_VERSION ? WORD_BITS : BY_PROTO.get(no)!.reg.width;
       if (v >> BigInt(width) !== 0n) throw new SavedStateError(name, `0x${v.toString(16)} does not fit ${width} bits`);
     }
   }
@@ -283,7 +286,7 @@ function layoutOf(f: SavedField, w: Uint32Array): Layout {
 function validate(w: Uint32Array): void {
   for (const f of SAVED) {
     const layout = layoutOf(f, w);
-    for (let i = 0; i < f.reg.width / 32; i++) {
+    for (let i = 0; i < f.reg.width / WORD_BITS; i++) {
       const bad = (w[f.w + i] & layout.reserved[i]) >>> 0;
       if (bad) throw new SavedStateError(f.reg.name, `reserved bits 0x${hex(bad)} set in word ${i}`);
     }
@@ -296,8 +299,8 @@ function validate(w: Uint32Array): void {
 
 /** The stored value must be what the device stores for a guest write of that value (at `as`'s rules). */
 function mustStore(f: SavedField, layout: Layout, w: Uint32Array, as: number): void {
-  const [lo, hi] = sanitize(w, as, w[f.w], f.reg.width === 64 ? w[f.w + 1] : 0);
-  if (lo === w[f.w] && (f.reg.width === 32 || hi === w[f.w + 1])) return;
+  const [lo, hi] = sanitize(w, as, w[f.w], isWide(f.reg) ? w[f.w + 1] : 0);
+  if (lo === w[f.w] && (!isWide(f.reg) || hi === w[f.w + 1])) return;
   const stored = new Uint32Array([lo, hi]);
   const field = layout.fields.find((x) => x.get(w, f.w) !== x.get(stored)) ?? { name: "value" };
   throw new SavedStateError(`${f.reg.name}.${field.name}`, "not a value this device can hold");
@@ -305,7 +308,7 @@ function mustStore(f: SavedField, layout: Layout, w: Uint32Array, as: number): v
 
 /** GERROR and GATOS_PAR: values the SMMU itself writes. */
 function checkSmmuWritten(f: SavedField, layout: Layout, w: Uint32Array): void {
-  const oas = oasBits(IDR5.OAS.get(w, word(REG.IDR5)));
+  const oas = IDR5_OAS_BITS[IDR5.OAS.get(w, word(REG.IDR5))]!;
   for (const field of layout.fields) {
     const v = field.get(w, f.w);
     if (field.enumValues && !(v in field.enumValues)) {
@@ -329,12 +332,12 @@ function checkSmmuWritten(f: SavedField, layout: Layout, w: Uint32Array): void {
  *  Checks the encoding only, not a device's limits. Throws SavedStateError for a garbled blob. */
 export function stateToJson(bytes: Uint8Array): Record<string, unknown> {
   const message = decodeBlob(bytes);
-  const words = new Uint32Array(2);
+  const words = new Uint32Array(DWORD_BYTES / WORD_BYTES);
   const show = (reg: RegisterInfo, value: number | bigint | undefined, layoutFor = (_: Uint32Array) => reg.layout) => {
     if (value === undefined) return "absent (in an older schema: restores as the reset value)";
     const big = BigInt(value);
-    words[0] = Number(big & 0xffff_ffffn);
-    words[1] = Number(big >> 32n);
+    words[0] = Number(big % TWO_32);
+    words[1] = Number(big >> WORD);
     const layout = layoutFor(words);
     const fields = decode(layout, words);
     for (const f of layout.fields) {

@@ -8,8 +8,10 @@ import {
   CR0ACK,
   EVENT_TYPE,
   EVT_TYPE_NAMES,
+  GRANULE,
   IDR0,
   IDR5,
+  IDR5_OAS_BITS,
   REG,
   STE_CONFIG,
   STE_EATS,
@@ -17,11 +19,11 @@ import {
   STE_PRIVCFG,
 } from "../../gen/mod.ts";
 import { HostError } from "../core/errors.ts";
-import { oasBits } from "../registers/features.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { Translator } from "./translate.ts";
-import { ACCESS, newFault, NO_PA, NO_SSID, NO_TAG, TAG_SHIFT } from "../core/types.ts";
+import { ACCESS, newFault, NO_PA, NO_SSID, NO_TAG, SID_LIMIT, SSID_LIMIT, translationRelated } from "../core/types.ts";
+import { isVa, untag } from "../core/address.ts";
 import type { EventSink } from "../core/types.ts";
 
 /** An ATS Translation Request from an endpoint (IHI 0070 3.9.1; PCIe ATS). Read access is implied. */
@@ -85,14 +87,8 @@ export interface Ats {
 const W_IDR0 = word(REG.IDR0);
 const W_IDR5 = word(REG.IDR5);
 const W_CR0ACK = word(REG.CR0ACK);
-const TWO_64 = 1n << 64n;
 const UR: AtsCompletion = Object.freeze({ status: "UR" });
 const CA: AtsCompletion = Object.freeze({ status: "CA" });
-
-/** F_TRANSLATION, F_ADDR_SIZE, F_ACCESS and F_PERMISSION: a Translation Request meeting one is granted nothing. */
-function translationRelated(type: number): boolean {
-  return type >= EVENT_TYPE.F_TRANSLATION && type <= EVENT_TYPE.F_PERMISSION;
-}
 
 function flag(where: string, name: string, v: unknown): boolean {
   if (v === undefined) return false;
@@ -101,7 +97,7 @@ function flag(where: string, name: string, v: unknown): boolean {
 }
 
 function checkSid(where: string, sid: unknown): number {
-  if (!Number.isInteger(sid) || (sid as number) < 0 || (sid as number) > 0xffff_ffff) {
+  if (!Number.isInteger(sid) || (sid as number) < 0 || (sid as number) >= SID_LIMIT) {
     throw new HostError(`${where}: sid ${sid} is not a 32-bit StreamID`);
   }
   return sid as number;
@@ -125,7 +121,12 @@ export class AtsPort implements Ats {
 
   get stu(): number {
     const w = this.#regs.words;
-    return IDR5.GRAN4K.get(w, W_IDR5) ? 4096 : IDR5.GRAN16K.get(w, W_IDR5) ? 16384 : 65536;
+    const smallest = IDR5.GRAN4K.get(w, W_IDR5)
+      ? GRANULE.GRAN_4K
+      : IDR5.GRAN16K.get(w, W_IDR5)
+      ? GRANULE.GRAN_16K
+      : GRANULE.GRAN_64K;
+    return 2 ** smallest;
   }
 
   #advertised(where: string): void {
@@ -142,7 +143,7 @@ export class AtsPort implements Ats {
     if (request === null || typeof request !== "object") throw new HostError(`${where}: the request must be an object`);
     const sid = checkSid(where, request.sid);
     const { ssid } = request;
-    if (ssid !== undefined && !(Number.isInteger(ssid) && ssid >= 0 && ssid < 2 ** 20)) {
+    if (ssid !== undefined && !(Number.isInteger(ssid) && ssid >= 0 && ssid < SSID_LIMIT)) {
       throw new HostError(`${where}: ssid ${ssid} is not a 20-bit PASID`);
     }
     const [addr, tag] = this.#address(where, request.address);
@@ -154,19 +155,18 @@ export class AtsPort implements Ats {
     }
     // IHI 0070 3.9.1.2: SMMUEN 0, Config bypass and an effective EATS of 0b00 give UR and F_BAD_ATS_TREQ; Config
     // abort a UR alone; a configuration error CA (recorded only with CR2.REC_CFG_ATS, which is not implemented).
-    if (!this.#enabled()) return this.#badRequest(sid, ssid);
+    const asked = { addr, tag, write, exec, priv };
+    if (!this.#enabled()) return this.#badRequest(sid, ssid, asked);
     const stream = this.#engine.streamConfig(sid);
     if ("fault" in stream) return CA;
     if (stream.config === STE_CONFIG.ABORT) return UR;
-    if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid);
+    if (stream.eats === STE_EATS.ABORT) return this.#badRequest(sid, ssid, asked);
     let flags = (write ? ACCESS.WRITE : 0) | (exec ? ACCESS.EXEC : 0) | (priv ? ACCESS.PRIV : 0);
-    if (tag !== NO_TAG) {
-      this.#engine.inputTag = tag;
-      flags |= ACCESS.TAGGED;
-    }
-    const out = this.#engine.atsRequest(sid, ssid ?? NO_SSID, addr, flags);
+    if (stream.instcfg === STE_INSTCFG.INSTR) flags |= ACCESS.ATS_INSTR; // R follows X (IHI 0070 13.7.1)
+    const out = this.#engine.atsRequest(sid, ssid ?? NO_SSID, addr, flags, tag);
     const stu = this.stu;
     if (out === NO_PA) {
+      // A translation-related fault grants nothing; any other is a configuration error.
       if (!translationRelated(this.#engine.fault.type)) return CA;
       return this.#none(priv, stu);
     }
@@ -188,13 +188,22 @@ export class AtsPort implements Ats {
     return { status: "success", address: 0, size: stu, read: false, write: false, exec: false, priv };
   }
 
-  /** UR, with F_BAD_ATS_TREQ recorded (IHI 0070 7.3.6). */
-  #badRequest(sid: number, ssid: number | undefined): AtsCompletion {
+  /** UR, with F_BAD_ATS_TREQ recorded: the address and the permissions asked for, before overrides (IHI 0070 7.3.6). */
+  #badRequest(
+    sid: number,
+    ssid: number | undefined,
+    asked: { addr: number; tag: number; write: boolean; exec: boolean; priv: boolean },
+  ): AtsCompletion {
     const f = newFault();
     f.type = EVENT_TYPE.F_BAD_ATS_TREQ;
     f.sid = sid;
     f.ssv = ssid !== undefined;
     f.ssid = ssid ?? 0;
+    f.inputAddr = asked.addr;
+    f.inputTag = asked.tag;
+    f.rnw = !asked.write;
+    f.ind = asked.exec;
+    f.pnu = asked.priv;
     this.#events.report(f);
     return UR;
   }
@@ -220,13 +229,13 @@ export class AtsPort implements Ats {
       if (stream.eats === STE_EATS.SPLIT) {
         const pa = this.#engine.translatedIpa(stream, address, write ? ACCESS.WRITE : 0);
         if (pa >= 0) return { ok: true, pa };
-        const type = this.#engine.fault.type;
-        return { ok: false, fault: EVT_TYPE_NAMES[type] ?? `0x${type.toString(16)}`, event: this.#engine.recorded };
+        const f = this.#engine.fault;
+        return { ok: false, fault: EVT_TYPE_NAMES[f.type] ?? `0x${f.type.toString(16)}`, event: f.recorded };
       }
     }
     // Passed through as a PA. Beyond the OAS it is aborted with no event, one of the two IMPLEMENTATION DEFINED
     // behaviours of IHI 0070 3.9.1.1.
-    if (address >= 2 ** oasBits(IDR5.OAS.get(w, W_IDR5))) return { ok: false, fault: "ABORT", event: false };
+    if (address >= 2 ** IDR5_OAS_BITS[IDR5.OAS.get(w, W_IDR5)]!) return { ok: false, fault: "ABORT", event: false };
     return { ok: true, pa: address };
   }
 
@@ -247,12 +256,10 @@ export class AtsPort implements Ats {
       if (!Number.isSafeInteger(address)) throw new HostError(`${where}: address ${address} is not a safe integer`);
       return [address, NO_TAG];
     }
-    if (typeof address !== "bigint" || address < -(1n << 63n) || address >= TWO_64) {
+    if (typeof address !== "bigint" || !isVa(address)) {
       throw new HostError(`${where}: address ${String(address)} is not a number or a 64-bit bigint`);
     }
-    const addr = Number(BigInt.asIntN(TAG_SHIFT, address));
-    const tag = Number(BigInt.asUintN(64, address) >> BigInt(TAG_SHIFT));
-    return [addr, tag === (addr < 0 ? 2 ** (64 - TAG_SHIFT) - 1 : 0) ? NO_TAG : tag];
+    return untag(address);
   }
 }
 

@@ -6,46 +6,74 @@
  */
 import {
   CD,
-  CD_TG0,
-  CD_TG1,
+  CD_AA64,
+  CD_BYTES,
+  CD_ENDI,
+  CD_IPS_BITS,
+  CD_LAYOUT,
+  CD_TG0_GRANULE,
+  CD_TG1_GRANULE,
   CR0,
   CR2,
   EVENT_TYPE,
   EVT_CLASS,
+  GRANULE,
+  GRANULE_MAX_INPUT_BITS,
+  GRANULE_MAX_OA_BITS,
+  GRANULE_MIN_INPUT_BITS,
+  GRANULE_MIN_INPUT_BITS_WITHOUT_STT,
   IDR0,
+  IDR0_ASID16_BITS,
   IDR0_HTTU,
   IDR0_ST_LEVEL,
   IDR0_STALL_MODEL,
   IDR0_TTENDIAN,
   IDR0_TTF,
+  IDR0_VMID16_BITS,
   IDR1,
   IDR3,
   IDR5,
-  IDR5_VAX,
+  IDR5_OAS_BITS,
+  IDR5_VAX_BITS,
   L1CD,
+  L1CD_BYTES,
+  L1CD_LAYOUT,
   L1STD,
+  L1STD_BYTES,
+  L1STD_LAYOUT,
   REG,
   STE,
+  STE_BYTES,
   STE_CONFIG,
+  STE_CONFIG_EFFECTIVE,
   STE_EATS,
-  STE_S1DSS,
+  STE_LAYOUT,
+  type STE_S1DSS,
+  STE_S1DSS_EFFECTIVE,
   STE_S1FMT,
+  STE_S1FMT_EFFECTIVE,
+  STE_S1FMT_SPLIT,
   STE_S2AA64,
-  STE_S2TG,
+  STE_S2ENDI,
+  STE_S2PS_BITS,
+  STE_S2TG_GRANULE,
   STE_STRW,
   STRTAB_BASE,
   STRTAB_BASE_CFG,
   STRTAB_BASE_CFG_FMT,
-  STRTAB_BASE_CFG_SPLIT,
+  STRTAB_BASE_CFG_SPLIT_EFFECTIVE,
+  VA_LAYOUT,
 } from "../../gen/mod.ts";
 import { ABORT } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { word } from "../registers/regfile.ts";
-import { type Fault, NO_PA } from "../core/types.ts";
+import { WORD_BYTES } from "../core/numbers.ts";
+import { type Fault, newFault, NO_PA, setCause, translationRelated } from "../core/types.ts";
 import { NO_LEVEL, stage1StartLevel, stage2StartLevel } from "./walk.ts";
 import type { Regime, Walker } from "./walk.ts";
 
-const OAS_BITS = [32, 36, 40, 42, 44, 48, 52, 52] as const; // IDR5.OAS, CD.IPS, STE.S2PS encodings (7 acts as 6)
+/** A TxSZ field is the size offset of its input region: the region is 2^(VA_BITS - TxSZ) bytes. */
+const VA_BITS = VA_LAYOUT.bits;
 
 /** What the ID registers advertise, as the engine needs it. */
 export interface Caps {
@@ -53,8 +81,9 @@ export interface Caps {
   readonly s2p: boolean;
   readonly aarch64: boolean;
   readonly httu: number;
-  readonly asid16: boolean;
-  readonly vmid16: boolean;
+  /** ASID and VMID widths (IDR0.ASID16, VMID16): with 8 bits, the upper 8 of CD.ASID and STE.S2VMID are RES0. */
+  readonly asidBits: number;
+  readonly vmidBits: number;
   readonly cd2l: boolean;
   readonly hyp: boolean;
   readonly twoLevelStreams: boolean;
@@ -65,8 +94,10 @@ export interface Caps {
   readonly sidBits: number;
   readonly ssidBits: number;
   readonly oasBits: number;
+  /** The granules advertised, as GRANULE values (log2 of their sizes). */
   readonly granules: ReadonlySet<number>;
-  readonly va52: boolean;
+  /** Largest stage-1 VA size (IDR5.VAX). */
+  readonly vaBits: number;
   readonly stt: boolean;
   readonly xnx: boolean;
   readonly had: boolean;
@@ -84,16 +115,16 @@ export function readCaps(w: Uint32Array): Caps {
   const i0 = word(REG.IDR0), i1 = word(REG.IDR1), i3 = word(REG.IDR3), i5 = word(REG.IDR5);
   const ttf = IDR0.TTF.get(w, i0);
   const granules = new Set<number>();
-  if (IDR5.GRAN4K.get(w, i5)) granules.add(12);
-  if (IDR5.GRAN16K.get(w, i5)) granules.add(14);
-  if (IDR5.GRAN64K.get(w, i5)) granules.add(16);
+  if (IDR5.GRAN4K.get(w, i5)) granules.add(GRANULE.GRAN_4K);
+  if (IDR5.GRAN16K.get(w, i5)) granules.add(GRANULE.GRAN_16K);
+  if (IDR5.GRAN64K.get(w, i5)) granules.add(GRANULE.GRAN_64K);
   return {
     s1p: IDR0.S1P.get(w, i0) === 1,
     s2p: IDR0.S2P.get(w, i0) === 1,
     aarch64: ttf === IDR0_TTF.AARCH64 || ttf === IDR0_TTF.AARCH32_AND_64,
     httu: IDR0.HTTU.get(w, i0),
-    asid16: IDR0.ASID16.get(w, i0) === 1,
-    vmid16: IDR0.VMID16.get(w, i0) === 1,
+    asidBits: IDR0_ASID16_BITS[IDR0.ASID16.get(w, i0)],
+    vmidBits: IDR0_VMID16_BITS[IDR0.VMID16.get(w, i0)],
     cd2l: IDR0.CD2L.get(w, i0) === 1,
     hyp: IDR0.Hyp.get(w, i0) === 1,
     twoLevelStreams: IDR0.ST_LEVEL.get(w, i0) === IDR0_ST_LEVEL.TWO_LEVEL,
@@ -101,11 +132,12 @@ export function readCaps(w: Uint32Array): Caps {
     stallModel: IDR0.STALL_MODEL.get(w, i0),
     termModel: IDR0.TERM_MODEL.get(w, i0) === 1,
     permsOverride: IDR1.ATTR_PERMS_OVR.get(w, i1) === 1,
-    sidBits: Math.min(IDR1.SIDSIZE.get(w, i1), 32),
-    ssidBits: Math.min(IDR1.SSIDSIZE.get(w, i1), 20),
-    oasBits: OAS_BITS[IDR5.OAS.get(w, i5)],
+    sidBits: Math.min(IDR1.SIDSIZE.get(w, i1), IDR1.SIDSIZE.max),
+    ssidBits: Math.min(IDR1.SSIDSIZE.get(w, i1), IDR1.SSIDSIZE.max),
+    // The ID registers hold only values features.ts accepts: no reserved OAS or VAX encoding.
+    oasBits: IDR5_OAS_BITS[IDR5.OAS.get(w, i5)]!,
     granules,
-    va52: IDR5.VAX.get(w, i5) === IDR5_VAX.VA_52,
+    vaBits: IDR5_VAX_BITS[IDR5.VAX.get(w, i5)]!,
     stt: IDR3.STT.get(w, i3) === 1,
     xnx: IDR3.XNX.get(w, i3) === 1,
     had: IDR3.HAD.get(w, i3) === 1,
@@ -206,19 +238,6 @@ export interface ConfigFault {
   readonly reason: string;
 }
 
-/** The outcome of a failed lookup, left in {@link ConfigReader} fields. */
-export interface LookupFailure {
-  type: number;
-  fetchAddr: number;
-  /** Stage-2 fault while fetching a CD (nested): the CD's IPA and the fault's class. */
-  s2: boolean;
-  ipa: number;
-  class: number;
-  /** False when the architecture suppresses the event (CR2.RECINVSID for C_BAD_STREAMID). */
-  record: boolean;
-  reason: string;
-}
-
 /** One configuration structure a traced lookup read (see {@link ConfigTrace}). */
 export interface ConfigRead {
   /** A level-1 stream table descriptor, an STE, a level-1 CD table descriptor or a CD. */
@@ -250,18 +269,16 @@ function frozenWords(w: Uint32Array): readonly number[] {
   return Object.freeze(words);
 }
 
-const STE_WORDS = 16;
-const CD_WORDS = 16;
-
-/** Valid CD.T0SZ/T1SZ for granule `gs` (IHI 0070 5.4 T0SZ): 16 (12 with 52-bit VAs and 64 KiB) to 39 (STT: 48, 47 with
- * 64 KiB). */
+/**
+ * Valid CD.T0SZ/T1SZ for granule `gs` (IHI 0070 5.4 T0SZ): from the largest input the granule and IDR5.VAX allow (16,
+ * 12 with 52-bit VAs and 64 KiB) to the smallest (39; with STT 48, 47 with 64 KiB).
+ */
 function txszRange(caps: Caps, gs: number): [number, number] {
-  const min = caps.va52 && gs === 16 ? 12 : 16;
-  return [min, maxTxsz(caps, gs)];
+  return [VA_BITS - Math.min(caps.vaBits, GRANULE_MAX_INPUT_BITS[gs]!), maxTxsz(caps, gs)];
 }
 
 function maxTxsz(caps: Caps, gs: number): number {
-  return caps.stt ? (gs === 16 ? 47 : 48) : 39;
+  return VA_BITS - (caps.stt ? GRANULE_MIN_INPUT_BITS : GRANULE_MIN_INPUT_BITS_WITHOUT_STT)[gs]!;
 }
 
 /**
@@ -269,7 +286,7 @@ function maxTxsz(caps: Caps, gs: number): number {
  * MAX(12, 64 - IAS) with 64 KiB, where IAS = OAS with VMSAv8-64 tables only (IHI 0070 3.4); at most as for a CD.
  */
 function s2t0szRange(caps: Caps, gs: number): [number, number] {
-  return [Math.max(gs === 16 ? 12 : 16, 64 - caps.oasBits), maxTxsz(caps, gs)];
+  return [VA_BITS - Math.min(GRANULE_MAX_INPUT_BITS[gs]!, caps.oasBits), maxTxsz(caps, gs)];
 }
 
 /**
@@ -289,28 +306,31 @@ function effectiveEats(caps: Caps, w: Uint32Array, config: number): number | str
   return caps.atschk ? eats : STE_EATS.ABORT;
 }
 
-/** Fetches and decodes STEs and CDs from guest memory. */
+/**
+ * Fetches and decodes STEs and CDs from guest memory. A failed lookup describes its fault in {@link fault} (what went
+ * wrong, and whether the architecture records it; the translator adds the transaction) and says why in
+ * {@link reason}.
+ */
 export class ConfigReader {
-  /** Details of the last failed lookup. */
-  readonly failure: LookupFailure = { type: 0, fetchAddr: 0, s2: false, ipa: 0, class: 0, record: true, reason: "" };
+  /** Where a failed lookup describes its fault (the engine's one Fault). */
+  readonly fault: Fault;
+  /** Why the last lookup failed, in words (for tools). */
+  reason = "";
   readonly #memory: GuestMemory;
-  readonly #buf = new Uint32Array(16);
+  readonly #buf = new Uint32Array(Math.max(STE_LAYOUT.words, CD_LAYOUT.words));
   /** When set, every structure read is reported here (probes for tools only). */
   trace: ConfigTrace | null = null;
 
-  constructor(memory: GuestMemory) {
+  constructor(memory: GuestMemory, fault: Fault = newFault()) {
     this.#memory = memory;
+    this.fault = fault;
   }
 
+  /** A failed lookup: `type` at `fetchAddr`, recorded as an event unless `record` is false. */
   #fail(type: number, reason: string, fetchAddr = 0, record = true): null {
-    const f = this.failure;
-    f.type = type;
-    f.fetchAddr = fetchAddr;
-    f.s2 = false;
-    f.ipa = 0;
-    f.class = 0;
-    f.record = record;
-    f.reason = reason;
+    setCause(this.fault, type, false, 0, 0, fetchAddr);
+    this.fault.recorded = record;
+    this.reason = reason;
     return null;
   }
 
@@ -318,7 +338,7 @@ export class ConfigReader {
   #fetch(addr: number, n: number, structure: ConfigRead["structure"]): boolean {
     let read = 0;
     for (; read < n; read++) {
-      const v = this.#memory.read32(addr + 4 * read);
+      const v = this.#memory.read32(addr + WORD_BYTES * read);
       if (v === ABORT) break;
       this.#buf[read] = v;
     }
@@ -342,13 +362,12 @@ export class ConfigReader {
     const twoLevel = caps.twoLevelStreams &&
       STRTAB_BASE_CFG.FMT.get(regs, cfgWord) === STRTAB_BASE_CFG_FMT.TWO_LEVEL;
     if (twoLevel) {
-      let split = STRTAB_BASE_CFG.SPLIT.get(regs, cfgWord);
-      // Reserved SPLIT values: treated as the smallest level-2 table (a CONSTRAINED choice).
-      if (split !== STRTAB_BASE_CFG_SPLIT.L2_16KB && split !== STRTAB_BASE_CFG_SPLIT.L2_64KB) {
-        split = STRTAB_BASE_CFG_SPLIT.L2_4KB;
+      // IHI 0070 6.3.25 SPLIT: "Other values are reserved, behave as 6".
+      const split = STRTAB_BASE_CFG_SPLIT_EFFECTIVE[STRTAB_BASE_CFG.SPLIT.get(regs, cfgWord)];
+      const l1Addr = base + Math.floor(sid / 2 ** split) * L1STD_BYTES;
+      if (!this.#fetch(l1Addr, L1STD_LAYOUT.words, "L1STD")) {
+        return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
       }
-      const l1Addr = base + Math.floor(sid / 2 ** split) * 8;
-      if (!this.#fetch(l1Addr, 2, "L1STD")) return this.#fail(EVENT_TYPE.F_STE_FETCH, "L1STD fetch aborted", l1Addr);
       const span = L1STD.Span.get(this.#buf);
       // IHI 0070 5.1: Span 0 is invalid, Span > SPLIT + 1 is reserved; an L2 index beyond 2^(Span-1) has no STE.
       if (span === 0 || span > split + 1) {
@@ -358,11 +377,11 @@ export class ConfigReader {
       if (l2Index >= 2 ** (span - 1)) {
         return this.#fail(EVENT_TYPE.C_BAD_STREAMID, "StreamID beyond L1STD.Span", 0, caps.recordInvalidSid);
       }
-      steAddr = L1STD.L2Ptr.getAddress(this.#buf) + l2Index * 64;
+      steAddr = L1STD.L2Ptr.getAddress(this.#buf) + l2Index * STE_BYTES;
     } else {
-      steAddr = base + sid * 64;
+      steAddr = base + sid * STE_BYTES;
     }
-    if (!this.#fetch(steAddr, STE_WORDS, "STE")) {
+    if (!this.#fetch(steAddr, STE_LAYOUT.words, "STE")) {
       return this.#fail(EVENT_TYPE.F_STE_FETCH, "STE fetch aborted", steAddr);
     }
     return this.#decodeSte(caps, sid, steAddr);
@@ -373,10 +392,8 @@ export class ConfigReader {
     const w = this.#buf;
     const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_STE, reason);
     if (STE.V.get(w) === 0) return bad("STE.V is 0");
-    const config = STE.Config.get(w) as StreamConfig["config"];
-    if (config !== STE_CONFIG.ABORT && config !== STE_CONFIG.BYPASS && config < STE_CONFIG.S1_TRANS) {
-      return bad("reserved STE.Config");
-    }
+    // Reserved encodings behave as the value they stand for (IHI 0070 5.2 Config 0b0xx, S1Fmt and S1DSS 0b11).
+    const config = STE_CONFIG_EFFECTIVE[STE.Config.get(w)] as StreamConfig["config"];
     const hasS1 = config === STE_CONFIG.S1_TRANS || config === STE_CONFIG.NESTED;
     const hasS2 = config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED;
     if (hasS1 && !caps.s1p) return bad("stage 1 not implemented");
@@ -384,17 +401,11 @@ export class ConfigReader {
     let s1: StreamStage1 | null = null;
     if (hasS1) {
       const cdMax = STE.S1CDMax.get(w);
-      const fmt = STE.S1Fmt.get(w) as StreamStage1["fmt"];
-      const dss = STE.S1DSS.get(w) as StreamStage1["dss"];
+      const fmt = STE_S1FMT_EFFECTIVE[STE.S1Fmt.get(w)] as StreamStage1["fmt"];
+      const dss = STE_S1DSS_EFFECTIVE[STE.S1DSS.get(w)] as StreamStage1["dss"];
       if (cdMax > caps.ssidBits) return bad("S1CDMax beyond SSIDSIZE");
       if (cdMax !== 0) {
-        if (fmt !== STE_S1FMT.LINEAR && fmt !== STE_S1FMT.TWO_LEVEL_4K && fmt !== STE_S1FMT.TWO_LEVEL_64K) {
-          return bad("reserved S1Fmt");
-        }
         if (fmt !== STE_S1FMT.LINEAR && !caps.cd2l) return bad("2-level CD tables not supported");
-        if (dss !== STE_S1DSS.TERMINATE && dss !== STE_S1DSS.BYPASS && dss !== STE_S1DSS.SSID0) {
-          return bad("reserved S1DSS");
-        }
       }
       const stallDisabled = STE.S1STALLD.get(w) === 1;
       if (stallDisabled && caps.stallModel !== IDR0_STALL_MODEL.STALL_AND_TERMINATE) return bad("S1STALLD");
@@ -414,30 +425,31 @@ export class ConfigReader {
     let vmid = caps.s2p ? STE.S2VMID.get(w) : 0;
     if (hasS2) {
       if (STE.S2AA64.get(w) !== STE_S2AA64.VMSAV8_64 || !caps.aarch64) return bad("stage 2 table format");
-      const tg = STE.S2TG.get(w);
-      const gs = tg === STE_S2TG.GRAN_4K ? 12 : tg === STE_S2TG.GRAN_16K ? 14 : tg === STE_S2TG.GRAN_64K ? 16 : 0;
-      if (!caps.granules.has(gs)) return bad("S2TG not supported");
-      const psBits = Math.min(OAS_BITS[STE.S2PS.get(w)], caps.oasBits);
+      const gs = STE_S2TG_GRANULE[STE.S2TG.get(w)];
+      if (gs === undefined || !caps.granules.has(gs)) return bad("S2TG not supported");
+      const psBits = Math.min(STE_S2PS_BITS[STE.S2PS.get(w)], caps.oasBits);
       const t0sz = STE.S2T0SZ.get(w);
       const [min, max] = s2t0szRange(caps, gs);
       if (t0sz < min || t0sz > max) return bad("S2T0SZ out of range");
-      const start = stage2StartLevel(gs, STE.S2SL0.get(w), 64 - t0sz, caps.stt, caps.oasBits);
+      const start = stage2StartLevel(gs, STE.S2SL0.get(w), VA_BITS - t0sz, caps.stt, caps.oasBits);
       if (start === NO_LEVEL) return bad("S2SL0 inconsistent with S2T0SZ and S2TG");
       const ttb = STE.S2TTB.getAddress(w);
       // IHI 0070 5.2 S2TTB: within the effective S2PS, and within 48 bits with a 4 KiB or 16 KiB granule.
-      if (ttb >= 2 ** psBits || (gs !== 16 && ttb >= 2 ** 48)) return bad("S2TTB beyond S2PS");
-      if (STE.S2ENDI.get(w) === 1 || caps.ttendian === IDR0_TTENDIAN.BIG) return bad("big-endian stage 2 tables");
+      if (ttb >= 2 ** psBits || ttb >= 2 ** GRANULE_MAX_OA_BITS[gs]!) return bad("S2TTB beyond S2PS");
+      if (STE.S2ENDI.get(w) === STE_S2ENDI.BIG || caps.ttendian === IDR0_TTENDIAN.BIG) {
+        return bad("big-endian stage 2 tables");
+      }
       const ha = STE.S2HA.get(w) === 1, hd = STE.S2HD.get(w) === 1;
       if (ha && caps.httu === IDR0_HTTU.NONE) return bad("S2HA without HTTU");
       if (hd && caps.httu !== IDR0_HTTU.ACCESS_DIRTY) return bad("S2HD without HTTU dirty");
-      if (!caps.vmid16 && vmid > 0xff) return bad("16-bit VMID not supported");
+      if (vmid >= 2 ** caps.vmidBits) return bad("16-bit VMID not supported");
       const s2s = STE.S2S.get(w) === 1;
       if (s2s && caps.stallModel === IDR0_STALL_MODEL.TERMINATE_ONLY) return bad("S2S with terminate-only");
       if (!s2s && caps.stallModel === IDR0_STALL_MODEL.STALL_FORCED) return bad("S2S 0 with forced stall");
       s2 = {
         stage: 2,
         granuleShift: gs,
-        inputBits: 64 - t0sz,
+        inputBits: VA_BITS - t0sz,
         startLevel: start,
         ttb,
         oaBits: psBits,
@@ -452,7 +464,7 @@ export class ConfigReader {
         ptw: config === STE_CONFIG.NESTED && STE.S2PTW.get(w) === 1,
       };
     }
-    if (!caps.vmid16) vmid &= 0xff;
+    vmid %= 2 ** caps.vmidBits; // the upper bits of an 8-bit VMID are RES0: ignored
     const eats = effectiveEats(caps, w, config);
     if (typeof eats === "string") return bad(eats);
     return Object.freeze({
@@ -472,21 +484,21 @@ export class ConfigReader {
     });
   }
 
-  /** Translates a CD-table IPA through stage 2 (nested), or returns it; NO_PA on a stage-2 fault (class CD). */
-  #cdAddress(addr: number, s2: Regime | null, walker: Walker, update: boolean): number {
+  /**
+   * Translates a CD-table IPA of `stream` through its stage 2 (nested), or returns it; NO_PA on a stage-2 fault, a
+   * translation-related event with CLASS CD and IPA the CD's address (IHI 0070 7.3.13), recorded as STE.S2R says.
+   */
+  #cdAddress(addr: number, stream: StreamConfig, walker: Walker, update: boolean): number {
+    const s2 = stream.s2;
     if (s2 === null) return addr;
     const ok = walker.walk(s2, addr, 0, update);
     // STE.S2PTW: a CD fetch from stage-2 Device memory is a stage-2 Permission fault (IHI 0070 5.2).
     const device = ok && s2.ptw && walker.device;
     if (ok && !device) return walker.outBase + (addr - walker.inBase);
-    const f = this.failure;
-    f.type = device ? EVENT_TYPE.F_PERMISSION : walker.faultType;
-    f.fetchAddr = walker.fetchAddr;
-    f.s2 = true;
-    f.ipa = addr;
-    f.class = EVT_CLASS.CD;
-    f.record = true;
-    f.reason = "stage 2 fault on a CD fetch";
+    const type = device ? EVENT_TYPE.F_PERMISSION : walker.fault.type;
+    setCause(this.fault, type, true, EVT_CLASS.CD, addr, device ? 0 : walker.fault.fetchAddr);
+    this.fault.recorded = !translationRelated(type) || stream.s2Record;
+    this.reason = "stage 2 fault on a CD fetch";
     return NO_PA;
   }
 
@@ -498,25 +510,29 @@ export class ConfigReader {
     const s1 = stream.s1!;
     let cdIpa = s1.contextPtr;
     if (s1.cdMax !== 0) {
-      if (s1.fmt === STE_S1FMT.LINEAR) cdIpa += ssid * 64;
+      if (s1.fmt === STE_S1FMT.LINEAR) cdIpa += ssid * CD_BYTES;
       else {
-        const split = s1.fmt === STE_S1FMT.TWO_LEVEL_4K ? 6 : 10;
-        const l1Ipa = s1.contextPtr + Math.floor(ssid / 2 ** split) * 8;
-        const l1Addr = this.#cdAddress(l1Ipa, stream.s2, walker, update);
+        const split = STE_S1FMT_SPLIT[s1.fmt]!;
+        const l1Ipa = s1.contextPtr + Math.floor(ssid / 2 ** split) * L1CD_BYTES;
+        const l1Addr = this.#cdAddress(l1Ipa, stream, walker, update);
         if (l1Addr === NO_PA) return null;
-        if (!this.#fetch(l1Addr, 2, "L1CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
+        if (!this.#fetch(l1Addr, L1CD_LAYOUT.words, "L1CD")) {
+          return this.#fail(EVENT_TYPE.F_CD_FETCH, "L1CD fetch aborted", l1Addr);
+        }
         if (L1CD.V.get(this.#buf) === 0) return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.V is 0");
         const l2 = L1CD.L2Ptr.getAddress(this.#buf);
         // IHI 0070 3.4.3: a stage-1-only L1CD.L2Ptr beyond the OAS gives C_BAD_SUBSTREAMID (SMMUv3.1 and later).
         if (stream.s2 === null && l2 >= 2 ** caps.oasBits) {
           return this.#fail(EVENT_TYPE.C_BAD_SUBSTREAMID, "L1CD.L2Ptr beyond OAS");
         }
-        cdIpa = l2 + (ssid % 2 ** split) * 64;
+        cdIpa = l2 + (ssid % 2 ** split) * CD_BYTES;
       }
     }
-    const cdAddr = this.#cdAddress(cdIpa, stream.s2, walker, update);
+    const cdAddr = this.#cdAddress(cdIpa, stream, walker, update);
     if (cdAddr === NO_PA) return null;
-    if (!this.#fetch(cdAddr, CD_WORDS, "CD")) return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
+    if (!this.#fetch(cdAddr, CD_LAYOUT.words, "CD")) {
+      return this.#fail(EVENT_TYPE.F_CD_FETCH, "CD fetch aborted", cdAddr);
+    }
     return this.#decodeCd(caps, stream, cdAddr);
   }
 
@@ -525,20 +541,22 @@ export class ConfigReader {
     const w = this.#buf;
     const bad = (reason: string) => this.#fail(EVENT_TYPE.C_BAD_CD, reason);
     if (CD.V.get(w) === 0) return bad("CD.V is 0");
-    if (CD.AA64.get(w) !== 1 || !caps.aarch64) return bad("CD.AA64: only VMSAv8-64 tables are supported");
+    if (CD.AA64.get(w) !== CD_AA64.VMSAV8_64 || !caps.aarch64) {
+      return bad("CD.AA64: only VMSAv8-64 tables are supported");
+    }
     const world = stream.s1!.world;
     const el2 = world === WORLD.EL2;
     const epd0 = !el2 && CD.EPD0.get(w) === 1;
     const epd1 = el2 || CD.EPD1.get(w) === 1; // single-range EL2 has no TTB1
-    if (!(epd0 && epd1) && (CD.ENDI.get(w) === 1 || caps.ttendian === IDR0_TTENDIAN.BIG)) {
+    if (!(epd0 && epd1) && (CD.ENDI.get(w) === CD_ENDI.BIG || caps.ttendian === IDR0_TTENDIAN.BIG)) {
       return bad("big-endian stage 1 tables");
     }
-    const ipsBits = Math.min(OAS_BITS[CD.IPS.get(w)], caps.oasBits);
+    const ipsBits = Math.min(CD_IPS_BITS[CD.IPS.get(w)], caps.oasBits);
     const ha = CD.HA.get(w) === 1, hd = CD.HD.get(w) === 1;
     if (ha && caps.httu === IDR0_HTTU.NONE) return bad("CD.HA without HTTU");
     if (hd && caps.httu !== IDR0_HTTU.ACCESS_DIRTY) return bad("CD.HD without HTTU dirty");
     let asid = CD.ASID.get(w);
-    if (!caps.asid16 && asid > 0xff) return bad("16-bit ASID not supported");
+    if (asid >= 2 ** caps.asidBits) return bad("16-bit ASID not supported");
     if (el2) asid = 0;
     if (CD.A.get(w) === 0 && caps.termModel) return bad("CD.A 0 with TERM_MODEL 1");
     const s = CD.S.get(w) === 1;
@@ -546,22 +564,19 @@ export class ConfigReader {
     if (!s && caps.stallModel === IDR0_STALL_MODEL.STALL_FORCED) return bad("CD.S 0 with forced stall");
     if (s && stream.s1!.stallDisabled) return bad("CD.S with STE.S1STALLD");
     const regime = (which: 0 | 1): Regime | string => {
-      const tg = which === 0 ? CD.TG0.get(w) : CD.TG1.get(w);
-      const gs = which === 0
-        ? (tg === CD_TG0.GRAN_4K ? 12 : tg === CD_TG0.GRAN_16K ? 14 : tg === CD_TG0.GRAN_64K ? 16 : 0)
-        : (tg === CD_TG1.GRAN_4K ? 12 : tg === CD_TG1.GRAN_16K ? 14 : tg === CD_TG1.GRAN_64K ? 16 : 0);
-      if (!caps.granules.has(gs)) return `TG${which} not supported`;
+      const gs = which === 0 ? CD_TG0_GRANULE[CD.TG0.get(w)] : CD_TG1_GRANULE[CD.TG1.get(w)];
+      if (gs === undefined || !caps.granules.has(gs)) return `TG${which} not supported`;
       const tsz = which === 0 ? CD.T0SZ.get(w) : CD.T1SZ.get(w);
       const [min, max] = txszRange(caps, gs);
       if (tsz < min || tsz > max) return `T${which}SZ out of range`;
       const ttb = which === 0 ? CD.TTB0.getAddress(w) : CD.TTB1.getAddress(w);
-      if (ttb >= 2 ** ipsBits || (gs !== 16 && ttb >= 2 ** 48)) return `TTB${which} beyond IPS`;
+      if (ttb >= 2 ** ipsBits || ttb >= 2 ** GRANULE_MAX_OA_BITS[gs]!) return `TTB${which} beyond IPS`;
       return Object.freeze(
         {
           stage: 1,
           granuleShift: gs,
-          inputBits: 64 - tsz,
-          startLevel: stage1StartLevel(gs, 64 - tsz),
+          inputBits: VA_BITS - tsz,
+          startLevel: stage1StartLevel(gs, VA_BITS - tsz),
           ttb,
           oaBits: ipsBits,
           ha,

@@ -6,7 +6,8 @@
  */
 import type { ConfigRead, ConfigTrace } from "./config.ts";
 import { type Caches, type Context, contextKey, KIND } from "./tlb.ts";
-import { NO_PA } from "../core/types.ts";
+import { CLASS } from "./tlb_context.ts";
+import { NO_PA, NO_TAG } from "../core/types.ts";
 import { NONE } from "./tlb_pages.ts";
 import type { Translator, WalkStep } from "./translate.ts";
 
@@ -50,6 +51,9 @@ export interface CachedContext {
   readonly ssid: number;
   /** What the context does with a transaction. */
   readonly kind: "abort" | "bypass" | "translate";
+  /** Which TLB invalidations reach its entries: the translation regime tagging them (stage 1 of EL1, EL2 or EL2-E2H,
+   * or stage 2 alone), "none" when it translates nothing (IHI 0070 3.17, 4.4). */
+  readonly regime: "el1" | "el2" | "el2-e2h" | "s2" | "none";
   /** ASID of its CD (0 without stage 1). */
   readonly asid: number;
   /** VMID of its STE. */
@@ -72,6 +76,12 @@ export interface CacheContents {
   readonly contexts: readonly CachedContext[];
 }
 
+const REGIME_NAMES: Readonly<Record<number, CachedContext["regime"]>> = {
+  [CLASS.EL1]: "el1",
+  [CLASS.EL2]: "el2",
+  [CLASS.EL2_E2H]: "el2-e2h",
+  [CLASS.S2]: "s2",
+};
 const KIND_NAMES = { [KIND.ABORT]: "abort", [KIND.BYPASS]: "bypass", [KIND.TRANSLATE]: "translate" } as const;
 
 /** TLB row `r` of `caches`. */
@@ -87,20 +97,21 @@ function cachedTranslation(caches: Caches, r: number): CachedTranslation {
   };
 }
 
-/** Probes (sid, ssid, iova, flags) on `engine` with every trace on, and notes what the caches answered. */
+/** Probes (sid, ssid, iova, flags, tag) on `engine` with every trace on, and notes what the caches answered. */
 export function explainProbe(
   engine: Translator,
   sid: number,
   ssid: number,
   iova: number,
   flags: number,
+  tag = NO_TAG,
 ): ExplainedProbe {
   const steps: WalkStep[] = [];
   const trace: ConfigTrace = { reads: [], steps, refused: "" };
   // The caches before the probe (a probe changes none): what answered where nothing was read from memory.
   const ctx = engine.caches.context(contextKey(sid, ssid)) ?? null;
   const stream = ctx?.stream ?? engine.caches.stream(sid) ?? null;
-  const pa = engine.probe(sid, ssid, iova, flags, steps, trace);
+  const pa = engine.probe(sid, ssid, iova, flags, tag, steps, trace);
   const read = (s: ConfigRead["structure"]) => trace.reads.some((r) => r.structure === s);
   const cached: ConfigRead[] = [];
   if (stream !== null && !read("STE") && !read("L1STD")) {
@@ -128,6 +139,7 @@ export function cacheContents(caches: Caches): CacheContents {
       sid: ctx.sid,
       ssid: ctx.ssid,
       kind: KIND_NAMES[ctx.kind as keyof typeof KIND_NAMES],
+      regime: REGIME_NAMES[ctx.tagClass] ?? "none",
       asid: ctx.asid,
       vmid: ctx.stream.vmid,
       steAddr: ctx.stream.steAddr,

@@ -9,6 +9,7 @@
  * each only the rows its range holds: its cost follows what it invalidates, not what the caches hold.
  * @module
  */
+import { GRANULE, IDR1 } from "../../gen/mod.ts";
 import type { Invalidation, TlbRange } from "../core/types.ts";
 import type { StreamConfig } from "./config.ts";
 import { CHUNK_SHIFT } from "./walk.ts";
@@ -18,7 +19,7 @@ import { CLASS, type Context, contextKey, NESTED, rangeEnd, rawAllow, Tagged, ta
 
 export { Context, contextKey, KIND, rangeOf } from "./tlb_context.ts";
 
-const PAGE_BYTES = 4096; // the TLB's key granularity
+const PAGE_BYTES = 2 ** GRANULE.GRAN_4K; // the TLB's key granularity
 /** #select's ASID that selects every context of a tag, whatever its ASID. */
 const ANY_ASID = -1;
 /** Cache bounds. */
@@ -321,7 +322,7 @@ export class Caches {
         this.#dropSid(scope.sid, false);
         return;
       case "ste_range": {
-        const span = 2 ** Math.min(scope.range + 1, 32);
+        const span = 2 ** Math.min(scope.range + 1, IDR1.SIDSIZE.max); // 2^(Range + 1) StreamIDs
         const first = scope.sid - (scope.sid % span);
         const inRange = (sid: number) => sid >= first && sid < first + span;
         // The StreamIDs of the range, or the cached ones: whichever are fewer.

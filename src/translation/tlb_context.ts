@@ -3,7 +3,9 @@
  * caches that hold contexts are in tlb.ts; a walker's view of their walk caches in walk_cache.ts.
  * @module
  */
-import { CMD_TLBI_TG } from "../../gen/mod.ts";
+import { CMD_TLBI_TG, CMD_TLBI_TG_GRANULE, STE } from "../../gen/mod.ts";
+import { ACCESS_KINDS, SSID_LIMIT } from "../core/types.ts";
+import { POW2 } from "../core/numbers.ts";
 import type { TlbRange } from "../core/types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
@@ -62,10 +64,12 @@ export class Context {
   }
 }
 
-/** Key of a context: SubstreamIDs are 20 bits, -1 for none. */
+/** Key of a context: the SubstreamID plus one (NO_SSID: 0), then the StreamID above it. */
 export function contextKey(sid: number, ssid: number): number {
-  return sid * 0x200000 + (ssid + 1);
+  return sid * SSID_KEYS + (ssid + 1);
 }
+/** Values of a SubstreamID plus one, NO_SSID included. */
+const SSID_KEYS = 2 * SSID_LIMIT;
 
 /** The contexts of one TLB tag class and VMID, as invalidations select them: all, by ASID, and global holders. */
 export class Tagged {
@@ -77,14 +81,16 @@ export class Tagged {
 
 /** Key of a class and VMID in the Caches' tags: a small integer. */
 export function tagKey(cls: number, vmid: number): number {
-  return cls * 0x10000 + vmid;
+  return cls * VMIDS + vmid;
 }
+/** Values of a VMID (STE.S2VMID). */
+const VMIDS = 2 ** STE.S2VMID.width;
 export const NESTED = 4; // tag class of the nested contexts of a VMID (reached by TLBI_S2_IPA through their IPAs)
 
 /** Allow mask by raw access flags, from one by normalized flags through STE.PRIVCFG/INSTCFG overrides. */
 export function rawAllow(allow: number, flagMap: Uint8Array): number {
   let raw = 0;
-  for (let f = 0; f < 8; f++) raw |= ((allow >> flagMap[f]) & 1) << f;
+  for (let f = 0; f < ACCESS_KINDS; f++) raw |= ((allow >> flagMap[f]) & 1) << f;
   return raw;
 }
 
@@ -96,6 +102,5 @@ export function rangeOf(addr: number, range: TlbRange | null): [number, number] 
 /** The end of {@link rangeOf}. */
 export function rangeEnd(addr: number, range: TlbRange | null): number {
   if (range === null || range.tg === CMD_TLBI_TG.ANY) return addr + 1;
-  const granule = range.tg === CMD_TLBI_TG.GRAN_4K ? 4096 : range.tg === CMD_TLBI_TG.GRAN_16K ? 16384 : 65536;
-  return addr + (range.num + 1) * 2 ** range.scale * granule;
+  return addr + (range.num + 1) * POW2[range.scale] * POW2[CMD_TLBI_TG_GRANULE[range.tg]!];
 }

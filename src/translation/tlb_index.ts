@@ -3,6 +3,8 @@
  * @module
  */
 
+import { WORD_BITS } from "../core/numbers.ts";
+
 const MIN_SLOTS = 16;
 const STRIDE = 4; // per slot: the key's three words, then the row + 1 (0: empty)
 const EMPTY = 0;
@@ -24,7 +26,7 @@ export class KeyIndex {
   /** The slots, `mask` and `shift` of the table: public for a hit path that probes inline (read them, never write). */
   slots = new Int32Array(MIN_SLOTS * STRIDE);
   mask = MIN_SLOTS - 1;
-  shift = 32 - Math.log2(MIN_SLOTS);
+  shift = WORD_BITS - Math.log2(MIN_SLOTS);
   #size = 0;
   /** The slot each held row is in, so a removal needs no search. */
   #slotOf = new Int32Array(0);
@@ -109,7 +111,7 @@ export class KeyIndex {
     const old = this.slots;
     this.slots = new Int32Array(n * STRIDE);
     this.mask = n - 1;
-    this.shift = 32 - Math.log2(n);
+    this.shift = WORD_BITS - Math.log2(n);
     for (let at = 0; at < old.length; at += STRIDE) {
       if (old[at + 3] !== EMPTY) this.#put(old[at], old[at + 1], old[at + 2], old[at + 3]);
     }

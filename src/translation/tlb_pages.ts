@@ -7,6 +7,8 @@
  * @module
  */
 import { home, KeyIndex } from "./tlb_index.ts";
+import { GRANULE } from "../../gen/mod.ts";
+import { TWO_MINUS_32, WORD_BITS } from "../core/numbers.ts";
 
 /** Nothing: no row, no owner. */
 export const NONE = -1;
@@ -15,7 +17,7 @@ export const DENIED = -2;
 /** {@link RowData.ipaBase} of a translation without stage 2: no IPA. */
 export const NO_IPA = -1;
 
-const PAGE_BYTES = 4096; // key granularity: the smallest granule
+const PAGE_BYTES = 2 ** GRANULE.GRAN_4K; // key granularity: the smallest granule
 const MIN_ROWS = 64;
 /**
  * A row is one 64-byte line of one buffer, seen as doubles (`#data`, 8 a row) and as int32s (`#meta`, 16 a row): the
@@ -24,16 +26,16 @@ const MIN_ROWS = 64;
  * flags, owner and block row. A hit, a fill and an eviction each touch this line and little else.
  */
 const ROW_BYTES = 64;
-const D = ROW_BYTES / 8, M = ROW_BYTES / 4; // doubles, int32s per row
+const D = ROW_BYTES / Float64Array.BYTES_PER_ELEMENT, M = ROW_BYTES / Int32Array.BYTES_PER_ELEMENT;
 const IN = 0, SIZE = 1, OUT = 2, ALLOW = 3;
-const K0 = 8, K1 = 9, K2 = 10, CHAIN = 11, REF = 12, FLAGS = 13, OWNER = 14, BLOCK = 15;
+const K0 = (ALLOW + 1) * 2, K1 = K0 + 1, K2 = K1 + 1, CHAIN = K2 + 1; // int32s after the doubles (two each)
+const REF = CHAIN + 1, FLAGS = REF + 1, OWNER = FLAGS + 1, BLOCK = OWNER + 1;
 // Per row, `#links` holds its place on its owner's list (NEXT: the free list's too) and, for a page row of a block,
 // on its block's list (a block row's B_NEXT: its first page row).
 const PREV = 0, NEXT = 1, B_PREV = 2, B_NEXT = 3;
 const LINKS = 4;
 // FLAGS: these bits, ORed with the row's SPACE (bits 28-30).
 const LIVE = 1, GLOBAL = 2, BY_IPA = 4;
-const SPACE_BITS = 0x7000_0000;
 /** Rows a replacement looks at before it evicts a recently used one anyway. */
 const SECOND_CHANCES = 8;
 
@@ -54,7 +56,7 @@ const PAGE_SCALE = 1 / PAGE_BYTES; // a multiply by 2^-12 is exact, and faster t
  */
 export function blockKey(base: number, size: number): number {
   const pages = size * PAGE_SCALE; // a power of two, possibly above 2^32: both halves mixed in, no log2 call
-  return pageKey(base) ^ Math.imul(pages | 0, 0x9e3779b1) ^ Math.imul((pages * 2 ** -32) | 0, 0x85ebca6b);
+  return pageKey(base) ^ Math.imul(pages | 0, 0x9e3779b1) ^ Math.imul((pages * TWO_MINUS_32) | 0, 0x85ebca6b);
 }
 /**
  * Key spaces of an owner's rows, folded into the SubstreamID word of the key (a SubstreamID has 20 bits, or is -1,
@@ -67,6 +69,8 @@ export const SPACE = {
   WALK_TTB1: (1 << 29) | (1 << 28),
   WALK_S2: 1 << 28,
 } as const;
+/** The bits of a key word that hold its {@link SPACE}. */
+const SPACE_BITS = SPACE.BLOCK | SPACE.WALK_TTB1;
 
 /** What a new row holds (a reused object: the caller fills it, {@link TlbRows.add} copies it). */
 export interface RowData {
@@ -111,7 +115,7 @@ export class TlbRows {
   #ipa = new Float64Array(0);
   /** First row of each hash chain, or NONE; a key's bucket is its {@link home} under `#shift`. */
   #buckets = new Int32Array(2).fill(NONE); // two: a shift by 32 would shift by 0
-  #shift = 31;
+  #shift = WORD_BITS - 1;
   #free = NONE;
   // Per owner.
   #head = new Int32Array(0);
@@ -374,7 +378,7 @@ export class TlbRows {
    * look clears its mark). A block with page rows counts as used: its pages hit through them, not through it.
    */
   #victim(): number {
-    const meta = this.#meta, links = this.#links, pinned = this.#pinned, scale = this.#rows * 2 ** -32;
+    const meta = this.#meta, links = this.#links, pinned = this.#pinned, scale = this.#rows * TWO_MINUS_32;
     for (let tries = 0;; tries++) {
       const r = Math.floor(this.#random() * scale), m = r * M; // no integer division
       if (r === pinned) continue;
@@ -403,7 +407,7 @@ export class TlbRows {
     let buckets = 1;
     while (buckets < rows * 2) buckets *= 2;
     this.#buckets = new Int32Array(buckets).fill(NONE);
-    this.#shift = 32 - Math.log2(buckets);
+    this.#shift = WORD_BITS - Math.log2(buckets);
     const meta = this.#meta;
     for (let r = 0; r < old; r++) {
       const m = r * M;

@@ -9,6 +9,7 @@ import {
   EVENT_TYPE,
   EVT_CLASS,
   GBPA,
+  GRANULE,
   REG,
   STE_CONFIG,
   STE_INSTCFG,
@@ -18,7 +19,18 @@ import {
 import type { GuestMemory } from "../core/memory.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
-import { ACCESS, newFault, NO_PA, NO_SSID, NO_STAG, NO_TAG } from "../core/types.ts";
+import {
+  ACCESS,
+  ACCESS_KINDS,
+  ACCESS_MASK,
+  newFault,
+  NO_PA,
+  NO_SSID,
+  NO_STAG,
+  NO_TAG,
+  setCause,
+  translationRelated,
+} from "../core/types.ts";
 import type { EventSink, Fault, Invalidation, SmmuObserver, StallSink, TranslationEngine } from "../core/types.ts";
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
@@ -27,7 +39,8 @@ import { WalkCacheView } from "./walk_cache.ts";
 import { DENIED, NO_IPA, NONE, pageKey, SPACE } from "./tlb_pages.ts";
 import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
-import { atsGrantsAny, modPow2, pow2, Walker } from "./walk.ts";
+import { atsGrantsAny, Walker } from "./walk.ts";
+import { modPow2, POW2 } from "../core/numbers.ts";
 import type { StepRecord } from "./walk.ts";
 
 export type { CacheLimits } from "./tlb.ts";
@@ -49,30 +62,31 @@ export interface TranslatorStats {
 /** One descriptor read of a walk, for tools. */
 export type WalkStep = StepRecord;
 
-const PAGE = 4096; // TLB key granularity: the smallest granule
+const PAGE = 2 ** GRANULE.GRAN_4K; // TLB key granularity: the smallest granule
 const UNKNOWN = -3; // #slow: the hit path did not look for a page row
-const UNPRIV_BITS = 0x0f; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
+const UNPRIV_BITS = (1 << ACCESS.PRIV) - 1; // allow-mask bits of unprivileged accesses (ACCESS.PRIV clear)
+/** The largest mapping: stage 2 alone is one mapping of the whole number line (2^53), aligned to 0. */
+const WHOLE = Number.MAX_SAFE_INTEGER + 1;
+/** The allow mask of a stage bypassed: every access. */
+const ALLOW_ALL = (1 << ACCESS_KINDS) - 1;
 
-/** Event types recorded only when CD.R / STE.S2R say so (IHI 0070 5.5). */
-function translationRelated(type: number): boolean {
-  return type === EVENT_TYPE.F_TRANSLATION || type === EVENT_TYPE.F_ADDR_SIZE || type === EVENT_TYPE.F_ACCESS ||
-    type === EVENT_TYPE.F_PERMISSION;
-}
-
-/** Translates transactions of every stream. */
+/**
+ * Translates transactions of every stream. A transaction's answer is the PA it returns; one that does not complete
+ * returns NO_PA and leaves why in {@link fault} (recorded or not, stalled or not), one that does its mapping's extent
+ * in {@link span}.
+ */
 export class Translator implements TranslationEngine {
-  /** The last abort; reused, consumers copy what they keep. */
+  /**
+   * Why the last transaction that returned NO_PA did not complete: the one Fault the walkers and the configuration
+   * reader describe their faults in, completed with the transaction, then reported. Reused: copy what you keep.
+   */
   readonly fault: Fault = newFault();
-  /** Whether the architecture records the last fault as an event (CD.R and STE.S2R gate translation faults). */
-  recorded = false;
   /** Counts of translate's fast path (TLB hits), kept apart so that path bumps one number. */
   #fastHits = 0;
   readonly #stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
   /** `#span[0]`: see {@link span}; shared with the TLB rows, whose hit path sets it. */
   readonly #span: Float64Array;
-  /** The tag (address bits [63:56]) of the next transaction flagged ACCESS.TAGGED; the caller sets it. */
-  inputTag = NO_TAG;
-  /** The tag the current transaction's faults report, or NO_TAG for an untagged address. */
+  /** The tag (address bits [63:56]) of the transaction in progress, or NO_TAG for an untagged address. */
   #tag = NO_TAG;
   /** After a successful {@link atsRequest}: the mapping walked (the row a TLB keeps), or null when both stages were
    * bypassed. Reused: read it before the next translation. */
@@ -81,16 +95,14 @@ export class Translator implements TranslationEngine {
   #quiet = false;
   /** The stall model, when the device offers it: where stalling faults go (IHI 0070 3.12.2). */
   stalls: StallSink | null = null;
-  /** The last transaction that returned NO_PA is stalled, under {@link stag}, rather than terminated. */
-  stalled = false;
-  /** The STAG of the last stalled transaction. */
-  stag = NO_STAG;
   readonly caches: Caches;
   readonly #rows: TlbRows;
   readonly #regs: RegisterFile;
   readonly #events: EventSink;
   readonly #observers: readonly SmmuObserver[];
   readonly #reader: ConfigReader;
+  /** The reader of {@link streamConfig}, a query that leaves the last transaction's fault alone. */
+  readonly #lookup: ConfigReader;
   readonly #s1: Walker;
   readonly #s2: Walker;
   /** The walk caches the walkers use, pointed at the context of each walk. */
@@ -115,9 +127,10 @@ export class Translator implements TranslationEngine {
     this.#regs = regs;
     this.#events = events;
     this.#observers = observers;
-    this.#reader = new ConfigReader(memory);
-    this.#s1 = new Walker(memory);
-    this.#s2 = new Walker(memory);
+    this.#reader = new ConfigReader(memory, this.fault);
+    this.#lookup = new ConfigReader(memory);
+    this.#s1 = new Walker(memory, this.fault);
+    this.#s2 = new Walker(memory, this.fault);
     this.caches = new Caches(limits);
     this.#rows = this.caches.rows;
     this.#s1Walks = new WalkCacheView(this.caches);
@@ -160,27 +173,32 @@ export class Translator implements TranslationEngine {
     return { ...s, translations: s.translations + this.#fastHits, tlbHits: s.tlbHits + this.#fastHits };
   }
 
-  /** Translates one transaction; the PA, or NO_PA when aborted (then `fault` describes it). `ssid` may be NO_SSID. */
-  translate(sid: number, ssid: number, iova: number, flags: number): number {
-    if ((flags & ACCESS.TAGGED) === 0) {
+  /**
+   * Translates one transaction of `flags` (ACCESS_MASK bits); the PA, or NO_PA when it does not complete (then
+   * {@link fault} says why). `ssid` may be NO_SSID; `tag` is the address's tag (bits [63:56]) where its top byte is no
+   * sign extension, else NO_TAG.
+   */
+  translate(sid: number, ssid: number, iova: number, flags: number, tag = NO_TAG): number {
+    if (tag === NO_TAG) {
       // Rows exist only for cached contexts that translate, and allow by raw flags (overrides folded in): a hit
       // needs no context.
-      const pa = this.#rows.lookup(sid, ssid, iova, flags & 7);
+      const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK);
       if (pa >= 0) {
         this.#fastHits++;
         return pa;
       }
       this.#stats.translations++;
+      this.#tag = NO_TAG;
       return this.#slow(sid, ssid, iova, flags, true, null, pa === DENIED ? DENIED : NONE);
     }
     this.#stats.translations++;
-    return this.#slow(sid, ssid, iova, flags, true, null, UNKNOWN);
+    this.#tag = tag;
+    return this.#slow(sid, ssid, iova, flags | ACCESS.TAGGED, true, null, UNKNOWN);
   }
 
   /** translate's TLB hit alone: the PA when a TLB row answers (counted as a hit, as translate would), else NO_PA. */
   hit(sid: number, ssid: number, iova: number, flags: number): number {
-    if ((flags & ACCESS.TAGGED) !== 0) return NO_PA;
-    const pa = this.#rows.lookup(sid, ssid, iova, flags & 7);
+    const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK);
     if (pa < 0) return NO_PA;
     this.#fastHits++;
     return pa;
@@ -190,10 +208,19 @@ export class Translator implements TranslationEngine {
    * Same answer as translate with no side effects; appends walk steps to `trace`, and the STEs and CDs read from
    * memory (and why a configuration was refused) to `config`.
    */
-  probe(sid: number, ssid: number, iova: number, flags: number, trace?: WalkStep[], config?: ConfigTrace): number {
+  probe(
+    sid: number,
+    ssid: number,
+    iova: number,
+    flags: number,
+    tag = NO_TAG,
+    trace?: WalkStep[],
+    config?: ConfigTrace,
+  ): number {
     this.#reader.trace = config ?? null;
+    this.#tag = tag;
     try {
-      return this.#slow(sid, ssid, iova, flags, false, trace ?? null, UNKNOWN);
+      return this.#slow(sid, ssid, iova, flags | (tag === NO_TAG ? 0 : ACCESS.TAGGED), false, trace ?? null, UNKNOWN);
     } finally {
       this.#reader.trace = null;
     }
@@ -214,7 +241,6 @@ export class Translator implements TranslationEngine {
   ): number {
     const caps = this.#caps ?? this.#derive();
     this.#s1.trace = this.#s2.trace = trace;
-    this.#tag = (flags & ACCESS.TAGGED) !== 0 ? this.inputTag : NO_TAG;
     if (!this.#enabled) {
       // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (IHI 0070 3.8, 6.3.14).
       if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
@@ -232,8 +258,10 @@ export class Translator implements TranslationEngine {
       this.#last = ctx;
       ctx.used = true;
     }
-    const raw = flags & 7; // rows allow by raw flags
-    if (ctx.flagMap !== null) flags = ctx.flagMap[flags & 7] | (flags & (ACCESS.TAGGED | ACCESS.ATS));
+    const raw = flags & ACCESS_MASK; // rows allow by raw flags
+    if (ctx.flagMap !== null) {
+      flags = ctx.flagMap[raw] | (flags & (ACCESS.TAGGED | ACCESS.ATS | ACCESS.ATS_INSTR));
+    }
     if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
     if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
     // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.
@@ -293,7 +321,7 @@ export class Translator implements TranslationEngine {
 
   /** Whether an input address fits the IAS, which equals the OAS with VMSAv8-64 tables only (IHI 0070 3.4). */
   #inputFits(iova: number, flags: number): boolean {
-    return iova >= 0 && iova < pow2(this.#caps!.oasBits) && (flags & ACCESS.TAGGED) === 0;
+    return iova >= 0 && iova < POW2[this.#caps!.oasBits] && (flags & ACCESS.TAGGED) === 0;
   }
 
   /**
@@ -301,8 +329,8 @@ export class Translator implements TranslationEngine {
    * (no CD's R applies: IHI 0070 3.4 "F_ADDR_SIZE is recorded", 7.3.14).
    */
   #inputAddressSize(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
-    const f = this.#fill(EVENT_TYPE.F_ADDR_SIZE, sid, ssid, iova, flags);
-    f.class = EVT_CLASS.IN;
+    setCause(this.fault, EVENT_TYPE.F_ADDR_SIZE, false, EVT_CLASS.IN);
+    this.#describe(sid, ssid, iova, flags);
     this.#report(true, effects);
     return NO_PA;
   }
@@ -316,17 +344,14 @@ export class Translator implements TranslationEngine {
     let stream = this.caches.stream(sid) ?? null;
     if (stream === null) {
       stream = reader.readStream(this.#regs.words, caps, sid);
-      if (stream === null) return this.#configFault(sid, ssid, iova, flags, effects);
+      if (stream === null) return this.#configFault(sid, ssid, iova, flags, effects, null);
       if (effects) this.caches.addStream(stream);
     }
     const hasS1 = stream.s1 !== null;
     const refuse = (type: number, reason: string) => {
-      const f = reader.failure;
-      f.type = type;
-      f.record = true;
-      f.s2 = false;
-      f.reason = reason;
-      return this.#configFault(sid, ssid, iova, flags, effects);
+      setCause(this.fault, type);
+      this.fault.recorded = true;
+      return this.#configFault(sid, ssid, iova, flags, effects, stream, reason);
     };
     const badSsid = () => refuse(EVENT_TYPE.C_BAD_SUBSTREAMID, "SubstreamID not accepted by this STE");
     let kind: number = KIND.TRANSLATE;
@@ -352,8 +377,8 @@ export class Translator implements TranslationEngine {
     }
     let flagMap: Uint8Array | null = null;
     if (stream.privcfg !== STE_PRIVCFG.INCOMING || stream.instcfg !== STE_INSTCFG.INCOMING) {
-      flagMap = new Uint8Array(8);
-      for (let f = 0; f < 8; f++) {
+      flagMap = new Uint8Array(ACCESS_KINDS);
+      for (let f = 0; f < ACCESS_KINDS; f++) {
         let g = f;
         if (stream.privcfg === STE_PRIVCFG.PRIV) g |= ACCESS.PRIV;
         if (stream.privcfg === STE_PRIVCFG.UNPRIV) g &= ~ACCESS.PRIV;
@@ -368,8 +393,8 @@ export class Translator implements TranslationEngine {
       this.#s2.cache = null; // a CD fetch through stage 2 belongs to no context yet
       cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
       // A stage-2 fault of the CD fetch records the transaction's attributes after the STE's overrides (IHI 0070 7.3).
-      const attrs = flagMap === null ? flags : flagMap[flags & 7] | (flags & ACCESS.TAGGED);
-      if (cd === null) return this.#configFault(sid, ssid, iova, attrs, effects);
+      const attrs = flagMap === null ? flags : flagMap[flags & ACCESS_MASK] | (flags & ACCESS.TAGGED);
+      if (cd === null) return this.#configFault(sid, ssid, iova, attrs, effects, stream);
     }
     const ctx = new Context(key, sid, ssid, stream, kind, cd, stream.s2, flagMap);
     if (effects) this.caches.addContext(ctx);
@@ -384,12 +409,12 @@ export class Translator implements TranslationEngine {
     const cached = ctx.id !== NONE;
     s2w.cache = cached && ctx.s2 !== null ? this.#s2Walks.use(ctx, SPACE.WALK_S2, effects) : null;
     let ipa = iova;
-    let inBase = 0, size = 2 ** 53, allow = 0xff, global = false; // stage 2 alone: aligned to 0
+    let inBase = 0, size = WHOLE, allow = ALLOW_ALL, global = false; // stage 2 alone: aligned to 0
     const cd = ctx.cd;
     if (cd !== null) {
       const upper = iova < 0;
       const r = upper ? cd.ttb1 : cd.ttb0;
-      const top = r === null ? 0 : pow2(r.inputBits);
+      const top = r === null ? 0 : POW2[r.inputBits];
       // IHI 0070 3.4.1 / DDI 0487 D8.1: the range is chosen by the top address bit; EPDx or out-of-range input faults.
       // A tag still flagged here is one the range does not ignore (no TBI): the address is outside every range.
       const ia = upper ? iova + top : iova;
@@ -412,7 +437,8 @@ export class Translator implements TranslationEngine {
       global = s1w.global;
       // An ATS request stops where stage 1 grants nothing: the IPA is not translated at stage 2 (IHI 0070 3.9.1.2).
       if ((flags & ACCESS.ATS) !== 0 && !atsGrantsAny(allow, flags)) {
-        this.#fill(EVENT_TYPE.F_PERMISSION, ctx.sid, ssid, iova, flags).class = EVT_CLASS.IN;
+        setCause(this.fault, EVENT_TYPE.F_PERMISSION, false, EVT_CLASS.IN);
+        this.#describe(ctx.sid, ssid, iova, flags);
         this.#report(true, effects);
         return false;
       }
@@ -438,7 +464,7 @@ export class Translator implements TranslationEngine {
         this.#inputAddressSize(ctx.sid, ssid, iova, flags, effects);
         return false;
       }
-      if (!s2w.walk(ctx.s2, ipa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects, ipa);
+      if (!s2w.walk(ctx.s2, ipa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects);
       // The combined entry is the smaller of the two mappings; both are aligned power-of-two ranges.
       if (s2w.size < size) size = s2w.size;
       inBase = iova - modPow2(iova - inBase, size);
@@ -456,93 +482,65 @@ export class Translator implements TranslationEngine {
     return true;
   }
 
+  /**
+   * A stage-1 walk failed (`walked`: the walker described the fault, a table access's stage-2 fault included) or did
+   * not start (the address outside every range, E0PD, a tag no TBI ignores: a stage-1 Translation fault, CLASS IN).
+   */
   #s1Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, walked: boolean): false {
-    const w = this.#s1;
-    const type = walked ? w.faultType : EVENT_TYPE.F_TRANSLATION;
-    const s2 = walked && w.faultS2;
-    const f = this.#fill(type, ctx.sid, ssid, iova, flags);
-    f.s2 = s2;
-    if (s2) {
-      f.class = w.faultClass;
-      f.ipa = w.faultIpa;
-      f.ttRead = w.faultTtRead;
-    } else f.class = type === EVENT_TYPE.F_WALK_EABT ? EVT_CLASS.TT : EVT_CLASS.IN; // IHI 0070 7.3.12, 7.3.13
-    if (type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
-    const related = translationRelated(type);
-    const record = !related || (s2 ? ctx.stream.s2Record : ctx.cd!.record);
-    this.#report(record, effects, related && (s2 ? ctx.stream.s2Stall : ctx.cd!.stall));
+    const f = this.fault;
+    if (!walked) setCause(f, EVENT_TYPE.F_TRANSLATION, false, EVT_CLASS.IN);
+    this.#describe(ctx.sid, ssid, iova, flags);
+    const related = translationRelated(f.type);
+    const record = !related || (f.s2 ? ctx.stream.s2Record : ctx.cd!.record);
+    this.#report(record, effects, related && (f.s2 ? ctx.stream.s2Stall : ctx.cd!.stall));
     return false;
   }
 
-  #s2Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, ipa: number): false {
-    const w = this.#s2;
-    const f = this.#fill(w.faultType, ctx.sid, ssid, iova, flags);
-    f.s2 = true;
-    f.class = EVT_CLASS.IN;
-    f.ipa = ipa;
-    if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
-    const related = translationRelated(w.faultType);
+  /** The stage-2 walk of the transaction's IPA failed (the walker described the fault: S2, CLASS IN, the IPA). */
+  #s2Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean): false {
+    this.#describe(ctx.sid, ssid, iova, flags);
+    const related = translationRelated(this.fault.type);
     this.#report(!related || ctx.stream.s2Record, effects, related && ctx.stream.s2Stall);
     return false;
   }
 
-  #configFault(sid: number, ssid: number, iova: number, flags: number, effects: boolean): null {
-    const r = this.#reader.failure;
-    if (this.#reader.trace !== null) this.#reader.trace.refused = r.reason;
-    const f = this.#fill(r.type, sid, ssid, iova, flags);
-    if (r.s2) {
-      // A stage-2 fault while fetching a CD: a translation-related event with CLASS CD, IPA the CD address (IHI 0070
-      // 7.3.13).
-      f.s2 = true;
-      f.class = r.class;
-      f.ipa = r.ipa;
-      if (r.type === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = r.fetchAddr;
-      const stream = this.caches.stream(sid);
-      const related = translationRelated(r.type);
-      this.#report(!related || (stream?.s2Record ?? true), effects, related && (stream?.s2Stall ?? false));
-      return null;
-    }
-    f.fetchAddr = r.fetchAddr;
-    this.#report(r.record, effects);
+  /**
+   * The configuration refused the transaction (the reader, or #context, described the fault and whether it is
+   * recorded); a stage-2 fault of a CD fetch stalls as STE.S2S says.
+   */
+  #configFault(
+    sid: number,
+    ssid: number,
+    iova: number,
+    flags: number,
+    effects: boolean,
+    stream: StreamConfig | null,
+    reason = this.#reader.reason,
+  ): null {
+    const f = this.fault;
+    if (this.#reader.trace !== null) this.#reader.trace.refused = reason;
+    this.#describe(sid, ssid, iova, flags);
+    const stall = f.s2 && translationRelated(f.type) && stream !== null && stream.s2Stall;
+    this.#report(f.recorded, effects, stall);
     return null;
   }
 
-  /** Resets the fault record and fills the fields the event type carries (gen/ EVT_* layouts). */
-  #fill(type: number, sid: number, ssid: number, iova: number, flags: number): Fault {
+  /**
+   * Describes the transaction in the fault, in full: which of these fields a record carries is for encodeEvent to say,
+   * from the record's layout (src/device/events.ts).
+   */
+  #describe(sid: number, ssid: number, iova: number, flags: number): void {
     const f = this.fault;
-    f.type = type;
     f.sid = sid;
-    f.ssv = false;
-    f.ssid = 0;
-    f.inputAddr = 0;
-    f.inputTag = NO_TAG;
-    f.ipa = 0;
-    f.fetchAddr = 0;
-    f.rnw =
-      f.ind =
-      f.pnu =
-      f.s2 =
-      f.ttRead =
-        false;
-    f.class = 0;
+    f.ssv = ssid !== NO_SSID;
+    f.ssid = ssid !== NO_SSID ? ssid : 0;
+    f.inputAddr = iova;
+    f.inputTag = this.#tag;
+    f.rnw = (flags & ACCESS.WRITE) === 0;
+    f.ind = f.rnw && (flags & ACCESS.EXEC) !== 0;
+    f.pnu = (flags & ACCESS.PRIV) !== 0;
     f.stall = false;
-    this.stalled = false;
-    if (type === EVENT_TYPE.F_STREAM_DISABLED || type === 0) return f;
-    if (type === EVENT_TYPE.C_BAD_SUBSTREAMID) {
-      // Always valid: a transaction without one that reached a bad L1CD through S1DSS = 0b10 records 0 (IHI 0070 7.3.9).
-      f.ssid = ssid >= 0 ? ssid : 0;
-      return f;
-    }
-    f.ssv = ssid >= 0;
-    f.ssid = ssid >= 0 ? ssid : 0;
-    if (type >= EVENT_TYPE.F_WALK_EABT) {
-      f.inputAddr = iova;
-      f.inputTag = this.#tag;
-      f.rnw = (flags & ACCESS.WRITE) === 0;
-      f.ind = f.rnw && (flags & ACCESS.EXEC) !== 0;
-      f.pnu = (flags & ACCESS.PRIV) !== 0;
-    }
-    return f;
+    f.stag = NO_STAG;
   }
 
   /**
@@ -550,25 +548,22 @@ export class Translator implements TranslationEngine {
    * held instead, its record written with Stall = 1, unless STALL_MAX transactions are held (then it terminates).
    */
   #report(record: boolean, effects: boolean, stall = false): void {
-    this.recorded = record && !this.#quiet;
+    const f = this.fault;
+    f.recorded = record && !this.#quiet;
     if (!effects) return;
     this.#stats.faults++;
-    if (stall && this.stalls !== null && !this.#quiet) {
-      const stag = this.stalls.hold(this.fault);
-      if (stag >= 0) {
-        this.stalled = true;
-        this.stag = stag;
-        this.recorded = true; // "The SMMU always records the details of the access" (IHI 0070 3.12.2)
-        return;
-      }
+    if (stall && this.stalls !== null && !this.#quiet && this.stalls.hold(f) !== NO_STAG) {
+      f.recorded = true; // "The SMMU always records the details of the access" (IHI 0070 3.12.2)
+      return;
     }
-    if (this.recorded) this.#events.report(this.fault);
+    if (f.recorded) this.#events.report(f);
   }
 
   /** An abort without an event (STE.Config abort, GBPA abort, bypass out of range): fault.type is 0. */
   #abort(sid: number, ssid: number, iova: number, flags: number, type: number, effects: boolean): number {
-    this.#fill(type, sid, ssid, iova, flags);
-    this.recorded = false;
+    setCause(this.fault, type);
+    this.#describe(sid, ssid, iova, flags);
+    this.fault.recorded = false;
     if (effects) this.#stats.faults++;
     return NO_PA;
   }
@@ -579,12 +574,14 @@ export class Translator implements TranslationEngine {
    * Permission fault. The output address, or NO_PA with `fault` describing why; on success {@link atsEntry} holds the
    * mapping and the permissions found (null when both stages were bypassed: an identity mapping).
    */
-  atsRequest(sid: number, ssid: number, iova: number, flags: number): number {
+  atsRequest(sid: number, ssid: number, iova: number, flags: number, tag = NO_TAG): number {
     this.#quiet = true;
     this.atsEntry = null;
     this.#stats.translations++;
+    this.#tag = tag;
     try {
-      return this.#slow(sid, ssid, iova, flags | ACCESS.ATS, true, null, UNKNOWN);
+      const tagged = tag === NO_TAG ? 0 : ACCESS.TAGGED;
+      return this.#slow(sid, ssid, iova, flags | tagged | ACCESS.ATS, true, null, UNKNOWN);
     } finally {
       this.#quiet = false;
     }
@@ -600,17 +597,13 @@ export class Translator implements TranslationEngine {
     this.#tag = NO_TAG;
     this.#stats.translations++;
     // "F_ADDR_SIZE arising from the check of the input address against IAS ... is reported as a stage 1 fault."
-    if (!(ipa >= 0 && ipa < pow2(caps.oasBits))) return this.#inputAddressSize(stream.sid, NO_SSID, ipa, flags, true);
+    if (!(ipa >= 0 && ipa < POW2[caps.oasBits])) return this.#inputAddressSize(stream.sid, NO_SSID, ipa, flags, true);
     const w = this.#s2;
     w.trace = null;
     w.cache = null; // this walk belongs to no context's walk cache
     if (w.walk(stream.s2!, ipa, flags, true)) return w.outBase + (ipa - w.inBase);
-    const f = this.#fill(w.faultType, stream.sid, NO_SSID, ipa, flags);
-    f.s2 = true;
-    f.class = EVT_CLASS.IN;
-    f.ipa = ipa;
-    if (w.faultType === EVENT_TYPE.F_WALK_EABT) f.fetchAddr = w.fetchAddr;
-    this.#report(!translationRelated(w.faultType) || stream.s2Record, true);
+    this.#describe(stream.sid, NO_SSID, ipa, flags);
+    this.#report(!translationRelated(this.fault.type) || stream.s2Record, true);
     return NO_PA;
   }
 
@@ -632,13 +625,10 @@ export class Translator implements TranslationEngine {
     const caps = this.#caps ?? this.#derive();
     const cached = this.caches.stream(sid);
     if (cached) return cached;
-    const config = this.#reader.readStream(this.#regs.words, caps, sid);
+    const lookup = this.#lookup;
+    const config = lookup.readStream(this.#regs.words, caps, sid);
     if (config !== null) return config;
-    const r = this.#reader.failure;
-    const fault = newFault();
-    fault.type = r.type;
-    fault.sid = sid;
-    fault.fetchAddr = r.fetchAddr;
-    return Object.freeze({ sid, fault, reason: r.reason });
+    const fault = { ...lookup.fault, sid };
+    return Object.freeze({ sid, fault, reason: lookup.reason });
   }
 }

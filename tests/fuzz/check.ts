@@ -95,6 +95,7 @@ import {
   touchesRead,
 } from "./invariants.ts";
 import { RecordingMemory, RUNAWAY, Runaway } from "./recording.ts";
+import { checkInvalidationScopes } from "./invalidation_scopes.ts";
 import { checkAts, checkPageRequests, checkPriqInterrupts, checkStalls, heldNow } from "./sva_invariants.ts";
 import { StaleStes } from "./stale_stes.ts";
 
@@ -272,6 +273,7 @@ function checkStep(
   checkReset(v);
   checkRestore(v);
   checkCoherence(v);
+  checkInvalidationScopes(v);
   checkTranslation(v);
   checkStalls(v);
   checkPageRequests(v, responses);

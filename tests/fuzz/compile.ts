@@ -770,14 +770,33 @@ class Compiler {
   #tlbi(a: TlbiAction): void {
     const op = TLBIS[a.op % TLBIS.length];
     const r = a.range;
-    const who = a.sid < 4 && this.#attached.length > 0 ? this.#attached[a.sid % this.#attached.length] : a.sid;
+    // Often the attach and the page a device used last: a TLBI that meets what the caches hold (scoped invalidations
+    // are checked against them, tests/fuzz/invalidation_scopes.ts).
+    const last = this.#lastDma;
+    const lastAttach = last === null ? undefined : this.#attached.find((i) => sidOf(i) === last.sid);
+    const aimed = a.sid < 2 && lastAttach !== undefined && typeof last!.iova === "number";
+    const who = aimed
+      ? lastAttach
+      : a.sid < 4 && this.#attached.length > 0
+      ? this.#attached[a.sid % this.#attached.length]
+      : a.sid;
     const w = namedCommand(op, {
       ASID: asidOf(who),
       VMID: vmidOf(who),
       StreamID: sidOf(who),
       Leaf: a.leaf ? 1 : 0,
       ...(r === null ? {} : { TG: r.tg, SCALE: r.scale, NUM: r.num, TTL: r.ttl }),
-    }, this.#iovaNumber(a.iova));
+    }, aimed ? last!.iova as number : this.#iovaNumber(a.iova));
+    if (aimed) {
+      // The device reads the page once more first, so its translation is cached when the invalidation comes.
+      this.#emit({
+        op: "dma",
+        sid: BigInt(last!.sid),
+        iova: u64(last!.iova),
+        dir: "read",
+        ...(last!.ssid === null ? {} : { ssid: BigInt(last!.ssid) }),
+      });
+    }
     this.#issue(a.sync ? [w, this.#sync()] : [w], 0);
   }
 

@@ -13,6 +13,8 @@ import {
   REG,
   STE,
   STE_CONFIG,
+  STE_CONFIG_EFFECTIVE,
+  STE_S1DSS_EFFECTIVE,
 } from "../../gen/mod.ts";
 import { SavedState } from "../../gen/proto/smmuv3/v1/saved_state.ts";
 import type { Smmu, TranslationResult } from "../../mod.ts";
@@ -180,7 +182,7 @@ export function steUsed(smmu: Smmu, t: Transaction): UsedSte | null {
   const read = e.config.find((r) => r.structure === "STE");
   if (read === undefined || read.words.length === 0 || (!e.result.ok && NO_STE.has(e.result.fault))) return null;
   const w = Uint32Array.from(read.words);
-  const config = STE.Config.get(w);
+  const config = STE_CONFIG_EFFECTIVE[STE.Config.get(w)]; // reserved encodings as they behave (IHI 0070 5.2)
   return {
     addr: read.addr,
     words: read.words,
@@ -189,7 +191,7 @@ export function steUsed(smmu: Smmu, t: Transaction): UsedSte | null {
     s1: config === STE_CONFIG.S1_TRANS || config === STE_CONFIG.NESTED,
     s2: config === STE_CONFIG.S2_TRANS || config === STE_CONFIG.NESTED,
     cdMax: STE.S1CDMax.get(w),
-    dss: STE.S1DSS.get(w),
+    dss: STE_S1DSS_EFFECTIVE[STE.S1DSS.get(w)],
   };
 }
 

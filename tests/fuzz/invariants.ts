@@ -21,17 +21,18 @@ import {
   EVT_F_UUT,
   GERROR,
   IDR5,
+  IDR5_OAS_BITS,
   IRQ_CTRL,
   OPCODE,
   PRIQ_PROD,
   REG,
+  reservedSet,
   STE_CONFIG,
   STE_S1DSS,
   TT_PAGE_S1,
   TT_PAGE_S2,
 } from "../../gen/mod.ts";
 import { ABORT, type Smmu, type SmmuStats, type TranslationResult, type WalkStep } from "../../mod.ts";
-import { oasBits } from "../../src/registers/features.ts";
 import type { InterruptSinks } from "../../src/device/irq.ts";
 import type { ScenarioRunner, Step, StepOutcome, Transaction } from "../../src/scenario/scenario.ts";
 import { transactionOf } from "../../src/scenario/scenario.ts";
@@ -295,7 +296,14 @@ function recordDisagrees(
   write: boolean,
   ssid: number | undefined,
 ): string | null {
-  const fields = new Map(EVENTS.get(type)!.fields.map((f) => [f.name, f]));
+  const layout = EVENTS.get(type)!;
+  const fields = new Map(layout.fields.map((f) => [f.name, f]));
+  // IHI 0070 7.3: "Portions of event records that are not explicitly defined in this section are RES0".
+  const res0 = reservedSet(layout, rec);
+  if (res0.some((m) => m !== 0)) return `RES0 bits set: ${res0.map((m) => `0x${m.toString(16)}`).join(" ")}`;
+  // IHI 0070 7.3.12-7.3.17: "InD == 0 when RnW == 0".
+  const ind = fields.get("InD");
+  if (ind !== undefined && write && ind.get(rec) !== 0) return "InD 1 for a write";
   const lo = fields.get("InputAddr_LO"), hi = fields.get("InputAddr_HI");
   if (lo !== undefined && hi !== undefined) {
     const want = BigInt.asUintN(64, typeof iova === "bigint" ? iova : BigInt(iova));
@@ -363,7 +371,7 @@ export function checkWalkFaults(v: StepView): void {
   ) {
     const s1Bypassed = ste.config === STE_CONFIG.BYPASS || !ste.s1 ||
       (ste.cdMax > 0 && ste.dss === STE_S1DSS.BYPASS && dma.access.ssid === undefined);
-    const ias = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
+    const ias = 2 ** IDR5_OAS_BITS[IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5))]!;
     const iova = dma.iova;
     const beyond = typeof iova === "bigint" ? iova < 0n || iova >= BigInt(ias) : iova < 0 || iova >= ias;
     if (ste.config !== STE_CONFIG.ABORT && s1Bypassed && beyond && dma.access.ssid === undefined) {
@@ -522,6 +530,12 @@ export function checkQueues(v: StepView): void {
   }
   if (writesRegister(v, REG.EVENTQ_PROD, REG.EVENTQ_BASE, REG.EVENTQ_PROD_P0)) return;
   if (v.evqRecords !== written % (2 * 2 ** evq.log2)) fail(`EVENTQ_PROD moved ${v.evqRecords} for ${written} records`);
+  // IHI 0070 7.2.1, 7.2.2: an unacknowledged EVENTQ_ABT_ERR makes the queue unwritable: nothing is written until the
+  // guest acknowledges it (a GERRORN write in the step may do so before the records).
+  const aborted = ((before.gerror ^ before.gerrorn) & GERROR_EVENTQ_ABT) !== 0;
+  if (aborted && written > 0 && writesRegister(v, REG.GERRORN) === 0) {
+    fail(`${written} event records written while EVENTQ_ABT_ERR was active`);
+  }
   const used = distance(evq, EVENTQ_CONS.RD.get(Uint32Array.of(before.eventqCons)), v.evqFrom);
   const consWritten = writesRegister(v, REG.EVENTQ_CONS, REG.EVENTQ_CONS_P0) > 0; // more room then
   if (!consWritten && used <= 2 ** evq.log2 && written > 2 ** evq.log2 - used) {
@@ -703,7 +717,7 @@ function contiguousHit(fresh: Smmu, t: Transaction, hit: TranslationResult): boo
  */
 export function checkTranslation(v: StepView): void {
   const { runner, outcome, fail } = v;
-  const oas = 2 ** oasBits(IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5)));
+  const oas = 2 ** IDR5_OAS_BITS[IDR5.OAS.get(Uint32Array.of(runner.smmu.idRegisters.IDR5))]!;
   if (outcome.op === "translate" && outcome.result.ok && !(outcome.result.pa >= 0 && outcome.result.pa < oas)) {
     fail(`translated to 0x${outcome.result.pa.toString(16)}, beyond the ${Math.log2(oas)}-bit output size`);
   }

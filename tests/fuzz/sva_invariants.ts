@@ -268,6 +268,15 @@ export function checkAts(v: StepView): void {
     v.coverage.add(`ats: ${c.status}${c.status === "success" && !c.read && !c.write ? " (no access)" : ""}`);
     const other = types.find((t) => t !== EVENT_TYPE.F_BAD_ATS_TREQ);
     if (other !== undefined) fail(`an ATS Translation Request recorded ${EVENT_NAMES[other] ?? other}`);
+    // IHI 0070 13.7: "an ATS TR that generates a response with R == 1 || W == 1 || Exe == 1 also sets the AF flag";
+    // one granting nothing updates no descriptor (one stage: nested, walks of stage-1 tables update stage 2's).
+    const granted = c.status === "success" && (c.read || c.write || c.exec);
+    const stream = runner.smmu.streamConfig(Number(step.sid));
+    const oneStage = !("fault" in stream) &&
+      ((stream as StreamConfig).s1 === null || (stream as StreamConfig).s2 === null);
+    if (!granted && v.nested.length === 0 && oneStage) {
+      if (v.flagUpdates > 0) fail(`an ATS completion granting nothing made ${v.flagUpdates} descriptor flag updates`);
+    }
     if (c.status !== "success") return;
     const stu = runner.smmu.ats.stu;
     const pow2 = Number.isInteger(Math.log2(c.size));
