@@ -363,13 +363,12 @@ export class Smmu {
       this.#badAddressArgs(sid, iova, flags, ssid);
     }
     const calls = this.#calls;
-    if (!calls.inMemory) {
-      // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave.
-      const hit = this.#engine.hit(sid, ssid, iova, flags);
-      if (hit >= 0) return hit;
-    }
+    if (calls.inMemory) calls.enter("translateAddress"); // refused: not from inside a GuestMemory access
+    // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave.
+    const hit = this.#engine.hit(sid, ssid, iova, flags);
+    if (hit >= 0) return hit;
     calls.enter("translateAddress");
-    const pa = this.#engine.translate(sid, ssid, iova, flags); // nothing here throws: no finally on the hot path
+    const pa = this.#engine.missed(sid, ssid, iova, flags, hit); // nothing here throws: no finally on the hot path
     calls.leave();
     return pa;
   }

@@ -196,12 +196,21 @@ export class Translator implements TranslationEngine {
     return this.#slow(sid, ssid, iova, flags | ACCESS.TAGGED, true, null, UNKNOWN);
   }
 
-  /** translate's TLB hit alone: the PA when a TLB row answers (counted as a hit, as translate would), else NO_PA. */
+  /**
+   * translate's TLB hit alone, for an untagged address: the PA when a TLB row answers (counted as a hit, as translate
+   * would), else what the hit path found, a negative number to pass to {@link missed}.
+   */
   hit(sid: number, ssid: number, iova: number, flags: number): number {
     const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK);
-    if (pa < 0) return NO_PA;
-    this.#fastHits++;
+    if (pa >= 0) this.#fastHits++;
     return pa;
+  }
+
+  /** translate after {@link hit} gave `found` (no PA): the rest of the transaction, without looking again. */
+  missed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
+    this.#stats.translations++;
+    this.#tag = NO_TAG;
+    return this.#slow(sid, ssid, iova, flags, true, null, found === DENIED ? DENIED : NONE);
   }
 
   /**
