@@ -84,7 +84,6 @@ export interface CacheOccupancy {
 }
 
 const W_CR0ACK = word(REG.CR0ACK);
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** An unsubscribed observer's place while a notification may be walking the list. */
 const GONE: SmmuObserver = Object.freeze({});
 const compact = (list: SmmuObserver[]) => {
@@ -355,21 +354,24 @@ export class Smmu {
    * bad arguments.
    */
   translateAddress(sid: number, iova: number, flags = 0, ssid: number = NO_SSID): number {
-    // Checks a hot path affords: integer compares, no calls (an IOVA that is not an integer has a fraction).
+    // Checks a hot path affords: compares, and Number.isSafeInteger, which the optimizer turns into compares.
     if (
-      (sid >>> 0) !== sid || !(iova >= -MAX_SAFE && iova <= MAX_SAFE && Math.floor(iova) === iova) ||
-      (flags & ACCESS_MASK) !== flags || ((ssid >>> 0) !== ssid && ssid !== NO_SSID) || ssid >= SSID_LIMIT
+      (sid >>> 0) !== sid || !Number.isSafeInteger(iova) || (flags & ACCESS_MASK) !== flags ||
+      ((ssid >>> 0) !== ssid && ssid !== NO_SSID) || ssid >= SSID_LIMIT
     ) {
       this.#badAddressArgs(sid, iova, flags, ssid);
     }
-    const calls = this.#calls;
-    if (calls.inMemory) calls.enter("translateAddress"); // refused: not from inside a GuestMemory access
+    if (this.#calls.inMemory) this.#calls.enter("translateAddress"); // refused: not from inside a GuestMemory access
     // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave.
     const hit = this.#engine.hit(sid, ssid, iova, flags);
-    if (hit >= 0) return hit;
-    calls.enter("translateAddress");
-    const pa = this.#engine.missed(sid, ssid, iova, flags, hit); // nothing here throws: no finally on the hot path
-    calls.leave();
+    return hit >= 0 ? hit : this.#addressMissed(sid, ssid, iova, flags, hit);
+  }
+
+  /** translateAddress past a TLB miss (`found`: what the hit path found). Apart, so the hit path stays small. */
+  #addressMissed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
+    this.#calls.enter("translateAddress");
+    const pa = this.#engine.missed(sid, ssid, iova, flags, found); // nothing here throws: no finally on the hot path
+    this.#calls.leave();
     return pa;
   }
 
