@@ -43,7 +43,7 @@ export class HostCalls {
 
   /** A public call that does device work begins (`what` names it). Refused from inside a GuestMemory access. */
   enter(what: string): void {
-    if (this.inMemory) throw new HostError(`${what}: called from inside a GuestMemory access of the device`);
+    if (this.inMemory) refuseInMemory(what);
     this.#depth++;
     this.entered++;
   }
@@ -90,4 +90,9 @@ export class HostCalls {
       this.#draining = false;
     }
   }
+}
+
+/** enter's refusal of a call from inside a GuestMemory access; apart, so enter stays small enough to inline. */
+export function refuseInMemory(what: string): never {
+  throw new HostError(`${what}: called from inside a GuestMemory access of the device`);
 }

@@ -8,7 +8,7 @@ import { CR0ACK, FRAME_BYTES, IDR0, IDR0_STALL_MODEL, IDR5, REG, REGISTERS, VA_L
 import { DWORD_BYTES, WORD_BITS, WORD_BYTES } from "../core/numbers.ts";
 import { HostError, OptionsError, shown } from "../core/errors.ts";
 import { guardMemory, type GuestMemory } from "../core/memory.ts";
-import { HostCalls } from "../core/host_calls.ts";
+import { HostCalls, refuseInMemory } from "../core/host_calls.ts";
 import { checkAccess, checkObserver, checkOptions, INTERRUPT_KINDS, type SmmuOptions } from "./options.ts";
 import { type AccessSize, RegisterFile, word } from "../registers/regfile.ts";
 import { ACCESS, ACCESS_MASK, NO_SSID, NO_TAG, SID_LIMIT, SSID_LIMIT } from "../core/types.ts";
@@ -357,11 +357,10 @@ export class Smmu {
     // Checks a hot path affords: compares, and Number.isSafeInteger, which the optimizer turns into compares.
     if (
       (sid >>> 0) !== sid || !Number.isSafeInteger(iova) || (flags & ACCESS_MASK) !== flags ||
-      ((ssid >>> 0) !== ssid && ssid !== NO_SSID) || ssid >= SSID_LIMIT
+      ((ssid >>> 0) !== ssid && ssid !== NO_SSID) || ssid >= SSID_LIMIT || this.#calls.inMemory
     ) {
-      this.#badAddressArgs(sid, iova, flags, ssid);
+      this.#refuseAddress(sid, iova, flags, ssid);
     }
-    if (this.#calls.inMemory) this.#calls.enter("translateAddress"); // refused: not from inside a GuestMemory access
     // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave.
     const hit = this.#engine.hit(sid, ssid, iova, flags);
     return hit >= 0 ? hit : this.#addressMissed(sid, ssid, iova, flags, hit);
@@ -375,7 +374,8 @@ export class Smmu {
     return pa;
   }
 
-  #badAddressArgs(sid: unknown, iova: unknown, flags: unknown, ssid: unknown): never {
+  /** Why translateAddress refuses: bad arguments, or a call from inside a GuestMemory access (which enter refuses). */
+  #refuseAddress(sid: unknown, iova: unknown, flags: unknown, ssid: unknown): never {
     const what = "translateAddress";
     if (((sid as number) >>> 0) !== sid) throw new HostError(`${what}: StreamID ${shown(sid)} is not 32-bit`);
     if (!Number.isSafeInteger(iova)) {
@@ -384,7 +384,11 @@ export class Smmu {
     if (((flags as number) & ACCESS_MASK) !== flags) {
       throw new HostError(`${what}: access flags ${shown(flags)} are not ACCESS.WRITE | EXEC | PRIV bits`);
     }
-    throw new HostError(`${what}: SubstreamID ${shown(ssid)} is not -1 or a 20-bit value`);
+    const s = ssid as number;
+    if (((s >>> 0) !== s && s !== NO_SSID) || s >= SSID_LIMIT) {
+      throw new HostError(`${what}: SubstreamID ${shown(ssid)} is not -1 or a 20-bit value`);
+    }
+    return refuseInMemory(what);
   }
 
   /**

@@ -206,11 +206,14 @@ export class Translator implements TranslationEngine {
     return pa;
   }
 
-  /** translate after {@link hit} gave `found` (no PA): the rest of the transaction, without looking again. */
+  /**
+   * translate after {@link hit} gave `found` (no PA: NONE or DENIED): the rest of the transaction, without looking
+   * again.
+   */
   missed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
     this.#stats.translations++;
     this.#tag = NO_TAG;
-    return this.#slow(sid, ssid, iova, flags, true, null, found === DENIED ? DENIED : NONE);
+    return this.#slow(sid, ssid, iova, flags, true, null, found);
   }
 
   /**
