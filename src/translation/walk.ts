@@ -229,10 +229,16 @@ export class Walker {
   readonly #wordsLast: number = -1;
   /** The descriptor read last, as its two words: every field is read from it through gen/ accessors. */
   readonly #d = new Uint32Array(TT_DESC_LAYOUT.words);
-  /** The leaf's descriptor address, output address (descriptor bits) and table address, for #leaf. */
-  #leafDesc = 0.5;
+  /** The leaf's output address (descriptor bits), for #leaf. */
   #leafAddr = 0.5;
-  #leafTable = 0.5;
+  /**
+   * The leaf's descriptor and table addresses as 32-bit halves (the low ones int32 bit patterns): joined only where
+   * a fault, a trace or a hardware update needs them ({@link #leafDesc}, {@link #leafTable}).
+   */
+  #descLo = 0;
+  #descHi = 0;
+  #tableLo = 0;
+  #tableHi = 0;
   /** Nested walks: the IPA of the last descriptor read (a hardware update writes it through stage 2 again). */
   #leafIpa = 0.5;
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
@@ -454,9 +460,11 @@ export class Walker {
       }
       if (!isTable || level === LAST_LEVEL) {
         // Addresses go to the leaf through fields: a double argument above the Smi range would be boxed.
-        this.#leafDesc = join(dHi, dLo);
+        this.#descLo = dLo;
+        this.#descHi = dHi;
+        this.#tableLo = tLo;
+        this.#tableHi = tHi;
         this.#leafAddr = join(aHi, aLo);
-        this.#leafTable = join(tHi, tLo);
         if (!this.#leaf(r, ia, flags, update, level, shift, tableHi)) return false;
         if (level === LAST_LEVEL && cache !== null && !cached) {
           // A translation through the tables above: keep where its last-level descriptors are (a walk that faults
@@ -482,17 +490,15 @@ export class Walker {
   /** The leaf (block or page) in #d: its checks, permissions and hardware updates, and the result fields. */
   #leaf(r: Regime, ia: number, flags: number, update: boolean, level: number, shift: number, tableHi: number): boolean {
     const d = this.#d;
-    const descAddr = this.#leafDesc, addr = this.#leafAddr, table = this.#leafTable;
+    const addr = this.#leafAddr;
     if (level < LAST_LEVEL && !blockAllowed(r, level)) {
-      return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_TRANSLATION, "block not allowed at this level");
+      return this.#rejectLeaf(r, level, EVENT_TYPE.F_TRANSLATION, "block not allowed at this level");
     }
     const out = addr - lowBits(addr, shift);
-    if (out >= POW2[r.oaBits]) {
-      return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_ADDR_SIZE, "output too large");
-    }
+    if (out >= POW2[r.oaBits]) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ADDR_SIZE, "output too large");
     const s1 = r.stage === 1;
     const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
-    if (!af && !r.ha && !r.affd) return this.#reject(r, level, table, descAddr, EVENT_TYPE.F_ACCESS, "access flag 0");
+    if (!af && !r.ha && !r.affd) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ACCESS, "access flag 0");
     // Permissions are one lookup in a table precomputed from s1Allow / s2Allow (see S1_AT, S2_AT).
     const index = s1 ? permissionIndexS1(r, d, tableHi) : permissionIndexS2(r, d);
     let allow = (s1 ? S1_ALLOW : S2_ALLOW)[index];
@@ -512,8 +518,25 @@ export class Walker {
     this.global = s1 && TT_PAGE_S1.nG.get(d) === 0;
     this.device = !s1 && TT_S2MEMATTR_DEVICE[TT_PAGE_S2.MemAttr.get(d)] === true;
     this.level = level;
-    if (this.trace !== null) this.#record(r, level, table, descAddr, level === LAST_LEVEL ? "page" : "block");
+    if (this.trace !== null) {
+      this.#record(r, level, this.#leafTable(), this.#leafDesc(), level === LAST_LEVEL ? "page" : "block");
+    }
     return true;
+  }
+
+  /** The leaf's descriptor address. */
+  #leafDesc(): number {
+    return join(this.#descHi, this.#descLo);
+  }
+
+  /** The address of the table holding the leaf. */
+  #leafTable(): number {
+    return join(this.#tableHi, this.#tableLo);
+  }
+
+  /** Rejects the leaf in #d (see {@link #reject}). */
+  #rejectLeaf(r: Regime, level: number, type: number, decision: string): false {
+    return this.#reject(r, level, this.#leafTable(), this.#leafDesc(), type, decision);
   }
 
   /**
@@ -543,12 +566,12 @@ export class Walker {
       }
     }
     if (((allow >> access) & 1) === 0 && (flags & ACCESS.ATS) === 0) {
-      this.#reject(r, level, this.#leafTable, this.#leafDesc, EVENT_TYPE.F_PERMISSION, "permission");
+      this.#rejectLeaf(r, level, EVENT_TYPE.F_PERMISSION, "permission");
       return -1;
     }
     // An ATS request updates the Access flag only when its completion grants some access (IHI 0070 13.7).
     if (((!af && r.ha) || dirty) && ((flags & ACCESS.ATS) === 0 || atsGrantsAny(allow, flags))) {
-      if (!this.#updateDescriptor(r, level, r.ha && !af, dirty, this.#leafDesc, update)) return -1;
+      if (!this.#updateDescriptor(r, level, r.ha && !af, dirty, this.#leafDesc(), update)) return -1;
     }
     return allow;
   }
