@@ -12,6 +12,7 @@
 import { GRANULE, IDR1 } from "../../gen/mod.ts";
 import type { Invalidation, TlbRange } from "../core/types.ts";
 import type { StreamConfig } from "./config.ts";
+import { POW2 } from "../core/numbers.ts";
 import { CHUNK_SHIFT } from "./walk.ts";
 import { blockKey, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";
 import type { RowData } from "./tlb_pages.ts";
@@ -223,8 +224,9 @@ export class Caches {
   /** Caches, for `ctx`'s walks in `space`, the chunk at `pa` (IPA `ipa`) of region `region` (2^`shift` bytes). */
   fillWalk(ctx: Context, space: number, region: number, shift: number, pa: number, ipa: number, attrs: number) {
     const d = this.#row;
-    d.inBase = region * 2 ** shift;
-    d.size = 2 ** shift;
+    const size = POW2[shift]; // `2 ** shift` with a variable shift is a float pow call
+    d.inBase = region * size;
+    d.size = size;
     d.outBase = pa;
     d.allow = attrs;
     d.global = false;
