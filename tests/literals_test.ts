@@ -48,9 +48,9 @@ const ALLOWED: Record<string, Record<string, string>> = {
   },
   "src/translation/tlb_index.ts": {
     "16": "MIN_SLOTS: the hash index's smallest table",
-    "4": "STRIDE: a slot is [key word 0, 1, 2, row + 1]",
-    "3": "slot field 3 (row + 1)",
-    "2": "slot field 2 (key word 2), at most half full, and doubling",
+    "4": "STRIDE and load factor: a slot is [key word 0, 1, 2, row + 1]; grow past three quarters",
+    "3": "slot field 3 (row + 1) and the load factor",
+    "2": "slot field 2 (key word 2), and doubling",
     "64": "the smallest row-to-slot map",
     "0x9e3779b1": "hash constant (golden ratio)",
     "0x85ebca6b": "hash constant (murmur3 finalizer)",

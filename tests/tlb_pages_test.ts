@@ -1,7 +1,7 @@
 /**
  * src/translation/tlb_pages.ts and tlb_index.ts against a model: not architecture, but the storage every TLB and walk
- * cache answer comes from. Random sequences of fills, removals and lookups (few keys, small pools: replacements, full
- * sets, evictions and growth all happen) are checked against a Map of what was filled: a row is found under its key
+ * cache answer comes from. Random sequences of fills, removals and lookups (few keys, small pools: replacements,
+ * evictions and growth all happen) are checked against a Map of what was filled: a row is found under its key
  * with what was last filled there, or has been evicted, never changed; a block takes its page rows with it; owner
  * lists, counts and the IPA index hold exactly the live rows; the pool never exceeds its bound.
  */
@@ -248,7 +248,7 @@ Deno.test("TLB rows: a pool at its bound keeps rows in use and replaces the othe
   assert.ok(kept >= 32, `of 256 pages filled into a full pool, the last ${kept} stay`);
 });
 
-Deno.test("key index: every row under a key is found, after any removals (backward shift keeps probes whole)", () => {
+Deno.test("key index: every row under a key is found, after any adds and removals (deletion marks, rebuilds)", () => {
   const arb = fc.array(fc.tuple(fc.boolean(), fc.nat(5), fc.nat(2)), { minLength: 50, maxLength: 400 });
   fc.assert(fc.property(arb, (ops) => {
     const index = new KeyIndex();
