@@ -144,7 +144,7 @@ function selected(page: Page): Promise<string | null> {
 async function untilSelected(page: Page, id: string | null, why: string, not = false): Promise<void> {
   await until(
     page,
-    `${why}: a selected step ${not ? "other than" : ""} ${id}`,
+    `${why}: a selected step ${not ? "other than " : ""}${id}`,
     (want: string | null, differ: boolean) => {
       const now = document.querySelector("#steps [aria-selected=true]")?.id ?? null;
       return differ ? now !== want : now === want;
