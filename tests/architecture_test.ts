@@ -31,7 +31,7 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   "yaml": [],
   "zod": ["scenario"],
   "fast-check": [],
-  "playwright-core": [],
+  "puppeteer-core": [],
 };
 /** The folders a library user gets through mod.ts (the rest are tools: their own entry points). */
 const LIBRARY = ["core", "registers", "translation", "state", "device", "endpoint", "guest"];

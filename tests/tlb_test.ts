@@ -230,14 +230,16 @@ Deno.test("TLBI by address inside a block drops every page the block was cached 
   assert.equal(env.t.translate(1, -1, 0x40_0000, 0), 0x4020_0000);
 });
 
-Deno.test("TLBI_S2_IPA reaches nested entries through the IPA they were translated by", () => {
-  // IHI 0070 4.4.5: CMD_TLBI_S2_IPA invalidates stage-2 entries of the VMID for the IPA; here nested (stage 1 and 2
-  // combined) entries are invalidated with them. The IOVA of such an entry has nothing to do with its IPA.
-  const env = makeEnv();
-  const ste = linearStreamTable(env.regs, env.alloc, 4);
-  const OFF = 0x2_0000_0000;
+/** Where a nested stream's IPAs sit in PA space: stage 2 maps IPA x to x + OFF. */
+const OFF = 0x2_0000_0000;
+
+/**
+ * StreamID 1 nested (VMID 7, ASID 9): stage 2 maps the IPAs from 0x4000_0000 up to `ipaEnd` to PA IPA + OFF, and the
+ * stage-1 tables and CD live at those IPAs. Returns both stages' tables.
+ */
+function nestedAt(env: ReturnType<typeof makeEnv>, ste: (sid: number) => number, ipaEnd: number) {
   const s2 = new PageTable(env.mem, new Allocator(0x3_0000_0000), 12, 40, 1);
-  for (let ipa = 0x4000_0000; ipa < 0x4100_0000; ipa += 0x1000) s2.map(ipa, ipa + OFF, 3, {}, 2);
+  for (let ipa = 0x4000_0000; ipa < ipaEnd; ipa += 0x1000) s2.map(ipa, ipa + OFF, 3, {}, 2);
   const ipas = new Allocator(0x4000_0000);
   const s1 = new PageTable(env.mem, ipas, 12, 48, 0, (a) => a + OFF);
   const cd = ipas.alloc(64, 64);
@@ -246,6 +248,14 @@ Deno.test("TLBI_S2_IPA reaches nested entries through the IPA they were translat
     ...{ V: 1, Config: STE_CONFIG.NESTED, S1ContextPtr: cd, S2AA64: 1, S2TG: 0, S2T0SZ: 24, S2SL0: 1, S2PS: 5 },
     ...{ S2TTB: s2.root, S2VMID: 7, S2R: 1 },
   });
+  return { s1, s2 };
+}
+
+Deno.test("TLBI_S2_IPA reaches nested entries through the IPA they were translated by", () => {
+  // IHI 0070 4.4.5: CMD_TLBI_S2_IPA invalidates stage-2 entries of the VMID for the IPA; here nested (stage 1 and 2
+  // combined) entries are invalidated with them. The IOVA of such an entry has nothing to do with its IPA.
+  const env = makeEnv();
+  const { s1, s2 } = nestedAt(env, linearStreamTable(env.regs, env.alloc, 4), 0x4100_0000);
   s1.map(0x7000_0000_1000, 0x40f0_0000);
   assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008);
   s2.map(0x40f0_0000, 0x9000_0000, 3, {}, 2);
@@ -450,17 +460,7 @@ Deno.test("walk caches of stage 2 and of nested stage-1 tables are reached by TL
   walkStaleThenFresh(
     "s2_ipa nested",
     (env, ste) => {
-      const OFF = 0x2_0000_0000;
-      const s2 = new PageTable(env.mem, new Allocator(0x3_0000_0000), 12, 40, 1);
-      for (let ipa = 0x4000_0000; ipa < 0x4010_0000; ipa += 0x1000) s2.map(ipa, ipa + OFF, 3, {}, 2);
-      const ipas = new Allocator(0x4000_0000);
-      const s1 = new PageTable(env.mem, ipas, 12, 48, 0, (a) => a + OFF);
-      const cd = ipas.alloc(64, 64);
-      cdAt(env.mem, cd + OFF, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: s1.root, ASID: 9 });
-      steAt(env.mem, ste(1), {
-        ...{ V: 1, Config: STE_CONFIG.NESTED, S1ContextPtr: cd, S2AA64: 1, S2TG: 0, S2T0SZ: 24, S2SL0: 1, S2PS: 5 },
-        ...{ S2TTB: s2.root, S2VMID: 7, S2R: 1 },
-      });
+      const { s1, s2 } = nestedAt(env, ste, 0x4010_0000);
       const data = 0x4008_0000; // IPAs of the data pages, mapped by stage 2 as well
       for (let p = 0; p < 8; p++) s1.map(0x20_0000 + p * 0x1000, data + p * 0x1000);
       // The last-level table's IPA, and a copy of that table elsewhere that maps every page one page further on.

@@ -168,6 +168,7 @@ export function pageHtml(model?: ExploreModel): string {
     ? ""
     : `<script type="application/json" id="model">${JSON.stringify(model).replaceAll("<", "\\u003c")}</script>\n`;
   const connect = model === undefined ? "'self'" : "'none'";
+  // The icon is inline and empty: otherwise Firefox asks for /favicon.ico, which img-src refuses with an error.
   const csp = `default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; ` +
     `connect-src ${connect}; base-uri 'none'; form-action 'none'`;
   const title = model ? `${escapeHtml(model.title)} · smmuv3 explorer` : "smmuv3 explorer";
@@ -177,6 +178,7 @@ export function pageHtml(model?: ExploreModel): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
+<link rel="icon" href="data:,">
 <title>${title}</title>
 <style>${STYLE}</style>
 </head>
