@@ -105,3 +105,37 @@ Deno.test("DMA over FlatMemory: any copy, repeated or in parts, moves the bytes 
     { numRuns: 150 },
   );
 });
+
+Deno.test("a copy within the view's last hit is one TLB hit, and stops using it once a TLBI removes the entry", () => {
+  // IHI 0070 4.4.2 TLBI_NH_VA: once the invalidation completes, the entry for the address is gone, so a later access
+  // translates through the tables as they are. The view's kept last hit (a copy served without a lookup: the model's,
+  // not the architecture's) must go with it.
+  const mem = new FlatMemory(0x40_0000, 0x4000_0000);
+  const regs = new RegisterFile();
+  setupRegs(regs);
+  enable(regs);
+  const alloc = new Allocator(0x4000_0000);
+  const ste = linearStreamTable(regs, alloc, 4);
+  const t = new Translator(regs, mem, { report() {} }, []);
+  const pt = new PageTable(mem, alloc, 12, 48, 0);
+  const cd = alloc.alloc(64, 64);
+  cdAt(mem, cd, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: pt.root, ASID: 1 });
+  steAt(mem, ste(3), { V: 1, Config: STE_CONFIG.S1_TRANS, S1ContextPtr: cd });
+  const [frameA, frameB] = [0x4030_0000, 0x4031_0000];
+  mem.bytes.fill(0xa, frameA - mem.base, frameA - mem.base + 4096);
+  mem.bytes.fill(0xb, frameB - mem.base, frameB - mem.base + 4096);
+  pt.map(0x10_0000, frameA);
+  const view = new DmaView(t, mem, 3, -1);
+  const buf = new Uint8Array(64);
+  assert.deepEqual(view.read(0x10_0000, buf), { ok: true });
+  assert.equal(buf[0], 0xa);
+  const hits = t.stats.tlbHits;
+  for (const write of [true, false]) { // the last hit kept is then a read's, as the copy below
+    assert.deepEqual(write ? view.write(0x10_0040, buf) : view.read(0x10_0040, buf), { ok: true });
+  }
+  assert.equal(t.stats.tlbHits, hits + 2, "each copy within the last hit counts one TLB hit");
+  pt.map(0x10_0000, frameB); // the guest remaps the page, then invalidates it
+  t.invalidate({ kind: "nh_va", vmid: 0, asid: 1, addr: 0x10_0000, leaf: true, range: null });
+  assert.deepEqual(view.read(0x10_0080, buf), { ok: true });
+  assert.equal(buf[0], 0xb, "after the TLBI the copy comes from the page's new frame");
+});
