@@ -23,6 +23,7 @@ import { RegisterSemantics } from "./mmio.ts";
 import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "../translation/translate.ts";
 import { DmaView } from "./dma.ts";
 import type { ConfigFault, StreamConfig } from "../translation/config.ts";
+import type { TlbRows } from "../translation/tlb_pages.ts";
 import { restoreState, saveState } from "../state/save_restore.ts";
 import { type Pri, PriQueue } from "./priq.ts";
 import { type Ats, AtsPort } from "../translation/ats.ts";
@@ -114,6 +115,8 @@ export class Smmu {
   readonly #irq: Interrupts;
   readonly #events: EventQueue;
   readonly #engine: Translator;
+  /** The engine's TLB rows, which translateAddress's hit path reads. */
+  readonly #rows: TlbRows;
   readonly #cmdq: CommandQueue;
   readonly #sem: RegisterSemantics;
   readonly #schedule: ((resume: () => void) => void) | undefined;
@@ -149,7 +152,15 @@ export class Smmu {
     const sinkCopy = Object.fromEntries(INTERRUPT_KINDS.map((k) => [k, sinks[k]]));
     this.#irq = new Interrupts(this.#regs, this.#memory, sinkCopy, options.onMsi, this.#calls, sinks);
     this.#events = new EventQueue(this.#regs, this.#memory, this.#irq);
-    this.#engine = new Translator(this.#regs, this.#memory, this.#events, this.#observers, options.cacheLimits);
+    this.#engine = new Translator(
+      this.#regs,
+      this.#memory,
+      this.#events,
+      this.#observers,
+      options.cacheLimits,
+      this.#calls,
+    );
+    this.#rows = this.#engine.caches.rows;
     const hooks = options.endpoints;
     const [atc, pri] = [hooks?.atcInvalidate, hooks?.priResponse];
     this.#schedule = options.schedule;
@@ -361,17 +372,12 @@ export class Smmu {
     ) {
       this.#refuseAddress(sid, iova, flags, ssid);
     }
-    // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave.
-    const hit = this.#engine.hit(sid, ssid, iova, flags);
-    return hit >= 0 ? hit : this.#addressMissed(sid, ssid, iova, flags, hit);
-  }
-
-  /** translateAddress past a TLB miss (`found`: what the hit path found). Apart, so the hit path stays small. */
-  #addressMissed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
-    this.#calls.enter("translateAddress");
-    const pa = this.#engine.missed(sid, ssid, iova, flags, found); // nothing here throws: no finally on the hot path
-    this.#calls.leave();
-    return pa;
+    // A TLB hit changes nothing a device call brackets (no callback, no queue): it needs no enter/leave. Rows exist
+    // only for cached contexts that translate, and allow by raw flags (checked above; overrides folded in): a hit
+    // needs no context. The engine brackets a miss itself, in its slow path: what V8 inlines of this function (into
+    // a caller's loop) is the hit path and two small calls.
+    const pa = this.#rows.lookup(sid, ssid, iova, flags);
+    return pa >= 0 ? pa : this.#engine.missed(sid, ssid, iova, flags, pa);
   }
 
   /** Why translateAddress refuses: bad arguments, or a call from inside a GuestMemory access (which enter refuses). */

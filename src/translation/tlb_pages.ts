@@ -106,6 +106,8 @@ export class TlbRows {
   size = 0;
   /** Counts removals (and clears), so a reader holding a row number knows whether it may have changed. */
   removals = 0;
+  /** Counts {@link lookup}s that answered with an address (TLB hits), so the hit path bumps one number. */
+  hits = 0;
   /** Nested contexts' rows by (owner, IPA page or block key), for invalidation by IPA. */
   readonly #ipaIndex = new KeyIndex();
   #rows = 0; // rows allocated (free or live)
@@ -156,8 +158,8 @@ export class TlbRows {
 
   /**
    * The output address of `addr` when a page row of (sid, ssid) covers it and allows raw access flags `access`
-   * (0-7), with {@link span} set; {@link DENIED} when one covers it but does not allow the access; else -1. The TLB
-   * hit.
+   * (0-7), with {@link span} set and counted in {@link hits}; {@link DENIED} when one covers it but does not allow the
+   * access; else -1. The TLB hit.
    */
   lookup(sid: number, ssid: number, addr: number, access: number): number {
     const meta = this.#meta, key = pageKey(addr), s = sid | 0;
@@ -169,6 +171,7 @@ export class TlbRows {
         if (!(off >= 0 && off < data[d + SIZE])) return -1;
         if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;
         meta[m + REF] = 1;
+        this.hits++;
         this.span[0] = data[d + SIZE] - off;
         return data[d + OUT] + off;
       }

@@ -17,6 +17,7 @@ import {
   STE_S1DSS,
 } from "../../gen/mod.ts";
 import type { GuestMemory } from "../core/memory.ts";
+import { HostCalls } from "../core/host_calls.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import {
@@ -81,8 +82,6 @@ export class Translator implements TranslationEngine {
    * reader describe their faults in, completed with the transaction, then reported. Reused: copy what you keep.
    */
   readonly fault: Fault = newFault();
-  /** Counts of translate's fast path (TLB hits), kept apart so that path bumps one number. */
-  #fastHits = 0;
   readonly #stats: TranslatorStats = { translations: 0, tlbHits: 0, tlbMisses: 0, walks: 0, faults: 0 };
   /** `#span[0]`: see {@link span}; shared with the TLB rows, whose hit path sets it. */
   readonly #span: Float64Array;
@@ -100,6 +99,8 @@ export class Translator implements TranslationEngine {
   readonly #regs: RegisterFile;
   readonly #events: EventSink;
   readonly #observers: readonly SmmuObserver[];
+  /** The device's host-call bracket: a transaction past the TLB hit path is a device call (see {@link #slow}). */
+  readonly #calls: HostCalls;
   readonly #reader: ConfigReader;
   /** The reader of {@link streamConfig}, a query that leaves the last transaction's fault alone. */
   readonly #lookup: ConfigReader;
@@ -123,10 +124,12 @@ export class Translator implements TranslationEngine {
     events: EventSink,
     observers: readonly SmmuObserver[],
     limits: CacheLimits = {},
+    calls: HostCalls = new HostCalls(),
   ) {
     this.#regs = regs;
     this.#events = events;
     this.#observers = observers;
+    this.#calls = calls;
     this.#reader = new ConfigReader(memory, this.fault);
     this.#lookup = new ConfigReader(memory);
     this.#s1 = new Walker(memory, this.fault);
@@ -145,7 +148,7 @@ export class Translator implements TranslationEngine {
 
   /** TLB hits of translate's hit path so far: one more after a call means it answered from a TLB row. */
   get hits(): number {
-    return this.#fastHits;
+    return this.#rows.hits;
   }
 
   /** TLB rows removed so far (invalidation, replacement, flush): unchanged, every row answers as before. */
@@ -155,7 +158,7 @@ export class Translator implements TranslationEngine {
 
   /** Counts a TLB hit the caller served from a row it found through {@link hits} and {@link removals}. */
   countHit(): void {
-    this.#fastHits++;
+    this.#rows.hits++;
   }
 
   /** Derived register state, re-read lazily after a flush. */
@@ -169,8 +172,9 @@ export class Translator implements TranslationEngine {
 
   /** Counters of the engine's work (a snapshot). */
   get stats(): TranslatorStats {
-    const s = this.#stats;
-    return { ...s, translations: s.translations + this.#fastHits, tlbHits: s.tlbHits + this.#fastHits };
+    // The hit path's hits are counted by the rows it reads (one number to bump).
+    const s = this.#stats, hits = this.#rows.hits;
+    return { ...s, translations: s.translations + hits, tlbHits: s.tlbHits + hits };
   }
 
   /**
@@ -182,11 +186,8 @@ export class Translator implements TranslationEngine {
     if (tag === NO_TAG) {
       // Rows exist only for cached contexts that translate, and allow by raw flags (overrides folded in): a hit
       // needs no context.
-      const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK);
-      if (pa >= 0) {
-        this.#fastHits++;
-        return pa;
-      }
+      const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK); // counts its hits
+      if (pa >= 0) return pa;
       this.#stats.translations++;
       this.#tag = NO_TAG;
       return this.#slow(sid, ssid, iova, flags, true, null, pa === DENIED ? DENIED : NONE);
@@ -197,18 +198,8 @@ export class Translator implements TranslationEngine {
   }
 
   /**
-   * translate's TLB hit alone, for an untagged address: the PA when a TLB row answers (counted as a hit, as translate
-   * would), else what the hit path found, a negative number to pass to {@link missed}.
-   */
-  hit(sid: number, ssid: number, iova: number, flags: number): number {
-    const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK);
-    if (pa >= 0) this.#fastHits++;
-    return pa;
-  }
-
-  /**
-   * translate after {@link hit} gave `found` (no PA: NONE or DENIED): the rest of the transaction, without looking
-   * again.
+   * translate after its TLB hit path (`caches.rows.lookup` of an untagged address, raw ACCESS_MASK flags) gave
+   * `found` (no PA: NONE or DENIED): the rest of the transaction, without looking again. The lookup counts its hits.
    */
   missed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
     this.#stats.translations++;
@@ -251,69 +242,77 @@ export class Translator implements TranslationEngine {
     trace: StepRecord[] | null,
     page: number,
   ): number {
-    const caps = this.#caps ?? this.#derive();
-    this.#s1.trace = this.#s2.trace = trace;
-    if (!this.#enabled) {
-      // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (IHI 0070 3.8, 6.3.14).
-      if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
-      return this.#bypass(sid, ssid, iova, flags, effects, false);
-    }
-    // The last context, while its cache holds it, saves the context lookup (a probe only reads it).
-    const last = this.#last;
-    const ctx = last !== null && last.live && sid === this.#lastSid && ssid === this.#lastSsid
-      ? last
-      : this.#context(caps, sid, ssid, iova, flags, effects);
-    if (ctx === null) return NO_PA;
-    if (effects) {
-      this.#lastSid = sid;
-      this.#lastSsid = ssid;
-      this.#last = ctx;
-      ctx.used = true;
-    }
-    const raw = flags & ACCESS_MASK; // rows allow by raw flags
-    if (ctx.flagMap !== null) {
-      flags = ctx.flagMap[raw] | (flags & (ACCESS.TAGGED | ACCESS.ATS | ACCESS.ATS_INSTR));
-    }
-    if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
-    if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
-    // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.
-    if ((flags & ACCESS.TAGGED) !== 0 && ctx.cd !== null && (iova < 0 ? ctx.cd.tbi1 : ctx.cd.tbi0)) {
-      flags &= ~ACCESS.TAGGED;
-    }
-    // A tag still flagged here faults in the walk: no cached row (page or block) may answer for it. An ATS request
-    // walks (its completion reports the permissions the tables give; the row it fills serves later transactions).
-    let row = NONE;
-    if ((flags & (ACCESS.TAGGED | ACCESS.ATS)) === 0 && ctx.id !== NONE) {
-      const rows = this.#rows;
-      if (page === UNKNOWN) {
-        row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
-        if (row !== NONE && !(iova >= rows.inBase(row) && iova - rows.inBase(row) < rows.rowSize(row))) row = NONE;
-      } else if (page === DENIED) row = DENIED;
-      // A block answers only where no page row does (a newer page over a stale block wins).
-      if (row === NONE && ctx.blockSizes.length !== 0) row = this.caches.findBlock(ctx, iova);
-    }
-    if (row >= 0 && ((this.#rows.allow(row) >> raw) & 1) === 1) {
-      // A hit here is a block's first use of this page, or a probe.
-      if (effects) {
-        this.#stats.tlbHits++;
-        if (this.#rows.blockOf(row) === NONE && this.#rows.rowSize(row) > PAGE) {
-          this.caches.insertFromBlock(ctx, iova, row);
-        }
+    // A transaction with effects is a device call: the callbacks it raises (interrupts, stalls) run when it ends. The
+    // bracket is here, in a function too big for V8 to inline, so that the hit paths calling it (translate,
+    // Smmu.translateAddress) stay small enough to be inlined into their callers.
+    if (effects) this.#calls.enter("translate");
+    try {
+      const caps = this.#caps ?? this.#derive();
+      this.#s1.trace = this.#s2.trace = trace;
+      if (!this.#enabled) {
+        // SMMUEN = 0: every transaction bypasses or aborts per GBPA, with no event (IHI 0070 3.8, 6.3.14).
+        if (this.#gbpaAbort) return this.#abort(sid, ssid, iova, flags, 0, effects);
+        return this.#bypass(sid, ssid, iova, flags, effects, false);
       }
-      const rows = this.#rows, off = iova - rows.inBase(row);
-      this.#span[0] = rows.rowSize(row) - off;
-      return rows.outBase(row) + off;
+      // The last context, while its cache holds it, saves the context lookup (a probe only reads it).
+      const last = this.#last;
+      const ctx = last !== null && last.live && sid === this.#lastSid && ssid === this.#lastSsid
+        ? last
+        : this.#context(caps, sid, ssid, iova, flags, effects);
+      if (ctx === null) return NO_PA;
+      if (effects) {
+        this.#lastSid = sid;
+        this.#lastSsid = ssid;
+        this.#last = ctx;
+        ctx.used = true;
+      }
+      const raw = flags & ACCESS_MASK; // rows allow by raw flags
+      if (ctx.flagMap !== null) {
+        flags = ctx.flagMap[raw] | (flags & (ACCESS.TAGGED | ACCESS.ATS | ACCESS.ATS_INSTR));
+      }
+      if (ctx.kind === KIND.ABORT) return this.#abort(sid, ssid, iova, flags, 0, effects);
+      if (ctx.kind === KIND.BYPASS) return this.#bypass(sid, ssid, iova, flags, effects, true);
+      // A tag the range ignores (TBI) translates as the untagged address; any other tag is left for #walk to fault.
+      if ((flags & ACCESS.TAGGED) !== 0 && ctx.cd !== null && (iova < 0 ? ctx.cd.tbi1 : ctx.cd.tbi0)) {
+        flags &= ~ACCESS.TAGGED;
+      }
+      // A tag still flagged here faults in the walk: no cached row (page or block) may answer for it. An ATS request
+      // walks (its completion reports the permissions the tables give; the row it fills serves later transactions).
+      let row = NONE;
+      if ((flags & (ACCESS.TAGGED | ACCESS.ATS)) === 0 && ctx.id !== NONE) {
+        const rows = this.#rows;
+        if (page === UNKNOWN) {
+          row = rows.find(sid, ssid, SPACE.PAGE, pageKey(iova));
+          if (row !== NONE && !(iova >= rows.inBase(row) && iova - rows.inBase(row) < rows.rowSize(row))) row = NONE;
+        } else if (page === DENIED) row = DENIED;
+        // A block answers only where no page row does (a newer page over a stale block wins).
+        if (row === NONE && ctx.blockSizes.length !== 0) row = this.caches.findBlock(ctx, iova);
+      }
+      if (row >= 0 && ((this.#rows.allow(row) >> raw) & 1) === 1) {
+        // A hit here is a block's first use of this page, or a probe.
+        if (effects) {
+          this.#stats.tlbHits++;
+          if (this.#rows.blockOf(row) === NONE && this.#rows.rowSize(row) > PAGE) {
+            this.caches.insertFromBlock(ctx, iova, row);
+          }
+        }
+        const rows = this.#rows, off = iova - rows.inBase(row);
+        this.#span[0] = rows.rowSize(row) - off;
+        return rows.outBase(row) + off;
+      }
+      if (effects) this.#stats.tlbMisses++;
+      if (!this.#walk(ctx, ssid, iova, flags, effects)) return NO_PA;
+      const w = this.#walked, off = iova - w.inBase;
+      this.#span[0] = w.size - off;
+      const pa = w.outBase + off;
+      // A probe keeps nothing. A block is stored under its own key and under each 4 KiB key it is hit through,
+      // lazily: this one now, others on their first use.
+      if (effects) this.caches.insert(ctx, iova, w);
+      if ((flags & ACCESS.ATS) !== 0) this.atsEntry = w;
+      return pa;
+    } finally {
+      if (effects) this.#calls.leave();
     }
-    if (effects) this.#stats.tlbMisses++;
-    if (!this.#walk(ctx, ssid, iova, flags, effects)) return NO_PA;
-    const w = this.#walked, off = iova - w.inBase;
-    this.#span[0] = w.size - off;
-    const pa = w.outBase + off;
-    // A probe keeps nothing. A block is stored under its own key and under each 4 KiB key it is hit through,
-    // lazily: this one now, others on their first use.
-    if (effects) this.caches.insert(ctx, iova, w);
-    if ((flags & ACCESS.ATS) !== 0) this.atsEntry = w;
-    return pa;
   }
 
   /**
