@@ -8,6 +8,12 @@ import type { Context } from "./tlb_context.ts";
 import { NONE } from "./tlb_pages.ts";
 import type { WalkCache } from "./walk.ts";
 
+/**
+ * Entries of a view's lookup memo, direct-mapped by region: a nested miss looks up the stage-2 regions of its
+ * stage-1 tables and of its output, which alternate, so one entry would keep missing.
+ */
+const MEMO = 8;
+
 /** One context's walk cache of one regime, as a walker reads and fills it: a reusable view, pointed per walk. */
 export class WalkCacheView implements WalkCache {
   attrs = 0;
@@ -21,6 +27,15 @@ export class WalkCacheView implements WalkCache {
   #lastRegion = 0;
   #lastRow = NONE;
   #lastRemovals = -1;
+  /**
+   * Behind it, entries found lately by region modulo MEMO (a nested miss alternates between regions): each valid
+   * while the walk cache has removed nothing since it was found.
+   */
+  readonly #memoCtx: (Context | null)[] = new Array(MEMO).fill(null);
+  readonly #memoSpace = new Int32Array(MEMO);
+  readonly #memoRegion = new Int32Array(MEMO);
+  readonly #memoRow = new Int32Array(MEMO);
+  readonly #memoRemovals = new Float64Array(MEMO).fill(-1);
 
   constructor(readonly caches: Caches) {}
 
@@ -40,8 +55,20 @@ export class WalkCacheView implements WalkCache {
       walks.removals === this.#lastRemovals // nothing removed since: the row is as it was
     ) r = this.#lastRow;
     else {
-      r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
-      if (r === NONE) return -1;
+      const e = region & (MEMO - 1);
+      if (
+        this.#memoRegion[e] === region && this.#memoCtx[e] === this.#ctx && this.#memoSpace[e] === this.#space &&
+        this.#memoRemovals[e] === walks.removals
+      ) r = this.#memoRow[e];
+      else {
+        r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
+        if (r === NONE) return -1;
+        this.#memoCtx[e] = this.#ctx;
+        this.#memoSpace[e] = this.#space;
+        this.#memoRegion[e] = region;
+        this.#memoRow[e] = r;
+        this.#memoRemovals[e] = walks.removals;
+      }
       this.#lastCtx = this.#ctx;
       this.#lastSpace = this.#space;
       this.#lastRegion = region;
