@@ -186,8 +186,13 @@ export class TlbRows {
   }
 
   #find(k0: number, k1: number, k2: number): number {
+    return this.#findIn(home(k0, k1, k2, this.#shift), k0, k1, k2);
+  }
+
+  /** {@link #find} given the key's bucket. */
+  #findIn(bucket: number, k0: number, k1: number, k2: number): number {
     const meta = this.#meta;
-    for (let r = this.#buckets[home(k0, k1, k2, this.#shift)]; r !== NONE; r = meta[r * M + CHAIN]) {
+    for (let r = this.#buckets[bucket]; r !== NONE; r = meta[r * M + CHAIN]) {
       const m = r * M;
       if (meta[m + K2] === k2 && meta[m + K0] === k0 && meta[m + K1] === k1) return r;
     }
@@ -247,18 +252,20 @@ export class TlbRows {
    */
   add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean): number {
     const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space;
-    const old = this.#find(k0, k1, key);
+    let bucket = home(k0, k1, key, this.#shift);
+    const old = this.#findIn(bucket, k0, k1, key);
     if (old !== NONE) this.remove(old);
     this.#pinned = block; // the block this row joins stays while the row is made
-    const r = this.#take();
+    const rows = this.#rows, r = this.#take();
     this.#pinned = NONE;
+    if (this.#rows !== rows) bucket = home(k0, k1, key, this.#shift); // the pool grew: more buckets
     const data = this.#data, at = r * D;
     data[at + IN] = d.inBase;
     data[at + SIZE] = d.size;
     data[at + OUT] = d.outBase;
     data[at + ALLOW] = d.allow;
     this.#ipa[r] = d.ipaBase;
-    const meta = this.#meta, m = r * M, bucket = home(k0, k1, key, this.#shift);
+    const meta = this.#meta, m = r * M;
     meta[m + K0] = k0;
     meta[m + K1] = k1;
     meta[m + K2] = key;
