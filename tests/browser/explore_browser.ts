@@ -203,6 +203,24 @@ async function exercise(page: Page, server: string, temp: string, shot: string):
     "ArrowUp, Enter: S1 L0 selected",
     () => document.querySelector("#node-detail h4")?.textContent === "S1 L0",
   );
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press(" ");
+  await until(
+    page,
+    "ArrowUp, Space: CD selected",
+    () => document.querySelector("#node-detail h4")?.textContent === "CD",
+  );
+  // Tab order: from the list, the next stop is the walk's first box (each box is a tab stop, in walk order).
+  await page.keyboard.press("t");
+  await until(page, "t: the list focused", () => document.activeElement?.id === "steps");
+  await page.keyboard.press("Tab");
+  await until(
+    page,
+    "Tab from the list: the walk's first box (STE) focused",
+    () => document.activeElement?.matches('#walk .node[data-title="STE"]'),
+  );
+  await page.keyboard.press("Tab");
+  await until(page, "Tab: the CD box next", () => document.activeElement?.matches('#walk .node[data-title="CD"]'));
   await page.keyboard.press("t");
   await page.keyboard.press("f");
   await untilSelected(page, fault, "f: the next fault", true);
