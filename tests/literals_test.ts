@@ -18,8 +18,11 @@ const ALLOWED: Record<string, Record<string, string>> = {
     "3": "UNKNOWN = -3: a private sentinel of #slow, beside NONE and DENIED",
   },
   "src/translation/walk.ts": {
-    "2": "translation stage numbers (Regime.stage 1 | 2); S1_AT/S2_AT: where the permission index packs its inputs",
+    "2": "translation stage numbers (Regime.stage 1 | 2)",
     "0.5": "initial values of fields that hold addresses: a double from the start, so storing one allocates nothing",
+  },
+  "src/translation/permissions.ts": {
+    "2": "S1_AT, S2_AT: where the permission indexes pack their inputs (private packing)",
     "3": "S1_AT: private packing of the stage-1 permission index",
     "4": "S1_AT, S2_AT: private packing of the permission indexes",
     "5": "S2_AT: private packing of the stage-2 permission index",

@@ -40,7 +40,8 @@ import { WalkCacheView } from "./walk_cache.ts";
 import { DENIED, NO_IPA, NONE, pageKey, SPACE } from "./tlb_pages.ts";
 import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
-import { atsGrantsAny, Walker } from "./walk.ts";
+import { atsGrantsAny } from "./permissions.ts";
+import { Walker } from "./walk.ts";
 import { modPow2, POW2 } from "../core/numbers.ts";
 import type { StepRecord } from "./walk.ts";
 

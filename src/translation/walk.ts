@@ -25,12 +25,6 @@ import {
   STE_S2SL0_NEEDS_STT,
   TT_ADDR_64K,
   TT_AP_DIRTY,
-  TT_AP_EL0,
-  TT_AP_WRITE,
-  TT_APTABLE_EL0,
-  TT_APTABLE_WRITE,
-  TT_BLOCK_S1,
-  TT_BLOCK_S2,
   TT_DESC,
   TT_DESC_BYTES,
   TT_DESC_LAYOUT,
@@ -38,18 +32,23 @@ import {
   TT_PAGE_S1,
   TT_PAGE_S2,
   TT_S2AP_DIRTY,
-  TT_S2AP_READ,
-  TT_S2AP_WRITE,
   TT_S2MEMATTR_DEVICE,
-  TT_S2XN_EL0_EXEC,
-  TT_S2XN_EL1_EXEC,
-  TT_S2XN_WITHOUT_XNX,
   TT_TABLE,
   TT_TYPE,
 } from "../../gen/mod.ts";
 import { ABORT, FlatMemory } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
-import { ACCESS, ACCESS_MASK, newFault, NO_PA, setCause } from "../core/types.ts";
+import { ACCESS, newFault, NO_PA, setCause } from "../core/types.ts";
+import {
+  atsGrantsAny,
+  normalize,
+  permissionIndexS1,
+  permissionIndexS2,
+  S1_ALLOW,
+  S1_AS_DIRTY,
+  S2_ALLOW,
+  S2_AS_DIRTY,
+} from "./permissions.ts";
 import type { Fault } from "../core/types.ts";
 import {
   alignDown,
@@ -631,121 +630,6 @@ export class Walker {
 /** A block descriptor is allowed at `level` of `r`'s granule and output size (DDI 0487 D8.3: gen/ GRANULE). */
 function blockAllowed(r: Regime, level: number): boolean {
   return level >= (r.oaBits === OA_BITS_52 ? GRANULE_FIRST_BLOCK_LEVEL_52 : GRANULE_FIRST_BLOCK_LEVEL)[r.granuleShift]!;
-}
-
-/**
- * Whether an allow mask grants an ATS request anything at the request's (effective) privilege (IHI 0070 13.7.1): W
- * where writable; R where readable, or where executable under STE.INSTCFG instruction (ACCESS.ATS_INSTR). Exe is never
- * granted without R, so an execute-only page asked for Exe grants nothing ("An execute-only (XO) translation grants
- * no access to ATS").
- */
-export function atsGrantsAny(allow: number, flags: number): boolean {
-  const p = flags & ACCESS.PRIV;
-  const read = (allow >> (p | ((flags & ACCESS.ATS_INSTR) !== 0 ? ACCESS.EXEC : 0))) & 1;
-  return read + ((allow >> (p | ACCESS.WRITE)) & 1) > 0;
-}
-
-/** Access flags as permission checks see them: a write is never an instruction fetch. */
-export function normalize(flags: number): number {
-  return (flags & ACCESS.WRITE) !== 0 ? flags & ~ACCESS.EXEC & ACCESS_MASK : flags & ACCESS_MASK;
-}
-
-/** The allow mask from per-privilege read/write/execute permissions: bit `flags` for each normalized access. */
-function mask(userR: boolean, userW: boolean, userX: boolean, privR: boolean, privW: boolean, privX: boolean): number {
-  const { WRITE, EXEC, PRIV } = ACCESS;
-  return (+userR) | (+userW << WRITE) | (+userX << EXEC) | (+userW << (WRITE | EXEC)) | (+privR << PRIV) |
-    (+privW << (PRIV | WRITE)) | (+privX << (PRIV | EXEC)) | (+privW << (PRIV | WRITE | EXEC));
-}
-
-/** Stage-1 permissions of a leaf (DDI 0487 D8.4: AP, APTable, UXN/PXN, WXN, PAN; IHI 0070 5.4 CD.PAN/WXN). */
-function s1Allow(
-  el2: boolean,
-  wxn: boolean,
-  pan: boolean,
-  ap: number,
-  uxnLeaf: boolean,
-  pxnLeaf: boolean,
-  apTable: number,
-  pxnTable: boolean,
-  uxnTable: boolean,
-  asDirty: boolean,
-): number {
-  // Written dirty (DBM), AP[2] is cleared: the leaf permits writes.
-  const readOnly = !TT_AP_WRITE[asDirty ? TT_AP_DIRTY[ap] : ap] || !TT_APTABLE_WRITE[apTable];
-  const uxn = uxnLeaf || uxnTable;
-  if (el2) {
-    // One privilege level: AP[1] and PXN are ignored, UXN is XN (IHI 0070 5.4 UWXN/PAN notes).
-    const w = !readOnly;
-    const x = !uxn && !(wxn && w);
-    return mask(true, w, x, true, w, x);
-  }
-  const userR = TT_AP_EL0[ap] && TT_APTABLE_EL0[apTable];
-  const userW = userR && !readOnly;
-  const privW = !readOnly;
-  const userX = !uxn && !(wxn && userW);
-  const privX = !(pxnLeaf || pxnTable || userW || (wxn && privW));
-  const panBlocks = pan && userR;
-  return mask(userR, userW, userX, !panBlocks, privW && !panBlocks, privX);
-}
-
-/** Stage-2 permissions of a leaf (DDI 0487 D8.4.4: S2AP, XN with or without FEAT_XNX). */
-function s2Allow(xnx: boolean, s2ap: number, xn: number, asDirty: boolean): number {
-  // Written dirty (DBM), S2AP[1] is set: the leaf permits writes.
-  const ap = asDirty ? TT_S2AP_DIRTY[s2ap] : s2ap;
-  const read = TT_S2AP_READ[ap], write = TT_S2AP_WRITE[ap];
-  const x = xnx ? xn : TT_S2XN_WITHOUT_XNX[xn];
-  return mask(read, write, TT_S2XN_EL0_EXEC[x], read, write, TT_S2XN_EL1_EXEC[x]);
-}
-
-// Permission tables: every input of s1Allow / s2Allow packed into an index (a private packing: where each input
-// sits is this file's choice; a field's width is its descriptor field's), so a leaf's permissions cost one array read.
-const S1_AT = { AP: 0, UXN: 2, PXN: 3, AP_TABLE: 4, PXN_TABLE: 6, UXN_TABLE: 7, AS_DIRTY: 8, EL2: 9, WXN: 10, PAN: 11 };
-const S1_INDEX_BITS = 12;
-const S2_AT = { AP: 0, XN: 2, AS_DIRTY: 4, XNX: 5 };
-const S2_INDEX_BITS = 6;
-/** The index bit that selects the permissions a DBM write would give (the entry written dirty). */
-const S1_AS_DIRTY = 1 << S1_AT.AS_DIRTY;
-const S2_AS_DIRTY = 1 << S2_AT.AS_DIRTY;
-/** The `f`-wide value at S1_AT/S2_AT position `at` of index `i`. */
-const part = (i: number, at: number, f: { width: number }) => (i >> at) & ((1 << f.width) - 1);
-const flag = (i: number, at: number) => ((i >> at) & 1) === 1;
-const S1_ALLOW = Uint8Array.from({ length: 1 << S1_INDEX_BITS }, (_, i) =>
-  s1Allow(
-    flag(i, S1_AT.EL2),
-    flag(i, S1_AT.WXN),
-    flag(i, S1_AT.PAN),
-    part(i, S1_AT.AP, TT_BLOCK_S1.AP),
-    part(i, S1_AT.UXN, TT_BLOCK_S1.UXN) === 1,
-    part(i, S1_AT.PXN, TT_BLOCK_S1.PXN) === 1,
-    part(i, S1_AT.AP_TABLE, TT_TABLE.APTable),
-    part(i, S1_AT.PXN_TABLE, TT_TABLE.PXNTable) === 1,
-    part(i, S1_AT.UXN_TABLE, TT_TABLE.UXNTable) === 1,
-    flag(i, S1_AT.AS_DIRTY),
-  ));
-const S2_ALLOW = Uint8Array.from({ length: 1 << S2_INDEX_BITS }, (_, i) =>
-  s2Allow(
-    flag(i, S2_AT.XNX),
-    part(i, S2_AT.AP, TT_BLOCK_S2.S2AP),
-    part(i, S2_AT.XN, TT_BLOCK_S2.XN),
-    flag(i, S2_AT.AS_DIRTY),
-  ));
-
-/** The table descriptors' attributes above a leaf, as a descriptor of them alone (APTable, PXNTable, UXNTable). */
-const TABLE_ATTRS = new Uint32Array(TT_DESC_LAYOUT.words);
-
-/** Index into S1_ALLOW of the leaf in `d` under the table descriptors' upper words `tableHi`, ORed. */
-function permissionIndexS1(r: Regime, d: Uint32Array, tableHi: number): number {
-  const t = TABLE_ATTRS;
-  t[1] = r.hierarchical ? tableHi : 0;
-  const regime = (+r.el2 << S1_AT.EL2) | (+r.wxn << S1_AT.WXN) | (+r.pan << S1_AT.PAN);
-  return regime | (TT_TABLE.APTable.get(t) << S1_AT.AP_TABLE) | (TT_TABLE.PXNTable.get(t) << S1_AT.PXN_TABLE) |
-    (TT_TABLE.UXNTable.get(t) << S1_AT.UXN_TABLE) | (TT_BLOCK_S1.PXN.get(d) << S1_AT.PXN) |
-    (TT_BLOCK_S1.UXN.get(d) << S1_AT.UXN) | (TT_BLOCK_S1.AP.get(d) << S1_AT.AP);
-}
-
-/** Index into S2_ALLOW of the leaf in `d`. */
-function permissionIndexS2(r: Regime, d: Uint32Array): number {
-  return (+r.xnx << S2_AT.XNX) | (TT_BLOCK_S2.XN.get(d) << S2_AT.XN) | (TT_BLOCK_S2.S2AP.get(d) << S2_AT.AP);
 }
 
 function step(
