@@ -61,9 +61,8 @@ Deno.test("views carry privilege and instruction flags; an aborting data access 
   assert.equal(env2.events.length, 0);
 });
 
-Deno.test("DMA over FlatMemory: any copy, repeated or in parts, moves the bytes guest memory holds at that moment", () => {
-  // IHI 0070 3.1: each byte of a transaction goes to (or comes from) the PA its address translates to. FlatMemory
-  // copies by range and keeps views of recent ranges: reused views must still show memory as it is now.
+/** An enabled engine over 4 MiB of FlatMemory at 1 GiB; StreamID 3 is a stage-1 stream (ASID 1) over `pt`. */
+function flatStage1Stream3() {
   const mem = new FlatMemory(0x40_0000, 0x4000_0000);
   const regs = new RegisterFile();
   setupRegs(regs);
@@ -75,6 +74,13 @@ Deno.test("DMA over FlatMemory: any copy, repeated or in parts, moves the bytes 
   const cd = alloc.alloc(64, 64);
   cdAt(mem, cd, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: pt.root, ASID: 1 });
   steAt(mem, ste(3), { V: 1, Config: STE_CONFIG.S1_TRANS, S1ContextPtr: cd });
+  return { mem, t, pt };
+}
+
+Deno.test("DMA over FlatMemory: any copy, repeated or in parts, moves the bytes guest memory holds at that moment", () => {
+  // IHI 0070 3.1: each byte of a transaction goes to (or comes from) the PA its address translates to. FlatMemory
+  // copies by range and keeps views of recent ranges: reused views must still show memory as it is now.
+  const { mem, t, pt } = flatStage1Stream3();
   const frames = [7, 2, 5, 0, 6, 1, 3, 4]; // IOVA page p → frame frames[p] (scattered, so pieces split)
   for (let p = 0; p < 8; p++) pt.map(0x10_0000 + p * 4096, 0x4030_0000 + frames[p] * 4096);
   const view = new DmaView(t, mem, 3, -1);
@@ -110,17 +116,7 @@ Deno.test("a copy within the view's last hit is one TLB hit, and stops using it 
   // IHI 0070 4.4.2 TLBI_NH_VA: once the invalidation completes, the entry for the address is gone, so a later access
   // translates through the tables as they are. The view's kept last hit (a copy served without a lookup: the model's,
   // not the architecture's) must go with it.
-  const mem = new FlatMemory(0x40_0000, 0x4000_0000);
-  const regs = new RegisterFile();
-  setupRegs(regs);
-  enable(regs);
-  const alloc = new Allocator(0x4000_0000);
-  const ste = linearStreamTable(regs, alloc, 4);
-  const t = new Translator(regs, mem, { report() {} }, []);
-  const pt = new PageTable(mem, alloc, 12, 48, 0);
-  const cd = alloc.alloc(64, 64);
-  cdAt(mem, cd, { V: 1, AA64: 1, A: 1, R: 1, T0SZ: 16, IPS: 5, EPD1: 1, TTB0: pt.root, ASID: 1 });
-  steAt(mem, ste(3), { V: 1, Config: STE_CONFIG.S1_TRANS, S1ContextPtr: cd });
+  const { mem, t, pt } = flatStage1Stream3();
   const [frameA, frameB] = [0x4030_0000, 0x4031_0000];
   mem.bytes.fill(0xa, frameA - mem.base, frameA - mem.base + 4096);
   mem.bytes.fill(0xb, frameB - mem.base, frameB - mem.base + 4096);
