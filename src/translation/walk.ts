@@ -261,6 +261,12 @@ export class Walker {
   #large = false;
   /** The input address of the walk: the IPA a stage-2 fault reports, and what a trace shows. */
   #input = 0.5;
+  /** The last leaf's attributes (descriptor words without the address, tables' upper words) and its permissions. */
+  #memoRegime: Regime | null = null;
+  #memoLo = 0;
+  #memoHi = 0;
+  #memoTables = 0;
+  #memoAllow = 0;
 
   /** A walker over `memory`; a failed walk describes its fault in `fault`. */
   constructor(memory: GuestMemory, fault: Fault = newFault()) {
@@ -496,14 +502,30 @@ export class Walker {
     const out = addr - lowBits(addr, shift);
     if (out >= POW2[r.oaBits]) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ADDR_SIZE, "output too large");
     const s1 = r.stage === 1;
-    const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
-    if (!af && !r.ha && !r.affd) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ACCESS, "access flag 0");
-    // Permissions are one lookup in a table precomputed from s1Allow / s2Allow (see S1_AT, S2_AT).
-    const index = s1 ? permissionIndexS1(r, d, tableHi) : permissionIndexS2(r, d);
-    let allow = (s1 ? S1_ALLOW : S2_ALLOW)[index];
-    if (((allow >> normalize(flags)) & 1) === 0 || (!af && r.ha)) {
-      allow = this.#permitOrUpdate(r, level, index, allow, flags, af, update);
-      if (allow < 0) return false;
+    // A leaf whose attributes (every bit but the address's) and tables' attributes equal the last leaf's of the same
+    // regime has its permissions: pages of one table mostly do. Only an access they allow takes them.
+    const attrLo = d[0] & ~ADDR_LO, attrHi = d[1] & ~ADDR_HI;
+    let allow = this.#memoAllow;
+    if (
+      r !== this.#memoRegime || attrLo !== this.#memoLo || attrHi !== this.#memoHi || tableHi !== this.#memoTables ||
+      ((allow >> normalize(flags)) & 1) === 0
+    ) {
+      const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
+      if (!af && !r.ha && !r.affd) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ACCESS, "access flag 0");
+      // Permissions are one lookup in a table precomputed from s1Allow / s2Allow (see S1_AT, S2_AT).
+      const index = s1 ? permissionIndexS1(r, d, tableHi) : permissionIndexS2(r, d);
+      allow = (s1 ? S1_ALLOW : S2_ALLOW)[index];
+      if (((allow >> normalize(flags)) & 1) === 0 || (!af && r.ha)) {
+        this.#memoRegime = null; // an update or a fault: nothing to remember
+        allow = this.#permitOrUpdate(r, level, index, allow, flags, af, update);
+        if (allow < 0) return false;
+      } else {
+        this.#memoRegime = r;
+        this.#memoLo = attrLo;
+        this.#memoHi = attrHi;
+        this.#memoTables = tableHi;
+        this.#memoAllow = allow;
+      }
     }
     const pageBase = ia - lowBits(ia, shift);
     // The contiguous hint may widen the mapping.
