@@ -261,12 +261,17 @@ export class Walker {
   #large = false;
   /** The input address of the walk: the IPA a stage-2 fault reports, and what a trace shows. */
   #input = 0.5;
-  /** The last leaf's attributes (descriptor words without the address, tables' upper words) and its permissions. */
+  /**
+   * What #leaf found for the last leaf it decoded without an update: the leaf's attributes (its words without the
+   * address), the tables' upper words, and what they give (permissions, nG, Device). A function of those alone.
+   */
   #memoRegime: Regime | null = null;
   #memoLo = 0;
   #memoHi = 0;
   #memoTables = 0;
   #memoAllow = 0;
+  #memoGlobal = false;
+  #memoDevice = false;
 
   /** A walker over `memory`; a failed walk describes its fault in `fault`. */
   constructor(memory: GuestMemory, fault: Fault = newFault()) {
@@ -464,13 +469,30 @@ export class Walker {
         aHi = d[1] & ADDR_HI;
       }
       if (!isTable || level === LAST_LEVEL) {
-        // Addresses go to the leaf through fields: a double argument above the Smi range would be boxed.
-        this.#descLo = dLo;
-        this.#descHi = dHi;
-        this.#tableLo = tLo;
-        this.#tableHi = tHi;
-        this.#leafAddr = join(aHi, aLo);
-        if (!this.#leaf(r, ia, flags, update, level, shift, tableHi)) return false;
+        if (
+          level === LAST_LEVEL && r === this.#memoRegime && (lo & ~ADDR_LO) === this.#memoLo &&
+          (d[1] & ~ADDR_HI) === this.#memoHi && tableHi === this.#memoTables &&
+          ((this.#memoAllow >> normalize(flags)) & 1) === 1 && (d[CONTIGUOUS.word] & CONTIGUOUS.mask) === 0 &&
+          (oaLimitHi >= 0 ? aHi < oaLimitHi : join(aHi, aLo) < oaLimit) && this.trace === null
+        ) {
+          // A page with the attributes of the last leaf #leaf decoded: every check #leaf makes passes as it did then
+          // (pages of one table mostly share their attributes), and the mapping is the page.
+          this.inBase = ia - lowBits(ia, shift);
+          this.outBase = join(aHi, aLo & alignLo);
+          this.size = POW2[shift];
+          this.allow = this.#memoAllow;
+          this.global = this.#memoGlobal;
+          this.device = this.#memoDevice;
+          this.level = level;
+        } else {
+          // Addresses go to the leaf through fields: a double argument above the Smi range would be boxed.
+          this.#descLo = dLo;
+          this.#descHi = dHi;
+          this.#tableLo = tLo;
+          this.#tableHi = tHi;
+          this.#leafAddr = join(aHi, aLo);
+          if (!this.#leaf(r, ia, flags, update, level, shift, tableHi)) return false;
+        }
         if (level === LAST_LEVEL && cache !== null && !cached) {
           // A translation through the tables above: keep where its last-level descriptors are (a walk that faults
           // keeps nothing, so a guest's next try after fixing its tables walks them afresh).
@@ -502,30 +524,16 @@ export class Walker {
     const out = addr - lowBits(addr, shift);
     if (out >= POW2[r.oaBits]) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ADDR_SIZE, "output too large");
     const s1 = r.stage === 1;
-    // A leaf whose attributes (every bit but the address's) and tables' attributes equal the last leaf's of the same
-    // regime has its permissions: pages of one table mostly do. Only an access they allow takes them.
-    const attrLo = d[0] & ~ADDR_LO, attrHi = d[1] & ~ADDR_HI;
-    let allow = this.#memoAllow;
-    if (
-      r !== this.#memoRegime || attrLo !== this.#memoLo || attrHi !== this.#memoHi || tableHi !== this.#memoTables ||
-      ((allow >> normalize(flags)) & 1) === 0
-    ) {
-      const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
-      if (!af && !r.ha && !r.affd) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ACCESS, "access flag 0");
-      // Permissions are one lookup in a table precomputed from s1Allow / s2Allow (see S1_AT, S2_AT).
-      const index = s1 ? permissionIndexS1(r, d, tableHi) : permissionIndexS2(r, d);
-      allow = (s1 ? S1_ALLOW : S2_ALLOW)[index];
-      if (((allow >> normalize(flags)) & 1) === 0 || (!af && r.ha)) {
-        this.#memoRegime = null; // an update or a fault: nothing to remember
-        allow = this.#permitOrUpdate(r, level, index, allow, flags, af, update);
-        if (allow < 0) return false;
-      } else {
-        this.#memoRegime = r;
-        this.#memoLo = attrLo;
-        this.#memoHi = attrHi;
-        this.#memoTables = tableHi;
-        this.#memoAllow = allow;
-      }
+    const af = (s1 ? TT_PAGE_S1.AF.get(d) : TT_PAGE_S2.AF.get(d)) === 1;
+    if (!af && !r.ha && !r.affd) return this.#rejectLeaf(r, level, EVENT_TYPE.F_ACCESS, "access flag 0");
+    // Permissions are one lookup in a table precomputed from s1Allow / s2Allow (see S1_AT, S2_AT).
+    const index = s1 ? permissionIndexS1(r, d, tableHi) : permissionIndexS2(r, d);
+    let allow = (s1 ? S1_ALLOW : S2_ALLOW)[index];
+    let remember = true;
+    if (((allow >> normalize(flags)) & 1) === 0 || (!af && r.ha)) {
+      remember = false; // the access's own outcome (an update, a fault)
+      allow = this.#permitOrUpdate(r, level, index, allow, flags, af, update);
+      if (allow < 0) return false;
     }
     const pageBase = ia - lowBits(ia, shift);
     // The contiguous hint may widen the mapping.
@@ -539,6 +547,15 @@ export class Walker {
     this.global = s1 && TT_PAGE_S1.nG.get(d) === 0;
     this.device = !s1 && TT_S2MEMATTR_DEVICE[TT_PAGE_S2.MemAttr.get(d)] === true;
     this.level = level;
+    if (remember) {
+      this.#memoRegime = r;
+      this.#memoLo = d[0] & ~ADDR_LO;
+      this.#memoHi = d[1] & ~ADDR_HI;
+      this.#memoTables = tableHi;
+      this.#memoAllow = allow;
+      this.#memoGlobal = this.global;
+      this.#memoDevice = this.device;
+    }
     if (this.trace !== null) {
       this.#record(r, level, this.#leafTable(), this.#leafDesc(), level === LAST_LEVEL ? "page" : "block");
     }
