@@ -48,6 +48,8 @@ Deno.test("STE stage-2 validity: granule, S2T0SZ/S2SL0, S2TTB, HTTU, VMID, AArch
     ["S2HA without HTTU", { S2HA: 1 }, { httu: 0 }],
     ["S2HD without dirty HTTU", { S2HA: 1, S2HD: 1 }, { httu: 1 }],
     ["stage 2 not implemented", {}, { s2p: 0 }],
+    // IHI 0070 5.2 S2ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
+    ["S2ENDI big-endian with little-endian-only walks", { S2ENDI: 1 }],
   ];
   for (const [name, over, ids] of cases) {
     const env = makeEnv(ids);
@@ -64,7 +66,7 @@ Deno.test("STE stage-2 validity: granule, S2T0SZ/S2SL0, S2TTB, HTTU, VMID, AArch
 });
 
 Deno.test("CD validity: each ILLEGAL field gives C_BAD_CD", () => {
-  const cases: [string, Values, object?][] = [
+  const cases: [string, Values, object?, Values?][] = [
     ["V = 0", { V: 0 }],
     ["AArch32 tables", { AA64: 0 }],
     ["reserved TG0", { TG0: 3 }],
@@ -76,11 +78,21 @@ Deno.test("CD validity: each ILLEGAL field gives C_BAD_CD", () => {
     ["A = 0 with TERM_MODEL", { A: 0 }],
     ["S = 1 with terminate-only stalls", { S: 1 }],
     ["TG1 reserved when TTB1 walks", { EPD1: 0, TG1: 0, T1SZ: 16 }],
+    // IHI 0070 5.4 ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
+    ["ENDI big-endian with little-endian-only walks", { ENDI: 1 }],
+    // IHI 0070 5.2 S1STALLD, 5.4 S: with STE.S1STALLD 1 the stall model is forbidden to the stream's CDs, so a CD
+    // asking for it (S = 1) is ILLEGAL even where SMMU_IDR0.STALL_MODEL offers stalling (0b00).
+    ["S = 1 under STE.S1STALLD", { S: 1 }, { stallModel: 0 }, { S1STALLD: 1 }],
   ];
-  for (const [name, cd, ids] of cases) {
-    const env = stage1({ cd }, ids);
+  for (const [name, cd, ids, ste] of cases) {
+    const env = stage1({ cd, ste }, ids);
     assert.equal(env.t.translate(5, -1, 0x1000, 0), -1, name);
     assert.equal(env.events[0]?.type, EVENT_TYPE.C_BAD_CD, name);
+  }
+  // The controls: the same S = 1 is legal without S1STALLD, and the same S1STALLD with S = 0.
+  for (const [cd, ste] of [[{ S: 1 }, {}], [{}, { S1STALLD: 1 }]]) {
+    const env = stage1({ cd, ste }, { stallModel: 0 });
+    assert.equal(env.t.translate(5, -1, 0x1000, 0), 0x2000, JSON.stringify({ cd, ste }));
   }
   const fine = stage1({ cd: { TG0: 3, EPD0: 1, EPD1: 0, TG1: 2, T1SZ: 16 } });
   assert.equal(fine.t.translate(5, -1, -0x1000, 0), -1, "EPD0 ignores TG0; TTB1 unmapped");
