@@ -8,8 +8,12 @@ import {
   CMD_PRI_RESP_RESP,
   CR0,
   EVENT_TYPE,
+  EVT_CLASS,
+  EVT_F_ADDR_SIZE,
   EVT_F_TRANSL_FORBIDDEN,
   EVT_F_TRANSLATION,
+  IDR5,
+  IDR5_OAS_BITS,
   PRI_RECORD,
   REG,
   STE,
@@ -203,6 +207,26 @@ Deno.test("13.6.3: split-stage ATS answers the IPA; its translated traffic goes 
   assert.equal(EVT_F_TRANSLATION.S2.get(e), 1);
   assert.equal(EVT_F_TRANSLATION.IPA.getAddress(e), 0x9400_0000);
   assert.equal(EVT_F_TRANSLATION.SSV.get(e), 0, "translated traffic has no PASID (IDR3.PASIDTT == 0)");
+});
+
+Deno.test("3.4: a split-stage Translated IPA beyond the IAS is a stage-1 F_ADDR_SIZE on the input address", () => {
+  const b = nested(STE_EATS.SPLIT);
+  // IHI 0070 3.4: with VMSAv8-64 tables only, IAS = OAS; "F_ADDR_SIZE arising from the check of the input address
+  // against IAS ... is reported as a stage 1 fault" (S2 = 0), its CLASS the input address (7.3.14).
+  const ias = IDR5_OAS_BITS[IDR5.OAS.get(new Uint32Array([Number(b.smmu.mmioRead(REG.IDR5, 4))]))]!;
+  for (const address of [2 ** ias, 2 ** ias + 0x1040]) {
+    assert.deepEqual(b.smmu.ats.translated({ sid: 9, address }), { ok: false, fault: "F_ADDR_SIZE", event: true });
+    const [e] = b.driver.events();
+    assert.equal(type(e), EVENT_TYPE.F_ADDR_SIZE);
+    assert.deepEqual(
+      [EVT_F_ADDR_SIZE.StreamID.get(e), EVT_F_ADDR_SIZE.S2.get(e), EVT_F_ADDR_SIZE.CLASS.get(e)],
+      [9, 0, EVT_CLASS.IN],
+    );
+    assert.equal(EVT_F_ADDR_SIZE.InputAddr_HI.get(e) * 2 ** 32 + EVT_F_ADDR_SIZE.InputAddr_LO.get(e), address);
+  }
+  // Just inside the IAS the IPA goes on to stage 2, which does not map it: F_TRANSLATION, not an address size fault.
+  assert.equal(b.smmu.ats.translated({ sid: 9, address: 2 ** ias - 0x1000 }).ok, false);
+  assert.equal(type(b.driver.events()[0]), EVENT_TYPE.F_TRANSLATION);
 });
 
 Deno.test("5.2 EATS: split stage with ATSCHK 0 behaves as 0b00 (UR)", () => {
