@@ -311,6 +311,15 @@ Deno.test("restore refuses saved stalls save() could not have produced, naming t
     ],
     ["unrecorded with a writable queue", { stalls: edit(0, (w) => STALL_STATE.Recorded.set(w, 0)) }, /Recorded/],
     ["SubstreamID without SSV", { stalls: edit(0, (w) => STALL_STATE.SubstreamID.set(w, 3)) }, /SubstreamID/],
+    // IHI 0070 6.3.6 IDR5.STALL_MAX: at most that many transactions are ever held (4 here).
+    ["more held than STALL_MAX", { stalls: [...good.stalls, ...good.stalls, good.stalls[0]] }, /STALL_MAX 4/],
+    // IHI 0070 6.3.2 IDR1.SIDSIZE (16 here) and SSIDSIZE (8): the SMMU takes no transaction with wider IDs.
+    ["a StreamID beyond SIDSIZE", { stalls: edit(0, (w) => STALL_STATE.StreamID.set(w, 2 ** 16)) }, /StreamID/],
+    [
+      "a SubstreamID beyond SSIDSIZE",
+      { stalls: edit(0, (w) => (STALL_STATE.SSV.set(w, 1), STALL_STATE.SubstreamID.set(w, 2 ** 8))) },
+      /SubstreamID.*SSIDSIZE/,
+    ],
     ["a reserved bit", { stalls: edit(0, (w) => (w[7] = 1)) }, /reserved/],
     ["a short record", { stalls: [good.stalls[0].slice(0, 16)] }, /bytes/],
     ["stalls with SMMUEN 0", { cr0: good.cr0! & ~1 }, /SMMUEN/],
