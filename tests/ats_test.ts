@@ -162,7 +162,7 @@ Deno.test("13.6.4: full ATS skipping stage 1 without stage 2 answers an identity
 });
 
 /** Stream 9: nested; stage 2 maps the tables' region to itself and IPA 0x9000_0000 (2 MiB) to PA 0xA000_0000. */
-function nested(eats: number) {
+function nested(eats: number, s2s = 0) {
   const b = sva();
   const s2 = new guest.PageTable(b.memory, b.alloc, 12, 48, 0);
   for (let a = 0x5000_0000; a < 0x5200_0000; a += 0x20_0000) s2.map(a, a, 2, {}, 2);
@@ -177,6 +177,7 @@ function nested(eats: number) {
       f.set(ste, v);
     }
     STE.S2R.set(ste, 1);
+    STE.S2S.set(ste, s2s);
     STE.S2TTB.setAddress(ste, s2.root);
     STE.EATS.set(ste, eats);
   });
@@ -227,6 +228,20 @@ Deno.test("3.4: a split-stage Translated IPA beyond the IAS is a stage-1 F_ADDR_
   // Just inside the IAS the IPA goes on to stage 2, which does not map it: F_TRANSLATION, not an address size fault.
   assert.equal(b.smmu.ats.translated({ sid: 9, address: 2 ** ias - 0x1000 }).ok, false);
   assert.equal(type(b.driver.events()[0]), EVENT_TYPE.F_TRANSLATION);
+});
+
+Deno.test("5.2 EATS: ATS on a stream whose stage 2 stalls (S2S 1) makes the STE ILLEGAL", () => {
+  // IHI 0070 5.2: EATS 0b01 with stage 2 enabled and S2S 1, or EATS 0b10 with S2S 1, is ILLEGAL (an ATS
+  // Translation Request cannot be stalled): C_BAD_STE for every transaction, a CA completion for a request (3.9.1.2).
+  for (const eats of [STE_EATS.FULL, STE_EATS.SPLIT]) {
+    const b = nested(eats, 1);
+    const r = b.smmu.translate(9, 0x1040);
+    assert.ok(!r.ok && r.fault === "C_BAD_STE", `EATS ${eats}: ${JSON.stringify(r)}`);
+    assert.deepEqual(b.smmu.ats.translate({ sid: 9, address: 0x1040 }), { status: "CA" });
+  }
+  // The control: the same stalling stage 2 without ATS is legal and translates through both stages.
+  const b = nested(STE_EATS.ABORT, 1);
+  assert.deepEqual(b.smmu.translate(9, 0x1040), { ok: true, pa: 0xa000_1040 });
 });
 
 Deno.test("5.2 EATS: split stage with ATSCHK 0 behaves as 0b00 (UR)", () => {
