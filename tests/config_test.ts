@@ -50,6 +50,10 @@ Deno.test("STE stage-2 validity: granule, S2T0SZ/S2SL0, S2TTB, HTTU, VMID, AArch
     ["stage 2 not implemented", {}, { s2p: 0 }],
     // IHI 0070 5.2 S2ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
     ["S2ENDI big-endian with little-endian-only walks", { S2ENDI: 1 }],
+    // IHI 0070 5.2 S2S: stalling is ILLEGAL where SMMU_IDR0.STALL_MODEL is 0b01 (terminate only), and not stalling
+    // where it is 0b10 (stall forced).
+    ["S2S 1 with terminate-only stalls", { S2S: 1 }, { stallModel: 1 }],
+    ["S2S 0 with forced stalls", { S2S: 0 }, { stallModel: 2 }],
   ];
   for (const [name, over, ids] of cases) {
     const env = makeEnv(ids);
@@ -77,6 +81,8 @@ Deno.test("CD validity: each ILLEGAL field gives C_BAD_CD", () => {
     ["HD without dirty HTTU", { HA: 1, HD: 1 }, { httu: 1 }],
     ["A = 0 with TERM_MODEL", { A: 0 }],
     ["S = 1 with terminate-only stalls", { S: 1 }],
+    // IHI 0070 5.4 S: with SMMU_IDR0.STALL_MODEL 0b10 (stall forced) a CD with S = 0 is ILLEGAL.
+    ["S = 0 with forced stalls", { S: 0 }, { stallModel: 2 }],
     ["TG1 reserved when TTB1 walks", { EPD1: 0, TG1: 0, T1SZ: 16 }],
     // IHI 0070 5.4 ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
     ["ENDI big-endian with little-endian-only walks", { ENDI: 1 }],
