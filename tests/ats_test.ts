@@ -346,6 +346,27 @@ Deno.test("the ATC round trip: requests fill it, CMD_ATC_INV + CMD_SYNC empty it
   assert.equal(atc.requests, 2);
 });
 
+Deno.test("the ATC writes only through a completion granting W: a read-only one is not used for a write", () => {
+  // IHI 0070 13.7 / PCIe ATS: a Translation Completion's W says whether the endpoint may write through it; without
+  // W the endpoint must not send a Translated write (it may ask again, or page-request).
+  const b = fullAts();
+  const atc = new Atc(b.smmu.ats, b.memory, 1);
+  assert.deepEqual(atc.write(0x1010, Uint8Array.of(7, 8)), { ok: true });
+  const at = (pa: number) => {
+    const buf = new Uint8Array(2);
+    assert.ok(b.memory.read(pa, buf));
+    return [...buf];
+  };
+  assert.deepEqual(at(DATA + 0x1010), [7, 8]);
+  const ro = atc.read(0x2010, new Uint8Array(2));
+  assert.deepEqual(ro, { ok: true });
+  const w = atc.write(0x2010, Uint8Array.of(9, 9));
+  assert.ok(!w.ok && "denied" in w && w.denied.status === "success" && w.denied.read && !w.denied.write);
+  assert.deepEqual([w.done, w.address], [0, 0x2010]);
+  assert.equal(atc.requests, 3, "the read-only entry did not answer the write: a new request was sent");
+  assert.deepEqual(at(DATA + 0x2010), [0, 0]);
+});
+
 Deno.test("the page request round trip: no permission, PRI request, guest maps and answers, the retry succeeds", () => {
   const b = fullAts();
   const atc = new Atc(b.smmu.ats, b.memory, 1);
