@@ -8,8 +8,12 @@ import {
   CMD_PRI_RESP_RESP,
   CR0,
   EVENT_TYPE,
+  EVT_CLASS,
+  EVT_F_ADDR_SIZE,
   EVT_F_TRANSL_FORBIDDEN,
   EVT_F_TRANSLATION,
+  IDR5,
+  IDR5_OAS_BITS,
   PRI_RECORD,
   REG,
   STE,
@@ -158,7 +162,7 @@ Deno.test("13.6.4: full ATS skipping stage 1 without stage 2 answers an identity
 });
 
 /** Stream 9: nested; stage 2 maps the tables' region to itself and IPA 0x9000_0000 (2 MiB) to PA 0xA000_0000. */
-function nested(eats: number) {
+function nested(eats: number, s2s = 0) {
   const b = sva();
   const s2 = new guest.PageTable(b.memory, b.alloc, 12, 48, 0);
   for (let a = 0x5000_0000; a < 0x5200_0000; a += 0x20_0000) s2.map(a, a, 2, {}, 2);
@@ -173,6 +177,7 @@ function nested(eats: number) {
       f.set(ste, v);
     }
     STE.S2R.set(ste, 1);
+    STE.S2S.set(ste, s2s);
     STE.S2TTB.setAddress(ste, s2.root);
     STE.EATS.set(ste, eats);
   });
@@ -203,6 +208,40 @@ Deno.test("13.6.3: split-stage ATS answers the IPA; its translated traffic goes 
   assert.equal(EVT_F_TRANSLATION.S2.get(e), 1);
   assert.equal(EVT_F_TRANSLATION.IPA.getAddress(e), 0x9400_0000);
   assert.equal(EVT_F_TRANSLATION.SSV.get(e), 0, "translated traffic has no PASID (IDR3.PASIDTT == 0)");
+});
+
+Deno.test("3.4: a split-stage Translated IPA beyond the IAS is a stage-1 F_ADDR_SIZE on the input address", () => {
+  const b = nested(STE_EATS.SPLIT);
+  // IHI 0070 3.4: with VMSAv8-64 tables only, IAS = OAS; "F_ADDR_SIZE arising from the check of the input address
+  // against IAS ... is reported as a stage 1 fault" (S2 = 0), its CLASS the input address (7.3.14).
+  const ias = IDR5_OAS_BITS[IDR5.OAS.get(new Uint32Array([Number(b.smmu.mmioRead(REG.IDR5, 4))]))]!;
+  for (const address of [2 ** ias, 2 ** ias + 0x1040]) {
+    assert.deepEqual(b.smmu.ats.translated({ sid: 9, address }), { ok: false, fault: "F_ADDR_SIZE", event: true });
+    const [e] = b.driver.events();
+    assert.equal(type(e), EVENT_TYPE.F_ADDR_SIZE);
+    assert.deepEqual(
+      [EVT_F_ADDR_SIZE.StreamID.get(e), EVT_F_ADDR_SIZE.S2.get(e), EVT_F_ADDR_SIZE.CLASS.get(e)],
+      [9, 0, EVT_CLASS.IN],
+    );
+    assert.equal(EVT_F_ADDR_SIZE.InputAddr_HI.get(e) * 2 ** 32 + EVT_F_ADDR_SIZE.InputAddr_LO.get(e), address);
+  }
+  // Just inside the IAS the IPA goes on to stage 2, which does not map it: F_TRANSLATION, not an address size fault.
+  assert.equal(b.smmu.ats.translated({ sid: 9, address: 2 ** ias - 0x1000 }).ok, false);
+  assert.equal(type(b.driver.events()[0]), EVENT_TYPE.F_TRANSLATION);
+});
+
+Deno.test("5.2 EATS: ATS on a stream whose stage 2 stalls (S2S 1) makes the STE ILLEGAL", () => {
+  // IHI 0070 5.2: EATS 0b01 with stage 2 enabled and S2S 1, or EATS 0b10 with S2S 1, is ILLEGAL (an ATS
+  // Translation Request cannot be stalled): C_BAD_STE for every transaction, a CA completion for a request (3.9.1.2).
+  for (const eats of [STE_EATS.FULL, STE_EATS.SPLIT]) {
+    const b = nested(eats, 1);
+    const r = b.smmu.translate(9, 0x1040);
+    assert.ok(!r.ok && r.fault === "C_BAD_STE", `EATS ${eats}: ${JSON.stringify(r)}`);
+    assert.deepEqual(b.smmu.ats.translate({ sid: 9, address: 0x1040 }), { status: "CA" });
+  }
+  // The control: the same stalling stage 2 without ATS is legal and translates through both stages.
+  const b = nested(STE_EATS.ABORT, 1);
+  assert.deepEqual(b.smmu.translate(9, 0x1040), { ok: true, pa: 0xa000_1040 });
 });
 
 Deno.test("5.2 EATS: split stage with ATSCHK 0 behaves as 0b00 (UR)", () => {
@@ -305,6 +344,27 @@ Deno.test("the ATC round trip: requests fill it, CMD_ATC_INV + CMD_SYNC empty it
   atc.read(0x1010, buf);
   assert.deepEqual([...buf], [9, 9, 9, 9]);
   assert.equal(atc.requests, 2);
+});
+
+Deno.test("the ATC writes only through a completion granting W: a read-only one is not used for a write", () => {
+  // IHI 0070 13.7 / PCIe ATS: a Translation Completion's W says whether the endpoint may write through it; without
+  // W the endpoint must not send a Translated write (it may ask again, or page-request).
+  const b = fullAts();
+  const atc = new Atc(b.smmu.ats, b.memory, 1);
+  assert.deepEqual(atc.write(0x1010, Uint8Array.of(7, 8)), { ok: true });
+  const at = (pa: number) => {
+    const buf = new Uint8Array(2);
+    assert.ok(b.memory.read(pa, buf));
+    return [...buf];
+  };
+  assert.deepEqual(at(DATA + 0x1010), [7, 8]);
+  const ro = atc.read(0x2010, new Uint8Array(2));
+  assert.deepEqual(ro, { ok: true });
+  const w = atc.write(0x2010, Uint8Array.of(9, 9));
+  assert.ok(!w.ok && "denied" in w && w.denied.status === "success" && w.denied.read && !w.denied.write);
+  assert.deepEqual([w.done, w.address], [0, 0x2010]);
+  assert.equal(atc.requests, 3, "the read-only entry did not answer the write: a new request was sent");
+  assert.deepEqual(at(DATA + 0x2010), [0, 0]);
 });
 
 Deno.test("the page request round trip: no permission, PRI request, guest maps and answers, the retry succeeds", () => {

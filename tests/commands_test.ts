@@ -17,6 +17,7 @@ import {
   CMD_TLBI_S2_IPA,
   CMD_TLBI_TG,
   CMDQ_CONS_ERR,
+  CR2,
   GERROR,
   IRQ_CTRL,
   OPCODE,
@@ -136,6 +137,50 @@ for (const [name, cmd, scope] of SCOPES) {
     assert.equal(d.activeErrors(), 0);
   });
 }
+
+Deno.test("TLBI_EL2_VA carries its ASID in the EL2-E2H regime (CR2.E2H = 1); TLBI_EL2_VAA never", () => {
+  // IHI 0070 4.4.2.8: the ASID of CMD_TLBI_EL2_VA is used when SMMU_CR2.E2H == 1 (the EL2 regime then has ASIDs);
+  // CMD_TLBI_EL2_VAA matches every ASID.
+  const memory = new SparseMemory();
+  const smmu = new Smmu({ memory, features: ALL });
+  const d = new Driver(smmu, memory);
+  d.probe();
+  const cr2 = new Uint32Array(1);
+  CR2.E2H.set(cr2, 1);
+  d.reset({ cr2: cr2[0] });
+  const scopes: Invalidation[] = [];
+  smmu.observe({ invalidated: (x) => scopes.push(structuredClone(x)) });
+  const va = (op: number) =>
+    command(op, (w) => (CMD_TLBI_EL2_VA.ASID.set(w, 6), CMD_TLBI_EL2_VA.Address.setAddress(w, VA)));
+  d.issue(va(OPCODE.TLBI_EL2_VA));
+  d.issue(va(OPCODE.TLBI_EL2_VAA));
+  assert.deepEqual(scopes, [
+    { kind: "el2_va", asid: 6, addr: VA, leaf: false, range: null },
+    { kind: "el2_va", asid: null, addr: VA, leaf: false, range: null },
+  ]);
+  assert.equal(d.activeErrors(), 0);
+});
+
+Deno.test("CMD_SYNC CS = SIG_SEV sends a WFE wake-up event where IDR0.SEV is 1, and nothing else", () => {
+  // IHI 0070 4.7.3 CMD_SYNC.CS: 0b10 SIG_SEV signals completion with an SEV (a wake-up event); 6.3.1 IDR0.SEV says
+  // whether the SMMU can send one. SIG_NONE signals nothing.
+  for (const sev of [true, false]) {
+    let sevs = 0, syncIrqs = 0;
+    const memory = new SparseMemory();
+    const smmu = new Smmu({
+      memory,
+      features: { ...ALL, sev },
+      interrupts: { sev: () => sevs++, cmdqSync: () => syncIrqs++ },
+    });
+    const d = new Driver(smmu, memory);
+    d.probe();
+    d.reset();
+    d.issue(command(OPCODE.SYNC, (w) => CMD_SYNC.CS.set(w, CMD_SYNC_CS.SIG_SEV)));
+    d.issue(command(OPCODE.SYNC, (w) => CMD_SYNC.CS.set(w, CMD_SYNC_CS.SIG_NONE)));
+    assert.deepEqual([sevs, syncIrqs], [sev ? 1 : 0, 0], `IDR0.SEV ${sev}`);
+    assert.equal(d.activeErrors(), 0);
+  }
+});
 
 Deno.test("without RIL the range fields of a TLBI are ignored (RES0)", () => {
   const { d, scopes } = setup({ rangeInvalidation: false });

@@ -26,6 +26,9 @@ Deno.test("STE validity: each ILLEGAL field gives C_BAD_STE, recorded on every a
     ["STRW EL2 without Hyp", { STRW: 2 }, { hyp: 0 }],
     ["S1STALLD without the stall model", { S1STALLD: 1 }, { stallModel: 1 }],
     ["S1ContextPtr beyond OAS", { S1ContextPtr: 2 ** 45 }, { oas: 2 }],
+    // IHI 0070 5.2 S2VMID: with stage 2 implemented, NS-EL1 stage-1 translations are VMID-tagged too, and "when
+    // SMMU_IDR0.VMID16 == 0, it is ILLEGAL for bits STE.S2VMID[15:8] to be non-zero unless this field is IGNORED".
+    ["S2VMID[15:8] non-zero with 8-bit VMIDs, NS-EL1 stage 1", { S2VMID: 0x100 }, { vmid16: 0 }],
   ];
   for (const [name, ste, ids] of cases) {
     const env = stage1({ ste }, ids);
@@ -33,6 +36,16 @@ Deno.test("STE validity: each ILLEGAL field gives C_BAD_STE, recorded on every a
     assert.equal(env.t.translate(5, -1, 0x1000, 0), -1, name);
     assert.deepEqual(env.events.map((e) => e.type), [EVENT_TYPE.C_BAD_STE, EVENT_TYPE.C_BAD_STE], name);
     assert.equal(env.events[0].sid, 5);
+  }
+  // IHI 0070 5.2 S2VMID is IGNORED "when any of the following are true: stage 2 is not implemented ...; a Non-secure
+  // STE StreamWorld is not NS-EL1": then its upper bits are not checked.
+  const ignored: [string, Values, object][] = [
+    ["stage 2 not implemented", {}, { vmid16: 0, s2p: 0 }],
+    ["StreamWorld EL2", { STRW: 2 }, { vmid16: 0 }],
+  ];
+  for (const [name, ste, ids] of ignored) {
+    const env = stage1({ ste: { S2VMID: 0x100, ...ste } }, ids);
+    assert.equal(env.t.translate(5, -1, 0x1000, 0), 0x2000, `S2VMID 0x100 IGNORED: ${name}`);
   }
 });
 
@@ -48,6 +61,14 @@ Deno.test("STE stage-2 validity: granule, S2T0SZ/S2SL0, S2TTB, HTTU, VMID, AArch
     ["S2HA without HTTU", { S2HA: 1 }, { httu: 0 }],
     ["S2HD without dirty HTTU", { S2HA: 1, S2HD: 1 }, { httu: 1 }],
     ["stage 2 not implemented", {}, { s2p: 0 }],
+    // IHI 0070 5.2 S2ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
+    ["S2ENDI big-endian with little-endian-only walks", { S2ENDI: 1 }],
+    // IHI 0070 5.2 S2S: stalling is ILLEGAL where SMMU_IDR0.STALL_MODEL is 0b01 (terminate only), and not stalling
+    // where it is 0b10 (stall forced).
+    ["S2S 1 with terminate-only stalls", { S2S: 1 }, { stallModel: 1 }],
+    ["S2S 0 with forced stalls", { S2S: 0 }, { stallModel: 2 }],
+    // IHI 0070 5.2 S2VMID: "when SMMU_IDR0.VMID16 == 0, it is ILLEGAL for bits STE.S2VMID[15:8] to be non-zero".
+    ["S2VMID[15:8] non-zero with 8-bit VMIDs", { S2VMID: 0x100 }, { vmid16: 0 }],
   ];
   for (const [name, over, ids] of cases) {
     const env = makeEnv(ids);
@@ -64,7 +85,7 @@ Deno.test("STE stage-2 validity: granule, S2T0SZ/S2SL0, S2TTB, HTTU, VMID, AArch
 });
 
 Deno.test("CD validity: each ILLEGAL field gives C_BAD_CD", () => {
-  const cases: [string, Values, object?][] = [
+  const cases: [string, Values, object?, Values?][] = [
     ["V = 0", { V: 0 }],
     ["AArch32 tables", { AA64: 0 }],
     ["reserved TG0", { TG0: 3 }],
@@ -75,12 +96,33 @@ Deno.test("CD validity: each ILLEGAL field gives C_BAD_CD", () => {
     ["HD without dirty HTTU", { HA: 1, HD: 1 }, { httu: 1 }],
     ["A = 0 with TERM_MODEL", { A: 0 }],
     ["S = 1 with terminate-only stalls", { S: 1 }],
+    // IHI 0070 5.4 S: with SMMU_IDR0.STALL_MODEL 0b10 (stall forced) a CD with S = 0 is ILLEGAL.
+    ["S = 0 with forced stalls", { S: 0 }, { stallModel: 2 }],
     ["TG1 reserved when TTB1 walks", { EPD1: 0, TG1: 0, T1SZ: 16 }],
+    // IHI 0070 5.4 ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
+    ["ENDI big-endian with little-endian-only walks", { ENDI: 1 }],
+    // IHI 0070 5.2 S1STALLD, 5.4 S: with STE.S1STALLD 1 the stall model is forbidden to the stream's CDs, so a CD
+    // asking for it (S = 1) is ILLEGAL even where SMMU_IDR0.STALL_MODEL offers stalling (0b00).
+    ["S = 1 under STE.S1STALLD", { S: 1 }, { stallModel: 0 }, { S1STALLD: 1 }],
+    // IHI 0070 5.4 ASID: "when an implementation supports only 8-bit ASIDs (SMMU_IDR0.ASID16 == 0), it is ILLEGAL for
+    // ASID[15:8] to be non-zero" (for a StreamWorld whose ASID is not IGNORED: NS-EL1 here).
+    ["ASID[15:8] non-zero with 8-bit ASIDs", { ASID: 0x100 }, { asid16: 0 }],
   ];
-  for (const [name, cd, ids] of cases) {
-    const env = stage1({ cd }, ids);
+  for (const [name, cd, ids, ste] of cases) {
+    const env = stage1({ cd, ste }, ids);
     assert.equal(env.t.translate(5, -1, 0x1000, 0), -1, name);
     assert.equal(env.events[0]?.type, EVENT_TYPE.C_BAD_CD, name);
+  }
+  // The controls: the same S = 1 is legal without S1STALLD, and the same S1STALLD with S = 0.
+  for (const [cd, ste] of [[{ S: 1 }, {}], [{}, { S1STALLD: 1 }]]) {
+    const env = stage1({ cd, ste }, { stallModel: 0 });
+    assert.equal(env.t.translate(5, -1, 0x1000, 0), 0x2000, JSON.stringify({ cd, ste }));
+  }
+  // IHI 0070 5.4 ASID: "This field is IGNORED if StreamWorld == any-EL2 or EL3": an EL2 stream (STRW 0b10, CR2.E2H 0)
+  // translates whatever its CD's ASID holds, 8-bit ASIDs or not; with 16-bit ASIDs the value is legal for NS-EL1.
+  for (const [what, ste, ids] of [["EL2, 8-bit ASIDs", { STRW: 2 }, { asid16: 0 }], ["NS-EL1, 16-bit ASIDs", {}, {}]]) {
+    const env = stage1({ cd: { ASID: 0x100 }, ste: ste as Values }, ids);
+    assert.equal(env.t.translate(5, -1, 0x1000, 0), 0x2000, `ASID 0x100, ${what}`);
   }
   const fine = stage1({ cd: { TG0: 3, EPD0: 1, EPD1: 0, TG1: 2, T1SZ: 16 } });
   assert.equal(fine.t.translate(5, -1, -0x1000, 0), -1, "EPD0 ignores TG0; TTB1 unmapped");

@@ -189,6 +189,24 @@ Deno.test("8.1: overflow toggles OVFLG once, inhibits writes until acknowledged,
   assert.equal(irqs(), 2, "empty to non-empty twice");
 });
 
+Deno.test("6.3.36 LO = 1: a Last message interrupts even when the overflowing queue discards it", () => {
+  // LO = 1: "Send PRI queue interrupt when PRI message received with L bit set": the message is received whether or
+  // not the queue has room for it (8.1: in overflow it is answered automatically, not written).
+  const { smmu, d, irqs } = setup({ priqLog2: 1, irqs: 0 }); // two entries
+  const cfg2 = new Uint32Array(1);
+  PRIQ_IRQ_CFG2.LO.set(cfg2, 1);
+  d.write(REG.PRIQ_IRQ_CFG2, cfg2[0]);
+  d.write(REG.IRQ_CTRL, PRIQ_IRQEN);
+  const req = (group: number, last: boolean) =>
+    smmu.pri.request({ sid: 4, address: group * 4096, read: true, group, last });
+  assert.deepEqual([req(1, false), req(2, false)], ["queued", "queued"]);
+  assert.equal(irqs(), 0, "no Last message yet");
+  assert.equal(req(3, false), "discarded");
+  assert.equal(irqs(), 0, "a discarded message without L interrupts nothing");
+  assert.equal(req(4, true), "responded");
+  assert.equal(irqs(), 1, "a discarded message with L interrupts");
+});
+
 Deno.test("8.1: an overflow auto-response with a PASID follows STE.PPAR, or fails without a valid STE", () => {
   const { smmu, d, responses } = setup({ priqLog2: 0 });
   d.writeSte(6, STE_CONFIG.ABORT, (ste) => STE.PPAR.set(ste, 1));

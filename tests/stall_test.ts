@@ -18,6 +18,7 @@ import {
 import type { DmaResult, TranslationResult } from "../mod.ts";
 import { command } from "../src/guest/driver.ts";
 import { sva } from "./helpers/sva.ts";
+import { inputOf } from "./helpers/guest_bench.ts";
 
 const PAGE = 0x1000;
 const DATA = 0x8000_0000;
@@ -272,6 +273,44 @@ Deno.test("save/restore migrates stalled transactions: the guest's STAGs resume 
   assert.equal(r.stall.state, "stalled");
 });
 
+// [what, SubstreamID (-1: none), write, exec, priv]
+const MIGRATED: [string, number, boolean, boolean, boolean][] = [
+  ["a PASID instruction fetch", 1, false, true, false],
+  ["a PASID privileged write", 1, true, false, true],
+  ["a fetch without a PASID", -1, false, true, true],
+];
+for (const [what, ssid, write, exec, priv] of MIGRATED) {
+  Deno.test(`save/restore keeps a stalled transaction's attributes, and its retry carries them: ${what}`, () => {
+    // IHI 0070 3.12.2: a retried transaction is "processed as though it were newly arrived", with its own StreamID,
+    // SubstreamID and attributes; faulting again, it stalls again with a record whose SSV, SubstreamID, RnW, InD and
+    // PnU are the transaction's (7.3.13).
+    const b = sva({ features: { ats: true, pri: true } });
+    b.stage1(1, { cd: { S: 1, R: 0 }, cdMax: 1 });
+    const r = b.smmu.translate(1, 0x9008, { write, exec, priv, ...(ssid >= 0 ? { ssid } : {}) });
+    assert.ok(!r.ok && r.stall);
+    const [first] = b.driver.events();
+    const c = sva({ memory: b.memory });
+    c.smmu.restore(b.smmu.save());
+    const [held] = c.smmu.stalls();
+    assert.deepEqual([held.sid, held.ssid, held.write, held.exec, held.priv], [1, ssid, write, exec, priv]);
+    c.driver.resume(1, held.stag, true); // retried with the page still unmapped: it stalls again
+    const [again] = c.driver.events();
+    const F = EVT_F_TRANSLATION;
+    const fields: { get(w: Uint32Array): number }[] = [F.SSV, F.SubstreamID, F.RnW, F.InD, F.PnU, F.Stall];
+    const attrs = (e: Uint32Array) => fields.map((f) => f.get(e));
+    assert.deepEqual(attrs(first), [
+      ssid >= 0 ? 1 : 0,
+      Math.max(ssid, 0),
+      write ? 0 : 1,
+      exec ? 1 : 0,
+      priv ? 1 : 0,
+      1,
+    ]);
+    assert.deepEqual(attrs(again), attrs(first));
+    assert.equal(inputOf(again), 0x9008);
+  });
+}
+
 Deno.test("an unrecorded stall is saved as such and retried once the restored queue is writable", () => {
   const b = stalling();
   const d = b.driver;
@@ -311,6 +350,15 @@ Deno.test("restore refuses saved stalls save() could not have produced, naming t
     ],
     ["unrecorded with a writable queue", { stalls: edit(0, (w) => STALL_STATE.Recorded.set(w, 0)) }, /Recorded/],
     ["SubstreamID without SSV", { stalls: edit(0, (w) => STALL_STATE.SubstreamID.set(w, 3)) }, /SubstreamID/],
+    // IHI 0070 6.3.6 IDR5.STALL_MAX: at most that many transactions are ever held (4 here).
+    ["more held than STALL_MAX", { stalls: [...good.stalls, ...good.stalls, good.stalls[0]] }, /STALL_MAX 4/],
+    // IHI 0070 6.3.2 IDR1.SIDSIZE (16 here) and SSIDSIZE (8): the SMMU takes no transaction with wider IDs.
+    ["a StreamID beyond SIDSIZE", { stalls: edit(0, (w) => STALL_STATE.StreamID.set(w, 2 ** 16)) }, /StreamID/],
+    [
+      "a SubstreamID beyond SSIDSIZE",
+      { stalls: edit(0, (w) => (STALL_STATE.SSV.set(w, 1), STALL_STATE.SubstreamID.set(w, 2 ** 8))) },
+      /SubstreamID.*SSIDSIZE/,
+    ],
     ["a reserved bit", { stalls: edit(0, (w) => (w[7] = 1)) }, /reserved/],
     ["a short record", { stalls: [good.stalls[0].slice(0, 16)] }, /bytes/],
     ["stalls with SMMUEN 0", { cr0: good.cr0! & ~1 }, /SMMUEN/],

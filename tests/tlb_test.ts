@@ -1,6 +1,7 @@
 /** Caches: stale until invalidated, fresh after, for every invalidation scope; bounded sizes. */
 import assert from "node:assert/strict";
-import { CD_TG1, EVENT_TYPE, EVT_CLASS, STE_CONFIG } from "../gen/mod.ts";
+import { CD_TG1, CR2, EVENT_TYPE, EVT_CLASS, REG, STE_CONFIG } from "../gen/mod.ts";
+import { word } from "../src/registers/regfile.ts";
 import type { Invalidation } from "../src/core/types.ts";
 import { rangeOf } from "../src/translation/tlb.ts";
 import { Allocator, cdAt, PageTable, readWords, steAt } from "../src/guest/tables.ts";
@@ -117,6 +118,31 @@ Deno.test("TLBI EL2 scopes apply to StreamWorld EL2 streams only", () => {
   staleThenFresh("el2_all", el2, { kind: "el2_all" }, { kind: "nh_all", vmid: 2 });
   staleThenFresh("el2_va", el2, { kind: "el2_va", asid: 5, addr: 0x3000, leaf: true, range: null }, {
     kind: "nsnh_all",
+  });
+});
+
+Deno.test("TLBI EL2 scopes on an EL2-E2H stream: ASID-tagged, global entries spared by ASID", () => {
+  // IHI 0070 5.2 STRW 0b10 with SMMU_CR2.E2H 1: the EL2-E2H regime, whose entries carry an ASID (as EL1's).
+  // 4.4.3: CMD_TLBI_EL2_ALL invalidates every EL2 entry, E2H included; CMD_TLBI_EL2_ASID the non-global entries of
+  // that ASID (as TLBI ASIDE1 spares global ones); CMD_TLBI_EL2_VA the entries of the VA for that ASID and global
+  // ones. None of them reaches the NS-EL1 regime, nor EL1 TLBIs this one.
+  const e2h = (leaf: Values = {}) => {
+    const setup = s1(leaf, { ste: { STRW: 2 }, cd: { ASID: 6 } });
+    return (env: ReturnType<typeof makeEnv>, ste: (sid: number) => number) => {
+      CR2.E2H.set(env.regs.words, 1, word(REG.CR2));
+      return setup(env, ste);
+    };
+  };
+  const va = (asid: number, addr = 0x3000): Invalidation => ({ kind: "el2_va", asid, addr, leaf: true, range: null });
+  staleThenFresh("el2_all on E2H", e2h(), { kind: "el2_all" }, { kind: "nh_all", vmid: 2 });
+  staleThenFresh("el2_asid", e2h(), { kind: "el2_asid", asid: 6 }, { kind: "el2_asid", asid: 7 });
+  staleThenFresh("el2_asid spares global entries", e2h({ nG: 0 }), { kind: "el2_all" }, { kind: "el2_asid", asid: 6 });
+  staleThenFresh("el2_va by ASID", e2h(), va(6), va(7));
+  staleThenFresh("el2_va: a global entry for any ASID", e2h({ nG: 0 }), va(7), va(6, 0x4000));
+  staleThenFresh("nh_asid does not reach EL2-E2H", e2h(), { kind: "el2_asid", asid: 6 }, {
+    kind: "nh_asid",
+    vmid: 0,
+    asid: 6,
   });
 });
 

@@ -1,6 +1,6 @@
 /** The engine end to end: global bypass/abort, ranges, nested translation, fault records, probe, observers. */
 import assert from "node:assert/strict";
-import { EVENT_TYPE, EVT_CLASS, STE_CONFIG, STE_PRIVCFG } from "../gen/mod.ts";
+import { EVENT_TYPE, EVT_CLASS, STE_CONFIG, STE_INSTCFG, STE_PRIVCFG } from "../gen/mod.ts";
 import { ACCESS, NO_TAG } from "../src/core/types.ts";
 import type { Invalidation } from "../src/core/types.ts";
 import { Allocator, cdAt, PageTable, steAt } from "../src/guest/tables.ts";
@@ -106,6 +106,52 @@ Deno.test("STE.PRIVCFG and INSTCFG override the incoming attributes", () => {
   assert.equal(env.events.at(-1)!.ind, true);
   assert.equal(env.t.translate(2, -1, 0x1000, ACCESS.WRITE), 0xa000, "writes are data");
 });
+
+// IHI 0070 5.2 PRIVCFG (0b10 unprivileged, 0b11 privileged) and INSTCFG (0b10 data, 0b11 instruction; reads only:
+// writes are always data); 6.3.2 IDR1.ATTR_PERMS_OVR 0: both are ignored and the incoming attributes used.
+// [what, ATTR_PERMS_OVR, STE fields, the page's leaf fields, the incoming access, translated]
+const { PRIV, EXEC, WRITE } = ACCESS;
+const OVERRIDES: [string, number, Record<string, number>, Record<string, number>, number, boolean][] = [
+  [
+    "PRIVCFG unprivileged: a privileged access to an EL1-only page",
+    1,
+    { PRIVCFG: STE_PRIVCFG.UNPRIV },
+    { AP: 0 },
+    PRIV,
+    false,
+  ],
+  [
+    "PRIVCFG privileged: an unprivileged access to an EL1-only page",
+    1,
+    { PRIVCFG: STE_PRIVCFG.PRIV },
+    { AP: 0 },
+    0,
+    true,
+  ],
+  [
+    "INSTCFG data: an unprivileged fetch from a UXN page reads data",
+    1,
+    { INSTCFG: STE_INSTCFG.DATA },
+    { UXN: 1 },
+    EXEC,
+    true,
+  ],
+  ["INSTCFG data: the fetch without it faults", 1, {}, { UXN: 1 }, EXEC, false],
+  ["INSTCFG instruction: a read of a UXN page is a fetch", 1, { INSTCFG: STE_INSTCFG.INSTR }, { UXN: 1 }, 0, false],
+  ["INSTCFG instruction: a write stays data", 1, { INSTCFG: STE_INSTCFG.INSTR }, { UXN: 1 }, WRITE, true],
+  ["ATTR_PERMS_OVR 0: PRIVCFG privileged ignored", 0, { PRIVCFG: STE_PRIVCFG.PRIV }, { AP: 0 }, 0, false],
+  ["ATTR_PERMS_OVR 0: INSTCFG instruction ignored", 0, { INSTCFG: STE_INSTCFG.INSTR }, { UXN: 1 }, 0, true],
+  ["ATTR_PERMS_OVR 0: INSTCFG data ignored", 0, { INSTCFG: STE_INSTCFG.DATA }, { UXN: 1 }, EXEC, false],
+];
+for (const [what, permsOvr, steFields, leaf, access, ok] of OVERRIDES) {
+  Deno.test(`5.2 STE attribute overrides: ${what}`, () => {
+    const env = makeEnv({ permsOvr });
+    const ste = linearStreamTable(env.regs, env.alloc, 4);
+    s1Stream(env, ste(1), { ste: steFields }).map(0x1000, 0xa000, 3, leaf);
+    assert.equal(env.t.translate(1, -1, 0x1008, access), ok ? 0xa008 : -1);
+    assert.deepEqual(env.events.map((e) => e.type), ok ? [] : [EVENT_TYPE.F_PERMISSION]);
+  });
+}
 
 /** A nested stream: stage-1 tables and CD at IPAs that stage 2 maps to PA = IPA + OFF. */
 const OFF = 0x2_0000_0000;

@@ -442,7 +442,6 @@ export class ConfigReader {
       const ha = STE.S2HA.get(w) === 1, hd = STE.S2HD.get(w) === 1;
       if (ha && caps.httu === IDR0_HTTU.NONE) return bad("S2HA without HTTU");
       if (hd && caps.httu !== IDR0_HTTU.ACCESS_DIRTY) return bad("S2HD without HTTU dirty");
-      if (vmid >= 2 ** caps.vmidBits) return bad("16-bit VMID not supported");
       const s2s = STE.S2S.get(w) === 1;
       if (s2s && caps.stallModel === IDR0_STALL_MODEL.TERMINATE_ONLY) return bad("S2S with terminate-only");
       if (!s2s && caps.stallModel === IDR0_STALL_MODEL.STALL_FORCED) return bad("S2S 0 with forced stall");
@@ -464,7 +463,11 @@ export class ConfigReader {
         ptw: config === STE_CONFIG.NESTED && STE.S2PTW.get(w) === 1,
       };
     }
-    vmid %= 2 ** caps.vmidBits; // the upper bits of an 8-bit VMID are RES0: ignored
+    // IHI 0070 5.2 S2VMID: with 8-bit VMIDs its upper bits must be 0 unless it is IGNORED (no stage 2, or a StreamWorld
+    // other than NS-EL1); ignored, they are dropped.
+    const vmidIgnored = !caps.s2p || (s1 !== null && s1.world !== WORLD.EL1);
+    if (!vmidIgnored && vmid >= 2 ** caps.vmidBits) return bad("16-bit VMID not supported");
+    vmid %= 2 ** caps.vmidBits;
     const eats = effectiveEats(caps, w, config);
     if (typeof eats === "string") return bad(eats);
     return Object.freeze({
@@ -555,9 +558,9 @@ export class ConfigReader {
     const ha = CD.HA.get(w) === 1, hd = CD.HD.get(w) === 1;
     if (ha && caps.httu === IDR0_HTTU.NONE) return bad("CD.HA without HTTU");
     if (hd && caps.httu !== IDR0_HTTU.ACCESS_DIRTY) return bad("CD.HD without HTTU dirty");
-    let asid = CD.ASID.get(w);
+    // IHI 0070 5.4 ASID: IGNORED for an EL2 StreamWorld; otherwise ASID[15:8] must be 0 with 8-bit ASIDs.
+    const asid = el2 ? 0 : CD.ASID.get(w);
     if (asid >= 2 ** caps.asidBits) return bad("16-bit ASID not supported");
-    if (el2) asid = 0;
     if (CD.A.get(w) === 0 && caps.termModel) return bad("CD.A 0 with TERM_MODEL 1");
     const s = CD.S.get(w) === 1;
     if (s && caps.stallModel === IDR0_STALL_MODEL.TERMINATE_ONLY) return bad("CD.S with terminate-only");

@@ -67,6 +67,8 @@ export interface IdOptions {
   stallModel?: number;
   permsOvr?: number;
   ril?: number;
+  asid16?: number;
+  vmid16?: number;
 }
 
 /** Sets the ID registers (stage 1 and 2, AArch64 tables, HTTU access+dirty, 2-level tables, 52-bit OAS). */
@@ -77,8 +79,8 @@ export function setupRegs(regs: RegisterFile, o: IdOptions = {}): void {
   IDR0.S2P.set(w, o.s2p ?? 1, i0);
   IDR0.TTF.set(w, IDR0_TTF.AARCH64, i0);
   IDR0.HTTU.set(w, o.httu ?? IDR0_HTTU.ACCESS_DIRTY, i0);
-  IDR0.ASID16.set(w, IDR0_ASID16.BITS_16, i0);
-  IDR0.VMID16.set(w, IDR0_VMID16.BITS_16, i0);
+  IDR0.ASID16.set(w, o.asid16 ?? IDR0_ASID16.BITS_16, i0);
+  IDR0.VMID16.set(w, o.vmid16 ?? IDR0_VMID16.BITS_16, i0);
   IDR0.CD2L.set(w, o.cd2l ?? 1, i0);
   IDR0.Hyp.set(w, o.hyp ?? 1, i0);
   IDR0.ST_LEVEL.set(w, IDR0_ST_LEVEL.TWO_LEVEL, i0);
