@@ -10,6 +10,7 @@ import { ACCESS } from "../src/core/types.ts";
 import { stage1StartLevel, stage2StartLevel, Walker } from "../src/translation/walk.ts";
 import type { Regime } from "../src/translation/walk.ts";
 import { Allocator, PageTable, s1Leaf } from "../src/guest/tables.ts";
+import type { Values } from "../src/guest/tables.ts";
 
 function regime(over: Partial<Regime> & { granuleShift: number; inputBits: number; ttb: number }): Regime {
   return {
@@ -286,4 +287,38 @@ Deno.test("64 KiB granule with 52-bit output: level-1 blocks and OA[51:48]", () 
   assert.equal(w.walk({ ...r, oaBits: 52 }, 0x400_0000_1234, 0, false), true);
   assert.equal(w.outBase + (0x400_0000_1234 - w.inBase), 2 ** 51 + 0x1234);
   assert.equal(w.walk({ ...r, oaBits: 48 }, 0x400_0000_1234, 0, false), false, "level-1 block needs 52-bit OA");
+});
+
+Deno.test("pages walked one after another are each judged by their own descriptor and tables (DDI 0487 D8.4)", () => {
+  // IHI 0070 3.4 and DDI 0487 D8.4: a leaf's permissions come from its own AP, UXN, PXN and nG, and the APTable,
+  // UXNTable and PXNTable of the tables above it. The walker may reuse what it decoded for a page with the same
+  // attributes; two pages that differ in one attribute bit, walked in turn, must still each get their own.
+  const cases: { name: string; a: Record<string, number>; b: Record<string, number>; table?: Values; flags: number }[] =
+    [
+      { name: "UXN (upper word)", a: { UXN: 0 }, b: { UXN: 1 }, flags: ACCESS.EXEC },
+      { name: "PXN (upper word)", a: { AP: 0, PXN: 0 }, b: { AP: 0, PXN: 1 }, flags: ACCESS.EXEC | ACCESS.PRIV },
+      { name: "AP (lower word)", a: { AP: 1 }, b: { AP: 3 }, flags: ACCESS.WRITE },
+      { name: "UXNTable above", a: {}, b: {}, table: { UXNTable: 1 }, flags: ACCESS.EXEC },
+      { name: "APTable above", a: { AP: 1 }, b: { AP: 1 }, table: { APTable: 2 }, flags: ACCESS.WRITE },
+    ];
+  for (const c of cases) {
+    const { pt, w, r } = fixture();
+    pt.map(0x1000, 0x9000, 3, { AP: 1, ...c.a });
+    // B in another last-level table (another 2 MiB region), whose table descriptors carry c.table.
+    pt.map(0x40_0000, 0xa000, 3, { AP: 1, ...c.b }, 1, c.table ?? {});
+    for (let round = 0; round < 2; round++) {
+      assert.equal(w.walk(r, 0x1000, c.flags, false), true, `${c.name}: page A permits`);
+      assert.equal(w.walk(r, 0x40_0000, c.flags, false), false, `${c.name}: page B forbids`);
+      assert.equal(w.fault.type, EVENT_TYPE.F_PERMISSION, c.name);
+    }
+  }
+  // nG: the same attributes but nG, both translate; each mapping is global or not by its own bit.
+  const { pt, w, r } = fixture();
+  pt.map(0x1000, 0x9000, 3, { nG: 0 });
+  pt.map(0x2000, 0xa000, 3, { nG: 1 });
+  pt.map(0x3000, 0xb000, 3, { nG: 1 });
+  for (const [ia, global] of [[0x1000, true], [0x2000, false], [0x3000, false], [0x1000, true]] as const) {
+    assert.equal(w.walk(r, ia, 0, false), true);
+    assert.equal(w.global, global, `nG of the page at ${ia.toString(16)}`);
+  }
 });
