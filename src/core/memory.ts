@@ -188,6 +188,18 @@ export class SparseMemory implements GuestMemory {
     return page;
   }
 
+  /**
+   * The words of the storage page that holds all of [`addr`, `addr` + `bytes`), where `read32(addr + 4 * i)` is
+   * `words[addr % words.byteLength / 4 + i]` for as long as the memory lives: for readers on hot paths (the walker).
+   * Undefined where that range is not so held (never written, crossing a page, or aborting).
+   */
+  wordsAt(addr: number, bytes: number): Uint32Array | undefined {
+    if ((addr & 3) !== 0 || this.#aborts(addr, bytes)) return undefined;
+    const index = Math.floor(addr * PAGE_SCALE);
+    if (Math.floor((addr + bytes - 1) * PAGE_SCALE) !== index) return undefined;
+    return this.#pages.get(index);
+  }
+
   read32(addr: number): number {
     if ((addr & 3) !== 0 || this.#aborts(addr, 4)) return ABORT; // & masks: no float modulo on the walk path
     const page = this.#page(Math.floor(addr * PAGE_SCALE), false); // a multiply: no float division

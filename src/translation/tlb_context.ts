@@ -32,6 +32,11 @@ export class Context {
   readonly tagClass: number;
   readonly vmid: number;
   readonly asid: number;
+  /**
+   * The stage-1 regime of the lower range when its misses may take the translator's quick path (stage 1 translates,
+   * with or without stage 2; no STE overrides; no E0PD), else null.
+   */
+  readonly quick: Regime | null;
   constructor(
     readonly key: number,
     readonly sid: number,
@@ -57,6 +62,7 @@ export class Context {
       : CLASS.EL2_E2H;
     this.vmid = this.tagClass === CLASS.EL1 || this.tagClass === CLASS.S2 ? stream.vmid : 0;
     this.asid = cd?.asid ?? 0;
+    this.quick = kind === KIND.TRANSLATE && cd !== null && flagMap === null && !cd.e0pd0 ? cd.ttb0 : null;
   }
   /** Stage 1 over stage 2. */
   get nested(): boolean {

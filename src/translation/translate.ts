@@ -43,7 +43,7 @@ import type { CacheLimits } from "./tlb.ts";
 import { atsGrantsAny } from "./permissions.ts";
 import { Walker } from "./walk.ts";
 import { modPow2, POW2 } from "../core/numbers.ts";
-import type { StepRecord } from "./walk.ts";
+import type { Regime, StepRecord } from "./walk.ts";
 
 export type { CacheLimits } from "./tlb.ts";
 
@@ -188,10 +188,7 @@ export class Translator implements TranslationEngine {
       // Rows exist only for cached contexts that translate, and allow by raw flags (overrides folded in): a hit
       // needs no context.
       const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK); // counts its hits
-      if (pa >= 0) return pa;
-      this.#stats.translations++;
-      this.#tag = NO_TAG;
-      return this.#slow(sid, ssid, iova, flags, true, null, pa === DENIED ? DENIED : NONE);
+      return pa >= 0 ? pa : this.missed(sid, ssid, iova, flags, pa === DENIED ? DENIED : NONE);
     }
     this.#stats.translations++;
     this.#tag = tag;
@@ -205,7 +202,55 @@ export class Translator implements TranslationEngine {
   missed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
     this.#stats.translations++;
     this.#tag = NO_TAG;
+    const ctx = this.#last;
+    if (
+      found === NONE && ctx !== null && ctx.quick !== null && sid === this.#lastSid && ssid === this.#lastSsid &&
+      ctx.live && ctx.blockSizes.length === 0 && (flags & ~ACCESS_MASK) === 0
+    ) {
+      const pa = this.#quick(ctx, ctx.quick, iova, flags);
+      if (pa >= 0) return pa;
+    }
     return this.#slow(sid, ssid, iova, flags, true, null, found);
+  }
+
+  /**
+   * A miss of the last context in its lower range that the walkers finish without walking (see Walker.again), at
+   * stage 1 and, nested, at stage 2: the PA, cached, or NONE having changed nothing (the miss then takes #slow). It
+   * raises nothing, so it needs no host-call bracket. As #walk computes it, for these cases.
+   */
+  #quick(ctx: Context, r: Regime, iova: number, flags: number): number {
+    if (!(iova >= 0 && iova < POW2[r.inputBits])) return NONE;
+    const s1w = this.#s1, w = this.#walked;
+    if (!s1w.again(r, iova, flags, this.#s1Walks.use(ctx, SPACE.WALK_TTB0, true))) return NONE;
+    const s2 = ctx.s2;
+    if (s2 === null) {
+      w.inBase = s1w.inBase;
+      w.size = s1w.size;
+      w.outBase = s1w.outBase;
+      w.allow = s1w.allow;
+      w.ipaBase = NO_IPA;
+    } else {
+      const ipa = s1w.outBase + (iova - s1w.inBase), s2w = this.#s2;
+      if (
+        !(ipa < POW2[s2.inputBits] && s2w.again(s2, ipa, flags, this.#s2Walks.use(ctx, SPACE.WALK_S2, true)))
+      ) return NONE;
+      const size = s2w.size < s1w.size ? s2w.size : s1w.size;
+      const inBase = iova - modPow2(iova - s1w.inBase, size), ipaBase = ipa - (iova - inBase);
+      w.inBase = inBase;
+      w.size = size;
+      w.outBase = s2w.outBase + (ipaBase - s2w.inBase);
+      w.allow = s1w.allow & s2w.allow;
+      w.ipaBase = ipaBase;
+    }
+    w.global = s1w.global;
+    const stats = this.#stats;
+    stats.tlbMisses++;
+    stats.walks++;
+    ctx.used = true;
+    this.caches.insert(ctx, iova, w);
+    const off = iova - w.inBase;
+    this.#span[0] = w.size - off;
+    return w.outBase + off;
   }
 
   /**

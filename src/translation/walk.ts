@@ -36,7 +36,7 @@ import {
   TT_TABLE,
   TT_TYPE,
 } from "../../gen/mod.ts";
-import { ABORT, FlatMemory } from "../core/memory.ts";
+import { ABORT, FlatMemory, SparseMemory } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { ACCESS, newFault, NO_PA, setCause } from "../core/types.ts";
 import {
@@ -153,6 +153,7 @@ const CONTIGUOUS = TT_PAGE_S1.Contiguous;
 if (TT_TABLE.NLTA.shift !== TT_TABLE.NLTA.lsb || TT_ADDR_64K.ADDR.shift !== TT_ADDR_64K.ADDR.lsb) {
   throw new Error("walk.ts: descriptor address bits are no longer in place");
 }
+if ((CONTIGUOUS.word as number) !== 1) throw new Error("walk.ts: the contiguous hint is no longer in the upper word");
 
 /** log2 of the bytes of last-level table a walk cache entry holds the address of: a whole 4 KiB table. */
 const CHUNK_BYTES_SHIFT = GRANULE.GRAN_4K;
@@ -272,6 +273,15 @@ export class Walker {
   #memoAllow = 0;
   #memoGlobal = false;
   #memoDevice = false;
+  /**
+   * The chunk {@link again} read last, and where its words are: `#viewWords` from index `#viewAt` on (-1: the memory
+   * lends none; read32 then). The words of FlatMemory, or a page of SparseMemory: neither ever moves.
+   */
+  #viewChunk = -1;
+  #viewWords: Uint32Array = new Uint32Array(0);
+  #viewAt = -1;
+  /** SparseMemory when its methods are its own: it lends its pages' words to the chunk view. */
+  readonly #sparse: SparseMemory | null = null;
 
   /** A walker over `memory`; a failed walk describes its fault in `fault`. */
   constructor(memory: GuestMemory, fault: Fault = newFault()) {
@@ -286,6 +296,7 @@ export class Walker {
       this.#wordsFirst = memory.base / WORD_BYTES;
       this.#wordsLast = memory.words.length - this.#d.length;
     }
+    if (memory instanceof SparseMemory && memory.read32 === SparseMemory.prototype.read32) this.#sparse = memory;
   }
 
   /**
@@ -380,6 +391,9 @@ export class Walker {
    * Only the table loop lives here; leaves and faults are in small methods, so V8 optimises this early and well.
    */
   walk(r: Regime, ia: number, flags: number, update: boolean): boolean {
+    // Most misses land on a page like the last one, in a region whose last-level table the walk cache holds.
+    const quick = this.cache;
+    if (quick !== null && ia >= 0 && ia < POW2[r.inputBits] && this.again(r, ia, flags, quick)) return true;
     this.#input = ia;
     this.reads = 0;
     const gs = r.granuleShift;
@@ -511,6 +525,70 @@ export class Walker {
       level++;
       shift -= levelBits;
       indexMask = nextIndexMask;
+    }
+  }
+
+  /**
+   * The common miss, without the walk: the walk cache holds the last-level table of `ia`'s region, and there `ia`'s
+   * descriptor is a page with the attributes of the last leaf #leaf decoded (its memo), which #leaf would decode
+   * alike (permissions, nG, Device; no update, no contiguous set). True with the mapping in the fields; false when
+   * that is not so, having changed nothing (the walk then goes the whole way). `ia` is in the regime's input range.
+   */
+  again(r: Regime, ia: number, flags: number, cache: WalkCache): boolean {
+    if (r !== this.#memoRegime || r !== this.#regime || this.#large || this.trace !== null) return false;
+    const gs = r.granuleShift, regionShift = gs + CHUNK_SHIFT;
+    const iaLo = ia >>> 0, iaHi = ((ia - iaLo) * TWO_MINUS_32) | 0;
+    const chunk = cache.lookup((iaHi << (WORD_BITS - regionShift)) | (iaLo >>> regionShift));
+    if (chunk < 0 || cache.attrs !== this.#memoTables || ((this.#memoAllow >> normalize(flags)) & 1) === 0) {
+      return false;
+    }
+    const offset = ((iaLo >>> gs) & (CHUNK_OFFSET >>> DESC_SHIFT)) << DESC_SHIFT;
+    if (chunk !== this.#viewChunk) this.#view(chunk);
+    let lo: number, hi: number;
+    if (this.#viewAt >= 0) {
+      const at = this.#viewAt + (offset >>> WORD_SHIFT);
+      lo = this.#viewWords[at];
+      hi = this.#viewWords[at + 1];
+    } else {
+      lo = this.#memory.read32(chunk + offset);
+      hi = lo === ABORT ? ABORT : this.#memory.read32(chunk + offset + WORD_BYTES);
+      if (lo === ABORT || hi === ABORT) return false;
+    }
+    const aHi = hi & ADDR_HI;
+    if (
+      (lo & (VALID | TYPE)) !== (VALID | TABLE_OR_PAGE) || (lo & ~ADDR_LO) !== this.#memoLo ||
+      (hi & ~ADDR_HI) !== this.#memoHi || (hi & CONTIGUOUS.mask) !== 0 ||
+      !(this.#oaLimitHi >= 0 ? aHi < this.#oaLimitHi : join(aHi, lo & ADDR_LO) < POW2[r.oaBits])
+    ) return false;
+    const alignLo = this.#alignLo;
+    this.inBase = ia - (iaLo & ~alignLo);
+    this.outBase = join(aHi, lo & ADDR_LO & alignLo);
+    this.size = POW2[gs];
+    this.allow = this.#memoAllow;
+    this.global = this.#memoGlobal;
+    this.device = this.#memoDevice;
+    this.level = LAST_LEVEL;
+    this.reads = 1;
+    return true;
+  }
+
+  /** Points the chunk view at the chunk at PA `chunk`: the words holding it, if the memory lends them. */
+  #view(chunk: number): void {
+    this.#viewChunk = chunk;
+    this.#viewAt = -1;
+    const bytes = CHUNK_OFFSET + 1;
+    if (this.#words !== null) {
+      const at = chunk / WORD_BYTES - this.#wordsFirst;
+      if (at >= 0 && at + bytes / WORD_BYTES <= this.#words.length) {
+        this.#viewWords = this.#words;
+        this.#viewAt = at;
+      }
+    } else if (this.#sparse !== null) {
+      const words = this.#sparse.wordsAt(chunk, bytes);
+      if (words !== undefined) {
+        this.#viewWords = words;
+        this.#viewAt = modPow2(chunk, words.byteLength) / WORD_BYTES;
+      }
     }
   }
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { CD_IPS, CD_TG0, EVT_F_TRANSLATION, EVT_F_UUT, STE, STE_CONFIG, STE_S2TG } from "../../gen/mod.ts";
 import { guest, Smmu, SparseMemory } from "../../mod.ts";
-import type { EndpointHooks, InterruptSinks, MsiSink, SmmuFeatures } from "../../mod.ts";
+import type { EndpointHooks, GuestMemory, InterruptSinks, MsiSink, SmmuFeatures } from "../../mod.ts";
 
 export const PAGE = 0x1000;
 
@@ -38,7 +38,7 @@ export const typeOf = (e: Uint32Array): number => EVT_F_UUT.Type.get(e);
 
 /** A CD for 48-bit TTB0 walks over `root` with 4 KiB pages, at `at` (or a fresh one), with extra fields. */
 export function cd(
-  b: Pick<Bench, "memory" | "alloc">,
+  b: { memory: GuestMemory; alloc: guest.Allocator },
   root: number,
   extra: guest.Values = {},
   at = b.alloc.alloc(64, 64),
