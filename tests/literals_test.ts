@@ -19,7 +19,6 @@ const ALLOWED: Record<string, Record<string, string>> = {
   },
   "src/translation/walk.ts": {
     "2": "translation stage numbers (Regime.stage 1 | 2)",
-    "0.5": "initial values of fields that hold addresses: a double from the start, so storing one allocates nothing",
   },
   "src/translation/permissions.ts": {
     "2": "S1_AT, S2_AT: where the permission indexes pack their inputs (private packing)",

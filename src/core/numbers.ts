@@ -17,6 +17,11 @@ export const WORD_SHIFT = Math.log2(WORD_BYTES);
 export const TWO_32 = 2 ** WORD_BITS;
 /** 2^-32: multiplying by it is exact and, unlike dividing by 2^32, no slow float division. */
 export const TWO_MINUS_32 = 2 ** -WORD_BITS;
+/**
+ * The initial value of a field that holds addresses: a double from the start, so V8 keeps the field unboxed and
+ * storing an address there allocates nothing (a field that starts as a small integer would box every address).
+ */
+export const DOUBLE_FIELD = 0.5;
 
 /**
  * 2^n for an integer 0 <= n <= 64, by table: `2 ** n` with a variable n is a float pow call. Hot paths index it

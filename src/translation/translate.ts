@@ -42,8 +42,8 @@ import type { RowData, TlbRows } from "./tlb_pages.ts";
 import type { CacheLimits } from "./tlb.ts";
 import { atsGrantsAny } from "./permissions.ts";
 import { Walker } from "./walk.ts";
-import { modPow2, POW2 } from "../core/numbers.ts";
-import type { Regime, StepRecord } from "./walk.ts";
+import { DOUBLE_FIELD, modPow2, POW2 } from "../core/numbers.ts";
+import type { StepRecord } from "./walk.ts";
 
 export type { CacheLimits } from "./tlb.ts";
 
@@ -117,6 +117,9 @@ export class Translator implements TranslationEngine {
   #lastSsid = NO_SSID; // with #last: the context of the last transaction (none while #last is null)
   #last: Context | null = null;
   /** The last successful #walk: what a TLB row for it holds (reused, so a miss allocates nothing). */
+  /** The address {@link missed} translates, and its PA. */
+  #missAt = DOUBLE_FIELD;
+  #missPa = DOUBLE_FIELD;
   readonly #walked: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: NO_IPA };
 
   constructor(
@@ -200,57 +203,65 @@ export class Translator implements TranslationEngine {
    * `found` (no PA: NONE or DENIED): the rest of the transaction, without looking again. The lookup counts its hits.
    */
   missed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
-    this.#stats.translations++;
-    this.#tag = NO_TAG;
-    const ctx = this.#last;
-    if (
-      found === NONE && ctx !== null && ctx.quick !== null && sid === this.#lastSid && ssid === this.#lastSsid &&
-      ctx.live && ctx.blockSizes.length === 0 && (flags & ~ACCESS_MASK) === 0
-    ) {
-      const pa = this.#quick(ctx, ctx.quick, iova, flags);
-      if (pa >= 0) return pa;
-    }
-    return this.#slow(sid, ssid, iova, flags, true, null, found);
+    // The address and the PA go through fields: as an argument and a result of #miss (too big to inline into the hit
+    // paths that call this) numbers above the Smi range would be boxed, an allocation each.
+    this.#missAt = iova;
+    return this.#miss(sid, ssid, flags, found) ? this.#missPa : NO_PA;
   }
 
   /**
-   * A miss of the last context in its lower range that the walkers finish without walking (see Walker.again), at
-   * stage 1 and, nested, at stage 2: the PA, cached, or NONE having changed nothing (the miss then takes #slow). It
-   * raises nothing, so it needs no host-call bracket. As #walk computes it, for these cases.
+   * {@link missed} for the address in #missAt: true with the PA in #missPa. A miss of the last context in its lower
+   * range that the walkers finish without walking (see Walker.again), at stage 1 and, nested, at stage 2, is done
+   * here as #walk would do it; it raises nothing, so it needs no host-call bracket. Any other miss goes to #slow.
+   * (One function, too big for V8 to inline into the hit paths that call {@link missed}: they stay small.)
    */
-  #quick(ctx: Context, r: Regime, iova: number, flags: number): number {
-    if (!(iova >= 0 && iova < POW2[r.inputBits])) return NONE;
-    const s1w = this.#s1, w = this.#walked;
-    if (!s1w.again(r, iova, flags, this.#s1Walks.use(ctx, SPACE.WALK_TTB0, true))) return NONE;
-    const s2 = ctx.s2;
-    if (s2 === null) {
-      w.inBase = s1w.inBase;
-      w.size = s1w.size;
-      w.outBase = s1w.outBase;
-      w.allow = s1w.allow;
-      w.ipaBase = NO_IPA;
-    } else {
-      const ipa = s1w.outBase + (iova - s1w.inBase), s2w = this.#s2;
-      if (
-        !(ipa < POW2[s2.inputBits] && s2w.again(s2, ipa, flags, this.#s2Walks.use(ctx, SPACE.WALK_S2, true)))
-      ) return NONE;
-      const size = s2w.size < s1w.size ? s2w.size : s1w.size;
-      const inBase = iova - modPow2(iova - s1w.inBase, size), ipaBase = ipa - (iova - inBase);
-      w.inBase = inBase;
-      w.size = size;
-      w.outBase = s2w.outBase + (ipaBase - s2w.inBase);
-      w.allow = s1w.allow & s2w.allow;
-      w.ipaBase = ipaBase;
+  #miss(sid: number, ssid: number, flags: number, found: number): boolean {
+    this.#stats.translations++;
+    this.#tag = NO_TAG;
+    const iova = this.#missAt, ctx = this.#last;
+    quick: if (
+      found === NONE && ctx !== null && ctx.quick !== null && sid === this.#lastSid && ssid === this.#lastSsid &&
+      ctx.live && ctx.blockSizes.length === 0 && (flags & ~ACCESS_MASK) === 0
+    ) {
+      const r = ctx.quick;
+      if (!(iova >= 0 && iova < POW2[r.inputBits])) break quick;
+      const s1w = this.#s1, w = this.#walked;
+      s1w.againAt = iova;
+      if (!s1w.again(r, flags, this.#s1Walks.use(ctx, SPACE.WALK_TTB0, true))) break quick;
+      const s2 = ctx.s2;
+      if (s2 === null) {
+        w.inBase = s1w.inBase;
+        w.size = s1w.size;
+        w.outBase = s1w.outBase;
+        w.allow = s1w.allow;
+        w.ipaBase = NO_IPA;
+      } else {
+        const ipa = s1w.outBase + (iova - s1w.inBase), s2w = this.#s2;
+        if (!(ipa < POW2[s2.inputBits])) break quick;
+        s2w.againAt = ipa;
+        if (!s2w.again(s2, flags, this.#s2Walks.use(ctx, SPACE.WALK_S2, true))) break quick;
+        const size = s2w.size < s1w.size ? s2w.size : s1w.size;
+        const inBase = iova - modPow2(iova - s1w.inBase, size), ipaBase = ipa - (iova - inBase);
+        w.inBase = inBase;
+        w.size = size;
+        w.outBase = s2w.outBase + (ipaBase - s2w.inBase);
+        w.allow = s1w.allow & s2w.allow;
+        w.ipaBase = ipaBase;
+      }
+      w.global = s1w.global;
+      const stats = this.#stats;
+      stats.tlbMisses++;
+      stats.walks++;
+      ctx.used = true;
+      this.caches.insert(ctx, iova, w);
+      const off = iova - w.inBase;
+      this.#span[0] = w.size - off;
+      this.#missPa = w.outBase + off;
+      return true;
     }
-    w.global = s1w.global;
-    const stats = this.#stats;
-    stats.tlbMisses++;
-    stats.walks++;
-    ctx.used = true;
-    this.caches.insert(ctx, iova, w);
-    const off = iova - w.inBase;
-    this.#span[0] = w.size - off;
-    return w.outBase + off;
+    const pa = this.#slow(sid, ssid, iova, flags, true, null, found);
+    this.#missPa = pa;
+    return pa >= 0;
   }
 
   /**

@@ -52,6 +52,7 @@ import {
 import type { Fault } from "../core/types.ts";
 import {
   alignDown,
+  DOUBLE_FIELD,
   join,
   lowBits,
   modPow2,
@@ -230,7 +231,7 @@ export class Walker {
   /** The descriptor read last, as its two words: every field is read from it through gen/ accessors. */
   readonly #d = new Uint32Array(TT_DESC_LAYOUT.words);
   /** The leaf's output address (descriptor bits), for #leaf. */
-  #leafAddr = 0.5;
+  #leafAddr = DOUBLE_FIELD;
   /**
    * The leaf's descriptor and table addresses as 32-bit halves (the low ones int32 bit patterns): joined only where
    * a fault, a trace or a hardware update needs them ({@link #leafDesc}, {@link #leafTable}).
@@ -240,12 +241,17 @@ export class Walker {
   #tableLo = 0;
   #tableHi = 0;
   /** Nested walks: the IPA of the last descriptor read (a hardware update writes it through stage 2 again). */
-  #leafIpa = 0.5;
+  #leafIpa = DOUBLE_FIELD;
   /** Stage-2 walker for nested table fetches, and its regime (null: stage-1 tables are in PA space). */
   tables: Walker | null = null;
   tablesRegime: Regime | null = null;
   /** The walk cache of the regime walked next (null: none); never used while tracing, which shows every read. */
   cache: WalkCache | null = null;
+  /**
+   * The input address {@link again} translates: a field, as a double argument above the Smi range would be boxed
+   * (an allocation per call) where the caller holds it unboxed.
+   */
+  againAt = DOUBLE_FIELD;
   /** When set, walks append descriptor reads here (probe only). */
   trace: StepRecord[] | null = null;
   /** The regime {@link #plan} worked out, and what it found. */
@@ -261,7 +267,7 @@ export class Walker {
   /** The 64 KiB format: the address's bits [51:48] are in the descriptor's TT_ADDR_64K.ADDR_51_48. */
   #large = false;
   /** The input address of the walk: the IPA a stage-2 fault reports, and what a trace shows. */
-  #input = 0.5;
+  #input = DOUBLE_FIELD;
   /**
    * What #leaf found for the last leaf it decoded without an update: the leaf's attributes (its words without the
    * address), the tables' upper words, and what they give (permissions, nG, Device). A function of those alone.
@@ -391,9 +397,6 @@ export class Walker {
    * Only the table loop lives here; leaves and faults are in small methods, so V8 optimises this early and well.
    */
   walk(r: Regime, ia: number, flags: number, update: boolean): boolean {
-    // Most misses land on a page like the last one, in a region whose last-level table the walk cache holds.
-    const quick = this.cache;
-    if (quick !== null && ia >= 0 && ia < POW2[r.inputBits] && this.again(r, ia, flags, quick)) return true;
     this.#input = ia;
     this.reads = 0;
     const gs = r.granuleShift;
@@ -532,10 +535,12 @@ export class Walker {
    * The common miss, without the walk: the walk cache holds the last-level table of `ia`'s region, and there `ia`'s
    * descriptor is a page with the attributes of the last leaf #leaf decoded (its memo), which #leaf would decode
    * alike (permissions, nG, Device; no update, no contiguous set). True with the mapping in the fields; false when
-   * that is not so, having changed nothing (the walk then goes the whole way). `ia` is in the regime's input range.
+   * that is not so, having changed nothing (the walk then goes the whole way). The input address is
+   * {@link againAt}, in the regime's input range.
    */
-  again(r: Regime, ia: number, flags: number, cache: WalkCache): boolean {
+  again(r: Regime, flags: number, cache: WalkCache): boolean {
     if (r !== this.#memoRegime || r !== this.#regime || this.#large || this.trace !== null) return false;
+    const ia = this.againAt;
     const gs = r.granuleShift, regionShift = gs + CHUNK_SHIFT;
     const iaLo = ia >>> 0, iaHi = ((ia - iaLo) * TWO_MINUS_32) | 0;
     const chunk = cache.lookup((iaHi << (WORD_BITS - regionShift)) | (iaLo >>> regionShift));

@@ -6,6 +6,7 @@
 import type { Caches } from "./tlb.ts";
 import type { Context } from "./tlb_context.ts";
 import { NONE } from "./tlb_pages.ts";
+import { DOUBLE_FIELD } from "../core/numbers.ts";
 import type { WalkCache } from "./walk.ts";
 
 /**
@@ -25,8 +26,9 @@ export class WalkCacheView implements WalkCache {
   #lastCtx: Context | null = null;
   #lastSpace = 0;
   #lastRegion = 0;
-  #lastRow = NONE;
   #lastRemovals = -1;
+  /** The last entry's chunk PA (its attrs and ipa are the fields'). */
+  #lastPa = DOUBLE_FIELD;
   /**
    * Behind it, entries found lately by region modulo MEMO (a nested miss alternates between regions): each valid
    * while the walk cache has removed nothing since it was found.
@@ -49,35 +51,32 @@ export class WalkCacheView implements WalkCache {
 
   lookup(region: number): number {
     const caches = this.caches, walks = caches.walks;
-    let r: number;
     if (
       region === this.#lastRegion && this.#ctx === this.#lastCtx && this.#space === this.#lastSpace &&
-      walks.removals === this.#lastRemovals // nothing removed since: the row is as it was
-    ) r = this.#lastRow;
+      walks.removals === this.#lastRemovals // nothing removed since: the entry is as it was
+    ) return this.#lastPa; // attrs and ipa are still the entry's: they change only with #last*
+    const e = region & (MEMO - 1);
+    let r: number;
+    if (
+      this.#memoRegion[e] === region && this.#memoCtx[e] === this.#ctx && this.#memoSpace[e] === this.#space &&
+      this.#memoRemovals[e] === walks.removals
+    ) r = this.#memoRow[e];
     else {
-      const e = region & (MEMO - 1);
-      if (
-        this.#memoRegion[e] === region && this.#memoCtx[e] === this.#ctx && this.#memoSpace[e] === this.#space &&
-        this.#memoRemovals[e] === walks.removals
-      ) r = this.#memoRow[e];
-      else {
-        r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
-        if (r === NONE) return -1;
-        this.#memoCtx[e] = this.#ctx;
-        this.#memoSpace[e] = this.#space;
-        this.#memoRegion[e] = region;
-        this.#memoRow[e] = r;
-        this.#memoRemovals[e] = walks.removals;
-      }
-      this.#lastCtx = this.#ctx;
-      this.#lastSpace = this.#space;
-      this.#lastRegion = region;
-      this.#lastRow = r;
-      this.#lastRemovals = walks.removals;
+      r = caches.walkEntry(this.#ctx!, this.#space, region, this.#fill);
+      if (r === NONE) return -1;
+      this.#memoCtx[e] = this.#ctx;
+      this.#memoSpace[e] = this.#space;
+      this.#memoRegion[e] = region;
+      this.#memoRow[e] = r;
+      this.#memoRemovals[e] = walks.removals;
     }
+    this.#lastCtx = this.#ctx;
+    this.#lastSpace = this.#space;
+    this.#lastRegion = region;
+    this.#lastRemovals = walks.removals;
     this.attrs = walks.allow(r);
     this.ipa = walks.ipaBase(r);
-    return walks.outBase(r);
+    return this.#lastPa = walks.outBase(r);
   }
 
   fill(region: number, regionShift: number, pa: number, ipa: number, attrs: number): void {
