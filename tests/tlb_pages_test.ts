@@ -248,7 +248,7 @@ Deno.test("TLB rows: a pool at its bound keeps rows in use and replaces the othe
   assert.ok(kept >= 32, `of 256 pages filled into a full pool, the last ${kept} stay`);
 });
 
-Deno.test("key index: every row under a key is found, after any adds and removals (deletion marks, rebuilds)", () => {
+Deno.test("key index: every row under a key is found, after any adds and removals (chains, rehashes)", () => {
   const arb = fc.array(fc.tuple(fc.boolean(), fc.nat(5), fc.nat(2)), { minLength: 50, maxLength: 400 });
   fc.assert(fc.property(arb, (ops) => {
     const index = new KeyIndex();

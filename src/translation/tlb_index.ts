@@ -5,10 +5,12 @@
 
 import { WORD_BITS } from "../core/numbers.ts";
 
-const MIN_SLOTS = 16;
-const STRIDE = 4; // per slot: the key's three words, then the row + 1 (0: empty, -1: deleted)
-const EMPTY = 0;
-const DELETED = -1;
+const MIN_BUCKETS = 16;
+const KEY = 3; // per row: the key's three words
+/** No row: an empty bucket, a chain's end. */
+const END = -1;
+/** In `#next`: the row is not held. */
+const NOT_HELD = -2;
 
 /** Home slot of a key: its words mixed, then Fibonacci hashing, so strided page numbers spread over the table. */
 export function home(k0: number, k1: number, k2: number, shift: number): number {
@@ -17,104 +19,93 @@ export function home(k0: number, k1: number, k2: number, shift: number): number 
 }
 
 /**
- * Key (three int32s) → row, open addressing with linear probing in one Int32Array, a slot's key beside its row
- * so a probe reads one cache line. A removal leaves a deleted mark that a later insertion reuses (no shifting);
- * held and deleted slots together stay within three quarters of the table, rebuilt to at most a quarter when they
- * would not. A key may be held more than once (different rows): {@link find} gives one, {@link findAll} all.
+ * Key (three int32s) → rows, by hash chains through the rows: per row its key and the next row on its chain, a
+ * bucket per two held rows at least. An add links its row at the head of its chain, a removal unlinks it (chains are
+ * short): no probing, no deletion marks, no rebuild but when the buckets double. A key may be held by several rows:
+ * {@link find} gives one, {@link findAll} all.
  */
 export class KeyIndex {
-  /** The slots, `mask` and `shift` of the table: public for a hit path that probes inline (read them, never write). */
-  slots = new Int32Array(MIN_SLOTS * STRIDE);
-  mask = MIN_SLOTS - 1;
-  shift = WORD_BITS - Math.log2(MIN_SLOTS);
+  #buckets = new Int32Array(MIN_BUCKETS).fill(END);
+  #shift = WORD_BITS - Math.log2(MIN_BUCKETS);
+  #keys = new Int32Array(0);
+  /** The next row on each held row's chain (END at its end), NOT_HELD for rows not held. */
+  #next = new Int32Array(0);
   #size = 0;
-  #deleted = 0;
-  #spare = new Int32Array(0);
-  /** The slot each held row is in (slots stay put between rebuilds), so a removal needs no search. */
-  #slotOf = new Int32Array(0);
 
   /** A row held under the key, or -1. */
   find(k0: number, k1: number, k2: number): number {
-    const slots = this.slots, mask = this.mask;
-    for (let i = home(k0, k1, k2, this.shift);; i = (i + 1) & mask) {
-      const at = i * STRIDE;
-      const held = slots[at + 3];
-      if (held === EMPTY) return -1;
-      if (held > 0 && slots[at + 2] === k2 && slots[at] === k0 && slots[at + 1] === k1) return held - 1;
+    const keys = this.#keys, next = this.#next;
+    for (let r = this.#buckets[home(k0, k1, k2, this.#shift)]; r !== END; r = next[r]) {
+      if (keys[r * KEY + 2] === k2 && keys[r * KEY] === k0 && keys[r * KEY + 1] === k1) return r;
     }
+    return -1;
   }
 
   /** Appends every row held under the key to `out`. */
   findAll(k0: number, k1: number, k2: number, out: number[]): void {
-    const slots = this.slots, mask = this.mask;
-    for (let i = home(k0, k1, k2, this.shift);; i = (i + 1) & mask) {
-      const at = i * STRIDE;
-      const held = slots[at + 3];
-      if (held === EMPTY) return;
-      if (held > 0 && slots[at + 2] === k2 && slots[at] === k0 && slots[at + 1] === k1) out.push(held - 1);
+    const keys = this.#keys, next = this.#next;
+    for (let r = this.#buckets[home(k0, k1, k2, this.#shift)]; r !== END; r = next[r]) {
+      if (keys[r * KEY + 2] === k2 && keys[r * KEY] === k0 && keys[r * KEY + 1] === k1) out.push(r);
     }
   }
 
+  /** Holds `row` (a small integer, not held) under the key. */
   add(k0: number, k1: number, k2: number, row: number): void {
-    if ((this.#size + this.#deleted + 1) * 4 > (this.mask + 1) * 3) {
-      // Rebuilt without the deleted slots, at most a quarter full: a rebuild every (slots / 2) removals at most.
-      const slots = (this.#size + 1) * 4 > this.mask + 1 ? (this.mask + 1) * 2 : this.mask + 1;
-      this.#rebuild(slots);
-    }
-    const slots = this.slots, mask = this.mask;
-    let i = home(k0, k1, k2, this.shift);
-    while (slots[i * STRIDE + 3] > 0) i = (i + 1) & mask;
-    const at = i * STRIDE;
-    if (slots[at + 3] === DELETED) this.#deleted--;
-    slots[at] = k0;
-    slots[at + 1] = k1;
-    slots[at + 2] = k2;
-    slots[at + 3] = row + 1;
+    if (row >= this.#next.length) this.#growRows(row + 1);
+    if ((this.#size + 1) * 2 > this.#buckets.length) this.#rehash(this.#buckets.length * 2);
+    const keys = this.#keys, at = row * KEY;
+    keys[at] = k0;
+    keys[at + 1] = k1;
+    keys[at + 2] = k2;
+    const bucket = home(k0, k1, k2, this.#shift);
+    this.#next[row] = this.#buckets[bucket];
+    this.#buckets[bucket] = row;
     this.#size++;
-    if (row >= this.#slotOf.length) {
-      const grown = new Int32Array(Math.max(64, this.#slotOf.length * 2, row + 1));
-      grown.set(this.#slotOf);
-      this.#slotOf = grown;
-    }
-    this.#slotOf[row] = i;
   }
 
   /** Removes `row` (it must be held). */
   remove(row: number): void {
-    this.slots[this.#slotOf[row] * STRIDE + 3] = DELETED;
+    const keys = this.#keys, next = this.#next, at = row * KEY;
+    const bucket = home(keys[at], keys[at + 1], keys[at + 2], this.#shift);
+    let p = this.#buckets[bucket];
+    if (p === row) this.#buckets[bucket] = next[row];
+    else {
+      while (next[p] !== row) p = next[p];
+      next[p] = next[row];
+    }
+    next[row] = NOT_HELD;
     this.#size--;
-    this.#deleted++;
   }
 
   /** Empties the index, keeping its storage. */
   clear(): void {
-    this.slots.fill(0);
+    this.#buckets.fill(END);
+    this.#next.fill(NOT_HELD);
     this.#size = 0;
-    this.#deleted = 0;
   }
 
-  /** Rehashes the held slots into a table of `n` slots (the previous table of that size is reused, zeroed). */
-  #rebuild(n: number): void {
-    const old = this.slots;
-    let slots = this.#spare;
-    if (slots.length === n * STRIDE) slots.fill(0);
-    else slots = new Int32Array(n * STRIDE);
-    this.#spare = old;
-    this.slots = slots;
-    this.mask = n - 1;
-    this.shift = WORD_BITS - Math.log2(n);
-    this.#deleted = 0;
-    const mask = this.mask;
-    for (let at = 0; at < old.length; at += STRIDE) {
-      if (old[at + 3] <= 0) continue;
-      let i = home(old[at], old[at + 1], old[at + 2], this.shift);
-      while (slots[i * STRIDE + 3] !== EMPTY) i = (i + 1) & mask;
-      const to = i * STRIDE;
-      slots[to] = old[at];
-      slots[to + 1] = old[at + 1];
-      slots[to + 2] = old[at + 2];
-      slots[to + 3] = old[at + 3];
-      this.#slotOf[old[at + 3] - 1] = i;
+  /** Room for rows below `n`. */
+  #growRows(n: number): void {
+    const rows = Math.max(64, this.#next.length * 2, n);
+    const keys = new Int32Array(rows * KEY);
+    keys.set(this.#keys);
+    this.#keys = keys;
+    const next = new Int32Array(rows).fill(NOT_HELD);
+    next.set(this.#next);
+    this.#next = next;
+  }
+
+  /** `n` buckets, every held row rechained. */
+  #rehash(n: number): void {
+    this.#buckets = new Int32Array(n).fill(END);
+    this.#shift = WORD_BITS - Math.log2(n);
+    const keys = this.#keys, next = this.#next;
+    const held: number[] = [];
+    for (let r = 0; r < next.length; r++) if (next[r] !== NOT_HELD) held.push(r);
+    for (const r of held) {
+      const bucket = home(keys[r * KEY], keys[r * KEY + 1], keys[r * KEY + 2], this.#shift);
+      next[r] = this.#buckets[bucket];
+      this.#buckets[bucket] = r;
     }
   }
 }
