@@ -50,11 +50,17 @@ export class WalkCacheView implements WalkCache {
   }
 
   lookup(region: number): number {
-    const caches = this.caches, walks = caches.walks;
     if (
       region === this.#lastRegion && this.#ctx === this.#lastCtx && this.#space === this.#lastSpace &&
-      walks.removals === this.#lastRemovals // nothing removed since: the entry is as it was
+      this.caches.walks.removals === this.#lastRemovals // nothing removed since: the entry is as it was
     ) return this.#lastPa; // attrs and ipa are still the entry's: they change only with #last*
+    // The rest in a call of its own: this much is small enough for V8 to inline into both walks that look up.
+    return this.#find(region);
+  }
+
+  /** {@link lookup} past the last entry. */
+  #find(region: number): number {
+    const caches = this.caches, walks = caches.walks;
     const e = region & (MEMO - 1);
     let r: number;
     if (
