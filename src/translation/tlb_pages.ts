@@ -125,7 +125,6 @@ export class TlbRows {
   #globals = new Int32Array(0);
   #sid = new Int32Array(0);
   #ssid = new Int32Array(0);
-  #pinned = NONE;
   #seed = 0x2545f491;
 
   constructor(maxRows: number) {
@@ -248,66 +247,72 @@ export class TlbRows {
   /**
    * Adds a row of `owner` under `key` holding `d`, replacing the row under that key; evicts when full.
    * `space`: a {@link SPACE}; `block`: the BLOCK row this page row belongs to (then `d` must be the block's), or
-   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). Returns the row.
+   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). `absent`: the
+   * caller knows no row is held under the key (a {@link lookup} of it just answered NONE and nothing was added
+   * since), so none is looked for; a wrong `absent` leaves two rows under one key. Returns the row.
    */
-  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean): number {
+  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean, absent = false): number {
     const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space;
-    let bucket = home(k0, k1, key, this.#shift);
-    const old = this.#findIn(bucket, k0, k1, key);
-    if (old !== NONE) this.remove(old);
-    this.#pinned = block; // the block this row joins stays while the row is made
-    const rows = this.#rows, r = this.#take();
-    this.#pinned = NONE;
-    if (this.#rows !== rows) bucket = home(k0, k1, key, this.#shift); // the pool grew: more buckets
+    const old = absent ? NONE : this.#find(k0, k1, key);
+    // The row replaced, or the one evicted, is taken over where it is: no trip through the free list, and it stays
+    // on its hash chain when it held this key, on its owner's list when it was this owner's.
+    const r = old !== NONE ? old : this.#free !== NONE ? this.#popFree() : this.#spare(block);
+    const meta = this.#meta, m = r * M;
+    const listed = (meta[m + FLAGS] & LIVE) !== 0 && this.#vacate(r, old !== NONE, owner);
     const data = this.#data, at = r * D;
     data[at + IN] = d.inBase;
     data[at + SIZE] = d.size;
     data[at + OUT] = d.outBase;
     data[at + ALLOW] = d.allow;
     this.#ipa[r] = d.ipaBase;
-    const meta = this.#meta, m = r * M;
-    meta[m + K0] = k0;
-    meta[m + K1] = k1;
-    meta[m + K2] = key;
-    meta[m + CHAIN] = this.#buckets[bucket];
-    this.#buckets[bucket] = r;
+    if (old === NONE) {
+      const buckets = this.#buckets, bucket = home(k0, k1, key, this.#shift);
+      meta[m + K0] = k0;
+      meta[m + K1] = k1;
+      meta[m + K2] = key;
+      meta[m + CHAIN] = buckets[bucket];
+      buckets[bucket] = r;
+    }
     meta[m + REF] = 0;
     meta[m + FLAGS] = space | LIVE | (d.global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0);
-    meta[m + OWNER] = owner;
     meta[m + BLOCK] = block;
-    if (byIpa) {
-      const ipaKey = space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase);
-      this.#ipaIndex.add(owner, space, ipaKey, r);
+    const links = this.#links, l = r * LINKS;
+    if (!listed) {
+      // First on its owner's list.
+      const heads = this.#head, head = heads[owner];
+      links[l + PREV] = NONE;
+      links[l + NEXT] = head;
+      if (head !== NONE) links[head * LINKS + PREV] = r;
+      heads[owner] = r;
+      meta[m + OWNER] = owner;
+      this.#count[owner]++;
     }
-    // First on its owner's list.
-    const links = this.#links, l = r * LINKS, head = this.#head[owner];
-    links[l + PREV] = NONE;
-    links[l + NEXT] = head;
-    if (head !== NONE) links[head * LINKS + PREV] = r;
-    this.#head[owner] = r;
-    this.#count[owner]++;
     if (d.global) this.#globals[owner]++;
     links[l + B_NEXT] = NONE;
-    if (block !== NONE) {
-      const first = links[block * LINKS + B_NEXT];
-      links[l + B_PREV] = block;
-      links[l + B_NEXT] = first;
-      if (first !== NONE) links[first * LINKS + B_PREV] = r;
-      links[block * LINKS + B_NEXT] = r;
+    if (block !== NONE) this.#joinBlock(r, block);
+    if (byIpa) {
+      this.#ipaIndex.add(owner, space, space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase), r);
     }
     this.size++;
     return r;
   }
 
+  /** Puts page row `r` first on block row `block`'s list. */
+  #joinBlock(r: number, block: number): void {
+    const links = this.#links, l = r * LINKS, first = links[block * LINKS + B_NEXT];
+    links[l + B_PREV] = block;
+    links[l + B_NEXT] = first;
+    if (first !== NONE) links[first * LINKS + B_PREV] = r;
+    links[block * LINKS + B_NEXT] = r;
+  }
+
   /** Removes row `r`, and a block row's page rows with it. */
   remove(r: number): void {
-    const flags = this.#meta[r * M + FLAGS];
-    if ((flags & LIVE) === 0) return;
-    if ((flags & SPACE_BITS) === SPACE.BLOCK) {
-      const links = this.#links;
-      while (links[r * LINKS + B_NEXT] !== NONE) this.#removeOne(links[r * LINKS + B_NEXT]);
-    }
-    this.#removeOne(r);
+    const meta = this.#meta;
+    if ((meta[r * M + FLAGS] & LIVE) === 0) return;
+    this.#vacate(r, false, NONE);
+    meta[r * M + FLAGS] = 0;
+    this.#pushFree(r);
   }
 
   /** Removes every row of `owner`. */
@@ -330,33 +335,48 @@ export class TlbRows {
     this.#seed = 0x2545f491; // the same choices after every full invalidation: runs stay reproducible
   }
 
-  #removeOne(r: number): void {
-    const meta = this.#meta, m = r * M, flags = meta[m + FLAGS], owner = meta[m + OWNER];
-    // Off its hash chain.
-    const bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
-    let p = this.#buckets[bucket];
-    if (p === r) this.#buckets[bucket] = meta[m + CHAIN];
-    else {
-      while (meta[p * M + CHAIN] !== r) p = meta[p * M + CHAIN];
-      meta[p * M + CHAIN] = meta[m + CHAIN];
+  /**
+   * Empties live row `r` (a block row's page rows removed with it): off its hash chain unless `chained`, off its
+   * block's list and the IPA index, off its owner's list unless its owner is `owner`. Returns whether it stays
+   * listed. Its FLAGS are left to the caller.
+   */
+  #vacate(r: number, chained: boolean, owner: number): boolean {
+    const meta = this.#meta, m = r * M, flags = meta[m + FLAGS], held = meta[m + OWNER];
+    if ((flags & (SPACE_BITS | BY_IPA)) !== 0 || meta[m + BLOCK] !== NONE) this.#vacateRare(r, flags);
+    if (!chained) {
+      const buckets = this.#buckets, bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
+      let p = buckets[bucket];
+      if (p === r) buckets[bucket] = meta[m + CHAIN];
+      else {
+        while (meta[p * M + CHAIN] !== r) p = meta[p * M + CHAIN];
+        meta[p * M + CHAIN] = meta[m + CHAIN];
+      }
     }
-    if ((flags & BY_IPA) !== 0) this.#ipaIndex.remove(r);
+    if ((flags & GLOBAL) !== 0) this.#globals[held]--;
+    this.size--;
+    this.removals++;
+    if (held === owner) return true;
     const links = this.#links, l = r * LINKS;
     const prev = links[l + PREV], next = links[l + NEXT];
     if (prev !== NONE) links[prev * LINKS + NEXT] = next;
-    else this.#head[owner] = next;
+    else this.#head[held] = next;
     if (next !== NONE) links[next * LINKS + PREV] = prev;
-    this.#count[owner]--;
-    if ((flags & GLOBAL) !== 0) this.#globals[owner]--;
-    if (meta[m + BLOCK] !== NONE) {
+    this.#count[held]--;
+    return false;
+  }
+
+  /** The parts of {@link #vacate} only some rows need: a block's page rows, a page's block list, the IPA index. */
+  #vacateRare(r: number, flags: number): void {
+    const meta = this.#meta, links = this.#links, l = r * LINKS;
+    if ((flags & SPACE_BITS) === SPACE.BLOCK) {
+      while (links[l + B_NEXT] !== NONE) this.remove(links[l + B_NEXT]);
+    }
+    if ((flags & BY_IPA) !== 0) this.#ipaIndex.remove(r);
+    if (meta[r * M + BLOCK] !== NONE) {
       const bp = links[l + B_PREV], bn = links[l + B_NEXT];
       links[bp * LINKS + B_NEXT] = bn; // bp is the previous sibling or the block row, whose B_NEXT is the first page
       if (bn !== NONE) links[bn * LINKS + B_PREV] = bp;
     }
-    meta[m + FLAGS] = 0;
-    this.size--;
-    this.removals++;
-    this.#pushFree(r);
   }
 
   #pushFree(r: number): void {
@@ -364,15 +384,19 @@ export class TlbRows {
     this.#free = r;
   }
 
-  /** A free row: from the free list, new storage, or an eviction. */
-  #take(): number {
-    if (this.#free === NONE) {
-      if (this.#rows < this.maxRows) this.#grow(Math.min(this.maxRows, Math.max(MIN_ROWS, this.#rows * 2)));
-      else this.remove(this.#victim());
-    }
+  #popFree(): number {
     const r = this.#free;
     this.#free = this.#links[r * LINKS + NEXT];
     return r;
+  }
+
+  /** A row for a fill when none is free: new storage, or a live row to evict (never `pinned`, the block joined). */
+  #spare(pinned: number): number {
+    if (this.#rows < this.maxRows) {
+      this.#grow(Math.min(this.maxRows, Math.max(MIN_ROWS, this.#rows * 2)));
+      return this.#popFree();
+    }
+    return this.#victim(pinned);
   }
 
   #random(): number {
@@ -387,10 +411,10 @@ export class TlbRows {
    * The row to evict from a full pool (every row is live): a random one not used since it was last looked at (a
    * look clears its mark). A block with page rows counts as used: its pages hit through them, not through it.
    */
-  #victim(): number {
-    const meta = this.#meta, links = this.#links, pinned = this.#pinned, scale = this.#rows * TWO_MINUS_32;
+  #victim(pinned: number): number {
+    const meta = this.#meta, links = this.#links, scale = this.#rows * TWO_MINUS_32;
     for (let tries = 0;; tries++) {
-      const r = Math.floor(this.#random() * scale), m = r * M; // no integer division
+      const r = (this.#random() * scale) | 0, m = r * M; // no integer division; |0 floors a non-negative number
       if (r === pinned) continue;
       const used = meta[m + REF] !== 0 ||
         ((meta[m + FLAGS] & SPACE_BITS) === SPACE.BLOCK && links[r * LINKS + B_NEXT] !== NONE);
