@@ -34,8 +34,8 @@ const REF = CHAIN + 1, FLAGS = REF + 1, OWNER = FLAGS + 1, BLOCK = OWNER + 1;
 // on its block's list (a block row's B_NEXT: its first page row).
 const PREV = 0, NEXT = 1, B_PREV = 2, B_NEXT = 3;
 const LINKS = 4;
-// FLAGS: these bits, ORed with the row's SPACE (bits 28-30).
-const LIVE = 1, GLOBAL = 2, BY_IPA = 4;
+// FLAGS: these bits, ORed with the row's SPACE (bits 28-30). IN_BLOCK: a page row on its block's list.
+const LIVE = 1, GLOBAL = 2, BY_IPA = 4, IN_BLOCK = 8;
 /** Rows a replacement looks at before it evicts a recently used one anyway. */
 const SECOND_CHANCES = 8;
 
@@ -71,6 +71,10 @@ export const SPACE = {
 } as const;
 /** The bits of a key word that hold its {@link SPACE}. */
 const SPACE_BITS = SPACE.BLOCK | SPACE.WALK_TTB1;
+/** The bit of a key word set in the BLOCK space only. */
+const SPACE_BLOCK_BIT = SPACE.BLOCK;
+/** FLAGS of a row that a removal must take off more than its hash chain and owner's list. */
+const LINKED = SPACE_BLOCK_BIT | BY_IPA | IN_BLOCK;
 
 /** What a new row holds (a reused object: the caller fills it, {@link TlbRows.add} copies it). */
 export interface RowData {
@@ -257,8 +261,17 @@ export class TlbRows {
     // The row replaced, or the one evicted, is taken over where it is: no trip through the free list, and it stays
     // on its hash chain when it held this key, on its owner's list when it was this owner's.
     const r = old !== NONE ? old : this.#free !== NONE ? this.#popFree() : this.#spare(block);
-    const meta = this.#meta, m = r * M;
-    const listed = (meta[m + FLAGS] & LIVE) !== 0 && this.#vacate(r, old !== NONE, owner);
+    const meta = this.#meta, m = r * M, flags = meta[m + FLAGS];
+    let listed = false;
+    if ((flags & LIVE) !== 0) {
+      if ((flags & LINKED) !== 0) this.#unlinkMore(r, flags);
+      if (old === NONE) this.#unchain(r);
+      const held = meta[m + OWNER];
+      if ((flags & GLOBAL) !== 0) this.#globals[held]--;
+      if (held === owner) listed = true;
+      else this.#unlist(r, held);
+      this.removals++;
+    } else this.size++;
     const data = this.#data, at = r * D;
     data[at + IN] = d.inBase;
     data[at + SIZE] = d.size;
@@ -274,12 +287,14 @@ export class TlbRows {
       buckets[bucket] = r;
     }
     meta[m + REF] = 0;
-    meta[m + FLAGS] = space | LIVE | (d.global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0);
+    // `=== true`: a compare with one value, where a plain test must also rule out the falsy non-booleans.
+    const global = d.global === true;
+    meta[m + FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (byIpa === true ? BY_IPA : 0) |
+      (block !== NONE ? IN_BLOCK : 0);
     meta[m + BLOCK] = block;
-    const links = this.#links, l = r * LINKS;
     if (!listed) {
       // First on its owner's list.
-      const heads = this.#head, head = heads[owner];
+      const links = this.#links, l = r * LINKS, heads = this.#head, head = heads[owner];
       links[l + PREV] = NONE;
       links[l + NEXT] = head;
       if (head !== NONE) links[head * LINKS + PREV] = r;
@@ -287,13 +302,12 @@ export class TlbRows {
       meta[m + OWNER] = owner;
       this.#count[owner]++;
     }
-    if (d.global) this.#globals[owner]++;
-    links[l + B_NEXT] = NONE;
-    if (block !== NONE) this.#joinBlock(r, block);
-    if (byIpa) {
+    if (global) this.#globals[owner]++;
+    if (space === SPACE.BLOCK) this.#links[r * LINKS + B_NEXT] = NONE; // no page rows yet
+    else if (block !== NONE) this.#joinBlock(r, block);
+    if (byIpa === true) {
       this.#ipaIndex.add(owner, space, space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase), r);
     }
-    this.size++;
     return r;
   }
 
@@ -308,10 +322,16 @@ export class TlbRows {
 
   /** Removes row `r`, and a block row's page rows with it. */
   remove(r: number): void {
-    const meta = this.#meta;
-    if ((meta[r * M + FLAGS] & LIVE) === 0) return;
-    this.#vacate(r, false, NONE);
-    meta[r * M + FLAGS] = 0;
+    const meta = this.#meta, m = r * M, flags = meta[m + FLAGS];
+    if ((flags & LIVE) === 0) return;
+    if ((flags & LINKED) !== 0) this.#unlinkMore(r, flags);
+    this.#unchain(r);
+    const owner = meta[m + OWNER];
+    if ((flags & GLOBAL) !== 0) this.#globals[owner]--;
+    this.#unlist(r, owner);
+    meta[m + FLAGS] = 0;
+    this.size--;
+    this.removals++;
     this.#pushFree(r);
   }
 
@@ -335,44 +355,35 @@ export class TlbRows {
     this.#seed = 0x2545f491; // the same choices after every full invalidation: runs stay reproducible
   }
 
-  /**
-   * Empties live row `r` (a block row's page rows removed with it): off its hash chain unless `chained`, off its
-   * block's list and the IPA index, off its owner's list unless its owner is `owner`. Returns whether it stays
-   * listed. Its FLAGS are left to the caller.
-   */
-  #vacate(r: number, chained: boolean, owner: number): boolean {
-    const meta = this.#meta, m = r * M, flags = meta[m + FLAGS], held = meta[m + OWNER];
-    if ((flags & (SPACE_BITS | BY_IPA)) !== 0 || meta[m + BLOCK] !== NONE) this.#vacateRare(r, flags);
-    if (!chained) {
-      const buckets = this.#buckets, bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
-      let p = buckets[bucket];
-      if (p === r) buckets[bucket] = meta[m + CHAIN];
-      else {
-        while (meta[p * M + CHAIN] !== r) p = meta[p * M + CHAIN];
-        meta[p * M + CHAIN] = meta[m + CHAIN];
-      }
+  /** Takes row `r` off its hash chain. */
+  #unchain(r: number): void {
+    const meta = this.#meta, m = r * M, buckets = this.#buckets;
+    const bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
+    let p = buckets[bucket];
+    if (p === r) buckets[bucket] = meta[m + CHAIN];
+    else {
+      while (meta[p * M + CHAIN] !== r) p = meta[p * M + CHAIN];
+      meta[p * M + CHAIN] = meta[m + CHAIN];
     }
-    if ((flags & GLOBAL) !== 0) this.#globals[held]--;
-    this.size--;
-    this.removals++;
-    if (held === owner) return true;
-    const links = this.#links, l = r * LINKS;
-    const prev = links[l + PREV], next = links[l + NEXT];
-    if (prev !== NONE) links[prev * LINKS + NEXT] = next;
-    else this.#head[held] = next;
-    if (next !== NONE) links[next * LINKS + PREV] = prev;
-    this.#count[held]--;
-    return false;
   }
 
-  /** The parts of {@link #vacate} only some rows need: a block's page rows, a page's block list, the IPA index. */
-  #vacateRare(r: number, flags: number): void {
-    const meta = this.#meta, links = this.#links, l = r * LINKS;
-    if ((flags & SPACE_BITS) === SPACE.BLOCK) {
+  /** Takes row `r` off the list of `owner`. */
+  #unlist(r: number, owner: number): void {
+    const links = this.#links, l = r * LINKS, prev = links[l + PREV], next = links[l + NEXT];
+    if (prev !== NONE) links[prev * LINKS + NEXT] = next;
+    else this.#head[owner] = next;
+    if (next !== NONE) links[next * LINKS + PREV] = prev;
+    this.#count[owner]--;
+  }
+
+  /** Takes live row `r` (of FLAGS `flags`) out of what only some rows are in: its page rows, its block, the IPA index. */
+  #unlinkMore(r: number, flags: number): void {
+    const links = this.#links, l = r * LINKS;
+    if ((flags & SPACE_BLOCK_BIT) !== 0) {
       while (links[l + B_NEXT] !== NONE) this.remove(links[l + B_NEXT]);
     }
     if ((flags & BY_IPA) !== 0) this.#ipaIndex.remove(r);
-    if (meta[r * M + BLOCK] !== NONE) {
+    if ((flags & IN_BLOCK) !== 0) {
       const bp = links[l + B_PREV], bn = links[l + B_NEXT];
       links[bp * LINKS + B_NEXT] = bn; // bp is the previous sibling or the block row, whose B_NEXT is the first page
       if (bn !== NONE) links[bn * LINKS + B_PREV] = bp;
