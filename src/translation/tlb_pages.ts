@@ -296,9 +296,8 @@ export class TlbRows {
       buckets[bucket] = r;
     }
     meta[m | REF] = 0;
-    // `=== true`: a compare with one value, where a plain test must also rule out the falsy non-booleans.
-    const global = d.global === true;
-    meta[m | FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (byIpa === true ? BY_IPA : 0) |
+    const global = d.global;
+    meta[m | FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0) |
       (block !== NONE ? IN_BLOCK : 0);
     meta[m | BLOCK] = block;
     if (!listed) {
@@ -314,7 +313,7 @@ export class TlbRows {
     if (global) this.#globals[owner]++;
     if (space === SPACE.BLOCK) this.#links[(r << L_SHIFT) | B_NEXT] = NONE; // no page rows yet
     else if (block !== NONE) this.#joinBlock(r, block);
-    if (byIpa === true) {
+    if (byIpa) {
       this.#ipaIndex.add(owner, space, space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase), r);
     }
     return r;
