@@ -189,7 +189,7 @@ export class TlbRows {
       }
       r = meta[m | CHAIN];
     }
-    return -1;
+    return NONE;
   }
 
   /** The row of (sid, ssid) under `key` of {@link SPACE} `space`, or {@link NONE}. */
