@@ -31,17 +31,15 @@ const MIN_ROWS = 64;
  * flags, owner and block row. A hit, a fill and an eviction each touch this line and little else.
  */
 const ROW_BYTES = 64;
-const D = ROW_BYTES / Float64Array.BYTES_PER_ELEMENT, M = ROW_BYTES / Int32Array.BYTES_PER_ELEMENT;
+// Row r's first element is r shifted by these (log2 of the doubles, int32s and links a row has), a field's that
+// ORed with the field's index: int32 operations, which V8 compiles without the overflow checks of `r * 16 + K0`.
+const D_SHIFT = 3, M_SHIFT = 4, L_SHIFT = 2;
 const IN = 0, SIZE = 1, OUT = 2, ALLOW = 3;
 const K0 = (ALLOW + 1) * 2, K1 = K0 + 1, K2 = K1 + 1, CHAIN = K2 + 1; // int32s after the doubles (two each)
 const REF = CHAIN + 1, FLAGS = REF + 1, OWNER = FLAGS + 1, BLOCK = OWNER + 1;
 // Per row, `#links` holds its place on its owner's list (NEXT: the free list's too) and, for a page row of a block,
 // on its block's list (a block row's B_NEXT: its first page row).
 const PREV = 0, NEXT = 1, B_PREV = 2, B_NEXT = 3;
-const LINKS = 4;
-// Row r's first element is r shifted by these (log2 of D, M and LINKS), a field's that ORed with the field's index:
-// int32 operations, which V8 compiles without the overflow checks `r * M + K0` needs.
-const D_SHIFT = 3, M_SHIFT = 4, L_SHIFT = 2;
 // FLAGS: these bits, ORed with the row's SPACE (bits 28-30). IN_BLOCK: a page row on its block's list.
 const LIVE = 1, GLOBAL = 2, BY_IPA = 4, IN_BLOCK = 8;
 /** Rows a replacement looks at before it evicts a recently used one anyway. */
