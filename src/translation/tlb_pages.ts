@@ -263,8 +263,9 @@ export class TlbRows {
    * since), so none is looked for; a wrong `absent` leaves two rows under one key. Returns the row.
    */
   add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean, absent = false): number {
-    const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space;
-    const old = absent ? NONE : this.#find(k0, k1, key);
+    const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space, rows = this.#rows;
+    let bucket = home(k0, k1, key, this.#shift);
+    const old = absent ? NONE : this.#findIn(bucket, k0, k1, key);
     // The row replaced, or the one evicted, is taken over where it is: no trip through the free list, and it stays
     // on its hash chain when it held this key, on its owner's list when it was this owner's.
     const r = old !== NONE ? old : this.#free !== NONE ? this.#popFree() : this.#spare(block);
@@ -286,7 +287,8 @@ export class TlbRows {
     data[at | ALLOW] = d.allow;
     this.#ipa[r] = d.ipaBase;
     if (old === NONE) {
-      const buckets = this.#buckets, bucket = home(k0, k1, key, this.#shift);
+      if (this.#rows !== rows) bucket = home(k0, k1, key, this.#shift); // the pool grew: more buckets
+      const buckets = this.#buckets;
       meta[m | K0] = k0;
       meta[m | K1] = k1;
       meta[m | K2] = key;
