@@ -162,8 +162,8 @@ Deno.test("13.6.4: full ATS skipping stage 1 without stage 2 answers an identity
 });
 
 /** Stream 9: nested; stage 2 maps the tables' region to itself and IPA 0x9000_0000 (2 MiB) to PA 0xA000_0000. */
-function nested(eats: number, s2s = 0) {
-  const b = sva();
+function nested(eats: number, s2s = 0, ats = true) {
+  const b = sva(ats ? {} : { features: { ats: false, pri: false } });
   const s2 = new guest.PageTable(b.memory, b.alloc, 12, 48, 0);
   for (let a = 0x5000_0000; a < 0x5200_0000; a += 0x20_0000) s2.map(a, a, 2, {}, 2);
   s2.map(0x9000_0000, 0xa000_0000, 2, {}, 2);
@@ -230,19 +230,40 @@ Deno.test("3.4: a split-stage Translated IPA beyond the IAS is a stage-1 F_ADDR_
   assert.equal(type(b.driver.events()[0]), EVENT_TYPE.F_TRANSLATION);
 });
 
-Deno.test("5.2 EATS: ATS on a stream whose stage 2 stalls (S2S 1) makes the STE ILLEGAL", () => {
-  // IHI 0070 5.2: EATS 0b01 with stage 2 enabled and S2S 1, or EATS 0b10 with S2S 1, is ILLEGAL (an ATS
-  // Translation Request cannot be stalled): C_BAD_STE for every transaction, a CA completion for a request (3.9.1.2).
-  for (const eats of [STE_EATS.FULL, STE_EATS.SPLIT]) {
-    const b = nested(eats, 1);
-    const r = b.smmu.translate(9, 0x1040);
-    assert.ok(!r.ok && r.fault === "C_BAD_STE", `EATS ${eats}: ${JSON.stringify(r)}`);
-    assert.deepEqual(b.smmu.ats.translate({ sid: 9, address: 0x1040 }), { status: "CA" });
-  }
-  // The control: the same stalling stage 2 without ATS is legal and translates through both stages.
-  const b = nested(STE_EATS.ABORT, 1);
-  assert.deepEqual(b.smmu.translate(9, 0x1040), { ok: true, pa: 0xa000_1040 });
-});
+// IHI 0070 5.2 EATS (this SMMU is v3.2): 0b01 "In implementations of SMMUv3.1 and later, this configuration is ILLEGAL
+// if this field is not IGNORED and STE.Config == 0b11x and STE.S2S == 1." 0b10 "If any of the following hold, the
+// STE is ILLEGAL (if it is not IGNORED): • STE.Config != 0b111 • STE.S2S == 1. • SMMU_IDR0.NS1ATS == 1." "This field
+// is IGNORED if any of the following hold: • SMMU_IDR0.ATS == 0". "Note: There is no dependency between this field
+// being non-zero and the ability for a CD to select the stall fault model with CD.S == 1."
+// [what, EATS, the stream (nested with STE.S2S, or stage 1 only with STE.S2S and CD.S), ATS implemented, ILLEGAL]
+type Stream = { nested: true; s2s: number; ats?: false } | { nested: false; s2s: number; s: number };
+const EATS_S2S: [string, number, Stream, boolean][] = [
+  ["full ATS, nested, S2S 1", STE_EATS.FULL, { nested: true, s2s: 1 }, true],
+  ["split stage, nested, S2S 1", STE_EATS.SPLIT, { nested: true, s2s: 1 }, true],
+  ["EATS 0b00, nested, S2S 1", STE_EATS.ABORT, { nested: true, s2s: 1 }, false],
+  ["full ATS, nested, S2S 0", STE_EATS.FULL, { nested: true, s2s: 0 }, false],
+  ["full ATS, stage 1 only (Config 0b101), S2S 1", STE_EATS.FULL, { nested: false, s2s: 1, s: 0 }, false],
+  ["full ATS, stage 1 only, CD.S 1", STE_EATS.FULL, { nested: false, s2s: 0, s: 1 }, false],
+  ["full ATS, nested, S2S 1, no ATS (IDR0.ATS 0)", STE_EATS.FULL, { nested: true, s2s: 1, ats: false }, false],
+];
+for (const [what, eats, stream, illegal] of EATS_S2S) {
+  Deno.test(`5.2 EATS with S2S: ${what}: ${illegal ? "ILLEGAL (C_BAD_STE, a CA completion)" : "legal"}`, () => {
+    let b: ReturnType<typeof sva>, iova: number, pa: number;
+    if (stream.nested) [b, iova, pa] = [nested(eats, stream.s2s, stream.ats ?? true), 0x1040, 0xa000_1040];
+    else {
+      b = sva();
+      const s = b.stage1(9, { ste: { EATS: eats, S2S: stream.s2s }, cd: { S: stream.s } });
+      s.tables.map(0x1000, DATA + 0x1000);
+      [iova, pa] = [0x1040, DATA + 0x1040];
+    }
+    const r = b.smmu.translate(9, iova);
+    if (illegal) {
+      assert.ok(!r.ok && r.fault === "C_BAD_STE", JSON.stringify(r));
+      // IHI 0070 3.9.1.2: a Translation Request meeting a configuration error gets Completer Abort.
+      assert.deepEqual(b.smmu.ats.translate({ sid: 9, address: iova }), { status: "CA" });
+    } else assert.deepEqual(r, { ok: true, pa });
+  });
+}
 
 Deno.test("5.2 EATS: split stage with ATSCHK 0 behaves as 0b00 (UR)", () => {
   const b = nested(STE_EATS.SPLIT);

@@ -1,7 +1,7 @@
 /** Configuration lookup: stream tables, STE and CD validity, CD tables and SubstreamIDs, each with its event. */
 import assert from "node:assert/strict";
 import { EVENT_TYPE, STE_CONFIG } from "../gen/mod.ts";
-import { cdAt, cdTable, steAt } from "../src/guest/tables.ts";
+import { cdAt, cdTable, PageTable, steAt } from "../src/guest/tables.ts";
 import { linearStreamTable, makeEnv, s1Stream, twoLevelStreamTable } from "./helpers/engine_env.ts";
 import type { Values } from "../src/guest/tables.ts";
 import { CR2, REG } from "../gen/mod.ts";
@@ -24,7 +24,10 @@ Deno.test("STE validity: each ILLEGAL field gives C_BAD_STE, recorded on every a
     ["2-level CD without CD2L", { S1CDMax: 8, S1Fmt: 1 }, { cd2l: 0 }],
     ["reserved STRW", { STRW: 1 }],
     ["STRW EL2 without Hyp", { STRW: 2 }, { hyp: 0 }],
+    // IHI 0070 5.2 S1STALLD: "if stage 1 is enabled and SMMU_(*_)IDR0.STALL_MODEL is not 0b00, it is ILLEGAL to set
+    // this field to 1 because the Stall model is not supported or not configurable."
     ["S1STALLD without the stall model", { S1STALLD: 1 }, { stallModel: 1 }],
+    ["S1STALLD with forced stalls", { S1STALLD: 1 }, { stallModel: 2 }],
     ["S1ContextPtr beyond OAS", { S1ContextPtr: 2 ** 45 }, { oas: 2 }],
     // IHI 0070 5.2 S2VMID: with stage 2 implemented, NS-EL1 stage-1 translations are VMID-tagged too, and "when
     // SMMU_IDR0.VMID16 == 0, it is ILLEGAL for bits STE.S2VMID[15:8] to be non-zero unless this field is IGNORED".
@@ -61,7 +64,8 @@ Deno.test("STE stage-2 validity: granule, S2T0SZ/S2SL0, S2TTB, HTTU, VMID, AArch
     ["S2HA without HTTU", { S2HA: 1 }, { httu: 0 }],
     ["S2HD without dirty HTTU", { S2HA: 1, S2HD: 1 }, { httu: 1 }],
     ["stage 2 not implemented", {}, { s2p: 0 }],
-    // IHI 0070 5.2 S2ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
+    // IHI 0070 5.2 S2ENDI: "If Stage 2 translation is enabled (STE.Config == 0b11x), it is ILLEGAL for this field to
+    // select an unimplemented endianness (as indicated by SMMU_IDR0.TTENDIAN)." Here TTENDIAN is 0b10 (little only).
     ["S2ENDI big-endian with little-endian-only walks", { S2ENDI: 1 }],
     // IHI 0070 5.2 S2S: stalling is ILLEGAL where SMMU_IDR0.STALL_MODEL is 0b01 (terminate only), and not stalling
     // where it is 0b10 (stall forced).
@@ -84,6 +88,35 @@ Deno.test("STE stage-2 validity: granule, S2T0SZ/S2SL0, S2TTB, HTTU, VMID, AArch
   }
 });
 
+Deno.test("ENDI, S2ENDI and S1STALLD are not checked where IHI 0070 5.2/5.4 make them IGNORED", () => {
+  // [what, STE fields, CD fields, ID registers, the first walk's result (-1: a fault), the event type]
+  const rows: [string, Values, Values, object, number, number | null][] = [
+    // IHI 0070 5.4 ENDI: "If the effective values of both CD.EPD0 and CD.EPD1 are 1, this field is IGNORED." With
+    // EPD0 "A TLB miss on an address that is translated using TTB0 causes a Translation fault": F_TRANSLATION.
+    ["ENDI 1 with EPD0 and EPD1 1", {}, { ENDI: 1, EPD0: 1, EPD1: 1 }, {}, -1, EVENT_TYPE.F_TRANSLATION],
+    ["ENDI 1 with EPD0 0 (control)", {}, { ENDI: 1, EPD1: 1 }, {}, -1, EVENT_TYPE.C_BAD_CD],
+    // IHI 0070 5.2 S2ENDI: ILLEGAL only "If Stage 2 translation is enabled (STE.Config == 0b11x)".
+    ["S2ENDI 1 on a stage-1-only STE", { S2ENDI: 1 }, {}, {}, 0x2000, null],
+    // IHI 0070 5.2 S1STALLD: "If stage 1 is not enabled (STE.Config == 0b1x0), this field is IGNORED."
+    ["S1STALLD 1 on a stage-2-only STE, terminate-only", { S1STALLD: 1 }, {}, { stallModel: 1 }, 0x2000, null],
+  ];
+  for (const [what, ste, cd, ids, pa, event] of rows) {
+    const s2only = what.includes("stage-2-only");
+    const env = s2only ? makeEnv(ids) : stage1({ ste, cd }, ids);
+    if (s2only) {
+      const pt = new PageTable(env.mem, env.alloc, 12, 40, 1);
+      pt.map(0x1000, 0x2000, 3, {}, 2);
+      const at = linearStreamTable(env.regs, env.alloc, 6)(5);
+      steAt(env.mem, at, {
+        ...{ V: 1, Config: STE_CONFIG.S2_TRANS, S2AA64: 1, S2TG: 0, S2T0SZ: 24, S2SL0: 1, S2PS: 5, S2R: 1 },
+        ...{ S2TTB: pt.root, ...ste },
+      });
+    }
+    assert.equal(env.t.translate(5, -1, 0x1000, 0), pa, what);
+    assert.equal(env.events[0]?.type ?? null, event, what);
+  }
+});
+
 Deno.test("CD validity: each ILLEGAL field gives C_BAD_CD", () => {
   const cases: [string, Values, object?, Values?][] = [
     ["V = 0", { V: 0 }],
@@ -99,10 +132,10 @@ Deno.test("CD validity: each ILLEGAL field gives C_BAD_CD", () => {
     // IHI 0070 5.4 S: with SMMU_IDR0.STALL_MODEL 0b10 (stall forced) a CD with S = 0 is ILLEGAL.
     ["S = 0 with forced stalls", { S: 0 }, { stallModel: 2 }],
     ["TG1 reserved when TTB1 walks", { EPD1: 0, TG1: 0, T1SZ: 16 }],
-    // IHI 0070 5.4 ENDI: an endianness SMMU_IDR0.TTENDIAN does not offer (here 0b10, little-endian only) is ILLEGAL.
+    // IHI 0070 5.4 ENDI: "If SMMU_IDR0.TTENDIAN == 0b10, it is ILLEGAL to set this field to 1." (TTENDIAN 0b10 here.)
     ["ENDI big-endian with little-endian-only walks", { ENDI: 1 }],
-    // IHI 0070 5.2 S1STALLD, 5.4 S: with STE.S1STALLD 1 the stall model is forbidden to the stream's CDs, so a CD
-    // asking for it (S = 1) is ILLEGAL even where SMMU_IDR0.STALL_MODEL offers stalling (0b00).
+    // IHI 0070 5.5: "A CD (Stage 1 translation enabled) is considered ILLEGAL if one of the following applies: -
+    // SMMU_(S_)IDR0.STALL_MODEL == 0b00 and STE.S1STALLD == 1 and CD.S == 1."
     ["S = 1 under STE.S1STALLD", { S: 1 }, { stallModel: 0 }, { S1STALLD: 1 }],
     // IHI 0070 5.4 ASID: "when an implementation supports only 8-bit ASIDs (SMMU_IDR0.ASID16 == 0), it is ILLEGAL for
     // ASID[15:8] to be non-zero" (for a StreamWorld whose ASID is not IGNORED: NS-EL1 here).

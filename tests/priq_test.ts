@@ -189,23 +189,43 @@ Deno.test("8.1: overflow toggles OVFLG once, inhibits writes until acknowledged,
   assert.equal(irqs(), 2, "empty to non-empty twice");
 });
 
-Deno.test("6.3.36 LO = 1: a Last message interrupts even when the overflowing queue discards it", () => {
-  // LO = 1: "Send PRI queue interrupt when PRI message received with L bit set": the message is received whether or
-  // not the queue has room for it (8.1: in overflow it is answered automatically, not written).
-  const { smmu, d, irqs } = setup({ priqLog2: 1, irqs: 0 }); // two entries
-  const cfg2 = new Uint32Array(1);
-  PRIQ_IRQ_CFG2.LO.set(cfg2, 1);
-  d.write(REG.PRIQ_IRQ_CFG2, cfg2[0]);
-  d.write(REG.IRQ_CTRL, PRIQ_IRQEN);
-  const req = (group: number, last: boolean) =>
-    smmu.pri.request({ sid: 4, address: group * 4096, read: true, group, last });
-  assert.deepEqual([req(1, false), req(2, false)], ["queued", "queued"]);
-  assert.equal(irqs(), 0, "no Last message yet");
-  assert.equal(req(3, false), "discarded");
-  assert.equal(irqs(), 0, "a discarded message without L interrupts nothing");
-  assert.equal(req(4, true), "responded");
-  assert.equal(irqs(), 1, "a discarded message with L interrupts");
-});
+// IHI 0070 6.3.36 PRIQ_IRQ_CFG2.LO: "0b0 Send PRI queue interrupt when PRI queue transitions from empty to non-empty."
+// "0b1 Send PRI queue interrupt when PRI message received with L bit set. ... When the message is discarded because of
+// a PRI queue overflow, the interrupt is generated. When the message is discarded for any other reason, the interrupt
+// is not generated." IHI 0070 8.1: "An active overflow condition inhibits new entries from being written to the PRI
+// queue." IHI 0070 8.2: with PRIQEN 0 or PRIQ_ABT_ERR active "No entries are written to the PRI queue."
+// [what, why the message is not written, LO, L, PRI queue interrupts for it]
+const NOT_WRITTEN: [string, "overflow" | "PRIQEN 0" | "PRIQ_ABT_ERR", 0 | 1, boolean, number][] = [
+  ["LO 1, L 1, discarded in overflow: an interrupt", "overflow", 1, true, 1],
+  ["LO 1, L 0, discarded in overflow: none (not a Last message)", "overflow", 1, false, 0],
+  ["LO 0, L 1, discarded in overflow: none (the queue did not go from empty to non-empty)", "overflow", 0, true, 0],
+  ["LO 1, L 1, the queue disabled: none (discarded for another reason)", "PRIQEN 0", 1, true, 0],
+  ["LO 1, L 1, PRIQ_ABT_ERR active: none (discarded for another reason)", "PRIQ_ABT_ERR", 1, true, 0],
+];
+for (const [what, why, lo, last, want] of NOT_WRITTEN) {
+  Deno.test(`6.3.36 / 8.1 / 8.2: ${what}; nothing is written to the queue`, () => {
+    const holes: [number, number][] = why === "PRIQ_ABT_ERR" ? [[PRIQ_AT, PRIQ_AT + 0x1000]] : [];
+    const { smmu, d, memory, irqs } = setup({ priqLog2: 1, irqs: 0, memory: new SparseMemory({ holes }) });
+    const cfg2 = new Uint32Array(1);
+    PRIQ_IRQ_CFG2.LO.set(cfg2, lo);
+    d.write(REG.PRIQ_IRQ_CFG2, cfg2[0]); // written while PRIQ_IRQEN is 0 (the register is Guarded by it)
+    d.write(REG.IRQ_CTRL, PRIQ_IRQEN);
+    const req = (group: number, l: boolean) =>
+      smmu.pri.request({ sid: 4, address: group * 4096, read: true, group, last: l });
+    if (why === "overflow") assert.deepEqual([req(1, false), req(2, false)], ["queued", "queued"]); // two entries: full
+    if (why === "PRIQEN 0") d.enable(d.read(REG.CR0) & ~2);
+    if (why === "PRIQ_ABT_ERR") {
+      assert.equal(req(1, false), "responded", "the write aborts");
+      assert.ok(d.activeErrors() & (1 << GERROR.PRIQ_ABT_ERR.lsb));
+    }
+    const queue = () => Array.from({ length: 16 }, (_, i) => memory.read32(PRIQ_AT + 4 * i));
+    const [before, prodBefore, irqsBefore] = [queue(), PRIQ_PROD.WR.get(Uint32Array.of(prod(d))), irqs()];
+    assert.notEqual(req(3, last), "queued");
+    assert.equal(irqs() - irqsBefore, want, "PRI queue interrupts");
+    assert.equal(PRIQ_PROD.WR.get(Uint32Array.of(prod(d))), prodBefore, "PRIQ_PROD.WR unchanged");
+    assert.deepEqual(queue(), before, "the queue's memory unchanged");
+  });
+}
 
 Deno.test("8.1: an overflow auto-response with a PASID follows STE.PPAR, or fails without a valid STE", () => {
   const { smmu, d, responses } = setup({ priqLog2: 0 });

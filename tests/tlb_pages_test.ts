@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { blockKey, DENIED, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "../src/translation/tlb_pages.ts";
+import { blockKey, COLLIDED, DENIED, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "../src/translation/tlb_pages.ts";
 import type { RowData } from "../src/translation/tlb_pages.ts";
 import { KeyIndex } from "../src/translation/tlb_index.ts";
 
@@ -16,7 +16,17 @@ const OWNERS = [[1, -1], [1, 0], [7, 3], [0x1234_5678, -1]] as const;
 const PAGE = 4096;
 
 type Op =
-  | { op: "page"; owner: number; page: number; out: number; allow: number; global: boolean; ipa: number }
+  | {
+    op: "page";
+    owner: number;
+    page: number;
+    out: number;
+    allow: number;
+    global: boolean;
+    ipa: number;
+    /** Tell the fill the key is free when it is (the translator does after a lookup answered NONE). */
+    absent: boolean;
+  }
   | { op: "block"; owner: number; block: number; out: number; allow: number; pages: number[]; ipa: number }
   | { op: "walk"; owner: number; region: number; out: number }
   | { op: "remove"; owner: number; page: number }
@@ -38,6 +48,7 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
       allow: fc.nat(255),
       global: fc.boolean(),
       ipa: arbIpa,
+      absent: fc.boolean(),
     }),
   },
   {
@@ -89,10 +100,10 @@ function run(max: number, ops: Op[]): void {
   OWNERS.forEach(([sid, ssid], o) => rows.setOwner(o, sid, ssid));
   const model = new Map<string, Held>();
   const rowOf = (h: Held) => rows.find(OWNERS[h.owner][0], OWNERS[h.owner][1], h.space, h.key);
-  const fill = (h: Held, block: number, byIpa: boolean) => {
+  const fill = (h: Held, block: number, byIpa: boolean, absent = false) => {
     for (const [k, old] of model) if (old.block === id(h.owner, h.space, h.key)) model.delete(k); // a block re-filled
     model.set(id(h.owner, h.space, h.key), h);
-    return rows.add(h.owner, h.space, h.key, h.d, block, byIpa);
+    return rows.add(h.owner, h.space, h.key, h.d, block, byIpa, absent);
   };
   for (const op of ops) {
     if (op.op === "page") {
@@ -104,10 +115,13 @@ function run(max: number, ops: Op[]): void {
         global: op.global,
         ipaBase: op.ipa,
       };
+      // The model holds exactly the pool's rows between operations (check prunes what was evicted).
+      const free = !model.has(id(op.owner, SPACE.PAGE, pageKey(d.inBase)));
       const r = fill(
         { owner: op.owner, space: SPACE.PAGE, key: pageKey(d.inBase), d, block: null },
         NONE,
         op.ipa !== NO_IPA,
+        op.absent && free,
       );
       assert.equal(rowOf(model.get(id(op.owner, SPACE.PAGE, pageKey(d.inBase)))!), r, "a row just filled is found");
     } else if (op.op === "block") {
@@ -158,7 +172,7 @@ function run(max: number, ops: Op[]): void {
       const h = model.get(id(op.owner, SPACE.PAGE, pageKey(addr)));
       const r = h === undefined ? NONE : rowOf(h);
       const got = rows.lookup(sid, ssid, addr, op.access);
-      if (r === NONE) assert.equal(got, -1, "no row: a miss");
+      if (r === NONE) assert.equal(got, NONE, "no row: a miss");
       else if (((h!.d.allow >> op.access) & 1) === 0) assert.equal(got, DENIED);
       else {
         assert.equal(got, h!.d.outBase + (addr - h!.d.inBase));
@@ -246,6 +260,25 @@ Deno.test("TLB rows: a pool at its bound keeps rows in use and replaces the othe
   }
   for (let p = 1000; p < 1256; p++) if (rows.lookup(1, -1, IOVA + p * PAGE, 0) >= 0) kept++;
   assert.ok(kept >= 32, `of 256 pages filled into a full pool, the last ${kept} stay`);
+});
+
+Deno.test("TLB rows: a lookup tells a row under the key that covers another page (COLLIDED) from no row (NONE)", () => {
+  // Not architecture: pageKey keeps the low 32 bits of the page number, so pages 2^44 bytes apart share a key.
+  const rows = new TlbRows(16);
+  rows.setOwner(0, 1, -1);
+  const far = IOVA + 2 ** 44;
+  assert.equal(pageKey(far), pageKey(IOVA), "the two pages share a key");
+  const d = { inBase: IOVA, size: PAGE, outBase: 0x1000, allow: 0xff, global: false, ipaBase: NO_IPA };
+  assert.equal(rows.lookup(1, -1, IOVA + 8, 0), NONE, "nothing under the key");
+  rows.add(0, SPACE.PAGE, pageKey(IOVA), d, NONE, false, true);
+  assert.equal(rows.lookup(1, -1, IOVA + 8, 0), 0x1008);
+  assert.equal(rows.lookup(1, -1, far + 8, 0), COLLIDED, "a row under the key, for the other page");
+  assert.equal(rows.lookup(1, -1, IOVA + PAGE, 0), NONE, "the next page has its own key");
+  // A fill of the other page (told nothing: COLLIDED is no NONE) replaces the row under the key.
+  rows.add(0, SPACE.PAGE, pageKey(far), { ...d, inBase: far, outBase: 0x2000 }, NONE, false);
+  assert.equal(rows.size, 1);
+  assert.equal(rows.lookup(1, -1, far + 8, 0), 0x2008);
+  assert.equal(rows.lookup(1, -1, IOVA + 8, 0), COLLIDED);
 });
 
 Deno.test("key index: every row under a key is found, after any adds and removals (chains, rehashes)", () => {

@@ -439,12 +439,13 @@ export class CommandQueue {
   #atcInv(c: Uint32Array): number {
     // IHI 0070 6.3.9.6: with SMMUEN 0 "CMD_ATC_INV and CMD_PRI_RESP commands are ignored".
     if (!this.#feature(CR0ACK.SMMUEN, W_CR0ACK)) return CMDQ_CONS_ERR.CERROR_NONE;
+    const ssv = CMD_ATC_INV.SSV.get(c) === 1;
     const ok = this.#hooks.atcInvalidate?.({
       sid: CMD_ATC_INV.StreamID.get(c),
-      ssid: CMD_ATC_INV.SSV.get(c) ? CMD_ATC_INV.SubstreamID.get(c) : NO_SSID,
+      ssid: ssv ? CMD_ATC_INV.SubstreamID.get(c) : NO_SSID,
       addr: CMD_ATC_INV.Address.getAddress(c),
       size: CMD_ATC_INV.Size.get(c),
-      global: CMD_ATC_INV.Global.get(c) === 1,
+      global: ssv && CMD_ATC_INV.Global.get(c) === 1, // IHI 0070 4.5.1: "IGNORED when SSV == 0"
     });
     // Saved state (IMPL_STATE): a CMD_SYNC after a restore still fails.
     if (ok === false) IMPL_STATE.ATC_INV_FAILED.set(this.#regs.words, 1, W_IMPL_STATE);

@@ -204,11 +204,12 @@ export class Stalls implements StallSink {
   }
 
   /**
-   * CMD_STALL_TERM: every transaction of `sid` held, or marked for retry, is marked for termination (IHI 0070 4.7.2).
+   * CMD_STALL_TERM: every transaction of `sid` held is marked for termination (IHI 0070 4.7.2). One a CMD_RESUME
+   * already marked for retry keeps it: "Consumption of CMD_RESUME(Retry) ... does guarantee that, if it has not, it
+   * will be retried at a later time" (IHI 0070 4.7.1).
    */
   terminateStream(sid: number): void {
     for (const p of this.#slots) if (p !== undefined && p.sid === sid) this.#mark(p, TERMINATE);
-    for (const p of this.#due) if (p.sid === sid && p.action === RETRY) p.action = TERMINATE;
   }
 
   /** SMMUEN cleared, or a reset: every transaction held is terminated with an abort (IHI 0070 6.3.9.6). */

@@ -14,6 +14,11 @@ import { TWO_MINUS_32, WORD_BITS } from "../core/numbers.ts";
 export const NONE = -1;
 /** {@link TlbRows.lookup}: a row covers the address, but does not allow the access. */
 export const DENIED = -2;
+/**
+ * {@link TlbRows.lookup}: no row covers the address, but one is held under its key (a page 2^44 bytes or a multiple
+ * away, see {@link pageKey}): a fill of the address replaces it. Where lookup answers NONE, no row is under the key.
+ */
+export const COLLIDED = -4;
 /** {@link RowData.ipaBase} of a translation without stage 2: no IPA. */
 export const NO_IPA = -1;
 
@@ -26,16 +31,17 @@ const MIN_ROWS = 64;
  * flags, owner and block row. A hit, a fill and an eviction each touch this line and little else.
  */
 const ROW_BYTES = 64;
-const D = ROW_BYTES / Float64Array.BYTES_PER_ELEMENT, M = ROW_BYTES / Int32Array.BYTES_PER_ELEMENT;
+// Row r's first element is r shifted by these (log2 of the doubles, int32s and links a row has), a field's that
+// ORed with the field's index: int32 operations, which V8 compiles without the overflow checks of `r * 16 + K0`.
+const D_SHIFT = 3, M_SHIFT = 4, L_SHIFT = 2;
 const IN = 0, SIZE = 1, OUT = 2, ALLOW = 3;
 const K0 = (ALLOW + 1) * 2, K1 = K0 + 1, K2 = K1 + 1, CHAIN = K2 + 1; // int32s after the doubles (two each)
 const REF = CHAIN + 1, FLAGS = REF + 1, OWNER = FLAGS + 1, BLOCK = OWNER + 1;
 // Per row, `#links` holds its place on its owner's list (NEXT: the free list's too) and, for a page row of a block,
 // on its block's list (a block row's B_NEXT: its first page row).
 const PREV = 0, NEXT = 1, B_PREV = 2, B_NEXT = 3;
-const LINKS = 4;
-// FLAGS: these bits, ORed with the row's SPACE (bits 28-30).
-const LIVE = 1, GLOBAL = 2, BY_IPA = 4;
+// FLAGS: these bits, ORed with the row's SPACE (bits 28-30). IN_BLOCK: a page row on its block's list.
+const LIVE = 1, GLOBAL = 2, BY_IPA = 4, IN_BLOCK = 8;
 /** Rows a replacement looks at before it evicts a recently used one anyway. */
 const SECOND_CHANCES = 8;
 
@@ -71,6 +77,10 @@ export const SPACE = {
 } as const;
 /** The bits of a key word that hold its {@link SPACE}. */
 const SPACE_BITS = SPACE.BLOCK | SPACE.WALK_TTB1;
+/** The bit of a key word set in the BLOCK space only. */
+const SPACE_BLOCK_BIT = SPACE.BLOCK;
+/** FLAGS of a row that a removal must take off more than its hash chain and owner's list. */
+const LINKED = SPACE_BLOCK_BIT | BY_IPA | IN_BLOCK;
 
 /** What a new row holds (a reused object: the caller fills it, {@link TlbRows.add} copies it). */
 export interface RowData {
@@ -125,7 +135,6 @@ export class TlbRows {
   #globals = new Int32Array(0);
   #sid = new Int32Array(0);
   #ssid = new Int32Array(0);
-  #pinned = NONE;
   #seed = 0x2545f491;
 
   constructor(maxRows: number) {
@@ -159,25 +168,26 @@ export class TlbRows {
   /**
    * The output address of `addr` when a page row of (sid, ssid) covers it and allows raw access flags `access`
    * (0-7), with {@link span} set and counted in {@link hits}; {@link DENIED} when one covers it but does not allow the
-   * access; else -1. The TLB hit.
+   * access; {@link COLLIDED} when a row under its key covers another page; else NONE (no row under its key: a fill
+   * may pass `absent` to {@link add}). The TLB hit.
    */
   lookup(sid: number, ssid: number, addr: number, access: number): number {
     const meta = this.#meta, key = pageKey(addr), s = sid | 0;
     for (let r = this.#buckets[home(s, ssid, key, this.#shift)]; r !== NONE;) {
-      const m = r * M;
-      if (meta[m + K2] === key && meta[m + K0] === s && meta[m + K1] === ssid) {
-        const data = this.#data, d = r * D;
-        const off = addr - data[d + IN]; // the row may belong to a colliding page: check the range
-        if (!(off >= 0 && off < data[d + SIZE])) return -1;
-        if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;
-        meta[m + REF] = 1;
+      const m = r << M_SHIFT;
+      if (meta[m | K2] === key && meta[m | K0] === s && meta[m | K1] === ssid) {
+        const data = this.#data, d = r << D_SHIFT;
+        const off = addr - data[d | IN]; // the row may belong to a colliding page: check the range
+        if (!(off >= 0 && off < data[d | SIZE])) return COLLIDED;
+        if (((data[d | ALLOW] >> access) & 1) === 0) return DENIED;
+        meta[m | REF] = 1;
         this.hits++;
-        this.span[0] = data[d + SIZE] - off;
-        return data[d + OUT] + off;
+        this.span[0] = data[d | SIZE] - off;
+        return data[d | OUT] + off;
       }
-      r = meta[m + CHAIN];
+      r = meta[m | CHAIN];
     }
-    return -1;
+    return NONE;
   }
 
   /** The row of (sid, ssid) under `key` of {@link SPACE} `space`, or {@link NONE}. */
@@ -192,9 +202,9 @@ export class TlbRows {
   /** {@link #find} given the key's bucket. */
   #findIn(bucket: number, k0: number, k1: number, k2: number): number {
     const meta = this.#meta;
-    for (let r = this.#buckets[bucket]; r !== NONE; r = meta[r * M + CHAIN]) {
-      const m = r * M;
-      if (meta[m + K2] === k2 && meta[m + K0] === k0 && meta[m + K1] === k1) return r;
+    for (let r = this.#buckets[bucket]; r !== NONE; r = meta[(r << M_SHIFT) | CHAIN]) {
+      const m = r << M_SHIFT;
+      if (meta[m | K2] === k2 && meta[m | K0] === k0 && meta[m | K1] === k1) return r;
     }
     return NONE;
   }
@@ -206,108 +216,131 @@ export class TlbRows {
 
   /** Marks row `r` used (as a hit does), for replacement. */
   use(r: number): void {
-    this.#meta[r * M + REF] = 1;
+    this.#meta[(r << M_SHIFT) | REF] = 1;
   }
 
   inBase(r: number): number {
-    return this.#data[r * D + IN];
+    return this.#data[(r << D_SHIFT) | IN];
   }
   rowSize(r: number): number {
-    return this.#data[r * D + SIZE];
+    return this.#data[(r << D_SHIFT) | SIZE];
   }
   outBase(r: number): number {
-    return this.#data[r * D + OUT];
+    return this.#data[(r << D_SHIFT) | OUT];
   }
   allow(r: number): number {
-    return this.#data[r * D + ALLOW];
+    return this.#data[(r << D_SHIFT) | ALLOW];
   }
   ipaBase(r: number): number {
     return this.#ipa[r];
   }
   isGlobal(r: number): boolean {
-    return (this.#meta[r * M + FLAGS] & GLOBAL) !== 0;
+    return (this.#meta[(r << M_SHIFT) | FLAGS] & GLOBAL) !== 0;
   }
   isLive(r: number): boolean {
-    return (this.#meta[r * M + FLAGS] & LIVE) !== 0;
+    return (this.#meta[(r << M_SHIFT) | FLAGS] & LIVE) !== 0;
   }
   /** The {@link SPACE} of row `r`. */
   space(r: number): number {
-    return this.#meta[r * M + FLAGS] & SPACE_BITS;
+    return this.#meta[(r << M_SHIFT) | FLAGS] & SPACE_BITS;
   }
   /** The block row a page row was filled from, or {@link NONE}. */
   blockOf(r: number): number {
-    return this.#meta[r * M + BLOCK];
+    return this.#meta[(r << M_SHIFT) | BLOCK];
   }
 
   /** Appends the rows of `owner` to `out`. */
   rowsOf(owner: number, out: number[]): void {
     const links = this.#links;
-    for (let r = this.#head[owner]; r !== NONE; r = links[r * LINKS + NEXT]) out.push(r);
+    for (let r = this.#head[owner]; r !== NONE; r = links[(r << L_SHIFT) | NEXT]) out.push(r);
   }
 
   /**
    * Adds a row of `owner` under `key` holding `d`, replacing the row under that key; evicts when full.
    * `space`: a {@link SPACE}; `block`: the BLOCK row this page row belongs to (then `d` must be the block's), or
-   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). Returns the row.
+   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). `absent`: the
+   * caller knows no row is held under the key (a {@link lookup} of it just answered NONE and nothing was added
+   * since), so none is looked for; a wrong `absent` leaves two rows under one key. Returns the row.
    */
-  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean): number {
-    const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space;
+  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean, absent = false): number {
+    const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space, rows = this.#rows;
     let bucket = home(k0, k1, key, this.#shift);
-    const old = this.#findIn(bucket, k0, k1, key);
-    if (old !== NONE) this.remove(old);
-    this.#pinned = block; // the block this row joins stays while the row is made
-    const rows = this.#rows, r = this.#take();
-    this.#pinned = NONE;
-    if (this.#rows !== rows) bucket = home(k0, k1, key, this.#shift); // the pool grew: more buckets
-    const data = this.#data, at = r * D;
-    data[at + IN] = d.inBase;
-    data[at + SIZE] = d.size;
-    data[at + OUT] = d.outBase;
-    data[at + ALLOW] = d.allow;
+    const old = absent ? NONE : this.#findIn(bucket, k0, k1, key);
+    // The row replaced, or the one evicted, is taken over where it is: no trip through the free list, and it stays
+    // on its hash chain when it held this key, on its owner's list when it was this owner's.
+    const r = old !== NONE ? old : this.#free !== NONE ? this.#popFree() : this.#spare(block);
+    const meta = this.#meta, m = r << M_SHIFT, flags = meta[m | FLAGS];
+    let listed = false;
+    if ((flags & LIVE) !== 0) {
+      if ((flags & LINKED) !== 0) this.#unlinkMore(r, flags);
+      if (old === NONE) this.#unchain(r);
+      const held = meta[m | OWNER];
+      if ((flags & GLOBAL) !== 0) this.#globals[held]--;
+      if (held === owner) listed = true;
+      else this.#unlist(r, held);
+      this.removals++;
+    } else this.size++;
+    const data = this.#data, at = r << D_SHIFT;
+    data[at | IN] = d.inBase;
+    data[at | SIZE] = d.size;
+    data[at | OUT] = d.outBase;
+    data[at | ALLOW] = d.allow;
     this.#ipa[r] = d.ipaBase;
-    const meta = this.#meta, m = r * M;
-    meta[m + K0] = k0;
-    meta[m + K1] = k1;
-    meta[m + K2] = key;
-    meta[m + CHAIN] = this.#buckets[bucket];
-    this.#buckets[bucket] = r;
-    meta[m + REF] = 0;
-    meta[m + FLAGS] = space | LIVE | (d.global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0);
-    meta[m + OWNER] = owner;
-    meta[m + BLOCK] = block;
+    if (old === NONE) {
+      if (this.#rows !== rows) bucket = home(k0, k1, key, this.#shift); // the pool grew: more buckets
+      const buckets = this.#buckets;
+      meta[m | K0] = k0;
+      meta[m | K1] = k1;
+      meta[m | K2] = key;
+      meta[m | CHAIN] = buckets[bucket];
+      buckets[bucket] = r;
+    }
+    meta[m | REF] = 0;
+    const global = d.global;
+    meta[m | FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0) |
+      (block !== NONE ? IN_BLOCK : 0);
+    meta[m | BLOCK] = block;
+    if (!listed) {
+      // First on its owner's list.
+      const links = this.#links, l = r << L_SHIFT, heads = this.#head, head = heads[owner];
+      links[l | PREV] = NONE;
+      links[l | NEXT] = head;
+      if (head !== NONE) links[(head << L_SHIFT) | PREV] = r;
+      heads[owner] = r;
+      meta[m | OWNER] = owner;
+      this.#count[owner]++;
+    }
+    if (global) this.#globals[owner]++;
+    if (space === SPACE.BLOCK) this.#links[(r << L_SHIFT) | B_NEXT] = NONE; // no page rows yet
+    else if (block !== NONE) this.#joinBlock(r, block);
     if (byIpa) {
-      const ipaKey = space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase);
-      this.#ipaIndex.add(owner, space, ipaKey, r);
+      this.#ipaIndex.add(owner, space, space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase), r);
     }
-    // First on its owner's list.
-    const links = this.#links, l = r * LINKS, head = this.#head[owner];
-    links[l + PREV] = NONE;
-    links[l + NEXT] = head;
-    if (head !== NONE) links[head * LINKS + PREV] = r;
-    this.#head[owner] = r;
-    this.#count[owner]++;
-    if (d.global) this.#globals[owner]++;
-    links[l + B_NEXT] = NONE;
-    if (block !== NONE) {
-      const first = links[block * LINKS + B_NEXT];
-      links[l + B_PREV] = block;
-      links[l + B_NEXT] = first;
-      if (first !== NONE) links[first * LINKS + B_PREV] = r;
-      links[block * LINKS + B_NEXT] = r;
-    }
-    this.size++;
     return r;
+  }
+
+  /** Puts page row `r` first on block row `block`'s list. */
+  #joinBlock(r: number, block: number): void {
+    const links = this.#links, l = r << L_SHIFT, first = links[(block << L_SHIFT) | B_NEXT];
+    links[l | B_PREV] = block;
+    links[l | B_NEXT] = first;
+    if (first !== NONE) links[(first << L_SHIFT) | B_PREV] = r;
+    links[(block << L_SHIFT) | B_NEXT] = r;
   }
 
   /** Removes row `r`, and a block row's page rows with it. */
   remove(r: number): void {
-    const flags = this.#meta[r * M + FLAGS];
+    const meta = this.#meta, m = r << M_SHIFT, flags = meta[m | FLAGS];
     if ((flags & LIVE) === 0) return;
-    if ((flags & SPACE_BITS) === SPACE.BLOCK) {
-      const links = this.#links;
-      while (links[r * LINKS + B_NEXT] !== NONE) this.#removeOne(links[r * LINKS + B_NEXT]);
-    }
-    this.#removeOne(r);
+    if ((flags & LINKED) !== 0) this.#unlinkMore(r, flags);
+    this.#unchain(r);
+    const owner = meta[m | OWNER];
+    if ((flags & GLOBAL) !== 0) this.#globals[owner]--;
+    this.#unlist(r, owner);
+    meta[m | FLAGS] = 0;
+    this.size--;
+    this.removals++;
+    this.#pushFree(r);
   }
 
   /** Removes every row of `owner`. */
@@ -330,49 +363,59 @@ export class TlbRows {
     this.#seed = 0x2545f491; // the same choices after every full invalidation: runs stay reproducible
   }
 
-  #removeOne(r: number): void {
-    const meta = this.#meta, m = r * M, flags = meta[m + FLAGS], owner = meta[m + OWNER];
-    // Off its hash chain.
-    const bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
-    let p = this.#buckets[bucket];
-    if (p === r) this.#buckets[bucket] = meta[m + CHAIN];
+  /** Takes row `r` off its hash chain. */
+  #unchain(r: number): void {
+    const meta = this.#meta, m = r << M_SHIFT, buckets = this.#buckets;
+    const bucket = home(meta[m | K0], meta[m | K1], meta[m | K2], this.#shift);
+    let p = buckets[bucket];
+    if (p === r) buckets[bucket] = meta[m | CHAIN];
     else {
-      while (meta[p * M + CHAIN] !== r) p = meta[p * M + CHAIN];
-      meta[p * M + CHAIN] = meta[m + CHAIN];
+      while (meta[(p << M_SHIFT) | CHAIN] !== r) p = meta[(p << M_SHIFT) | CHAIN];
+      meta[(p << M_SHIFT) | CHAIN] = meta[m | CHAIN];
+    }
+  }
+
+  /** Takes row `r` off the list of `owner`. */
+  #unlist(r: number, owner: number): void {
+    const links = this.#links, l = r << L_SHIFT, prev = links[l | PREV], next = links[l | NEXT];
+    if (prev !== NONE) links[(prev << L_SHIFT) | NEXT] = next;
+    else this.#head[owner] = next;
+    if (next !== NONE) links[(next << L_SHIFT) | PREV] = prev;
+    this.#count[owner]--;
+  }
+
+  /** Takes live row `r` (of FLAGS `flags`) out of what only some rows are in: its page rows, its block, the IPA index. */
+  #unlinkMore(r: number, flags: number): void {
+    const links = this.#links, l = r << L_SHIFT;
+    if ((flags & SPACE_BLOCK_BIT) !== 0) {
+      while (links[l | B_NEXT] !== NONE) this.remove(links[l | B_NEXT]);
     }
     if ((flags & BY_IPA) !== 0) this.#ipaIndex.remove(r);
-    const links = this.#links, l = r * LINKS;
-    const prev = links[l + PREV], next = links[l + NEXT];
-    if (prev !== NONE) links[prev * LINKS + NEXT] = next;
-    else this.#head[owner] = next;
-    if (next !== NONE) links[next * LINKS + PREV] = prev;
-    this.#count[owner]--;
-    if ((flags & GLOBAL) !== 0) this.#globals[owner]--;
-    if (meta[m + BLOCK] !== NONE) {
-      const bp = links[l + B_PREV], bn = links[l + B_NEXT];
-      links[bp * LINKS + B_NEXT] = bn; // bp is the previous sibling or the block row, whose B_NEXT is the first page
-      if (bn !== NONE) links[bn * LINKS + B_PREV] = bp;
+    if ((flags & IN_BLOCK) !== 0) {
+      const bp = links[l | B_PREV], bn = links[l | B_NEXT];
+      links[(bp << L_SHIFT) | B_NEXT] = bn; // bp is the previous sibling or the block row, whose B_NEXT is the first page
+      if (bn !== NONE) links[(bn << L_SHIFT) | B_PREV] = bp;
     }
-    meta[m + FLAGS] = 0;
-    this.size--;
-    this.removals++;
-    this.#pushFree(r);
   }
 
   #pushFree(r: number): void {
-    this.#links[r * LINKS + NEXT] = this.#free;
+    this.#links[(r << L_SHIFT) | NEXT] = this.#free;
     this.#free = r;
   }
 
-  /** A free row: from the free list, new storage, or an eviction. */
-  #take(): number {
-    if (this.#free === NONE) {
-      if (this.#rows < this.maxRows) this.#grow(Math.min(this.maxRows, Math.max(MIN_ROWS, this.#rows * 2)));
-      else this.remove(this.#victim());
-    }
+  #popFree(): number {
     const r = this.#free;
-    this.#free = this.#links[r * LINKS + NEXT];
+    this.#free = this.#links[(r << L_SHIFT) | NEXT];
     return r;
+  }
+
+  /** A row for a fill when none is free: new storage, or a live row to evict (never `pinned`, the block joined). */
+  #spare(pinned: number): number {
+    if (this.#rows < this.maxRows) {
+      this.#grow(Math.min(this.maxRows, Math.max(MIN_ROWS, this.#rows * 2)));
+      return this.#popFree();
+    }
+    return this.#victim(pinned);
   }
 
   #random(): number {
@@ -387,15 +430,15 @@ export class TlbRows {
    * The row to evict from a full pool (every row is live): a random one not used since it was last looked at (a
    * look clears its mark). A block with page rows counts as used: its pages hit through them, not through it.
    */
-  #victim(): number {
-    const meta = this.#meta, links = this.#links, pinned = this.#pinned, scale = this.#rows * TWO_MINUS_32;
+  #victim(pinned: number): number {
+    const meta = this.#meta, links = this.#links, scale = this.#rows * TWO_MINUS_32;
     for (let tries = 0;; tries++) {
-      const r = Math.floor(this.#random() * scale), m = r * M; // no integer division
+      const r = (this.#random() * scale) | 0, m = r << M_SHIFT; // no integer division; |0 floors a non-negative number
       if (r === pinned) continue;
-      const used = meta[m + REF] !== 0 ||
-        ((meta[m + FLAGS] & SPACE_BITS) === SPACE.BLOCK && links[r * LINKS + B_NEXT] !== NONE);
+      const used = meta[m | REF] !== 0 ||
+        ((meta[m | FLAGS] & SPACE_BITS) === SPACE.BLOCK && links[(r << L_SHIFT) | B_NEXT] !== NONE);
       if (tries < SECOND_CHANCES && used) {
-        meta[m + REF] = 0;
+        meta[m | REF] = 0;
         continue;
       }
       return r;
@@ -409,7 +452,7 @@ export class TlbRows {
     bytes.set(new Uint8Array(this.#data.buffer));
     this.#data = new Float64Array(bytes.buffer);
     this.#meta = new Int32Array(bytes.buffer); // FLAGS 0 in new rows: not live
-    this.#links = grow(this.#links, rows * LINKS, NONE);
+    this.#links = grow(this.#links, rows << L_SHIFT, NONE);
     this.#ipa = grow(this.#ipa, rows, 0);
     this.#rows = rows;
     for (let r = rows - 1; r >= old; r--) this.#pushFree(r);
@@ -420,10 +463,10 @@ export class TlbRows {
     this.#shift = WORD_BITS - Math.log2(buckets);
     const meta = this.#meta;
     for (let r = 0; r < old; r++) {
-      const m = r * M;
-      if ((meta[m + FLAGS] & LIVE) === 0) continue;
-      const bucket = home(meta[m + K0], meta[m + K1], meta[m + K2], this.#shift);
-      meta[m + CHAIN] = this.#buckets[bucket];
+      const m = r << M_SHIFT;
+      if ((meta[m | FLAGS] & LIVE) === 0) continue;
+      const bucket = home(meta[m | K0], meta[m | K1], meta[m | K2], this.#shift);
+      meta[m | CHAIN] = this.#buckets[bucket];
       this.#buckets[bucket] = r;
     }
   }

@@ -222,7 +222,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "a TLB hit on the fast path ignores the access's permissions",
     file: "src/translation/tlb_pages.ts",
-    find: "if (((data[d + ALLOW] >> access) & 1) === 0) return DENIED;",
+    find: "if (((data[d | ALLOW] >> access) & 1) === 0) return DENIED;",
     replace: "",
     expect: /a TLB hit gave pa|where probe said/,
   },
