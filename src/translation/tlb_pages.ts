@@ -100,7 +100,7 @@ export interface RowData {
  * than the pool keeps a useful part cached rather than cycling through it (as LRU would on a sweep). Owners are small
  * integers (context ids) registered with their StreamID and SubstreamID.
  *
- * Rows are found by key through hash chains (a bucket per two rows the pool has, the chain through the rows), so a
+ * Rows are found by key through hash chains (four buckets per row the pool has, the chain through the rows), so a
  * row never moves while cached, and a fill or an eviction links or unlinks one row: no probing for room, no deletion
  * marks, no rebuilds but when the pool grows.
  */
@@ -445,7 +445,10 @@ export class TlbRows {
     }
   }
 
-  /** Storage for `rows` rows (the rows held stay where they are), and a bucket per two rows. */
+  /**
+   * Storage for `rows` rows (the rows held stay where they are), and four buckets per row: short chains, so a miss
+   * (which walks its whole chain) is found out quickly.
+   */
   #grow(rows: number): void {
     const old = this.#rows;
     const bytes = new Uint8Array(rows * ROW_BYTES);
@@ -458,7 +461,7 @@ export class TlbRows {
     for (let r = rows - 1; r >= old; r--) this.#pushFree(r);
     // Every held row rechained into the new buckets.
     let buckets = 1;
-    while (buckets < rows * 2) buckets *= 2;
+    while (buckets < rows * 4) buckets *= 2;
     this.#buckets = new Int32Array(buckets).fill(NONE);
     this.#shift = WORD_BITS - Math.log2(buckets);
     const meta = this.#meta;

@@ -116,10 +116,10 @@ export class Translator implements TranslationEngine {
   #lastSid = 0;
   #lastSsid = NO_SSID; // with #last: the context of the last transaction (none while #last is null)
   #last: Context | null = null;
-  /** The last successful #walk: what a TLB row for it holds (reused, so a miss allocates nothing). */
   /** The address {@link missed} translates, and its PA. */
   #missAt = DOUBLE_FIELD;
   #missPa = DOUBLE_FIELD;
+  /** The last successful #walk: what a TLB row for it holds (reused, so a miss allocates nothing). */
   readonly #walked: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: NO_IPA };
 
   constructor(
@@ -191,7 +191,7 @@ export class Translator implements TranslationEngine {
       // Rows exist only for cached contexts that translate, and allow by raw flags (overrides folded in): a hit
       // needs no context.
       const pa = this.#rows.lookup(sid, ssid, iova, flags & ACCESS_MASK); // counts its hits
-      return pa >= 0 ? pa : this.missed(sid, ssid, iova, flags, pa === DENIED ? DENIED : NONE);
+      return pa >= 0 ? pa : this.missed(sid, ssid, iova, flags, pa);
     }
     this.#stats.translations++;
     this.#tag = tag;
@@ -200,7 +200,8 @@ export class Translator implements TranslationEngine {
 
   /**
    * translate after its TLB hit path (`caches.rows.lookup` of an untagged address, raw ACCESS_MASK flags) gave
-   * `found` (no PA: NONE or DENIED): the rest of the transaction, without looking again. The lookup counts its hits.
+   * `found` (no PA: NONE, COLLIDED or DENIED): the rest of the transaction, without looking again. The lookup counts
+   * its hits.
    */
   missed(sid: number, ssid: number, iova: number, flags: number, found: number): number {
     // The address and the PA go through fields: as an argument and a result of #miss (too big to inline into the hit
@@ -253,7 +254,7 @@ export class Translator implements TranslationEngine {
       stats.tlbMisses++;
       stats.walks++;
       ctx.used = true;
-      this.caches.insert(ctx, iova, w);
+      this.caches.insert(ctx, iova, w, true); // no row is under the key: the lookup found NONE, and nothing was added
       const off = iova - w.inBase;
       this.#span[0] = w.size - off;
       this.#missPa = w.outBase + off;
@@ -287,8 +288,8 @@ export class Translator implements TranslationEngine {
   }
 
   /**
-   * Translates past the TLB hit path; `page` is what that path found for the page row: NONE (no row covers the
-   * address: a block may), DENIED (one does, refusing the access: walk), or UNKNOWN (not looked: look).
+   * Translates past the TLB hit path; `page` is what that path found for the page row: NONE or COLLIDED (no row
+   * covers the address: a block may), DENIED (one does, refusing the access: walk), or UNKNOWN (not looked: look).
    */
   #slow(
     sid: number,
