@@ -90,11 +90,22 @@ export function fourPairReads(): () => number {
  * runs (a garbage collection during a run only makes its growth smaller, or negative: such runs are left out).
  */
 export function bytesPerCall(call: () => void): number {
-  for (let i = 0; i < 200_000; i++) call(); // optimized first: unoptimized code boxes every double it handles
+  return bytesPerIteration((n) => {
+    for (let i = 0; i < n; i++) call();
+  });
+}
+
+/**
+ * Bytes one iteration of `loop(n)` (n iterations) allocates once optimized, measured as {@link bytesPerCall} does. A
+ * loop that consumes its results measures the code it calls as an embedder's loop runs it; through a call that V8
+ * does not inline, a number above the Smi range returned to the caller is boxed (16 bytes the callee does not allocate).
+ */
+export function bytesPerIteration(loop: (n: number) => void): number {
+  for (let i = 0; i < 100; i++) loop(2000); // optimized first: unoptimized code boxes every double it handles
   let best = -Infinity;
   for (let t = 0; t < 5; t++) {
     const before = Deno.memoryUsage().heapUsed;
-    for (let i = 0; i < 2000; i++) call();
+    loop(2000);
     const grown = (Deno.memoryUsage().heapUsed - before) / 2000;
     if (grown >= 0) best = Math.max(best, grown);
   }
