@@ -20,6 +20,9 @@ const ALLOWED: Record<string, Record<string, string>> = {
   "src/translation/walk.ts": {
     "2": "translation stage numbers (Regime.stage 1 | 2)",
   },
+  "src/translation/regime.ts": {
+    "2": "translation stage numbers (Regime.stage 1 | 2)",
+  },
   "src/translation/permissions.ts": {
     "2": "S1_AT, S2_AT: where the permission indexes pack their inputs (private packing)",
     "3": "S1_AT: private packing of the stage-1 permission index",

@@ -7,8 +7,9 @@ import fc from "fast-check";
 import { EVENT_TYPE, EVT_CLASS } from "../gen/mod.ts";
 import { SparseMemory } from "../src/core/memory.ts";
 import { ACCESS } from "../src/core/types.ts";
-import { stage1StartLevel, stage2StartLevel, Walker } from "../src/translation/walk.ts";
-import type { Regime } from "../src/translation/walk.ts";
+import { stage1StartLevel, stage2StartLevel } from "../src/translation/regime.ts";
+import type { Regime } from "../src/translation/regime.ts";
+import { Walker } from "../src/translation/walk.ts";
 import { Allocator, PageTable, s1Leaf } from "../src/guest/tables.ts";
 import type { Values } from "../src/guest/tables.ts";
 

@@ -69,8 +69,9 @@ import type { GuestMemory } from "../core/memory.ts";
 import { word } from "../registers/regfile.ts";
 import { WORD_BYTES } from "../core/numbers.ts";
 import { type Fault, newFault, NO_PA, setCause, translationRelated } from "../core/types.ts";
-import { NO_LEVEL, stage1StartLevel, stage2StartLevel } from "./walk.ts";
-import type { Regime, Walker } from "./walk.ts";
+import { NO_LEVEL, stage1StartLevel, stage2StartLevel } from "./regime.ts";
+import type { Regime } from "./regime.ts";
+import type { Walker } from "./walk.ts";
 
 /** A TxSZ field is the size offset of its input region: the region is 2^(VA_BITS - TxSZ) bytes. */
 const VA_BITS = VA_LAYOUT.bits;

@@ -1,15 +1,25 @@
 /**
- * A context (the decoded configuration of one (StreamID, SubstreamID) pair) and its TLB tags (IHI 0070 3.17). The
- * caches that hold contexts are in tlb.ts; a walker's view of their walk caches in walk_cache.ts.
+ * A context (the decoded configuration of one (StreamID, SubstreamID) pair), how an STE takes the transactions of a
+ * SubstreamID into one ({@link admission}, {@link flagMapOf}), and its TLB tags (IHI 0070 3.17). The caches that hold
+ * contexts are in tlb.ts; a walker's view of their walk caches in walk_cache.ts.
  * @module
  */
-import { CMD_TLBI_TG, CMD_TLBI_TG_GRANULE, STE } from "../../gen/mod.ts";
-import { ACCESS_KINDS, SSID_LIMIT } from "../core/types.ts";
+import {
+  CMD_TLBI_TG,
+  CMD_TLBI_TG_GRANULE,
+  EVENT_TYPE,
+  STE,
+  STE_CONFIG,
+  STE_INSTCFG,
+  STE_PRIVCFG,
+  STE_S1DSS,
+} from "../../gen/mod.ts";
+import { ACCESS, ACCESS_KINDS, NO_SSID, SSID_LIMIT } from "../core/types.ts";
 import { POW2 } from "../core/numbers.ts";
 import type { TlbRange } from "../core/types.ts";
 import type { ContextConfig, StreamConfig } from "./config.ts";
 import { WORLD } from "./config.ts";
-import type { Regime } from "./walk.ts";
+import type { Regime } from "./regime.ts";
 import { NONE } from "./tlb_pages.ts";
 
 /** What a context does with a transaction. */
@@ -68,6 +78,61 @@ export class Context {
   get nested(): boolean {
     return this.cd !== null && this.s2 !== null;
   }
+}
+
+/**
+ * How an STE takes a transaction of SubstreamID `ssid` (NO_SSID: none), before any CD is read: its context's KIND and
+ * the SubstreamID of the CD it uses (NO_SSID: stage 1 bypassed), or the fault that refuses it (`refused`, an event
+ * type) and why.
+ */
+export type Admission =
+  | { readonly kind: number; readonly cdSsid: number; readonly refused?: undefined }
+  | { readonly refused: number; readonly reason: string };
+
+const BAD_SSID: Admission = { refused: EVENT_TYPE.C_BAD_SUBSTREAMID, reason: "SubstreamID not accepted by this STE" };
+
+/** The {@link Admission} of `ssid` by `stream`: the SubstreamID and S1DSS rules (IHI 0070 3.3.2, 5.2). */
+export function admission(stream: StreamConfig, ssid: number): Admission {
+  if (stream.config === STE_CONFIG.ABORT) return { kind: KIND.ABORT, cdSsid: NO_SSID };
+  const s1 = stream.s1;
+  if (s1 === null) {
+    if (ssid >= 0) return BAD_SSID; // IHI 0070 3.3.2: SSV = 1 without stage 1
+    return { kind: stream.config === STE_CONFIG.BYPASS ? KIND.BYPASS : KIND.TRANSLATE, cdSsid: NO_SSID };
+  }
+  if (ssid >= 0) {
+    if (s1.cdMax === 0 || ssid >= 2 ** s1.cdMax) return BAD_SSID;
+    // IHI 0070 5.2 S1DSS = 0b10: substream 0 belongs to transactions without one; a transaction that selects it is
+    // terminated and F_STREAM_DISABLED recorded.
+    if (ssid === 0 && s1.dss === STE_S1DSS.SSID0) {
+      return { refused: EVENT_TYPE.F_STREAM_DISABLED, reason: "SubstreamID 0 is reserved by S1DSS substream 0" };
+    }
+    return { kind: KIND.TRANSLATE, cdSsid: ssid };
+  }
+  if (s1.cdMax === 0 || s1.dss === STE_S1DSS.SSID0) return { kind: KIND.TRANSLATE, cdSsid: 0 };
+  if (s1.dss === STE_S1DSS.TERMINATE) {
+    return { refused: EVENT_TYPE.F_STREAM_DISABLED, reason: "transaction without SubstreamID, S1DSS terminate" };
+  }
+  // S1DSS bypass: stage 1 bypassed; without stage 2, both are.
+  return { kind: stream.s2 === null ? KIND.BYPASS : KIND.TRANSLATE, cdSsid: NO_SSID };
+}
+
+/**
+ * A context's {@link Context.flagMap}: the access flags a transaction of each incoming flags has after the STE's
+ * PRIVCFG and INSTCFG overrides, or null when it overrides neither (IHI 0070 5.2).
+ */
+export function flagMapOf(stream: StreamConfig): Uint8Array | null {
+  if (stream.privcfg === STE_PRIVCFG.INCOMING && stream.instcfg === STE_INSTCFG.INCOMING) return null;
+  const flagMap = new Uint8Array(ACCESS_KINDS);
+  for (let f = 0; f < ACCESS_KINDS; f++) {
+    let g = f;
+    if (stream.privcfg === STE_PRIVCFG.PRIV) g |= ACCESS.PRIV;
+    if (stream.privcfg === STE_PRIVCFG.UNPRIV) g &= ~ACCESS.PRIV;
+    // INSTCFG applies to reads only (IHI 0070 5.2).
+    if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.INSTR) g |= ACCESS.EXEC;
+    if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.DATA) g &= ~ACCESS.EXEC;
+    flagMap[f] = g;
+  }
+  return flagMap;
 }
 
 /** Key of a context: the SubstreamID plus one (NO_SSID: 0), then the StreamID above it. */

@@ -4,18 +4,7 @@
  * changes through {@link Translator.flushAll}.
  * @module
  */
-import {
-  CR0,
-  EVENT_TYPE,
-  EVT_CLASS,
-  GBPA,
-  GRANULE,
-  REG,
-  STE_CONFIG,
-  STE_INSTCFG,
-  STE_PRIVCFG,
-  STE_S1DSS,
-} from "../../gen/mod.ts";
+import { CR0, EVENT_TYPE, EVT_CLASS, GBPA, GRANULE, REG } from "../../gen/mod.ts";
 import type { GuestMemory } from "../core/memory.ts";
 import { HostCalls } from "../core/host_calls.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
@@ -27,7 +16,6 @@ import {
   newFault,
   NO_PA,
   NO_SSID,
-  NO_STAG,
   NO_TAG,
   setCause,
   translationRelated,
@@ -36,6 +24,8 @@ import type { EventSink, Fault, Invalidation, SmmuObserver, StallSink, Translati
 import { ConfigReader, readCaps } from "./config.ts";
 import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
 import { Caches, Context, contextKey, KIND } from "./tlb.ts";
+import { admission, flagMapOf } from "./tlb_context.ts";
+import { FaultReporter } from "./faults.ts";
 import { WalkCacheView } from "./walk_cache.ts";
 import { DENIED, NO_IPA, NONE, pageKey, SPACE } from "./tlb_pages.ts";
 import type { RowData, TlbRows } from "./tlb_pages.ts";
@@ -43,7 +33,7 @@ import type { CacheLimits } from "./tlb.ts";
 import { atsGrantsAny } from "./permissions.ts";
 import { Walker } from "./walk.ts";
 import { DOUBLE_FIELD, modPow2, POW2 } from "../core/numbers.ts";
-import type { StepRecord } from "./walk.ts";
+import type { StepRecord } from "./walk_trace.ts";
 
 export type { CacheLimits } from "./tlb.ts";
 
@@ -91,14 +81,11 @@ export class Translator implements TranslationEngine {
   /** After a successful {@link atsRequest}: the mapping walked (the row a TLB keeps), or null when both stages were
    * bypassed. Reused: read it before the next translation. */
   atsEntry: Readonly<RowData> | null = null;
-  /** Faults are not recorded (an ATS request: IHI 0070 3.9.1 "the SMMU does not record fault events"). */
-  #quiet = false;
-  /** The stall model, when the device offers it: where stalling faults go (IHI 0070 3.12.2). */
-  stalls: StallSink | null = null;
   readonly caches: Caches;
   readonly #rows: TlbRows;
   readonly #regs: RegisterFile;
-  readonly #events: EventSink;
+  /** Completes and reports {@link fault}: the private fault methods below hand over to it. */
+  readonly #faults: FaultReporter;
   readonly #observers: readonly SmmuObserver[];
   /** The device's host-call bracket: a transaction past the TLB hit path is a device call (see {@link #slow}). */
   readonly #calls: HostCalls;
@@ -131,11 +118,11 @@ export class Translator implements TranslationEngine {
     calls: HostCalls = new HostCalls(),
   ) {
     this.#regs = regs;
-    this.#events = events;
     this.#observers = observers;
     this.#calls = calls;
     this.#reader = new ConfigReader(memory, this.fault);
     this.#lookup = new ConfigReader(memory);
+    this.#faults = new FaultReporter(this.fault, events, this.#stats, this.#reader);
     this.#s1 = new Walker(memory, this.fault);
     this.#s2 = new Walker(memory, this.fault);
     this.caches = new Caches(limits);
@@ -148,6 +135,14 @@ export class Translator implements TranslationEngine {
   /** After a successful translate: bytes from the input address to the end of its mapping (DMA splitting). */
   get span(): number {
     return this.#span[0];
+  }
+
+  /** The stall model, when the device offers it: where stalling faults go (IHI 0070 3.12.2). */
+  get stalls(): StallSink | null {
+    return this.#faults.stalls;
+  }
+  set stalls(stalls: StallSink | null) {
+    this.#faults.stalls = stalls;
   }
 
   /** TLB hits of translate's hit path so far: one more after a call means it answered from a TLB row. */
@@ -393,17 +388,6 @@ export class Translator implements TranslationEngine {
     return iova >= 0 && iova < POW2[this.#caps!.oasBits] && (flags & ACCESS.TAGGED) === 0;
   }
 
-  /**
-   * Stage 1 bypassed, the input address beyond the IAS: a stage-1 Address Size fault, S2 = 0, CLASS = IN, recorded
-   * (no CD's R applies: IHI 0070 3.4 "F_ADDR_SIZE is recorded", 7.3.14).
-   */
-  #inputAddressSize(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
-    setCause(this.fault, EVENT_TYPE.F_ADDR_SIZE, false, EVT_CLASS.IN);
-    this.#describe(sid, ssid, iova, flags);
-    this.#report(true, effects);
-    return NO_PA;
-  }
-
   /** Finds or builds the context of (sid, ssid); null after reporting a configuration fault. */
   #context(caps: Caps, sid: number, ssid: number, iova: number, flags: number, effects: boolean): Context | null {
     const key = contextKey(sid, ssid);
@@ -416,56 +400,22 @@ export class Translator implements TranslationEngine {
       if (stream === null) return this.#configFault(sid, ssid, iova, flags, effects, null);
       if (effects) this.caches.addStream(stream);
     }
-    const hasS1 = stream.s1 !== null;
-    const refuse = (type: number, reason: string) => {
-      setCause(this.fault, type);
+    const taken = admission(stream, ssid);
+    if (taken.refused !== undefined) {
+      setCause(this.fault, taken.refused);
       this.fault.recorded = true;
-      return this.#configFault(sid, ssid, iova, flags, effects, stream, reason);
-    };
-    const badSsid = () => refuse(EVENT_TYPE.C_BAD_SUBSTREAMID, "SubstreamID not accepted by this STE");
-    let kind: number = KIND.TRANSLATE;
-    let cdSsid = NO_SSID; // which CD: none (stage 1 bypassed), or the SubstreamID's
-    if (stream.config === STE_CONFIG.ABORT) kind = KIND.ABORT;
-    else if (!hasS1) {
-      if (ssid >= 0) return badSsid(); // IHI 0070 3.3.2: SSV = 1 without stage 1
-      if (stream.config === STE_CONFIG.BYPASS) kind = KIND.BYPASS;
-    } else {
-      const s1 = stream.s1!;
-      if (ssid >= 0) {
-        if (s1.cdMax === 0 || ssid >= 2 ** s1.cdMax) return badSsid();
-        // IHI 0070 5.2 S1DSS = 0b10: substream 0 belongs to transactions without one; a transaction that selects it
-        // is terminated and F_STREAM_DISABLED recorded.
-        if (ssid === 0 && s1.dss === STE_S1DSS.SSID0) {
-          return refuse(EVENT_TYPE.F_STREAM_DISABLED, "SubstreamID 0 is reserved by S1DSS substream 0");
-        }
-        cdSsid = ssid;
-      } else if (s1.cdMax === 0 || s1.dss === STE_S1DSS.SSID0) cdSsid = 0;
-      else if (s1.dss === STE_S1DSS.TERMINATE) {
-        return refuse(EVENT_TYPE.F_STREAM_DISABLED, "transaction without SubstreamID, S1DSS terminate");
-      } else if (stream.s2 === null) kind = KIND.BYPASS; // S1DSS bypass, no stage 2
+      return this.#configFault(sid, ssid, iova, flags, effects, stream, taken.reason);
     }
-    let flagMap: Uint8Array | null = null;
-    if (stream.privcfg !== STE_PRIVCFG.INCOMING || stream.instcfg !== STE_INSTCFG.INCOMING) {
-      flagMap = new Uint8Array(ACCESS_KINDS);
-      for (let f = 0; f < ACCESS_KINDS; f++) {
-        let g = f;
-        if (stream.privcfg === STE_PRIVCFG.PRIV) g |= ACCESS.PRIV;
-        if (stream.privcfg === STE_PRIVCFG.UNPRIV) g &= ~ACCESS.PRIV;
-        // INSTCFG applies to reads only (IHI 0070 5.2).
-        if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.INSTR) g |= ACCESS.EXEC;
-        if ((g & ACCESS.WRITE) === 0 && stream.instcfg === STE_INSTCFG.DATA) g &= ~ACCESS.EXEC;
-        flagMap[f] = g;
-      }
-    }
+    const flagMap = flagMapOf(stream);
     let cd = null;
-    if (kind === KIND.TRANSLATE && cdSsid >= 0) {
+    if (taken.kind === KIND.TRANSLATE && taken.cdSsid >= 0) {
       this.#s2.cache = null; // a CD fetch through stage 2 belongs to no context yet
-      cd = reader.readContext(caps, stream, cdSsid, this.#s2, effects);
+      cd = reader.readContext(caps, stream, taken.cdSsid, this.#s2, effects);
       // A stage-2 fault of the CD fetch records the transaction's attributes after the STE's overrides (IHI 0070 7.3).
       const attrs = flagMap === null ? flags : flagMap[flags & ACCESS_MASK] | (flags & ACCESS.TAGGED);
       if (cd === null) return this.#configFault(sid, ssid, iova, attrs, effects, stream);
     }
-    const ctx = new Context(key, sid, ssid, stream, kind, cd, stream.s2, flagMap);
+    const ctx = new Context(key, sid, ssid, stream, taken.kind, cd, stream.s2, flagMap);
     if (effects) this.caches.addContext(ctx);
     return ctx;
   }
@@ -551,32 +501,15 @@ export class Translator implements TranslationEngine {
     return true;
   }
 
-  /**
-   * A stage-1 walk failed (`walked`: the walker described the fault, a table access's stage-2 fault included) or did
-   * not start (the address outside every range, E0PD, a tag no TBI ignores: a stage-1 Translation fault, CLASS IN).
-   */
+  // The fault paths: #faults completes the fault with the transaction, its tag included, and reports it.
   #s1Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean, walked: boolean): false {
-    const f = this.fault;
-    if (!walked) setCause(f, EVENT_TYPE.F_TRANSLATION, false, EVT_CLASS.IN);
-    this.#describe(ctx.sid, ssid, iova, flags);
-    const related = translationRelated(f.type);
-    const record = !related || (f.s2 ? ctx.stream.s2Record : ctx.cd!.record);
-    this.#report(record, effects, related && (f.s2 ? ctx.stream.s2Stall : ctx.cd!.stall));
-    return false;
+    return this.#faults.s1Fault(ctx, ssid, iova, flags, this.#tag, effects, walked);
   }
 
-  /** The stage-2 walk of the transaction's IPA failed (the walker described the fault: S2, CLASS IN, the IPA). */
   #s2Fault(ctx: Context, ssid: number, iova: number, flags: number, effects: boolean): false {
-    this.#describe(ctx.sid, ssid, iova, flags);
-    const related = translationRelated(this.fault.type);
-    this.#report(!related || ctx.stream.s2Record, effects, related && ctx.stream.s2Stall);
-    return false;
+    return this.#faults.s2Fault(ctx, ssid, iova, flags, this.#tag, effects);
   }
 
-  /**
-   * The configuration refused the transaction (the reader, or #context, described the fault and whether it is
-   * recorded); a stage-2 fault of a CD fetch stalls as STE.S2S says.
-   */
   #configFault(
     sid: number,
     ssid: number,
@@ -584,57 +517,25 @@ export class Translator implements TranslationEngine {
     flags: number,
     effects: boolean,
     stream: StreamConfig | null,
-    reason = this.#reader.reason,
+    reason?: string,
   ): null {
-    const f = this.fault;
-    if (this.#reader.trace !== null) this.#reader.trace.refused = reason;
-    this.#describe(sid, ssid, iova, flags);
-    const stall = f.s2 && translationRelated(f.type) && stream !== null && stream.s2Stall;
-    this.#report(f.recorded, effects, stall);
-    return null;
+    return this.#faults.configFault(sid, ssid, iova, flags, this.#tag, effects, stream, reason);
   }
 
-  /**
-   * Describes the transaction in the fault, in full: which of these fields a record carries is for encodeEvent to say,
-   * from the record's layout (src/device/events.ts).
-   */
-  #describe(sid: number, ssid: number, iova: number, flags: number): void {
-    const f = this.fault;
-    f.sid = sid;
-    f.ssv = ssid !== NO_SSID;
-    f.ssid = ssid !== NO_SSID ? ssid : 0;
-    f.inputAddr = iova;
-    f.inputTag = this.#tag;
-    f.rnw = (flags & ACCESS.WRITE) === 0;
-    f.ind = f.rnw && (flags & ACCESS.EXEC) !== 0;
-    f.pnu = (flags & ACCESS.PRIV) !== 0;
-    f.stall = false;
-    f.stag = NO_STAG;
+  #inputAddressSize(sid: number, ssid: number, iova: number, flags: number, effects: boolean): number {
+    return this.#faults.inputAddressSize(sid, ssid, iova, flags, this.#tag, effects);
   }
 
-  /**
-   * The fault in `fault` ends the transaction: recorded if `record`; with `stall` (a stalling configuration) it is
-   * held instead, its record written with Stall = 1, unless STALL_MAX transactions are held (then it terminates).
-   */
-  #report(record: boolean, effects: boolean, stall = false): void {
-    const f = this.fault;
-    f.recorded = record && !this.#quiet;
-    if (!effects) return;
-    this.#stats.faults++;
-    if (stall && this.stalls !== null && !this.#quiet && this.stalls.hold(f) !== NO_STAG) {
-      f.recorded = true; // "The SMMU always records the details of the access" (IHI 0070 3.12.2)
-      return;
-    }
-    if (f.recorded) this.#events.report(f);
-  }
-
-  /** An abort without an event (STE.Config abort, GBPA abort, bypass out of range): fault.type is 0. */
   #abort(sid: number, ssid: number, iova: number, flags: number, type: number, effects: boolean): number {
-    setCause(this.fault, type);
-    this.#describe(sid, ssid, iova, flags);
-    this.fault.recorded = false;
-    if (effects) this.#stats.faults++;
-    return NO_PA;
+    return this.#faults.abort(sid, ssid, iova, flags, this.#tag, type, effects);
+  }
+
+  #describe(sid: number, ssid: number, iova: number, flags: number): void {
+    this.#faults.describe(sid, ssid, iova, flags, this.#tag);
+  }
+
+  #report(record: boolean, effects: boolean, stall = false): void {
+    this.#faults.report(record, effects, stall);
   }
 
   /**
@@ -644,7 +545,7 @@ export class Translator implements TranslationEngine {
    * mapping and the permissions found (null when both stages were bypassed: an identity mapping).
    */
   atsRequest(sid: number, ssid: number, iova: number, flags: number, tag = NO_TAG): number {
-    this.#quiet = true;
+    this.#faults.quiet = true;
     this.atsEntry = null;
     this.#stats.translations++;
     this.#tag = tag;
@@ -652,7 +553,7 @@ export class Translator implements TranslationEngine {
       const tagged = tag === NO_TAG ? 0 : ACCESS.TAGGED;
       return this.#slow(sid, ssid, iova, flags | tagged | ACCESS.ATS, true, null, UNKNOWN);
     } finally {
-      this.#quiet = false;
+      this.#faults.quiet = false;
     }
   }
 

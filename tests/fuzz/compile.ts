@@ -38,7 +38,7 @@ import type { IdRegisterSet } from "../../mod.ts";
 import { command } from "../../src/guest/driver.ts";
 import { Allocator, PageTable, type Values } from "../../src/guest/tables.ts";
 import { CALLBACKS, type NestedStep, type Scenario, type Step } from "../../src/scenario/scenario.ts";
-import { stage1StartLevel, stage2StartLevel } from "../../src/translation/walk.ts";
+import { stage1StartLevel, stage2StartLevel } from "../../src/translation/regime.ts";
 import { GuestWrites } from "./guest_writes.ts";
 import {
   asidOf,

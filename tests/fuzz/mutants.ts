@@ -109,7 +109,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: "event records of an instruction write say InD = 1 (audit item 1)",
-    file: "src/translation/translate.ts",
+    file: "src/translation/faults.ts",
     find: "f.ind = f.rnw && (flags & ACCESS.EXEC) !== 0;",
     replace: "f.ind = (flags & ACCESS.EXEC) !== 0;",
     expect: /record's InD 1 for a write/,
@@ -360,8 +360,8 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: "an ATS Translation Request records its translation fault",
-    file: "src/translation/translate.ts",
-    find: "f.recorded = record && !this.#quiet;",
+    file: "src/translation/faults.ts",
+    find: "f.recorded = record && !this.quiet;",
     replace: "f.recorded = record;",
     expect: /an ATS Translation Request recorded [CF]_/,
   },

@@ -38,7 +38,7 @@ import { type GuestMemory, SparseMemory } from "../../src/core/memory.ts";
 import { RegisterFile, word } from "../../src/registers/regfile.ts";
 import { type CacheLimits, Translator } from "../../src/translation/translate.ts";
 import type { Fault, Invalidation, SmmuObserver } from "../../src/core/types.ts";
-import { stage1StartLevel } from "../../src/translation/walk.ts";
+import { stage1StartLevel } from "../../src/translation/regime.ts";
 import { Allocator, cdAt, type Fields, PageTable, steAt, type Values, writeStruct } from "../../src/guest/tables.ts";
 
 export { RegisterFile };
