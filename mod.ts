@@ -38,7 +38,7 @@ export type { AtcAccess, AtcDmaResult, AtcEntry, AtcResult } from "./src/endpoin
 export type { Stall } from "./src/device/stall.ts";
 export { DmaView } from "./src/device/dma.ts";
 export type { DmaResult } from "./src/device/dma.ts";
-export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/translation/config.ts";
+export type { ConfigFault, ContextConfig, StreamConfig, StreamStage1 } from "./src/translation/config_types.ts";
 export type { Regime } from "./src/translation/regime.ts";
 export { STE_CONFIG, STE_S1DSS, STE_S1FMT } from "./gen/mod.ts";
 export type { TranslatorStats, WalkStep } from "./src/translation/translate.ts";

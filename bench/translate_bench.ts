@@ -7,7 +7,8 @@
  * - config: decoding an STE and its CD.
  * Streams and working sets, whose big caches would slow every collection here, are in scale_bench.ts.
  */
-import { ConfigReader, readCaps } from "../src/translation/config.ts";
+import { ConfigReader } from "../src/translation/config.ts";
+import { readCaps } from "../src/translation/caps.ts";
 import { FlatMemory, SparseMemory } from "../src/core/memory.ts";
 import { RegisterFile } from "../src/registers/regfile.ts";
 import { Walker } from "../src/translation/walk.ts";

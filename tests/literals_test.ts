@@ -37,7 +37,10 @@ const ALLOWED: Record<string, Record<string, string>> = {
     "12": "S1_INDEX_BITS: the stage-1 permission index's width",
   },
   "src/translation/config.ts": {
-    "2": "WORLD (a private enumeration) and Regime.stage 2",
+    "2": "Regime.stage 2",
+  },
+  "src/translation/config_types.ts": {
+    "2": "WORLD (a private enumeration)",
   },
   "src/translation/tlb_context.ts": {
     "2": "KIND, CLASS: private enumerations; two SubstreamID keys per value (NO_SSID's included)",

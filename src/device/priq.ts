@@ -29,7 +29,7 @@ import { WORD_BYTES } from "../core/numbers.ts";
 import type { RegisterFile } from "../registers/regfile.ts";
 import { word } from "../registers/regfile.ts";
 import type { EndpointHooks } from "./commands.ts";
-import type { ConfigFault, StreamConfig } from "../translation/config.ts";
+import type { ConfigFault, StreamConfig } from "../translation/config_types.ts";
 import { type Interrupts, PRIQ_IRQ } from "./irq.ts";
 import { PRIQ, Ring } from "../registers/ring.ts";
 

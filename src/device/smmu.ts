@@ -22,7 +22,7 @@ import type { EndpointHooks } from "./commands.ts";
 import { RegisterSemantics } from "./mmio.ts";
 import { type CacheLimits, Translator, type TranslatorStats, type WalkStep } from "../translation/translate.ts";
 import { DmaView } from "./dma.ts";
-import type { ConfigFault, StreamConfig } from "../translation/config.ts";
+import type { ConfigFault, StreamConfig } from "../translation/config_types.ts";
 import type { TlbRows } from "../translation/tlb_pages.ts";
 import { restoreState, saveState } from "../state/save_restore.ts";
 import { type Pri, PriQueue } from "./priq.ts";

@@ -1,7 +1,8 @@
 /**
  * Configuration lookup: StreamID → STE through a linear or 2-level stream table (IHI 0070 3.3, 5.1, 5.2), and
- * SubstreamID → CD through a linear or 2-level CD table (3.3.2, 5.3, 5.4). Each structure is validated once and
- * decoded into an immutable object; an invalid one yields the architected event (C_BAD_*, F_*_FETCH).
+ * SubstreamID → CD through a linear or 2-level CD table (3.3.2, 5.3, 5.4). Each structure is validated once, against
+ * the ID registers' {@link Caps}, and decoded into an immutable object (config_types.ts); an invalid one yields the
+ * architected event (C_BAD_*, F_*_FETCH).
  * @module
  */
 import {
@@ -13,28 +14,15 @@ import {
   CD_LAYOUT,
   CD_TG0_GRANULE,
   CD_TG1_GRANULE,
-  CR0,
-  CR2,
   EVENT_TYPE,
   EVT_CLASS,
-  GRANULE,
   GRANULE_MAX_INPUT_BITS,
   GRANULE_MAX_OA_BITS,
   GRANULE_MIN_INPUT_BITS,
   GRANULE_MIN_INPUT_BITS_WITHOUT_STT,
-  IDR0,
-  IDR0_ASID16_BITS,
   IDR0_HTTU,
-  IDR0_ST_LEVEL,
   IDR0_STALL_MODEL,
   IDR0_TTENDIAN,
-  IDR0_TTF,
-  IDR0_VMID16_BITS,
-  IDR1,
-  IDR3,
-  IDR5,
-  IDR5_OAS_BITS,
-  IDR5_VAX_BITS,
   L1CD,
   L1CD_BYTES,
   L1CD_LAYOUT,
@@ -48,7 +36,6 @@ import {
   STE_CONFIG_EFFECTIVE,
   STE_EATS,
   STE_LAYOUT,
-  type STE_S1DSS,
   STE_S1DSS_EFFECTIVE,
   STE_S1FMT,
   STE_S1FMT_EFFECTIVE,
@@ -72,196 +59,12 @@ import { type Fault, newFault, NO_PA, setCause, translationRelated } from "../co
 import { NO_LEVEL, stage1StartLevel, stage2StartLevel } from "./regime.ts";
 import type { Regime } from "./regime.ts";
 import type { Walker } from "./walk.ts";
+import type { Caps } from "./caps.ts";
+import { WORLD } from "./config_types.ts";
+import type { ConfigRead, ConfigTrace, ContextConfig, StreamConfig, StreamStage1 } from "./config_types.ts";
 
 /** A TxSZ field is the size offset of its input region: the region is 2^(VA_BITS - TxSZ) bytes. */
 const VA_BITS = VA_LAYOUT.bits;
-
-/** What the ID registers advertise, as the engine needs it. */
-export interface Caps {
-  readonly s1p: boolean;
-  readonly s2p: boolean;
-  readonly aarch64: boolean;
-  readonly httu: number;
-  /** ASID and VMID widths (IDR0.ASID16, VMID16): with 8 bits, the upper 8 of CD.ASID and STE.S2VMID are RES0. */
-  readonly asidBits: number;
-  readonly vmidBits: number;
-  readonly cd2l: boolean;
-  readonly hyp: boolean;
-  readonly twoLevelStreams: boolean;
-  readonly ttendian: number;
-  readonly stallModel: number;
-  readonly termModel: boolean;
-  readonly permsOverride: boolean;
-  readonly sidBits: number;
-  readonly ssidBits: number;
-  readonly oasBits: number;
-  /** The granules advertised, as GRANULE values (log2 of their sizes). */
-  readonly granules: ReadonlySet<number>;
-  /** Largest stage-1 VA size (IDR5.VAX). */
-  readonly vaBits: number;
-  readonly stt: boolean;
-  readonly xnx: boolean;
-  readonly had: boolean;
-  readonly e0pd: boolean;
-  readonly e2h: boolean;
-  readonly recordInvalidSid: boolean;
-  /** PCIe ATS (IDR0.ATS), split-stage ATS not offered (IDR0.NS1ATS), and CR0.ATSCHK (cached with configuration). */
-  readonly ats: boolean;
-  readonly ns1ats: boolean;
-  readonly atschk: boolean;
-}
-
-/** Reads the ID registers and CR2 from the register file's words. */
-export function readCaps(w: Uint32Array): Caps {
-  const i0 = word(REG.IDR0), i1 = word(REG.IDR1), i3 = word(REG.IDR3), i5 = word(REG.IDR5);
-  const ttf = IDR0.TTF.get(w, i0);
-  const granules = new Set<number>();
-  if (IDR5.GRAN4K.get(w, i5)) granules.add(GRANULE.GRAN_4K);
-  if (IDR5.GRAN16K.get(w, i5)) granules.add(GRANULE.GRAN_16K);
-  if (IDR5.GRAN64K.get(w, i5)) granules.add(GRANULE.GRAN_64K);
-  return {
-    s1p: IDR0.S1P.get(w, i0) === 1,
-    s2p: IDR0.S2P.get(w, i0) === 1,
-    aarch64: ttf === IDR0_TTF.AARCH64 || ttf === IDR0_TTF.AARCH32_AND_64,
-    httu: IDR0.HTTU.get(w, i0),
-    asidBits: IDR0_ASID16_BITS[IDR0.ASID16.get(w, i0)],
-    vmidBits: IDR0_VMID16_BITS[IDR0.VMID16.get(w, i0)],
-    cd2l: IDR0.CD2L.get(w, i0) === 1,
-    hyp: IDR0.Hyp.get(w, i0) === 1,
-    twoLevelStreams: IDR0.ST_LEVEL.get(w, i0) === IDR0_ST_LEVEL.TWO_LEVEL,
-    ttendian: IDR0.TTENDIAN.get(w, i0),
-    stallModel: IDR0.STALL_MODEL.get(w, i0),
-    termModel: IDR0.TERM_MODEL.get(w, i0) === 1,
-    permsOverride: IDR1.ATTR_PERMS_OVR.get(w, i1) === 1,
-    sidBits: Math.min(IDR1.SIDSIZE.get(w, i1), IDR1.SIDSIZE.max),
-    ssidBits: Math.min(IDR1.SSIDSIZE.get(w, i1), IDR1.SSIDSIZE.max),
-    // The ID registers hold only values features.ts accepts: no reserved OAS or VAX encoding.
-    oasBits: IDR5_OAS_BITS[IDR5.OAS.get(w, i5)]!,
-    granules,
-    vaBits: IDR5_VAX_BITS[IDR5.VAX.get(w, i5)]!,
-    stt: IDR3.STT.get(w, i3) === 1,
-    xnx: IDR3.XNX.get(w, i3) === 1,
-    had: IDR3.HAD.get(w, i3) === 1,
-    e0pd: IDR3.E0PD.get(w, i3) === 1,
-    e2h: CR2.E2H.get(w, word(REG.CR2)) === 1,
-    recordInvalidSid: CR2.RECINVSID.get(w, word(REG.CR2)) === 1,
-    ats: IDR0.ATS.get(w, i0) === 1,
-    ns1ats: IDR0.NS1ATS.get(w, i0) === 1,
-    atschk: CR0.ATSCHK.get(w, word(REG.CR0)) === 1,
-  };
-}
-
-/** StreamWorld of a stage-1 stream (IHI 0070 5.2 STE.STRW with CR2.E2H). */
-export const WORLD = { EL1: 0, EL2: 1, EL2_E2H: 2 } as const;
-
-/** Stage-1 part of an STE. */
-export interface StreamStage1 {
-  /** Address (IPA when nested) of the CD or CD table. */
-  readonly contextPtr: number;
-  /** STE.S1Fmt (gen/ STE_S1FMT). */
-  readonly fmt: (typeof STE_S1FMT)[keyof typeof STE_S1FMT];
-  /** STE.S1CDMax: log2 of the number of CDs; 0 means no substreams. */
-  readonly cdMax: number;
-  /** STE.S1DSS (gen/ STE_S1DSS). */
-  readonly dss: (typeof STE_S1DSS)[keyof typeof STE_S1DSS];
-  /** Effective StreamWorld (WORLD). */
-  readonly world: number;
-  /** STE.S1STALLD. */
-  readonly stallDisabled: boolean;
-}
-
-/** The decoded, immutable configuration of a stream (one valid STE). */
-export interface StreamConfig {
-  /** StreamID. */
-  readonly sid: number;
-  /** Physical address of the STE. */
-  readonly steAddr: number;
-  /** The STE's 16 words, for mirrors that hand the raw entry to a host IOMMU. */
-  readonly words: readonly number[];
-  /** STE.Config (gen/ STE_CONFIG). */
-  readonly config: (typeof STE_CONFIG)[keyof typeof STE_CONFIG];
-  /** Stage-1 configuration (CD table), or null when stage 1 is bypassed. */
-  readonly s1: StreamStage1 | null;
-  /** Stage-2 walk regime, or null when stage 2 is bypassed. */
-  readonly s2: Regime | null;
-  /** VMID tagging this stream's translations (STE.S2VMID; 0 without stage 2 support). */
-  readonly vmid: number;
-  /** STE.S2R: stage-2 translation-related faults are recorded. */
-  readonly s2Record: boolean;
-  /** STE.S2S: stage-2 translation-related faults stall (IHI 0070 3.12.2). */
-  readonly s2Stall: boolean;
-  /**
-   * Effective STE.EATS (gen/ STE_EATS): ABORT without ATS, for Config bypass, and for SPLIT with ATSCHK 0 (IHI 0070
-   * 5.2).
-   */
-  readonly eats: number;
-  /** STE.PPAR: automatic PRI responses to a request with a PASID carry it (IHI 0070 8.1). */
-  readonly ppar: boolean;
-  /** Effective STE.PRIVCFG and STE.INSTCFG (INCOMING when overrides are not advertised). */
-  readonly privcfg: number;
-  /** See privcfg. */
-  readonly instcfg: number;
-}
-
-/** A decoded CD: one address space of stage 1. */
-export interface ContextConfig {
-  /** Physical address of the CD. */
-  readonly cdAddr: number;
-  /** CD.ASID. */
-  readonly asid: number;
-  /** Walk regimes of the TTB0 and TTB1 ranges; null where walks are disabled (EPDx) or the range is absent. */
-  readonly ttb0: Regime | null;
-  /** See ttb0. */
-  readonly ttb1: Regime | null;
-  /** CD.R (or CD.S): stage-1 translation-related faults are recorded. */
-  readonly record: boolean;
-  /** CD.S: stage-1 translation-related faults stall (IHI 0070 3.12.2; STE.S1STALLD forbids it). */
-  readonly stall: boolean;
-  /** E0PD: unprivileged accesses through TTB0/TTB1 take a translation fault. */
-  readonly e0pd0: boolean;
-  /** See e0pd0. */
-  readonly e0pd1: boolean;
-  /** CD.TBI0 / CD.TBI1: the top byte of an address in the TTB0 / TTB1 range is ignored (a tag). */
-  readonly tbi0: boolean;
-  /** See tbi0. */
-  readonly tbi1: boolean;
-  /** The CD's 16 words. */
-  readonly words: readonly number[];
-}
-
-/** Why a stream's configuration is invalid: the fault as it would be reported, and a reason for people. */
-export interface ConfigFault {
-  /** StreamID. */
-  readonly sid: number;
-  /** The fault as the event queue would record it. */
-  readonly fault: Fault;
-  /** Why, in words. */
-  readonly reason: string;
-}
-
-/** One configuration structure a traced lookup read (see {@link ConfigTrace}). */
-export interface ConfigRead {
-  /** A level-1 stream table descriptor, an STE, a level-1 CD table descriptor or a CD. */
-  readonly structure: "L1STD" | "STE" | "L1CD" | "CD";
-  /** Its physical address. */
-  readonly addr: number;
-  /** Its words as read; empty when the read aborted. */
-  readonly words: readonly number[];
-  /** Found in the configuration cache rather than read by this lookup. */
-  readonly cached: boolean;
-  /** Walk steps traced before it (a nested CD's stage-2 walk is traced just before the CD read). */
-  readonly after: number;
-}
-
-/** Where a traced lookup (a probe for tools, never a transaction) reports the structures it used and why it failed. */
-export interface ConfigTrace {
-  /** Structures used, in order. */
-  readonly reads: ConfigRead[];
-  /** The same probe's walk trace, so that each read can note where it falls among the walk steps. */
-  readonly steps: readonly object[];
-  /** Why the configuration refused the transaction; "" when it did not. */
-  refused: string;
-}
 
 /** The structure's words as a frozen plain array (a loop: Array.from over a typed array is an order slower). */
 function frozenWords(w: Uint32Array): readonly number[] {

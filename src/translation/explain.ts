@@ -4,14 +4,14 @@
  * from a side-effect-free probe and reads of the caches; nothing here is on the translation path.
  * @module
  */
-import type { ConfigRead, ConfigTrace } from "./config.ts";
+import type { ConfigRead, ConfigTrace } from "./config_types.ts";
 import { type Caches, type Context, contextKey, KIND } from "./tlb.ts";
 import { CLASS } from "./tlb_context.ts";
 import { NO_PA, NO_TAG } from "../core/types.ts";
 import { NONE } from "./tlb_pages.ts";
 import type { Translator, WalkStep } from "./translate.ts";
 
-export type { ConfigRead } from "./config.ts";
+export type { ConfigRead } from "./config_types.ts";
 
 /** A translation the TLB holds. */
 export interface CachedTranslation {

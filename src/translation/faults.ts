@@ -9,7 +9,8 @@
 import { EVENT_TYPE, EVT_CLASS } from "../../gen/mod.ts";
 import { ACCESS, NO_PA, NO_SSID, NO_STAG, setCause, translationRelated } from "../core/types.ts";
 import type { EventSink, Fault, StallSink } from "../core/types.ts";
-import type { ConfigReader, StreamConfig } from "./config.ts";
+import type { ConfigReader } from "./config.ts";
+import type { StreamConfig } from "./config_types.ts";
 import type { Context } from "./tlb_context.ts";
 
 /**

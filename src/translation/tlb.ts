@@ -11,7 +11,7 @@
  */
 import { GRANULE, IDR1 } from "../../gen/mod.ts";
 import type { Invalidation, TlbRange } from "../core/types.ts";
-import type { StreamConfig } from "./config.ts";
+import type { StreamConfig } from "./config_types.ts";
 import { POW2 } from "../core/numbers.ts";
 import { CHUNK_SHIFT } from "./walk.ts";
 import { blockKey, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";

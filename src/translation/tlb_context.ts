@@ -17,8 +17,8 @@ import {
 import { ACCESS, ACCESS_KINDS, NO_SSID, SSID_LIMIT } from "../core/types.ts";
 import { POW2 } from "../core/numbers.ts";
 import type { TlbRange } from "../core/types.ts";
-import type { ContextConfig, StreamConfig } from "./config.ts";
-import { WORLD } from "./config.ts";
+import type { ContextConfig, StreamConfig } from "./config_types.ts";
+import { WORLD } from "./config_types.ts";
 import type { Regime } from "./regime.ts";
 import { NONE } from "./tlb_pages.ts";
 

@@ -21,8 +21,10 @@ import {
   translationRelated,
 } from "../core/types.ts";
 import type { EventSink, Fault, Invalidation, SmmuObserver, StallSink, TranslationEngine } from "../core/types.ts";
-import { ConfigReader, readCaps } from "./config.ts";
-import type { Caps, ConfigFault, ConfigTrace, StreamConfig } from "./config.ts";
+import { ConfigReader } from "./config.ts";
+import { readCaps } from "./caps.ts";
+import type { Caps } from "./caps.ts";
+import type { ConfigFault, ConfigTrace, StreamConfig } from "./config_types.ts";
 import { Caches, Context, contextKey, KIND } from "./tlb.ts";
 import { admission, flagMapOf } from "./tlb_context.ts";
 import { FaultReporter } from "./faults.ts";
