@@ -372,7 +372,7 @@ export class Caches {
         for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, ANY_ASID)) this.#clear(ctx);
         return;
       case "s2_ipa": {
-        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (IHI 0070 4.4.5). A nested
+        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (IHI 0070 4.4.3.1). A nested
         // context's stage-1 walk cache holds table chunks found through stage 2: it goes whole.
         const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
         for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, ANY_ASID)) {
