@@ -3,7 +3,8 @@
  * IHI 0070 3.4 address sizes, 5.4 CD fields, 5.2 STE stage-2 fields). It knows nothing of STEs, queues or
  * registers: a decoded {@link Regime} says how to walk. A walk's mapping lands in the walker's fields, a fault in the
  * engine's one {@link Fault} (no allocation either way). Every descriptor field, level, size and encoding comes from
- * gen/; what is left here is the walk itself.
+ * gen/; what is left here is the walk itself (the Regime and where a walk starts are in regime.ts, the record of a
+ * traced walk in walk_trace.ts).
  * @module
  */
 import {
