@@ -65,6 +65,21 @@ const WHOLE = Number.MAX_SAFE_INTEGER + 1;
 const ALLOW_ALL = (1 << ACCESS_KINDS) - 1;
 
 /**
+ * Keeps in `w` the translation of `iova` through a stage-1 mapping (`inBase`, `size`, `allow`; stage 1 bypassed: the
+ * whole number line, every access) whose output for `iova` is `ipa`, and the stage-2 mapping of `ipa` that `s2` walked:
+ * the smaller of the two mappings (both aligned power-of-two ranges), allowing what both allow. Not nG: stage 1's.
+ */
+function combine(w: RowData, iova: number, inBase: number, size: number, allow: number, ipa: number, s2: Walker): void {
+  if (s2.size < size) size = s2.size;
+  const base = iova - modPow2(iova - inBase, size), ipaBase = ipa - (iova - base);
+  w.inBase = base;
+  w.size = size;
+  w.outBase = s2.outBase + (ipaBase - s2.inBase);
+  w.allow = allow & s2.allow;
+  w.ipaBase = ipaBase;
+}
+
+/**
  * Translates transactions of every stream. A transaction's answer is the PA it returns; one that does not complete
  * returns NO_PA and leaves why in {@link fault} (recorded or not, stalled or not), one that does its mapping's extent
  * in {@link span}.
@@ -238,13 +253,7 @@ export class Translator implements TranslationEngine {
         if (!(ipa < POW2[s2.inputBits])) break quick;
         s2w.againAt = ipa;
         if (!s2w.again(s2, flags, this.#s2Walks.use(ctx, SPACE.WALK_S2, true))) break quick;
-        const size = s2w.size < s1w.size ? s2w.size : s1w.size;
-        const inBase = iova - modPow2(iova - s1w.inBase, size), ipaBase = ipa - (iova - inBase);
-        w.inBase = inBase;
-        w.size = size;
-        w.outBase = s2w.outBase + (ipaBase - s2w.inBase);
-        w.allow = s1w.allow & s2w.allow;
-        w.ipaBase = ipaBase;
+        combine(w, iova, s1w.inBase, s1w.size, s1w.allow, ipa, s2w);
       }
       w.global = s1w.global;
       const stats = this.#stats;
@@ -476,8 +485,7 @@ export class Translator implements TranslationEngine {
       }
       ipa = s1w.outBase + (ia - s1w.inBase);
     }
-    let ipaBase = NO_IPA;
-    let out = ipa - (iova - inBase);
+    const w = this.#walked;
     if (ctx.s2 !== null) {
       // Stage 1 bypassed: the input address is the IPA, checked against the IAS first (IHI 0070 3.4); stage 2 alone
       // has no TBI, so a tagged address is beyond it.
@@ -486,20 +494,16 @@ export class Translator implements TranslationEngine {
         return false;
       }
       if (!s2w.walk(ctx.s2, ipa, flags, effects)) return this.#s2Fault(ctx, ssid, iova, flags, effects);
-      // The combined entry is the smaller of the two mappings; both are aligned power-of-two ranges.
-      if (s2w.size < size) size = s2w.size;
-      inBase = iova - modPow2(iova - inBase, size);
-      ipaBase = ipa - (iova - inBase);
-      out = s2w.outBase + (ipaBase - s2w.inBase);
-      allow &= s2w.allow;
+      combine(w, iova, inBase, size, allow, ipa, s2w);
+    } else {
+      // No stage (a context that walks has one: both bypassed is KIND.BYPASS): the address passes as it is.
+      w.inBase = inBase;
+      w.size = size;
+      w.outBase = ipa - (iova - inBase);
+      w.allow = allow;
+      w.ipaBase = NO_IPA;
     }
-    const w = this.#walked;
-    w.inBase = inBase;
-    w.size = size;
-    w.outBase = out;
-    w.allow = allow;
     w.global = global;
-    w.ipaBase = ipaBase;
     return true;
   }
 
