@@ -394,12 +394,7 @@ export class Walker {
         aHi = d[1] & ADDR_HI;
       }
       if (!isTable || level === LAST_LEVEL) {
-        if (
-          level === LAST_LEVEL && r === this.#memoRegime && (lo & ~ADDR_LO) === this.#memoLo &&
-          (d[1] & ~ADDR_HI) === this.#memoHi && tableHi === this.#memoTables &&
-          ((this.#memoAllow >> normalize(flags)) & 1) === 1 && (d[CONTIGUOUS.word] & CONTIGUOUS.mask) === 0 &&
-          (oaLimitHi >= 0 ? aHi < oaLimitHi : join(aHi, aLo) < oaLimit) && this.trace === null
-        ) {
+        if (level === LAST_LEVEL && this.trace === null && this.#likeMemo(r, lo, d[1], tableHi, flags, aHi, aLo)) {
           // A page with the attributes of the last leaf #leaf decoded: every check #leaf makes passes as it did then
           // (pages of one table mostly share their attributes), and the mapping is the page.
           this.inBase = ia - lowBits(ia, shift);
@@ -452,9 +447,7 @@ export class Walker {
     const gs = r.granuleShift, regionShift = gs + CHUNK_SHIFT;
     const iaLo = ia >>> 0, iaHi = ((ia - iaLo) * TWO_MINUS_32) | 0;
     const chunk = cache.lookup((iaHi << (WORD_BITS - regionShift)) | (iaLo >>> regionShift));
-    if (chunk < 0 || cache.attrs !== this.#memoTables || ((this.#memoAllow >> normalize(flags)) & 1) === 0) {
-      return false;
-    }
+    if (chunk < 0) return false;
     const offset = ((iaLo >>> gs) & (CHUNK_OFFSET >>> DESC_SHIFT)) << DESC_SHIFT;
     if (chunk !== this.#viewChunk) this.#view(chunk);
     let lo: number, hi: number;
@@ -469,9 +462,8 @@ export class Walker {
     }
     const aHi = hi & ADDR_HI;
     if (
-      (lo & (VALID | TYPE)) !== (VALID | TABLE_OR_PAGE) || (lo & ~ADDR_LO) !== this.#memoLo ||
-      (hi & ~ADDR_HI) !== this.#memoHi || (hi & CONTIGUOUS.mask) !== 0 ||
-      !(this.#oaLimitHi >= 0 ? aHi < this.#oaLimitHi : join(aHi, lo & ADDR_LO) < POW2[r.oaBits])
+      (lo & (VALID | TYPE)) !== (VALID | TABLE_OR_PAGE) ||
+      !this.#likeMemo(r, lo, hi, cache.attrs, flags, aHi, lo & ADDR_LO)
     ) return false;
     const alignLo = this.#alignLo;
     this.inBase = ia - (iaLo & ~alignLo);
@@ -483,6 +475,18 @@ export class Walker {
     this.level = LAST_LEVEL;
     this.reads = 1;
     return true;
+  }
+
+  /**
+   * Whether the leaf with words `lo`, `hi` (a valid page) under tables whose upper words ORed are `tables` is one #leaf
+   * would decode as the last leaf it remembered, for an access of `flags`: the same attributes and tables, no contiguous
+   * hint, an access the remembered permissions allow, and its output `aHi`:`aLo` within the size of `r` (planned).
+   */
+  #likeMemo(r: Regime, lo: number, hi: number, tables: number, flags: number, aHi: number, aLo: number): boolean {
+    const oaLimitHi = this.#oaLimitHi;
+    return r === this.#memoRegime && (lo & ~ADDR_LO) === this.#memoLo && (hi & ~ADDR_HI) === this.#memoHi &&
+      tables === this.#memoTables && ((this.#memoAllow >> normalize(flags)) & 1) === 1 &&
+      (hi & CONTIGUOUS.mask) === 0 && (oaLimitHi >= 0 ? aHi < oaLimitHi : join(aHi, aLo) < POW2[r.oaBits]);
   }
 
   /** Points the chunk view at the chunk at PA `chunk`: the words holding it, if the memory lends them. */
