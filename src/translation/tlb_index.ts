@@ -100,9 +100,8 @@ export class KeyIndex {
     this.#buckets = new Int32Array(n).fill(END);
     this.#shift = WORD_BITS - Math.log2(n);
     const keys = this.#keys, next = this.#next;
-    const held: number[] = [];
-    for (let r = 0; r < next.length; r++) if (next[r] !== NOT_HELD) held.push(r);
-    for (const r of held) {
+    for (let r = 0; r < next.length; r++) {
+      if (next[r] === NOT_HELD) continue; // read before the relink below overwrites this row's link (and no other's)
       const bucket = home(keys[r * KEY], keys[r * KEY + 1], keys[r * KEY + 2], this.#shift);
       next[r] = this.#buckets[bucket];
       this.#buckets[bucket] = r;
