@@ -15,7 +15,7 @@ import type { StreamConfig } from "./config_types.ts";
 import { POW2 } from "../core/numbers.ts";
 import { CHUNK_SHIFT } from "./walk.ts";
 import { blockKey, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "./tlb_pages.ts";
-import type { RowData } from "./tlb_pages.ts";
+import type { PageData, RowData } from "./tlb_pages.ts";
 import { CLASS, type Context, contextKey, NESTED, rangeEnd, rawAllow, Tagged, tagKey } from "./tlb_context.ts";
 
 export { Context, contextKey, KIND, rangeOf } from "./tlb_context.ts";
@@ -167,6 +167,15 @@ export class Caches {
     this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0, absent);
     // The first global row makes the context one that a TLBI by address of another ASID must visit.
     if (firstGlobal) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
+  }
+
+  /**
+   * {@link insert} of a 4 KiB page translation of a context without flag map, under a key no row holds. `ipa`: for a
+   * nested context, the translation again with its IPA (a RowData), else null.
+   */
+  fillPage(ctx: Context, addr: number, d: PageData, ipa: RowData | null = null): void {
+    if (d.global && this.rows.globals(ctx.id) === 0) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
+    this.rows.fillPage(ctx.id, pageKey(addr), d, ipa);
   }
 
   /** Caches the page of `addr` under block row `block` of `ctx` (found by {@link findBlock}); `absent` as in insert. */

@@ -8,6 +8,7 @@ import {
   CMD_TLBI_TG,
   CMD_TLBI_TG_GRANULE,
   EVENT_TYPE,
+  GRANULE,
   STE,
   STE_CONFIG,
   STE_INSTCFG,
@@ -44,7 +45,8 @@ export class Context {
   readonly asid: number;
   /**
    * The stage-1 regime of the lower range when its misses may take the translator's quick path (stage 1 translates,
-   * with or without stage 2; no STE overrides; no E0PD), else null.
+   * with or without stage 2; no STE overrides; no E0PD; a 4 KiB granule, whose pages, and their stage-2 parts, a TLB
+   * fill keys as they are, without a block row), else null.
    */
   readonly quick: Regime | null;
   constructor(
@@ -72,7 +74,10 @@ export class Context {
       : CLASS.EL2_E2H;
     this.vmid = this.tagClass === CLASS.EL1 || this.tagClass === CLASS.S2 ? stream.vmid : 0;
     this.asid = cd?.asid ?? 0;
-    this.quick = kind === KIND.TRANSLATE && cd !== null && flagMap === null && !cd.e0pd0 ? cd.ttb0 : null;
+    this.quick = kind === KIND.TRANSLATE && cd !== null && flagMap === null && !cd.e0pd0 &&
+        cd.ttb0?.granuleShift === GRANULE.GRAN_4K
+      ? cd.ttb0
+      : null;
   }
   /** Stage 1 over stage 2. */
   get nested(): boolean {

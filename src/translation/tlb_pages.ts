@@ -82,6 +82,16 @@ const SPACE_BLOCK_BIT = SPACE.BLOCK;
 /** FLAGS of a row that a removal must take off more than its hash chain and owner's list. */
 const LINKED = SPACE_BLOCK_BIT | BY_IPA | IN_BLOCK;
 
+/** What a new page row of no IPA holds ({@link TlbRows.fillPage} copies it). */
+export interface PageData {
+  readonly inBase: number;
+  readonly size: number;
+  readonly outBase: number;
+  /** Allowed accesses: bit f set when raw ACCESS flags f (0-7) may use the row. */
+  readonly allow: number;
+  readonly global: boolean;
+}
+
 /** What a new row holds (a reused object: the caller fills it, {@link TlbRows.add} copies it). */
 export interface RowData {
   inBase: number;
@@ -317,6 +327,54 @@ export class TlbRows {
       this.#ipaIndex.add(owner, space, space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase), r);
     }
     return r;
+  }
+
+  /**
+   * {@link add} of a 4 KiB page row of `owner` under `key`, of no block, where no row is held under the key (`absent`):
+   * the common miss's fill, with only what it needs. `ipa`: where a nested owner's row has its IPA (then it is indexed
+   * by it), or null.
+   */
+  fillPage(owner: number, key: number, d: PageData, ipa: RowData | null): void {
+    const k0 = this.#sid[owner], k1 = this.#ssid[owner];
+    const r = this.#free !== NONE ? this.#popFree() : this.#spare(NONE);
+    const meta = this.#meta, m = r << M_SHIFT, flags = meta[m | FLAGS];
+    let listed = false;
+    if ((flags & LIVE) !== 0) {
+      if ((flags & LINKED) !== 0) this.#unlinkMore(r, flags);
+      this.#unchain(r);
+      const held = meta[m | OWNER];
+      if ((flags & GLOBAL) !== 0) this.#globals[held]--;
+      if (held === owner) listed = true;
+      else this.#unlist(r, held);
+      this.removals++;
+    } else this.size++;
+    const data = this.#data, at = r << D_SHIFT;
+    data[at | IN] = d.inBase;
+    data[at | SIZE] = d.size;
+    data[at | OUT] = d.outBase;
+    data[at | ALLOW] = d.allow;
+    this.#ipa[r] = ipa === null ? NO_IPA : ipa.ipaBase;
+    const bucket = home(k0, k1, key, this.#shift), buckets = this.#buckets;
+    meta[m | K0] = k0;
+    meta[m | K1] = k1;
+    meta[m | K2] = key;
+    meta[m | CHAIN] = buckets[bucket];
+    buckets[bucket] = r;
+    meta[m | REF] = 0;
+    const global = d.global;
+    meta[m | FLAGS] = LIVE | (global ? GLOBAL : 0) | (ipa !== null ? BY_IPA : 0);
+    meta[m | BLOCK] = NONE;
+    if (!listed) {
+      const links = this.#links, l = r << L_SHIFT, heads = this.#head, head = heads[owner];
+      links[l | PREV] = NONE;
+      links[l | NEXT] = head;
+      if (head !== NONE) links[(head << L_SHIFT) | PREV] = r;
+      heads[owner] = r;
+      meta[m | OWNER] = owner;
+      this.#count[owner]++;
+    }
+    if (global) this.#globals[owner]++;
+    if (ipa !== null) this.#ipaIndex.add(owner, SPACE.PAGE, pageKey(ipa.ipaBase), r);
   }
 
   /** Puts page row `r` first on block row `block`'s list. */

@@ -238,29 +238,31 @@ export class Translator implements TranslationEngine {
     ) {
       const r = ctx.quick;
       if (!(iova >= 0 && iova < POW2[r.inputBits])) break quick;
-      const s1w = this.#s1, w = this.#walked;
+      const s1w = this.#s1;
       s1w.againAt = iova;
       if (!s1w.again(r, flags, this.#s1Walks.use(ctx, SPACE.WALK_TTB0, true))) break quick;
-      const s2 = ctx.s2;
+      const s2 = ctx.s2, stats = this.#stats;
       if (s2 === null) {
-        w.inBase = s1w.inBase;
-        w.size = s1w.size;
-        w.outBase = s1w.outBase;
-        w.allow = s1w.allow;
-        w.ipaBase = NO_IPA;
-      } else {
-        const ipa = s1w.outBase + (iova - s1w.inBase), s2w = this.#s2;
-        if (!(ipa < POW2[s2.inputBits])) break quick;
-        s2w.againAt = ipa;
-        if (!s2w.again(s2, flags, this.#s2Walks.use(ctx, SPACE.WALK_S2, true))) break quick;
-        combine(w, iova, s1w.inBase, s1w.size, s1w.allow, ipa, s2w);
+        stats.tlbMisses++;
+        stats.walks++;
+        ctx.used = true;
+        // The walker's fields are the row: no row is under the key (the lookup found NONE, and nothing was added).
+        this.caches.fillPage(ctx, iova, s1w);
+        const off = iova - s1w.inBase;
+        this.#span[0] = s1w.size - off;
+        this.#missPa = s1w.outBase + off;
+        return true;
       }
+      const ipa = s1w.outBase + (iova - s1w.inBase), s2w = this.#s2, w = this.#walked;
+      if (!(ipa < POW2[s2.inputBits])) break quick;
+      s2w.againAt = ipa;
+      if (!s2w.again(s2, flags, this.#s2Walks.use(ctx, SPACE.WALK_S2, true))) break quick;
+      combine(w, iova, s1w.inBase, s1w.size, s1w.allow, ipa, s2w);
       w.global = s1w.global;
-      const stats = this.#stats;
       stats.tlbMisses++;
       stats.walks++;
       ctx.used = true;
-      this.caches.insert(ctx, iova, w, true); // no row is under the key: the lookup found NONE, and nothing was added
+      this.caches.fillPage(ctx, iova, w, w); // no row is under the key, as above
       const off = iova - w.inBase;
       this.#span[0] = w.size - off;
       this.#missPa = w.outBase + off;

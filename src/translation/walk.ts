@@ -65,6 +65,8 @@ import type { StepRecord } from "./walk_trace.ts";
 const LAST_LEVEL = TT_LEVEL.LEVEL_3;
 /** log2 of a descriptor's bytes: a table of one granule resolves (granule shift - DESC_SHIFT) input bits. */
 const DESC_SHIFT = Math.log2(TT_DESC_BYTES);
+/** A byte address times this is its word index: exact, and unlike a division no float divide. */
+const WORD_INDEX = 1 / WORD_BYTES;
 
 // The walk loop tests and takes a descriptor's words as integers, through its fields' generated places (no call):
 // Valid and Type in the low word; NLTA (a leaf's OA: the same bits) and the 64 KiB format's ADDR hold the address's
@@ -181,6 +183,11 @@ export class Walker {
    * address), the tables' upper words, and what they give (permissions, nG, Device). A function of those alone.
    */
   #memoRegime: Regime | null = null;
+  /**
+   * The regime {@link again} serves: the memo's, when it is the regime planned, of a 4K or 16K granule, and the leaf
+   * remembered is a page.
+   */
+  #againRegime: Regime | null = null;
   #memoLo = 0;
   #memoHi = 0;
   #memoTables = 0;
@@ -286,6 +293,7 @@ export class Walker {
     // The start table is aligned to its size (at least 64 bytes); lower TTB bits are treated as zero.
     const start = alignDown(r.ttb, Math.max(entries * TT_DESC_BYTES, GRANULE_MIN_TABLE_BYTES[gs]!));
     this.#regime = r;
+    this.#againRegime = null; // until #leaf remembers a leaf of r
     this.#startShift = shift;
     this.#startLo = start | 0;
     this.#startHi = (start * TWO_MINUS_32) | 0;
@@ -442,7 +450,7 @@ export class Walker {
    * {@link againAt}, in the regime's input range.
    */
   again(r: Regime, flags: number, cache: WalkCache): boolean {
-    if (r !== this.#memoRegime || r !== this.#regime || this.#large || this.trace !== null) return false;
+    if (r !== this.#againRegime || this.trace !== null) return false;
     const ia = this.againAt;
     const gs = r.granuleShift, regionShift = gs + CHUNK_SHIFT;
     const iaLo = ia >>> 0, iaHi = ((ia - iaLo) * TWO_MINUS_32) | 0;
@@ -456,15 +464,13 @@ export class Walker {
       lo = this.#viewWords[at];
       hi = this.#viewWords[at + 1];
     } else {
-      lo = this.#memory.read32(chunk + offset);
-      hi = lo === ABORT ? ABORT : this.#memory.read32(chunk + offset + WORD_BYTES);
-      if (lo === ABORT || hi === ABORT) return false;
+      if (!this.#readPair(chunk + offset)) return false;
+      lo = this.#d[0];
+      hi = this.#d[1];
     }
+    // The memo is of a page (see #againRegime): a like descriptor is a valid page.
     const aHi = hi & ADDR_HI;
-    if (
-      (lo & (VALID | TYPE)) !== (VALID | TABLE_OR_PAGE) ||
-      !this.#likeMemo(r, lo, hi, cache.attrs, flags, aHi, lo & ADDR_LO)
-    ) return false;
+    if (!this.#likeMemo(r, lo, hi, cache.attrs, flags, aHi, lo & ADDR_LO)) return false;
     const alignLo = this.#alignLo;
     this.inBase = ia - (iaLo & ~alignLo);
     this.outBase = join(aHi, lo & ADDR_LO & alignLo);
@@ -489,14 +495,25 @@ export class Walker {
       (hi & CONTIGUOUS.mask) === 0 && (oaLimitHi >= 0 ? aHi < oaLimitHi : join(aHi, aLo) < POW2[r.oaBits]);
   }
 
+  /** Reads the descriptor at PA `addr` into #d through the memory's read32; false when either word aborts. */
+  #readPair(addr: number): boolean {
+    const d = this.#d, lo = this.#memory.read32(addr);
+    if (lo === ABORT) return false;
+    const hi = this.#memory.read32(addr + WORD_BYTES);
+    d[0] = lo;
+    d[1] = hi;
+    return hi !== ABORT;
+  }
+
   /** Points the chunk view at the chunk at PA `chunk`: the words holding it, if the memory lends them. */
   #view(chunk: number): void {
     this.#viewChunk = chunk;
     this.#viewAt = -1;
+    // Word indexes by a multiply and by masks: a division by a module constant is a float divide in V8's code.
     const bytes = CHUNK_OFFSET + 1;
     if (this.#words !== null) {
-      const at = chunk / WORD_BYTES - this.#wordsFirst;
-      if (at >= 0 && at + bytes / WORD_BYTES <= this.#words.length) {
+      const at = chunk * WORD_INDEX - this.#wordsFirst;
+      if (at >= 0 && at + (bytes >>> WORD_SHIFT) <= this.#words.length) {
         this.#viewWords = this.#words;
         this.#viewAt = at;
       }
@@ -504,7 +521,7 @@ export class Walker {
       const words = this.#sparse.wordsAt(chunk, bytes);
       if (words !== undefined) {
         this.#viewWords = words;
-        this.#viewAt = modPow2(chunk, words.byteLength) / WORD_BYTES;
+        this.#viewAt = ((chunk >>> 0) & (words.byteLength - 1)) >>> WORD_SHIFT; // a power of two below 2^32
       }
     }
   }
@@ -544,6 +561,7 @@ export class Walker {
     this.level = level;
     if (remember) {
       this.#memoRegime = r;
+      this.#againRegime = this.#large || level !== LAST_LEVEL ? null : r; // a page; walk() planned r
       this.#memoLo = d[0] & ~ADDR_LO;
       this.#memoHi = d[1] & ~ADDR_HI;
       this.#memoTables = tableHi;
