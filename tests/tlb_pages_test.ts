@@ -24,7 +24,7 @@ type Op =
     allow: number;
     global: boolean;
     ipa: number;
-    /** Tell the fill the key is free when it is (the translator does after a lookup answered NONE). */
+    /** Fill through fillPage when the key is free (the translator does after a lookup answered NONE). */
     absent: boolean;
   }
   | { op: "block"; owner: number; block: number; out: number; allow: number; pages: number[]; ipa: number }
@@ -103,7 +103,8 @@ function run(max: number, ops: Op[]): void {
   const fill = (h: Held, block: number, byIpa: boolean, absent = false) => {
     for (const [k, old] of model) if (old.block === id(h.owner, h.space, h.key)) model.delete(k); // a block re-filled
     model.set(id(h.owner, h.space, h.key), h);
-    return rows.add(h.owner, h.space, h.key, h.d, block, byIpa, absent);
+    if (absent) return rows.fillPage(h.owner, h.key, h.d, byIpa ? h.d : null);
+    return rows.add(h.owner, h.space, h.key, h.d, block, byIpa);
   };
   for (const op of ops) {
     if (op.op === "page") {
@@ -270,7 +271,7 @@ Deno.test("TLB rows: a lookup tells a row under the key that covers another page
   assert.equal(pageKey(far), pageKey(IOVA), "the two pages share a key");
   const d = { inBase: IOVA, size: PAGE, outBase: 0x1000, allow: 0xff, global: false, ipaBase: NO_IPA };
   assert.equal(rows.lookup(1, -1, IOVA + 8, 0), NONE, "nothing under the key");
-  rows.add(0, SPACE.PAGE, pageKey(IOVA), d, NONE, false, true);
+  rows.fillPage(0, pageKey(IOVA), d, null);
   assert.equal(rows.lookup(1, -1, IOVA + 8, 0), 0x1008);
   assert.equal(rows.lookup(1, -1, far + 8, 0), COLLIDED, "a row under the key, for the other page");
   assert.equal(rows.lookup(1, -1, IOVA + PAGE, 0), NONE, "the next page has its own key");

@@ -152,10 +152,8 @@ export class Caches {
   /**
    * Caches the translation in `d` (input range, output, allow mask of normalized flags, global, IPA) for `ctx`,
    * under the key of the page holding `addr`; a block also under its own key, so its other pages find it.
-   * `absent`: no row of `ctx` is held under the page's key ({@link TlbRows.lookup} answered NONE for `addr`, and
-   * nothing was cached since), so the fill need not look for one to replace.
    */
-  insert(ctx: Context, addr: number, d: RowData, absent = false): void {
+  insert(ctx: Context, addr: number, d: RowData): void {
     if (ctx.flagMap !== null) d.allow = rawAllow(d.allow, ctx.flagMap);
     const nested = ctx.nested;
     const firstGlobal = d.global && this.rows.globals(ctx.id) === 0;
@@ -164,22 +162,23 @@ export class Caches {
       if (!ctx.blockSizes.includes(d.size)) ctx.blockSizes.push(d.size);
       block = this.rows.add(ctx.id, SPACE.BLOCK, blockKey(d.inBase, d.size), d, NONE, nested && d.ipaBase >= 0);
     }
-    this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0, absent);
+    this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0);
     // The first global row makes the context one that a TLBI by address of another ASID must visit.
     if (firstGlobal) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
   }
 
   /**
-   * {@link insert} of a 4 KiB page translation of a context without flag map, under a key no row holds. `ipa`: for a
-   * nested context, the translation again with its IPA (a RowData), else null.
+   * {@link insert} of a 4 KiB page translation of a context without flag map, under a key no row of `ctx` holds
+   * ({@link TlbRows.lookup} answered NONE for `addr`, and nothing was cached since: see {@link TlbRows.fillPage}).
+   * `ipa`: for a nested context, the translation again with its IPA (a RowData), else null.
    */
   fillPage(ctx: Context, addr: number, d: PageData, ipa: RowData | null = null): void {
     if (d.global && this.rows.globals(ctx.id) === 0) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
     this.rows.fillPage(ctx.id, pageKey(addr), d, ipa);
   }
 
-  /** Caches the page of `addr` under block row `block` of `ctx` (found by {@link findBlock}); `absent` as in insert. */
-  insertFromBlock(ctx: Context, addr: number, block: number, absent = false): void {
+  /** Caches the page of `addr` under block row `block` of `ctx` (found by {@link findBlock}). */
+  insertFromBlock(ctx: Context, addr: number, block: number): void {
     const rows = this.rows, d = this.#row;
     d.inBase = rows.inBase(block);
     d.size = rows.rowSize(block);
@@ -187,7 +186,7 @@ export class Caches {
     d.allow = rows.allow(block);
     d.global = rows.isGlobal(block);
     d.ipaBase = rows.ipaBase(block);
-    rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, false, absent);
+    rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, false);
   }
 
   /** The row of `ctx` that answers for `addr` (a covering page row, else a block), or NONE: for inspection. */

@@ -179,7 +179,7 @@ export class TlbRows {
    * The output address of `addr` when a page row of (sid, ssid) covers it and allows raw access flags `access`
    * (0-7), with {@link span} set and counted in {@link hits}; {@link DENIED} when one covers it but does not allow the
    * access; {@link COLLIDED} when a row under its key covers another page; else NONE (no row under its key: a fill
-   * may pass `absent` to {@link add}). The TLB hit.
+   * may use {@link fillPage}). The TLB hit.
    */
   lookup(sid: number, ssid: number, addr: number, access: number): number {
     const meta = this.#meta, key = pageKey(addr), s = sid | 0;
@@ -268,14 +268,12 @@ export class TlbRows {
   /**
    * Adds a row of `owner` under `key` holding `d`, replacing the row under that key; evicts when full.
    * `space`: a {@link SPACE}; `block`: the BLOCK row this page row belongs to (then `d` must be the block's), or
-   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). `absent`: the
-   * caller knows no row is held under the key (a {@link lookup} of it just answered NONE and nothing was added
-   * since), so none is looked for; a wrong `absent` leaves two rows under one key. Returns the row.
+   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). Returns the row.
    */
-  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean, absent = false): number {
+  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean): number {
     const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space, rows = this.#rows;
     let bucket = home(k0, k1, key, this.#shift);
-    const old = absent ? NONE : this.#findIn(bucket, k0, k1, key);
+    const old = this.#findIn(bucket, k0, k1, key);
     // The row replaced, or the one evicted, is taken over where it is: no trip through the free list, and it stays
     // on its hash chain when it held this key, on its owner's list when it was this owner's.
     const r = old !== NONE ? old : this.#free !== NONE ? this.#popFree() : this.#spare(block);
@@ -330,11 +328,12 @@ export class TlbRows {
   }
 
   /**
-   * {@link add} of a 4 KiB page row of `owner` under `key`, of no block, where no row is held under the key (`absent`):
-   * the common miss's fill, with only what it needs. `ipa`: where a nested owner's row has its IPA (then it is indexed
-   * by it), or null.
+   * {@link add} of a 4 KiB page row of `owner` under `key`, of no block, where the caller knows no row is held under
+   * the key (a {@link lookup} of it just answered NONE and nothing was added since: none is looked for, and a wrong
+   * call leaves two rows under one key): the common miss's fill, with only what it needs. `ipa`: where a nested
+   * owner's row has its IPA (then it is indexed by it), or null. Returns the row.
    */
-  fillPage(owner: number, key: number, d: PageData, ipa: RowData | null): void {
+  fillPage(owner: number, key: number, d: PageData, ipa: RowData | null): number {
     const k0 = this.#sid[owner], k1 = this.#ssid[owner];
     const r = this.#free !== NONE ? this.#popFree() : this.#spare(NONE);
     const meta = this.#meta, m = r << M_SHIFT, flags = meta[m | FLAGS];
@@ -375,6 +374,7 @@ export class TlbRows {
     }
     if (global) this.#globals[owner]++;
     if (ipa !== null) this.#ipaIndex.add(owner, SPACE.PAGE, pageKey(ipa.ipaBase), r);
+    return r;
   }
 
   /** Puts page row `r` first on block row `block`'s list. */
