@@ -146,6 +146,8 @@ export class TlbRows {
   #sid = new Int32Array(0);
   #ssid = new Int32Array(0);
   #seed = 0x2545f491;
+  /** The row {@link #victim} looks at next. */
+  #candidate = 0;
 
   constructor(maxRows: number) {
     this.maxRows = maxRows;
@@ -419,6 +421,7 @@ export class TlbRows {
     this.#free = NONE;
     for (let r = this.#rows - 1; r >= 0; r--) this.#pushFree(r);
     this.#seed = 0x2545f491; // the same choices after every full invalidation: runs stay reproducible
+    this.#candidate = 0;
   }
 
   /** Takes row `r` off its hash chain. */
@@ -491,7 +494,10 @@ export class TlbRows {
   #victim(pinned: number): number {
     const meta = this.#meta, links = this.#links, scale = this.#rows * TWO_MINUS_32;
     for (let tries = 0;; tries++) {
-      const r = (this.#random() * scale) | 0, m = r << M_SHIFT; // no integer division; |0 floors a non-negative number
+      // The row looked at was drawn at the last look: drawn ahead, the draw's chain of dependent operations is off
+      // the fill's. No integer division; |0 floors a non-negative number; rows only grow, so it is still a row.
+      const r = this.#candidate, m = r << M_SHIFT;
+      this.#candidate = (this.#random() * scale) | 0;
       if (r === pinned) continue;
       const used = meta[m | REF] !== 0 ||
         ((meta[m | FLAGS] & SPACE_BITS) === SPACE.BLOCK && links[(r << L_SHIFT) | B_NEXT] !== NONE);
