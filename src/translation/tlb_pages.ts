@@ -28,7 +28,8 @@ const MIN_ROWS = 64;
  * A row is one 64-byte line of one buffer, seen as doubles (`#data`, 8 a row) and as int32s (`#meta`, 16 a row): the
  * doubles [IN, SIZE, OUT, ALLOW] a hit reads first, then the int32s a probe compares and a fill writes: the key (K0
  * StreamID, K1 SubstreamID ^ space, K2 page or block key), the next row on its hash chain, the mark a hit sets,
- * flags, owner and block row. A hit, a fill and an eviction each touch this line and little else.
+ * flags, owner and the row's bucket (so an eviction unchains it without hashing its key again). A hit, a fill and an
+ * eviction each touch this line and little else.
  */
 const ROW_BYTES = 64;
 // Row r's first element is r shifted by these (log2 of the doubles, int32s and links a row has), a field's that
@@ -36,7 +37,7 @@ const ROW_BYTES = 64;
 const D_SHIFT = 3, M_SHIFT = 4, L_SHIFT = 2;
 const IN = 0, SIZE = 1, OUT = 2, ALLOW = 3;
 const K0 = (ALLOW + 1) * 2, K1 = K0 + 1, K2 = K1 + 1, CHAIN = K2 + 1; // int32s after the doubles (two each)
-const REF = CHAIN + 1, FLAGS = REF + 1, OWNER = FLAGS + 1, BLOCK = OWNER + 1;
+const REF = CHAIN + 1, FLAGS = REF + 1, OWNER = FLAGS + 1, BUCKET = OWNER + 1;
 // Per row, `#links` holds its place on its owner's list (NEXT: the free list's too) and, for a page row of a block,
 // on its block's list (a block row's B_NEXT: its first page row).
 const PREV = 0, NEXT = 1, B_PREV = 2, B_NEXT = 3;
@@ -135,6 +136,8 @@ export class TlbRows {
   #meta = new Int32Array(0);
   #links = new Int32Array(0);
   #ipa = new Float64Array(0);
+  /** A page row's block row, where its FLAGS have IN_BLOCK. */
+  #block = new Int32Array(0);
   /** First row of each hash chain, or NONE; a key's bucket is its {@link home} under `#shift`. */
   #buckets = new Int32Array(2).fill(NONE); // two: a shift by 32 would shift by 0
   #shift = WORD_BITS - 1;
@@ -258,7 +261,7 @@ export class TlbRows {
   }
   /** The block row a page row was filled from, or {@link NONE}. */
   blockOf(r: number): number {
-    return this.#meta[(r << M_SHIFT) | BLOCK];
+    return (this.#meta[(r << M_SHIFT) | FLAGS] & IN_BLOCK) !== 0 ? this.#block[r] : NONE;
   }
 
   /** Appends the rows of `owner` to `out`. */
@@ -303,13 +306,14 @@ export class TlbRows {
       meta[m | K1] = k1;
       meta[m | K2] = key;
       meta[m | CHAIN] = buckets[bucket];
+      meta[m | BUCKET] = bucket;
       buckets[bucket] = r;
     }
     meta[m | REF] = 0;
     const global = d.global;
     meta[m | FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0) |
       (block !== NONE ? IN_BLOCK : 0);
-    meta[m | BLOCK] = block;
+    if (block !== NONE) this.#block[r] = block;
     if (!listed) {
       // First on its owner's list.
       const links = this.#links, l = r << L_SHIFT, heads = this.#head, head = heads[owner];
@@ -360,11 +364,11 @@ export class TlbRows {
     meta[m | K1] = k1;
     meta[m | K2] = key;
     meta[m | CHAIN] = buckets[bucket];
+    meta[m | BUCKET] = bucket;
     buckets[bucket] = r;
     meta[m | REF] = 0;
     const global = d.global;
     meta[m | FLAGS] = LIVE | (global ? GLOBAL : 0) | (ipa !== null ? BY_IPA : 0);
-    meta[m | BLOCK] = NONE;
     if (!listed) {
       const links = this.#links, l = r << L_SHIFT, heads = this.#head, head = heads[owner];
       links[l | PREV] = NONE;
@@ -426,8 +430,7 @@ export class TlbRows {
 
   /** Takes row `r` off its hash chain. */
   #unchain(r: number): void {
-    const meta = this.#meta, m = r << M_SHIFT, buckets = this.#buckets;
-    const bucket = home(meta[m | K0], meta[m | K1], meta[m | K2], this.#shift);
+    const meta = this.#meta, m = r << M_SHIFT, buckets = this.#buckets, bucket = meta[m | BUCKET];
     let p = buckets[bucket];
     if (p === r) buckets[bucket] = meta[m | CHAIN];
     else {
@@ -521,6 +524,7 @@ export class TlbRows {
     this.#meta = new Int32Array(bytes.buffer); // FLAGS 0 in new rows: not live
     this.#links = grow(this.#links, rows << L_SHIFT, NONE);
     this.#ipa = grow(this.#ipa, rows, 0);
+    this.#block = grow(this.#block, rows, 0);
     this.#rows = rows;
     for (let r = rows - 1; r >= old; r--) this.#pushFree(r);
     // Every held row rechained into the new buckets.
@@ -534,6 +538,7 @@ export class TlbRows {
       if ((meta[m | FLAGS] & LIVE) === 0) continue;
       const bucket = home(meta[m | K0], meta[m | K1], meta[m | K2], this.#shift);
       meta[m | CHAIN] = this.#buckets[bucket];
+      meta[m | BUCKET] = bucket;
       this.#buckets[bucket] = r;
     }
   }
