@@ -6,7 +6,9 @@
 import { WORD_BITS } from "../core/numbers.ts";
 
 const MIN_BUCKETS = 16;
-const KEY = 3; // per row: the key's three words
+// Per row: the key's three words, then the row's bucket (a removal unchains it without hashing its key again).
+const K0 = 0, K1 = 1, K2 = 2, BUCKET = 3;
+const ROW_SHIFT = 2; // row r's words start at r << ROW_SHIFT
 /** No row: an empty bucket, a chain's end. */
 const END = -1;
 /** In `#next`: the row is not held. */
@@ -36,7 +38,8 @@ export class KeyIndex {
   find(k0: number, k1: number, k2: number): number {
     const keys = this.#keys, next = this.#next;
     for (let r = this.#buckets[home(k0, k1, k2, this.#shift)]; r !== END; r = next[r]) {
-      if (keys[r * KEY + 2] === k2 && keys[r * KEY] === k0 && keys[r * KEY + 1] === k1) return r;
+      const at = r << ROW_SHIFT;
+      if (keys[at | K2] === k2 && keys[at | K0] === k0 && keys[at | K1] === k1) return r;
     }
     return -1;
   }
@@ -45,7 +48,8 @@ export class KeyIndex {
   findAll(k0: number, k1: number, k2: number, out: number[]): void {
     const keys = this.#keys, next = this.#next;
     for (let r = this.#buckets[home(k0, k1, k2, this.#shift)]; r !== END; r = next[r]) {
-      if (keys[r * KEY + 2] === k2 && keys[r * KEY] === k0 && keys[r * KEY + 1] === k1) out.push(r);
+      const at = r << ROW_SHIFT;
+      if (keys[at | K2] === k2 && keys[at | K0] === k0 && keys[at | K1] === k1) out.push(r);
     }
   }
 
@@ -53,11 +57,11 @@ export class KeyIndex {
   add(k0: number, k1: number, k2: number, row: number): void {
     if (row >= this.#next.length) this.#growRows(row + 1);
     if ((this.#size + 1) * 2 > this.#buckets.length) this.#rehash(this.#buckets.length * 2);
-    const keys = this.#keys, at = row * KEY;
-    keys[at] = k0;
-    keys[at + 1] = k1;
-    keys[at + 2] = k2;
-    const bucket = home(k0, k1, k2, this.#shift);
+    const keys = this.#keys, at = row << ROW_SHIFT, bucket = home(k0, k1, k2, this.#shift);
+    keys[at | K0] = k0;
+    keys[at | K1] = k1;
+    keys[at | K2] = k2;
+    keys[at | BUCKET] = bucket;
     this.#next[row] = this.#buckets[bucket];
     this.#buckets[bucket] = row;
     this.#size++;
@@ -65,8 +69,7 @@ export class KeyIndex {
 
   /** Removes `row` (it must be held). */
   remove(row: number): void {
-    const keys = this.#keys, next = this.#next, at = row * KEY;
-    const bucket = home(keys[at], keys[at + 1], keys[at + 2], this.#shift);
+    const next = this.#next, bucket = this.#keys[(row << ROW_SHIFT) | BUCKET];
     let p = this.#buckets[bucket];
     if (p === row) this.#buckets[bucket] = next[row];
     else {
@@ -87,7 +90,7 @@ export class KeyIndex {
   /** Room for rows below `n`. */
   #growRows(n: number): void {
     const rows = Math.max(64, this.#next.length * 2, n);
-    const keys = new Int32Array(rows * KEY);
+    const keys = new Int32Array(rows << ROW_SHIFT);
     keys.set(this.#keys);
     this.#keys = keys;
     const next = new Int32Array(rows).fill(NOT_HELD);
@@ -102,7 +105,8 @@ export class KeyIndex {
     const keys = this.#keys, next = this.#next;
     for (let r = 0; r < next.length; r++) {
       if (next[r] === NOT_HELD) continue; // read before the relink below overwrites this row's link (and no other's)
-      const bucket = home(keys[r * KEY], keys[r * KEY + 1], keys[r * KEY + 2], this.#shift);
+      const at = r << ROW_SHIFT, bucket = home(keys[at | K0], keys[at | K1], keys[at | K2], this.#shift);
+      keys[at | BUCKET] = bucket;
       next[r] = this.#buckets[bucket];
       this.#buckets[bucket] = r;
     }
