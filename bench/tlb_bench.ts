@@ -21,7 +21,7 @@ function fill(rows: TlbRows, absent: boolean): number {
   const a = IOVA + (i++ & (PAGES - 1)) * 4096;
   d.inBase = a;
   d.outBase = 0x4800_0000 + (i & (PAGES - 1)) * 4096;
-  return absent ? rows.fillPage(0, pageKey(a), d, null) : rows.add(0, SPACE.PAGE, pageKey(a), d, NONE, false);
+  return absent ? rows.fillPage(0, pageKey(a), d, null) : rows.add(0, SPACE.PAGE, pageKey(a), d, NONE);
 }
 const full = pool(16), stale = pool(65536), known = pool(16);
 

@@ -57,19 +57,11 @@ const ALLOWED: Record<string, Record<string, string>> = {
   "src/translation/walk_cache.ts": {
     "8": "MEMO: entries of a walk-cache view's lookup memo (a model choice)",
   },
-  "src/translation/tlb_index.ts": {
-    "16": "MIN_BUCKETS: the hash index's fewest buckets",
-    "3": "KEY: a row's key is three words",
-    "2": "key word 2, NOT_HELD = -2, and doubling",
-    "64": "the fewest rows the per-row arrays hold",
-    "0x9e3779b1": "hash constant (golden ratio)",
-    "0x85ebca6b": "hash constant (murmur3 finalizer)",
-    "0x27d4eb2d": "hash constant",
-  },
   "src/translation/tlb_pages.ts": {
     "2": "DENIED = -2 (a private sentinel), row fields OUT and B_PREV, flag GLOBAL, two int32s a double, doubling",
     "3": "row fields ALLOW and B_NEXT",
-    "4": "a row's links are four numbers; flag BY_IPA",
+    "4": "a row's links are four numbers; flag IN_BLOCK",
+    "0x27d4eb2d": "hash constant",
     "8": "SECOND_CHANCES: a model choice",
     "16": "the smallest owner table",
     "64": "MIN_ROWS: the smallest row table; ROW_BYTES: a row is one 64-byte line (private layout)",

@@ -1,15 +1,14 @@
 /**
- * src/translation/tlb_pages.ts and tlb_index.ts against a model: not architecture, but the storage every TLB and walk
+ * src/translation/tlb_pages.ts against a model: not architecture, but the storage every TLB and walk
  * cache answer comes from. Random sequences of fills, removals and lookups (few keys, small pools: replacements,
  * evictions and growth all happen) are checked against a Map of what was filled: a row is found under its key
  * with what was last filled there, or has been evicted, never changed; a block takes its page rows with it; owner
- * lists, counts and the IPA index hold exactly the live rows; the pool never exceeds its bound.
+ * lists and counts hold exactly the live rows; the pool never exceeds its bound.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { blockKey, COLLIDED, DENIED, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "../src/translation/tlb_pages.ts";
 import type { RowData } from "../src/translation/tlb_pages.ts";
-import { KeyIndex } from "../src/translation/tlb_index.ts";
 
 /** Owners: (sid, ssid) pairs, two of them with the same StreamID. */
 const OWNERS = [[1, -1], [1, 0], [7, 3], [0x1234_5678, -1]] as const;
@@ -100,11 +99,11 @@ function run(max: number, ops: Op[]): void {
   OWNERS.forEach(([sid, ssid], o) => rows.setOwner(o, sid, ssid));
   const model = new Map<string, Held>();
   const rowOf = (h: Held) => rows.find(OWNERS[h.owner][0], OWNERS[h.owner][1], h.space, h.key);
-  const fill = (h: Held, block: number, byIpa: boolean, absent = false) => {
+  const fill = (h: Held, block: number, absent = false) => {
     for (const [k, old] of model) if (old.block === id(h.owner, h.space, h.key)) model.delete(k); // a block re-filled
     model.set(id(h.owner, h.space, h.key), h);
-    if (absent) return rows.fillPage(h.owner, h.key, h.d, byIpa ? h.d : null);
-    return rows.add(h.owner, h.space, h.key, h.d, block, byIpa);
+    if (absent) return rows.fillPage(h.owner, h.key, h.d, h.d.ipaBase !== NO_IPA ? h.d : null);
+    return rows.add(h.owner, h.space, h.key, h.d, block);
   };
   for (const op of ops) {
     if (op.op === "page") {
@@ -121,7 +120,6 @@ function run(max: number, ops: Op[]): void {
       const r = fill(
         { owner: op.owner, space: SPACE.PAGE, key: pageKey(d.inBase), d, block: null },
         NONE,
-        op.ipa !== NO_IPA,
         op.absent && free,
       );
       assert.equal(rowOf(model.get(id(op.owner, SPACE.PAGE, pageKey(d.inBase)))!), r, "a row just filled is found");
@@ -136,7 +134,7 @@ function run(max: number, ops: Op[]): void {
         ipaBase: op.ipa,
       };
       const bkey = blockKey(base, BLOCK_BYTES);
-      const b = fill({ owner: op.owner, space: SPACE.BLOCK, key: bkey, d, block: null }, NONE, op.ipa !== NO_IPA);
+      const b = fill({ owner: op.owner, space: SPACE.BLOCK, key: bkey, d, block: null }, NONE);
       for (const p of op.pages) {
         assert.equal(rows.find(OWNERS[op.owner][0], OWNERS[op.owner][1], SPACE.BLOCK, bkey), b, "the block stays");
         const key = pageKey(base + p * PAGE);
@@ -155,7 +153,7 @@ function run(max: number, ops: Op[]): void {
         global: false,
         ipaBase: NO_IPA,
       };
-      fill({ owner: op.owner, space: SPACE.WALK_TTB0, key: op.region, d, block: null }, NONE, false);
+      fill({ owner: op.owner, space: SPACE.WALK_TTB0, key: op.region, d, block: null }, NONE);
     } else if (op.op === "remove") {
       const [sid, ssid] = OWNERS[op.owner];
       const r = rows.find(sid, ssid, SPACE.PAGE, pageKey(IOVA + op.page * PAGE));
@@ -219,19 +217,6 @@ function check(rows: TlbRows, model: Map<string, Held>, max: number): void {
     assert.deepEqual(listed.sort((a, b) => a - b), own.sort((a, b) => a - b), `owner ${o}'s list`);
     assert.equal(rows.count(o), own.length);
     assert.equal(rows.globals(o), own.filter((r) => live.get(r)!.d.global).length);
-    for (const space of [SPACE.PAGE, SPACE.BLOCK]) {
-      for (let p = 0; p < 16; p++) {
-        const ipa = 0x8000_0000 + p * PAGE;
-        const key = space === SPACE.PAGE ? pageKey(ipa) : blockKey(ipa, BLOCK_BYTES);
-        const found: number[] = [];
-        rows.findIpa(o, space, key, found);
-        const want = own.filter((r) => {
-          const h = live.get(r)!;
-          return h.space === space && h.block === null && h.d.ipaBase === ipa;
-        });
-        assert.deepEqual(found.sort((a, b) => a - b), want.sort((a, b) => a - b), `IPA index of owner ${o}`);
-      }
-    }
   });
 }
 
@@ -249,7 +234,7 @@ Deno.test("TLB rows: a pool at its bound keeps rows in use and replaces the othe
   const fillPage = (p: number) => {
     d.inBase = IOVA + p * PAGE;
     d.outBase = p * PAGE;
-    rows.add(0, SPACE.PAGE, pageKey(d.inBase), d, NONE, false);
+    rows.add(0, SPACE.PAGE, pageKey(d.inBase), d, NONE);
   };
   for (let p = 0; p < 64; p++) fillPage(p);
   assert.equal(rows.size, 64, "room for its bound of rows");
@@ -276,37 +261,10 @@ Deno.test("TLB rows: a lookup tells a row under the key that covers another page
   assert.equal(rows.lookup(1, -1, far + 8, 0), COLLIDED, "a row under the key, for the other page");
   assert.equal(rows.lookup(1, -1, IOVA + PAGE, 0), NONE, "the next page has its own key");
   // A fill of the other page (told nothing: COLLIDED is no NONE) replaces the row under the key.
-  rows.add(0, SPACE.PAGE, pageKey(far), { ...d, inBase: far, outBase: 0x2000 }, NONE, false);
+  rows.add(0, SPACE.PAGE, pageKey(far), { ...d, inBase: far, outBase: 0x2000 }, NONE);
   assert.equal(rows.size, 1);
   assert.equal(rows.lookup(1, -1, far + 8, 0), 0x2008);
   assert.equal(rows.lookup(1, -1, IOVA + 8, 0), COLLIDED);
-});
-
-Deno.test("key index: every row under a key is found, after any adds and removals (chains, rehashes)", () => {
-  const arb = fc.array(fc.tuple(fc.boolean(), fc.nat(5), fc.nat(2)), { minLength: 50, maxLength: 400 });
-  fc.assert(fc.property(arb, (ops) => {
-    const index = new KeyIndex();
-    const held = new Map<number, number>(); // row → key
-    let next = 0;
-    for (const [add, key, sub] of ops) {
-      const rowsOf = [...held].filter(([, k]) => k === key * 3 + sub).map(([r]) => r);
-      if (add || rowsOf.length === 0) {
-        index.add(1, sub, key, next);
-        held.set(next++, key * 3 + sub);
-      } else {
-        index.remove(rowsOf[0]);
-        held.delete(rowsOf[0]);
-      }
-      for (let k = 0; k < 6; k++) {
-        for (let s = 0; s < 3; s++) {
-          const out: number[] = [];
-          index.findAll(1, s, k, out);
-          const want = [...held].filter(([, v]) => v === k * 3 + s).map(([r]) => r);
-          assert.deepEqual(out.sort((a, b) => a - b), want.sort((a, b) => a - b));
-        }
-      }
-    }
-  }));
 });
 
 Deno.test("TLB rows: storage grows under held rows, which stay found with their lists", () => {
@@ -318,17 +276,14 @@ Deno.test("TLB rows: storage grows under held rows, which stay found with their 
     d.inBase = IOVA + p * PAGE;
     d.outBase = p * PAGE;
     d.ipaBase = p % 3 === 0 ? 0x8000_0000 + p * PAGE : NO_IPA;
-    rows.add(p % OWNERS.length, SPACE.PAGE, pageKey(d.inBase), d, NONE, d.ipaBase !== NO_IPA);
+    rows.add(p % OWNERS.length, SPACE.PAGE, pageKey(d.inBase), d, NONE);
   }
   assert.equal(rows.size, 1000);
   for (let p = 0; p < 1000; p++) {
     const [sid, ssid] = OWNERS[p % OWNERS.length];
     assert.equal(rows.lookup(sid, ssid, IOVA + p * PAGE + 8, 0), p * PAGE + 8, `page ${p}`);
-    if (p % 3 === 0) {
-      const found: number[] = [];
-      rows.findIpa(p % OWNERS.length, SPACE.PAGE, pageKey(0x8000_0000 + p * PAGE), found);
-      assert.equal(found.length, 1, `page ${p} by IPA`);
-    }
+    const r = rows.find(sid, ssid, SPACE.PAGE, pageKey(IOVA + p * PAGE));
+    assert.equal(rows.ipaBase(r), p % 3 === 0 ? 0x8000_0000 + p * PAGE : NO_IPA, `page ${p}'s IPA`);
   }
   OWNERS.forEach((_, o) => assert.equal(rows.count(o), 250));
 });

@@ -277,24 +277,26 @@ function nestedAt(env: ReturnType<typeof makeEnv>, ste: (sid: number) => number,
   return { s1, s2 };
 }
 
-Deno.test("TLBI_S2_IPA reaches nested entries through the IPA they were translated by", () => {
+Deno.test("TLBI_S2_IPA takes the combined entries of the VMID's nested contexts, whatever their IPAs", () => {
   // IHI 0070 4.4.3.1: CMD_TLBI_S2_IPA "invalidates stage 2 by VMID and IPA" and "is not required to invalidate
   // structures containing combined stage 1 and stage 2 information"; IHI 0070 4.4: "An implementation is permitted to
-  // invalidate more non-locked entries than this required scope". The emulator does invalidate nested (combined)
-  // entries by the IPA they were translated through (not architecture; tlbi_s2_ipa_test.ts asserts only what is
-  // required). The IOVA of such an entry has nothing to do with its IPA.
+  // invalidate more non-locked entries than this required scope". The emulator invalidates a nested context of the
+  // VMID whole (not architecture; tlbi_s2_ipa_test.ts asserts only what is required), so a driver that changes stage 2
+  // sees it without the stage-1 command 4.4.3.1 expects beside, and no fill keeps an index by IPA.
   const env = makeEnv();
   const { s1, s2 } = nestedAt(env, linearStreamTable(env.regs, env.alloc, 4), 0x4100_0000);
   s1.map(0x7000_0000_1000, 0x40f0_0000);
+  s1.map(0x7000_0000_2000, 0x40f0_1000);
   assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008);
+  assert.equal(env.t.translate(1, -1, 0x7000_0000_2008, 0), OFF + 0x40f0_1008);
   s2.map(0x40f0_0000, 0x9000_0000, 3, {}, 2);
+  s2.map(0x40f0_1000, 0x9000_1000, 3, {}, 2);
   assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008, "stale before invalidation");
-  env.t.invalidate({ kind: "s2_ipa", vmid: 7, addr: 0x7000_0000_1000, leaf: true, range: null });
-  assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008, "the IOVA is not the scope");
   env.t.invalidate({ kind: "s2_ipa", vmid: 8, addr: 0x40f0_0000, leaf: true, range: null });
   assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), OFF + 0x40f0_0008, "another VMID is not the scope");
   env.t.invalidate({ kind: "s2_ipa", vmid: 7, addr: 0x40f0_0000, leaf: true, range: null });
   assert.equal(env.t.translate(1, -1, 0x7000_0000_1008, 0), 0x9000_0008, "fresh after TLBI_S2_IPA of its IPA");
+  assert.equal(env.t.translate(1, -1, 0x7000_0000_2008, 0), 0x9000_1008, "and so is the one of another IPA");
 });
 
 Deno.test("a working set twice the TLB keeps a useful part cached; a page in constant use stays", () => {

@@ -155,14 +155,13 @@ export class Caches {
    */
   insert(ctx: Context, addr: number, d: RowData): void {
     if (ctx.flagMap !== null) d.allow = rawAllow(d.allow, ctx.flagMap);
-    const nested = ctx.nested;
     const firstGlobal = d.global && this.rows.globals(ctx.id) === 0;
     let block = NONE;
     if (d.size > PAGE_BYTES) {
       if (!ctx.blockSizes.includes(d.size)) ctx.blockSizes.push(d.size);
-      block = this.rows.add(ctx.id, SPACE.BLOCK, blockKey(d.inBase, d.size), d, NONE, nested && d.ipaBase >= 0);
+      block = this.rows.add(ctx.id, SPACE.BLOCK, blockKey(d.inBase, d.size), d, NONE);
     }
-    this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, nested && block === NONE && d.ipaBase >= 0);
+    this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block);
     // The first global row makes the context one that a TLBI by address of another ASID must visit.
     if (firstGlobal) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
   }
@@ -186,7 +185,7 @@ export class Caches {
     d.allow = rows.allow(block);
     d.global = rows.isGlobal(block);
     d.ipaBase = rows.ipaBase(block);
-    rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block, false);
+    rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block);
   }
 
   /** The row of `ctx` that answers for `addr` (a covering page row, else a block), or NONE: for inspection. */
@@ -241,7 +240,7 @@ export class Caches {
     d.allow = attrs;
     d.global = false;
     d.ipaBase = ipa;
-    this.walks.add(ctx.id, space, region, d, NONE, false);
+    this.walks.add(ctx.id, space, region, d, NONE);
   }
 
   #clear(ctx: Context): void {
@@ -380,18 +379,17 @@ export class Caches {
         for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, ANY_ASID)) this.#clear(ctx);
         return;
       case "s2_ipa": {
-        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (IHI 0070 4.4.3.1). A nested
-        // context's stage-1 walk cache holds table chunks found through stage 2: it goes whole.
+        // Stage-2 entries of the IPAs, and with Leaf = 0 the stage-2 walks through them (IHI 0070 4.4.3.1).
         const lo = scope.addr, hi = rangeEnd(scope.addr, scope.range);
         for (const ctx of this.#select(CLASS.S2, scope.vmid, vmw, ANY_ASID)) {
           this.#removeRange(ctx, lo, hi, false);
           if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
         }
-        for (const ctx of this.#select(NESTED, scope.vmid, vmw, ANY_ASID)) {
-          this.#removeIpaRange(ctx, lo, hi);
-          this.#removeStage1Walks(ctx);
-          if (!scope.leaf) this.#removeWalkRange(ctx, SPACE.WALK_S2, lo, hi, ctx.s2!.granuleShift);
-        }
+        // The command "is not required to invalidate structures containing combined stage 1 and stage 2
+        // information" (4.4.3.1), and may invalidate more than its scope (4.4): a nested context of the VMID goes
+        // whole, so no fill keeps an index of its rows by IPA, and a driver that leaves out the stage-1 command
+        // (which 4.4.3.1 expects beside it, as Linux issues CMD_TLBI_NH_ALL) still sees the new stage 2.
+        for (const ctx of this.#select(NESTED, scope.vmid, vmw, ANY_ASID)) this.#clear(ctx);
         return;
       }
       case "nsnh_all":
@@ -466,26 +464,6 @@ export class Caches {
       if (!rows.isLive(r) || (globalOnly && !rows.isGlobal(r))) continue;
       const base = rows.inBase(r);
       if (base < hi && base + rows.rowSize(r) > lo) this.#removeWithBlock(r);
-    }
-  }
-
-  /** Removes the rows of nested `ctx` whose IPA range meets [lo, hi), as {@link removeRange} by input address. */
-  #removeIpaRange(ctx: Context, lo: number, hi: number): void {
-    const rows = this.rows, found = this.#found;
-    found.length = 0;
-    if (this.#keysIn(ctx, lo, hi) <= rows.count(ctx.id)) {
-      for (let p = Math.floor(lo / PAGE_BYTES); p * PAGE_BYTES < hi; p++) {
-        rows.findIpa(ctx.id, SPACE.PAGE, pageKey(p * PAGE_BYTES), found);
-      }
-      for (const size of ctx.blockSizes) {
-        for (let b = Math.floor(lo / size); b * size < hi; b++) {
-          rows.findIpa(ctx.id, SPACE.BLOCK, blockKey(b * size, size), found);
-        }
-      }
-    } else rows.rowsOf(ctx.id, found);
-    for (const r of found) {
-      const ipa = rows.isLive(r) ? rows.ipaBase(r) : NO_IPA;
-      if (ipa >= 0 && ipa < hi && ipa + rows.rowSize(r) > lo) this.#removeWithBlock(r);
     }
   }
 

@@ -161,7 +161,7 @@ export function tagKey(cls: number, vmid: number): number {
 }
 /** Values of a VMID (STE.S2VMID). */
 const VMIDS = 2 ** STE.S2VMID.width;
-export const NESTED = 4; // tag class of the nested contexts of a VMID (reached by TLBI_S2_IPA through their IPAs)
+export const NESTED = 4; // tag class of the nested contexts of a VMID (which TLBI_S2_IPA removes whole)
 
 /** Allow mask by raw access flags, from one by normalized flags through STE.PRIVCFG/INSTCFG overrides. */
 export function rawAllow(allow: number, flagMap: Uint8Array): number {

@@ -6,9 +6,14 @@
  * the rows mean (contexts, tags, invalidation scopes) lives in tlb.ts.
  * @module
  */
-import { home, KeyIndex } from "./tlb_index.ts";
 import { GRANULE } from "../../gen/mod.ts";
 import { TWO_MINUS_32, WORD_BITS } from "../core/numbers.ts";
+
+/** Home bucket of a key: its words mixed, then Fibonacci hashing, so strided page numbers spread over the buckets. */
+function home(k0: number, k1: number, k2: number, shift: number): number {
+  // Three independent multiplies (they run in parallel), so the hit path waits for one.
+  return (Math.imul(k2, 0x9e3779b1) ^ Math.imul(k0, 0x85ebca6b) ^ Math.imul(k1, 0x27d4eb2d)) >>> shift;
+}
 
 /** Nothing: no row, no owner. */
 export const NONE = -1;
@@ -42,7 +47,7 @@ const REF = CHAIN + 1, FLAGS = REF + 1, OWNER = FLAGS + 1, BUCKET = OWNER + 1;
 // on its block's list (a block row's B_NEXT: its first page row).
 const PREV = 0, NEXT = 1, B_PREV = 2, B_NEXT = 3;
 // FLAGS: these bits, ORed with the row's SPACE (bits 28-30). IN_BLOCK: a page row on its block's list.
-const LIVE = 1, GLOBAL = 2, BY_IPA = 4, IN_BLOCK = 8;
+const LIVE = 1, GLOBAL = 2, IN_BLOCK = 4;
 /** Rows a replacement looks at before it evicts a recently used one anyway. */
 const SECOND_CHANCES = 8;
 
@@ -81,7 +86,7 @@ const SPACE_BITS = SPACE.BLOCK | SPACE.WALK_TTB1;
 /** The bit of a key word set in the BLOCK space only. */
 const SPACE_BLOCK_BIT = SPACE.BLOCK;
 /** FLAGS of a row that a removal must take off more than its hash chain and owner's list. */
-const LINKED = SPACE_BLOCK_BIT | BY_IPA | IN_BLOCK;
+const LINKED = SPACE_BLOCK_BIT | IN_BLOCK;
 
 /** What a new page row of no IPA holds ({@link TlbRows.fillPage} copies it). */
 export interface PageData {
@@ -129,8 +134,6 @@ export class TlbRows {
   removals = 0;
   /** Counts {@link lookup}s that answered with an address (TLB hits), so the hit path bumps one number. */
   hits = 0;
-  /** Nested contexts' rows by (owner, IPA page or block key), for invalidation by IPA. */
-  readonly #ipaIndex = new KeyIndex();
   #rows = 0; // rows allocated (free or live)
   #data = new Float64Array(0);
   #meta = new Int32Array(0);
@@ -224,11 +227,6 @@ export class TlbRows {
     return NONE;
   }
 
-  /** The rows of `owner` under IPA key `key` of `space` (PAGE or BLOCK), appended to `out`. */
-  findIpa(owner: number, space: number, key: number, out: number[]): void {
-    this.#ipaIndex.findAll(owner, space, key, out);
-  }
-
   /** Marks row `r` used (as a hit does), for replacement. */
   use(r: number): void {
     this.#meta[(r << M_SHIFT) | REF] = 1;
@@ -273,9 +271,9 @@ export class TlbRows {
   /**
    * Adds a row of `owner` under `key` holding `d`, replacing the row under that key; evicts when full.
    * `space`: a {@link SPACE}; `block`: the BLOCK row this page row belongs to (then `d` must be the block's), or
-   * NONE; `byIpa`: index it by its IPA too, in the same space (a nested owner's pages and blocks). Returns the row.
+   * NONE. Returns the row.
    */
-  add(owner: number, space: number, key: number, d: RowData, block: number, byIpa: boolean): number {
+  add(owner: number, space: number, key: number, d: RowData, block: number): number {
     const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space, rows = this.#rows;
     let bucket = home(k0, k1, key, this.#shift);
     const old = this.#findIn(bucket, k0, k1, key);
@@ -311,8 +309,7 @@ export class TlbRows {
     }
     meta[m | REF] = 0;
     const global = d.global;
-    meta[m | FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (byIpa ? BY_IPA : 0) |
-      (block !== NONE ? IN_BLOCK : 0);
+    meta[m | FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (block !== NONE ? IN_BLOCK : 0);
     if (block !== NONE) this.#block[r] = block;
     if (!listed) {
       // First on its owner's list.
@@ -327,17 +324,14 @@ export class TlbRows {
     if (global) this.#globals[owner]++;
     if (space === SPACE.BLOCK) this.#links[(r << L_SHIFT) | B_NEXT] = NONE; // no page rows yet
     else if (block !== NONE) this.#joinBlock(r, block);
-    if (byIpa) {
-      this.#ipaIndex.add(owner, space, space === SPACE.BLOCK ? blockKey(d.ipaBase, d.size) : pageKey(d.ipaBase), r);
-    }
     return r;
   }
 
   /**
    * {@link add} of a 4 KiB page row of `owner` under `key`, of no block, where the caller knows no row is held under
    * the key (a {@link lookup} of it just answered NONE and nothing was added since: none is looked for, and a wrong
-   * call leaves two rows under one key): the common miss's fill, with only what it needs. `ipa`: where a nested
-   * owner's row has its IPA (then it is indexed by it), or null. Returns the row.
+   * call leaves two rows under one key): the common miss's fill, with only what it needs. `ipa`: for a nested owner,
+   * the translation with its IPA (the row keeps its ipaBase), else null. Returns the row.
    */
   fillPage(owner: number, key: number, d: PageData, ipa: RowData | null): number {
     const k0 = this.#sid[owner], k1 = this.#ssid[owner];
@@ -368,7 +362,7 @@ export class TlbRows {
     buckets[bucket] = r;
     meta[m | REF] = 0;
     const global = d.global;
-    meta[m | FLAGS] = LIVE | (global ? GLOBAL : 0) | (ipa !== null ? BY_IPA : 0);
+    meta[m | FLAGS] = LIVE | (global ? GLOBAL : 0);
     if (!listed) {
       const links = this.#links, l = r << L_SHIFT, heads = this.#head, head = heads[owner];
       links[l | PREV] = NONE;
@@ -379,7 +373,6 @@ export class TlbRows {
       this.#count[owner]++;
     }
     if (global) this.#globals[owner]++;
-    if (ipa !== null) this.#ipaIndex.add(owner, SPACE.PAGE, pageKey(ipa.ipaBase), r);
     return r;
   }
 
@@ -415,7 +408,6 @@ export class TlbRows {
   /** Removes every row, keeping the storage. */
   clear(): void {
     this.removals++;
-    this.#ipaIndex.clear();
     this.#meta.fill(0); // FLAGS 0: not live
     this.#buckets.fill(NONE);
     this.#head.fill(NONE);
@@ -448,13 +440,12 @@ export class TlbRows {
     this.#count[owner]--;
   }
 
-  /** Takes live row `r` (of FLAGS `flags`) out of what only some rows are in: its page rows, its block, the IPA index. */
+  /** Takes live row `r` (of FLAGS `flags`) out of what only some rows are in: its page rows, its block. */
   #unlinkMore(r: number, flags: number): void {
     const links = this.#links, l = r << L_SHIFT;
     if ((flags & SPACE_BLOCK_BIT) !== 0) {
       while (links[l | B_NEXT] !== NONE) this.remove(links[l | B_NEXT]);
     }
-    if ((flags & BY_IPA) !== 0) this.#ipaIndex.remove(r);
     if ((flags & IN_BLOCK) !== 0) {
       const bp = links[l | B_PREV], bn = links[l | B_NEXT];
       links[(bp << L_SHIFT) | B_NEXT] = bn; // bp is the previous sibling or the block row, whose B_NEXT is the first page
