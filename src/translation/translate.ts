@@ -230,7 +230,6 @@ export class Translator implements TranslationEngine {
    */
   #miss(sid: number, ssid: number, flags: number, found: number): boolean {
     this.#stats.translations++;
-    this.#tag = NO_TAG;
     const iova = this.#missAt, ctx = this.#last;
     quick: if (
       found === NONE && ctx !== null && ctx.quick !== null && sid === this.#lastSid && ssid === this.#lastSsid &&
@@ -268,6 +267,7 @@ export class Translator implements TranslationEngine {
       this.#missPa = w.outBase + off;
       return true;
     }
+    this.#tag = NO_TAG;
     const pa = this.#slow(sid, ssid, iova, flags, true, null, found);
     this.#missPa = pa;
     return pa >= 0;

@@ -29,7 +29,7 @@ import {
 } from "../../gen/mod.ts";
 import { ABORT, FlatMemory, SparseMemory } from "../core/memory.ts";
 import type { GuestMemory } from "../core/memory.ts";
-import { ACCESS, newFault, NO_PA, setCause } from "../core/types.ts";
+import { ACCESS, ACCESS_MASK, newFault, NO_PA, setCause } from "../core/types.ts";
 import {
   atsGrantsAny,
   normalize,
@@ -485,14 +485,16 @@ export class Walker {
 
   /**
    * Whether the leaf with words `lo`, `hi` (a valid page) under tables whose upper words ORed are `tables` is one #leaf
-   * would decode as the last leaf it remembered, for an access of `flags`: the same attributes and tables, no contiguous
-   * hint, an access the remembered permissions allow, and its output `aHi`:`aLo` within the size of `r` (planned).
+   * would decode as the last leaf it remembered, for an access of `flags`: the same attributes (so no contiguous hint:
+   * #leaf remembers no leaf with one) and tables, an access the remembered permissions allow, and its output
+   * `aHi`:`aLo` within the size of `r` (planned).
    */
   #likeMemo(r: Regime, lo: number, hi: number, tables: number, flags: number, aHi: number, aLo: number): boolean {
+    // Allow masks have a bit for every raw ACCESS_MASK combination (permissions.ts mask()): no normalize() needed.
     const oaLimitHi = this.#oaLimitHi;
     return r === this.#memoRegime && (lo & ~ADDR_LO) === this.#memoLo && (hi & ~ADDR_HI) === this.#memoHi &&
-      tables === this.#memoTables && ((this.#memoAllow >> normalize(flags)) & 1) === 1 &&
-      (hi & CONTIGUOUS.mask) === 0 && (oaLimitHi >= 0 ? aHi < oaLimitHi : join(aHi, aLo) < POW2[r.oaBits]);
+      tables === this.#memoTables && ((this.#memoAllow >> (flags & ACCESS_MASK)) & 1) === 1 &&
+      (oaLimitHi >= 0 ? aHi < oaLimitHi : join(aHi, aLo) < POW2[r.oaBits]);
   }
 
   /** Reads the descriptor at PA `addr` into #d through the memory's read32; false when either word aborts. */
@@ -548,9 +550,11 @@ export class Walker {
       if (allow < 0) return false;
     }
     const pageBase = ia - lowBits(ia, shift);
-    // The contiguous hint may widen the mapping.
-    if ((d[CONTIGUOUS.word] & CONTIGUOUS.mask) !== 0) this.#contiguous(r, ia, level, shift, out, pageBase);
-    else {
+    // The contiguous hint may widen the mapping (a mapping of a set is not remembered: #likeMemo takes single ones).
+    if ((d[CONTIGUOUS.word] & CONTIGUOUS.mask) !== 0) {
+      remember = false;
+      this.#contiguous(r, ia, level, shift, out, pageBase);
+    } else {
       this.inBase = pageBase;
       this.outBase = out;
       this.size = POW2[shift];
