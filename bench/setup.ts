@@ -101,7 +101,10 @@ export function bytesPerCall(call: () => void): number {
  * does not inline, a number above the Smi range returned to the caller is boxed (16 bytes the callee does not allocate).
  */
 export function bytesPerIteration(loop: (n: number) => void): number {
-  for (let i = 0; i < 100; i++) loop(2000); // optimized first: unoptimized code boxes every double it handles
+  // Optimized first, for long enough that V8's optimizing compiler (which works beside the loop, on another thread)
+  // has finished: until then the loop runs code that boxes every double it handles.
+  const warm = performance.now();
+  while (performance.now() - warm < 300) loop(2000);
   let best = -Infinity;
   for (let t = 0; t < 5; t++) {
     const before = Deno.memoryUsage().heapUsed;

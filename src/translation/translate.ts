@@ -124,7 +124,14 @@ export class Translator implements TranslationEngine {
   #missAt = DOUBLE_FIELD;
   #missPa = DOUBLE_FIELD;
   /** The last successful #walk: what a TLB row for it holds (reused, so a miss allocates nothing). */
-  readonly #walked: RowData = { inBase: 0, size: 0, outBase: 0, allow: 0, global: false, ipaBase: NO_IPA };
+  readonly #walked: RowData = {
+    inBase: DOUBLE_FIELD,
+    size: DOUBLE_FIELD,
+    outBase: DOUBLE_FIELD,
+    allow: 0,
+    global: false,
+    ipaBase: DOUBLE_FIELD,
+  };
 
   constructor(
     regs: RegisterFile,

@@ -115,11 +115,11 @@ export class Walker {
   /** Where a failed walk describes its fault (the engine's one Fault, shared by its walkers). */
   readonly fault: Fault;
   /** Output address of the first byte of the mapping (block, page or contiguous set). */
-  outBase = 0;
+  outBase = DOUBLE_FIELD;
   /** Input address of the first byte of the mapping. */
-  inBase = 0;
+  inBase = DOUBLE_FIELD;
   /** Size of the mapping in bytes. */
-  size = 0;
+  size = DOUBLE_FIELD;
   /** Permitted accesses: bit `flags` (ACCESS bits, normalized) is set when that access is allowed. */
   allow = 0;
   /** Stage 1: the mapping is global (nG == 0). */
@@ -195,10 +195,11 @@ export class Walker {
   #memoGlobal = false;
   #memoDevice = false;
   /**
-   * The chunk {@link again} read last, and where its words are: `#viewWords` from index `#viewAt` on (-1: the memory
-   * lends none; read32 then). The words of FlatMemory, or a page of SparseMemory: neither ever moves.
+   * The chunk {@link again} read last (a PA: DOUBLE_FIELD before any, no chunk's), and where its words are:
+   * `#viewWords` from index `#viewAt` on (-1: the memory lends none; read32 then). The words of FlatMemory, or a page
+   * of SparseMemory: neither ever moves.
    */
-  #viewChunk = -1;
+  #viewChunk = DOUBLE_FIELD;
   #viewWords: Uint32Array = new Uint32Array(0);
   #viewAt = -1;
   /** SparseMemory when its methods are its own: it lends its pages' words to the chunk view. */
@@ -517,7 +518,7 @@ export class Walker {
       const at = chunk * WORD_INDEX - this.#wordsFirst;
       if (at >= 0 && at + (bytes >>> WORD_SHIFT) <= this.#words.length) {
         this.#viewWords = this.#words;
-        this.#viewAt = at;
+        this.#viewAt = at | 0; // an index: a small integer field, not a double one
       }
     } else if (this.#sparse !== null) {
       const words = this.#sparse.wordsAt(chunk, bytes);
