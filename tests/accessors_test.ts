@@ -1,7 +1,7 @@
 // Tests of the generated accessors in gen/: every field of every layout round-trips and touches no other bit, and a
 // set of positions checked by hand against the architecture (IHI 0070) and the Linux driver's header.
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import * as gen from "../gen/mod.ts";
 import type { Field, Layout } from "../gen/mod.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { decode as decodeAll, type DecodedRecord, type DecodeRequest, KINDS } from "../src/decode/records.ts";
 import { formatJson, formatText } from "../src/cli/format.ts";
 import { InputError } from "../src/core/errors.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { CR0, EVENT_TYPE, EVT_C_BAD_STE, GBPA, OPCODE, REG, REGISTERS, STE_CONFIG } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
 import { ACCESS, HostError, Smmu, type SmmuFeatures, SparseMemory } from "../mod.ts";

@@ -1,6 +1,6 @@
 /** DmaView: split at mapping boundaries, one translation per piece, stop at the first fault and report it. */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { EVENT_TYPE, STE_CONFIG } from "../gen/mod.ts";
 import { DmaView } from "../src/device/dma.ts";
 import { FlatMemory } from "../src/core/memory.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { IDR0, IDR0_HTTU, IDR0_STALL_MODEL, IDR0_TTF, IDR1, IDR3, IDR5, IDR5_OAS } from "../gen/mod.ts";
 import { idRegistersFor, idRegistersFrom, validateIdRegisters } from "../src/registers/features.ts";
 import { OptionsError, Smmu, SparseMemory } from "../mod.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { GERROR, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1, IRQ_CTRLACK, PRIQ_IRQ_CFG0, REG } from "../gen/mod.ts";
 import type { Field } from "../gen/mod.ts";
 import { RegisterFile, word } from "../src/registers/regfile.ts";

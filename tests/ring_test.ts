@@ -6,7 +6,7 @@
  * (wrap, index) pairs, not from the ring's own arithmetic.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { CMDQ_BASE, COMMAND_BYTES, EVENT_BYTES } from "../gen/mod.ts";
 import { CMDQ, EVENTQ, indexMask, Ring } from "../src/registers/ring.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { SavedState } from "../gen/proto/smmuv3/v1/saved_state.ts";
 import {

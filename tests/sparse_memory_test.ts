@@ -4,7 +4,7 @@
  * the range is not held in one piece, it lends nothing. Not architecture: the contract of a host-side memory.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { ABORT, SparseMemory } from "../src/core/memory.ts";
 
 const SIZE = 2 ** 24;

@@ -6,7 +6,7 @@
  * lists and counts hold exactly the live rows; the pool never exceeds its bound.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { blockKey, COLLIDED, DENIED, NO_IPA, NONE, pageKey, SPACE, TlbRows } from "../src/translation/tlb_pages.ts";
 import type { RowData } from "../src/translation/tlb_pages.ts";
 

@@ -3,7 +3,7 @@
  * out here, independent of gen/), plus start levels, access flag, dirty state and address-size rules.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "./helpers/fast_check.ts";
 import { EVENT_TYPE, EVT_CLASS } from "../gen/mod.ts";
 import { SparseMemory } from "../src/core/memory.ts";
 import { ACCESS } from "../src/core/types.ts";
