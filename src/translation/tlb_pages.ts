@@ -214,13 +214,8 @@ export class TlbRows {
   }
 
   #find(k0: number, k1: number, k2: number): number {
-    return this.#findIn(home(k0, k1, k2, this.#shift), k0, k1, k2);
-  }
-
-  /** {@link #find} given the key's bucket. */
-  #findIn(bucket: number, k0: number, k1: number, k2: number): number {
     const meta = this.#meta;
-    for (let r = this.#buckets[bucket]; r !== NONE; r = meta[(r << M_SHIFT) | CHAIN]) {
+    for (let r = this.#buckets[home(k0, k1, k2, this.#shift)]; r !== NONE; r = meta[(r << M_SHIFT) | CHAIN]) {
       const m = r << M_SHIFT;
       if (meta[m | K2] === k2 && meta[m | K0] === k0 && meta[m | K1] === k1) return r;
     }
@@ -274,43 +269,57 @@ export class TlbRows {
    * NONE. Returns the row.
    */
   add(owner: number, space: number, key: number, d: RowData, block: number): number {
-    const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space, rows = this.#rows;
-    let bucket = home(k0, k1, key, this.#shift);
-    const old = this.#findIn(bucket, k0, k1, key);
-    // The row replaced, or the one evicted, is taken over where it is: no trip through the free list, and it stays
-    // on its hash chain when it held this key, on its owner's list when it was this owner's.
-    const r = old !== NONE ? old : this.#free !== NONE ? this.#popFree() : this.#spare(block);
+    const old = this.#find(this.#sid[owner], this.#ssid[owner] ^ space, key);
+    if (old !== NONE) this.remove(old); // its row is the first free one: the fill takes it
+    return this.#fill(owner, space, key, d, d, block);
+  }
+
+  /**
+   * {@link add} of a 4 KiB page row of `owner` under `key`, of no block, where the caller knows no row is held under
+   * the key (a {@link lookup} of it just answered NONE and nothing was added since: none is looked for, and a wrong
+   * call leaves two rows under one key): the common miss's fill. `ipa`: for a nested owner, the translation with its
+   * IPA (the row keeps its ipaBase), else null. Returns the row.
+   */
+  fillPage(owner: number, key: number, d: PageData, ipa: RowData | null): number {
+    return this.#fill(owner, SPACE.PAGE, key, d, ipa, NONE);
+  }
+
+  /**
+   * A new row of `owner` under `key` of `space`, where no row is held under it, holding `d` (and the IPA of `ipa`, or
+   * none), of block row `block` or NONE; evicts when full. (One function, too big for V8 to inline into the miss that
+   * calls it: that budget goes to the walker's quick path.)
+   */
+  #fill(owner: number, space: number, key: number, d: PageData, ipa: RowData | null, block: number): number {
+    // A row evicted is taken over where it is: no trip through the free list, and it stays on its owner's list when it
+    // was this owner's.
+    const r = this.#free !== NONE ? this.#popFree() : this.#spare(block);
     const meta = this.#meta, m = r << M_SHIFT, flags = meta[m | FLAGS];
     let listed = false;
     if ((flags & LIVE) !== 0) {
       if ((flags & LINKED) !== 0) this.#unlinkMore(r, flags);
-      if (old === NONE) this.#unchain(r);
+      this.#unchain(r);
       const held = meta[m | OWNER];
       if ((flags & GLOBAL) !== 0) this.#globals[held]--;
       if (held === owner) listed = true;
       else this.#unlist(r, held);
       this.removals++;
     } else this.size++;
-    const data = this.#data, at = r << D_SHIFT;
+    const data = this.#data, at = r << D_SHIFT, global = d.global;
     data[at | IN] = d.inBase;
     data[at | SIZE] = d.size;
     data[at | OUT] = d.outBase;
     data[at | ALLOW] = d.allow;
-    this.#ipa[r] = d.ipaBase;
-    if (old === NONE) {
-      if (this.#rows !== rows) bucket = home(k0, k1, key, this.#shift); // the pool grew: more buckets
-      const buckets = this.#buckets;
-      meta[m | K0] = k0;
-      meta[m | K1] = k1;
-      meta[m | K2] = key;
-      meta[m | CHAIN] = buckets[bucket];
-      meta[m | BUCKET] = bucket;
-      buckets[bucket] = r;
-    }
+    this.#ipa[r] = ipa === null ? NO_IPA : ipa.ipaBase;
+    const k0 = this.#sid[owner], k1 = this.#ssid[owner] ^ space;
+    const bucket = home(k0, k1, key, this.#shift), buckets = this.#buckets; // after #spare: the pool may have grown
+    meta[m | K0] = k0;
+    meta[m | K1] = k1;
+    meta[m | K2] = key;
+    meta[m | CHAIN] = buckets[bucket];
+    meta[m | BUCKET] = bucket;
+    buckets[bucket] = r;
     meta[m | REF] = 0;
-    const global = d.global;
     meta[m | FLAGS] = space | LIVE | (global ? GLOBAL : 0) | (block !== NONE ? IN_BLOCK : 0);
-    if (block !== NONE) this.#block[r] = block;
     if (!listed) {
       // First on its owner's list.
       const links = this.#links, l = r << L_SHIFT, heads = this.#head, head = heads[owner];
@@ -323,56 +332,10 @@ export class TlbRows {
     }
     if (global) this.#globals[owner]++;
     if (space === SPACE.BLOCK) this.#links[(r << L_SHIFT) | B_NEXT] = NONE; // no page rows yet
-    else if (block !== NONE) this.#joinBlock(r, block);
-    return r;
-  }
-
-  /**
-   * {@link add} of a 4 KiB page row of `owner` under `key`, of no block, where the caller knows no row is held under
-   * the key (a {@link lookup} of it just answered NONE and nothing was added since: none is looked for, and a wrong
-   * call leaves two rows under one key): the common miss's fill, with only what it needs. `ipa`: for a nested owner,
-   * the translation with its IPA (the row keeps its ipaBase), else null. Returns the row.
-   */
-  fillPage(owner: number, key: number, d: PageData, ipa: RowData | null): number {
-    const k0 = this.#sid[owner], k1 = this.#ssid[owner];
-    const r = this.#free !== NONE ? this.#popFree() : this.#spare(NONE);
-    const meta = this.#meta, m = r << M_SHIFT, flags = meta[m | FLAGS];
-    let listed = false;
-    if ((flags & LIVE) !== 0) {
-      if ((flags & LINKED) !== 0) this.#unlinkMore(r, flags);
-      this.#unchain(r);
-      const held = meta[m | OWNER];
-      if ((flags & GLOBAL) !== 0) this.#globals[held]--;
-      if (held === owner) listed = true;
-      else this.#unlist(r, held);
-      this.removals++;
-    } else this.size++;
-    const data = this.#data, at = r << D_SHIFT;
-    data[at | IN] = d.inBase;
-    data[at | SIZE] = d.size;
-    data[at | OUT] = d.outBase;
-    data[at | ALLOW] = d.allow;
-    this.#ipa[r] = ipa === null ? NO_IPA : ipa.ipaBase;
-    const bucket = home(k0, k1, key, this.#shift), buckets = this.#buckets;
-    meta[m | K0] = k0;
-    meta[m | K1] = k1;
-    meta[m | K2] = key;
-    meta[m | CHAIN] = buckets[bucket];
-    meta[m | BUCKET] = bucket;
-    buckets[bucket] = r;
-    meta[m | REF] = 0;
-    const global = d.global;
-    meta[m | FLAGS] = LIVE | (global ? GLOBAL : 0);
-    if (!listed) {
-      const links = this.#links, l = r << L_SHIFT, heads = this.#head, head = heads[owner];
-      links[l | PREV] = NONE;
-      links[l | NEXT] = head;
-      if (head !== NONE) links[(head << L_SHIFT) | PREV] = r;
-      heads[owner] = r;
-      meta[m | OWNER] = owner;
-      this.#count[owner]++;
+    else if (block !== NONE) {
+      this.#block[r] = block;
+      this.#joinBlock(r, block);
     }
-    if (global) this.#globals[owner]++;
     return r;
   }
 
