@@ -6,8 +6,18 @@
  * last-level table, B differing from A in one way, and expect for B what the translation table format says.
  */
 import assert from "node:assert/strict";
-import { CD_IPS, EVT_F_TRANSLATION, STE, STE_CONFIG, TT_AP, TT_S2AP, TT_TYPE } from "../gen/mod.ts";
-import { FlatMemory, guest, Smmu, SparseMemory } from "../mod.ts";
+import {
+  CD_IPS,
+  EVT_CLASS,
+  EVT_F_TRANSLATION,
+  EVT_F_WALK_EABT,
+  STE,
+  STE_CONFIG,
+  TT_AP,
+  TT_S2AP,
+  TT_TYPE,
+} from "../gen/mod.ts";
+import { ABORT, FlatMemory, guest, Smmu, SparseMemory } from "../mod.ts";
 import type { GuestMemory } from "../mod.ts";
 import { cd, PAGE, stage2 } from "./helpers/guest_bench.ts";
 
@@ -16,9 +26,27 @@ const DATA = 0x5800_0000;
 const A = 0x1000, B = 0x2000; // two pages of one last-level table
 const A_OUT = DATA + 0x3000, B_OUT = DATA + 0x7000;
 
+/**
+ * A host's own memory: FlatMemory's contents behind methods of its own, so it lends the walker no words (every
+ * descriptor goes through read32), and a word address `aborts` holds reads as an external abort.
+ */
+function hostMemory(): GuestMemory & { aborts: number } {
+  const flat = new FlatMemory(0x2000_0000, 0x4000_0000);
+  return {
+    aborts: -1,
+    read32(addr: number) {
+      return addr === this.aborts ? ABORT : flat.read32(addr);
+    },
+    write32: (addr: number, value: number) => flat.write32(addr, value),
+    read: (addr: number, dst: Uint8Array) => flat.read(addr, dst),
+    write: (addr: number, src: Uint8Array) => flat.write(addr, src),
+  };
+}
+
 const MEMORIES: [string, () => GuestMemory][] = [
   ["FlatMemory", () => new FlatMemory(0x2000_0000, 0x4000_0000)],
   ["SparseMemory", () => new SparseMemory({ size: 2 ** 40 })],
+  ["a host memory", hostMemory],
 ];
 
 interface Case {
@@ -112,7 +140,7 @@ function pair(memory: GuestMemory, c: Case) {
   } else driver.writeSte(1, STE_CONFIG.S1_TRANS, (ste) => STE.S1ContextPtr.setAddress(ste, cdAt));
   driver.invalidateSte(1);
   assert.equal(smmu.translateAddress(1, A + 0x10), A_OUT + 0x10, "A translates");
-  return { smmu, driver };
+  return { smmu, driver, s1 };
 }
 
 for (const [name, memory] of MEMORIES) {
@@ -133,3 +161,25 @@ for (const [name, memory] of MEMORIES) {
     }
   });
 }
+
+Deno.test("a miss beside the last one whose descriptor read aborts is an F_WALK_EABT (a host memory)", () => {
+  // IHI 0070 7.3.12 F_WALK_EABT: an external abort on a translation table walk access; "A stage 1-only table walk
+  // that encounters EABT ... is reported as S2 == 0 (stage 1), CLASS == TT", FetchAddr the address of the access.
+  // The walk cache holds B's last-level table (A's walk put it there): the read that aborts is B's descriptor's.
+  for (const half of [0, 4]) {
+    const memory = hostMemory();
+    const { smmu, driver, s1 } = pair(memory, { what: "", want: { pa: 0 } });
+    const desc = s1.descAddr(B, 3);
+    memory.aborts = desc + half; // either word of the descriptor
+    const walks = smmu.stats.translation.walks;
+    assert.deepEqual(smmu.translate(1, B + 0x10, {}), { ok: false, fault: "F_WALK_EABT", event: true });
+    assert.equal(smmu.stats.translation.walks, walks + 1, "B is a miss");
+    const events = driver.events();
+    assert.equal(events.length, 1);
+    const e = events[0];
+    assert.deepEqual([EVT_F_WALK_EABT.S2.get(e), EVT_F_WALK_EABT.CLASS.get(e)], [0, EVT_CLASS.TT]);
+    assert.equal(EVT_F_WALK_EABT.FetchAddr.getAddress(e), desc, `FetchAddr, word ${half / 4} aborting`);
+    memory.aborts = -1; // the abort gone, B's own descriptor gives its output
+    assert.deepEqual(smmu.translate(1, B + 0x10, {}), { ok: true, pa: B_OUT + 0x10 });
+  }
+});

@@ -182,7 +182,7 @@ function run(max: number, ops: Op[]): void {
   }
 }
 
-/** The pool holds a subset of the model, as filled; lists, counts and the IPA index agree with the live rows. */
+/** The pool holds a subset of the model, as filled; lists and counts agree with the live rows. */
 function check(rows: TlbRows, model: Map<string, Held>, max: number): void {
   const live = new Map<number, Held>();
   for (const [k, h] of model) {
