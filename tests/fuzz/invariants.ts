@@ -410,6 +410,12 @@ export function checkWalkFaults(v: StepView): void {
   }
   const last = walk.at(-1);
   if (type === EVENT_TYPE.F_WALK_EABT || cls !== EVT_CLASS.TT || last === undefined || last.stage !== 2) return;
+  // The probe walks without the caches: its failing stage-2 walk is the transaction's only where it translates the
+  // page the record's IPA names. Through a cached stage-1 table (a stale one) the transaction may fail elsewhere: at the
+  // write of that table's descriptor, where the probe's walk fails at an earlier table's read through the same stage-2
+  // descriptors (so the step read them all).
+  const unit = 2 ** f.IPA.shift; // the record keeps the IPA's bits from here up
+  if (Math.floor(last.inputAddr / unit) !== Math.floor(f.IPA.getAddress(rec) / unit)) return;
   // The write of a hardware update: a stage-2 descriptor that translated the table read refuses the write.
   const write = last.decision === "permission" &&
     walk.slice(0, -1).some((s) => isLeaf(s) && s.descAddr === last.descAddr);
