@@ -155,15 +155,18 @@ export class Caches {
    */
   insert(ctx: Context, addr: number, d: RowData): void {
     if (ctx.flagMap !== null) d.allow = rawAllow(d.allow, ctx.flagMap);
-    const firstGlobal = d.global && this.rows.globals(ctx.id) === 0;
+    this.#noteGlobal(ctx, d.global);
     let block = NONE;
     if (d.size > PAGE_BYTES) {
       if (!ctx.blockSizes.includes(d.size)) ctx.blockSizes.push(d.size);
       block = this.rows.add(ctx.id, SPACE.BLOCK, blockKey(d.inBase, d.size), d, NONE);
     }
     this.rows.add(ctx.id, SPACE.PAGE, pageKey(addr), d, block);
-    // The first global row makes the context one that a TLBI by address of another ASID must visit.
-    if (firstGlobal) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
+  }
+
+  /** Before a fill of `ctx`: its first global row makes it a context that a TLBI by address of another ASID visits. */
+  #noteGlobal(ctx: Context, global: boolean): void {
+    if (global && this.rows.globals(ctx.id) === 0) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
   }
 
   /**
@@ -172,7 +175,7 @@ export class Caches {
    * `ipa`: for a nested context, the translation again with its IPA (a RowData), else null.
    */
   fillPage(ctx: Context, addr: number, d: PageData, ipa: RowData | null = null): void {
-    if (d.global && this.rows.globals(ctx.id) === 0) this.#tagged(ctx.tagClass, ctx.vmid).globals.add(ctx);
+    this.#noteGlobal(ctx, d.global);
     this.rows.fillPage(ctx.id, pageKey(addr), d, ipa);
   }
 

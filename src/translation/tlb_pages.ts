@@ -88,7 +88,7 @@ const SPACE_BLOCK_BIT = SPACE.BLOCK;
 /** FLAGS of a row that a removal must take off more than its hash chain and owner's list. */
 const LINKED = SPACE_BLOCK_BIT | IN_BLOCK;
 
-/** What a new page row of no IPA holds ({@link TlbRows.fillPage} copies it). */
+/** What a page row holds but its IPA ({@link TlbRows.fillPage} copies it: a walker's fields, or a RowData). */
 export interface PageData {
   readonly inBase: number;
   readonly size: number;

@@ -379,11 +379,7 @@ export class Walker {
         d[1] = words![at + 1];
       } else {
         const descAddr = join(dHi, dLo);
-        const lo = this.#memory.read32(descAddr);
-        const hi = lo === ABORT ? ABORT : this.#memory.read32(descAddr + WORD_BYTES);
-        if (lo === ABORT || hi === ABORT) return this.#fetchAborted(r, level, join(tHi, tLo), descAddr);
-        d[0] = lo;
-        d[1] = hi;
+        if (!this.#readPair(descAddr)) return this.#fetchAborted(r, level, join(tHi, tLo), descAddr);
       }
       this.reads++;
       const lo = d[0];
@@ -498,14 +494,15 @@ export class Walker {
       (oaLimitHi >= 0 ? aHi < oaLimitHi : join(aHi, aLo) < POW2[r.oaBits]);
   }
 
-  /** Reads the descriptor at PA `addr` into #d through the memory's read32; false when either word aborts. */
+  /** Reads the descriptor at PA `addr` into #d through the memory's read32; false (#d as it was) when a word aborts. */
   #readPair(addr: number): boolean {
-    const d = this.#d, lo = this.#memory.read32(addr);
+    const lo = this.#memory.read32(addr);
     if (lo === ABORT) return false;
     const hi = this.#memory.read32(addr + WORD_BYTES);
-    d[0] = lo;
-    d[1] = hi;
-    return hi !== ABORT;
+    if (hi === ABORT) return false;
+    this.#d[0] = lo;
+    this.#d[1] = hi;
+    return true;
   }
 
   /** Points the chunk view at the chunk at PA `chunk`: the words holding it, if the memory lends them. */
